@@ -1,0 +1,27 @@
+# The two commands of the README: `make run` (demo vault) and `make test` (the whole suite).
+# Builds go to a cache outside the clone so repeated runs and CI reuse compiled RocksDB.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/licence-vault/target
+CARGO ?= cargo
+DATA ?= ./data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: run test deps lint unit bench
+deps:
+	@scripts/install-deps.sh
+
+## Build and start the vault on embedded RocksDB with demo data.
+run: deps
+	$(CARGO) run --bin licence-vault -- serve --demo --data $(DATA) --listen $(LISTEN)
+
+## Format, lint and run every test (unit, integration over the router, CLI and a real socket).
+test: deps lint unit
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --all-targets
+
+bench: deps
+	$(CARGO) bench

@@ -1,0 +1,300 @@
+//! The `licence-vault` command line (SPEC §8). Every flag can also be set by an environment
+//! variable named in its help. Errors are reported with `anyhow` context here, at the edge.
+
+mod import;
+mod serve;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::codes::{LicenceId, TypeCode, Uscc};
+use crate::keys::Signer;
+use crate::registry::Registries;
+
+pub const DEFAULT_DATA: &str = "./data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_FIXTURES: &str = "fixtures";
+pub const DEFAULT_KEYS: &str = "keys";
+
+#[derive(Debug, Parser)]
+#[command(name = "licence-vault", version, about = "Electronic licence (电子证照) vault: deposit signed licences once, reuse them with consent, verify on every extraction.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service on embedded RocksDB.
+    Serve(serve::ServeOpt),
+    /// Create a new Ed25519 key: PATH.key (privateKeyMultibase, mode 0600) and PATH.pub (did:key).
+    Keygen(KeygenOpt),
+    /// Add an eddsa-jcs-2022 proof to a JSON document; the signed document goes to stdout.
+    Sign(SignOpt),
+    /// Verify any eddsa-jcs-2022-signed document; the verdict goes to stdout.
+    /// Exit 0 valid, 1 invalid, 2 unusable input.
+    Verify(VerifyOpt),
+    /// Validate or build GB/T 36904 licence identifiers.
+    #[command(subcommand)]
+    Id(IdCommand),
+    /// Bulk-deposit signed licences (JSON Lines) into a stopped vault's data directory.
+    Import(import::ImportOpt),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenOpt {
+    /// Path prefix: writes PATH.key and PATH.pub.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SignOpt {
+    /// The secret key file (one line: privateKeyMultibase).
+    #[arg(long, env = "LICENCE_VAULT_SIGN_KEY")]
+    pub key: PathBuf,
+    /// The unsigned JSON document ('-' for stdin).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// The proof's `created` time (RFC 3339); default now.
+    #[arg(long)]
+    pub created: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyOpt {
+    /// The signed JSON document ('-' for stdin).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// A registry file: {"types": [...], "matters": [...], "agencies": [...], "vaultKeys": [...]}.
+    #[arg(long, conflicts_with = "vault", env = "LICENCE_VAULT_REGISTRY")]
+    pub registry: Option<PathBuf>,
+    /// A running vault to ask (POST /v1/verify), e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "LICENCE_VAULT_URL")]
+    pub vault: Option<String>,
+    /// Bearer token for --vault (requester, holder or admin).
+    #[arg(long, env = "LICENCE_VAULT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdCommand {
+    /// Check an identifier (bare or urn:gbt36904:) and print its fields as JSON. Exit 1 if invalid.
+    Check {
+        id: String,
+    },
+    /// Build an identifier, computing its check character.
+    New {
+        /// 21-character licence type code.
+        #[arg(long = "type")]
+        type_code: String,
+        /// Issuing agency's unified social credit code.
+        #[arg(long)]
+        issuer: String,
+        /// 1–32 characters of 0-9A-Z.
+        #[arg(long)]
+        serial: String,
+        /// 1–999.
+        #[arg(long, default_value_t = 1)]
+        version: u16,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve(opt) => serve::run(opt).map(|()| 0),
+        Command::Keygen(opt) => keygen(&opt).map(|()| 0),
+        Command::Sign(opt) => sign(&opt).map(|()| 0),
+        Command::Verify(opt) => Ok(verify(&opt)),
+        Command::Id(cmd) => id(cmd),
+        Command::Import(opt) => import::run(opt),
+    }
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// Reads a secret key file (one line: privateKeyMultibase).
+pub fn read_signer(path: &Path) -> anyhow::Result<Signer> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?);
+    Signer::from_private_multibase(&text).with_context(|| format!("{} is not a privateKeyMultibase Ed25519 key", path.display()))
+}
+
+/// Writes a secret key file with mode 0600 (created that way, never widened).
+pub fn write_secret(path: &Path, signer: &Signer) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    writeln!(f, "{}", signer.to_private_multibase().as_str()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn keygen(opt: &KeygenOpt) -> anyhow::Result<()> {
+    let signer = Signer::generate();
+    let key = opt.out.with_extension("key");
+    let public = opt.out.with_extension("pub");
+    if public.exists() {
+        bail!("{} exists; refusing to overwrite", public.display());
+    }
+    write_secret(&key, &signer)?;
+    std::fs::write(&public, format!("{}\n", signer.did_key())).with_context(|| format!("writing {}", public.display()))?;
+    eprintln!("wrote {} (secret, mode 0600) and {}", key.display(), public.display());
+    println!("{}", signer.did_key());
+    Ok(())
+}
+
+fn sign(opt: &SignOpt) -> anyhow::Result<()> {
+    let signer = read_signer(&opt.key)?;
+    let doc = crate::jcs::parse(&read_input(&opt.input)?).context("the input is not I-JSON")?;
+    let created = match &opt.created {
+        Some(t) => crate::proof::parse_time(t).with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
+        None => chrono::Utc::now(),
+    };
+    let signed = crate::proof::sign(&doc, &signer, created)?;
+    println!("{}", serde_json::to_string_pretty(&signed)?);
+    Ok(())
+}
+
+/// A registry file for offline verification: the shapes of the registry endpoints, in one file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryFile {
+    #[serde(default)]
+    pub types: Vec<crate::registry::LicenceType>,
+    #[serde(default)]
+    pub matters: Vec<crate::registry::Matter>,
+    #[serde(default)]
+    pub agencies: Vec<crate::registry::Agency>,
+    #[serde(default)]
+    pub requesters: Vec<crate::registry::Requester>,
+    /// did:keys trusted for vault-signed documents (receipts, stamped copies).
+    #[serde(default)]
+    pub vault_keys: Vec<crate::keys::DidKey>,
+}
+
+fn print_verdict(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn unusable(message: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {message}");
+    2
+}
+
+fn verify(opt: &VerifyOpt) -> i32 {
+    let bytes = match read_input(&opt.input) {
+        Ok(b) => b,
+        Err(e) => return unusable(format!("{e:#}")),
+    };
+    let doc = match crate::jcs::parse(&bytes) {
+        Ok(d) => d,
+        Err(e) => return unusable(format!("not I-JSON (malformed_json): {e}")),
+    };
+    if let Err(e) = crate::proof::prepare(&doc) {
+        if matches!(e, crate::proof::ProofError::Missing | crate::proof::ProofError::NotAnObject) {
+            return unusable(e);
+        }
+    }
+    let now = chrono::Utc::now();
+    let verdict = if let Some(url) = &opt.vault {
+        match verify_remote(url, opt.token.as_deref(), &bytes) {
+            Ok(v) => v,
+            Err(e) => return unusable(format!("{e:#}")),
+        }
+    } else {
+        let file = match &opt.registry {
+            None => None,
+            Some(p) => match std::fs::read(p)
+                .with_context(|| format!("reading {}", p.display()))
+                .and_then(|b| Ok(crate::http::from_value::<RegistryFile>(crate::jcs::parse(&b)?).map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))?))
+            {
+                Ok(f) => Some(f),
+                Err(e) => return unusable(format!("registry {}: {e:#}", p.display())),
+            },
+        };
+        let v = if crate::licence::Licence::is_licence(&doc) {
+            let reg = file.as_ref().map(|f| Registries::new(f.types.clone(), f.matters.clone(), f.agencies.clone(), f.requesters.clone()));
+            crate::verify::licence(&doc, crate::verify::Evidence::new(reg.as_ref(), now)).0
+        } else {
+            crate::verify::document(&doc, file.as_ref().map(|f| f.vault_keys.as_slice()), now)
+        };
+        serde_json::to_value(v).unwrap_or_default()
+    };
+    print_verdict(&verdict);
+    if verdict.get("valid") == Some(&Value::Bool(true)) {
+        0
+    } else {
+        1
+    }
+}
+
+fn verify_remote(url: &str, token: Option<&str>, body: &[u8]) -> anyhow::Result<Value> {
+    let token = token.context("--vault needs --token (or LICENCE_VAULT_TOKEN)")?;
+    let endpoint = format!("{}/v1/verify", url.trim_end_matches('/'));
+    let resp = reqwest::blocking::Client::new()
+        .post(&endpoint)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .with_context(|| format!("POST {endpoint}"))?;
+    let status = resp.status();
+    let value: Value = resp.json().with_context(|| format!("reading the answer of {endpoint}"))?;
+    if !status.is_success() {
+        bail!("{endpoint} answered {status}: {value}");
+    }
+    Ok(value)
+}
+
+fn id(cmd: IdCommand) -> anyhow::Result<i32> {
+    match cmd {
+        IdCommand::Check { id } => match LicenceId::from_urn_or_bare(&id) {
+            Ok(id) => {
+                let v = serde_json::json!({
+                    "valid": true, "id": id.as_str(), "urn": id.urn(), "typeCode": id.type_code(),
+                    "issuerCode": id.issuer(), "serial": id.serial(), "version": format!("{:03}", id.version()),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(0)
+            }
+            Err(e) => {
+                let v = serde_json::json!({"valid": false, "code": "invalid_identifier", "message": e.to_string()});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(1)
+            }
+        },
+        IdCommand::New { type_code, issuer, serial, version } => {
+            let t: TypeCode = type_code.parse().with_context(|| format!("--type {type_code}"))?;
+            let i: Uscc = issuer.parse().with_context(|| format!("--issuer {issuer}"))?;
+            let id = LicenceId::new(&t, &i, &serial, version).with_context(|| "--serial/--version")?;
+            println!("{id}");
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

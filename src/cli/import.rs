@@ -1,0 +1,132 @@
+//! `licence-vault import`: bulk deposit from JSON Lines into a stopped vault, with the same
+//! verification as `POST /v1/licences`, a progress bar and a summary of what was refused and why.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::DEFAULT_DATA;
+use crate::vault::{Deposited, VaultError, MAX_BATCH};
+
+#[derive(Debug, Args)]
+pub struct ImportOpt {
+    /// JSON Lines file: one signed licence per line ('-' for stdin).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// Data directory of a stopped vault.
+    #[arg(long, env = "LICENCE_VAULT_DATA", default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// The vault's secret key file (default DATA/vault.key).
+    #[arg(long, env = "LICENCE_VAULT_KEY")]
+    pub vault_key: Option<PathBuf>,
+    /// Write refused lines here as JSON Lines: {"line": N, "code": …, "field": …, "message": …}.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Licences per durable write.
+    #[arg(long, default_value_t = MAX_BATCH)]
+    pub batch: usize,
+    /// No progress bar (progress is also hidden when stderr is not a terminal).
+    #[arg(long, env = "CI")]
+    pub quiet: bool,
+}
+
+/// What an import did, for the summary and for tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub lines: u64,
+    pub created: u64,
+    pub existing: u64,
+    pub rejected: u64,
+    pub reasons: BTreeMap<String, u64>,
+}
+
+pub fn run(opt: ImportOpt) -> anyhow::Result<i32> {
+    let summary = import(&opt)?;
+    eprintln!(
+        "imported {} lines: {} created, {} already present, {} rejected",
+        summary.lines, summary.created, summary.existing, summary.rejected
+    );
+    for (reason, n) in &summary.reasons {
+        eprintln!("  rejected {reason}: {n}");
+    }
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(if summary.rejected == 0 { 0 } else { 1 })
+}
+
+pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
+    let vault = super::serve::open_vault(&opt.data, opt.vault_key.as_deref(), None, Vec::new())?;
+    let (reader, total): (Box<dyn std::io::BufRead>, u64) = if opt.input.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), 0)
+    } else {
+        let f = std::fs::File::open(&opt.input).with_context(|| format!("opening {}", opt.input.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+    };
+    let bar = if opt.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rejects = opt
+        .rejects
+        .as_ref()
+        .map(|p| std::fs::File::create(p).with_context(|| format!("creating {}", p.display())))
+        .transpose()?
+        .map(std::io::BufWriter::new);
+
+    let mut summary = Summary::default();
+    let mut chunk: Vec<(u64, serde_json::Value)> = Vec::with_capacity(opt.batch);
+    let mut record = |line: u64, code: &str, field: Option<&str>, message: &str, summary: &mut Summary| -> anyhow::Result<()> {
+        summary.rejected += 1;
+        *summary.reasons.entry(code.to_owned()).or_default() += 1;
+        if let Some(w) = rejects.as_mut() {
+            let row = serde_json::json!({"line": line, "code": code, "field": field, "message": message});
+            writeln!(w, "{row}")?;
+        }
+        Ok(())
+    };
+    let flush = |chunk: &mut Vec<(u64, serde_json::Value)>, summary: &mut Summary, record: &mut dyn FnMut(u64, &str, Option<&str>, &str, &mut Summary) -> anyhow::Result<()>| -> anyhow::Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (lines, docs): (Vec<u64>, Vec<serde_json::Value>) = std::mem::take(chunk).into_iter().unzip();
+        let results = vault.deposit_batch(None, &docs, chrono::Utc::now())?;
+        for (line, r) in lines.into_iter().zip(results) {
+            match r {
+                Ok(Deposited::Created(_)) => summary.created += 1,
+                Ok(Deposited::Existing(_)) => summary.existing += 1,
+                Err(VaultError::Rejected(rej)) => record(line, rej.reason.as_str(), Some(&rej.field), &rej.message, summary)?,
+                Err(VaultError::Store(e)) => return Err(e).context("writing to RocksDB"),
+            }
+        }
+        Ok(())
+    };
+    for (n, line) in reader.lines().enumerate() {
+        let line_no = n as u64 + 1;
+        let line = line.with_context(|| format!("reading line {line_no}"))?;
+        bar.inc(line.len() as u64 + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        summary.lines += 1;
+        match crate::jcs::parse(line.as_bytes()) {
+            Ok(doc) => chunk.push((line_no, doc)),
+            Err(e) => record(line_no, "malformed_json", e.path.as_deref(), &e.to_string(), &mut summary)?,
+        }
+        if chunk.len() >= opt.batch {
+            flush(&mut chunk, &mut summary, &mut record)?;
+            bar.set_message(format!("{} created, {} rejected", summary.created, summary.rejected));
+        }
+    }
+    flush(&mut chunk, &mut summary, &mut record)?;
+    bar.finish_and_clear();
+    if let Some(mut w) = rejects {
+        w.flush()?;
+    }
+    vault.store().flush().context("flushing RocksDB")?;
+    Ok(summary)
+}

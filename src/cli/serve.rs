@@ -1,0 +1,115 @@
+//! `licence-vault serve`: open the store, seed the demo if asked, serve until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{read_signer, write_secret, DEFAULT_DATA, DEFAULT_FIXTURES, DEFAULT_KEYS, DEFAULT_LISTEN};
+use crate::keys::{DidKey, Signer};
+use crate::store::{RocksStore, Store};
+use crate::vault::Vault;
+
+#[derive(Debug, Args)]
+pub struct ServeOpt {
+    /// Data directory (RocksDB and the vault key).
+    #[arg(long, env = "LICENCE_VAULT_DATA", default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "LICENCE_VAULT_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Seed demo registries, licences and tokens on first start (from --fixtures and --keys).
+    #[arg(long, env = "LICENCE_VAULT_DEMO")]
+    pub demo: bool,
+    /// The vault's secret key file; default DATA/vault.key, created on first start
+    /// (with --demo: a copy of KEYS/vault.key).
+    #[arg(long, env = "LICENCE_VAULT_KEY")]
+    pub vault_key: Option<PathBuf>,
+    /// did:key of an identity provider trusted to sign holder tokens (JWS, EdDSA); repeatable.
+    #[arg(long = "idp-key", env = "LICENCE_VAULT_IDP_KEYS", value_delimiter = ',')]
+    pub idp_keys: Vec<DidKey>,
+    /// Demo fixtures directory.
+    #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
+    pub fixtures: PathBuf,
+    /// Demo keys directory.
+    #[arg(long, env = "LICENCE_VAULT_KEYS", default_value = DEFAULT_KEYS)]
+    pub keys: PathBuf,
+}
+
+/// Loads the vault key, creating it on first start.
+pub fn vault_signer(data: &Path, explicit: Option<&Path>, demo_keys: Option<&Path>) -> anyhow::Result<Signer> {
+    if let Some(p) = explicit {
+        return read_signer(p);
+    }
+    let path = data.join("vault.key");
+    if !path.exists() {
+        let signer = match demo_keys {
+            Some(keys) => read_signer(&keys.join("vault.key"))?,
+            None => Signer::generate(),
+        };
+        write_secret(&path, &signer)?;
+        tracing::info!(path = %path.display(), did = %signer.did_key(), "created the vault key");
+    }
+    read_signer(&path)
+}
+
+/// Opens the data directory: RocksDB, the vault key, and a check that the key belongs to the data.
+pub fn open_vault(data: &Path, vault_key: Option<&Path>, demo_keys: Option<&Path>, idp: Vec<DidKey>) -> anyhow::Result<Arc<Vault>> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let signer = vault_signer(data, vault_key, demo_keys)?;
+    let store = RocksStore::open(&data.join("db")).map_err(|e| {
+        anyhow::anyhow!("opening RocksDB in {}: {e} (is another licence-vault using this directory?)", data.display())
+    })?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    crate::vault::bind_vault_key(&*store, signer.did_key())?;
+    Ok(Arc::new(Vault::open(store, signer, idp)?))
+}
+
+pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
+    crate::init_tracing();
+    let demo_keys = opt.demo.then_some(opt.keys.as_path());
+    let vault = open_vault(&opt.data, opt.vault_key.as_deref(), demo_keys, opt.idp_keys.clone())?;
+    if opt.demo {
+        crate::demo::seed(&vault, &opt.fixtures, &opt.data).context("seeding the demo")?;
+    } else {
+        crate::demo::bootstrap_admin(&vault, &opt.data)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(opt.listen).await.with_context(|| format!("listening on {}", opt.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, did = %vault.did_key(), "licence-vault serving");
+        if opt.demo {
+            crate::demo::print_walkthrough(addr, &opt.data);
+        }
+        axum::serve(listener, crate::http::router(vault.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    tracing::info!("shutting down: flushing RocksDB");
+    vault.store().flush().context("flushing RocksDB")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("signal received, finishing in-flight requests");
+}

@@ -1,0 +1,174 @@
+//! Demo seeding for `serve --demo`: registries from `fixtures/`, sample licences, and one token per
+//! demo principal written to `DATA/demo-tokens.json`. Also the admin bootstrap of a plain `serve`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::registry::{Agency, LicenceType, Matter, Requester};
+use crate::store::{Change, Table};
+use crate::vault::{Deposited, Vault, VaultError};
+
+/// The tokens `serve --demo` writes (SPEC §8).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct DemoTokens {
+    pub admin: String,
+    pub issuers: BTreeMap<String, String>,
+    pub requesters: BTreeMap<String, String>,
+    pub holders: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct TypesFile {
+    types: Vec<LicenceType>,
+}
+#[derive(Deserialize)]
+struct MattersFile {
+    matters: Vec<Matter>,
+}
+#[derive(Deserialize)]
+struct AgenciesFile {
+    agencies: Vec<Agency>,
+}
+#[derive(Deserialize)]
+struct RequestersFile {
+    requesters: Vec<Requester>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let value = crate::jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))?;
+    crate::http::from_value(value).map_err(|e| anyhow::anyhow!("{}: {} {}", path.display(), e.field.unwrap_or_default(), e.message))
+}
+
+/// The sample licences in `fixtures/licences/`, in file-name order.
+pub fn sample_licences(fixtures: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    let dir = fixtures.join("licences");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok((name, read_json(&p)?))
+        })
+        .collect()
+}
+
+fn already(e: VaultError) -> anyhow::Result<()> {
+    match e {
+        VaultError::Rejected(r) if r.reason == crate::verdict::Reason::Conflict => Ok(()),
+        other => Err(other.into()),
+    }
+}
+
+/// Loads the demo registries and licences into `vault` (first start only) and writes the tokens.
+pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
+    let tokens_path = data.join("demo-tokens.json");
+    if vault.store().get(Table::Meta, b"demo_seeded")?.is_some() && tokens_path.exists() {
+        tracing::info!("demo data already seeded");
+        return Ok(());
+    }
+    let agencies: AgenciesFile = read_json(&fixtures.join("agencies.json"))?;
+    for a in agencies.agencies {
+        vault.create_agency(a).or_else(already)?;
+    }
+    let types: TypesFile = read_json(&fixtures.join("catalogue.json"))?;
+    for t in types.types {
+        vault.put_type(t)?;
+    }
+    let matters: MattersFile = read_json(&fixtures.join("matters.json"))?;
+    for m in matters.matters {
+        vault.put_matter(m)?;
+    }
+    let requesters: RequestersFile = read_json(&fixtures.join("requesters.json"))?;
+    for r in requesters.requesters {
+        vault.put_requester(r)?;
+    }
+    let samples = sample_licences(fixtures)?;
+    let docs: Vec<_> = samples.iter().map(|(_, d)| d.clone()).collect();
+    let now = Utc::now();
+    let mut holders = std::collections::BTreeSet::new();
+    // Versions chain onto their predecessors, so deposit in file order, one at a time.
+    for ((name, doc), r) in samples.iter().zip(docs.iter().map(|d| vault.deposit_batch(None, std::slice::from_ref(d), now))) {
+        match r?.pop() {
+            Some(Ok(Deposited::Created(_) | Deposited::Existing(_))) => {
+                let lic = crate::licence::Licence::parse(doc).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                holders.insert(lic.holder);
+            }
+            Some(Err(e)) => bail!("sample licence {name} was refused: {e}"),
+            None => bail!("sample licence {name}: no result"),
+        }
+    }
+
+    let reg = vault.registries();
+    let mut tokens = DemoTokens { admin: vault.create_token(&Principal::Admin, now)?.1, ..Default::default() };
+    for uscc in reg.agencies.keys() {
+        tokens.issuers.insert(uscc.to_string(), vault.create_token(&Principal::Issuer(uscc.clone()), now)?.1);
+    }
+    for id in reg.requesters.keys() {
+        tokens.requesters.insert(id.clone(), vault.create_token(&Principal::Requester(id.clone()), now)?.1);
+    }
+    for h in holders {
+        let key = h.key();
+        tokens.holders.insert(key, vault.create_token(&Principal::Holder(h), now)?.1);
+    }
+    write_private(&tokens_path, &serde_json::to_vec_pretty(&tokens)?)?;
+    let mut c = Change::durable();
+    c.put(Table::Meta, b"demo_seeded".to_vec(), now.to_rfc3339().into_bytes());
+    vault.store().commit(c)?;
+    tracing::info!(licences = samples.len(), path = %tokens_path.display(), "demo data seeded; tokens written");
+    Ok(())
+}
+
+/// On a fresh non-demo vault, creates the first admin token and writes it to `DATA/admin-token`
+/// (mode 0600): tokens are shown once and never logged.
+pub fn bootstrap_admin(vault: &Vault, data: &Path) -> anyhow::Result<()> {
+    if vault.has_admin_token()? {
+        return Ok(());
+    }
+    let (_, token) = vault.create_token(&Principal::Admin, Utc::now())?;
+    let path = data.join("admin-token");
+    write_private(&path, format!("{token}\n").as_bytes())?;
+    eprintln!("created the first admin token in {} (readable only by you); keep it safe", path.display());
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Tells the person who started the demo how to try it.
+pub fn print_walkthrough(addr: SocketAddr, data: &Path) {
+    let tokens = data.join("demo-tokens.json");
+    eprintln!(
+        "\nlicence-vault demo is running at http://{addr}\n\
+         tokens: {tokens}\n\n\
+         try:\n  \
+         curl -s http://{addr}/v1/catalogue\n  \
+         ADMIN=$(python3 -c 'import json;print(json.load(open(\"{t}\"))[\"admin\"])')\n  \
+         HOLDER=$(python3 -c 'import json;print(list(json.load(open(\"{t}\"))[\"holders\"].values())[0])')\n  \
+         curl -s -H \"Authorization: Bearer $HOLDER\" http://{addr}/v1/me/licences\n\n\
+         the README has the full walk-through; stop with Ctrl-C\n",
+        tokens = tokens.display(),
+        t = tokens.display(),
+    );
+}
+

@@ -1,0 +1,167 @@
+//! The HTTP API of SPEC §7 (axum). Only this layer knows status codes and wire DTOs.
+//!
+//! Handlers are thin: authenticate, parse into domain types, call the [`Vault`] on the blocking
+//! pool (RocksDB and Ed25519 are synchronous), map the result.
+
+mod error;
+mod extract;
+mod licences;
+mod registries;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::{status_of, ApiError, ErrorBody};
+pub use extract::from_value;
+
+use crate::metrics::label;
+use crate::vault::Vault;
+use crate::verdict::Reason;
+
+/// Largest body of a single-document request.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// Largest body of a batch deposit (1,000 licences of a few KiB each).
+pub const BATCH_BODY_LIMIT: usize = 16 << 20;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub vault: Arc<Vault>,
+}
+
+/// Runs blocking vault work off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "licence-vault", description = "Electronic licence (电子证照) vault: deposit, reuse and verification of signed licences."),
+    paths(
+        licences::deposit, licences::deposit_batch, licences::get_licence, licences::verify, licences::my_licences,
+        registries::catalogue, registries::matters, registries::agency, registries::vault_info,
+        registries::create_agency, registries::add_key, registries::retire_key, registries::compromise_key,
+        registries::put_type, registries::put_matter, registries::put_requester,
+        registries::create_token, registries::revoke_token,
+        healthz, metrics,
+    ),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "ok")))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.vault.metrics.render()).into_response()
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = ApiError::new(Reason::InvalidRequest, "method not allowed on this endpoint").into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// Counts requests by route template and status (never by concrete path: ids are not labels).
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    state.vault.metrics.inc(
+        "licence_vault_http_requests_total",
+        format!("method=\"{}\",route=\"{}\",status=\"{}\"", label(&method), label(&route), res.status().as_u16()),
+    );
+    res
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("handler panicked").into_response()
+}
+
+pub fn router(vault: Arc<Vault>) -> Router {
+    let state = AppState { vault };
+    let request_id = HeaderName::from_static("x-request-id");
+    let batch = Router::new()
+        .route("/v1/licences:batch", post(licences::deposit_batch))
+        .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT));
+    let api = Router::new()
+        .route("/v1/licences", post(licences::deposit))
+        .route("/v1/licences/{id}", get(licences::get_licence))
+        .route("/v1/verify", post(licences::verify))
+        .route("/v1/me/licences", get(licences::my_licences))
+        .route("/v1/catalogue", get(registries::catalogue))
+        .route("/v1/matters", get(registries::matters))
+        .route("/v1/agencies/{uscc}", get(registries::agency))
+        .route("/v1/vault", get(registries::vault_info))
+        .route("/v1/admin/agencies", post(registries::create_agency))
+        .route("/v1/admin/agencies/{uscc}/keys", post(registries::add_key))
+        .route("/v1/admin/agencies/{uscc}/keys/{did}/retire", post(registries::retire_key))
+        .route("/v1/admin/agencies/{uscc}/keys/{did}/compromise", post(registries::compromise_key))
+        .route("/v1/admin/types", post(registries::put_type))
+        .route("/v1/admin/matters", post(registries::put_matter))
+        .route("/v1/admin/requesters", post(registries::put_requester))
+        .route("/v1/admin/tokens", post(registries::create_token))
+        .route("/v1/admin/tokens/{id}", delete(registries::revoke_token))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    api.merge(batch)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path may carry a licence id (not personal data); the query and headers are not logged.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_response(|mut r: Response| async move {
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }))
+}

@@ -1,0 +1,130 @@
+//! The one error envelope: `{"error": {"code", "message", "field"?}}`.
+//!
+//! | status | reason codes |
+//! | --- | --- |
+//! | 400 | `malformed_json`, `invalid_identifier`, `invalid_holder_code`, `invalid_agency_code`, `unknown_type`, `schema_violation`, `invalid_request` |
+//! | 401 | `unauthorized` (missing, malformed or unknown credential) |
+//! | 403 | `forbidden` (a valid credential acting outside its role or scope) |
+//! | 404 | `not_found` |
+//! | 409 | `conflict` (same id, other content; existing agency or key; illegal status transition) |
+//! | 413 | `payload_too_large` |
+//! | 415 | `unsupported_media_type` |
+//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
+//! | 500 | `internal` (generic message; the detail goes to the log) |
+//! | 503 | `unavailable` |
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+use crate::vault::VaultError;
+use crate::verdict::{Reason, Rejection};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub reason: Reason,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+/// The wire form of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: Reason,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), field: None }
+    }
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(Reason::Unauthorized, "a valid bearer token is required")
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Reason::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Reason::NotFound, message)
+    }
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(Reason::Internal, "internal error; the vault logged the details")
+    }
+    pub fn status(&self) -> StatusCode {
+        status_of(self.reason)
+    }
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: self.reason, message: self.message.clone(), field: self.field.clone() } }
+    }
+}
+
+/// The HTTP status of a reason code (the table in this module's docs).
+pub fn status_of(reason: Reason) -> StatusCode {
+    use Reason::*;
+    match reason {
+        MalformedJson | InvalidIdentifier | InvalidHolderCode | InvalidAgencyCode | UnknownType | SchemaViolation
+        | InvalidRequest => StatusCode::BAD_REQUEST,
+        Unauthorized => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        NotFound => StatusCode::NOT_FOUND,
+        Conflict => StatusCode::CONFLICT,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        BadSignature | UnknownKey | KeyNotActive | KeyCompromised | IssuerMismatch | TypeNotAllowed | Suspended
+        | Revoked | Cancelled | Expired | NotYetValid | Superseded | IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status(), Json(self.body())).into_response();
+        if self.reason == Reason::Unauthorized {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        Self { reason: r.reason, message: r.message, field: Some(r.field) }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Rejected(r) => r.into(),
+            VaultError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(e)
+    }
+}

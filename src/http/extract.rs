@@ -1,0 +1,147 @@
+//! Extractors that turn requests into domain values or our error envelope — never axum's plain text.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::{Principal, Role};
+use crate::codes::{LicenceId, Uscc};
+use crate::verdict::Reason;
+
+/// A JSON body that is I-JSON (duplicate names, lone surrogates and big integers rejected with
+/// `malformed_json`) and matches `T` exactly (unknown fields rejected, naming the field).
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+/// The raw I-JSON value of the body, for documents that are verified as they are.
+#[derive(Debug)]
+pub struct JsonDoc(pub Value);
+
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
+        return Err(ApiError::new(Reason::UnsupportedMediaType, "the body must be application/json"));
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => {
+            ApiError::new(Reason::PayloadTooLarge, "the body is larger than this endpoint accepts")
+        }
+        other => ApiError::new(Reason::InvalidRequest, other.body_text()),
+    })?;
+    crate::jcs::parse(&bytes).map_err(|e| {
+        let mut err = ApiError::new(Reason::MalformedJson, format!("not I-JSON: {e}"));
+        err.field = e.path;
+        err
+    })
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonDoc {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(json_body(req, state).await?))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let value = json_body(req, state).await?;
+        from_value(value).map(AppJson)
+    }
+}
+
+/// Deserialises a request DTO, naming the offending field and choosing the reason code by it.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let last = e.path().iter().filter_map(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+            _ => None,
+        });
+        let last = last.last().unwrap_or("");
+        let reason = match last {
+            "uscc" | "issuers" => Reason::InvalidAgencyCode,
+            "typeCode" | "types" | "licences" => Reason::InvalidIdentifier,
+            "holder" => Reason::InvalidHolderCode,
+            _ => Reason::InvalidRequest,
+        };
+        let field = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+        ApiError::new(reason, e.into_inner().to_string()).field(field)
+    })
+}
+
+/// The authenticated caller. Missing, malformed or unknown credentials are `401`.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 4096)
+            .ok_or_else(ApiError::unauthorized)?
+            .to_owned();
+        let vault = state.vault.clone();
+        let principal = tokio::task::spawn_blocking(move || vault.authenticate(&bearer, chrono::Utc::now())).await??;
+        principal.map(Auth).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl Auth {
+    /// `403` unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
+        if roles.contains(&self.0.role()) {
+            Ok(&self.0)
+        } else {
+            let names: Vec<_> = roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
+            Err(ApiError::forbidden(format!("this endpoint is for {} tokens", names.join(" or "))))
+        }
+    }
+}
+
+/// A `{id}` path segment that is a licence identifier (bare or `urn:gbt36904:`).
+#[derive(Debug)]
+pub struct LicencePath(pub LicenceId);
+
+impl<S: Send + Sync> FromRequestParts<S> for LicencePath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()))?;
+        LicenceId::from_urn_or_bare(&raw).map(LicencePath).map_err(|e| {
+            ApiError::new(Reason::InvalidIdentifier, format!("licence identifier: {e}")).field("id")
+        })
+    }
+}
+
+/// A `{uscc}` path segment (optionally followed by more segments, e.g. a `{didKey}`).
+#[derive(Debug)]
+pub struct UsccPath(pub Uscc, pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UsccPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(segments) = Path::<Vec<String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()))?;
+        let mut it = segments.into_iter();
+        let uscc = it.next().unwrap_or_default();
+        let uscc = uscc
+            .parse()
+            .map_err(|e| ApiError::new(Reason::InvalidAgencyCode, format!("agency code: {e}")).field("uscc"))?;
+        Ok(UsccPath(uscc, it.next()))
+    }
+}

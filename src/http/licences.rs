@@ -1,0 +1,225 @@
+//! Deposit, read and verify licences.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AppJson, Auth, JsonDoc, LicencePath};
+use super::{blocking, AppState};
+use crate::auth::{Principal, Role};
+use crate::vault::{Deposited, Extracted, MAX_BATCH};
+use crate::verdict::{CheckName, Reason, Verdict};
+use crate::verify::Status;
+
+fn issuer_of(auth: &Auth) -> Result<crate::codes::Uscc, ApiError> {
+    match auth.require(&[Role::Issuer])? {
+        Principal::Issuer(u) => Ok(u.clone()),
+        _ => Err(ApiError::forbidden("this endpoint is for issuer tokens")),
+    }
+}
+
+/// Deposit one signed licence.
+#[utoipa::path(post, path = "/v1/licences", tag = "licences",
+    request_body(content = Object, description = "A licence signed with eddsa-jcs-2022 (SPEC §3)"),
+    responses(
+        (status = 201, description = "Deposited; the vault-signed receipt", body = Object),
+        (status = 200, description = "The same bytes were deposited before; the first receipt", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "Same id, other content", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn deposit(State(state): State<AppState>, auth: Auth, JsonDoc(doc): JsonDoc) -> Result<Response, ApiError> {
+    let issuer = issuer_of(&auth)?;
+    let vault = state.vault.clone();
+    let outcome = blocking(move || vault.deposit(&issuer, &doc, Utc::now()).map_err(ApiError::from)).await?;
+    Ok(match outcome {
+        Deposited::Created(r) => (StatusCode::CREATED, Json(r)).into_response(),
+        Deposited::Existing(r) => (StatusCode::OK, Json(r)).into_response(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Up to 1,000 signed licences.
+    #[schema(value_type = Vec<Object>)]
+    pub licences: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItem {
+    pub index: usize,
+    /// The status this item would have had as a single deposit (201, 200, 409, 422 …).
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<super::error::ErrorDetail>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub created: usize,
+    pub existing: usize,
+    pub rejected: usize,
+    pub results: Vec<BatchItem>,
+}
+
+/// Deposit up to 1,000 signed licences; per-item results in order.
+#[utoipa::path(post, path = "/v1/licences:batch", tag = "licences", request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn deposit_batch(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(req): AppJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let issuer = issuer_of(&auth)?;
+    if req.licences.len() > MAX_BATCH {
+        return Err(ApiError::new(Reason::PayloadTooLarge, format!("at most {MAX_BATCH} licences per batch")).field("$.licences"));
+    }
+    let vault = state.vault.clone();
+    let results = blocking(move || Ok(vault.deposit_batch(Some(&issuer), &req.licences, Utc::now())?)).await?;
+    let mut resp = BatchResponse { created: 0, existing: 0, rejected: 0, results: Vec::with_capacity(results.len()) };
+    for (index, r) in results.into_iter().enumerate() {
+        resp.results.push(match r {
+            Ok(Deposited::Created(receipt)) => {
+                resp.created += 1;
+                BatchItem { index, status: 201, receipt: Some(receipt), error: None }
+            }
+            Ok(Deposited::Existing(receipt)) => {
+                resp.existing += 1;
+                BatchItem { index, status: 200, receipt: Some(receipt), error: None }
+            }
+            Err(e) => {
+                resp.rejected += 1;
+                let mut e = ApiError::from(e);
+                if let Some(f) = e.field.take() {
+                    e.field = Some(format!("$.licences[{index}]{}", f.trim_start_matches('$')));
+                }
+                BatchItem { index, status: e.status().as_u16(), receipt: None, error: Some(e.body().error) }
+            }
+        });
+    }
+    Ok(Json(resp))
+}
+
+/// A licence as the vault holds it, with a fresh verdict.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenceView {
+    pub id: String,
+    /// The signed licence, or null when its stored bytes no longer verify (never served then).
+    #[schema(value_type = Option<Object>)]
+    pub licence: Option<Value>,
+    pub status: Status,
+    #[schema(value_type = Vec<Object>)]
+    pub status_history: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+    #[schema(value_type = Object)]
+    pub receipt: Value,
+    pub verdict: Verdict,
+}
+
+impl From<Extracted> for LicenceView {
+    fn from(e: Extracted) -> Self {
+        let status = current_status(&e.verdict);
+        Self {
+            id: e.id.urn(),
+            licence: e.document,
+            status,
+            status_history: Vec::new(),
+            superseded_by: e.meta.superseded_by.map(|s| s.urn()),
+            receipt: e.meta.receipt,
+            verdict: e.verdict,
+        }
+    }
+}
+
+/// The lifecycle status a verdict implies (status check first, then expiry).
+pub fn current_status(v: &Verdict) -> Status {
+    let code = |name| v.check(name).and_then(|c| c.code);
+    match (code(CheckName::Status), code(CheckName::Validity)) {
+        (Some(Reason::Suspended), _) => Status::Suspended,
+        (Some(Reason::Revoked), _) => Status::Revoked,
+        (Some(Reason::Cancelled), _) => Status::Cancelled,
+        (Some(Reason::Superseded), _) => Status::Superseded,
+        (_, Some(Reason::Expired)) => Status::Expired,
+        _ => Status::Active,
+    }
+}
+
+/// Read a licence (its issuer or its holder): the document, its status and a fresh verdict.
+#[utoipa::path(get, path = "/v1/licences/{id}", tag = "licences",
+    params(("id" = String, Path, description = "GB/T 36904 identifier, bare or urn:gbt36904:")),
+    responses((status = 200, body = LicenceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_licence(
+    State(state): State<AppState>,
+    auth: Auth,
+    LicencePath(id): LicencePath,
+) -> Result<Json<LicenceView>, ApiError> {
+    let principal = auth.require(&[Role::Issuer, Role::Holder])?.clone();
+    let vault = state.vault.clone();
+    blocking(move || {
+        // Issuers can only read their own licences: refuse before touching the record, so that a
+        // 404 vs 403 difference reveals nothing about other agencies' licences.
+        if let Principal::Issuer(u) = &principal {
+            if &id.issuer() != u {
+                return Err(ApiError::forbidden("an issuer may read only its own licences"));
+            }
+        }
+        let e = vault.extract(&id, Utc::now())?.ok_or_else(|| ApiError::not_found(format!("no licence {}", id.urn())))?;
+        if !vault.may_read(&principal, &e)? {
+            // Holders get the same answer for other people's licences as for absent ones.
+            return Err(ApiError::not_found(format!("no licence {}", id.urn())));
+        }
+        Ok(Json(LicenceView::from(e)))
+    })
+    .await
+}
+
+/// Verify a presented licence, deposit receipt or purpose-stamped copy.
+#[utoipa::path(post, path = "/v1/verify", tag = "licences",
+    request_body(content = Object, description = "Any eddsa-jcs-2022-signed document"),
+    responses((status = 200, body = Verdict), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn verify(State(state): State<AppState>, auth: Auth, JsonDoc(doc): JsonDoc) -> Result<Json<Verdict>, ApiError> {
+    auth.require(&[Role::Requester, Role::Holder, Role::Admin])?;
+    if !doc.is_object() {
+        return Err(ApiError::new(Reason::MalformedJson, "a signed document must be a JSON object").field("$"));
+    }
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.verify_presented(&doc, Utc::now())?))).await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyLicences {
+    pub licences: Vec<LicenceView>,
+}
+
+/// The caller's own licences (holder), each with its status and a fresh verdict.
+#[utoipa::path(get, path = "/v1/me/licences", tag = "holder",
+    responses((status = 200, body = MyLicences), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn my_licences(State(state): State<AppState>, auth: Auth) -> Result<Json<MyLicences>, ApiError> {
+    let Principal::Holder(holder) = auth.require(&[Role::Holder])?.clone() else {
+        return Err(ApiError::forbidden("this endpoint is for holder tokens"));
+    };
+    let vault = state.vault.clone();
+    blocking(move || {
+        let list = vault.holder_licences(&holder, Utc::now())?;
+        Ok(Json(MyLicences { licences: list.into_iter().map(LicenceView::from).collect() }))
+    })
+    .await
+}

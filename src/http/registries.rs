@@ -1,0 +1,277 @@
+//! Public registries and the admin endpoints that edit them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AppJson, Auth, UsccPath};
+use super::{blocking, AppState};
+use crate::auth::{Principal, Role};
+use crate::keys::DidKey;
+use crate::registry::{Agency, AgencyKey, LicenceType, Matter, Requester};
+use crate::vault::KeyEdit;
+use crate::verdict::Reason;
+
+/// A catalogue entry with the matters that accept it (derived from the matter registry).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogueEntry {
+    #[serde(flatten)]
+    pub licence_type: LicenceType,
+    pub matters: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Catalogue {
+    pub types: Vec<CatalogueEntry>,
+}
+
+#[utoipa::path(get, path = "/v1/catalogue", tag = "registries", responses((status = 200, body = Catalogue)))]
+pub async fn catalogue(State(state): State<AppState>) -> Json<Catalogue> {
+    let reg = state.vault.registries();
+    let types = reg
+        .types
+        .values()
+        .map(|t| CatalogueEntry { licence_type: t.clone(), matters: reg.matters_accepting(&t.type_code).into_iter().collect() })
+        .collect();
+    Json(Catalogue { types })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Matters {
+    pub matters: Vec<Matter>,
+}
+
+#[utoipa::path(get, path = "/v1/matters", tag = "registries", responses((status = 200, body = Matters)))]
+pub async fn matters(State(state): State<AppState>) -> Json<Matters> {
+    Json(Matters { matters: state.vault.registries().matters.values().cloned().collect() })
+}
+
+#[utoipa::path(get, path = "/v1/agencies/{uscc}", tag = "registries",
+    params(("uscc" = String, Path, description = "The agency's unified social credit code")),
+    responses((status = 200, body = Agency), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn agency(State(state): State<AppState>, UsccPath(uscc, _): UsccPath) -> Result<Json<Agency>, ApiError> {
+    state.vault.registries().agencies.get(&uscc).cloned().map(Json).ok_or_else(|| ApiError::not_found(format!("no agency {uscc}")))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultInfo {
+    /// The vault's own key, which signs receipts, stamped copies and status lists.
+    pub did_key: String,
+    pub version: String,
+}
+
+#[utoipa::path(get, path = "/v1/vault", tag = "registries", responses((status = 200, body = VaultInfo)))]
+pub async fn vault_info(State(state): State<AppState>) -> Json<VaultInfo> {
+    Json(VaultInfo { did_key: state.vault.did_key().to_string(), version: env!("CARGO_PKG_VERSION").to_owned() })
+}
+
+// ----- admin ---------------------------------------------------------------------------------
+
+fn created(new: bool) -> StatusCode {
+    if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/agencies", tag = "admin", request_body = Agency,
+    responses((status = 201, body = Agency), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_agency(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(agency): AppJson<Agency>,
+) -> Result<(StatusCode, Json<Agency>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        vault.create_agency(agency.clone())?;
+        Ok((StatusCode::CREATED, Json(agency)))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewKey {
+    #[schema(value_type = String)]
+    pub did_key: DidKey,
+    #[schema(value_type = String, format = DateTime)]
+    pub active_from: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/v1/admin/agencies/{uscc}/keys", tag = "admin", request_body = NewKey,
+    params(("uscc" = String, Path)),
+    responses((status = 201, body = Agency), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn add_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    UsccPath(uscc, _): UsccPath,
+    AppJson(key): AppJson<NewKey>,
+) -> Result<(StatusCode, Json<Agency>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let vault = state.vault.clone();
+    let edit = KeyEdit::Add(AgencyKey { did_key: key.did_key, active_from: key.active_from, retired_at: None, compromised_at: None });
+    blocking(move || Ok((StatusCode::CREATED, Json(vault.edit_agency_key(&uscc, edit)?)))).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct At {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<Utc>,
+}
+
+async fn key_event(state: AppState, auth: Auth, uscc: crate::codes::Uscc, did: Option<String>, at: At, compromise: bool) -> Result<Json<Agency>, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let did: DidKey = did
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| ApiError::new(Reason::InvalidRequest, format!("didKey: {e}")).field("didKey"))?;
+    let edit = if compromise { KeyEdit::Compromise(did, at.at) } else { KeyEdit::Retire(did, at.at) };
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.edit_agency_key(&uscc, edit)?))).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/agencies/{uscc}/keys/{didKey}/retire", tag = "admin", request_body = At,
+    params(("uscc" = String, Path), ("didKey" = String, Path)),
+    responses((status = 200, body = Agency), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn retire_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    UsccPath(uscc, did): UsccPath,
+    AppJson(at): AppJson<At>,
+) -> Result<Json<Agency>, ApiError> {
+    key_event(state, auth, uscc, did, at, false).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/agencies/{uscc}/keys/{didKey}/compromise", tag = "admin", request_body = At,
+    params(("uscc" = String, Path), ("didKey" = String, Path)),
+    responses((status = 200, body = Agency), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn compromise_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    UsccPath(uscc, did): UsccPath,
+    AppJson(at): AppJson<At>,
+) -> Result<Json<Agency>, ApiError> {
+    key_event(state, auth, uscc, did, at, true).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/types", tag = "admin", request_body = LicenceType,
+    responses((status = 201, body = LicenceType), (status = 200, description = "Replaced", body = LicenceType),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_type(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(ty): AppJson<LicenceType>,
+) -> Result<(StatusCode, Json<LicenceType>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let vault = state.vault.clone();
+    blocking(move || Ok((created(vault.put_type(ty.clone())?), Json(ty)))).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/matters", tag = "admin", request_body = Matter,
+    responses((status = 201, body = Matter), (status = 200, description = "Replaced", body = Matter),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_matter(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(m): AppJson<Matter>,
+) -> Result<(StatusCode, Json<Matter>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let vault = state.vault.clone();
+    blocking(move || Ok((created(vault.put_matter(m.clone())?), Json(m)))).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/requesters", tag = "admin", request_body = Requester,
+    responses((status = 201, body = Requester), (status = 200, description = "Replaced", body = Requester),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_requester(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(r): AppJson<Requester>,
+) -> Result<(StatusCode, Json<Requester>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let vault = state.vault.clone();
+    blocking(move || Ok((created(vault.put_requester(r.clone())?), Json(r)))).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub role: Role,
+    /// Agency USCC (issuer), requester id (requester), `codeType:code` (holder); empty for admin.
+    #[serde(default)]
+    pub subject: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    pub id: String,
+    /// Shown once; the vault keeps only its SHA-256 digest.
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", request_body = NewToken,
+    responses((status = 201, body = IssuedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(req): AppJson<NewToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let principal = Principal::from_role(req.role, &req.subject).map_err(|m| {
+        let reason = match req.role {
+            Role::Issuer => Reason::InvalidAgencyCode,
+            Role::Holder => Reason::InvalidHolderCode,
+            _ => Reason::InvalidRequest,
+        };
+        ApiError::new(reason, m).field("$.subject")
+    })?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let (id, token) = vault.create_token(&principal, Utc::now())?;
+        tracing::info!(token_id = %id, principal = %principal, "token issued");
+        Ok((StatusCode::CREATED, Json(IssuedToken { id, token })))
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        if vault.revoke_token(&id)? {
+            tracing::info!(token_id = %id, "token revoked");
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::not_found(format!("no token {id}")))
+        }
+    })
+    .await
+}

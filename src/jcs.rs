@@ -1,0 +1,504 @@
+//! The one JSON reader and the one canonicaliser.
+//!
+//! Everything that will be hashed or signed passes through here: [`parse`] accepts only I-JSON
+//! (RFC 7493) — no duplicate member names, no lone surrogates, no integer literal beyond ±2^53, no
+//! number that overflows a double — and [`canonicalize`] writes RFC 8785 (JCS) bytes: members
+//! sorted by UTF-16 code units, ECMAScript number forms, minimal string escapes.
+//!
+//! **Invariant:** no other module serialises JSON that is hashed or signed; no I/O happens here.
+
+use std::fmt;
+
+use serde_json::{Map, Number, Value};
+
+/// Largest integer a double holds exactly; integer literals beyond it are ambiguous across parsers.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// Deep nesting is a denial-of-service vector and never occurs in a licence.
+const MAX_DEPTH: usize = 64;
+
+/// Why the input is not I-JSON. `path` is a JSON path to the offending place, when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at byte {offset}")]
+pub struct JsonError {
+    pub message: String,
+    pub offset: usize,
+    pub path: Option<String>,
+}
+
+/// Parses `input` as one I-JSON value, rejecting everything RFC 7493 calls ambiguous.
+pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
+    let text = std::str::from_utf8(input).map_err(|e| JsonError {
+        message: "input is not valid UTF-8".into(),
+        offset: e.valid_up_to(),
+        path: None,
+    })?;
+    let mut parser = Parser { bytes: text.as_bytes(), text, pos: 0, path: Vec::new() };
+    parser.skip_ws();
+    let value = parser.value(0)?;
+    parser.skip_ws();
+    if parser.pos != parser.bytes.len() {
+        return Err(parser.error("trailing characters after the JSON value"));
+    }
+    Ok(value)
+}
+
+/// RFC 8785 canonical bytes of `value`.
+pub fn canonicalize(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    write_value(value, &mut out);
+    out
+}
+
+#[derive(Debug)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    path: Vec<Segment>,
+}
+
+impl Parser<'_> {
+    fn error(&self, message: impl Into<String>) -> JsonError {
+        JsonError { message: message.into(), offset: self.pos, path: Some(self.path_string()) }
+    }
+
+    fn path_string(&self) -> String {
+        let mut s = String::from("$");
+        for seg in &self.path {
+            s.push_str(&seg.to_string());
+        }
+        s
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn expect_literal(&mut self, lit: &str, value: Value) -> Result<Value, JsonError> {
+        if self.bytes[self.pos..].starts_with(lit.as_bytes()) {
+            self.pos += lit.len();
+            Ok(value)
+        } else {
+            Err(self.error("unexpected character"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        match self.peek() {
+            None => Err(self.error("unexpected end of input")),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.expect_literal("true", Value::Bool(true)),
+            Some(b'f') => self.expect_literal("false", Value::Bool(false)),
+            Some(b'n') => self.expect_literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.error("unexpected character")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.pos += 1;
+        let mut map = Map::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a member name"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(self.error("expected ':'"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            if map.contains_key(&key) {
+                self.path.push(Segment::Key(key.clone()));
+                let err = self.error(format!("duplicate member name {key:?}"));
+                return Err(err);
+            }
+            self.path.push(Segment::Key(key.clone()));
+            let v = self.value(depth + 1)?;
+            self.path.pop();
+            map.insert(key, v);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(map));
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            self.path.push(Segment::Index(items.len()));
+            let v = self.value(depth + 1)?;
+            self.path.pop();
+            items.push(v);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.error("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16, JsonError> {
+        let digits = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| self.error("bad \\u escape"))?;
+        self.pos += 4;
+        u16::from_str_radix(digits, 16).map_err(|_| self.error("bad \\u escape"))
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            let start = self.pos;
+            while let Some(&b) = self.bytes.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(&self.text[start..self.pos]);
+            match self.peek() {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let esc = self.peek().ok_or_else(|| self.error("unterminated escape"))?;
+                    self.pos += 1;
+                    match esc {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.bytes[self.pos..].starts_with(b"\\u") {
+                                    return Err(self.error("lone surrogate in \\u escape"));
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.error("lone surrogate in \\u escape"));
+                                }
+                                let cp = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                                char::from_u32(cp)
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                None
+                            } else {
+                                char::from_u32(u32::from(hi))
+                            };
+                            out.push(c.ok_or_else(|| self.error("lone surrogate in \\u escape"))?);
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    }
+                }
+                Some(_) => return Err(self.error("control character in string")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        let digits = |p: &mut Self| {
+            let s = p.pos;
+            while let Some(b'0'..=b'9') = p.peek() {
+                p.pos += 1;
+            }
+            p.pos - s
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let n = digits(self);
+        if n == 0 || (n > 1 && self.bytes[int_start] == b'0') {
+            return Err(self.error("invalid number"));
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.pos += 1;
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integer = false;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        let lexeme = &self.text[start..self.pos];
+        if integer {
+            let magnitude = lexeme.trim_start_matches('-');
+            let ok = magnitude.len() <= 16 && magnitude.parse::<u64>().is_ok_and(|m| m <= MAX_SAFE_INTEGER);
+            if !ok {
+                self.pos = start;
+                return Err(self.error("integer beyond ±2^53 is not I-JSON"));
+            }
+            // Both fit exactly: keep integers as integers so typed DTOs read them as such.
+            return Ok(match lexeme.parse::<i64>() {
+                Ok(i) => Value::Number(i.into()),
+                Err(_) => return Err(self.error("invalid number")),
+            });
+        }
+        let f: f64 = lexeme.parse().map_err(|_| self.error("invalid number"))?;
+        // Every double beyond 2^53 is an integer, and JCS writes those below 1e21 as integer
+        // literals, which this parser would then refuse: refuse them here so canonical bytes
+        // always parse again.
+        let in_range = f.is_finite() && f.abs() <= MAX_SAFE_INTEGER as f64;
+        match Number::from_f64(f) {
+            Some(n) if in_range => Ok(Value::Number(n)),
+            _ => {
+                self.pos = start;
+                Err(self.error("number beyond ±2^53 is not I-JSON"))
+            }
+        }
+    }
+}
+
+fn write_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // RFC 8785 §3.2.3: sort by UTF-16 code units. UTF-8 byte order differs only when
+            // comparing a supplementary-plane character with U+E000..U+FFFF.
+            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(k, out);
+                out.push(b':');
+                write_value(v, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_number(n: &Number, out: &mut Vec<u8>) {
+    if let Some(i) = n.as_i64() {
+        out.extend_from_slice(i.to_string().as_bytes());
+    } else if let Some(u) = n.as_u64() {
+        out.extend_from_slice(u.to_string().as_bytes());
+    } else {
+        // Finite by construction: serde_json never holds NaN or infinities.
+        let f = n.as_f64().unwrap_or(0.0);
+        let mut buf = ryu_js::Buffer::new();
+        out.extend_from_slice(buf.format_finite(f).as_bytes());
+    }
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0A => b"\\n",
+            0x0C => b"\\f",
+            0x0D => b"\\r",
+            0x00..=0x1F => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Segment::Key(k) => write!(f, ".{k}"),
+            Segment::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        String::from_utf8(canonicalize(&parse(s.as_bytes()).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn numbers_use_ecmascript_forms() {
+        assert_eq!(canon("[1e-7, -0, -0.0, 0.0, 123456789012345, 0.000001, 4.5, -1e-7, 1E3, 5e-324]"),
+            "[1e-7,0,0,0,123456789012345,0.000001,4.5,-1e-7,1000,5e-324]");
+        // RFC 8785 appendix B samples within the I-JSON range.
+        assert_eq!(canon("[333333333.33333329, 4.50, 2e-3, 0.000000000000000000000000001]"),
+            "[333333333.3333333,4.5,0.002,1e-27]");
+        // Beyond ±2^53 the parser refuses (see rejects_what_ijson_forbids); the serialiser still
+        // writes the ECMAScript forms for values built in code.
+        let big = |f: f64| Value::Number(Number::from_f64(f).unwrap());
+        let v = Value::Array(vec![big(1e21), big(1e20), big(1.5e300), big(-1e30), big(f64::MAX)]);
+        assert_eq!(String::from_utf8(canonicalize(&v)).unwrap(),
+            "[1e+21,100000000000000000000,1.5e+300,-1e+30,1.7976931348623157e+308]");
+        assert_eq!(canon("[9007199254740991, -9007199254740991]"), "[9007199254740991,-9007199254740991]");
+    }
+
+    #[test]
+    fn keys_sort_by_utf16_code_units() {
+        // RFC 8785 §3.2.3 example: U+1F600 (surrogates D83D DE00) sorts before U+FB33.
+        let s = canon(r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#);
+        assert_eq!(s, "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\"ö\":\"Latin Small Letter O With Diaeresis\",\"€\":\"Euro Sign\",\"😀\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}");
+    }
+
+    #[test]
+    fn strings_escape_minimally() {
+        assert_eq!(canon(r#""\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/""#), "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"");
+        assert_eq!(canon(r#""\b\f\t\r\u001f\u007f""#), "\"\\b\\f\\t\\r\\u001f\u{7f}\"");
+    }
+
+    #[test]
+    fn rejects_what_ijson_forbids() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"a":1,"a":2}"#, "duplicate member name"),
+            (r#"{"x":{"a":1,"b":{"c":1,"c":1}}}"#, "duplicate member name"),
+            (r#""\ud800""#, "lone surrogate"),
+            (r#""\udc00\ud800""#, "lone surrogate"),
+            (r#""\ud800\u0041""#, "lone surrogate"),
+            ("9007199254740992", "integer beyond"),
+            ("-9007199254740992", "integer beyond"),
+            ("123456789012345678901234567890", "integer beyond"),
+            ("1e400", "beyond ±2^53"),
+            ("1e21", "beyond ±2^53"),
+            ("9007199254740993.0", "beyond ±2^53"),
+            ("01", "invalid number"),
+            ("[1,]", "unexpected character"),
+            ("{} x", "trailing characters"),
+            ("\"a\u{1}\"", "control character"),
+            ("NaN", "unexpected character"),
+        ];
+        for (input, want) in cases {
+            let err = parse(input.as_bytes()).unwrap_err();
+            assert!(err.message.contains(want), "{input}: got {:?}, want {want}", err.message);
+        }
+        assert_eq!(parse(b"\xff").unwrap_err().message, "input is not valid UTF-8");
+    }
+
+    #[test]
+    fn duplicate_error_names_the_path() {
+        let err = parse(br#"{"credentialSubject":{"holder":{"code":"1","code":"2"}}}"#).unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("$.credentialSubject.holder.code"));
+        let err = parse(br#"{"a":[1,{"b":1e999}]}"#).unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("$.a[1].b"));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert_eq!(parse(deep.as_bytes()).unwrap_err().message, "nesting too deep");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn canonical_form_is_a_fixed_point(v in arb_json()) {
+            let once = canonicalize(&v);
+            let again = canonicalize(&parse(&once).unwrap());
+            proptest::prop_assert_eq!(once, again);
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|i| Value::Number(i.into())),
+            any::<f64>().prop_filter("I-JSON range", |f| f.abs() <= MAX_SAFE_INTEGER as f64).prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(".*", inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

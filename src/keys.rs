@@ -1,0 +1,205 @@
+//! Ed25519 keys in their W3C forms: `did:key` (multicodec `0xed01`) for public keys and
+//! `privateKeyMultibase` (multicodec `0x1300`) for secret keys, both base58btc multibase.
+//!
+//! **Invariant:** secret key material lives only inside [`Signer`], which zeroizes on drop and never
+//! prints it (its `Debug` shows the `did:key`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+const ED25519_PUB: [u8; 2] = [0xed, 0x01];
+const ED25519_PRIV: [u8; 2] = [0x80, 0x26];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a did:key: {0}")]
+    NotDidKey(&'static str),
+    #[error("multibase value must be base58btc ('z' prefix)")]
+    NotBase58btc,
+    #[error("base58 decoding failed")]
+    Base58,
+    #[error("multicodec prefix is not {0}")]
+    Codec(&'static str),
+    #[error("key must be 32 bytes")]
+    Length,
+    #[error("not a valid Ed25519 public key")]
+    Point,
+    #[error("weak Ed25519 public key (small-order or torsion component)")]
+    Weak,
+}
+
+/// Decodes a base58btc multibase string (`z…`).
+pub fn multibase_decode(s: &str) -> Result<Vec<u8>, KeyError> {
+    let body = s.strip_prefix('z').ok_or(KeyError::NotBase58btc)?;
+    bs58::decode(body).into_vec().map_err(|_| KeyError::Base58)
+}
+
+/// Encodes bytes as base58btc multibase (`z…`).
+pub fn multibase_encode(bytes: &[u8]) -> String {
+    format!("z{}", bs58::encode(bytes).into_string())
+}
+
+/// An Ed25519 public key named by `did:key`. Parsing rejects weak keys, so holding one means it is
+/// safe to verify against.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DidKey {
+    did: String,
+    key: VerifyingKey,
+}
+
+impl DidKey {
+    pub fn from_verifying_key(key: VerifyingKey) -> Self {
+        let mut bytes = ED25519_PUB.to_vec();
+        bytes.extend_from_slice(key.as_bytes());
+        Self { did: format!("did:key:{}", multibase_encode(&bytes)), key }
+    }
+    /// `did:key:z6Mk…`
+    pub fn as_str(&self) -> &str {
+        &self.did
+    }
+    /// The multibase part, which is also the verification method fragment.
+    pub fn fingerprint(&self) -> &str {
+        &self.did["did:key:".len()..]
+    }
+    /// `did:key:z6Mk…#z6Mk…`, the verification method of a proof made with this key.
+    pub fn verification_method(&self) -> String {
+        format!("{}#{}", self.did, self.fingerprint())
+    }
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+    /// Parses a verification method `did:key:X#X`; the fragment must repeat the key.
+    pub fn from_verification_method(vm: &str) -> Result<Self, KeyError> {
+        let (did, fragment) = vm.split_once('#').ok_or(KeyError::NotDidKey("verification method needs a #fragment"))?;
+        let key: DidKey = did.parse()?;
+        if fragment != key.fingerprint() {
+            return Err(KeyError::NotDidKey("fragment does not match the key"));
+        }
+        Ok(key)
+    }
+}
+
+impl FromStr for DidKey {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        let mb = s.strip_prefix("did:key:").ok_or(KeyError::NotDidKey("must start with did:key:"))?;
+        let bytes = multibase_decode(mb)?;
+        let raw = bytes.strip_prefix(&ED25519_PUB[..]).ok_or(KeyError::Codec("ed25519-pub (0xed01)"))?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::Length)?;
+        let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::Point)?;
+        // Honest keys are multiples of the base point. Refusing any torsion component (which
+        // includes every weak key) also makes batch verification agree with verify_strict.
+        let torsion_free = curve25519_dalek::edwards::CompressedEdwardsY(raw)
+            .decompress()
+            .is_some_and(|p| p.is_torsion_free());
+        if key.is_weak() || !torsion_free {
+            return Err(KeyError::Weak);
+        }
+        Ok(Self::from_verifying_key(key))
+    }
+}
+
+impl fmt::Display for DidKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.did)
+    }
+}
+impl fmt::Debug for DidKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DidKey({})", self.did)
+    }
+}
+impl Serialize for DidKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.did)
+    }
+}
+impl<'de> Deserialize<'de> for DidKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An Ed25519 signing key together with its `did:key`. Zeroized on drop.
+pub struct Signer {
+    key: SigningKey,
+    did: DidKey,
+}
+
+impl Signer {
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let key = SigningKey::from_bytes(seed);
+        let did = DidKey::from_verifying_key(key.verifying_key());
+        Self { key, did }
+    }
+    pub fn generate() -> Self {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let did = DidKey::from_verifying_key(key.verifying_key());
+        Self { key, did }
+    }
+    /// Parses a W3C `privateKeyMultibase` (multicodec `0x1300` + 32-byte seed).
+    pub fn from_private_multibase(s: &str) -> Result<Self, KeyError> {
+        let bytes = zeroize::Zeroizing::new(multibase_decode(s.trim())?);
+        let raw = bytes.strip_prefix(&ED25519_PRIV[..]).ok_or(KeyError::Codec("ed25519-priv (0x1300)"))?;
+        let seed: zeroize::Zeroizing<[u8; 32]> =
+            zeroize::Zeroizing::new(raw.try_into().map_err(|_| KeyError::Length)?);
+        Ok(Self::from_seed(&seed))
+    }
+    /// The W3C `privateKeyMultibase` form. Handle with care: this is the secret.
+    pub fn to_private_multibase(&self) -> zeroize::Zeroizing<String> {
+        let mut bytes = zeroize::Zeroizing::new(ED25519_PRIV.to_vec());
+        bytes.extend_from_slice(self.key.as_bytes());
+        zeroize::Zeroizing::new(multibase_encode(&bytes))
+    }
+    pub fn did_key(&self) -> &DidKey {
+        &self.did
+    }
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        self.key.sign(message)
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signer({})", self.did)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUB: &str = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2";
+    const PRIV: &str = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq";
+
+    #[test]
+    fn conformance_key_pair_round_trips() {
+        let signer = Signer::from_private_multibase(PRIV).unwrap();
+        assert_eq!(signer.did_key().as_str(), format!("did:key:{PUB}"));
+        assert_eq!(signer.to_private_multibase().as_str(), PRIV);
+        assert_eq!(signer.did_key().verification_method(), format!("did:key:{PUB}#{PUB}"));
+        assert_eq!(format!("{signer:?}"), format!("Signer(did:key:{PUB})"));
+    }
+
+    #[test]
+    fn bad_keys_are_rejected_with_reasons() {
+        assert_eq!("did:web:example.com".parse::<DidKey>(), Err(KeyError::NotDidKey("must start with did:key:")));
+        assert_eq!("did:key:m6Mk".parse::<DidKey>(), Err(KeyError::NotBase58btc));
+        assert_eq!("did:key:z0OIl".parse::<DidKey>(), Err(KeyError::Base58));
+        // A secret key where a public key belongs.
+        assert_eq!(format!("did:key:{PRIV}").parse::<DidKey>(), Err(KeyError::Codec("ed25519-pub (0xed01)")));
+        // The identity point is a small-order (weak) key.
+        let mut weak = ED25519_PUB.to_vec();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        weak.extend_from_slice(&identity);
+        assert_eq!(format!("did:key:{}", multibase_encode(&weak)).parse::<DidKey>(), Err(KeyError::Weak));
+        assert_eq!(
+            DidKey::from_verification_method(&format!("did:key:{PUB}#other")),
+            Err(KeyError::NotDidKey("fragment does not match the key"))
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The W3C `eddsa-jcs-2022` Data Integrity cryptosuite: JCS canonical JSON, SHA-256, Ed25519.
+//!
+//! Signing and verifying are split so that many documents can be verified in one Ed25519 batch:
+//! [`prepare`] does all the JSON work (checks the proof options, builds the 64-byte hash data) and
+//! [`Prepared::verify`] / [`verify_batch`] do the curve arithmetic.
+//!
+//! **Invariant:** every verification of an outside signature ends in `verify_strict`, or in a batch
+//! whose failures are re-checked one by one with `verify_strict`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::Signature;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::jcs;
+use crate::keys::{multibase_decode, multibase_encode, DidKey, Signer};
+
+pub const PROOF_TYPE: &str = "DataIntegrityProof";
+pub const CRYPTOSUITE: &str = "eddsa-jcs-2022";
+pub const ASSERTION_METHOD: &str = "assertionMethod";
+
+/// Why a document's proof cannot be checked at all (as opposed to a signature that does not verify).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("document is not a JSON object")]
+    NotAnObject,
+    #[error("document has no proof")]
+    Missing,
+    #[error("proof.{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("proof.verificationMethod: {0}")]
+    Key(#[from] crate::keys::KeyError),
+}
+
+impl ProofError {
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { field, message: message.into() }
+    }
+    /// The JSON path of the offending field.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::NotAnObject => "$",
+            Self::Missing => "$.proof",
+            Self::Invalid { field, .. } => match *field {
+                "type" => "$.proof.type",
+                "cryptosuite" => "$.proof.cryptosuite",
+                "created" => "$.proof.created",
+                "proofPurpose" => "$.proof.proofPurpose",
+                "proofValue" => "$.proof.proofValue",
+                "@context" => "$.proof.@context",
+                _ => "$.proof",
+            },
+            Self::Key(_) => "$.proof.verificationMethod",
+        }
+    }
+}
+
+/// A proof ready for the curve check: the key, the message (proof hash ‖ document hash) and the signature.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub key: DidKey,
+    pub created: DateTime<Utc>,
+    pub message: [u8; 64],
+    pub signature: Signature,
+}
+
+impl Prepared {
+    pub fn verify(&self) -> bool {
+        self.key.verifying_key().verify_strict(&self.message, &self.signature).is_ok()
+    }
+}
+
+/// Formats a time the way proofs and receipts carry it (`2024-01-04T08:00:00Z`).
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Parses an XML Schema dateTime with an explicit offset (RFC 3339).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// SHA-256 of the proof configuration's and the document's JCS bytes, concatenated (64 bytes).
+fn hash_data(proof_config: &Value, document: &Value) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&Sha256::digest(jcs::canonicalize(proof_config)));
+    out[32..].copy_from_slice(&Sha256::digest(jcs::canonicalize(document)));
+    out
+}
+
+/// Adds an `eddsa-jcs-2022` proof to `document` (which must not have one) and returns the signed document.
+pub fn sign(document: &Value, signer: &Signer, created: DateTime<Utc>) -> Result<Value, ProofError> {
+    let obj = document.as_object().ok_or(ProofError::NotAnObject)?;
+    if obj.contains_key("proof") {
+        return Err(ProofError::invalid("proof", "document already has a proof"));
+    }
+    let mut config = Map::new();
+    config.insert("type".into(), PROOF_TYPE.into());
+    config.insert("cryptosuite".into(), CRYPTOSUITE.into());
+    config.insert("created".into(), format_time(created).into());
+    config.insert("verificationMethod".into(), signer.did_key().verification_method().into());
+    config.insert("proofPurpose".into(), ASSERTION_METHOD.into());
+    if let Some(ctx) = obj.get("@context") {
+        config.insert("@context".into(), ctx.clone());
+    }
+    let config = Value::Object(config);
+    let signature = signer.sign(&hash_data(&config, document));
+    let mut proof = config;
+    if let Value::Object(p) = &mut proof {
+        p.insert("proofValue".into(), multibase_encode(&signature.to_bytes()).into());
+    }
+    let mut signed = obj.clone();
+    signed.insert("proof".into(), proof);
+    Ok(Value::Object(signed))
+}
+
+fn str_field<'a>(proof: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, ProofError> {
+    match proof.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ProofError::invalid(field, "must be a string")),
+        None => Err(ProofError::invalid(field, "is required")),
+    }
+}
+
+/// Checks the proof options of a secured document and builds what the curve check needs.
+pub fn prepare(secured: &Value) -> Result<Prepared, ProofError> {
+    let obj = secured.as_object().ok_or(ProofError::NotAnObject)?;
+    let proof = match obj.get("proof") {
+        None => return Err(ProofError::Missing),
+        Some(Value::Object(p)) => p,
+        Some(_) => return Err(ProofError::invalid("proof", "must be a single proof object")),
+    };
+    if str_field(proof, "type")? != PROOF_TYPE {
+        return Err(ProofError::invalid("type", format!("must be {PROOF_TYPE}")));
+    }
+    if str_field(proof, "cryptosuite")? != CRYPTOSUITE {
+        return Err(ProofError::invalid("cryptosuite", format!("must be {CRYPTOSUITE}")));
+    }
+    if str_field(proof, "proofPurpose")? != ASSERTION_METHOD {
+        return Err(ProofError::invalid("proofPurpose", format!("must be {ASSERTION_METHOD}")));
+    }
+    let created = parse_time(str_field(proof, "created")?)
+        .ok_or_else(|| ProofError::invalid("created", "must be an RFC 3339 date-time with offset"))?;
+    let key = DidKey::from_verification_method(str_field(proof, "verificationMethod")?)?;
+    let sig_bytes = multibase_decode(str_field(proof, "proofValue")?)
+        .map_err(|e| ProofError::invalid("proofValue", e.to_string()))?;
+    let sig_bytes: [u8; 64] =
+        sig_bytes.try_into().map_err(|_| ProofError::invalid("proofValue", "signature must be 64 bytes"))?;
+    let signature = Signature::from_bytes(&sig_bytes);
+
+    let mut options = proof.clone();
+    options.remove("proofValue");
+    let mut document = obj.clone();
+    document.remove("proof");
+    // Data Integrity §4.3 step: the document's @context must start with the proof's @context, and
+    // the proof's @context is what is hashed with the document.
+    if let Some(proof_ctx) = options.get("@context") {
+        let proof_ctx = context_list(proof_ctx);
+        let doc_ctx = document.get("@context").map(context_list).unwrap_or_default();
+        if proof_ctx.is_empty() || !doc_ctx.starts_with(&proof_ctx) {
+            return Err(ProofError::invalid("@context", "document @context must start with the proof's @context"));
+        }
+        document.insert("@context".into(), options["@context"].clone());
+    }
+    let message = hash_data(&Value::Object(options), &Value::Object(document));
+    Ok(Prepared { key, created, message, signature })
+}
+
+fn context_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Verifies many prepared proofs at once; one result per input, in order. A failing batch is
+/// re-checked one by one, so the answer is always the `verify_strict` answer for each proof.
+pub fn verify_batch(items: &[&Prepared]) -> Vec<bool> {
+    if items.len() < 2 {
+        return items.iter().map(|p| p.verify()).collect();
+    }
+    let messages: Vec<&[u8]> = items.iter().map(|p| &p.message[..]).collect();
+    let signatures: Vec<Signature> = items.iter().map(|p| p.signature).collect();
+    let keys: Vec<_> = items.iter().map(|p| *p.key.verifying_key()).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        // The batch equation is cofactored, verify_strict's is not. They agree whenever R and A
+        // have no torsion component: DidKey only admits torsion-free keys, and R is checked here.
+        items.iter().map(|p| strict_components(&p.signature)).collect()
+    } else {
+        items.iter().map(|p| p.verify()).collect()
+    }
+}
+
+/// R decompresses to a torsion-free point and s is a canonical scalar.
+fn strict_components(sig: &Signature) -> bool {
+    let r_ok = CompressedEdwardsY(*sig.r_bytes()).decompress().is_some_and(|r| r.is_torsion_free());
+    let s_ok = bool::from(Scalar::from_canonical_bytes(*sig.s_bytes()).is_some());
+    r_ok && s_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conformance(name: &str) -> String {
+        let path = format!("{}/../shared/conformance/eddsa-jcs-2022/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn reproduces_the_w3c_vectors_exactly() {
+        let unsigned = jcs::parse(conformance("unsigned.json").as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(jcs::canonicalize(&unsigned)).unwrap(), conformance("canonDocJCS.txt").trim());
+        let config = jcs::parse(conformance("proofConfigJCS.json").as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(jcs::canonicalize(&config)).unwrap(), conformance("proofCanonJCS.txt").trim());
+        let hd = hash_data(&config, &unsigned);
+        assert_eq!(hex::encode(&hd[32..]), conformance("docHashJCS.txt").trim());
+        assert_eq!(hex::encode(&hd[..32]), conformance("proofHashJCS.txt").trim());
+        assert_eq!(hex::encode(hd), conformance("combinedHashJCS.txt").trim());
+
+        let kp = jcs::parse(conformance("keyPair.json").as_bytes()).unwrap();
+        let signer = Signer::from_private_multibase(kp["privateKeyMultibase"].as_str().unwrap()).unwrap();
+        let created = parse_time("2023-02-24T23:36:38Z").unwrap();
+        let signed = sign(&unsigned, &signer, created).unwrap();
+        assert_eq!(hex::encode(signer.sign(&hd).to_bytes()), conformance("sigHexJCS.txt").trim());
+        assert_eq!(signed["proof"]["proofValue"], conformance("sigBTC58JCS.txt").trim());
+        let expected = jcs::parse(conformance("signedJCS.json").as_bytes()).unwrap();
+        assert_eq!(signed, expected);
+        assert!(prepare(&expected).unwrap().verify());
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature() {
+        let signed = jcs::parse(conformance("signedJCS.json").as_bytes()).unwrap();
+        let mut t = signed.clone();
+        t["name"] = "Forged Credential".into();
+        assert!(!prepare(&t).unwrap().verify());
+        let mut t = signed.clone();
+        t["proof"]["created"] = "2023-02-24T23:36:39Z".into();
+        assert!(!prepare(&t).unwrap().verify());
+        let mut t = signed;
+        t["@context"] = serde_json::json!(["https://www.w3.org/ns/credentials/v2"]);
+        assert_eq!(prepare(&t).unwrap_err().field(), "$.proof.@context");
+    }
+
+    #[test]
+    fn batch_matches_one_by_one() {
+        let signed = jcs::parse(conformance("signedJCS.json").as_bytes()).unwrap();
+        let good = prepare(&signed).unwrap();
+        let mut t = signed.clone();
+        t["name"] = "x".into();
+        let bad = prepare(&t).unwrap();
+        assert_eq!(verify_batch(&[&good, &good, &good]), vec![true, true, true]);
+        assert_eq!(verify_batch(&[&good, &bad, &good]), vec![true, false, true]);
+    }
+
+    #[test]
+    fn malformed_proofs_name_their_field() {
+        let signed = jcs::parse(conformance("signedJCS.json").as_bytes()).unwrap();
+        for (field, value, path) in [
+            ("type", Value::from("Ed25519Signature2020"), "$.proof.type"),
+            ("cryptosuite", Value::from("eddsa-rdfc-2022"), "$.proof.cryptosuite"),
+            ("proofPurpose", Value::from("authentication"), "$.proof.proofPurpose"),
+            ("created", Value::from("yesterday"), "$.proof.created"),
+            ("verificationMethod", Value::from("did:web:x#k"), "$.proof.verificationMethod"),
+            ("proofValue", Value::from("zabc"), "$.proof.proofValue"),
+            ("proofValue", Value::from(12), "$.proof.proofValue"),
+        ] {
+            let mut t = signed.clone();
+            t["proof"][field] = value;
+            assert_eq!(prepare(&t).unwrap_err().field(), path, "{field}");
+        }
+        let mut t = signed;
+        t.as_object_mut().unwrap().remove("proof");
+        assert_eq!(prepare(&t).unwrap_err(), ProofError::Missing);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_byte_flip_in_the_document_breaks_the_proof(pos in 0usize..200, bit in 0u8..8) {
+            let text = conformance("signedJCS.json");
+            let bytes = text.as_bytes();
+            // Flip a bit inside the document's text values (before the proof block).
+            let end = text.find("\"proof\"").unwrap();
+            let pos = pos % end;
+            let mut b = bytes.to_vec();
+            b[pos] ^= 1 << bit;
+            if let Ok(v) = jcs::parse(&b) {
+                if v != jcs::parse(bytes).unwrap() {
+                    let ok = prepare(&v).map(|p| p.verify()).unwrap_or(false);
+                    proptest::prop_assert!(!ok);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Storage behind a trait the vault owns.
+//!
+//! The vault speaks to storage in tables of ordered byte keys ([`Table`]) and atomic
+//! [`Change`]s: every logical change — a deposit, a registry edit, a token — is one `Change`,
+//! which an engine must apply all-or-nothing (RocksDB: one `WriteBatch`) and, when `durable`,
+//! make durable before returning (RocksDB: WAL fsync).
+//!
+//! **Invariant:** storage never signs, verifies or interprets values, and knows nothing of HTTP.
+
+pub mod rocks;
+
+pub use rocks::RocksStore;
+
+/// The tables of the vault, named `key_value` after what they map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// licence id → the JCS bytes of the signed licence, exactly as verified at deposit.
+    LicenceDocument,
+    /// licence id → [`crate::vault::LicenceMeta`] (digest, deposit time, receipt …).
+    LicenceMeta,
+    /// keyed holder digest (32 bytes) ‖ licence id → empty. No holder code in clear.
+    HolderLicence,
+    /// licence id ‖ 0x00 ‖ u32 BE sequence → a signed status statement.
+    LicenceStatement,
+    /// type code → catalogue entry.
+    TypeCodeType,
+    /// matter code → matter.
+    MatterCodeMatter,
+    /// USCC → agency with its keys.
+    UsccAgency,
+    /// requester id → requester.
+    RequesterIdRequester,
+    /// SHA-256 of a bearer token → token record. Tokens themselves are never stored.
+    TokenDigestToken,
+    /// token id → SHA-256 of the token, for revocation by id.
+    TokenIdTokenDigest,
+    /// settings and counters of the vault itself.
+    Meta,
+}
+
+impl Table {
+    pub const ALL: [Table; 11] = [
+        Table::LicenceDocument,
+        Table::LicenceMeta,
+        Table::HolderLicence,
+        Table::LicenceStatement,
+        Table::TypeCodeType,
+        Table::MatterCodeMatter,
+        Table::UsccAgency,
+        Table::RequesterIdRequester,
+        Table::TokenDigestToken,
+        Table::TokenIdTokenDigest,
+        Table::Meta,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::LicenceDocument => "licenceid_document",
+            Table::LicenceMeta => "licenceid_meta",
+            Table::HolderLicence => "holderdigest_licenceid",
+            Table::LicenceStatement => "licenceid_statement",
+            Table::TypeCodeType => "typecode_type",
+            Table::MatterCodeMatter => "mattercode_matter",
+            Table::UsccAgency => "uscc_agency",
+            Table::RequesterIdRequester => "requesterid_requester",
+            Table::TokenDigestToken => "tokendigest_token",
+            Table::TokenIdTokenDigest => "tokenid_tokendigest",
+            Table::Meta => "meta",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("storage is closed")]
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(Table, Vec<u8>, Vec<u8>),
+    Delete(Table, Vec<u8>),
+}
+
+/// One logical change: applied atomically, and durably when `durable` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub ops: Vec<Op>,
+    pub durable: bool,
+}
+
+impl Change {
+    pub fn durable() -> Self {
+        Self { ops: Vec::new(), durable: true }
+    }
+    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Put(table, key.into(), value.into()));
+        self
+    }
+    pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Delete(table, key.into()));
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A key-ordered store of tables with atomic, optionally durable changes.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Point reads of many keys in one call; one result per key, in order.
+    fn multi_get(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+    /// Entries whose key starts with `prefix`, in key order (reverse order when `reverse`), at most `limit`.
+    fn scan(&self, table: Table, prefix: &[u8], reverse: bool, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn commit(&self, change: Change) -> Result<(), StoreError>;
+    /// Flushes memtables and syncs the WAL (used at shutdown).
+    fn flush(&self) -> Result<(), StoreError>;
+}

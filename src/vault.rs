@@ -1,0 +1,689 @@
+//! The vault service: deposit, extraction with verification, registries, tokens.
+//!
+//! Composes the domain (codes, proofs, verifier) with a [`Store`]. Every method that changes
+//! state builds one [`Change`]; deposits are durable (WAL synced) before they are acknowledged.
+//!
+//! **Invariants:** the bytes verified are the bytes stored and served (JCS of the signed licence);
+//! a stored licence is re-verified on every read and is never presented as valid when its bytes no
+//! longer verify; nothing here knows HTTP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, Principal, TokenRecord};
+use crate::codes::{HolderCode, LicenceId, Uscc};
+use crate::jcs;
+use crate::keys::{DidKey, Signer};
+use crate::licence::{Licence, VC_CONTEXT};
+use crate::metrics::{label, Metrics};
+use crate::proof::{self, format_time};
+use crate::registry::{Agency, AgencyKey, LicenceType, Matter, Registries, Requester};
+use crate::store::{Change, Store, StoreError, Table};
+use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
+use crate::verify::{self, Evidence, RecordFacts};
+
+/// Most licences one batch deposit may carry (SPEC §7).
+pub const MAX_BATCH: usize = 1000;
+
+/// What the vault records about a deposited licence, besides its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenceMeta {
+    /// Hex SHA-256 of the stored JCS bytes.
+    pub sha256: String,
+    pub deposited_at: DateTime<Utc>,
+    pub receipt: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<LicenceId>,
+}
+
+/// The result of a deposit that was not refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deposited {
+    /// Newly stored; the receipt was just signed.
+    Created(Value),
+    /// The same bytes were deposited before; the first receipt.
+    Existing(Value),
+}
+
+/// A licence read out of the vault with a fresh verdict. `document` is `None` when the stored bytes
+/// are damaged: they are never served.
+#[derive(Debug, Clone)]
+pub struct Extracted {
+    pub id: LicenceId,
+    pub document: Option<Value>,
+    pub licence: Option<Licence>,
+    pub meta: LicenceMeta,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl VaultError {
+    fn new(reason: Reason, field: &str, message: impl Into<String>) -> Self {
+        Self::Rejected(Rejection::new(reason, field, message))
+    }
+}
+
+fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(format!("undecodable value in {}: {e}", table.name()))
+}
+
+pub struct Vault {
+    store: Arc<dyn Store>,
+    signer: Signer,
+    holder_key: [u8; 32],
+    registries: RwLock<Arc<Registries>>,
+    /// Serialises check-then-write sequences (deposit idempotency, registry edits).
+    write: Mutex<()>,
+    idp_keys: Vec<DidKey>,
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("did", self.signer.did_key()).finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Opens the vault over `store`, signing receipts with `signer`. `idp_keys` are the identity
+    /// providers trusted for holder JWS tokens.
+    pub fn open(store: Arc<dyn Store>, signer: Signer, idp_keys: Vec<DidKey>) -> Result<Self, StoreError> {
+        // The holder index key is derived from the vault's secret, so a copy of the database alone
+        // does not reveal which holder owns which licences.
+        let mut h = Sha256::new();
+        h.update(b"licence-vault holder index v1\0");
+        h.update(signer.to_private_multibase().as_bytes());
+        let holder_key: [u8; 32] = h.finalize().into();
+        let vault = Self {
+            store,
+            signer,
+            holder_key,
+            registries: RwLock::new(Arc::new(Registries::default())),
+            write: Mutex::new(()),
+            idp_keys,
+            metrics: Metrics::default(),
+        };
+        vault.reload_registries()?;
+        Ok(vault)
+    }
+
+    pub fn did_key(&self) -> &DidKey {
+        self.signer.did_key()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn registries(&self) -> Arc<Registries> {
+        self.registries.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reload_registries(&self) -> Result<(), StoreError> {
+        fn all<T: for<'de> Deserialize<'de>>(store: &dyn Store, table: Table) -> Result<Vec<T>, StoreError> {
+            store
+                .scan(table, b"", false, usize::MAX)?
+                .into_iter()
+                .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt(table, e)))
+                .collect()
+        }
+        let s = &*self.store;
+        let reg = Registries::new(
+            all::<LicenceType>(s, Table::TypeCodeType)?,
+            all::<Matter>(s, Table::MatterCodeMatter)?,
+            all::<Agency>(s, Table::UsccAgency)?,
+            all::<Requester>(s, Table::RequesterIdRequester)?,
+        );
+        *self.registries.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(reg);
+        Ok(())
+    }
+
+    /// The keyed digest under which a holder's licences are indexed.
+    pub fn holder_digest(&self, holder: &HolderCode) -> [u8; 32] {
+        // HMAC accepts keys of any length; 32 bytes cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.holder_key).unwrap_or_else(|_| unreachable!());
+        mac.update(holder.key().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    // ----- deposit -------------------------------------------------------------------------
+
+    /// Deposits one signed licence on behalf of `issuer`.
+    pub fn deposit(&self, issuer: &Uscc, doc: &Value, now: DateTime<Utc>) -> Result<Deposited, VaultError> {
+        self.deposit_batch(Some(issuer), std::slice::from_ref(doc), now)?.pop().unwrap_or_else(|| unreachable!())
+    }
+
+    /// Deposits many licences: all signatures in one batch verification, all accepted items in one
+    /// durable write. One result per item, in order; valid items land even if others fail.
+    /// `issuer` restricts the batch to one agency's licences (`None`: any, for offline import).
+    pub fn deposit_batch(
+        &self,
+        issuer: Option<&Uscc>,
+        docs: &[Value],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<Deposited, VaultError>>, StoreError> {
+        let reg = self.registries();
+        let checked = self.check_for_deposit(&reg, docs, now);
+        let mut results: Vec<Option<Result<Deposited, VaultError>>> = Vec::with_capacity(docs.len());
+        let mut accepted = Vec::new();
+        for (i, c) in checked.into_iter().enumerate() {
+            match c {
+                Ok(lic) if issuer.is_some_and(|u| u != &lic.id.issuer()) => {
+                    results.push(Some(Err(VaultError::new(
+                        Reason::Forbidden,
+                        "$.issuer.id",
+                        format!("this token may deposit only licences issued by {}", issuer.map(Uscc::as_str).unwrap_or_default()),
+                    ))))
+                }
+                Ok(lic) => {
+                    results.push(None);
+                    accepted.push((i, lic));
+                }
+                Err(r) => results.push(Some(Err(r.into()))),
+            }
+        }
+
+        let _guard = self.lock();
+        let mut change = Change::durable();
+        let mut in_batch: HashMap<LicenceId, (String, Value)> = HashMap::new();
+        let mut successors: HashMap<LicenceId, LicenceMeta> = HashMap::new();
+        for (i, lic) in accepted {
+            let bytes = jcs::canonicalize(&docs[i]);
+            let sha = hex::encode(Sha256::digest(&bytes));
+            let existing = match in_batch.get(&lic.id) {
+                Some((s, r)) => Some((s.clone(), r.clone())),
+                None => self.meta(&lic.id)?.map(|m| (m.sha256, m.receipt)),
+            };
+            if let Some((prev_sha, receipt)) = existing {
+                results[i] = Some(if prev_sha == sha {
+                    Ok(Deposited::Existing(receipt))
+                } else {
+                    Err(VaultError::new(
+                        Reason::Conflict,
+                        "$.id",
+                        format!("{} was deposited before with other content", lic.id.urn()),
+                    ))
+                });
+                continue;
+            }
+            if let Some(pred) = &lic.predecessor {
+                let pred_meta = match successors.get(pred) {
+                    Some(m) => Some(m.clone()),
+                    None => self.meta(pred)?,
+                };
+                match pred_meta {
+                    None => {
+                        results[i] = Some(Err(VaultError::new(
+                            Reason::InvalidIdentifier,
+                            "$.credentialSubject.licence.predecessor",
+                            format!("{} is not in the vault", pred.urn()),
+                        )));
+                        continue;
+                    }
+                    Some(m) if m.superseded_by.is_some() => {
+                        results[i] = Some(Err(VaultError::new(
+                            Reason::Conflict,
+                            "$.credentialSubject.licence.predecessor",
+                            format!("{} is already superseded", pred.urn()),
+                        )));
+                        continue;
+                    }
+                    Some(mut m) => {
+                        m.superseded_by = Some(lic.id.clone());
+                        successors.insert(pred.clone(), m);
+                    }
+                }
+            }
+            let receipt = self.receipt(&lic.id, &sha, now)?;
+            let meta = LicenceMeta { sha256: sha.clone(), deposited_at: now, receipt: receipt.clone(), superseded_by: None };
+            let mut index_key = self.holder_digest(&lic.holder).to_vec();
+            index_key.extend_from_slice(lic.id.as_str().as_bytes());
+            change
+                .put(Table::LicenceDocument, lic.id.as_str(), bytes)
+                .put(Table::LicenceMeta, lic.id.as_str(), to_vec(&meta))
+                .put(Table::HolderLicence, index_key, Vec::new());
+            in_batch.insert(lic.id.clone(), (sha, receipt.clone()));
+            results[i] = Some(Ok(Deposited::Created(receipt)));
+        }
+        for (pred, meta) in successors {
+            change.put(Table::LicenceMeta, pred.as_str(), to_vec(&meta));
+        }
+        if !change.is_empty() {
+            self.store.commit(change)?;
+        }
+        drop(_guard);
+
+        let results: Vec<_> = results.into_iter().map(|r| r.unwrap_or_else(|| unreachable!())).collect();
+        for r in &results {
+            let outcome = match r {
+                Ok(Deposited::Created(_)) => "created",
+                Ok(Deposited::Existing(_)) => "existing",
+                Err(VaultError::Rejected(rej)) => rej.reason.as_str(),
+                Err(VaultError::Store(_)) => "internal",
+            };
+            self.metrics.inc("licence_vault_deposits_total", format!("outcome=\"{}\"", label(outcome)));
+        }
+        Ok(results)
+    }
+
+    /// Verifies documents for deposit, signatures in batches on all cores. A licence is accepted
+    /// only when every check passes.
+    pub fn check_for_deposit(&self, reg: &Registries, docs: &[Value], now: DateTime<Utc>) -> Vec<Result<Licence, Rejection>> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 64;
+        if docs.len() > CHUNK {
+            return docs.par_chunks(CHUNK).flat_map_iter(|c| self.check_for_deposit(reg, c, now)).collect();
+        }
+        let prepared: Vec<_> = docs.iter().map(proof::prepare).collect();
+        let ok: Vec<&proof::Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let mut batch = proof::verify_batch(&ok).into_iter();
+        let facts = RecordFacts { deposited_at: now, integrity: Ok(()), status: None, superseded_by: None };
+        docs.iter()
+            .zip(&prepared)
+            .map(|(doc, p)| {
+                let signature = if p.is_ok() { batch.next() } else { Some(false) };
+                let ev = Evidence { registries: Some(reg), record: Some(&facts), now, signature };
+                let (verdict, lic) = verify::licence(doc, ev);
+                let failure = verdict.checks.iter().find(|c| c.ok == Some(false));
+                match (failure, lic) {
+                    (None, Some(lic)) => Ok(lic),
+                    (Some(c), _) => Err(check_rejection(c, p)),
+                    (None, None) => Err(Rejection::new(Reason::SchemaViolation, "$", "not a licence")),
+                }
+            })
+            .collect()
+    }
+
+    fn receipt(&self, id: &LicenceId, sha: &str, now: DateTime<Utc>) -> Result<Value, StoreError> {
+        let unsigned = json!({
+            "@context": [VC_CONTEXT],
+            "type": ["VerifiableCredential", "DepositReceipt"],
+            "issuer": self.signer.did_key().as_str(),
+            "validFrom": format_time(now),
+            "credentialSubject": {
+                "licence": id.urn(),
+                "sha256": sha,
+                "depositedAt": format_time(now),
+            }
+        });
+        proof::sign(&unsigned, &self.signer, now).map_err(|e| StoreError::Engine(format!("signing receipt: {e}")))
+    }
+
+    // ----- extraction ----------------------------------------------------------------------
+
+    pub fn meta(&self, id: &LicenceId) -> Result<Option<LicenceMeta>, StoreError> {
+        self.store
+            .get(Table::LicenceMeta, id.as_str().as_bytes())?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt(Table::LicenceMeta, e)))
+            .transpose()
+    }
+
+    /// Reads a licence and verifies it afresh. `None` if the vault does not hold it.
+    pub fn extract(&self, id: &LicenceId, now: DateTime<Utc>) -> Result<Option<Extracted>, StoreError> {
+        let Some(meta) = self.meta(id)? else { return Ok(None) };
+        let bytes = self.store.get(Table::LicenceDocument, id.as_str().as_bytes())?;
+        Ok(Some(self.verify_stored(id, bytes, meta, now)))
+    }
+
+    fn verify_stored(&self, id: &LicenceId, bytes: Option<Vec<u8>>, meta: LicenceMeta, now: DateTime<Utc>) -> Extracted {
+        let reg = self.registries();
+        let mut facts = RecordFacts {
+            deposited_at: meta.deposited_at,
+            integrity: Ok(()),
+            status: None,
+            superseded_by: meta.superseded_by.clone(),
+        };
+        let parsed = match bytes {
+            None => Err("document bytes are missing".to_owned()),
+            Some(b) if hex::encode(Sha256::digest(&b)) != meta.sha256 => {
+                Err("stored bytes do not match the digest recorded at deposit".to_owned())
+            }
+            Some(b) => jcs::parse(&b).map_err(|e| format!("stored bytes are not JSON: {e}")),
+        };
+        let (verdict, licence, document) = match parsed {
+            Err(detail) => {
+                let v = Verdict::new(vec![Check::fail(CheckName::Integrity, Reason::IntegrityFailure, detail)], now);
+                (v, None, None)
+            }
+            Ok(doc) => {
+                let ev = Evidence { registries: Some(&reg), record: Some(&facts), now, signature: None };
+                let (mut v, lic) = verify::licence(&doc, ev);
+                if v.check(CheckName::Signature).is_some_and(|c| c.ok != Some(true)) {
+                    facts.integrity = Err("stored bytes no longer verify against their signature".into());
+                    let ev = Evidence { registries: Some(&reg), record: Some(&facts), now, signature: Some(false) };
+                    v = verify::licence(&doc, ev).0;
+                }
+                let served = facts.integrity.is_ok().then_some(doc);
+                (v, lic, served)
+            }
+        };
+        if verdict.reason() == Some(Reason::IntegrityFailure) {
+            tracing::error!(licence = %id, "INTEGRITY FAILURE: stored licence no longer verifies; it will not be served as valid");
+            self.metrics.inc("licence_vault_integrity_failures_total", String::new());
+        }
+        let outcome = verdict.reason().map_or("valid", Reason::as_str);
+        self.metrics.inc("licence_vault_extractions_total", format!("verdict=\"{outcome}\""));
+        Extracted { id: id.clone(), document, licence, meta, verdict }
+    }
+
+    /// All licences of a holder, each freshly verified, in identifier order.
+    pub fn holder_licences(&self, holder: &HolderCode, now: DateTime<Utc>) -> Result<Vec<Extracted>, StoreError> {
+        let digest = self.holder_digest(holder);
+        let mut out = Vec::new();
+        for (k, _) in self.store.scan(Table::HolderLicence, &digest, false, usize::MAX)? {
+            let id = std::str::from_utf8(&k[32..])
+                .ok()
+                .and_then(|s| s.parse::<LicenceId>().ok())
+                .ok_or_else(|| corrupt(Table::HolderLicence, "bad licence id in key"))?;
+            if let Some(e) = self.extract(&id, now)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `principal` may read the stored licence (its issuer or its holder).
+    pub fn may_read(&self, principal: &Principal, e: &Extracted) -> Result<bool, StoreError> {
+        Ok(match principal {
+            Principal::Issuer(u) => &e.id.issuer() == u,
+            Principal::Holder(h) => {
+                let mut key = self.holder_digest(h).to_vec();
+                key.extend_from_slice(e.id.as_str().as_bytes());
+                self.store.get(Table::HolderLicence, &key)?.is_some()
+            }
+            Principal::Admin | Principal::Requester(_) => false,
+        })
+    }
+
+    /// Verifies a presented document: a licence (against the registries and, when the vault holds
+    /// the same bytes, its deposit time and status) or a vault-signed document (receipt, copy).
+    pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
+        let reg = self.registries();
+        let verdict = if Licence::is_licence(doc) {
+            let stored = match doc.get("id").and_then(Value::as_str).map(LicenceId::from_urn_or_bare) {
+                Some(Ok(id)) => self.meta(&id)?.map(|m| (id, m)),
+                _ => None,
+            };
+            let sha = hex::encode(Sha256::digest(jcs::canonicalize(doc)));
+            match stored {
+                Some((id, meta)) if meta.sha256 == sha => {
+                    let bytes = self.store.get(Table::LicenceDocument, id.as_str().as_bytes())?;
+                    self.verify_stored(&id, bytes, meta, now).verdict
+                }
+                Some(_) => {
+                    let (mut v, _) = verify::licence(doc, Evidence::new(Some(&reg), now));
+                    v.checks.insert(
+                        0,
+                        Check::fail(
+                            CheckName::Integrity,
+                            Reason::IntegrityFailure,
+                            "differs from the licence deposited under this identifier",
+                        ),
+                    );
+                    Verdict::new(v.checks, now)
+                }
+                None => verify::licence(doc, Evidence::new(Some(&reg), now)).0,
+            }
+        } else {
+            verify::document(doc, Some(std::slice::from_ref(self.signer.did_key())), now)
+        };
+        let outcome = verdict.reason().map_or("valid", Reason::as_str);
+        self.metrics.inc("licence_vault_verifications_total", format!("verdict=\"{outcome}\""));
+        Ok(verdict)
+    }
+
+    // ----- registries ----------------------------------------------------------------------
+
+    fn put_registry(&self, table: Table, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        let mut c = Change::durable();
+        c.put(table, key, value);
+        self.store.commit(c)?;
+        self.reload_registries()
+    }
+
+    /// Registers a new agency with its keys. Returns a conflict if the agency or a key exists.
+    pub fn create_agency(&self, agency: Agency) -> Result<(), VaultError> {
+        let _g = self.lock();
+        let reg = self.registries();
+        if reg.agencies.contains_key(&agency.uscc) {
+            return Err(VaultError::new(Reason::Conflict, "$.uscc", format!("agency {} exists", agency.uscc)));
+        }
+        check_keys_unique(&reg, &agency.keys, "$.keys")?;
+        self.put_registry(Table::UsccAgency, agency.uscc.as_str(), to_vec(&agency))?;
+        Ok(())
+    }
+
+    /// Applies `edit` to one key of an agency (`None` = add `new_key`).
+    pub fn edit_agency_key(
+        &self,
+        uscc: &Uscc,
+        edit: KeyEdit,
+    ) -> Result<Agency, VaultError> {
+        let _g = self.lock();
+        let reg = self.registries();
+        let mut agency = reg
+            .agencies
+            .get(uscc)
+            .cloned()
+            .ok_or_else(|| VaultError::new(Reason::NotFound, "uscc", format!("no agency {uscc}")))?;
+        match edit {
+            KeyEdit::Add(key) => {
+                check_keys_unique(&reg, std::slice::from_ref(&key), "$.didKey")?;
+                agency.keys.push(key);
+            }
+            KeyEdit::Retire(did, at) | KeyEdit::Compromise(did, at) if !agency.keys.iter().any(|k| k.did_key == did) => {
+                let _ = at;
+                return Err(VaultError::new(Reason::NotFound, "didKey", format!("{did} is not a key of {uscc}")));
+            }
+            KeyEdit::Retire(did, at) => {
+                for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
+                    k.retired_at = Some(at);
+                }
+            }
+            KeyEdit::Compromise(did, at) => {
+                for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
+                    k.compromised_at = Some(at);
+                }
+            }
+        }
+        self.put_registry(Table::UsccAgency, uscc.as_str(), to_vec(&agency))?;
+        Ok(agency)
+    }
+
+    /// Registers or replaces a licence type. Its issuers must be registered agencies.
+    /// Returns whether it was new.
+    pub fn put_type(&self, ty: LicenceType) -> Result<bool, VaultError> {
+        let _g = self.lock();
+        let reg = self.registries();
+        for (i, u) in ty.issuers.iter().enumerate() {
+            if !reg.agencies.contains_key(u) {
+                return Err(VaultError::new(Reason::InvalidAgencyCode, &format!("$.issuers[{i}]"), format!("agency {u} is not registered")));
+            }
+        }
+        for (i, f) in ty.fields.iter().enumerate() {
+            if f.field_type == crate::registry::FieldType::Enum && f.values.is_empty() {
+                return Err(VaultError::new(Reason::InvalidRequest, &format!("$.fields[{i}].values"), "an enum field needs values"));
+            }
+            if ty.fields[..i].iter().any(|g| g.name == f.name) {
+                return Err(VaultError::new(Reason::InvalidRequest, &format!("$.fields[{i}].name"), "duplicate field name"));
+            }
+        }
+        let new = !reg.types.contains_key(&ty.type_code);
+        self.put_registry(Table::TypeCodeType, ty.type_code.as_str(), to_vec(&ty))?;
+        Ok(new)
+    }
+
+    /// Registers or replaces a matter. Its types must be catalogued. Returns whether it was new.
+    pub fn put_matter(&self, matter: Matter) -> Result<bool, VaultError> {
+        let _g = self.lock();
+        let reg = self.registries();
+        check_code("$.code", &matter.code)?;
+        for (i, t) in matter.types.iter().enumerate() {
+            if !reg.types.contains_key(t) {
+                return Err(VaultError::new(Reason::UnknownType, &format!("$.types[{i}]"), format!("type {t} is not catalogued")));
+            }
+        }
+        let new = !reg.matters.contains_key(&matter.code);
+        self.put_registry(Table::MatterCodeMatter, &matter.code, to_vec(&matter))?;
+        Ok(new)
+    }
+
+    /// Registers or replaces a requester. Its matters must be registered. Returns whether it was new.
+    pub fn put_requester(&self, requester: Requester) -> Result<bool, VaultError> {
+        let _g = self.lock();
+        let reg = self.registries();
+        check_code("$.id", &requester.id)?;
+        for (i, m) in requester.matters.iter().enumerate() {
+            if !reg.matters.contains_key(m) {
+                return Err(VaultError::new(Reason::NotFound, &format!("$.matters[{i}]"), format!("matter {m} is not registered")));
+            }
+        }
+        let new = !reg.requesters.contains_key(&requester.id);
+        self.put_registry(Table::RequesterIdRequester, &requester.id, to_vec(&requester))?;
+        Ok(new)
+    }
+
+    // ----- tokens --------------------------------------------------------------------------
+
+    /// Issues a token for `principal`; returns `(id, token)`. The token is not stored.
+    pub fn create_token(&self, principal: &Principal, now: DateTime<Utc>) -> Result<(String, String), VaultError> {
+        let reg = self.registries();
+        match principal {
+            Principal::Issuer(u) if !reg.agencies.contains_key(u) => {
+                return Err(VaultError::new(Reason::NotFound, "$.subject", format!("agency {u} is not registered")));
+            }
+            Principal::Requester(r) if !reg.requesters.contains_key(r) => {
+                return Err(VaultError::new(Reason::NotFound, "$.subject", format!("requester {r} is not registered")));
+            }
+            _ => {}
+        }
+        let (id, token) = auth::new_token();
+        let record = TokenRecord { id: id.clone(), role: principal.role(), subject: principal.subject(), created_at: now };
+        let digest = auth::token_digest(&token);
+        let mut c = Change::durable();
+        c.put(Table::TokenDigestToken, digest.to_vec(), to_vec(&record)).put(Table::TokenIdTokenDigest, id.as_str(), digest.to_vec());
+        self.store.commit(c)?;
+        Ok((id, token))
+    }
+
+    /// Revokes a token by id; `false` if there is no such token.
+    pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(digest) = self.store.get(Table::TokenIdTokenDigest, id.as_bytes())? else { return Ok(false) };
+        let mut c = Change::durable();
+        c.delete(Table::TokenDigestToken, digest).delete(Table::TokenIdTokenDigest, id);
+        self.store.commit(c)?;
+        Ok(true)
+    }
+
+    /// Whether any admin token exists (to bootstrap one on first start).
+    pub fn has_admin_token(&self) -> Result<bool, StoreError> {
+        for (_, v) in self.store.scan(Table::TokenDigestToken, b"", false, usize::MAX)? {
+            let r: TokenRecord = serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
+            if r.role == auth::Role::Admin {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Resolves a bearer credential: a vault token, or a holder JWS from a trusted identity provider.
+    pub fn authenticate(&self, bearer: &str, now: DateTime<Utc>) -> Result<Option<Principal>, StoreError> {
+        if bearer.matches('.').count() == 2 && !self.idp_keys.is_empty() {
+            return Ok(auth::verify_holder_jws(bearer, &self.idp_keys, now).ok().map(Principal::Holder));
+        }
+        let Some(v) = self.store.get(Table::TokenDigestToken, &auth::token_digest(bearer))? else { return Ok(None) };
+        let r: TokenRecord = serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
+        Ok(Principal::from_role(r.role, &r.subject).ok())
+    }
+}
+
+/// Binds a data directory to its vault key on first open, and refuses any other key afterwards:
+/// receipts and the holder index depend on it.
+pub fn bind_vault_key(store: &dyn Store, did: &DidKey) -> Result<(), VaultError> {
+    match store.get(Table::Meta, b"vault_did")? {
+        None => {
+            let mut c = Change::durable();
+            c.put(Table::Meta, b"vault_did".to_vec(), did.as_str().as_bytes().to_vec());
+            store.commit(c)?;
+            Ok(())
+        }
+        Some(v) if v == did.as_str().as_bytes() => Ok(()),
+        Some(v) => Err(VaultError::new(
+            Reason::Conflict,
+            "vault key",
+            format!("this data directory belongs to vault key {}, not {did}", String::from_utf8_lossy(&v)),
+        )),
+    }
+}
+
+/// An edit of one agency key.
+#[derive(Debug, Clone)]
+pub enum KeyEdit {
+    Add(AgencyKey),
+    Retire(DidKey, DateTime<Utc>),
+    Compromise(DidKey, DateTime<Utc>),
+}
+
+fn check_keys_unique(reg: &Registries, keys: &[AgencyKey], field: &str) -> Result<(), VaultError> {
+    for (i, k) in keys.iter().enumerate() {
+        if reg.key(&k.did_key).is_some() || keys[..i].iter().any(|o| o.did_key == k.did_key) {
+            return Err(VaultError::new(Reason::Conflict, field, format!("{} is already registered", k.did_key)));
+        }
+    }
+    Ok(())
+}
+
+/// Matter codes and requester ids become store keys and URL segments: keep them plain.
+fn check_code(field: &str, code: &str) -> Result<(), VaultError> {
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::new(Reason::InvalidRequest, field, "must be 1–64 characters of A-Z a-z 0-9 - _ ."))
+    }
+}
+
+fn check_rejection(c: &Check, p: &Result<proof::Prepared, proof::ProofError>) -> Rejection {
+    let detail = c.detail.clone().unwrap_or_default();
+    let reason = c.code.unwrap_or(Reason::InvalidRequest);
+    // Schema and identifier details start with the JSON path; keep it as the field.
+    let (field, message) = match detail.split_once(": ") {
+        Some((f, m)) if f.starts_with('$') => (f.to_owned(), m.to_owned()),
+        _ => {
+            let field = match c.check {
+                CheckName::Signature => p.as_ref().err().map_or("$.proof.proofValue", |e| e.field()),
+                CheckName::IssuerKey => "$.proof.verificationMethod",
+                CheckName::Issuer => "$.issuer.id",
+                CheckName::Validity => "$.validUntil",
+                _ => "$",
+            };
+            (field.to_owned(), detail)
+        }
+    };
+    Rejection::new(reason, field, message)
+}
+
+fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising plain data structs to JSON cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}

@@ -1,0 +1,216 @@
+//! The one verdict type and the one set of reason codes.
+//!
+//! Every verification — deposit, extraction, `POST /v1/verify`, the `verify` CLI — returns a
+//! [`Verdict`]; every error the API returns carries a [`Reason`]. The codes are stable wire values.
+//!
+//! **Invariant:** a verdict is `valid` only if every check passed or was explicitly not applicable;
+//! a check that could not be made is `ok: null` ("not checked"), never `ok: true`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Stable, snake_case reason codes (SPEC §4, §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    // Verification reasons (SPEC §4).
+    MalformedJson,
+    InvalidIdentifier,
+    InvalidHolderCode,
+    InvalidAgencyCode,
+    UnknownType,
+    SchemaViolation,
+    BadSignature,
+    UnknownKey,
+    KeyNotActive,
+    KeyCompromised,
+    IssuerMismatch,
+    TypeNotAllowed,
+    Suspended,
+    Revoked,
+    Cancelled,
+    Expired,
+    NotYetValid,
+    Superseded,
+    IntegrityFailure,
+    // Request and access reasons (SPEC §7, §9).
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    InvalidRequest,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Internal,
+    Unavailable,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidIdentifier => "invalid_identifier",
+            Self::InvalidHolderCode => "invalid_holder_code",
+            Self::InvalidAgencyCode => "invalid_agency_code",
+            Self::UnknownType => "unknown_type",
+            Self::SchemaViolation => "schema_violation",
+            Self::BadSignature => "bad_signature",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyNotActive => "key_not_active",
+            Self::KeyCompromised => "key_compromised",
+            Self::IssuerMismatch => "issuer_mismatch",
+            Self::TypeNotAllowed => "type_not_allowed",
+            Self::Suspended => "suspended",
+            Self::Revoked => "revoked",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Superseded => "superseded",
+            Self::IntegrityFailure => "integrity_failure",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::InvalidRequest => "invalid_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request or document is refused: a reason code, the JSON path of the offending field, a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Rejection {
+    pub reason: Reason,
+    pub field: String,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { reason, field: field.into(), message: message.into() }
+    }
+}
+
+/// What a verdict looked at, in the order checks are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// The stored bytes are the bytes whose digest the vault recorded at deposit.
+    Integrity,
+    /// The document parses as a licence and its identifier and codes are valid.
+    Identifier,
+    /// The licence type is catalogued and the face fields satisfy its schema.
+    Schema,
+    /// The eddsa-jcs-2022 proof verifies.
+    Signature,
+    /// The signing key is registered to the issuer and was usable when the proof was made.
+    IssuerKey,
+    /// The issuer is the agency named in the document and may issue the type.
+    Issuer,
+    /// The lifecycle status (revoked, suspended, superseded …).
+    Status,
+    /// `validFrom` / `validUntil` (or a stamped copy's `expiresAt`) against the checking time.
+    Validity,
+    /// A purpose-stamped copy still matches the licence it names.
+    Binding,
+}
+
+/// One check's outcome: `ok` is `true`, `false` (with a `code`), or `null` when it was not checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Check {
+    pub check: CheckName,
+    pub ok: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Check {
+    pub fn pass(check: CheckName) -> Self {
+        Self { check, ok: Some(true), code: None, detail: None }
+    }
+    pub fn pass_with(check: CheckName, detail: impl Into<String>) -> Self {
+        Self { check, ok: Some(true), code: None, detail: Some(detail.into()) }
+    }
+    pub fn fail(check: CheckName, code: Reason, detail: impl Into<String>) -> Self {
+        Self { check, ok: Some(false), code: Some(code), detail: Some(detail.into()) }
+    }
+    pub fn not_checked(check: CheckName, why: impl Into<String>) -> Self {
+        Self { check, ok: None, code: None, detail: Some(format!("not checked: {}", why.into())) }
+    }
+}
+
+/// The machine-readable result of verifying a document (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub valid: bool,
+    pub checks: Vec<Check>,
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_at: DateTime<Utc>,
+}
+
+impl Verdict {
+    /// Valid iff no check failed and at least the signature was checked.
+    pub fn new(checks: Vec<Check>, checked_at: DateTime<Utc>) -> Self {
+        let none_failed = checks.iter().all(|c| c.ok != Some(false));
+        let signed = checks.iter().any(|c| c.check == CheckName::Signature && c.ok == Some(true));
+        Self { valid: none_failed && signed, checks, checked_at }
+    }
+    /// The first failing reason, in check order.
+    pub fn reason(&self) -> Option<Reason> {
+        self.checks.iter().find(|c| c.ok == Some(false)).and_then(|c| c.code)
+    }
+    pub fn check(&self, name: CheckName) -> Option<&Check> {
+        self.checks.iter().find(|c| c.check == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_the_spec_shows() {
+        let t = DateTime::parse_from_rfc3339("2025-03-02T00:00:00Z").unwrap().with_timezone(&Utc);
+        let v = Verdict::new(
+            vec![
+                Check::pass(CheckName::Signature),
+                Check::fail(CheckName::Status, Reason::Revoked, "revoked 2025-03-01T00:00:00Z: fraud"),
+                Check::not_checked(CheckName::Validity, "no clock"),
+            ],
+            t,
+        );
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"valid":false,"checks":[{"check":"signature","ok":true},{"check":"status","ok":false,"code":"revoked","detail":"revoked 2025-03-01T00:00:00Z: fraud"},{"check":"validity","ok":null,"detail":"not checked: no clock"}],"checkedAt":"2025-03-02T00:00:00Z"}"#
+        );
+        assert_eq!(v.reason(), Some(Reason::Revoked));
+    }
+
+    #[test]
+    fn not_checked_is_never_passed_and_unsigned_is_never_valid() {
+        let t = Utc::now();
+        assert!(!Verdict::new(vec![Check::not_checked(CheckName::Signature, "x")], t).valid);
+        assert!(Verdict::new(vec![Check::pass(CheckName::Signature), Check::not_checked(CheckName::Status, "x")], t).valid);
+    }
+
+    #[test]
+    fn as_str_matches_serde() {
+        for r in [Reason::MalformedJson, Reason::KeyNotActive, Reason::IntegrityFailure, Reason::PayloadTooLarge] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
+}

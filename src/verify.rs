@@ -1,0 +1,236 @@
+//! The verifier: one function per kind of document, each returning a [`Verdict`].
+//!
+//! It is given everything it may consult — the registries, what the vault knows of the stored
+//! record, the signature result (possibly from a batch), the time — and does no I/O itself.
+//! Checks that cannot be made with what it was given are reported as not checked.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::codes::LicenceId;
+use crate::keys::DidKey;
+use crate::licence::Licence;
+use crate::proof::{self, format_time, Prepared, ProofError};
+use crate::registry::{KeyStanding, Registries};
+use crate::verdict::{Check, CheckName, Reason, Verdict};
+
+/// A licence's lifecycle status as set by its issuer's statements (SPEC §6). `expired` and
+/// `superseded` are derived, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Suspended,
+    Revoked,
+    Cancelled,
+    Expired,
+    Superseded,
+}
+
+impl Status {
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Self::Active => None,
+            Self::Suspended => Some(Reason::Suspended),
+            Self::Revoked => Some(Reason::Revoked),
+            Self::Cancelled => Some(Reason::Cancelled),
+            Self::Expired => Some(Reason::Expired),
+            Self::Superseded => Some(Reason::Superseded),
+        }
+    }
+}
+
+/// What the vault knows about a stored licence beyond its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFacts {
+    pub deposited_at: DateTime<Utc>,
+    /// `Err(detail)` when the stored bytes no longer hash to the digest recorded at deposit.
+    pub integrity: Result<(), String>,
+    /// The latest status statement in force: status, effective time, reason.
+    pub status: Option<(Status, DateTime<Utc>, String)>,
+    pub superseded_by: Option<LicenceId>,
+}
+
+/// Everything a verification may consult.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub registries: Option<&'a Registries>,
+    pub record: Option<&'a RecordFacts>,
+    pub now: DateTime<Utc>,
+    /// A signature result already computed (e.g. in a batch); `None` to verify here.
+    pub signature: Option<bool>,
+}
+
+impl<'a> Evidence<'a> {
+    pub fn new(registries: Option<&'a Registries>, now: DateTime<Utc>) -> Self {
+        Self { registries, record: None, now, signature: None }
+    }
+}
+
+fn proof_check(prepared: &Result<Prepared, ProofError>, precomputed: Option<bool>) -> Check {
+    match prepared {
+        Err(e) => Check::fail(CheckName::Signature, Reason::BadSignature, e.to_string()),
+        Ok(p) if precomputed.unwrap_or_else(|| p.verify()) => {
+            Check::pass_with(CheckName::Signature, format!("eddsa-jcs-2022 by {}", p.key))
+        }
+        Ok(p) => Check::fail(CheckName::Signature, Reason::BadSignature, format!("signature by {} does not verify", p.key)),
+    }
+}
+
+fn validity_check(from: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Check {
+    match (from, until) {
+        (Some(f), _) if now < f => Check::fail(CheckName::Validity, Reason::NotYetValid, format!("valid from {}", format_time(f))),
+        (_, Some(u)) if now >= u => Check::fail(CheckName::Validity, Reason::Expired, format!("expired {}", format_time(u))),
+        _ => Check::pass(CheckName::Validity),
+    }
+}
+
+fn integrity_check(record: Option<&RecordFacts>) -> Option<Check> {
+    record.map(|r| match &r.integrity {
+        Ok(()) => Check::pass(CheckName::Integrity),
+        Err(detail) => Check::fail(CheckName::Integrity, Reason::IntegrityFailure, detail.clone()),
+    })
+}
+
+/// Verifies a licence document. Returns the verdict and, when it parsed, the typed licence.
+pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
+    let mut checks: Vec<Check> = integrity_check(ev.record).into_iter().collect();
+    let prepared = proof::prepare(doc);
+    let lic = match Licence::parse(doc) {
+        Ok(l) => {
+            checks.push(Check::pass(CheckName::Identifier));
+            Some(l)
+        }
+        Err(r) => {
+            let name = if matches!(r.reason, Reason::SchemaViolation | Reason::UnknownType) {
+                CheckName::Schema
+            } else {
+                CheckName::Identifier
+            };
+            checks.push(Check::fail(name, r.reason, format!("{}: {}", r.field, r.message)));
+            None
+        }
+    };
+    let sig = proof_check(&prepared, ev.signature);
+    let Some(lic) = lic else {
+        checks.push(sig);
+        return (Verdict::new(checks, ev.now), None);
+    };
+
+    match ev.registries {
+        None => checks.push(Check::not_checked(CheckName::Schema, "no catalogue given")),
+        Some(reg) => checks.push(match reg.types.get(&lic.type_code) {
+            None => Check::fail(CheckName::Schema, Reason::UnknownType, format!("type {} is not catalogued", lic.type_code)),
+            Some(ty) => match ty.check_fields(&lic.fields) {
+                Err(v) => Check::fail(
+                    CheckName::Schema,
+                    Reason::SchemaViolation,
+                    format!("$.credentialSubject.licence.fields.{}: {}", v.field, v.message),
+                ),
+                Ok(()) if ty.holder_category.code_type() != lic.holder.code_type() => Check::fail(
+                    CheckName::Schema,
+                    Reason::SchemaViolation,
+                    format!("$.credentialSubject.holder.codeType: {} holders must have codeType {}", ty.name, ty.holder_category.code_type()),
+                ),
+                Ok(()) => Check::pass(CheckName::Schema),
+            },
+        }),
+    }
+    checks.push(sig);
+    if let (Some(reg), Ok(p)) = (ev.registries, &prepared) {
+        checks.extend(key_checks(reg, &p.key, p.created, &lic, ev.record.map(|r| r.deposited_at)));
+    } else {
+        let why = if ev.registries.is_none() { "no agency registry given" } else { "no usable proof" };
+        checks.push(Check::not_checked(CheckName::IssuerKey, why));
+        checks.push(Check::not_checked(CheckName::Issuer, why));
+    }
+    checks.push(status_check(ev.record));
+    checks.push(validity_check(Some(lic.valid_from), lic.valid_until, ev.now));
+    (Verdict::new(checks, ev.now), Some(lic))
+}
+
+fn key_checks(
+    reg: &Registries,
+    key: &DidKey,
+    created: DateTime<Utc>,
+    lic: &Licence,
+    deposited: Option<DateTime<Utc>>,
+) -> [Check; 2] {
+    let Some((agency, entry)) = reg.key(key) else {
+        return [
+            Check::fail(CheckName::IssuerKey, Reason::UnknownKey, format!("{key} is not registered to any agency")),
+            Check::not_checked(CheckName::Issuer, "signing key unknown"),
+        ];
+    };
+    let when = match deposited {
+        Some(d) => format!("created {}, deposited {}", format_time(created), format_time(d)),
+        None => format!("created {}, not deposited", format_time(created)),
+    };
+    let key_check = match entry.standing(created, deposited) {
+        KeyStanding::Usable => Check::pass_with(
+            CheckName::IssuerKey,
+            format!("key {key} registered for {}, active at proof.created ({when})", agency.uscc),
+        ),
+        KeyStanding::NotYetActive => Check::fail(
+            CheckName::IssuerKey,
+            Reason::KeyNotActive,
+            format!("key {key} of {} is active from {}, {when}", agency.uscc, format_time(entry.active_from)),
+        ),
+        KeyStanding::Retired(at) => Check::fail(
+            CheckName::IssuerKey,
+            Reason::KeyNotActive,
+            format!("key {key} of {} retired {}, {when}", agency.uscc, format_time(at)),
+        ),
+        KeyStanding::Compromised(at) => Check::fail(
+            CheckName::IssuerKey,
+            Reason::KeyCompromised,
+            format!("key {key} of {} compromised {}; {when}", agency.uscc, format_time(at)),
+        ),
+    };
+    let issuer_check = if agency.uscc != lic.issuer {
+        Check::fail(
+            CheckName::Issuer,
+            Reason::IssuerMismatch,
+            format!("signed with a key of {}, but issuer is {}", agency.uscc, lic.issuer),
+        )
+    } else if !reg.types.get(&lic.type_code).is_some_and(|t| t.issuers.contains(&lic.issuer)) {
+        Check::fail(CheckName::Issuer, Reason::TypeNotAllowed, format!("{} may not issue type {}", lic.issuer, lic.type_code))
+    } else {
+        Check::pass(CheckName::Issuer)
+    };
+    [key_check, issuer_check]
+}
+
+fn status_check(record: Option<&RecordFacts>) -> Check {
+    let Some(r) = record else {
+        return Check::not_checked(CheckName::Status, "licence is not held by this vault");
+    };
+    if let Some(next) = &r.superseded_by {
+        return Check::fail(CheckName::Status, Reason::Superseded, format!("superseded by {}", next.urn()));
+    }
+    match &r.status {
+        None => Check::pass_with(CheckName::Status, "active"),
+        Some((status, at, reason)) => match status.reason() {
+            None => Check::pass_with(CheckName::Status, "active"),
+            Some(code) => Check::fail(CheckName::Status, code, format!("{} {}: {reason}", code.as_str(), format_time(*at))),
+        },
+    }
+}
+
+/// Verifies any `eddsa-jcs-2022`-signed document that is not a licence (a receipt, a stamped copy,
+/// a status list, any VC): the signature and validity period, and — when `trusted` names the keys
+/// that may sign such documents — the signer.
+pub fn document(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Verdict {
+    let prepared = proof::prepare(doc);
+    let mut checks = vec![proof_check(&prepared, None)];
+    checks.push(match (trusted, &prepared) {
+        (Some(keys), Ok(p)) if keys.contains(&p.key) => Check::pass_with(CheckName::IssuerKey, format!("signed by {}", p.key)),
+        (Some(_), Ok(p)) => Check::fail(CheckName::IssuerKey, Reason::UnknownKey, format!("{} is not a key trusted for this document", p.key)),
+        _ => Check::not_checked(CheckName::IssuerKey, "no trusted key given"),
+    });
+    let time = |field: &str| doc.get(field).and_then(Value::as_str).and_then(proof::parse_time);
+    checks.push(validity_check(time("validFrom"), time("validUntil"), now));
+    Verdict::new(checks, now)
+}
