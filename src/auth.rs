@@ -48,10 +48,16 @@ impl Principal {
         match role {
             Role::Admin if subject.is_empty() || subject == "admin" => Ok(Self::Admin),
             Role::Admin => Err("admin tokens take no subject".into()),
-            Role::Issuer => subject.parse().map(Self::Issuer).map_err(|e| format!("issuer subject: {e}")),
+            Role::Issuer => subject
+                .parse()
+                .map(Self::Issuer)
+                .map_err(|e| format!("issuer subject: {e}")),
             Role::Requester if !subject.is_empty() => Ok(Self::Requester(subject.to_owned())),
             Role::Requester => Err("requester subject must be a requester id".into()),
-            Role::Holder => subject.parse().map(Self::Holder).map_err(|e| format!("holder subject (codeType:code): {e}")),
+            Role::Holder => subject
+                .parse()
+                .map(Self::Holder)
+                .map_err(|e| format!("holder subject (codeType:code): {e}")),
         }
     }
 
@@ -94,7 +100,10 @@ pub fn new_token() -> (String, String) {
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let mut id = [0u8; 9];
     rand::rngs::OsRng.fill_bytes(&mut id);
-    (format!("tok_{}", URL_SAFE_NO_PAD.encode(id)), format!("lv_{}", URL_SAFE_NO_PAD.encode(secret)))
+    (
+        format!("tok_{}", URL_SAFE_NO_PAD.encode(id)),
+        format!("lv_{}", URL_SAFE_NO_PAD.encode(secret)),
+    )
 }
 
 pub fn token_digest(token: &str) -> [u8; 32] {
@@ -117,37 +126,66 @@ pub enum JwsError {
 
 /// Verifies a holder's identity-provider token: a compact JWS, EdDSA over Ed25519, with
 /// `sub` = `codeType:code` and `exp` (seconds since the epoch) in the future.
-pub fn verify_holder_jws(jws: &str, trusted: &[DidKey], now: DateTime<Utc>) -> Result<HolderCode, JwsError> {
+pub fn verify_holder_jws(
+    jws: &str,
+    trusted: &[DidKey],
+    now: DateTime<Utc>,
+) -> Result<HolderCode, JwsError> {
     let mut parts = jws.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwsError::Format);
     };
     let header: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| JwsError::Format)?).map_err(|_| JwsError::Format)?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| JwsError::Format)?)
+            .map_err(|_| JwsError::Format)?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("EdDSA") {
         return Err(JwsError::Algorithm);
     }
-    let sig: [u8; 64] =
-        URL_SAFE_NO_PAD.decode(s).map_err(|_| JwsError::Format)?.try_into().map_err(|_| JwsError::Format)?;
+    let sig: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| JwsError::Format)?
+        .try_into()
+        .map_err(|_| JwsError::Format)?;
     let sig = ed25519_dalek::Signature::from_bytes(&sig);
     let signing_input = &jws.as_bytes()[..h.len() + 1 + p.len()];
-    if !trusted.iter().any(|k| k.verifying_key().verify_strict(signing_input, &sig).is_ok()) {
+    if !trusted
+        .iter()
+        .any(|k| k.verifying_key().verify_strict(signing_input, &sig).is_ok())
+    {
         return Err(JwsError::Signature);
     }
-    let payload = crate::jcs::parse(&URL_SAFE_NO_PAD.decode(p).map_err(|_| JwsError::Format)?).map_err(|_| JwsError::Format)?;
-    let exp = payload.get("exp").and_then(|e| e.as_i64()).ok_or(JwsError::Time)?;
-    let nbf = payload.get("nbf").and_then(|e| e.as_i64()).unwrap_or(i64::MIN);
+    let payload = crate::jcs::parse(&URL_SAFE_NO_PAD.decode(p).map_err(|_| JwsError::Format)?)
+        .map_err(|_| JwsError::Format)?;
+    let exp = payload
+        .get("exp")
+        .and_then(|e| e.as_i64())
+        .ok_or(JwsError::Time)?;
+    let nbf = payload
+        .get("nbf")
+        .and_then(|e| e.as_i64())
+        .unwrap_or(i64::MIN);
     if now.timestamp() >= exp || now.timestamp() < nbf {
         return Err(JwsError::Time);
     }
-    let sub = payload.get("sub").and_then(|s| s.as_str()).ok_or(JwsError::Subject("missing".into()))?;
-    sub.parse().map_err(|e: crate::codes::CodeError| JwsError::Subject(e.to_string()))
+    let sub = payload
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .ok_or(JwsError::Subject("missing".into()))?;
+    sub.parse()
+        .map_err(|e: crate::codes::CodeError| JwsError::Subject(e.to_string()))
 }
 
 /// Makes a holder JWS (for the demo identity provider and tests).
-pub fn sign_holder_jws(signer: &crate::keys::Signer, holder: &HolderCode, exp: DateTime<Utc>) -> String {
+pub fn sign_holder_jws(
+    signer: &crate::keys::Signer,
+    holder: &HolderCode,
+    exp: DateTime<Utc>,
+) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": holder.key(), "exp": exp.timestamp()}).to_string());
+    let payload = URL_SAFE_NO_PAD
+        .encode(serde_json::json!({"sub": holder.key(), "exp": exp.timestamp()}).to_string());
     let input = format!("{header}.{payload}");
     let sig = signer.sign(input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
@@ -163,7 +201,13 @@ mod tests {
         let (id2, t2) = new_token();
         assert_ne!(t1, t2);
         assert_ne!(id1, id2);
-        assert_eq!(URL_SAFE_NO_PAD.decode(t1.trim_start_matches("lv_")).unwrap().len(), 32);
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(t1.trim_start_matches("lv_"))
+                .unwrap()
+                .len(),
+            32
+        );
     }
 
     #[test]
@@ -173,10 +217,22 @@ mod tests {
         let holder: HolderCode = "111:11010519491231002X".parse().unwrap();
         let now = Utc::now();
         let jws = sign_holder_jws(&idp, &holder, now + chrono::Duration::minutes(5));
-        assert_eq!(verify_holder_jws(&jws, &[idp.did_key().clone()], now), Ok(holder.clone()));
-        assert_eq!(verify_holder_jws(&jws, &[other.did_key().clone()], now), Err(JwsError::Signature));
+        assert_eq!(
+            verify_holder_jws(&jws, &[idp.did_key().clone()], now),
+            Ok(holder.clone())
+        );
+        assert_eq!(
+            verify_holder_jws(&jws, &[other.did_key().clone()], now),
+            Err(JwsError::Signature)
+        );
         let expired = sign_holder_jws(&idp, &holder, now - chrono::Duration::seconds(1));
-        assert_eq!(verify_holder_jws(&expired, &[idp.did_key().clone()], now), Err(JwsError::Time));
-        assert_eq!(verify_holder_jws("a.b", &[idp.did_key().clone()], now), Err(JwsError::Format));
+        assert_eq!(
+            verify_holder_jws(&expired, &[idp.did_key().clone()], now),
+            Err(JwsError::Time)
+        );
+        assert_eq!(
+            verify_holder_jws("a.b", &[idp.did_key().clone()], now),
+            Err(JwsError::Format)
+        );
     }
 }

@@ -4,6 +4,8 @@
 mod import;
 mod serve;
 
+pub use serve::open_vault;
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +23,11 @@ pub const DEFAULT_FIXTURES: &str = "fixtures";
 pub const DEFAULT_KEYS: &str = "keys";
 
 #[derive(Debug, Parser)]
-#[command(name = "licence-vault", version, about = "Electronic licence (电子证照) vault: deposit signed licences once, reuse them with consent, verify on every extraction.")]
+#[command(
+    name = "licence-vault",
+    version,
+    about = "Electronic licence (电子证照) vault: deposit signed licences once, reuse them with consent, verify on every extraction."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -84,9 +90,7 @@ pub struct VerifyOpt {
 #[derive(Debug, Subcommand)]
 pub enum IdCommand {
     /// Check an identifier (bare or urn:gbt36904:) and print its fields as JSON. Exit 1 if invalid.
-    Check {
-        id: String,
-    },
+    Check { id: String },
     /// Build an identifier, computing its check character.
     New {
         /// 21-character licence type code.
@@ -119,7 +123,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
         Ok(buf)
     } else {
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))
@@ -128,8 +134,15 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Reads a secret key file (one line: privateKeyMultibase).
 pub fn read_signer(path: &Path) -> anyhow::Result<Signer> {
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?);
-    Signer::from_private_multibase(&text).with_context(|| format!("{} is not a privateKeyMultibase Ed25519 key", path.display()))
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?,
+    );
+    Signer::from_private_multibase(&text).with_context(|| {
+        format!(
+            "{} is not a privateKeyMultibase Ed25519 key",
+            path.display()
+        )
+    })
 }
 
 /// Writes a secret key file with mode 0600 (created that way, never widened).
@@ -139,8 +152,11 @@ pub fn write_secret(path: &Path, signer: &Signer) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    writeln!(f, "{}", signer.to_private_multibase().as_str()).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    writeln!(f, "{}", signer.to_private_multibase().as_str())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -152,8 +168,13 @@ fn keygen(opt: &KeygenOpt) -> anyhow::Result<()> {
         bail!("{} exists; refusing to overwrite", public.display());
     }
     write_secret(&key, &signer)?;
-    std::fs::write(&public, format!("{}\n", signer.did_key())).with_context(|| format!("writing {}", public.display()))?;
-    eprintln!("wrote {} (secret, mode 0600) and {}", key.display(), public.display());
+    std::fs::write(&public, format!("{}\n", signer.did_key()))
+        .with_context(|| format!("writing {}", public.display()))?;
+    eprintln!(
+        "wrote {} (secret, mode 0600) and {}",
+        key.display(),
+        public.display()
+    );
     println!("{}", signer.did_key());
     Ok(())
 }
@@ -162,7 +183,8 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
     let signer = read_signer(&opt.key)?;
     let doc = crate::jcs::parse(&read_input(&opt.input)?).context("the input is not I-JSON")?;
     let created = match &opt.created {
-        Some(t) => crate::proof::parse_time(t).with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
+        Some(t) => crate::proof::parse_time(t)
+            .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
     let signed = crate::proof::sign(&doc, &signer, created)?;
@@ -187,6 +209,12 @@ pub struct RegistryFile {
     pub vault_keys: Vec<crate::keys::DidKey>,
 }
 
+fn read_registry(path: &Path) -> anyhow::Result<RegistryFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    crate::http::from_value(crate::jcs::parse(&bytes)?)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))
+}
+
 fn print_verdict(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -206,7 +234,10 @@ fn verify(opt: &VerifyOpt) -> i32 {
         Err(e) => return unusable(format!("not I-JSON (malformed_json): {e}")),
     };
     if let Err(e) = crate::proof::prepare(&doc) {
-        if matches!(e, crate::proof::ProofError::Missing | crate::proof::ProofError::NotAnObject) {
+        if matches!(
+            e,
+            crate::proof::ProofError::Missing | crate::proof::ProofError::NotAnObject
+        ) {
             return unusable(e);
         }
     }
@@ -219,16 +250,20 @@ fn verify(opt: &VerifyOpt) -> i32 {
     } else {
         let file = match &opt.registry {
             None => None,
-            Some(p) => match std::fs::read(p)
-                .with_context(|| format!("reading {}", p.display()))
-                .and_then(|b| Ok(crate::http::from_value::<RegistryFile>(crate::jcs::parse(&b)?).map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))?))
-            {
+            Some(p) => match read_registry(p) {
                 Ok(f) => Some(f),
                 Err(e) => return unusable(format!("registry {}: {e:#}", p.display())),
             },
         };
         let v = if crate::licence::Licence::is_licence(&doc) {
-            let reg = file.as_ref().map(|f| Registries::new(f.types.clone(), f.matters.clone(), f.agencies.clone(), f.requesters.clone()));
+            let reg = file.as_ref().map(|f| {
+                Registries::new(
+                    f.types.clone(),
+                    f.matters.clone(),
+                    f.agencies.clone(),
+                    f.requesters.clone(),
+                )
+            });
             crate::verify::licence(&doc, crate::verify::Evidence::new(reg.as_ref(), now)).0
         } else {
             crate::verify::document(&doc, file.as_ref().map(|f| f.vault_keys.as_slice()), now)
@@ -254,7 +289,9 @@ fn verify_remote(url: &str, token: Option<&str>, body: &[u8]) -> anyhow::Result<
         .send()
         .with_context(|| format!("POST {endpoint}"))?;
     let status = resp.status();
-    let value: Value = resp.json().with_context(|| format!("reading the answer of {endpoint}"))?;
+    let value: Value = resp
+        .json()
+        .with_context(|| format!("reading the answer of {endpoint}"))?;
     if !status.is_success() {
         bail!("{endpoint} answered {status}: {value}");
     }
@@ -278,10 +315,20 @@ fn id(cmd: IdCommand) -> anyhow::Result<i32> {
                 Ok(1)
             }
         },
-        IdCommand::New { type_code, issuer, serial, version } => {
-            let t: TypeCode = type_code.parse().with_context(|| format!("--type {type_code}"))?;
-            let i: Uscc = issuer.parse().with_context(|| format!("--issuer {issuer}"))?;
-            let id = LicenceId::new(&t, &i, &serial, version).with_context(|| "--serial/--version")?;
+        IdCommand::New {
+            type_code,
+            issuer,
+            serial,
+            version,
+        } => {
+            let t: TypeCode = type_code
+                .parse()
+                .with_context(|| format!("--type {type_code}"))?;
+            let i: Uscc = issuer
+                .parse()
+                .with_context(|| format!("--issuer {issuer}"))?;
+            let id =
+                LicenceId::new(&t, &i, &serial, version).with_context(|| "--serial/--version")?;
             println!("{id}");
             Ok(0)
         }

@@ -16,7 +16,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
     #[error("must be {expected} characters, found {found}")]
-    Length { expected: &'static str, found: usize },
+    Length {
+        expected: &'static str,
+        found: usize,
+    },
     #[error("character {found:?} at position {position} is not allowed")]
     Character { position: usize, found: char },
     #[error("check character is {found:?}, expected {expected:?}")]
@@ -26,7 +29,9 @@ pub enum CodeError {
 }
 
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 const MOD37_ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const CITIZEN_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CITIZEN_CHECK: &[u8; 11] = b"10X98765432";
@@ -37,8 +42,14 @@ pub const LICENCE_ID_ROOT: &str = "1.2.156.3005.2";
 pub const LICENCE_URN_PREFIX: &str = "urn:gbt36904:";
 
 fn check_chars(s: &str, alphabet: &[u8], first_pos: usize) -> Result<(), CodeError> {
-    match s.char_indices().find(|(_, c)| !c.is_ascii() || !alphabet.contains(&(*c as u8))) {
-        Some((i, c)) => Err(CodeError::Character { position: first_pos + i + 1, found: c }),
+    match s
+        .char_indices()
+        .find(|(_, c)| !c.is_ascii() || !alphabet.contains(&(*c as u8)))
+    {
+        Some((i, c)) => Err(CodeError::Character {
+            position: first_pos + i + 1,
+            found: c,
+        }),
         None => Ok(()),
     }
 }
@@ -140,7 +151,11 @@ impl CitizenId {
     pub fn check_char(first17: &str) -> Result<char, CodeError> {
         check_len(first17, 17, "17")?;
         check_chars(first17, b"0123456789", 0)?;
-        let sum: u32 = first17.bytes().zip(CITIZEN_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        let sum: u32 = first17
+            .bytes()
+            .zip(CITIZEN_WEIGHTS)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
         Ok(CITIZEN_CHECK[(sum % 11) as usize] as char)
     }
     pub fn as_str(&self) -> &str {
@@ -173,7 +188,10 @@ pub fn mask(code: &str) -> String {
     if n <= 5 {
         return "*".repeat(n);
     }
-    code.chars().enumerate().map(|(i, c)| if i < 3 || i >= n - 2 { c } else { '*' }).collect()
+    code.chars()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i >= n - 2 { c } else { '*' })
+        .collect()
 }
 
 /// A licence type code: the defining authority's USCC followed by three digits.
@@ -205,9 +223,16 @@ string_newtype!(LicenceId);
 
 impl LicenceId {
     /// Builds an identifier, computing its check character.
-    pub fn new(type_code: &TypeCode, issuer: &Uscc, serial: &str, version: u16) -> Result<Self, CodeError> {
+    pub fn new(
+        type_code: &TypeCode,
+        issuer: &Uscc,
+        serial: &str,
+        version: u16,
+    ) -> Result<Self, CodeError> {
         if serial.is_empty() || serial.len() > 32 {
-            return Err(CodeError::Format("serial must be 1–32 characters of 0-9A-Z"));
+            return Err(CodeError::Format(
+                "serial must be 1–32 characters of 0-9A-Z",
+            ));
         }
         check_chars(serial, MOD37_ALPHABET, 0)?;
         if !(1..=999).contains(&version) {
@@ -215,7 +240,9 @@ impl LicenceId {
         }
         let version = format!("{version:03}");
         let check = mod37_36_check(&format!("{type_code}{issuer}{serial}{version}"))?;
-        Ok(Self(format!("{LICENCE_ID_ROOT}.{type_code}.{issuer}.{serial}.{version}.{check}")))
+        Ok(Self(format!(
+            "{LICENCE_ID_ROOT}.{type_code}.{issuer}.{serial}.{version}.{check}"
+        )))
     }
 
     fn parts(&self) -> [&str; 5] {
@@ -259,12 +286,16 @@ impl FromStr for LicenceId {
             .ok_or(CodeError::Format("must start with the root 1.2.156.3005.2"))?;
         let fields: Vec<&str> = rest.split('.').collect();
         let [type_code, issuer, serial, version, check] = fields[..] else {
-            return Err(CodeError::Format("must have five fields after the root: type.issuer.serial.version.check"));
+            return Err(CodeError::Format(
+                "must have five fields after the root: type.issuer.serial.version.check",
+            ));
         };
         let type_code: TypeCode = type_code.parse()?;
         let issuer: Uscc = issuer.parse()?;
         if version.len() != 3 || !version.bytes().all(|b| b.is_ascii_digit()) || version == "000" {
-            return Err(CodeError::Format("version must be three digits, 001 or above"));
+            return Err(CodeError::Format(
+                "version must be three digits, 001 or above",
+            ));
         }
         let id = Self::new(&type_code, &issuer, serial, version.parse().unwrap_or(0))?;
         let expected = id.0.chars().last().unwrap_or('0');
@@ -301,10 +332,15 @@ impl HolderCode {
             CODE_TYPE_USCC => {
                 code.parse::<Uscc>()?;
             }
-            _ if code.is_empty() || code.len() > 64 => return Err(CodeError::Format("code must be 1–64 characters")),
+            _ if code.is_empty() || code.len() > 64 => {
+                return Err(CodeError::Format("code must be 1–64 characters"))
+            }
             _ => {}
         }
-        Ok(Self { code_type: code_type.to_owned(), code: code.to_owned() })
+        Ok(Self {
+            code_type: code_type.to_owned(),
+            code: code.to_owned(),
+        })
     }
     pub fn code_type(&self) -> &str {
         &self.code_type
@@ -322,7 +358,9 @@ impl FromStr for HolderCode {
     type Err = CodeError;
     /// Parses `codeType:code`.
     fn from_str(s: &str) -> Result<Self, CodeError> {
-        let (t, c) = s.split_once(':').ok_or(CodeError::Format("holder must be codeType:code"))?;
+        let (t, c) = s
+            .split_once(':')
+            .ok_or(CodeError::Format("holder must be codeType:code"))?;
         Self::new(t, c)
     }
 }
@@ -345,26 +383,65 @@ mod tests {
 
     #[test]
     fn spec_examples_parse() {
-        let id: LicenceId = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F".parse().unwrap();
+        let id: LicenceId = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
+            .parse()
+            .unwrap();
         assert_eq!(id.type_code().as_str(), "11100000000013338W032");
         assert_eq!(id.issuer().as_str(), "11220000013544541J");
         assert_eq!(id.serial(), "2430599");
         assert_eq!(id.version(), 1);
-        assert_eq!(id.urn(), "urn:gbt36904:1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F");
-        assert_eq!("91350100M000100Y43".parse::<Uscc>().unwrap().as_str(), "91350100M000100Y43");
-        assert_eq!("11010519491231002X".parse::<CitizenId>().unwrap().as_str(), "11010519491231002X");
+        assert_eq!(
+            id.urn(),
+            "urn:gbt36904:1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
+        );
+        assert_eq!(
+            "91350100M000100Y43".parse::<Uscc>().unwrap().as_str(),
+            "91350100M000100Y43"
+        );
+        assert_eq!(
+            "11010519491231002X".parse::<CitizenId>().unwrap().as_str(),
+            "11010519491231002X"
+        );
     }
 
     #[test]
     fn wrong_check_characters_are_named() {
         assert_eq!(
-            "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G".parse::<LicenceId>(),
-            Err(CodeError::Check { expected: 'F', found: 'G' })
+            "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G"
+                .parse::<LicenceId>(),
+            Err(CodeError::Check {
+                expected: 'F',
+                found: 'G'
+            })
         );
-        assert_eq!("91350100M000100Y44".parse::<Uscc>(), Err(CodeError::Check { expected: '3', found: '4' }));
-        assert_eq!("110105194912310021".parse::<CitizenId>(), Err(CodeError::Check { expected: 'X', found: '1' }));
-        assert_eq!("91350100I000100Y43".parse::<Uscc>(), Err(CodeError::Character { position: 9, found: 'I' }));
-        assert_eq!("9135".parse::<Uscc>(), Err(CodeError::Length { expected: "18", found: 4 }));
+        assert_eq!(
+            "91350100M000100Y44".parse::<Uscc>(),
+            Err(CodeError::Check {
+                expected: '3',
+                found: '4'
+            })
+        );
+        assert_eq!(
+            "110105194912310021".parse::<CitizenId>(),
+            Err(CodeError::Check {
+                expected: 'X',
+                found: '1'
+            })
+        );
+        assert_eq!(
+            "91350100I000100Y43".parse::<Uscc>(),
+            Err(CodeError::Character {
+                position: 9,
+                found: 'I'
+            })
+        );
+        assert_eq!(
+            "9135".parse::<Uscc>(),
+            Err(CodeError::Length {
+                expected: "18",
+                found: 4
+            })
+        );
     }
 
     #[test]
@@ -388,7 +465,10 @@ mod tests {
         let t: TypeCode = "11100000000013338W032".parse().unwrap();
         let i: Uscc = "11220000013544541J".parse().unwrap();
         let id = LicenceId::new(&t, &i, "2430599", 1).unwrap();
-        assert_eq!(id.as_str(), "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F");
+        assert_eq!(
+            id.as_str(),
+            "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
+        );
         let v2 = id.with_version(2).unwrap();
         assert_eq!(v2.version(), 2);
         assert_eq!(v2.as_str().parse::<LicenceId>().unwrap(), v2);

@@ -42,8 +42,16 @@ struct RequestersFile {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let value = crate::jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))?;
-    crate::http::from_value(value).map_err(|e| anyhow::anyhow!("{}: {} {}", path.display(), e.field.unwrap_or_default(), e.message))
+    let value =
+        crate::jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))?;
+    crate::http::from_value(value).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {} {}",
+            path.display(),
+            e.field.unwrap_or_default(),
+            e.message
+        )
+    })
 }
 
 /// The sample licences in `fixtures/licences/`, in file-name order.
@@ -59,7 +67,10 @@ pub fn sample_licences(fixtures: &Path) -> anyhow::Result<Vec<(String, serde_jso
     files
         .into_iter()
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             Ok((name, read_json(&p)?))
         })
         .collect()
@@ -100,10 +111,14 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
     let now = Utc::now();
     let mut holders = std::collections::BTreeSet::new();
     // Versions chain onto their predecessors, so deposit in file order, one at a time.
-    for ((name, doc), r) in samples.iter().zip(docs.iter().map(|d| vault.deposit_batch(None, std::slice::from_ref(d), now))) {
+    for ((name, doc), r) in samples.iter().zip(
+        docs.iter()
+            .map(|d| vault.deposit_batch(None, std::slice::from_ref(d), now)),
+    ) {
         match r?.pop() {
             Some(Ok(Deposited::Created(_) | Deposited::Existing(_))) => {
-                let lic = crate::licence::Licence::parse(doc).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                let lic = crate::licence::Licence::parse(doc)
+                    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 holders.insert(lic.holder);
             }
             Some(Err(e)) => bail!("sample licence {name} was refused: {e}"),
@@ -112,20 +127,37 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
     }
 
     let reg = vault.registries();
-    let mut tokens = DemoTokens { admin: vault.create_token(&Principal::Admin, now)?.1, ..Default::default() };
+    let mut tokens = DemoTokens {
+        admin: vault.create_token(&Principal::Admin, now)?.1,
+        ..Default::default()
+    };
     for uscc in reg.agencies.keys() {
-        tokens.issuers.insert(uscc.to_string(), vault.create_token(&Principal::Issuer(uscc.clone()), now)?.1);
+        tokens.issuers.insert(
+            uscc.to_string(),
+            vault.create_token(&Principal::Issuer(uscc.clone()), now)?.1,
+        );
     }
     for id in reg.requesters.keys() {
-        tokens.requesters.insert(id.clone(), vault.create_token(&Principal::Requester(id.clone()), now)?.1);
+        tokens.requesters.insert(
+            id.clone(),
+            vault
+                .create_token(&Principal::Requester(id.clone()), now)?
+                .1,
+        );
     }
     for h in holders {
         let key = h.key();
-        tokens.holders.insert(key, vault.create_token(&Principal::Holder(h), now)?.1);
+        tokens
+            .holders
+            .insert(key, vault.create_token(&Principal::Holder(h), now)?.1);
     }
     write_private(&tokens_path, &serde_json::to_vec_pretty(&tokens)?)?;
     let mut c = Change::durable();
-    c.put(Table::Meta, b"demo_seeded".to_vec(), now.to_rfc3339().into_bytes());
+    c.put(
+        Table::Meta,
+        b"demo_seeded".to_vec(),
+        now.to_rfc3339().into_bytes(),
+    );
     vault.store().commit(c)?;
     tracing::info!(licences = samples.len(), path = %tokens_path.display(), "demo data seeded; tokens written");
     Ok(())
@@ -140,7 +172,10 @@ pub fn bootstrap_admin(vault: &Vault, data: &Path) -> anyhow::Result<()> {
     let (_, token) = vault.create_token(&Principal::Admin, Utc::now())?;
     let path = data.join("admin-token");
     write_private(&path, format!("{token}\n").as_bytes())?;
-    eprintln!("created the first admin token in {} (readable only by you); keep it safe", path.display());
+    eprintln!(
+        "created the first admin token in {} (readable only by you); keep it safe",
+        path.display()
+    );
     Ok(())
 }
 
@@ -150,8 +185,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -171,4 +209,3 @@ pub fn print_walkthrough(addr: SocketAddr, data: &Path) {
         t = tokens.display(),
     );
 }
-

@@ -69,7 +69,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -82,7 +85,11 @@ async fn healthz() -> &'static str {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.vault.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.vault.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -94,7 +101,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> Response {
-    let mut r = ApiError::new(Reason::InvalidRequest, "method not allowed on this endpoint").into_response();
+    let mut r = ApiError::new(
+        Reason::InvalidRequest,
+        "method not allowed on this endpoint",
+    )
+    .into_response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
 }
@@ -109,7 +120,12 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     let res = next.run(req).await;
     state.vault.metrics.inc(
         "licence_vault_http_requests_total",
-        format!("method=\"{}\",route=\"{}\",status=\"{}\"", label(&method), label(&route), res.status().as_u16()),
+        format!(
+            "method=\"{}\",route=\"{}\",status=\"{}\"",
+            label(&method),
+            label(&route),
+            res.status().as_u16()
+        ),
     );
     res
 }
@@ -135,8 +151,14 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/vault", get(registries::vault_info))
         .route("/v1/admin/agencies", post(registries::create_agency))
         .route("/v1/admin/agencies/{uscc}/keys", post(registries::add_key))
-        .route("/v1/admin/agencies/{uscc}/keys/{did}/retire", post(registries::retire_key))
-        .route("/v1/admin/agencies/{uscc}/keys/{did}/compromise", post(registries::compromise_key))
+        .route(
+            "/v1/admin/agencies/{uscc}/keys/{did}/retire",
+            post(registries::retire_key),
+        )
+        .route(
+            "/v1/admin/agencies/{uscc}/keys/{did}/compromise",
+            post(registries::compromise_key),
+        )
         .route("/v1/admin/types", post(registries::put_type))
         .route("/v1/admin/matters", post(registries::put_matter))
         .route("/v1/admin/requesters", post(registries::put_requester))

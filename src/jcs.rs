@@ -32,7 +32,12 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
         offset: e.valid_up_to(),
         path: None,
     })?;
-    let mut parser = Parser { bytes: text.as_bytes(), text, pos: 0, path: Vec::new() };
+    let mut parser = Parser {
+        bytes: text.as_bytes(),
+        text,
+        pos: 0,
+        path: Vec::new(),
+    };
     parser.skip_ws();
     let value = parser.value(0)?;
     parser.skip_ws();
@@ -64,7 +69,11 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, message: impl Into<String>) -> JsonError {
-        JsonError { message: message.into(), offset: self.pos, path: Some(self.path_string()) }
+        JsonError {
+            message: message.into(),
+            offset: self.pos,
+            path: Some(self.path_string()),
+        }
     }
 
     fn path_string(&self) -> String {
@@ -208,7 +217,9 @@ impl Parser<'_> {
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    let esc = self.peek().ok_or_else(|| self.error("unterminated escape"))?;
+                    let esc = self
+                        .peek()
+                        .ok_or_else(|| self.error("unterminated escape"))?;
                     self.pos += 1;
                     match esc {
                         b'"' => out.push('"'),
@@ -230,7 +241,9 @@ impl Parser<'_> {
                                 if !(0xDC00..0xE000).contains(&lo) {
                                     return Err(self.error("lone surrogate in \\u escape"));
                                 }
-                                let cp = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                                let cp = 0x10000
+                                    + ((u32::from(hi) - 0xD800) << 10)
+                                    + (u32::from(lo) - 0xDC00);
                                 char::from_u32(cp)
                             } else if (0xDC00..0xE000).contains(&hi) {
                                 None
@@ -285,7 +298,10 @@ impl Parser<'_> {
         let lexeme = &self.text[start..self.pos];
         if integer {
             let magnitude = lexeme.trim_start_matches('-');
-            let ok = magnitude.len() <= 16 && magnitude.parse::<u64>().is_ok_and(|m| m <= MAX_SAFE_INTEGER);
+            let ok = magnitude.len() <= 16
+                && magnitude
+                    .parse::<u64>()
+                    .is_ok_and(|m| m <= MAX_SAFE_INTEGER);
             if !ok {
                 self.pos = start;
                 return Err(self.error("integer beyond ±2^53 is not I-JSON"));
@@ -408,38 +424,64 @@ mod tests {
 
     #[test]
     fn numbers_use_ecmascript_forms() {
-        assert_eq!(canon("[1e-7, -0, -0.0, 0.0, 123456789012345, 0.000001, 4.5, -1e-7, 1E3, 5e-324]"),
-            "[1e-7,0,0,0,123456789012345,0.000001,4.5,-1e-7,1000,5e-324]");
+        assert_eq!(
+            canon("[1e-7, -0, -0.0, 0.0, 123456789012345, 0.000001, 4.5, -1e-7, 1E3, 5e-324]"),
+            "[1e-7,0,0,0,123456789012345,0.000001,4.5,-1e-7,1000,5e-324]"
+        );
         // RFC 8785 appendix B samples within the I-JSON range.
-        assert_eq!(canon("[333333333.33333329, 4.50, 2e-3, 0.000000000000000000000000001]"),
-            "[333333333.3333333,4.5,0.002,1e-27]");
+        assert_eq!(
+            canon("[333333333.33333329, 4.50, 2e-3, 0.000000000000000000000000001]"),
+            "[333333333.3333333,4.5,0.002,1e-27]"
+        );
         // Beyond ±2^53 the parser refuses (see rejects_what_ijson_forbids); the serialiser still
         // writes the ECMAScript forms for values built in code.
         let big = |f: f64| Value::Number(Number::from_f64(f).unwrap());
-        let v = Value::Array(vec![big(1e21), big(1e20), big(1.5e300), big(-1e30), big(f64::MAX)]);
-        assert_eq!(String::from_utf8(canonicalize(&v)).unwrap(),
-            "[1e+21,100000000000000000000,1.5e+300,-1e+30,1.7976931348623157e+308]");
-        assert_eq!(canon("[9007199254740991, -9007199254740991]"), "[9007199254740991,-9007199254740991]");
+        let v = Value::Array(vec![
+            big(1e21),
+            big(1e20),
+            big(1.5e300),
+            big(-1e30),
+            big(f64::MAX),
+        ]);
+        assert_eq!(
+            String::from_utf8(canonicalize(&v)).unwrap(),
+            "[1e+21,100000000000000000000,1.5e+300,-1e+30,1.7976931348623157e+308]"
+        );
+        assert_eq!(
+            canon("[9007199254740991, -9007199254740991]"),
+            "[9007199254740991,-9007199254740991]"
+        );
     }
 
     #[test]
     fn keys_sort_by_utf16_code_units() {
         // RFC 8785 §3.2.3 example: U+1F600 (surrogates D83D DE00) sorts before U+FB33.
-        let s = canon(r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#);
+        let s = canon(
+            r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#,
+        );
         assert_eq!(s, "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\"ö\":\"Latin Small Letter O With Diaeresis\",\"€\":\"Euro Sign\",\"😀\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}");
     }
 
     #[test]
     fn strings_escape_minimally() {
-        assert_eq!(canon(r#""\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/""#), "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"");
-        assert_eq!(canon(r#""\b\f\t\r\u001f\u007f""#), "\"\\b\\f\\t\\r\\u001f\u{7f}\"");
+        assert_eq!(
+            canon(r#""\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/""#),
+            "\"€$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\""
+        );
+        assert_eq!(
+            canon(r#""\b\f\t\r\u001f\u007f""#),
+            "\"\\b\\f\\t\\r\\u001f\u{7f}\""
+        );
     }
 
     #[test]
     fn rejects_what_ijson_forbids() {
         let cases: &[(&str, &str)] = &[
             (r#"{"a":1,"a":2}"#, "duplicate member name"),
-            (r#"{"x":{"a":1,"b":{"c":1,"c":1}}}"#, "duplicate member name"),
+            (
+                r#"{"x":{"a":1,"b":{"c":1,"c":1}}}"#,
+                "duplicate member name",
+            ),
             (r#""\ud800""#, "lone surrogate"),
             (r#""\udc00\ud800""#, "lone surrogate"),
             (r#""\ud800\u0041""#, "lone surrogate"),
@@ -457,14 +499,22 @@ mod tests {
         ];
         for (input, want) in cases {
             let err = parse(input.as_bytes()).unwrap_err();
-            assert!(err.message.contains(want), "{input}: got {:?}, want {want}", err.message);
+            assert!(
+                err.message.contains(want),
+                "{input}: got {:?}, want {want}",
+                err.message
+            );
         }
-        assert_eq!(parse(b"\xff").unwrap_err().message, "input is not valid UTF-8");
+        assert_eq!(
+            parse(b"\xff").unwrap_err().message,
+            "input is not valid UTF-8"
+        );
     }
 
     #[test]
     fn duplicate_error_names_the_path() {
-        let err = parse(br#"{"credentialSubject":{"holder":{"code":"1","code":"2"}}}"#).unwrap_err();
+        let err =
+            parse(br#"{"credentialSubject":{"holder":{"code":"1","code":"2"}}}"#).unwrap_err();
         assert_eq!(err.path.as_deref(), Some("$.credentialSubject.holder.code"));
         let err = parse(br#"{"a":[1,{"b":1e999}]}"#).unwrap_err();
         assert_eq!(err.path.as_deref(), Some("$.a[1].b"));
@@ -473,7 +523,10 @@ mod tests {
     #[test]
     fn nesting_is_bounded() {
         let deep = "[".repeat(100) + &"]".repeat(100);
-        assert_eq!(parse(deep.as_bytes()).unwrap_err().message, "nesting too deep");
+        assert_eq!(
+            parse(deep.as_bytes()).unwrap_err().message,
+            "nesting too deep"
+        );
     }
 
     proptest::proptest! {
@@ -491,13 +544,16 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|i| Value::Number(i.into())),
-            any::<f64>().prop_filter("I-JSON range", |f| f.abs() <= MAX_SAFE_INTEGER as f64).prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<f64>()
+                .prop_filter("I-JSON range", |f| f.abs() <= MAX_SAFE_INTEGER as f64)
+                .prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
             ".*".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                proptest::collection::btree_map(".*", inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+                proptest::collection::btree_map(".*", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

@@ -54,7 +54,10 @@ impl DidKey {
     pub fn from_verifying_key(key: VerifyingKey) -> Self {
         let mut bytes = ED25519_PUB.to_vec();
         bytes.extend_from_slice(key.as_bytes());
-        Self { did: format!("did:key:{}", multibase_encode(&bytes)), key }
+        Self {
+            did: format!("did:key:{}", multibase_encode(&bytes)),
+            key,
+        }
     }
     /// `did:key:z6Mk…`
     pub fn as_str(&self) -> &str {
@@ -73,7 +76,9 @@ impl DidKey {
     }
     /// Parses a verification method `did:key:X#X`; the fragment must repeat the key.
     pub fn from_verification_method(vm: &str) -> Result<Self, KeyError> {
-        let (did, fragment) = vm.split_once('#').ok_or(KeyError::NotDidKey("verification method needs a #fragment"))?;
+        let (did, fragment) = vm
+            .split_once('#')
+            .ok_or(KeyError::NotDidKey("verification method needs a #fragment"))?;
         let key: DidKey = did.parse()?;
         if fragment != key.fingerprint() {
             return Err(KeyError::NotDidKey("fragment does not match the key"));
@@ -85,9 +90,13 @@ impl DidKey {
 impl FromStr for DidKey {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, KeyError> {
-        let mb = s.strip_prefix("did:key:").ok_or(KeyError::NotDidKey("must start with did:key:"))?;
+        let mb = s
+            .strip_prefix("did:key:")
+            .ok_or(KeyError::NotDidKey("must start with did:key:"))?;
         let bytes = multibase_decode(mb)?;
-        let raw = bytes.strip_prefix(&ED25519_PUB[..]).ok_or(KeyError::Codec("ed25519-pub (0xed01)"))?;
+        let raw = bytes
+            .strip_prefix(&ED25519_PUB[..])
+            .ok_or(KeyError::Codec("ed25519-pub (0xed01)"))?;
         let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::Length)?;
         let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::Point)?;
         // Honest keys are multiples of the base point. Refusing any torsion component (which
@@ -119,7 +128,9 @@ impl Serialize for DidKey {
 }
 impl<'de> Deserialize<'de> for DidKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -143,7 +154,9 @@ impl Signer {
     /// Parses a W3C `privateKeyMultibase` (multicodec `0x1300` + 32-byte seed).
     pub fn from_private_multibase(s: &str) -> Result<Self, KeyError> {
         let bytes = zeroize::Zeroizing::new(multibase_decode(s.trim())?);
-        let raw = bytes.strip_prefix(&ED25519_PRIV[..]).ok_or(KeyError::Codec("ed25519-priv (0x1300)"))?;
+        let raw = bytes
+            .strip_prefix(&ED25519_PRIV[..])
+            .ok_or(KeyError::Codec("ed25519-priv (0x1300)"))?;
         let seed: zeroize::Zeroizing<[u8; 32]> =
             zeroize::Zeroizing::new(raw.try_into().map_err(|_| KeyError::Length)?);
         Ok(Self::from_seed(&seed))
@@ -180,23 +193,38 @@ mod tests {
         let signer = Signer::from_private_multibase(PRIV).unwrap();
         assert_eq!(signer.did_key().as_str(), format!("did:key:{PUB}"));
         assert_eq!(signer.to_private_multibase().as_str(), PRIV);
-        assert_eq!(signer.did_key().verification_method(), format!("did:key:{PUB}#{PUB}"));
+        assert_eq!(
+            signer.did_key().verification_method(),
+            format!("did:key:{PUB}#{PUB}")
+        );
         assert_eq!(format!("{signer:?}"), format!("Signer(did:key:{PUB})"));
     }
 
     #[test]
     fn bad_keys_are_rejected_with_reasons() {
-        assert_eq!("did:web:example.com".parse::<DidKey>(), Err(KeyError::NotDidKey("must start with did:key:")));
-        assert_eq!("did:key:m6Mk".parse::<DidKey>(), Err(KeyError::NotBase58btc));
+        assert_eq!(
+            "did:web:example.com".parse::<DidKey>(),
+            Err(KeyError::NotDidKey("must start with did:key:"))
+        );
+        assert_eq!(
+            "did:key:m6Mk".parse::<DidKey>(),
+            Err(KeyError::NotBase58btc)
+        );
         assert_eq!("did:key:z0OIl".parse::<DidKey>(), Err(KeyError::Base58));
         // A secret key where a public key belongs.
-        assert_eq!(format!("did:key:{PRIV}").parse::<DidKey>(), Err(KeyError::Codec("ed25519-pub (0xed01)")));
+        assert_eq!(
+            format!("did:key:{PRIV}").parse::<DidKey>(),
+            Err(KeyError::Codec("ed25519-pub (0xed01)"))
+        );
         // The identity point is a small-order (weak) key.
         let mut weak = ED25519_PUB.to_vec();
         let mut identity = [0u8; 32];
         identity[0] = 1;
         weak.extend_from_slice(&identity);
-        assert_eq!(format!("did:key:{}", multibase_encode(&weak)).parse::<DidKey>(), Err(KeyError::Weak));
+        assert_eq!(
+            format!("did:key:{}", multibase_encode(&weak)).parse::<DidKey>(),
+            Err(KeyError::Weak)
+        );
         assert_eq!(
             DidKey::from_verification_method(&format!("did:key:{PUB}#other")),
             Err(KeyError::NotDidKey("fragment does not match the key"))

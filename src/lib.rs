@@ -5,7 +5,10 @@
 //! See ARCHITECTURE.md for the map of this crate.
 
 pub mod auth;
+pub mod cli;
 pub mod codes;
+pub mod demo;
+pub mod http;
 pub mod jcs;
 pub mod keys;
 pub mod licence;
@@ -16,12 +19,13 @@ pub mod store;
 pub mod vault;
 pub mod verdict;
 pub mod verify;
-pub mod cli;
-pub mod demo;
-pub mod http;
 
 /// Logs to stderr; `RUST_LOG` overrides the default level (info).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -30,7 +30,10 @@ struct RawLicence {
     valid_until: Option<String>,
     credential_subject: RawSubject,
     #[serde(default)]
-    #[expect(dead_code, reason = "the proof is checked by crate::proof; it is only allowed here")]
+    #[expect(
+        dead_code,
+        reason = "the proof is checked by crate::proof; it is only allowed here"
+    )]
     proof: Option<Value>,
 }
 
@@ -108,17 +111,27 @@ fn rejection(reason: Reason, field: &str, e: CodeError) -> Rejection {
 impl Licence {
     /// Whether a document claims to be a licence (so the licence checks apply to it).
     pub fn is_licence(doc: &Value) -> bool {
-        doc.get("type").and_then(Value::as_array).is_some_and(|t| t.iter().any(|t| t == LICENCE_TYPE))
+        doc.get("type")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|t| t == LICENCE_TYPE))
     }
 
     pub fn parse(doc: &Value) -> Result<Self, Rejection> {
         let raw: RawLicence = serde_path_to_error::deserialize(doc).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+            let field = if path == "." {
+                "$".to_owned()
+            } else {
+                format!("$.{path}")
+            };
             Rejection::new(Reason::SchemaViolation, field, e.into_inner().to_string())
         })?;
         if raw.context.first().map(String::as_str) != Some(VC_CONTEXT) {
-            return Err(Rejection::new(Reason::SchemaViolation, "$.@context", format!("must start with {VC_CONTEXT}")));
+            return Err(Rejection::new(
+                Reason::SchemaViolation,
+                "$.@context",
+                format!("must start with {VC_CONTEXT}"),
+            ));
         }
         if raw.types.first().map(String::as_str) != Some("VerifiableCredential")
             || !raw.types.iter().any(|t| t == LICENCE_TYPE)
@@ -132,21 +145,36 @@ impl Licence {
         let id = raw
             .id
             .strip_prefix(LICENCE_URN_PREFIX)
-            .ok_or_else(|| Rejection::new(Reason::InvalidIdentifier, "$.id", "must start with urn:gbt36904:"))?
+            .ok_or_else(|| {
+                Rejection::new(
+                    Reason::InvalidIdentifier,
+                    "$.id",
+                    "must start with urn:gbt36904:",
+                )
+            })?
             .parse::<LicenceId>()
             .map_err(|e| rejection(Reason::InvalidIdentifier, "$.id", e))?;
         let issuer = raw
             .issuer
             .id
             .strip_prefix(USCC_URN_PREFIX)
-            .ok_or_else(|| Rejection::new(Reason::InvalidAgencyCode, "$.issuer.id", "must start with urn:uscc:"))?
+            .ok_or_else(|| {
+                Rejection::new(
+                    Reason::InvalidAgencyCode,
+                    "$.issuer.id",
+                    "must start with urn:uscc:",
+                )
+            })?
             .parse::<Uscc>()
             .map_err(|e| rejection(Reason::InvalidAgencyCode, "$.issuer.id", e))?;
         if issuer != id.issuer() {
             return Err(Rejection::new(
                 Reason::IssuerMismatch,
                 "$.issuer.id",
-                format!("issuer {issuer} is not the issuerCode {} of the identifier", id.issuer()),
+                format!(
+                    "issuer {issuer} is not the issuerCode {} of the identifier",
+                    id.issuer()
+                ),
             ));
         }
         let h = &raw.credential_subject.holder;
@@ -159,10 +187,13 @@ impl Licence {
             rejection(Reason::InvalidHolderCode, field, e)
         })?;
         let f = raw.credential_subject.licence;
-        let type_code = f
-            .type_code
-            .parse::<TypeCode>()
-            .map_err(|e| rejection(Reason::InvalidIdentifier, "$.credentialSubject.licence.typeCode", e))?;
+        let type_code = f.type_code.parse::<TypeCode>().map_err(|e| {
+            rejection(
+                Reason::InvalidIdentifier,
+                "$.credentialSubject.licence.typeCode",
+                e,
+            )
+        })?;
         if type_code != id.type_code() {
             return Err(Rejection::new(
                 Reason::InvalidIdentifier,
@@ -183,33 +214,57 @@ impl Licence {
                 p.strip_prefix(LICENCE_URN_PREFIX)
                     .ok_or(CodeError::Format("must start with urn:gbt36904:"))
                     .and_then(str::parse::<LicenceId>)
-                    .map_err(|e| rejection(Reason::InvalidIdentifier, "$.credentialSubject.licence.predecessor", e))
+                    .map_err(|e| {
+                        rejection(
+                            Reason::InvalidIdentifier,
+                            "$.credentialSubject.licence.predecessor",
+                            e,
+                        )
+                    })
             })
             .transpose()?;
         let expected_predecessor = match id.version() {
             1 => None,
-            v => Some(id.with_version(v - 1).map_err(|e| rejection(Reason::InvalidIdentifier, "$.id", e))?),
+            v => Some(
+                id.with_version(v - 1)
+                    .map_err(|e| rejection(Reason::InvalidIdentifier, "$.id", e))?,
+            ),
         };
         if predecessor != expected_predecessor {
             let message = match &expected_predecessor {
                 None => "must be absent on version 001".to_owned(),
                 Some(p) => format!("must be {}", p.urn()),
             };
-            return Err(Rejection::new(Reason::InvalidIdentifier, "$.credentialSubject.licence.predecessor", message));
+            return Err(Rejection::new(
+                Reason::InvalidIdentifier,
+                "$.credentialSubject.licence.predecessor",
+                message,
+            ));
         }
         let schema = |field: &str, msg: &str| Rejection::new(Reason::SchemaViolation, field, msg);
-        let issue_date = NaiveDate::parse_from_str(&f.issue_date, "%Y-%m-%d")
-            .map_err(|_| schema("$.credentialSubject.licence.issueDate", "must be a date YYYY-MM-DD"))?;
-        let valid_from = parse_time(&raw.valid_from).ok_or_else(|| schema("$.validFrom", "must be an RFC 3339 date-time"))?;
+        let issue_date = NaiveDate::parse_from_str(&f.issue_date, "%Y-%m-%d").map_err(|_| {
+            schema(
+                "$.credentialSubject.licence.issueDate",
+                "must be a date YYYY-MM-DD",
+            )
+        })?;
+        let valid_from = parse_time(&raw.valid_from)
+            .ok_or_else(|| schema("$.validFrom", "must be an RFC 3339 date-time"))?;
         let valid_until = raw
             .valid_until
-            .map(|s| parse_time(&s).ok_or_else(|| schema("$.validUntil", "must be an RFC 3339 date-time")))
+            .map(|s| {
+                parse_time(&s)
+                    .ok_or_else(|| schema("$.validUntil", "must be an RFC 3339 date-time"))
+            })
             .transpose()?;
         if valid_until.is_some_and(|u| u <= valid_from) {
             return Err(schema("$.validUntil", "must be after validFrom"));
         }
         if f.jurisdiction.len() != 6 || !f.jurisdiction.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(schema("$.credentialSubject.licence.jurisdiction", "must be a 6-digit region code"));
+            return Err(schema(
+                "$.credentialSubject.licence.jurisdiction",
+                "must be a 6-digit region code",
+            ));
         }
         for (name, value) in [
             ("$.issuer.name", &raw.issuer.name),
@@ -222,7 +277,12 @@ impl Licence {
             }
         }
         for (i, a) in f.attachments.iter().enumerate() {
-            if a.sha256.len() != 64 || !a.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            if a.sha256.len() != 64
+                || !a
+                    .sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
                 return Err(schema(
                     &format!("$.credentialSubject.licence.attachments[{i}].sha256"),
                     "must be 64 lowercase hex digits",

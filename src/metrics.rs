@@ -7,11 +7,26 @@ use std::sync::Mutex;
 
 /// Every metric the vault exports, with its help text.
 const HELP: &[(&str, &str)] = &[
-    ("licence_vault_deposits_total", "Licence deposits by outcome (created, existing, rejected reason)."),
-    ("licence_vault_extractions_total", "Licences read out of the vault, by verdict (valid or first failing reason)."),
-    ("licence_vault_integrity_failures_total", "Stored licences whose bytes no longer verify."),
-    ("licence_vault_verifications_total", "POST /v1/verify requests, by verdict."),
-    ("licence_vault_http_requests_total", "HTTP requests by method, route and status."),
+    (
+        "licence_vault_deposits_total",
+        "Licence deposits by outcome (created, existing, rejected reason).",
+    ),
+    (
+        "licence_vault_extractions_total",
+        "Licences read out of the vault, by verdict (valid or first failing reason).",
+    ),
+    (
+        "licence_vault_integrity_failures_total",
+        "Stored licences whose bytes no longer verify.",
+    ),
+    (
+        "licence_vault_verifications_total",
+        "POST /v1/verify requests, by verdict.",
+    ),
+    (
+        "licence_vault_http_requests_total",
+        "HTTP requests by method, route and status.",
+    ),
 ];
 
 #[derive(Debug, Default)]
@@ -60,7 +75,9 @@ impl Metrics {
 
 /// Escapes a label value for the text format.
 pub fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -71,7 +88,11 @@ mod tests {
     fn renders_prometheus_text() {
         let m = Metrics::default();
         m.inc("licence_vault_deposits_total", "outcome=\"created\"".into());
-        m.add("licence_vault_deposits_total", "outcome=\"created\"".into(), 2);
+        m.add(
+            "licence_vault_deposits_total",
+            "outcome=\"created\"".into(),
+            2,
+        );
         let text = m.render();
         assert!(text.contains("# TYPE licence_vault_deposits_total counter\nlicence_vault_deposits_total{outcome=\"created\"} 3\n"));
         assert!(text.contains("licence_vault_integrity_failures_total 0\n"));

@@ -29,14 +29,20 @@ pub enum ProofError {
     #[error("document has no proof")]
     Missing,
     #[error("proof.{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("proof.verificationMethod: {0}")]
     Key(#[from] crate::keys::KeyError),
 }
 
 impl ProofError {
     fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
     /// The JSON path of the offending field.
     pub fn field(&self) -> &'static str {
@@ -68,7 +74,10 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn verify(&self) -> bool {
-        self.key.verifying_key().verify_strict(&self.message, &self.signature).is_ok()
+        self.key
+            .verifying_key()
+            .verify_strict(&self.message, &self.signature)
+            .is_ok()
     }
 }
 
@@ -79,7 +88,9 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 
 /// Parses an XML Schema dateTime with an explicit offset (RFC 3339).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// SHA-256 of the proof configuration's and the document's JCS bytes, concatenated (64 bytes).
@@ -91,7 +102,11 @@ fn hash_data(proof_config: &Value, document: &Value) -> [u8; 64] {
 }
 
 /// Adds an `eddsa-jcs-2022` proof to `document` (which must not have one) and returns the signed document.
-pub fn sign(document: &Value, signer: &Signer, created: DateTime<Utc>) -> Result<Value, ProofError> {
+pub fn sign(
+    document: &Value,
+    signer: &Signer,
+    created: DateTime<Utc>,
+) -> Result<Value, ProofError> {
     let obj = document.as_object().ok_or(ProofError::NotAnObject)?;
     if obj.contains_key("proof") {
         return Err(ProofError::invalid("proof", "document already has a proof"));
@@ -100,7 +115,10 @@ pub fn sign(document: &Value, signer: &Signer, created: DateTime<Utc>) -> Result
     config.insert("type".into(), PROOF_TYPE.into());
     config.insert("cryptosuite".into(), CRYPTOSUITE.into());
     config.insert("created".into(), format_time(created).into());
-    config.insert("verificationMethod".into(), signer.did_key().verification_method().into());
+    config.insert(
+        "verificationMethod".into(),
+        signer.did_key().verification_method().into(),
+    );
     config.insert("proofPurpose".into(), ASSERTION_METHOD.into());
     if let Some(ctx) = obj.get("@context") {
         config.insert("@context".into(), ctx.clone());
@@ -109,14 +127,20 @@ pub fn sign(document: &Value, signer: &Signer, created: DateTime<Utc>) -> Result
     let signature = signer.sign(&hash_data(&config, document));
     let mut proof = config;
     if let Value::Object(p) = &mut proof {
-        p.insert("proofValue".into(), multibase_encode(&signature.to_bytes()).into());
+        p.insert(
+            "proofValue".into(),
+            multibase_encode(&signature.to_bytes()).into(),
+        );
     }
     let mut signed = obj.clone();
     signed.insert("proof".into(), proof);
     Ok(Value::Object(signed))
 }
 
-fn str_field<'a>(proof: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, ProofError> {
+fn str_field<'a>(
+    proof: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, ProofError> {
     match proof.get(field) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(ProofError::invalid(field, "must be a string")),
@@ -130,24 +154,37 @@ pub fn prepare(secured: &Value) -> Result<Prepared, ProofError> {
     let proof = match obj.get("proof") {
         None => return Err(ProofError::Missing),
         Some(Value::Object(p)) => p,
-        Some(_) => return Err(ProofError::invalid("proof", "must be a single proof object")),
+        Some(_) => {
+            return Err(ProofError::invalid(
+                "proof",
+                "must be a single proof object",
+            ))
+        }
     };
     if str_field(proof, "type")? != PROOF_TYPE {
         return Err(ProofError::invalid("type", format!("must be {PROOF_TYPE}")));
     }
     if str_field(proof, "cryptosuite")? != CRYPTOSUITE {
-        return Err(ProofError::invalid("cryptosuite", format!("must be {CRYPTOSUITE}")));
+        return Err(ProofError::invalid(
+            "cryptosuite",
+            format!("must be {CRYPTOSUITE}"),
+        ));
     }
     if str_field(proof, "proofPurpose")? != ASSERTION_METHOD {
-        return Err(ProofError::invalid("proofPurpose", format!("must be {ASSERTION_METHOD}")));
+        return Err(ProofError::invalid(
+            "proofPurpose",
+            format!("must be {ASSERTION_METHOD}"),
+        ));
     }
-    let created = parse_time(str_field(proof, "created")?)
-        .ok_or_else(|| ProofError::invalid("created", "must be an RFC 3339 date-time with offset"))?;
+    let created = parse_time(str_field(proof, "created")?).ok_or_else(|| {
+        ProofError::invalid("created", "must be an RFC 3339 date-time with offset")
+    })?;
     let key = DidKey::from_verification_method(str_field(proof, "verificationMethod")?)?;
     let sig_bytes = multibase_decode(str_field(proof, "proofValue")?)
         .map_err(|e| ProofError::invalid("proofValue", e.to_string()))?;
-    let sig_bytes: [u8; 64] =
-        sig_bytes.try_into().map_err(|_| ProofError::invalid("proofValue", "signature must be 64 bytes"))?;
+    let sig_bytes: [u8; 64] = sig_bytes
+        .try_into()
+        .map_err(|_| ProofError::invalid("proofValue", "signature must be 64 bytes"))?;
     let signature = Signature::from_bytes(&sig_bytes);
 
     let mut options = proof.clone();
@@ -158,14 +195,25 @@ pub fn prepare(secured: &Value) -> Result<Prepared, ProofError> {
     // the proof's @context is what is hashed with the document.
     if let Some(proof_ctx) = options.get("@context") {
         let proof_ctx = context_list(proof_ctx);
-        let doc_ctx = document.get("@context").map(context_list).unwrap_or_default();
+        let doc_ctx = document
+            .get("@context")
+            .map(context_list)
+            .unwrap_or_default();
         if proof_ctx.is_empty() || !doc_ctx.starts_with(&proof_ctx) {
-            return Err(ProofError::invalid("@context", "document @context must start with the proof's @context"));
+            return Err(ProofError::invalid(
+                "@context",
+                "document @context must start with the proof's @context",
+            ));
         }
         document.insert("@context".into(), options["@context"].clone());
     }
     let message = hash_data(&Value::Object(options), &Value::Object(document));
-    Ok(Prepared { key, created, message, signature })
+    Ok(Prepared {
+        key,
+        created,
+        message,
+        signature,
+    })
 }
 
 fn context_list(v: &Value) -> Vec<Value> {
@@ -187,7 +235,10 @@ pub fn verify_batch(items: &[&Prepared]) -> Vec<bool> {
     if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
         // The batch equation is cofactored, verify_strict's is not. They agree whenever R and A
         // have no torsion component: DidKey only admits torsion-free keys, and R is checked here.
-        items.iter().map(|p| strict_components(&p.signature)).collect()
+        items
+            .iter()
+            .map(|p| strict_components(&p.signature))
+            .collect()
     } else {
         items.iter().map(|p| p.verify()).collect()
     }
@@ -195,7 +246,9 @@ pub fn verify_batch(items: &[&Prepared]) -> Vec<bool> {
 
 /// R decompresses to a torsion-free point and s is a canonical scalar.
 fn strict_components(sig: &Signature) -> bool {
-    let r_ok = CompressedEdwardsY(*sig.r_bytes()).decompress().is_some_and(|r| r.is_torsion_free());
+    let r_ok = CompressedEdwardsY(*sig.r_bytes())
+        .decompress()
+        .is_some_and(|r| r.is_torsion_free());
     let s_ok = bool::from(Scalar::from_canonical_bytes(*sig.s_bytes()).is_some());
     r_ok && s_ok
 }
@@ -205,27 +258,46 @@ mod tests {
     use super::*;
 
     fn conformance(name: &str) -> String {
-        let path = format!("{}/../shared/conformance/eddsa-jcs-2022/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../shared/conformance/eddsa-jcs-2022/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     #[test]
     fn reproduces_the_w3c_vectors_exactly() {
         let unsigned = jcs::parse(conformance("unsigned.json").as_bytes()).unwrap();
-        assert_eq!(String::from_utf8(jcs::canonicalize(&unsigned)).unwrap(), conformance("canonDocJCS.txt").trim());
+        assert_eq!(
+            String::from_utf8(jcs::canonicalize(&unsigned)).unwrap(),
+            conformance("canonDocJCS.txt").trim()
+        );
         let config = jcs::parse(conformance("proofConfigJCS.json").as_bytes()).unwrap();
-        assert_eq!(String::from_utf8(jcs::canonicalize(&config)).unwrap(), conformance("proofCanonJCS.txt").trim());
+        assert_eq!(
+            String::from_utf8(jcs::canonicalize(&config)).unwrap(),
+            conformance("proofCanonJCS.txt").trim()
+        );
         let hd = hash_data(&config, &unsigned);
         assert_eq!(hex::encode(&hd[32..]), conformance("docHashJCS.txt").trim());
-        assert_eq!(hex::encode(&hd[..32]), conformance("proofHashJCS.txt").trim());
+        assert_eq!(
+            hex::encode(&hd[..32]),
+            conformance("proofHashJCS.txt").trim()
+        );
         assert_eq!(hex::encode(hd), conformance("combinedHashJCS.txt").trim());
 
         let kp = jcs::parse(conformance("keyPair.json").as_bytes()).unwrap();
-        let signer = Signer::from_private_multibase(kp["privateKeyMultibase"].as_str().unwrap()).unwrap();
+        let signer =
+            Signer::from_private_multibase(kp["privateKeyMultibase"].as_str().unwrap()).unwrap();
         let created = parse_time("2023-02-24T23:36:38Z").unwrap();
         let signed = sign(&unsigned, &signer, created).unwrap();
-        assert_eq!(hex::encode(signer.sign(&hd).to_bytes()), conformance("sigHexJCS.txt").trim());
-        assert_eq!(signed["proof"]["proofValue"], conformance("sigBTC58JCS.txt").trim());
+        assert_eq!(
+            hex::encode(signer.sign(&hd).to_bytes()),
+            conformance("sigHexJCS.txt").trim()
+        );
+        assert_eq!(
+            signed["proof"]["proofValue"],
+            conformance("sigBTC58JCS.txt").trim()
+        );
         let expected = jcs::parse(conformance("signedJCS.json").as_bytes()).unwrap();
         assert_eq!(signed, expected);
         assert!(prepare(&expected).unwrap().verify());
@@ -261,10 +333,22 @@ mod tests {
         let signed = jcs::parse(conformance("signedJCS.json").as_bytes()).unwrap();
         for (field, value, path) in [
             ("type", Value::from("Ed25519Signature2020"), "$.proof.type"),
-            ("cryptosuite", Value::from("eddsa-rdfc-2022"), "$.proof.cryptosuite"),
-            ("proofPurpose", Value::from("authentication"), "$.proof.proofPurpose"),
+            (
+                "cryptosuite",
+                Value::from("eddsa-rdfc-2022"),
+                "$.proof.cryptosuite",
+            ),
+            (
+                "proofPurpose",
+                Value::from("authentication"),
+                "$.proof.proofPurpose",
+            ),
             ("created", Value::from("yesterday"), "$.proof.created"),
-            ("verificationMethod", Value::from("did:web:x#k"), "$.proof.verificationMethod"),
+            (
+                "verificationMethod",
+                Value::from("did:web:x#k"),
+                "$.proof.verificationMethod",
+            ),
             ("proofValue", Value::from("zabc"), "$.proof.proofValue"),
             ("proofValue", Value::from(12), "$.proof.proofValue"),
         ] {

@@ -126,8 +126,16 @@ pub struct FieldViolation {
 
 impl LicenceType {
     /// Checks face fields against the schema: required fields present, no unknown fields, types right.
-    pub fn check_fields(&self, fields: &serde_json::Map<String, serde_json::Value>) -> Result<(), FieldViolation> {
-        let violation = |field: &str, message: String| Err(FieldViolation { field: field.to_owned(), message });
+    pub fn check_fields(
+        &self,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), FieldViolation> {
+        let violation = |field: &str, message: String| {
+            Err(FieldViolation {
+                field: field.to_owned(),
+                message,
+            })
+        };
         for name in fields.keys() {
             if !self.fields.iter().any(|f| &f.name == name) {
                 return violation(name, format!("is not a field of {}", self.name));
@@ -142,7 +150,9 @@ impl LicenceType {
             };
             let ok = match (spec.field_type, value) {
                 (FieldType::String, serde_json::Value::String(s)) => !s.is_empty(),
-                (FieldType::Date, serde_json::Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+                (FieldType::Date, serde_json::Value::String(s)) => {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+                }
                 (FieldType::Enum, serde_json::Value::String(s)) => spec.values.contains(s),
                 (FieldType::Integer, serde_json::Value::Number(n)) => n.is_i64(),
                 _ => false,
@@ -172,7 +182,11 @@ pub enum KeyStanding {
 }
 
 impl AgencyKey {
-    pub fn standing(&self, created: DateTime<Utc>, deposited: Option<DateTime<Utc>>) -> KeyStanding {
+    pub fn standing(
+        &self,
+        created: DateTime<Utc>,
+        deposited: Option<DateTime<Utc>>,
+    ) -> KeyStanding {
         if let Some(at) = self.compromised_at {
             // Only the vault's own deposit time proves a signature predates the compromise.
             if deposited.is_none_or(|d| d >= at) {
@@ -208,13 +222,21 @@ impl Registries {
         agencies: impl IntoIterator<Item = Agency>,
         requesters: impl IntoIterator<Item = Requester>,
     ) -> Self {
-        let agencies: BTreeMap<Uscc, Agency> = agencies.into_iter().map(|a| (a.uscc.clone(), a)).collect();
+        let agencies: BTreeMap<Uscc, Agency> =
+            agencies.into_iter().map(|a| (a.uscc.clone(), a)).collect();
         let key_owner = agencies
             .values()
-            .flat_map(|a| a.keys.iter().map(|k| (k.did_key.as_str().to_owned(), a.uscc.clone())))
+            .flat_map(|a| {
+                a.keys
+                    .iter()
+                    .map(|k| (k.did_key.as_str().to_owned(), a.uscc.clone()))
+            })
             .collect();
         Self {
-            types: types.into_iter().map(|t| (t.type_code.clone(), t)).collect(),
+            types: types
+                .into_iter()
+                .map(|t| (t.type_code.clone(), t))
+                .collect(),
             matters: matters.into_iter().map(|m| (m.code.clone(), m)).collect(),
             agencies,
             requesters: requesters.into_iter().map(|r| (r.id.clone(), r)).collect(),
@@ -226,12 +248,20 @@ impl Registries {
     pub fn key(&self, key: &DidKey) -> Option<(&Agency, &AgencyKey)> {
         let owner = self.key_owner.get(key.as_str())?;
         let agency = self.agencies.get(owner)?;
-        agency.keys.iter().find(|k| &k.did_key == key).map(|k| (agency, k))
+        agency
+            .keys
+            .iter()
+            .find(|k| &k.did_key == key)
+            .map(|k| (agency, k))
     }
 
     /// Matter codes that accept a type (derived, never stored twice).
     pub fn matters_accepting(&self, type_code: &TypeCode) -> BTreeSet<String> {
-        self.matters.values().filter(|m| m.types.contains(type_code)).map(|m| m.code.clone()).collect()
+        self.matters
+            .values()
+            .filter(|m| m.types.contains(type_code))
+            .map(|m| m.code.clone())
+            .collect()
     }
 }
 
@@ -245,7 +275,9 @@ mod tests {
 
     fn key() -> AgencyKey {
         AgencyKey {
-            did_key: "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2".parse().unwrap(),
+            did_key: "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
+                .parse()
+                .unwrap(),
             active_from: t("2020-01-01T00:00:00Z"),
             retired_at: None,
             compromised_at: None,
@@ -255,11 +287,23 @@ mod tests {
     #[test]
     fn key_standing_follows_the_rules_of_spec_5() {
         let mut k = key();
-        assert_eq!(k.standing(t("2019-12-31T23:59:59Z"), None), KeyStanding::NotYetActive);
-        assert_eq!(k.standing(t("2021-01-01T00:00:00Z"), None), KeyStanding::Usable);
+        assert_eq!(
+            k.standing(t("2019-12-31T23:59:59Z"), None),
+            KeyStanding::NotYetActive
+        );
+        assert_eq!(
+            k.standing(t("2021-01-01T00:00:00Z"), None),
+            KeyStanding::Usable
+        );
         k.retired_at = Some(t("2023-01-01T00:00:00Z"));
-        assert_eq!(k.standing(t("2022-06-01T00:00:00Z"), Some(t("2022-06-02T00:00:00Z"))), KeyStanding::Usable);
-        assert_eq!(k.standing(t("2023-01-01T00:00:00Z"), None), KeyStanding::Retired(t("2023-01-01T00:00:00Z")));
+        assert_eq!(
+            k.standing(t("2022-06-01T00:00:00Z"), Some(t("2022-06-02T00:00:00Z"))),
+            KeyStanding::Usable
+        );
+        assert_eq!(
+            k.standing(t("2023-01-01T00:00:00Z"), None),
+            KeyStanding::Retired(t("2023-01-01T00:00:00Z"))
+        );
         // Backdated but deposited after retirement.
         assert_eq!(
             k.standing(t("2022-06-01T00:00:00Z"), Some(t("2023-02-01T00:00:00Z"))),
@@ -267,14 +311,20 @@ mod tests {
         );
         k.compromised_at = Some(t("2022-07-01T00:00:00Z"));
         // Deposited before the compromise: stays valid whatever it claims.
-        assert_eq!(k.standing(t("2022-06-01T00:00:00Z"), Some(t("2022-06-02T00:00:00Z"))), KeyStanding::Usable);
+        assert_eq!(
+            k.standing(t("2022-06-01T00:00:00Z"), Some(t("2022-06-02T00:00:00Z"))),
+            KeyStanding::Usable
+        );
         // Claims to be older, but the vault first saw it after the compromise.
         assert_eq!(
             k.standing(t("2022-06-01T00:00:00Z"), Some(t("2022-07-01T00:00:00Z"))),
             KeyStanding::Compromised(t("2022-07-01T00:00:00Z"))
         );
         // Never deposited: nothing proves it predates the compromise.
-        assert_eq!(k.standing(t("2022-06-01T00:00:00Z"), None), KeyStanding::Compromised(t("2022-07-01T00:00:00Z")));
+        assert_eq!(
+            k.standing(t("2022-06-01T00:00:00Z"), None),
+            KeyStanding::Compromised(t("2022-07-01T00:00:00Z"))
+        );
     }
 
     #[test]
@@ -286,20 +336,44 @@ mod tests {
             holder_category: HolderCategory::LegalPerson,
             issuers: vec![],
             fields: vec![
-                FieldSpec { name: "名称".into(), field_type: FieldType::String, required: true, values: vec![] },
-                FieldSpec { name: "成立日期".into(), field_type: FieldType::Date, required: true, values: vec![] },
+                FieldSpec {
+                    name: "名称".into(),
+                    field_type: FieldType::String,
+                    required: true,
+                    values: vec![],
+                },
+                FieldSpec {
+                    name: "成立日期".into(),
+                    field_type: FieldType::Date,
+                    required: true,
+                    values: vec![],
+                },
                 FieldSpec {
                     name: "类型".into(),
                     field_type: FieldType::Enum,
                     required: false,
                     values: vec!["有限责任公司".into()],
                 },
-                FieldSpec { name: "注册资本".into(), field_type: FieldType::Integer, required: false, values: vec![] },
+                FieldSpec {
+                    name: "注册资本".into(),
+                    field_type: FieldType::Integer,
+                    required: false,
+                    values: vec![],
+                },
             ],
         };
-        let check = |v: serde_json::Value| ty.check_fields(v.as_object().unwrap()).map_err(|e| (e.field, e.message));
-        assert_eq!(check(serde_json::json!({"名称": "某公司", "成立日期": "2020-02-29"})), Ok(()));
-        assert_eq!(check(serde_json::json!({"名称": "某公司"})), Err(("成立日期".into(), "is required".into())));
+        let check = |v: serde_json::Value| {
+            ty.check_fields(v.as_object().unwrap())
+                .map_err(|e| (e.field, e.message))
+        };
+        assert_eq!(
+            check(serde_json::json!({"名称": "某公司", "成立日期": "2020-02-29"})),
+            Ok(())
+        );
+        assert_eq!(
+            check(serde_json::json!({"名称": "某公司"})),
+            Err(("成立日期".into(), "is required".into()))
+        );
         assert_eq!(
             check(serde_json::json!({"名称": "某公司", "成立日期": "2021-02-29"})),
             Err(("成立日期".into(), "must be a date YYYY-MM-DD".into()))

@@ -78,6 +78,9 @@ pub enum StoreError {
     Closed,
 }
 
+/// A key and its value, as scans return them.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Put(Table, Vec<u8>, Vec<u8>),
@@ -93,9 +96,17 @@ pub struct Change {
 
 impl Change {
     pub fn durable() -> Self {
-        Self { ops: Vec::new(), durable: true }
+        Self {
+            ops: Vec::new(),
+            durable: true,
+        }
     }
-    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
+    pub fn put(
+        &mut self,
+        table: Table,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> &mut Self {
         self.ops.push(Op::Put(table, key.into(), value.into()));
         self
     }
@@ -112,9 +123,16 @@ impl Change {
 pub trait Store: Send + Sync + 'static {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Point reads of many keys in one call; one result per key, in order.
-    fn multi_get(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+    fn multi_get(&self, table: Table, keys: &[Vec<u8>])
+        -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// Entries whose key starts with `prefix`, in key order (reverse order when `reverse`), at most `limit`.
-    fn scan(&self, table: Table, prefix: &[u8], reverse: bool, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
     fn commit(&self, change: Change) -> Result<(), StoreError>;
     /// Flushes memtables and syncs the WAL (used at shutdown).
     fn flush(&self) -> Result<(), StoreError>;

@@ -94,14 +94,20 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("did", self.signer.did_key()).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("did", self.signer.did_key())
+            .finish_non_exhaustive()
     }
 }
 
 impl Vault {
     /// Opens the vault over `store`, signing receipts with `signer`. `idp_keys` are the identity
     /// providers trusted for holder JWS tokens.
-    pub fn open(store: Arc<dyn Store>, signer: Signer, idp_keys: Vec<DidKey>) -> Result<Self, StoreError> {
+    pub fn open(
+        store: Arc<dyn Store>,
+        signer: Signer,
+        idp_keys: Vec<DidKey>,
+    ) -> Result<Self, StoreError> {
         // The holder index key is derived from the vault's secret, so a copy of the database alone
         // does not reveal which holder owns which licences.
         let mut h = Sha256::new();
@@ -130,7 +136,10 @@ impl Vault {
     }
 
     pub fn registries(&self) -> Arc<Registries> {
-        self.registries.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.registries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -138,7 +147,10 @@ impl Vault {
     }
 
     fn reload_registries(&self) -> Result<(), StoreError> {
-        fn all<T: for<'de> Deserialize<'de>>(store: &dyn Store, table: Table) -> Result<Vec<T>, StoreError> {
+        fn all<T: for<'de> Deserialize<'de>>(
+            store: &dyn Store,
+            table: Table,
+        ) -> Result<Vec<T>, StoreError> {
             store
                 .scan(table, b"", false, usize::MAX)?
                 .into_iter()
@@ -159,7 +171,8 @@ impl Vault {
     /// The keyed digest under which a holder's licences are indexed.
     pub fn holder_digest(&self, holder: &HolderCode) -> [u8; 32] {
         // HMAC accepts keys of any length; 32 bytes cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.holder_key).unwrap_or_else(|_| unreachable!());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.holder_key)
+            .unwrap_or_else(|_| unreachable!());
         mac.update(holder.key().as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -167,8 +180,15 @@ impl Vault {
     // ----- deposit -------------------------------------------------------------------------
 
     /// Deposits one signed licence on behalf of `issuer`.
-    pub fn deposit(&self, issuer: &Uscc, doc: &Value, now: DateTime<Utc>) -> Result<Deposited, VaultError> {
-        self.deposit_batch(Some(issuer), std::slice::from_ref(doc), now)?.pop().unwrap_or_else(|| unreachable!())
+    pub fn deposit(
+        &self,
+        issuer: &Uscc,
+        doc: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Deposited, VaultError> {
+        self.deposit_batch(Some(issuer), std::slice::from_ref(doc), now)?
+            .pop()
+            .unwrap_or_else(|| unreachable!())
     }
 
     /// Deposits many licences: all signatures in one batch verification, all accepted items in one
@@ -182,7 +202,8 @@ impl Vault {
     ) -> Result<Vec<Result<Deposited, VaultError>>, StoreError> {
         let reg = self.registries();
         let checked = self.check_for_deposit(&reg, docs, now);
-        let mut results: Vec<Option<Result<Deposited, VaultError>>> = Vec::with_capacity(docs.len());
+        let mut results: Vec<Option<Result<Deposited, VaultError>>> =
+            Vec::with_capacity(docs.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
             match c {
@@ -190,7 +211,10 @@ impl Vault {
                     results.push(Some(Err(VaultError::new(
                         Reason::Forbidden,
                         "$.issuer.id",
-                        format!("this token may deposit only licences issued by {}", issuer.map(Uscc::as_str).unwrap_or_default()),
+                        format!(
+                            "this token may deposit only licences issued by {}",
+                            issuer.map(Uscc::as_str).unwrap_or_default()
+                        ),
                     ))))
                 }
                 Ok(lic) => {
@@ -253,7 +277,12 @@ impl Vault {
                 }
             }
             let receipt = self.receipt(&lic.id, &sha, now)?;
-            let meta = LicenceMeta { sha256: sha.clone(), deposited_at: now, receipt: receipt.clone(), superseded_by: None };
+            let meta = LicenceMeta {
+                sha256: sha.clone(),
+                deposited_at: now,
+                receipt: receipt.clone(),
+                superseded_by: None,
+            };
             let mut index_key = self.holder_digest(&lic.holder).to_vec();
             index_key.extend_from_slice(lic.id.as_str().as_bytes());
             change
@@ -271,7 +300,10 @@ impl Vault {
         }
         drop(_guard);
 
-        let results: Vec<_> = results.into_iter().map(|r| r.unwrap_or_else(|| unreachable!())).collect();
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| unreachable!()))
+            .collect();
         for r in &results {
             let outcome = match r {
                 Ok(Deposited::Created(_)) => "created",
@@ -279,34 +311,59 @@ impl Vault {
                 Err(VaultError::Rejected(rej)) => rej.reason.as_str(),
                 Err(VaultError::Store(_)) => "internal",
             };
-            self.metrics.inc("licence_vault_deposits_total", format!("outcome=\"{}\"", label(outcome)));
+            self.metrics.inc(
+                "licence_vault_deposits_total",
+                format!("outcome=\"{}\"", label(outcome)),
+            );
         }
         Ok(results)
     }
 
     /// Verifies documents for deposit, signatures in batches on all cores. A licence is accepted
     /// only when every check passes.
-    pub fn check_for_deposit(&self, reg: &Registries, docs: &[Value], now: DateTime<Utc>) -> Vec<Result<Licence, Rejection>> {
+    pub fn check_for_deposit(
+        &self,
+        reg: &Registries,
+        docs: &[Value],
+        now: DateTime<Utc>,
+    ) -> Vec<Result<Licence, Rejection>> {
         use rayon::prelude::*;
         const CHUNK: usize = 64;
         if docs.len() > CHUNK {
-            return docs.par_chunks(CHUNK).flat_map_iter(|c| self.check_for_deposit(reg, c, now)).collect();
+            return docs
+                .par_chunks(CHUNK)
+                .flat_map_iter(|c| self.check_for_deposit(reg, c, now))
+                .collect();
         }
         let prepared: Vec<_> = docs.iter().map(proof::prepare).collect();
         let ok: Vec<&proof::Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
         let mut batch = proof::verify_batch(&ok).into_iter();
-        let facts = RecordFacts { deposited_at: now, integrity: Ok(()), status: None, superseded_by: None };
+        let facts = RecordFacts {
+            deposited_at: now,
+            integrity: Ok(()),
+            status: None,
+            superseded_by: None,
+        };
         docs.iter()
             .zip(&prepared)
             .map(|(doc, p)| {
                 let signature = if p.is_ok() { batch.next() } else { Some(false) };
-                let ev = Evidence { registries: Some(reg), record: Some(&facts), now, signature };
+                let ev = Evidence {
+                    registries: Some(reg),
+                    record: Some(&facts),
+                    now,
+                    signature,
+                };
                 let (verdict, lic) = verify::licence(doc, ev);
                 let failure = verdict.checks.iter().find(|c| c.ok == Some(false));
                 match (failure, lic) {
                     (None, Some(lic)) => Ok(lic),
                     (Some(c), _) => Err(check_rejection(c, p)),
-                    (None, None) => Err(Rejection::new(Reason::SchemaViolation, "$", "not a licence")),
+                    (None, None) => Err(Rejection::new(
+                        Reason::SchemaViolation,
+                        "$",
+                        "not a licence",
+                    )),
                 }
             })
             .collect()
@@ -324,7 +381,8 @@ impl Vault {
                 "depositedAt": format_time(now),
             }
         });
-        proof::sign(&unsigned, &self.signer, now).map_err(|e| StoreError::Engine(format!("signing receipt: {e}")))
+        proof::sign(&unsigned, &self.signer, now)
+            .map_err(|e| StoreError::Engine(format!("signing receipt: {e}")))
     }
 
     // ----- extraction ----------------------------------------------------------------------
@@ -337,13 +395,27 @@ impl Vault {
     }
 
     /// Reads a licence and verifies it afresh. `None` if the vault does not hold it.
-    pub fn extract(&self, id: &LicenceId, now: DateTime<Utc>) -> Result<Option<Extracted>, StoreError> {
-        let Some(meta) = self.meta(id)? else { return Ok(None) };
-        let bytes = self.store.get(Table::LicenceDocument, id.as_str().as_bytes())?;
+    pub fn extract(
+        &self,
+        id: &LicenceId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Extracted>, StoreError> {
+        let Some(meta) = self.meta(id)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .store
+            .get(Table::LicenceDocument, id.as_str().as_bytes())?;
         Ok(Some(self.verify_stored(id, bytes, meta, now)))
     }
 
-    fn verify_stored(&self, id: &LicenceId, bytes: Option<Vec<u8>>, meta: LicenceMeta, now: DateTime<Utc>) -> Extracted {
+    fn verify_stored(
+        &self,
+        id: &LicenceId,
+        bytes: Option<Vec<u8>>,
+        meta: LicenceMeta,
+        now: DateTime<Utc>,
+    ) -> Extracted {
         let reg = self.registries();
         let mut facts = RecordFacts {
             deposited_at: meta.deposited_at,
@@ -360,15 +432,35 @@ impl Vault {
         };
         let (verdict, licence, document) = match parsed {
             Err(detail) => {
-                let v = Verdict::new(vec![Check::fail(CheckName::Integrity, Reason::IntegrityFailure, detail)], now);
+                let v = Verdict::new(
+                    vec![Check::fail(
+                        CheckName::Integrity,
+                        Reason::IntegrityFailure,
+                        detail,
+                    )],
+                    now,
+                );
                 (v, None, None)
             }
             Ok(doc) => {
-                let ev = Evidence { registries: Some(&reg), record: Some(&facts), now, signature: None };
+                let ev = Evidence {
+                    registries: Some(&reg),
+                    record: Some(&facts),
+                    now,
+                    signature: None,
+                };
                 let (mut v, lic) = verify::licence(&doc, ev);
-                if v.check(CheckName::Signature).is_some_and(|c| c.ok != Some(true)) {
-                    facts.integrity = Err("stored bytes no longer verify against their signature".into());
-                    let ev = Evidence { registries: Some(&reg), record: Some(&facts), now, signature: Some(false) };
+                if v.check(CheckName::Signature)
+                    .is_some_and(|c| c.ok != Some(true))
+                {
+                    facts.integrity =
+                        Err("stored bytes no longer verify against their signature".into());
+                    let ev = Evidence {
+                        registries: Some(&reg),
+                        record: Some(&facts),
+                        now,
+                        signature: Some(false),
+                    };
                     v = verify::licence(&doc, ev).0;
                 }
                 let served = facts.integrity.is_ok().then_some(doc);
@@ -377,18 +469,35 @@ impl Vault {
         };
         if verdict.reason() == Some(Reason::IntegrityFailure) {
             tracing::error!(licence = %id, "INTEGRITY FAILURE: stored licence no longer verifies; it will not be served as valid");
-            self.metrics.inc("licence_vault_integrity_failures_total", String::new());
+            self.metrics
+                .inc("licence_vault_integrity_failures_total", String::new());
         }
         let outcome = verdict.reason().map_or("valid", Reason::as_str);
-        self.metrics.inc("licence_vault_extractions_total", format!("verdict=\"{outcome}\""));
-        Extracted { id: id.clone(), document, licence, meta, verdict }
+        self.metrics.inc(
+            "licence_vault_extractions_total",
+            format!("verdict=\"{outcome}\""),
+        );
+        Extracted {
+            id: id.clone(),
+            document,
+            licence,
+            meta,
+            verdict,
+        }
     }
 
     /// All licences of a holder, each freshly verified, in identifier order.
-    pub fn holder_licences(&self, holder: &HolderCode, now: DateTime<Utc>) -> Result<Vec<Extracted>, StoreError> {
+    pub fn holder_licences(
+        &self,
+        holder: &HolderCode,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Extracted>, StoreError> {
         let digest = self.holder_digest(holder);
         let mut out = Vec::new();
-        for (k, _) in self.store.scan(Table::HolderLicence, &digest, false, usize::MAX)? {
+        for (k, _) in self
+            .store
+            .scan(Table::HolderLicence, &digest, false, usize::MAX)?
+        {
             let id = std::str::from_utf8(&k[32..])
                 .ok()
                 .and_then(|s| s.parse::<LicenceId>().ok())
@@ -418,14 +527,20 @@ impl Vault {
     pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
         let reg = self.registries();
         let verdict = if Licence::is_licence(doc) {
-            let stored = match doc.get("id").and_then(Value::as_str).map(LicenceId::from_urn_or_bare) {
+            let stored = match doc
+                .get("id")
+                .and_then(Value::as_str)
+                .map(LicenceId::from_urn_or_bare)
+            {
                 Some(Ok(id)) => self.meta(&id)?.map(|m| (id, m)),
                 _ => None,
             };
             let sha = hex::encode(Sha256::digest(jcs::canonicalize(doc)));
             match stored {
                 Some((id, meta)) if meta.sha256 == sha => {
-                    let bytes = self.store.get(Table::LicenceDocument, id.as_str().as_bytes())?;
+                    let bytes = self
+                        .store
+                        .get(Table::LicenceDocument, id.as_str().as_bytes())?;
                     self.verify_stored(&id, bytes, meta, now).verdict
                 }
                 Some(_) => {
@@ -446,7 +561,10 @@ impl Vault {
             verify::document(doc, Some(std::slice::from_ref(self.signer.did_key())), now)
         };
         let outcome = verdict.reason().map_or("valid", Reason::as_str);
-        self.metrics.inc("licence_vault_verifications_total", format!("verdict=\"{outcome}\""));
+        self.metrics.inc(
+            "licence_vault_verifications_total",
+            format!("verdict=\"{outcome}\""),
+        );
         Ok(verdict)
     }
 
@@ -464,7 +582,11 @@ impl Vault {
         let _g = self.lock();
         let reg = self.registries();
         if reg.agencies.contains_key(&agency.uscc) {
-            return Err(VaultError::new(Reason::Conflict, "$.uscc", format!("agency {} exists", agency.uscc)));
+            return Err(VaultError::new(
+                Reason::Conflict,
+                "$.uscc",
+                format!("agency {} exists", agency.uscc),
+            ));
         }
         check_keys_unique(&reg, &agency.keys, "$.keys")?;
         self.put_registry(Table::UsccAgency, agency.uscc.as_str(), to_vec(&agency))?;
@@ -472,26 +594,26 @@ impl Vault {
     }
 
     /// Applies `edit` to one key of an agency (`None` = add `new_key`).
-    pub fn edit_agency_key(
-        &self,
-        uscc: &Uscc,
-        edit: KeyEdit,
-    ) -> Result<Agency, VaultError> {
+    pub fn edit_agency_key(&self, uscc: &Uscc, edit: KeyEdit) -> Result<Agency, VaultError> {
         let _g = self.lock();
         let reg = self.registries();
-        let mut agency = reg
-            .agencies
-            .get(uscc)
-            .cloned()
-            .ok_or_else(|| VaultError::new(Reason::NotFound, "uscc", format!("no agency {uscc}")))?;
+        let mut agency = reg.agencies.get(uscc).cloned().ok_or_else(|| {
+            VaultError::new(Reason::NotFound, "uscc", format!("no agency {uscc}"))
+        })?;
         match edit {
             KeyEdit::Add(key) => {
                 check_keys_unique(&reg, std::slice::from_ref(&key), "$.didKey")?;
                 agency.keys.push(key);
             }
-            KeyEdit::Retire(did, at) | KeyEdit::Compromise(did, at) if !agency.keys.iter().any(|k| k.did_key == did) => {
+            KeyEdit::Retire(did, at) | KeyEdit::Compromise(did, at)
+                if !agency.keys.iter().any(|k| k.did_key == did) =>
+            {
                 let _ = at;
-                return Err(VaultError::new(Reason::NotFound, "didKey", format!("{did} is not a key of {uscc}")));
+                return Err(VaultError::new(
+                    Reason::NotFound,
+                    "didKey",
+                    format!("{did} is not a key of {uscc}"),
+                ));
             }
             KeyEdit::Retire(did, at) => {
                 for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
@@ -515,15 +637,27 @@ impl Vault {
         let reg = self.registries();
         for (i, u) in ty.issuers.iter().enumerate() {
             if !reg.agencies.contains_key(u) {
-                return Err(VaultError::new(Reason::InvalidAgencyCode, &format!("$.issuers[{i}]"), format!("agency {u} is not registered")));
+                return Err(VaultError::new(
+                    Reason::InvalidAgencyCode,
+                    &format!("$.issuers[{i}]"),
+                    format!("agency {u} is not registered"),
+                ));
             }
         }
         for (i, f) in ty.fields.iter().enumerate() {
             if f.field_type == crate::registry::FieldType::Enum && f.values.is_empty() {
-                return Err(VaultError::new(Reason::InvalidRequest, &format!("$.fields[{i}].values"), "an enum field needs values"));
+                return Err(VaultError::new(
+                    Reason::InvalidRequest,
+                    &format!("$.fields[{i}].values"),
+                    "an enum field needs values",
+                ));
             }
             if ty.fields[..i].iter().any(|g| g.name == f.name) {
-                return Err(VaultError::new(Reason::InvalidRequest, &format!("$.fields[{i}].name"), "duplicate field name"));
+                return Err(VaultError::new(
+                    Reason::InvalidRequest,
+                    &format!("$.fields[{i}].name"),
+                    "duplicate field name",
+                ));
             }
         }
         let new = !reg.types.contains_key(&ty.type_code);
@@ -538,7 +672,11 @@ impl Vault {
         check_code("$.code", &matter.code)?;
         for (i, t) in matter.types.iter().enumerate() {
             if !reg.types.contains_key(t) {
-                return Err(VaultError::new(Reason::UnknownType, &format!("$.types[{i}]"), format!("type {t} is not catalogued")));
+                return Err(VaultError::new(
+                    Reason::UnknownType,
+                    &format!("$.types[{i}]"),
+                    format!("type {t} is not catalogued"),
+                ));
             }
         }
         let new = !reg.matters.contains_key(&matter.code);
@@ -553,50 +691,83 @@ impl Vault {
         check_code("$.id", &requester.id)?;
         for (i, m) in requester.matters.iter().enumerate() {
             if !reg.matters.contains_key(m) {
-                return Err(VaultError::new(Reason::NotFound, &format!("$.matters[{i}]"), format!("matter {m} is not registered")));
+                return Err(VaultError::new(
+                    Reason::NotFound,
+                    &format!("$.matters[{i}]"),
+                    format!("matter {m} is not registered"),
+                ));
             }
         }
         let new = !reg.requesters.contains_key(&requester.id);
-        self.put_registry(Table::RequesterIdRequester, &requester.id, to_vec(&requester))?;
+        self.put_registry(
+            Table::RequesterIdRequester,
+            &requester.id,
+            to_vec(&requester),
+        )?;
         Ok(new)
     }
 
     // ----- tokens --------------------------------------------------------------------------
 
     /// Issues a token for `principal`; returns `(id, token)`. The token is not stored.
-    pub fn create_token(&self, principal: &Principal, now: DateTime<Utc>) -> Result<(String, String), VaultError> {
+    pub fn create_token(
+        &self,
+        principal: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), VaultError> {
         let reg = self.registries();
         match principal {
             Principal::Issuer(u) if !reg.agencies.contains_key(u) => {
-                return Err(VaultError::new(Reason::NotFound, "$.subject", format!("agency {u} is not registered")));
+                return Err(VaultError::new(
+                    Reason::NotFound,
+                    "$.subject",
+                    format!("agency {u} is not registered"),
+                ));
             }
             Principal::Requester(r) if !reg.requesters.contains_key(r) => {
-                return Err(VaultError::new(Reason::NotFound, "$.subject", format!("requester {r} is not registered")));
+                return Err(VaultError::new(
+                    Reason::NotFound,
+                    "$.subject",
+                    format!("requester {r} is not registered"),
+                ));
             }
             _ => {}
         }
         let (id, token) = auth::new_token();
-        let record = TokenRecord { id: id.clone(), role: principal.role(), subject: principal.subject(), created_at: now };
+        let record = TokenRecord {
+            id: id.clone(),
+            role: principal.role(),
+            subject: principal.subject(),
+            created_at: now,
+        };
         let digest = auth::token_digest(&token);
         let mut c = Change::durable();
-        c.put(Table::TokenDigestToken, digest.to_vec(), to_vec(&record)).put(Table::TokenIdTokenDigest, id.as_str(), digest.to_vec());
+        c.put(Table::TokenDigestToken, digest.to_vec(), to_vec(&record))
+            .put(Table::TokenIdTokenDigest, id.as_str(), digest.to_vec());
         self.store.commit(c)?;
         Ok((id, token))
     }
 
     /// Revokes a token by id; `false` if there is no such token.
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(digest) = self.store.get(Table::TokenIdTokenDigest, id.as_bytes())? else { return Ok(false) };
+        let Some(digest) = self.store.get(Table::TokenIdTokenDigest, id.as_bytes())? else {
+            return Ok(false);
+        };
         let mut c = Change::durable();
-        c.delete(Table::TokenDigestToken, digest).delete(Table::TokenIdTokenDigest, id);
+        c.delete(Table::TokenDigestToken, digest)
+            .delete(Table::TokenIdTokenDigest, id);
         self.store.commit(c)?;
         Ok(true)
     }
 
     /// Whether any admin token exists (to bootstrap one on first start).
     pub fn has_admin_token(&self) -> Result<bool, StoreError> {
-        for (_, v) in self.store.scan(Table::TokenDigestToken, b"", false, usize::MAX)? {
-            let r: TokenRecord = serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
+        for (_, v) in self
+            .store
+            .scan(Table::TokenDigestToken, b"", false, usize::MAX)?
+        {
+            let r: TokenRecord =
+                serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
             if r.role == auth::Role::Admin {
                 return Ok(true);
             }
@@ -605,12 +776,24 @@ impl Vault {
     }
 
     /// Resolves a bearer credential: a vault token, or a holder JWS from a trusted identity provider.
-    pub fn authenticate(&self, bearer: &str, now: DateTime<Utc>) -> Result<Option<Principal>, StoreError> {
+    pub fn authenticate(
+        &self,
+        bearer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Principal>, StoreError> {
         if bearer.matches('.').count() == 2 && !self.idp_keys.is_empty() {
-            return Ok(auth::verify_holder_jws(bearer, &self.idp_keys, now).ok().map(Principal::Holder));
+            return Ok(auth::verify_holder_jws(bearer, &self.idp_keys, now)
+                .ok()
+                .map(Principal::Holder));
         }
-        let Some(v) = self.store.get(Table::TokenDigestToken, &auth::token_digest(bearer))? else { return Ok(None) };
-        let r: TokenRecord = serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
+        let Some(v) = self
+            .store
+            .get(Table::TokenDigestToken, &auth::token_digest(bearer))?
+        else {
+            return Ok(None);
+        };
+        let r: TokenRecord =
+            serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
         Ok(Principal::from_role(r.role, &r.subject).ok())
     }
 }
@@ -621,7 +804,11 @@ pub fn bind_vault_key(store: &dyn Store, did: &DidKey) -> Result<(), VaultError>
     match store.get(Table::Meta, b"vault_did")? {
         None => {
             let mut c = Change::durable();
-            c.put(Table::Meta, b"vault_did".to_vec(), did.as_str().as_bytes().to_vec());
+            c.put(
+                Table::Meta,
+                b"vault_did".to_vec(),
+                did.as_str().as_bytes().to_vec(),
+            );
             store.commit(c)?;
             Ok(())
         }
@@ -629,7 +816,10 @@ pub fn bind_vault_key(store: &dyn Store, did: &DidKey) -> Result<(), VaultError>
         Some(v) => Err(VaultError::new(
             Reason::Conflict,
             "vault key",
-            format!("this data directory belongs to vault key {}, not {did}", String::from_utf8_lossy(&v)),
+            format!(
+                "this data directory belongs to vault key {}, not {did}",
+                String::from_utf8_lossy(&v)
+            ),
         )),
     }
 }
@@ -645,7 +835,11 @@ pub enum KeyEdit {
 fn check_keys_unique(reg: &Registries, keys: &[AgencyKey], field: &str) -> Result<(), VaultError> {
     for (i, k) in keys.iter().enumerate() {
         if reg.key(&k.did_key).is_some() || keys[..i].iter().any(|o| o.did_key == k.did_key) {
-            return Err(VaultError::new(Reason::Conflict, field, format!("{} is already registered", k.did_key)));
+            return Err(VaultError::new(
+                Reason::Conflict,
+                field,
+                format!("{} is already registered", k.did_key),
+            ));
         }
     }
     Ok(())
@@ -655,11 +849,17 @@ fn check_keys_unique(reg: &Registries, keys: &[AgencyKey], field: &str) -> Resul
 fn check_code(field: &str, code: &str) -> Result<(), VaultError> {
     let ok = !code.is_empty()
         && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
-        Err(VaultError::new(Reason::InvalidRequest, field, "must be 1–64 characters of A-Z a-z 0-9 - _ ."))
+        Err(VaultError::new(
+            Reason::InvalidRequest,
+            field,
+            "must be 1–64 characters of A-Z a-z 0-9 - _ .",
+        ))
     }
 }
 
@@ -671,7 +871,9 @@ fn check_rejection(c: &Check, p: &Result<proof::Prepared, proof::ProofError>) ->
         Some((f, m)) if f.starts_with('$') => (f.to_owned(), m.to_owned()),
         _ => {
             let field = match c.check {
-                CheckName::Signature => p.as_ref().err().map_or("$.proof.proofValue", |e| e.field()),
+                CheckName::Signature => {
+                    p.as_ref().err().map_or("$.proof.proofValue", |e| e.field())
+                }
                 CheckName::IssuerKey => "$.proof.verificationMethod",
                 CheckName::Issuer => "$.issuer.id",
                 CheckName::Validity => "$.validUntil",

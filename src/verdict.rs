@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Stable, snake_case reason codes (SPEC §4, §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     // Verification reasons (SPEC §4).
@@ -98,7 +100,11 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: Reason, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { reason, field: field.into(), message: message.into() }
+        Self {
+            reason,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -139,16 +145,36 @@ pub struct Check {
 
 impl Check {
     pub fn pass(check: CheckName) -> Self {
-        Self { check, ok: Some(true), code: None, detail: None }
+        Self {
+            check,
+            ok: Some(true),
+            code: None,
+            detail: None,
+        }
     }
     pub fn pass_with(check: CheckName, detail: impl Into<String>) -> Self {
-        Self { check, ok: Some(true), code: None, detail: Some(detail.into()) }
+        Self {
+            check,
+            ok: Some(true),
+            code: None,
+            detail: Some(detail.into()),
+        }
     }
     pub fn fail(check: CheckName, code: Reason, detail: impl Into<String>) -> Self {
-        Self { check, ok: Some(false), code: Some(code), detail: Some(detail.into()) }
+        Self {
+            check,
+            ok: Some(false),
+            code: Some(code),
+            detail: Some(detail.into()),
+        }
     }
     pub fn not_checked(check: CheckName, why: impl Into<String>) -> Self {
-        Self { check, ok: None, code: None, detail: Some(format!("not checked: {}", why.into())) }
+        Self {
+            check,
+            ok: None,
+            code: None,
+            detail: Some(format!("not checked: {}", why.into())),
+        }
     }
 }
 
@@ -166,12 +192,21 @@ impl Verdict {
     /// Valid iff no check failed and at least the signature was checked.
     pub fn new(checks: Vec<Check>, checked_at: DateTime<Utc>) -> Self {
         let none_failed = checks.iter().all(|c| c.ok != Some(false));
-        let signed = checks.iter().any(|c| c.check == CheckName::Signature && c.ok == Some(true));
-        Self { valid: none_failed && signed, checks, checked_at }
+        let signed = checks
+            .iter()
+            .any(|c| c.check == CheckName::Signature && c.ok == Some(true));
+        Self {
+            valid: none_failed && signed,
+            checks,
+            checked_at,
+        }
     }
     /// The first failing reason, in check order.
     pub fn reason(&self) -> Option<Reason> {
-        self.checks.iter().find(|c| c.ok == Some(false)).and_then(|c| c.code)
+        self.checks
+            .iter()
+            .find(|c| c.ok == Some(false))
+            .and_then(|c| c.code)
     }
     pub fn check(&self, name: CheckName) -> Option<&Check> {
         self.checks.iter().find(|c| c.check == name)
@@ -184,11 +219,17 @@ mod tests {
 
     #[test]
     fn serialises_as_the_spec_shows() {
-        let t = DateTime::parse_from_rfc3339("2025-03-02T00:00:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2025-03-02T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let v = Verdict::new(
             vec![
                 Check::pass(CheckName::Signature),
-                Check::fail(CheckName::Status, Reason::Revoked, "revoked 2025-03-01T00:00:00Z: fraud"),
+                Check::fail(
+                    CheckName::Status,
+                    Reason::Revoked,
+                    "revoked 2025-03-01T00:00:00Z: fraud",
+                ),
                 Check::not_checked(CheckName::Validity, "no clock"),
             ],
             t,
@@ -204,12 +245,26 @@ mod tests {
     fn not_checked_is_never_passed_and_unsigned_is_never_valid() {
         let t = Utc::now();
         assert!(!Verdict::new(vec![Check::not_checked(CheckName::Signature, "x")], t).valid);
-        assert!(Verdict::new(vec![Check::pass(CheckName::Signature), Check::not_checked(CheckName::Status, "x")], t).valid);
+        assert!(
+            Verdict::new(
+                vec![
+                    Check::pass(CheckName::Signature),
+                    Check::not_checked(CheckName::Status, "x")
+                ],
+                t
+            )
+            .valid
+        );
     }
 
     #[test]
     fn as_str_matches_serde() {
-        for r in [Reason::MalformedJson, Reason::KeyNotActive, Reason::IntegrityFailure, Reason::PayloadTooLarge] {
+        for r in [
+            Reason::MalformedJson,
+            Reason::KeyNotActive,
+            Reason::IntegrityFailure,
+            Reason::PayloadTooLarge,
+        ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
     }

@@ -65,7 +65,12 @@ pub struct Evidence<'a> {
 
 impl<'a> Evidence<'a> {
     pub fn new(registries: Option<&'a Registries>, now: DateTime<Utc>) -> Self {
-        Self { registries, record: None, now, signature: None }
+        Self {
+            registries,
+            record: None,
+            now,
+            signature: None,
+        }
     }
 }
 
@@ -75,14 +80,30 @@ fn proof_check(prepared: &Result<Prepared, ProofError>, precomputed: Option<bool
         Ok(p) if precomputed.unwrap_or_else(|| p.verify()) => {
             Check::pass_with(CheckName::Signature, format!("eddsa-jcs-2022 by {}", p.key))
         }
-        Ok(p) => Check::fail(CheckName::Signature, Reason::BadSignature, format!("signature by {} does not verify", p.key)),
+        Ok(p) => Check::fail(
+            CheckName::Signature,
+            Reason::BadSignature,
+            format!("signature by {} does not verify", p.key),
+        ),
     }
 }
 
-fn validity_check(from: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Check {
+fn validity_check(
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Check {
     match (from, until) {
-        (Some(f), _) if now < f => Check::fail(CheckName::Validity, Reason::NotYetValid, format!("valid from {}", format_time(f))),
-        (_, Some(u)) if now >= u => Check::fail(CheckName::Validity, Reason::Expired, format!("expired {}", format_time(u))),
+        (Some(f), _) if now < f => Check::fail(
+            CheckName::Validity,
+            Reason::NotYetValid,
+            format!("valid from {}", format_time(f)),
+        ),
+        (_, Some(u)) if now >= u => Check::fail(
+            CheckName::Validity,
+            Reason::Expired,
+            format!("expired {}", format_time(u)),
+        ),
         _ => Check::pass(CheckName::Validity),
     }
 }
@@ -90,7 +111,11 @@ fn validity_check(from: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>, now
 fn integrity_check(record: Option<&RecordFacts>) -> Option<Check> {
     record.map(|r| match &r.integrity {
         Ok(()) => Check::pass(CheckName::Integrity),
-        Err(detail) => Check::fail(CheckName::Integrity, Reason::IntegrityFailure, detail.clone()),
+        Err(detail) => Check::fail(
+            CheckName::Integrity,
+            Reason::IntegrityFailure,
+            detail.clone(),
+        ),
     })
 }
 
@@ -109,7 +134,11 @@ pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
             } else {
                 CheckName::Identifier
             };
-            checks.push(Check::fail(name, r.reason, format!("{}: {}", r.field, r.message)));
+            checks.push(Check::fail(
+                name,
+                r.reason,
+                format!("{}: {}", r.field, r.message),
+            ));
             None
         }
     };
@@ -122,17 +151,28 @@ pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
     match ev.registries {
         None => checks.push(Check::not_checked(CheckName::Schema, "no catalogue given")),
         Some(reg) => checks.push(match reg.types.get(&lic.type_code) {
-            None => Check::fail(CheckName::Schema, Reason::UnknownType, format!("type {} is not catalogued", lic.type_code)),
+            None => Check::fail(
+                CheckName::Schema,
+                Reason::UnknownType,
+                format!("type {} is not catalogued", lic.type_code),
+            ),
             Some(ty) => match ty.check_fields(&lic.fields) {
                 Err(v) => Check::fail(
                     CheckName::Schema,
                     Reason::SchemaViolation,
-                    format!("$.credentialSubject.licence.fields.{}: {}", v.field, v.message),
+                    format!(
+                        "$.credentialSubject.licence.fields.{}: {}",
+                        v.field, v.message
+                    ),
                 ),
                 Ok(()) if ty.holder_category.code_type() != lic.holder.code_type() => Check::fail(
                     CheckName::Schema,
                     Reason::SchemaViolation,
-                    format!("$.credentialSubject.holder.codeType: {} holders must have codeType {}", ty.name, ty.holder_category.code_type()),
+                    format!(
+                        "$.credentialSubject.holder.codeType: {} holders must have codeType {}",
+                        ty.name,
+                        ty.holder_category.code_type()
+                    ),
                 ),
                 Ok(()) => Check::pass(CheckName::Schema),
             },
@@ -140,14 +180,28 @@ pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
     }
     checks.push(sig);
     if let (Some(reg), Ok(p)) = (ev.registries, &prepared) {
-        checks.extend(key_checks(reg, &p.key, p.created, &lic, ev.record.map(|r| r.deposited_at)));
+        checks.extend(key_checks(
+            reg,
+            &p.key,
+            p.created,
+            &lic,
+            ev.record.map(|r| r.deposited_at),
+        ));
     } else {
-        let why = if ev.registries.is_none() { "no agency registry given" } else { "no usable proof" };
+        let why = if ev.registries.is_none() {
+            "no agency registry given"
+        } else {
+            "no usable proof"
+        };
         checks.push(Check::not_checked(CheckName::IssuerKey, why));
         checks.push(Check::not_checked(CheckName::Issuer, why));
     }
     checks.push(status_check(ev.record));
-    checks.push(validity_check(Some(lic.valid_from), lic.valid_until, ev.now));
+    checks.push(validity_check(
+        Some(lic.valid_from),
+        lic.valid_until,
+        ev.now,
+    ));
     (Verdict::new(checks, ev.now), Some(lic))
 }
 
@@ -160,43 +214,77 @@ fn key_checks(
 ) -> [Check; 2] {
     let Some((agency, entry)) = reg.key(key) else {
         return [
-            Check::fail(CheckName::IssuerKey, Reason::UnknownKey, format!("{key} is not registered to any agency")),
+            Check::fail(
+                CheckName::IssuerKey,
+                Reason::UnknownKey,
+                format!("{key} is not registered to any agency"),
+            ),
             Check::not_checked(CheckName::Issuer, "signing key unknown"),
         ];
     };
     let when = match deposited {
-        Some(d) => format!("created {}, deposited {}", format_time(created), format_time(d)),
+        Some(d) => format!(
+            "created {}, deposited {}",
+            format_time(created),
+            format_time(d)
+        ),
         None => format!("created {}, not deposited", format_time(created)),
     };
     let key_check = match entry.standing(created, deposited) {
         KeyStanding::Usable => Check::pass_with(
             CheckName::IssuerKey,
-            format!("key {key} registered for {}, active at proof.created ({when})", agency.uscc),
+            format!(
+                "key {key} registered for {}, active at proof.created ({when})",
+                agency.uscc
+            ),
         ),
         KeyStanding::NotYetActive => Check::fail(
             CheckName::IssuerKey,
             Reason::KeyNotActive,
-            format!("key {key} of {} is active from {}, {when}", agency.uscc, format_time(entry.active_from)),
+            format!(
+                "key {key} of {} is active from {}, {when}",
+                agency.uscc,
+                format_time(entry.active_from)
+            ),
         ),
         KeyStanding::Retired(at) => Check::fail(
             CheckName::IssuerKey,
             Reason::KeyNotActive,
-            format!("key {key} of {} retired {}, {when}", agency.uscc, format_time(at)),
+            format!(
+                "key {key} of {} retired {}, {when}",
+                agency.uscc,
+                format_time(at)
+            ),
         ),
         KeyStanding::Compromised(at) => Check::fail(
             CheckName::IssuerKey,
             Reason::KeyCompromised,
-            format!("key {key} of {} compromised {}; {when}", agency.uscc, format_time(at)),
+            format!(
+                "key {key} of {} compromised {}; {when}",
+                agency.uscc,
+                format_time(at)
+            ),
         ),
     };
     let issuer_check = if agency.uscc != lic.issuer {
         Check::fail(
             CheckName::Issuer,
             Reason::IssuerMismatch,
-            format!("signed with a key of {}, but issuer is {}", agency.uscc, lic.issuer),
+            format!(
+                "signed with a key of {}, but issuer is {}",
+                agency.uscc, lic.issuer
+            ),
         )
-    } else if !reg.types.get(&lic.type_code).is_some_and(|t| t.issuers.contains(&lic.issuer)) {
-        Check::fail(CheckName::Issuer, Reason::TypeNotAllowed, format!("{} may not issue type {}", lic.issuer, lic.type_code))
+    } else if !reg
+        .types
+        .get(&lic.type_code)
+        .is_some_and(|t| t.issuers.contains(&lic.issuer))
+    {
+        Check::fail(
+            CheckName::Issuer,
+            Reason::TypeNotAllowed,
+            format!("{} may not issue type {}", lic.issuer, lic.type_code),
+        )
     } else {
         Check::pass(CheckName::Issuer)
     };
@@ -208,13 +296,21 @@ fn status_check(record: Option<&RecordFacts>) -> Check {
         return Check::not_checked(CheckName::Status, "licence is not held by this vault");
     };
     if let Some(next) = &r.superseded_by {
-        return Check::fail(CheckName::Status, Reason::Superseded, format!("superseded by {}", next.urn()));
+        return Check::fail(
+            CheckName::Status,
+            Reason::Superseded,
+            format!("superseded by {}", next.urn()),
+        );
     }
     match &r.status {
         None => Check::pass_with(CheckName::Status, "active"),
         Some((status, at, reason)) => match status.reason() {
             None => Check::pass_with(CheckName::Status, "active"),
-            Some(code) => Check::fail(CheckName::Status, code, format!("{} {}: {reason}", code.as_str(), format_time(*at))),
+            Some(code) => Check::fail(
+                CheckName::Status,
+                code,
+                format!("{} {}: {reason}", code.as_str(), format_time(*at)),
+            ),
         },
     }
 }
@@ -226,11 +322,21 @@ pub fn document(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> 
     let prepared = proof::prepare(doc);
     let mut checks = vec![proof_check(&prepared, None)];
     checks.push(match (trusted, &prepared) {
-        (Some(keys), Ok(p)) if keys.contains(&p.key) => Check::pass_with(CheckName::IssuerKey, format!("signed by {}", p.key)),
-        (Some(_), Ok(p)) => Check::fail(CheckName::IssuerKey, Reason::UnknownKey, format!("{} is not a key trusted for this document", p.key)),
+        (Some(keys), Ok(p)) if keys.contains(&p.key) => {
+            Check::pass_with(CheckName::IssuerKey, format!("signed by {}", p.key))
+        }
+        (Some(_), Ok(p)) => Check::fail(
+            CheckName::IssuerKey,
+            Reason::UnknownKey,
+            format!("{} is not a key trusted for this document", p.key),
+        ),
         _ => Check::not_checked(CheckName::IssuerKey, "no trusted key given"),
     });
-    let time = |field: &str| doc.get(field).and_then(Value::as_str).and_then(proof::parse_time);
+    let time = |field: &str| {
+        doc.get(field)
+            .and_then(Value::as_str)
+            .and_then(proof::parse_time)
+    };
     checks.push(validity_check(time("validFrom"), time("validUntil"), now));
     Verdict::new(checks, now)
 }

@@ -62,11 +62,16 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
     let (reader, total): (Box<dyn std::io::BufRead>, u64) = if opt.input.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), 0)
     } else {
-        let f = std::fs::File::open(&opt.input).with_context(|| format!("opening {}", opt.input.display()))?;
+        let f = std::fs::File::open(&opt.input)
+            .with_context(|| format!("opening {}", opt.input.display()))?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(BufReader::with_capacity(1 << 20, f)), len)
     };
-    let bar = if opt.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if opt.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -79,32 +84,75 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         .map(std::io::BufWriter::new);
 
     let mut summary = Summary::default();
-    let mut chunk: Vec<(u64, serde_json::Value)> = Vec::with_capacity(opt.batch);
-    let mut record = |line: u64, code: &str, field: Option<&str>, message: &str, summary: &mut Summary| -> anyhow::Result<()> {
+    // Lines that do not parse stay in the chunk so that rejections are reported in line order.
+    let mut chunk: Vec<(u64, Result<serde_json::Value, crate::jcs::JsonError>)> =
+        Vec::with_capacity(opt.batch);
+    let mut record = |line: u64,
+                      code: &str,
+                      field: Option<&str>,
+                      message: &str,
+                      summary: &mut Summary|
+     -> anyhow::Result<()> {
         summary.rejected += 1;
         *summary.reasons.entry(code.to_owned()).or_default() += 1;
         if let Some(w) = rejects.as_mut() {
-            let row = serde_json::json!({"line": line, "code": code, "field": field, "message": message});
+            let row =
+                serde_json::json!({"line": line, "code": code, "field": field, "message": message});
             writeln!(w, "{row}")?;
         }
         Ok(())
     };
-    let flush = |chunk: &mut Vec<(u64, serde_json::Value)>, summary: &mut Summary, record: &mut dyn FnMut(u64, &str, Option<&str>, &str, &mut Summary) -> anyhow::Result<()>| -> anyhow::Result<()> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let (lines, docs): (Vec<u64>, Vec<serde_json::Value>) = std::mem::take(chunk).into_iter().unzip();
-        let results = vault.deposit_batch(None, &docs, chrono::Utc::now())?;
-        for (line, r) in lines.into_iter().zip(results) {
-            match r {
-                Ok(Deposited::Created(_)) => summary.created += 1,
-                Ok(Deposited::Existing(_)) => summary.existing += 1,
-                Err(VaultError::Rejected(rej)) => record(line, rej.reason.as_str(), Some(&rej.field), &rej.message, summary)?,
-                Err(VaultError::Store(e)) => return Err(e).context("writing to RocksDB"),
+    type Chunk = Vec<(u64, Result<serde_json::Value, crate::jcs::JsonError>)>;
+    type Record<'a> =
+        dyn FnMut(u64, &str, Option<&str>, &str, &mut Summary) -> anyhow::Result<()> + 'a;
+    let flush =
+        |chunk: &mut Chunk, summary: &mut Summary, record: &mut Record<'_>| -> anyhow::Result<()> {
+            if chunk.is_empty() {
+                return Ok(());
             }
-        }
-        Ok(())
-    };
+            let mut docs = Vec::with_capacity(chunk.len());
+            let mut slots = Vec::with_capacity(chunk.len());
+            for (line, item) in chunk.drain(..) {
+                match item {
+                    Ok(doc) => {
+                        docs.push(doc);
+                        slots.push((line, None));
+                    }
+                    Err(e) => slots.push((line, Some(e))),
+                }
+            }
+            let mut results = vault
+                .deposit_batch(None, &docs, chrono::Utc::now())?
+                .into_iter();
+            for (line, parse_error) in slots {
+                if let Some(e) = parse_error {
+                    record(
+                        line,
+                        "malformed_json",
+                        e.path.as_deref(),
+                        &e.to_string(),
+                        summary,
+                    )?;
+                    continue;
+                }
+                let r = results
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("missing result for line {line}"))?;
+                match r {
+                    Ok(Deposited::Created(_)) => summary.created += 1,
+                    Ok(Deposited::Existing(_)) => summary.existing += 1,
+                    Err(VaultError::Rejected(rej)) => record(
+                        line,
+                        rej.reason.as_str(),
+                        Some(&rej.field),
+                        &rej.message,
+                        summary,
+                    )?,
+                    Err(VaultError::Store(e)) => return Err(e).context("writing to RocksDB"),
+                }
+            }
+            Ok(())
+        };
     for (n, line) in reader.lines().enumerate() {
         let line_no = n as u64 + 1;
         let line = line.with_context(|| format!("reading line {line_no}"))?;
@@ -113,13 +161,13 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
             continue;
         }
         summary.lines += 1;
-        match crate::jcs::parse(line.as_bytes()) {
-            Ok(doc) => chunk.push((line_no, doc)),
-            Err(e) => record(line_no, "malformed_json", e.path.as_deref(), &e.to_string(), &mut summary)?,
-        }
+        chunk.push((line_no, crate::jcs::parse(line.as_bytes())));
         if chunk.len() >= opt.batch {
             flush(&mut chunk, &mut summary, &mut record)?;
-            bar.set_message(format!("{} created, {} rejected", summary.created, summary.rejected));
+            bar.set_message(format!(
+                "{} created, {} rejected",
+                summary.created, summary.rejected
+            ));
         }
     }
     flush(&mut chunk, &mut summary, &mut record)?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{read_signer, write_secret, DEFAULT_DATA, DEFAULT_FIXTURES, DEFAULT_KEYS, DEFAULT_LISTEN};
+use super::{
+    read_signer, write_secret, DEFAULT_DATA, DEFAULT_FIXTURES, DEFAULT_KEYS, DEFAULT_LISTEN,
+};
 use crate::keys::{DidKey, Signer};
 use crate::store::{RocksStore, Store};
 use crate::vault::Vault;
@@ -28,7 +30,11 @@ pub struct ServeOpt {
     #[arg(long, env = "LICENCE_VAULT_KEY")]
     pub vault_key: Option<PathBuf>,
     /// did:key of an identity provider trusted to sign holder tokens (JWS, EdDSA); repeatable.
-    #[arg(long = "idp-key", env = "LICENCE_VAULT_IDP_KEYS", value_delimiter = ',')]
+    #[arg(
+        long = "idp-key",
+        env = "LICENCE_VAULT_IDP_KEYS",
+        value_delimiter = ','
+    )]
     pub idp_keys: Vec<DidKey>,
     /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
@@ -39,7 +45,11 @@ pub struct ServeOpt {
 }
 
 /// Loads the vault key, creating it on first start.
-pub fn vault_signer(data: &Path, explicit: Option<&Path>, demo_keys: Option<&Path>) -> anyhow::Result<Signer> {
+pub fn vault_signer(
+    data: &Path,
+    explicit: Option<&Path>,
+    demo_keys: Option<&Path>,
+) -> anyhow::Result<Signer> {
     if let Some(p) = explicit {
         return read_signer(p);
     }
@@ -56,11 +66,19 @@ pub fn vault_signer(data: &Path, explicit: Option<&Path>, demo_keys: Option<&Pat
 }
 
 /// Opens the data directory: RocksDB, the vault key, and a check that the key belongs to the data.
-pub fn open_vault(data: &Path, vault_key: Option<&Path>, demo_keys: Option<&Path>, idp: Vec<DidKey>) -> anyhow::Result<Arc<Vault>> {
+pub fn open_vault(
+    data: &Path,
+    vault_key: Option<&Path>,
+    demo_keys: Option<&Path>,
+    idp: Vec<DidKey>,
+) -> anyhow::Result<Arc<Vault>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let signer = vault_signer(data, vault_key, demo_keys)?;
     let store = RocksStore::open(&data.join("db")).map_err(|e| {
-        anyhow::anyhow!("opening RocksDB in {}: {e} (is another licence-vault using this directory?)", data.display())
+        anyhow::anyhow!(
+            "opening RocksDB in {}: {e} (is another licence-vault using this directory?)",
+            data.display()
+        )
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
     crate::vault::bind_vault_key(&*store, signer.did_key())?;
@@ -70,21 +88,33 @@ pub fn open_vault(data: &Path, vault_key: Option<&Path>, demo_keys: Option<&Path
 pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     crate::init_tracing();
     let demo_keys = opt.demo.then_some(opt.keys.as_path());
-    let vault = open_vault(&opt.data, opt.vault_key.as_deref(), demo_keys, opt.idp_keys.clone())?;
+    let vault = open_vault(
+        &opt.data,
+        opt.vault_key.as_deref(),
+        demo_keys,
+        opt.idp_keys.clone(),
+    )?;
     if opt.demo {
         crate::demo::seed(&vault, &opt.fixtures, &opt.data).context("seeding the demo")?;
     } else {
         crate::demo::bootstrap_admin(&vault, &opt.data)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(opt.listen).await.with_context(|| format!("listening on {}", opt.listen))?;
+        let listener = tokio::net::TcpListener::bind(opt.listen)
+            .await
+            .with_context(|| format!("listening on {}", opt.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, did = %vault.did_key(), "licence-vault serving");
         if opt.demo {
             crate::demo::print_walkthrough(addr, &opt.data);
         }
-        axum::serve(listener, crate::http::router(vault.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, crate::http::router(vault.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
         anyhow::Ok(())
     })?;
     tracing::info!("shutting down: flushing RocksDB");

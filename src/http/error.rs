@@ -46,7 +46,11 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), field: None }
+        Self {
+            reason,
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
@@ -63,13 +67,22 @@ impl ApiError {
     }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(Reason::Internal, "internal error; the vault logged the details")
+        Self::new(
+            Reason::Internal,
+            "internal error; the vault logged the details",
+        )
     }
     pub fn status(&self) -> StatusCode {
         status_of(self.reason)
     }
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.reason, message: self.message.clone(), field: self.field.clone() } }
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.reason,
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        }
     }
 }
 
@@ -77,16 +90,17 @@ impl ApiError {
 pub fn status_of(reason: Reason) -> StatusCode {
     use Reason::*;
     match reason {
-        MalformedJson | InvalidIdentifier | InvalidHolderCode | InvalidAgencyCode | UnknownType | SchemaViolation
-        | InvalidRequest => StatusCode::BAD_REQUEST,
+        MalformedJson | InvalidIdentifier | InvalidHolderCode | InvalidAgencyCode | UnknownType
+        | SchemaViolation | InvalidRequest => StatusCode::BAD_REQUEST,
         Unauthorized => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         Conflict => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        BadSignature | UnknownKey | KeyNotActive | KeyCompromised | IssuerMismatch | TypeNotAllowed | Suspended
-        | Revoked | Cancelled | Expired | NotYetValid | Superseded | IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
+        BadSignature | UnknownKey | KeyNotActive | KeyCompromised | IssuerMismatch
+        | TypeNotAllowed | Suspended | Revoked | Cancelled | Expired | NotYetValid | Superseded
+        | IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -96,7 +110,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status(), Json(self.body())).into_response();
         if self.reason == Reason::Unauthorized {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -104,7 +119,11 @@ impl IntoResponse for ApiError {
 
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
-        Self { reason: r.reason, message: r.message, field: Some(r.field) }
+        Self {
+            reason: r.reason,
+            message: r.message,
+            field: Some(r.field),
+        }
     }
 }
 

@@ -24,15 +24,30 @@ pub struct AppJson<T>(pub T);
 pub struct JsonDoc(pub Value);
 
 async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
-        return Err(ApiError::new(Reason::UnsupportedMediaType, "the body must be application/json"));
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(mime == "application/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json")))
+    {
+        return Err(ApiError::new(
+            Reason::UnsupportedMediaType,
+            "the body must be application/json",
+        ));
     }
     let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => {
-            ApiError::new(Reason::PayloadTooLarge, "the body is larger than this endpoint accepts")
-        }
+        BytesRejection::FailedToBufferBody(_) => ApiError::new(
+            Reason::PayloadTooLarge,
+            "the body is larger than this endpoint accepts",
+        ),
         other => ApiError::new(Reason::InvalidRequest, other.body_text()),
     })?;
     crate::jcs::parse(&bytes).map_err(|e| {
@@ -61,18 +76,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let last = e.path().iter().filter_map(|s| match s {
-            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
-            _ => None,
-        });
-        let last = last.last().unwrap_or("");
+        let last = e
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or("");
         let reason = match last {
             "uscc" | "issuers" => Reason::InvalidAgencyCode,
             "typeCode" | "types" | "licences" => Reason::InvalidIdentifier,
             "holder" => Reason::InvalidHolderCode,
             _ => Reason::InvalidRequest,
         };
-        let field = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+        let field = if path == "." {
+            "$".to_owned()
+        } else {
+            format!("$.{path}")
+        };
         ApiError::new(reason, e.into_inner().to_string()).field(field)
     })
 }
@@ -88,26 +111,63 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 4096)
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
         let vault = state.vault.clone();
-        let principal = tokio::task::spawn_blocking(move || vault.authenticate(&bearer, chrono::Utc::now())).await??;
+        let principal =
+            tokio::task::spawn_blocking(move || vault.authenticate(&bearer, chrono::Utc::now()))
+                .await??;
         principal.map(Auth).ok_or_else(ApiError::unauthorized)
     }
 }
 
-impl Auth {
-    /// `403` unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        if roles.contains(&self.0.role()) {
-            Ok(&self.0)
-        } else {
-            let names: Vec<_> = roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
-            Err(ApiError::forbidden(format!("this endpoint is for {} tokens", names.join(" or "))))
+/// Role bits for [`Allow`].
+pub const ADMIN: u8 = 1;
+pub const ISSUER: u8 = 2;
+pub const REQUESTER: u8 = 4;
+pub const HOLDER: u8 = 8;
+
+fn bit(role: Role) -> u8 {
+    match role {
+        Role::Admin => ADMIN,
+        Role::Issuer => ISSUER,
+        Role::Requester => REQUESTER,
+        Role::Holder => HOLDER,
+    }
+}
+
+/// An authenticated caller whose role is one of `ROLES` (a bit set): `401` without a valid
+/// credential, `403` for another role — decided before the body is read.
+#[derive(Debug, Clone)]
+pub struct Allow<const ROLES: u8>(pub Principal);
+
+impl<const ROLES: u8> FromRequestParts<AppState> for Allow<ROLES> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+        if bit(principal.role()) & ROLES != 0 {
+            return Ok(Self(principal));
         }
+        let names: Vec<&str> = [
+            (ADMIN, "admin"),
+            (ISSUER, "issuer"),
+            (REQUESTER, "requester"),
+            (HOLDER, "holder"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| b & ROLES != 0)
+        .map(|(_, n)| n)
+        .collect();
+        Err(ApiError::forbidden(format!(
+            "this endpoint is for {} tokens",
+            names.join(" or ")
+        )))
     }
 }
 
@@ -121,9 +181,15 @@ impl<S: Send + Sync> FromRequestParts<S> for LicencePath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()))?;
-        LicenceId::from_urn_or_bare(&raw).map(LicencePath).map_err(|e| {
-            ApiError::new(Reason::InvalidIdentifier, format!("licence identifier: {e}")).field("id")
-        })
+        LicenceId::from_urn_or_bare(&raw)
+            .map(LicencePath)
+            .map_err(|e| {
+                ApiError::new(
+                    Reason::InvalidIdentifier,
+                    format!("licence identifier: {e}"),
+                )
+                .field("id")
+            })
     }
 }
 
@@ -139,9 +205,9 @@ impl<S: Send + Sync> FromRequestParts<S> for UsccPath {
             .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()))?;
         let mut it = segments.into_iter();
         let uscc = it.next().unwrap_or_default();
-        let uscc = uscc
-            .parse()
-            .map_err(|e| ApiError::new(Reason::InvalidAgencyCode, format!("agency code: {e}")).field("uscc"))?;
+        let uscc = uscc.parse().map_err(|e| {
+            ApiError::new(Reason::InvalidAgencyCode, format!("agency code: {e}")).field("uscc")
+        })?;
         Ok(UsccPath(uscc, it.next()))
     }
 }

@@ -10,16 +10,16 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AppJson, Auth, JsonDoc, LicencePath};
+use super::extract::{Allow, AppJson, JsonDoc, LicencePath, ADMIN, HOLDER, ISSUER, REQUESTER};
 use super::{blocking, AppState};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::vault::{Deposited, Extracted, MAX_BATCH};
 use crate::verdict::{CheckName, Reason, Verdict};
 use crate::verify::Status;
 
-fn issuer_of(auth: &Auth) -> Result<crate::codes::Uscc, ApiError> {
-    match auth.require(&[Role::Issuer])? {
-        Principal::Issuer(u) => Ok(u.clone()),
+fn issuer_of(Allow(p): Allow<ISSUER>) -> Result<crate::codes::Uscc, ApiError> {
+    match p {
+        Principal::Issuer(u) => Ok(u),
         _ => Err(ApiError::forbidden("this endpoint is for issuer tokens")),
     }
 }
@@ -33,10 +33,19 @@ fn issuer_of(auth: &Auth) -> Result<crate::codes::Uscc, ApiError> {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "Same id, other content", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn deposit(State(state): State<AppState>, auth: Auth, JsonDoc(doc): JsonDoc) -> Result<Response, ApiError> {
-    let issuer = issuer_of(&auth)?;
+pub async fn deposit(
+    State(state): State<AppState>,
+    auth: Allow<ISSUER>,
+    JsonDoc(doc): JsonDoc,
+) -> Result<Response, ApiError> {
+    let issuer = issuer_of(auth)?;
     let vault = state.vault.clone();
-    let outcome = blocking(move || vault.deposit(&issuer, &doc, Utc::now()).map_err(ApiError::from)).await?;
+    let outcome = blocking(move || {
+        vault
+            .deposit(&issuer, &doc, Utc::now())
+            .map_err(ApiError::from)
+    })
+    .await?;
     Ok(match outcome {
         Deposited::Created(r) => (StatusCode::CREATED, Json(r)).into_response(),
         Deposited::Existing(r) => (StatusCode::OK, Json(r)).into_response(),
@@ -78,25 +87,46 @@ pub struct BatchResponse {
     security(("bearer" = [])))]
 pub async fn deposit_batch(
     State(state): State<AppState>,
-    auth: Auth,
+    auth: Allow<ISSUER>,
     AppJson(req): AppJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let issuer = issuer_of(&auth)?;
+    let issuer = issuer_of(auth)?;
     if req.licences.len() > MAX_BATCH {
-        return Err(ApiError::new(Reason::PayloadTooLarge, format!("at most {MAX_BATCH} licences per batch")).field("$.licences"));
+        return Err(ApiError::new(
+            Reason::PayloadTooLarge,
+            format!("at most {MAX_BATCH} licences per batch"),
+        )
+        .field("$.licences"));
     }
     let vault = state.vault.clone();
-    let results = blocking(move || Ok(vault.deposit_batch(Some(&issuer), &req.licences, Utc::now())?)).await?;
-    let mut resp = BatchResponse { created: 0, existing: 0, rejected: 0, results: Vec::with_capacity(results.len()) };
+    let results =
+        blocking(move || Ok(vault.deposit_batch(Some(&issuer), &req.licences, Utc::now())?))
+            .await?;
+    let mut resp = BatchResponse {
+        created: 0,
+        existing: 0,
+        rejected: 0,
+        results: Vec::with_capacity(results.len()),
+    };
     for (index, r) in results.into_iter().enumerate() {
         resp.results.push(match r {
             Ok(Deposited::Created(receipt)) => {
                 resp.created += 1;
-                BatchItem { index, status: 201, receipt: Some(receipt), error: None }
+                BatchItem {
+                    index,
+                    status: 201,
+                    receipt: Some(receipt),
+                    error: None,
+                }
             }
             Ok(Deposited::Existing(receipt)) => {
                 resp.existing += 1;
-                BatchItem { index, status: 200, receipt: Some(receipt), error: None }
+                BatchItem {
+                    index,
+                    status: 200,
+                    receipt: Some(receipt),
+                    error: None,
+                }
             }
             Err(e) => {
                 resp.rejected += 1;
@@ -104,7 +134,12 @@ pub async fn deposit_batch(
                 if let Some(f) = e.field.take() {
                     e.field = Some(format!("$.licences[{index}]{}", f.trim_start_matches('$')));
                 }
-                BatchItem { index, status: e.status().as_u16(), receipt: None, error: Some(e.body().error) }
+                BatchItem {
+                    index,
+                    status: e.status().as_u16(),
+                    receipt: None,
+                    error: Some(e.body().error),
+                }
             }
         });
     }
@@ -165,20 +200,23 @@ pub fn current_status(v: &Verdict) -> Status {
     security(("bearer" = [])))]
 pub async fn get_licence(
     State(state): State<AppState>,
-    auth: Auth,
+    Allow(principal): Allow<{ ISSUER | HOLDER }>,
     LicencePath(id): LicencePath,
 ) -> Result<Json<LicenceView>, ApiError> {
-    let principal = auth.require(&[Role::Issuer, Role::Holder])?.clone();
     let vault = state.vault.clone();
     blocking(move || {
         // Issuers can only read their own licences: refuse before touching the record, so that a
         // 404 vs 403 difference reveals nothing about other agencies' licences.
         if let Principal::Issuer(u) = &principal {
             if &id.issuer() != u {
-                return Err(ApiError::forbidden("an issuer may read only its own licences"));
+                return Err(ApiError::forbidden(
+                    "an issuer may read only its own licences",
+                ));
             }
         }
-        let e = vault.extract(&id, Utc::now())?.ok_or_else(|| ApiError::not_found(format!("no licence {}", id.urn())))?;
+        let e = vault
+            .extract(&id, Utc::now())?
+            .ok_or_else(|| ApiError::not_found(format!("no licence {}", id.urn())))?;
         if !vault.may_read(&principal, &e)? {
             // Holders get the same answer for other people's licences as for absent ones.
             return Err(ApiError::not_found(format!("no licence {}", id.urn())));
@@ -194,10 +232,17 @@ pub async fn get_licence(
     responses((status = 200, body = Verdict), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn verify(State(state): State<AppState>, auth: Auth, JsonDoc(doc): JsonDoc) -> Result<Json<Verdict>, ApiError> {
-    auth.require(&[Role::Requester, Role::Holder, Role::Admin])?;
+pub async fn verify(
+    State(state): State<AppState>,
+    _: Allow<{ REQUESTER | HOLDER | ADMIN }>,
+    JsonDoc(doc): JsonDoc,
+) -> Result<Json<Verdict>, ApiError> {
     if !doc.is_object() {
-        return Err(ApiError::new(Reason::MalformedJson, "a signed document must be a JSON object").field("$"));
+        return Err(ApiError::new(
+            Reason::MalformedJson,
+            "a signed document must be a JSON object",
+        )
+        .field("$"));
     }
     let vault = state.vault.clone();
     blocking(move || Ok(Json(vault.verify_presented(&doc, Utc::now())?))).await
@@ -212,14 +257,19 @@ pub struct MyLicences {
 #[utoipa::path(get, path = "/v1/me/licences", tag = "holder",
     responses((status = 200, body = MyLicences), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn my_licences(State(state): State<AppState>, auth: Auth) -> Result<Json<MyLicences>, ApiError> {
-    let Principal::Holder(holder) = auth.require(&[Role::Holder])?.clone() else {
+pub async fn my_licences(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+) -> Result<Json<MyLicences>, ApiError> {
+    let Principal::Holder(holder) = p else {
         return Err(ApiError::forbidden("this endpoint is for holder tokens"));
     };
     let vault = state.vault.clone();
     blocking(move || {
         let list = vault.holder_licences(&holder, Utc::now())?;
-        Ok(Json(MyLicences { licences: list.into_iter().map(LicenceView::from).collect() }))
+        Ok(Json(MyLicences {
+            licences: list.into_iter().map(LicenceView::from).collect(),
+        }))
     })
     .await
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AppJson, Auth, UsccPath};
+use super::extract::{Allow, AppJson, UsccPath, ADMIN};
 use super::{blocking, AppState};
 use crate::auth::{Principal, Role};
 use crate::keys::DidKey;
@@ -36,7 +36,10 @@ pub async fn catalogue(State(state): State<AppState>) -> Json<Catalogue> {
     let types = reg
         .types
         .values()
-        .map(|t| CatalogueEntry { licence_type: t.clone(), matters: reg.matters_accepting(&t.type_code).into_iter().collect() })
+        .map(|t| CatalogueEntry {
+            licence_type: t.clone(),
+            matters: reg.matters_accepting(&t.type_code).into_iter().collect(),
+        })
         .collect();
     Json(Catalogue { types })
 }
@@ -48,14 +51,26 @@ pub struct Matters {
 
 #[utoipa::path(get, path = "/v1/matters", tag = "registries", responses((status = 200, body = Matters)))]
 pub async fn matters(State(state): State<AppState>) -> Json<Matters> {
-    Json(Matters { matters: state.vault.registries().matters.values().cloned().collect() })
+    Json(Matters {
+        matters: state.vault.registries().matters.values().cloned().collect(),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/agencies/{uscc}", tag = "registries",
     params(("uscc" = String, Path, description = "The agency's unified social credit code")),
     responses((status = 200, body = Agency), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn agency(State(state): State<AppState>, UsccPath(uscc, _): UsccPath) -> Result<Json<Agency>, ApiError> {
-    state.vault.registries().agencies.get(&uscc).cloned().map(Json).ok_or_else(|| ApiError::not_found(format!("no agency {uscc}")))
+pub async fn agency(
+    State(state): State<AppState>,
+    UsccPath(uscc, _): UsccPath,
+) -> Result<Json<Agency>, ApiError> {
+    state
+        .vault
+        .registries()
+        .agencies
+        .get(&uscc)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no agency {uscc}")))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,7 +83,10 @@ pub struct VaultInfo {
 
 #[utoipa::path(get, path = "/v1/vault", tag = "registries", responses((status = 200, body = VaultInfo)))]
 pub async fn vault_info(State(state): State<AppState>) -> Json<VaultInfo> {
-    Json(VaultInfo { did_key: state.vault.did_key().to_string(), version: env!("CARGO_PKG_VERSION").to_owned() })
+    Json(VaultInfo {
+        did_key: state.vault.did_key().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
 }
 
 // ----- admin ---------------------------------------------------------------------------------
@@ -87,10 +105,9 @@ fn created(new: bool) -> StatusCode {
     security(("bearer" = [])))]
 pub async fn create_agency(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     AppJson(agency): AppJson<Agency>,
 ) -> Result<(StatusCode, Json<Agency>), ApiError> {
-    auth.require(&[Role::Admin])?;
     let vault = state.vault.clone();
     blocking(move || {
         vault.create_agency(agency.clone())?;
@@ -115,14 +132,24 @@ pub struct NewKey {
     security(("bearer" = [])))]
 pub async fn add_key(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     UsccPath(uscc, _): UsccPath,
     AppJson(key): AppJson<NewKey>,
 ) -> Result<(StatusCode, Json<Agency>), ApiError> {
-    auth.require(&[Role::Admin])?;
     let vault = state.vault.clone();
-    let edit = KeyEdit::Add(AgencyKey { did_key: key.did_key, active_from: key.active_from, retired_at: None, compromised_at: None });
-    blocking(move || Ok((StatusCode::CREATED, Json(vault.edit_agency_key(&uscc, edit)?)))).await
+    let edit = KeyEdit::Add(AgencyKey {
+        did_key: key.did_key,
+        active_from: key.active_from,
+        retired_at: None,
+        compromised_at: None,
+    });
+    blocking(move || {
+        Ok((
+            StatusCode::CREATED,
+            Json(vault.edit_agency_key(&uscc, edit)?),
+        ))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -132,13 +159,21 @@ pub struct At {
     pub at: DateTime<Utc>,
 }
 
-async fn key_event(state: AppState, auth: Auth, uscc: crate::codes::Uscc, did: Option<String>, at: At, compromise: bool) -> Result<Json<Agency>, ApiError> {
-    auth.require(&[Role::Admin])?;
-    let did: DidKey = did
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e| ApiError::new(Reason::InvalidRequest, format!("didKey: {e}")).field("didKey"))?;
-    let edit = if compromise { KeyEdit::Compromise(did, at.at) } else { KeyEdit::Retire(did, at.at) };
+async fn key_event(
+    state: AppState,
+    uscc: crate::codes::Uscc,
+    did: Option<String>,
+    at: At,
+    compromise: bool,
+) -> Result<Json<Agency>, ApiError> {
+    let did: DidKey = did.unwrap_or_default().parse().map_err(|e| {
+        ApiError::new(Reason::InvalidRequest, format!("didKey: {e}")).field("didKey")
+    })?;
+    let edit = if compromise {
+        KeyEdit::Compromise(did, at.at)
+    } else {
+        KeyEdit::Retire(did, at.at)
+    };
     let vault = state.vault.clone();
     blocking(move || Ok(Json(vault.edit_agency_key(&uscc, edit)?))).await
 }
@@ -149,11 +184,11 @@ async fn key_event(state: AppState, auth: Auth, uscc: crate::codes::Uscc, did: O
     security(("bearer" = [])))]
 pub async fn retire_key(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     UsccPath(uscc, did): UsccPath,
     AppJson(at): AppJson<At>,
 ) -> Result<Json<Agency>, ApiError> {
-    key_event(state, auth, uscc, did, at, false).await
+    key_event(state, uscc, did, at, false).await
 }
 
 #[utoipa::path(post, path = "/v1/admin/agencies/{uscc}/keys/{didKey}/compromise", tag = "admin", request_body = At,
@@ -162,11 +197,11 @@ pub async fn retire_key(
     security(("bearer" = [])))]
 pub async fn compromise_key(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     UsccPath(uscc, did): UsccPath,
     AppJson(at): AppJson<At>,
 ) -> Result<Json<Agency>, ApiError> {
-    key_event(state, auth, uscc, did, at, true).await
+    key_event(state, uscc, did, at, true).await
 }
 
 #[utoipa::path(post, path = "/v1/admin/types", tag = "admin", request_body = LicenceType,
@@ -175,10 +210,9 @@ pub async fn compromise_key(
     security(("bearer" = [])))]
 pub async fn put_type(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     AppJson(ty): AppJson<LicenceType>,
 ) -> Result<(StatusCode, Json<LicenceType>), ApiError> {
-    auth.require(&[Role::Admin])?;
     let vault = state.vault.clone();
     blocking(move || Ok((created(vault.put_type(ty.clone())?), Json(ty)))).await
 }
@@ -189,10 +223,9 @@ pub async fn put_type(
     security(("bearer" = [])))]
 pub async fn put_matter(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     AppJson(m): AppJson<Matter>,
 ) -> Result<(StatusCode, Json<Matter>), ApiError> {
-    auth.require(&[Role::Admin])?;
     let vault = state.vault.clone();
     blocking(move || Ok((created(vault.put_matter(m.clone())?), Json(m)))).await
 }
@@ -204,10 +237,9 @@ pub async fn put_matter(
     security(("bearer" = [])))]
 pub async fn put_requester(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     AppJson(r): AppJson<Requester>,
 ) -> Result<(StatusCode, Json<Requester>), ApiError> {
-    auth.require(&[Role::Admin])?;
     let vault = state.vault.clone();
     blocking(move || Ok((created(vault.put_requester(r.clone())?), Json(r)))).await
 }
@@ -234,10 +266,9 @@ pub struct IssuedToken {
     security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     AppJson(req): AppJson<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    auth.require(&[Role::Admin])?;
     let principal = Principal::from_role(req.role, &req.subject).map_err(|m| {
         let reason = match req.role {
             Role::Issuer => Reason::InvalidAgencyCode,
@@ -260,10 +291,9 @@ pub async fn create_token(
     security(("bearer" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    auth: Auth,
+    _: Allow<ADMIN>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    auth.require(&[Role::Admin])?;
     let vault = state.vault.clone();
     blocking(move || {
         if vault.revoke_token(&id)? {

@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
-    Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 
-use super::{Change, Op, Store, StoreError, Table};
+use super::{Change, Entry, Op, Store, StoreError, Table};
 
 /// Tunables of the RocksDB engine; the defaults suit a 2-core machine holding tens of millions of licences.
 #[derive(Debug, Clone)]
@@ -19,7 +19,11 @@ pub struct RocksConfig {
 
 impl Default for RocksConfig {
     fn default() -> Self {
-        Self { block_cache_bytes: 256 << 20, write_buffer_bytes: 64 << 20, bloom_bits_per_key: 10.0 }
+        Self {
+            block_cache_bytes: 256 << 20,
+            write_buffer_bytes: 64 << 20,
+            bloom_bits_per_key: 10.0,
+        }
     }
 }
 
@@ -29,7 +33,9 @@ pub struct RocksStore {
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksStore").field("path", &self.db.path()).finish()
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -72,7 +78,9 @@ impl RocksStore {
 
     fn cf(&self, table: Table) -> Result<&ColumnFamily, StoreError> {
         // Every table's family is created at open, so a missing one means a damaged database.
-        self.db.cf_handle(table.name()).ok_or_else(|| StoreError::Engine(format!("column family {} missing", table.name())))
+        self.db
+            .cf_handle(table.name())
+            .ok_or_else(|| StoreError::Engine(format!("column family {} missing", table.name())))
     }
 }
 
@@ -81,12 +89,26 @@ impl Store for RocksStore {
         self.db.get_cf(self.cf(table)?, key).map_err(engine)
     }
 
-    fn multi_get(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    fn multi_get(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let cf = self.cf(table)?;
-        self.db.batched_multi_get_cf(cf, keys, false).into_iter().map(|r| r.map(|v| v.map(|p| p.to_vec())).map_err(engine)).collect()
+        self.db
+            .batched_multi_get_cf(cf, keys, false)
+            .into_iter()
+            .map(|r| r.map(|v| v.map(|p| p.to_vec())).map_err(engine))
+            .collect()
     }
 
-    fn scan(&self, table: Table, prefix: &[u8], reverse: bool, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         let cf = self.cf(table)?;
         let upper = prefix_successor(prefix);
         let mode = match (reverse, &upper) {
@@ -158,15 +180,40 @@ mod tests {
         for k in ["a1", "a2", "a3", "b1"] {
             c.put(Table::Meta, k, k.to_uppercase());
         }
-        c.put(Table::HolderLicence, [0xffu8, 0xff, 1].to_vec(), b"x".to_vec());
+        c.put(
+            Table::HolderLicence,
+            [0xffu8, 0xff, 1].to_vec(),
+            b"x".to_vec(),
+        );
         store.commit(c).unwrap();
-        let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().map(|(k, _)| String::from_utf8(k).unwrap()).collect::<Vec<_>>();
-        assert_eq!(keys(store.scan(Table::Meta, b"a", false, 10).unwrap()), ["a1", "a2", "a3"]);
-        assert_eq!(keys(store.scan(Table::Meta, b"a", true, 2).unwrap()), ["a3", "a2"]);
-        assert_eq!(keys(store.scan(Table::Meta, b"b", true, 10).unwrap()), ["b1"]);
-        assert_eq!(store.scan(Table::HolderLicence, &[0xff, 0xff], true, 10).unwrap().len(), 1);
+        let keys = |v: Vec<Entry>| {
+            v.into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            store.multi_get(Table::Meta, &[b"a2".to_vec(), b"zz".to_vec()]).unwrap(),
+            keys(store.scan(Table::Meta, b"a", false, 10).unwrap()),
+            ["a1", "a2", "a3"]
+        );
+        assert_eq!(
+            keys(store.scan(Table::Meta, b"a", true, 2).unwrap()),
+            ["a3", "a2"]
+        );
+        assert_eq!(
+            keys(store.scan(Table::Meta, b"b", true, 10).unwrap()),
+            ["b1"]
+        );
+        assert_eq!(
+            store
+                .scan(Table::HolderLicence, &[0xff, 0xff], true, 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .multi_get(Table::Meta, &[b"a2".to_vec(), b"zz".to_vec()])
+                .unwrap(),
             vec![Some(b"A2".to_vec()), None]
         );
         drop(store);

@@ -1,0 +1,431 @@
+//! The `licence-vault` binary: keygen, sign, verify (exit 0/1/2), id, import, and serve --demo
+//! with a graceful shutdown.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_licence-vault"));
+    c.env_remove("LICENCE_VAULT_TOKEN").env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout_json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn write(dir: &Path, name: &str, v: &Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn registry_file(dir: &Path) -> String {
+    let read = |f: &str| {
+        licence_vault::jcs::parse(&std::fs::read(root().join("fixtures").join(f)).unwrap()).unwrap()
+    };
+    let reg = json!({
+        "types": read("catalogue.json")["types"], "matters": read("matters.json")["matters"],
+        "agencies": read("agencies.json")["agencies"], "vaultKeys": [key("vault").did_key().as_str()],
+    });
+    write(dir, "registry.json", &reg)
+}
+
+#[test]
+fn keygen_writes_a_private_key_file_and_a_did_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("agency");
+    let o = run(&["keygen", "--out", prefix.to_str().unwrap()]);
+    assert!(o.status.success(), "{o:?}");
+    let did = std::fs::read_to_string(prefix.with_extension("pub")).unwrap();
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), did);
+    let signer = licence_vault::keys::Signer::from_private_multibase(
+        &std::fs::read_to_string(prefix.with_extension("key")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(signer.did_key().as_str(), did.trim());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(prefix.with_extension("key"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    // Never overwrites.
+    let o = run(&["keygen", "--out", prefix.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn sign_then_verify_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = write(
+        dir.path(),
+        "unsigned.json",
+        &business_licence("CLI0001", COMPANY),
+    );
+    let key_path = root().join("keys/scjgj.key");
+    let o = run(&[
+        "sign",
+        "--key",
+        key_path.to_str().unwrap(),
+        "--in",
+        &unsigned,
+        "--created",
+        "2024-06-01T08:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let signed = stdout_json(&o);
+    // The CLI's signature is the library's, byte for byte (Ed25519 is deterministic).
+    assert_eq!(signed, sign(&business_licence("CLI0001", COMPANY), "scjgj"));
+    let signed_path = write(dir.path(), "signed.json", &signed);
+    let registry = registry_file(dir.path());
+
+    let o = run(&["verify", "--in", &signed_path, "--registry", &registry]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let v = stdout_json(&o);
+    assert_eq!(v["valid"], true);
+    let status = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "status")
+        .unwrap();
+    assert_eq!(
+        status["ok"],
+        Value::Null,
+        "status cannot be checked offline, so it is not passed"
+    );
+
+    // Without a registry, registry checks are reported as not checked, never as passed.
+    let o = run(&["verify", "--in", &signed_path]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = stdout_json(&o);
+    for name in ["schema", "issuer_key", "issuer"] {
+        let c = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap();
+        assert_eq!(c["ok"], Value::Null, "{name}");
+    }
+
+    let mut tampered = signed.clone();
+    tampered["credentialSubject"]["holder"]["name"] = json!("李四");
+    let tampered_path = write(dir.path(), "tampered.json", &tampered);
+    let o = run(&["verify", "--in", &tampered_path, "--registry", &registry]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout_json(&o)["checks"][2]["code"], "bad_signature");
+
+    // Unusable input: not JSON, ambiguous JSON, no proof.
+    let not_json = dir.path().join("x.json");
+    std::fs::write(&not_json, "hello").unwrap();
+    let dup = dir.path().join("dup.json");
+    std::fs::write(&dup, r#"{"a":1,"a":2,"proof":{}}"#).unwrap();
+    for path in [not_json.to_str().unwrap(), dup.to_str().unwrap(), &unsigned] {
+        let o = run(&["verify", "--in", path]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{path}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.stdout.is_empty());
+    }
+    let o = run(&["verify", "--in", dup.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("malformed_json"));
+}
+
+#[test]
+fn verify_accepts_any_signed_document_and_reads_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry_file(dir.path());
+    let vc = licence_vault::jcs::parse(
+        &std::fs::read(format!(
+            "{}/../shared/conformance/eddsa-jcs-2022/signedJCS.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["verify", "--in", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(&vc).unwrap())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v = stdout_json(&o);
+    assert_eq!(v["checks"][0]["check"], "signature");
+    assert_eq!(v["checks"][1]["ok"], Value::Null);
+    // With a registry, a document signed by a key the registry does not trust for vault documents fails.
+    let path = write(dir.path(), "vc.json", &vc);
+    let o = run(&["verify", "--in", &path, "--registry", &registry]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout_json(&o)["checks"][1]["code"], "unknown_key");
+}
+
+#[test]
+fn id_check_and_new() {
+    let o = run(&[
+        "id",
+        "check",
+        "urn:gbt36904:1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = stdout_json(&o);
+    assert_eq!(
+        (
+            v["serial"].as_str(),
+            v["version"].as_str(),
+            v["issuerCode"].as_str()
+        ),
+        (Some("2430599"), Some("001"), Some("11220000013544541J"))
+    );
+    let o = run(&[
+        "id",
+        "check",
+        "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = stdout_json(&o);
+    assert_eq!(v["code"], "invalid_identifier");
+    assert_eq!(v["message"], "check character is 'G', expected 'F'");
+    let o = run(&[
+        "id",
+        "new",
+        "--type",
+        "11100000000013338W032",
+        "--issuer",
+        "11220000013544541J",
+        "--serial",
+        "2430599",
+    ]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F\n"
+    );
+    let o = run(&[
+        "id",
+        "new",
+        "--type",
+        "11100000000013338W032",
+        "--issuer",
+        "11220000013544541K",
+        "--serial",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--issuer 11220000013544541K"));
+}
+
+#[test]
+fn import_deposits_jsonl_and_summarises_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A data directory bound to the demo vault key, with the demo registries.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(root().join("keys/vault.key"), data.join("vault.key")).unwrap();
+    {
+        let vault = licence_vault::cli::open_vault(&data, None, None, vec![]).unwrap();
+        seed_registries(&vault);
+    }
+    let mut lines = String::new();
+    for i in 0..25 {
+        lines.push_str(
+            &serde_json::to_string(&sign(
+                &business_licence(&format!("IMP{i:04}"), COMPANY),
+                "scjgj",
+            ))
+            .unwrap(),
+        );
+        lines.push('\n');
+    }
+    let mut tampered = sign(&business_licence("IMPBAD", COMPANY), "scjgj");
+    tampered["validFrom"] = json!("2024-03-02T00:00:00Z");
+    lines.push_str(&serde_json::to_string(&tampered).unwrap());
+    lines.push_str("\n{\"dup\":1,\"dup\":2}\n\n");
+    lines.push_str(
+        &serde_json::to_string(&sign(&business_licence("IMP0000", COMPANY), "scjgj")).unwrap(),
+    );
+    lines.push('\n');
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let rejects = dir.path().join("rejects.jsonl");
+    let o = run(&[
+        "import",
+        "--in",
+        input.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+        "--batch",
+        "10",
+        "--quiet",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = stdout_json(&o);
+    assert_eq!(
+        summary,
+        json!({"lines": 28, "created": 25, "existing": 1, "rejected": 2, "reasons": {"bad_signature": 1, "malformed_json": 1}})
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("25 created, 1 already present, 2 rejected"),
+        "{stderr}"
+    );
+    let rejected: Vec<Value> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(
+        (rejected[0]["line"].as_u64(), rejected[0]["code"].as_str()),
+        (Some(26), Some("bad_signature"))
+    );
+    assert_eq!(
+        (
+            rejected[1]["line"].as_u64(),
+            rejected[1]["code"].as_str(),
+            rejected[1]["field"].as_str()
+        ),
+        (Some(27), Some("malformed_json"), Some("$.dup"))
+    );
+    // The imported licences are in the vault, verified on read.
+    let vault = licence_vault::cli::open_vault(&data, None, None, vec![]).unwrap();
+    let holder: licence_vault::codes::HolderCode = format!("001:{COMPANY}").parse().unwrap();
+    let mine = vault.holder_licences(&holder, chrono::Utc::now()).unwrap();
+    assert_eq!(mine.len(), 25);
+    assert!(mine.iter().all(|e| e.verdict.valid));
+}
+
+#[test]
+fn a_data_directory_refuses_another_vault_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    drop(licence_vault::cli::open_vault(data, None, None, vec![]).unwrap());
+    let other = root().join("keys/vault.key");
+    let err = licence_vault::cli::open_vault(data, Some(&other), None, vec![]).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("this data directory belongs to vault key"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = bin()
+        .env("RUST_LOG", "info")
+        .args([
+            "serve",
+            "--demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(root())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(up, "the demo vault did not come up");
+    let tokens: Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-tokens.json")).unwrap()).unwrap();
+    assert!(tokens["admin"].is_string());
+    assert_eq!(tokens["issuers"].as_object().unwrap().len(), 5);
+    assert_eq!(tokens["requesters"].as_object().unwrap().len(), 4);
+    let (holder, token) = tokens["holders"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let mine: Value = client
+        .get(format!("{base}/v1/me/licences"))
+        .bearer_auth(token.as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let list = mine["licences"].as_array().unwrap();
+    assert!(!list.is_empty(), "{holder} has no licences");
+    assert!(list
+        .iter()
+        .all(|l| l["verdict"]["valid"] == true || l["status"] == "superseded"));
+
+    #[cfg(unix)]
+    {
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(err.contains("flushing RocksDB"), "{err}");
+        assert!(
+            !err.contains(tokens["admin"].as_str().unwrap()),
+            "a token reached the log"
+        );
+    }
+    #[cfg(not(unix))]
+    child.kill().unwrap();
+}

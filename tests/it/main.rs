@@ -1,0 +1,16 @@
+//! One integration-test binary (fast to link), one module per area. Tests drive the real router
+//! over a real RocksDB in a temp dir, the real CLI binary, and a real socket.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "outside #[test] functions too, a test helper that cannot unwrap should fail loudly"
+)]
+
+mod support;
+
+mod api;
+mod bad_input;
+mod cli;
+mod fixtures;
+mod integrity;
+mod socket;
