@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod licences;
 mod registries;
+mod reuse;
 
 use std::sync::Arc;
 use std::time::Duration;

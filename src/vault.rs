@@ -28,6 +28,8 @@ use crate::store::{Change, Store, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 use crate::verify::{self, Evidence, RecordFacts};
 
+mod reuse;
+
 /// Most licences one batch deposit may carry (SPEC §7).
 pub const MAX_BATCH: usize = 1000;
 

@@ -1,0 +1,1 @@
+//! Holder consent, the access log and requester pulls.
