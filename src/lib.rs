@@ -12,6 +12,7 @@ pub mod http;
 pub mod jcs;
 pub mod keys;
 pub mod licence;
+pub mod lifecycle;
 pub mod metrics;
 pub mod proof;
 pub mod registry;

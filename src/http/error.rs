@@ -6,7 +6,7 @@
 //! | 401 | `unauthorized` (missing, malformed or unknown credential) |
 //! | 403 | `forbidden` (a valid credential acting outside its role or scope) |
 //! | 404 | `not_found` |
-//! | 409 | `conflict` (same id, other content; existing agency or key; illegal status transition) |
+//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids) |
 //! | 413 | `payload_too_large` |
 //! | 415 | `unsupported_media_type` |
 //! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
@@ -95,7 +95,7 @@ pub fn status_of(reason: Reason) -> StatusCode {
         Unauthorized => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
-        Conflict => StatusCode::CONFLICT,
+        Conflict | InvalidTransition => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | IssuerMismatch
