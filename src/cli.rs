@@ -1,21 +1,23 @@
-//! The `licence-vault` command line (SPEC §8). Every flag can also be set by an environment
-//! variable named in its help. Errors are reported with `anyhow` context here, at the edge.
+//! The `licence-vault` command line (SPEC §8). The service, key and connection flags can also be
+//! set by the `LICENCE_VAULT_*` environment variables named in their help. Errors are reported with
+//! `anyhow` context here, at the edge.
 
+mod gen;
 mod import;
 mod serve;
+mod verify;
 
-pub use serve::open_vault;
+pub use serve::{open_vault, open_vault_with};
+pub use verify::{RegistryFile, VerifyOpt};
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use serde_json::Value;
 
 use crate::codes::{LicenceId, TypeCode, Uscc};
 use crate::keys::Signer;
-use crate::registry::Registries;
 
 pub const DEFAULT_DATA: &str = "./data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -43,12 +45,14 @@ pub enum Command {
     Sign(SignOpt),
     /// Verify any eddsa-jcs-2022-signed document; the verdict goes to stdout.
     /// Exit 0 valid, 1 invalid, 2 unusable input.
-    Verify(VerifyOpt),
+    Verify(verify::VerifyOpt),
     /// Validate or build GB/T 36904 licence identifiers.
     #[command(subcommand)]
     Id(IdCommand),
     /// Bulk-deposit signed licences (JSON Lines) into a stopped vault's data directory.
     Import(import::ImportOpt),
+    /// Write synthetic, validly signed licences (JSON Lines) for benchmarks and load tests.
+    Gen(gen::GenOpt),
 }
 
 #[derive(Debug, Args)]
@@ -69,22 +73,6 @@ pub struct SignOpt {
     /// The proof's `created` time (RFC 3339); default now.
     #[arg(long)]
     pub created: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyOpt {
-    /// The signed JSON document ('-' for stdin).
-    #[arg(long = "in")]
-    pub input: PathBuf,
-    /// A registry file: {"types": [...], "matters": [...], "agencies": [...], "vaultKeys": [...]}.
-    #[arg(long, conflicts_with = "vault", env = "LICENCE_VAULT_REGISTRY")]
-    pub registry: Option<PathBuf>,
-    /// A running vault to ask (POST /v1/verify), e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "LICENCE_VAULT_URL")]
-    pub vault: Option<String>,
-    /// Bearer token for --vault (requester, holder or admin).
-    #[arg(long, env = "LICENCE_VAULT_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,9 +102,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(opt) => serve::run(opt).map(|()| 0),
         Command::Keygen(opt) => keygen(&opt).map(|()| 0),
         Command::Sign(opt) => sign(&opt).map(|()| 0),
-        Command::Verify(opt) => Ok(verify(&opt)),
+        Command::Verify(opt) => Ok(verify::run(&opt)),
         Command::Id(cmd) => id(cmd),
         Command::Import(opt) => import::run(opt),
+        Command::Gen(opt) => gen::run(opt),
     }
 }
 
@@ -162,8 +151,9 @@ pub fn write_secret(path: &Path, signer: &Signer) -> anyhow::Result<()> {
 
 fn keygen(opt: &KeygenOpt) -> anyhow::Result<()> {
     let signer = Signer::generate();
-    let key = opt.out.with_extension("key");
-    let public = opt.out.with_extension("pub");
+    // Append, never replace: `--out agency.v2` writes agency.v2.key and agency.v2.pub.
+    let key = PathBuf::from(format!("{}.key", opt.out.display()));
+    let public = PathBuf::from(format!("{}.pub", opt.out.display()));
     if public.exists() {
         bail!("{} exists; refusing to overwrite", public.display());
     }
@@ -190,112 +180,6 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
     let signed = crate::proof::sign(&doc, &signer, created)?;
     println!("{}", serde_json::to_string_pretty(&signed)?);
     Ok(())
-}
-
-/// A registry file for offline verification: the shapes of the registry endpoints, in one file.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RegistryFile {
-    #[serde(default)]
-    pub types: Vec<crate::registry::LicenceType>,
-    #[serde(default)]
-    pub matters: Vec<crate::registry::Matter>,
-    #[serde(default)]
-    pub agencies: Vec<crate::registry::Agency>,
-    #[serde(default)]
-    pub requesters: Vec<crate::registry::Requester>,
-    /// did:keys trusted for vault-signed documents (receipts, stamped copies).
-    #[serde(default)]
-    pub vault_keys: Vec<crate::keys::DidKey>,
-}
-
-fn read_registry(path: &Path) -> anyhow::Result<RegistryFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    crate::http::from_value(crate::jcs::parse(&bytes)?)
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))
-}
-
-fn print_verdict(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
-fn unusable(message: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {message}");
-    2
-}
-
-fn verify(opt: &VerifyOpt) -> i32 {
-    let bytes = match read_input(&opt.input) {
-        Ok(b) => b,
-        Err(e) => return unusable(format!("{e:#}")),
-    };
-    let doc = match crate::jcs::parse(&bytes) {
-        Ok(d) => d,
-        Err(e) => return unusable(format!("not I-JSON (malformed_json): {e}")),
-    };
-    if let Err(e) = crate::proof::prepare(&doc) {
-        if matches!(
-            e,
-            crate::proof::ProofError::Missing | crate::proof::ProofError::NotAnObject
-        ) {
-            return unusable(e);
-        }
-    }
-    let now = chrono::Utc::now();
-    let verdict = if let Some(url) = &opt.vault {
-        match verify_remote(url, opt.token.as_deref(), &bytes) {
-            Ok(v) => v,
-            Err(e) => return unusable(format!("{e:#}")),
-        }
-    } else {
-        let file = match &opt.registry {
-            None => None,
-            Some(p) => match read_registry(p) {
-                Ok(f) => Some(f),
-                Err(e) => return unusable(format!("registry {}: {e:#}", p.display())),
-            },
-        };
-        let v = if crate::licence::Licence::is_licence(&doc) {
-            let reg = file.as_ref().map(|f| {
-                Registries::new(
-                    f.types.clone(),
-                    f.matters.clone(),
-                    f.agencies.clone(),
-                    f.requesters.clone(),
-                )
-            });
-            crate::verify::licence(&doc, crate::verify::Evidence::new(reg.as_ref(), now)).0
-        } else {
-            crate::verify::document(&doc, file.as_ref().map(|f| f.vault_keys.as_slice()), now)
-        };
-        serde_json::to_value(v).unwrap_or_default()
-    };
-    print_verdict(&verdict);
-    if verdict.get("valid") == Some(&Value::Bool(true)) {
-        0
-    } else {
-        1
-    }
-}
-
-fn verify_remote(url: &str, token: Option<&str>, body: &[u8]) -> anyhow::Result<Value> {
-    let token = token.context("--vault needs --token (or LICENCE_VAULT_TOKEN)")?;
-    let endpoint = format!("{}/v1/verify", url.trim_end_matches('/'));
-    let resp = reqwest::blocking::Client::new()
-        .post(&endpoint)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .with_context(|| format!("POST {endpoint}"))?;
-    let status = resp.status();
-    let value: Value = resp
-        .json()
-        .with_context(|| format!("reading the answer of {endpoint}"))?;
-    if !status.is_success() {
-        bail!("{endpoint} answered {status}: {value}");
-    }
-    Ok(value)
 }
 
 fn id(cmd: IdCommand) -> anyhow::Result<i32> {

@@ -39,6 +39,27 @@ struct AgenciesFile {
 struct RequestersFile {
     requesters: Vec<Requester>,
 }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentsFile {
+    consents: Vec<DemoConsent>,
+}
+/// A demo holder's consent; it expires [`DEMO_CONSENT_DAYS`] after seeding.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DemoConsent {
+    /// `codeType:code` of a holder of the sample licences.
+    holder: String,
+    requester: String,
+    matter: String,
+    purpose: String,
+    types: Vec<crate::codes::TypeCode>,
+    #[serde(default)]
+    max_uses: Option<u32>,
+}
+
+/// How long the demo consents last from the moment they are seeded.
+pub const DEMO_CONSENT_DAYS: i64 = 180;
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -126,6 +147,11 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
         }
     }
 
+    let consents = fixtures.join("consents.json");
+    if consents.exists() {
+        seed_consents(vault, &consents, now)?;
+    }
+
     let reg = vault.registries();
     let mut tokens = DemoTokens {
         admin: vault.create_token(&Principal::Admin, now)?.1,
@@ -160,6 +186,38 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
     );
     vault.store().commit(c)?;
     tracing::info!(licences = samples.len(), path = %tokens_path.display(), "demo data seeded; tokens written");
+    Ok(())
+}
+
+/// Grants the demo consents of `path`, skipping any holder that already consented to the same
+/// requester for the same matter (so a re-run seed does not duplicate them).
+fn seed_consents(vault: &Vault, path: &Path, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    let file: ConsentsFile = read_json(path)?;
+    for (i, c) in file.consents.into_iter().enumerate() {
+        let holder: crate::codes::HolderCode = c
+            .holder
+            .parse()
+            .with_context(|| format!("{}: consents[{i}].holder", path.display()))?;
+        let exists = vault
+            .consents(&holder)?
+            .iter()
+            .any(|k| k.requester == c.requester && k.matter == c.matter);
+        if exists {
+            continue;
+        }
+        let new = crate::vault::NewConsent {
+            requester: c.requester,
+            matter: c.matter,
+            purpose: c.purpose,
+            types: c.types,
+            licences: Vec::new(),
+            expires_at: now + chrono::Duration::days(DEMO_CONSENT_DAYS),
+            max_uses: c.max_uses,
+        };
+        vault
+            .create_consent(&holder, new, now)
+            .with_context(|| format!("{}: consents[{i}] was refused", path.display()))?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 mod error;
 mod extract;
 mod licences;
+mod lifecycle;
 mod registries;
 mod reuse;
 
@@ -53,12 +54,14 @@ pub(crate) async fn blocking<T: Send + 'static>(
 #[openapi(
     info(title = "licence-vault", description = "Electronic licence (电子证照) vault: deposit, reuse and verification of signed licences."),
     paths(
-        licences::deposit, licences::deposit_batch, licences::get_licence, licences::verify, licences::my_licences,
+        licences::deposit, licences::deposit_batch, licences::get_licence, licences::verify, licences::my_licences, licences::post_status, lifecycle::status_list,
         registries::catalogue, registries::matters, registries::agency, registries::vault_info,
         registries::create_agency, registries::add_key, registries::retire_key, registries::compromise_key,
         registries::put_type, registries::put_matter, registries::put_requester,
         registries::create_token, registries::revoke_token,
-        healthz, metrics,
+        reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
+        reuse::reuse, reuse::stats,
+        healthz, metrics, openapi,
     ),
     modifiers(&BearerAuth),
 )]
@@ -93,6 +96,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// This document: the OpenAPI 3.1 description of the API, generated from the code.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "service", responses((status = 200, description = "OpenAPI 3.1 JSON")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -146,6 +151,19 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/licences/{id}", get(licences::get_licence))
         .route("/v1/verify", post(licences::verify))
         .route("/v1/me/licences", get(licences::my_licences))
+        .route(
+            "/v1/me/consents",
+            post(reuse::create_consent).get(reuse::list_consents),
+        )
+        .route("/v1/me/consents/{id}", delete(reuse::withdraw_consent))
+        .route("/v1/me/access-log", get(reuse::access_log))
+        .route("/v1/reuse", post(reuse::reuse))
+        .route("/v1/admin/stats", get(reuse::stats))
+        .route("/v1/licences/{id}/status", post(licences::post_status))
+        .route(
+            "/v1/status-lists/{uscc}/{purpose}/{list}",
+            get(lifecycle::status_list),
+        )
         .route("/v1/catalogue", get(registries::catalogue))
         .route("/v1/matters", get(registries::matters))
         .route("/v1/agencies/{uscc}", get(registries::agency))

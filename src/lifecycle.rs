@@ -20,6 +20,14 @@ use crate::verify::Status;
 /// Entries per status list: the W3C minimum (16 KiB), which keeps each list small enough to fetch.
 pub const LIST_SIZE: u32 = 131_072;
 
+/// The list number and the index within it of a licence's status index.
+pub fn list_position(status_index: u64) -> (u64, u32) {
+    (
+        status_index / u64::from(LIST_SIZE),
+        (status_index % u64::from(LIST_SIZE)) as u32,
+    )
+}
+
 /// A status statement as deposited by the issuing agency (the proof is checked by the vault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -47,16 +55,26 @@ impl Statement {
     pub fn parse(doc: &Value) -> Result<Self, Rejection> {
         let raw: RawStatement = serde_path_to_error::deserialize(doc).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+            let field = if path == "." {
+                "$".to_owned()
+            } else {
+                format!("$.{path}")
+            };
             Rejection::new(Reason::InvalidRequest, field, e.into_inner().to_string())
         })?;
         if raw.context.first().map(String::as_str) != Some(crate::licence::VC_CONTEXT) {
-            return Err(Rejection::new(Reason::InvalidRequest, "$.@context", format!("must start with {}", crate::licence::VC_CONTEXT)));
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.@context",
+                format!("must start with {}", crate::licence::VC_CONTEXT),
+            ));
         }
         let licence = raw
             .licence
             .strip_prefix(LICENCE_URN_PREFIX)
-            .ok_or(crate::codes::CodeError::Format("must start with urn:gbt36904:"))
+            .ok_or(crate::codes::CodeError::Format(
+                "must start with urn:gbt36904:",
+            ))
             .and_then(str::parse::<LicenceId>)
             .map_err(|e| Rejection::new(Reason::InvalidIdentifier, "$.licence", e.to_string()))?;
         if matches!(raw.status, Status::Expired | Status::Superseded) {
@@ -67,11 +85,25 @@ impl Statement {
             ));
         }
         if raw.reason.trim().is_empty() {
-            return Err(Rejection::new(Reason::InvalidRequest, "$.reason", "a status change needs a reason"));
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.reason",
+                "a status change needs a reason",
+            ));
         }
-        let effective_at = parse_time(&raw.effective_at)
-            .ok_or_else(|| Rejection::new(Reason::InvalidRequest, "$.effectiveAt", "must be an RFC 3339 date-time"))?;
-        Ok(Self { licence, status: raw.status, reason: raw.reason, effective_at })
+        let effective_at = parse_time(&raw.effective_at).ok_or_else(|| {
+            Rejection::new(
+                Reason::InvalidRequest,
+                "$.effectiveAt",
+                "must be an RFC 3339 date-time",
+            )
+        })?;
+        Ok(Self {
+            licence,
+            status: raw.status,
+            reason: raw.reason,
+            effective_at,
+        })
     }
 }
 
@@ -91,7 +123,11 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), Rejection> {
         Err(Rejection::new(
             Reason::InvalidTransition,
             "$.status",
-            format!("a {} licence cannot become {}", status_name(from), status_name(to)),
+            format!(
+                "a {} licence cannot become {}",
+                status_name(from),
+                status_name(to)
+            ),
         ))
     }
 }
@@ -155,7 +191,8 @@ pub fn set_bit(bits: &mut [u8], index: u32, value: bool) {
 }
 
 pub fn get_bit(bits: &[u8], index: u32) -> Option<bool> {
-    bits.get((index / 8) as usize).map(|b| b & (0x80u8 >> (index % 8)) != 0)
+    bits.get((index / 8) as usize)
+        .map(|b| b & (0x80u8 >> (index % 8)) != 0)
 }
 
 /// `encodedList`: multibase base64url (`u`) of the GZIP-compressed bitstring.
@@ -172,7 +209,10 @@ pub fn decode_list(encoded: &str) -> Option<Vec<u8>> {
     let compressed = URL_SAFE_NO_PAD.decode(encoded.strip_prefix('u')?).ok()?;
     let mut bits = Vec::new();
     // Bound the output: a list is at most a few MiB even for huge agencies.
-    flate2::read::GzDecoder::new(&compressed[..]).take(64 << 20).read_to_end(&mut bits).ok()?;
+    flate2::read::GzDecoder::new(&compressed[..])
+        .take(64 << 20)
+        .read_to_end(&mut bits)
+        .ok()?;
     Some(bits)
 }
 
@@ -183,13 +223,23 @@ mod tests {
     #[test]
     fn transitions_follow_spec_6() {
         use Status::*;
-        let legal = [(Active, Suspended), (Active, Revoked), (Active, Cancelled), (Suspended, Active), (Suspended, Revoked), (Suspended, Cancelled)];
+        let legal = [
+            (Active, Suspended),
+            (Active, Revoked),
+            (Active, Cancelled),
+            (Suspended, Active),
+            (Suspended, Revoked),
+            (Suspended, Cancelled),
+        ];
         for from in [Active, Suspended, Revoked, Cancelled] {
             for to in [Active, Suspended, Revoked, Cancelled] {
                 let r = check_transition(from, to);
                 assert_eq!(r.is_ok(), legal.contains(&(from, to)), "{from:?} -> {to:?}");
                 if let Err(e) = r {
-                    assert_eq!((e.reason, e.field.as_str()), (Reason::InvalidTransition, "$.status"));
+                    assert_eq!(
+                        (e.reason, e.field.as_str()),
+                        (Reason::InvalidTransition, "$.status")
+                    );
                 }
             }
         }
@@ -204,7 +254,10 @@ mod tests {
         assert_eq!(bits[0], 0x80);
         assert_eq!(bits[1], 0x40);
         let encoded = encode_list(&bits);
-        assert!(encoded.starts_with("uH4sI"), "gzip magic in base64url: {encoded:.12}");
+        assert!(
+            encoded.starts_with("uH4sI"),
+            "gzip magic in base64url: {encoded:.12}"
+        );
         let decoded = decode_list(&encoded).unwrap();
         assert_eq!(decoded, bits);
         assert_eq!(get_bit(&decoded, 9), Some(true));

@@ -24,6 +24,14 @@ const HELP: &[(&str, &str)] = &[
         "POST /v1/verify requests, by verdict.",
     ),
     (
+        "licence_vault_reuse_pulls_total",
+        "Reuse pulls by matter, since the vault was created.",
+    ),
+    (
+        "licence_vault_reuse_licences_total",
+        "Licences a pull asked for, by issuing agency (none if no licence was looked at), type, matter and outcome (provided or the reason not).",
+    ),
+    (
         "licence_vault_http_requests_total",
         "HTTP requests by method, route and status.",
     ),

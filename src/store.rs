@@ -36,10 +36,18 @@ pub enum Table {
     TokenIdTokenDigest,
     /// settings and counters of the vault itself.
     Meta,
+    /// keyed holder digest (32 bytes) ‖ consent id → [`crate::vault::Consent`]. Consent ids start
+    /// with their creation time, so a holder's consents are in creation order.
+    HolderConsent,
+    /// keyed holder digest (32 bytes) ‖ u64 BE microseconds ‖ 8 random bytes → access record of one
+    /// pull. Written in the same durable change as the consent uses, before anything is released.
+    HolderAccess,
+    /// reuse statistic key (`pulls\0matter`, `licences\0agency\0type\0matter\0outcome`) → u64 BE.
+    ReuseStats,
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 14] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -51,6 +59,9 @@ impl Table {
         Table::TokenDigestToken,
         Table::TokenIdTokenDigest,
         Table::Meta,
+        Table::HolderConsent,
+        Table::HolderAccess,
+        Table::ReuseStats,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +77,9 @@ impl Table {
             Table::TokenDigestToken => "tokendigest_token",
             Table::TokenIdTokenDigest => "tokenid_tokendigest",
             Table::Meta => "meta",
+            Table::HolderConsent => "holderdigest_consent",
+            Table::HolderAccess => "holderdigest_access",
+            Table::ReuseStats => "reusestat_count",
         }
     }
 }
@@ -133,6 +147,29 @@ pub trait Store: Send + Sync + 'static {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
+    /// Like [`Store::scan`], but only entries strictly beyond `after` in scan order: a page after
+    /// the last key of the previous page. The default filters a full scan; engines should seek.
+    fn scan_after(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        Ok(self
+            .scan(table, prefix, reverse, usize::MAX)?
+            .into_iter()
+            .filter(|(k, _)| {
+                if reverse {
+                    k.as_slice() < after
+                } else {
+                    k.as_slice() > after
+                }
+            })
+            .take(limit)
+            .collect())
+    }
     fn commit(&self, change: Change) -> Result<(), StoreError>;
     /// Flushes memtables and syncs the WAL (used at shutdown).
     fn flush(&self) -> Result<(), StoreError>;

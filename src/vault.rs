@@ -28,7 +28,17 @@ use crate::store::{Change, Store, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 use crate::verify::{self, Evidence, RecordFacts};
 
+mod lifecycle;
 mod reuse;
+
+pub use reuse::{
+    is_stamped_copy, verify_stamped_copy, AccessOutcome, AccessPage, AccessRecord, Consent,
+    ConsentEvent, ConsentEventKind, ConsentState, LicenceCount, NewConsent, Outcome, Pull,
+    PullCount, PullRequest, ReuseStats, StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE,
+    ACCESS_LOG_PAGE, COPY_VALIDITY_DAYS, STAMPED_COPY_TYPE,
+};
+
+pub use lifecycle::{StatusRecord, StoredStatement};
 
 /// Most licences one batch deposit may carry (SPEC §7).
 pub const MAX_BATCH: usize = 1000;
@@ -43,7 +53,33 @@ pub struct LicenceMeta {
     pub receipt: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<LicenceId>,
+    /// The licence's position in its issuer's status lists (SPEC §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_index: Option<u64>,
+    /// The status set by the latest accepted statement; absent means active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusRecord>,
 }
+
+/// How the vault is run beyond its store and key.
+#[derive(Debug, Clone)]
+pub struct VaultOptions {
+    /// Identity providers trusted to sign holder JWS tokens.
+    pub idp_keys: Vec<DidKey>,
+    /// The base URL under which this vault is reached; status list URLs in receipts start with it.
+    pub public_url: String,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            idp_keys: Vec::new(),
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
+        }
+    }
+}
+
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// The result of a deposit that was not refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +127,7 @@ pub struct Vault {
     /// Serialises check-then-write sequences (deposit idempotency, registry edits).
     write: Mutex<()>,
     idp_keys: Vec<DidKey>,
+    public_url: String,
     pub metrics: Metrics,
 }
 
@@ -110,6 +147,21 @@ impl Vault {
         signer: Signer,
         idp_keys: Vec<DidKey>,
     ) -> Result<Self, StoreError> {
+        Self::open_with(
+            store,
+            signer,
+            VaultOptions {
+                idp_keys,
+                ..VaultOptions::default()
+            },
+        )
+    }
+
+    pub fn open_with(
+        store: Arc<dyn Store>,
+        signer: Signer,
+        options: VaultOptions,
+    ) -> Result<Self, StoreError> {
         // The holder index key is derived from the vault's secret, so a copy of the database alone
         // does not reveal which holder owns which licences.
         let mut h = Sha256::new();
@@ -122,10 +174,12 @@ impl Vault {
             holder_key,
             registries: RwLock::new(Arc::new(Registries::default())),
             write: Mutex::new(()),
-            idp_keys,
+            idp_keys: options.idp_keys,
+            public_url: options.public_url.trim_end_matches('/').to_owned(),
             metrics: Metrics::default(),
         };
         vault.reload_registries()?;
+        vault.load_reuse_stats()?;
         Ok(vault)
     }
 
@@ -231,6 +285,7 @@ impl Vault {
         let mut change = Change::durable();
         let mut in_batch: HashMap<LicenceId, (String, Value)> = HashMap::new();
         let mut successors: HashMap<LicenceId, LicenceMeta> = HashMap::new();
+        let mut next_index: HashMap<Uscc, u64> = HashMap::new();
         for (i, lic) in accepted {
             let bytes = jcs::canonicalize(&docs[i]);
             let sha = hex::encode(Sha256::digest(&bytes));
@@ -278,12 +333,20 @@ impl Vault {
                     }
                 }
             }
-            let receipt = self.receipt(&lic.id, &sha, now)?;
+            let issuer = lic.id.issuer();
+            let status_index = match next_index.get(&issuer) {
+                Some(i) => *i,
+                None => self.next_status_index(&issuer)?,
+            };
+            next_index.insert(issuer.clone(), status_index + 1);
+            let receipt = self.receipt(&lic.id, &sha, status_index, now)?;
             let meta = LicenceMeta {
                 sha256: sha.clone(),
                 deposited_at: now,
                 receipt: receipt.clone(),
                 superseded_by: None,
+                status_index: Some(status_index),
+                status: None,
             };
             let mut index_key = self.holder_digest(&lic.holder).to_vec();
             index_key.extend_from_slice(lic.id.as_str().as_bytes());
@@ -296,6 +359,13 @@ impl Vault {
         }
         for (pred, meta) in successors {
             change.put(Table::LicenceMeta, pred.as_str(), to_vec(&meta));
+        }
+        for (issuer, next) in next_index {
+            change.put(
+                Table::Meta,
+                status_index_key(&issuer),
+                next.to_be_bytes().to_vec(),
+            );
         }
         if !change.is_empty() {
             self.store.commit(change)?;
@@ -371,7 +441,22 @@ impl Vault {
             .collect()
     }
 
-    fn receipt(&self, id: &LicenceId, sha: &str, now: DateTime<Utc>) -> Result<Value, StoreError> {
+    fn receipt(
+        &self,
+        id: &LicenceId,
+        sha: &str,
+        status_index: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Value, StoreError> {
+        let entry = |purpose: crate::lifecycle::Purpose| {
+            let (list, index) = crate::lifecycle::list_position(status_index);
+            json!({
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": purpose.as_str(),
+                "statusListIndex": index.to_string(),
+                "statusListCredential": self.status_list_url(&id.issuer(), purpose, list),
+            })
+        };
         let unsigned = json!({
             "@context": [VC_CONTEXT],
             "type": ["VerifiableCredential", "DepositReceipt"],
@@ -381,7 +466,11 @@ impl Vault {
                 "licence": id.urn(),
                 "sha256": sha,
                 "depositedAt": format_time(now),
-            }
+            },
+            "credentialStatus": [
+                entry(crate::lifecycle::Purpose::Revocation),
+                entry(crate::lifecycle::Purpose::Suspension),
+            ],
         });
         proof::sign(&unsigned, &self.signer, now)
             .map_err(|e| StoreError::Engine(format!("signing receipt: {e}")))
@@ -418,11 +507,26 @@ impl Vault {
         meta: LicenceMeta,
         now: DateTime<Utc>,
     ) -> Extracted {
+        self.verify_stored_with(id, bytes, meta, now, None)
+    }
+
+    /// [`Self::verify_stored`] with the signature result already known (from a batch).
+    fn verify_stored_with(
+        &self,
+        id: &LicenceId,
+        bytes: Option<Vec<u8>>,
+        meta: LicenceMeta,
+        now: DateTime<Utc>,
+        signature: Option<bool>,
+    ) -> Extracted {
         let reg = self.registries();
         let mut facts = RecordFacts {
             deposited_at: meta.deposited_at,
             integrity: Ok(()),
-            status: None,
+            status: meta
+                .status
+                .as_ref()
+                .map(|s| (s.status, s.effective_at, s.reason.clone())),
             superseded_by: meta.superseded_by.clone(),
         };
         let parsed = match bytes {
@@ -449,7 +553,7 @@ impl Vault {
                     registries: Some(&reg),
                     record: Some(&facts),
                     now,
-                    signature: None,
+                    signature,
                 };
                 let (mut v, lic) = verify::licence(&doc, ev);
                 if v.check(CheckName::Signature)
@@ -527,6 +631,21 @@ impl Vault {
     /// Verifies a presented document: a licence (against the registries and, when the vault holds
     /// the same bytes, its deposit time and status) or a vault-signed document (receipt, copy).
     pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
+        let verdict = if reuse::is_stamped_copy(doc) {
+            self.verify_stamped_copy(doc, now)?
+        } else {
+            self.presented_verdict(doc, now)?
+        };
+        let outcome = verdict.reason().map_or("valid", Reason::as_str);
+        self.metrics.inc(
+            "licence_vault_verifications_total",
+            format!("verdict=\"{outcome}\""),
+        );
+        Ok(verdict)
+    }
+
+    /// The verdict of a presented licence or vault-signed document, not counted in the metrics.
+    fn presented_verdict(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
         let reg = self.registries();
         let verdict = if Licence::is_licence(doc) {
             let stored = match doc
@@ -545,28 +664,44 @@ impl Vault {
                         .get(Table::LicenceDocument, id.as_str().as_bytes())?;
                     self.verify_stored(&id, bytes, meta, now).verdict
                 }
-                Some(_) => {
-                    let (mut v, _) = verify::licence(doc, Evidence::new(Some(&reg), now));
-                    v.checks.insert(
-                        0,
+                Some((_, meta)) => {
+                    // The vault holds other content under this identifier. A forgery simply fails its
+                    // signature; a validly signed second version of the same licence is a conflict.
+                    let (v, _) = verify::licence(doc, Evidence::new(Some(&reg), now));
+                    let signed = v.check(CheckName::Signature).and_then(|c| c.ok) == Some(true);
+                    let status = if signed {
                         Check::fail(
-                            CheckName::Integrity,
-                            Reason::IntegrityFailure,
-                            "differs from the licence deposited under this identifier",
-                        ),
-                    );
-                    Verdict::new(v.checks, now)
+                            CheckName::Status,
+                            Reason::Conflict,
+                            format!(
+                                "the vault holds other content under this identifier (sha256 {})",
+                                meta.sha256
+                            ),
+                        )
+                    } else {
+                        Check::not_checked(
+                            CheckName::Status,
+                            "the vault holds other content under this identifier",
+                        )
+                    };
+                    let checks = v
+                        .checks
+                        .into_iter()
+                        .map(|c| {
+                            if c.check == CheckName::Status {
+                                status.clone()
+                            } else {
+                                c
+                            }
+                        })
+                        .collect();
+                    Verdict::new(checks, now)
                 }
                 None => verify::licence(doc, Evidence::new(Some(&reg), now)).0,
             }
         } else {
             verify::document(doc, Some(std::slice::from_ref(self.signer.did_key())), now)
         };
-        let outcome = verdict.reason().map_or("valid", Reason::as_str);
-        self.metrics.inc(
-            "licence_vault_verifications_total",
-            format!("verdict=\"{outcome}\""),
-        );
         Ok(verdict)
     }
 
@@ -798,6 +933,10 @@ impl Vault {
             serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
         Ok(Principal::from_role(r.role, &r.subject).ok())
     }
+}
+
+fn status_index_key(issuer: &Uscc) -> Vec<u8> {
+    format!("status_index/{issuer}").into_bytes()
 }
 
 /// Binds a data directory to its vault key on first open, and refuses any other key afterwards:

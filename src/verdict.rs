@@ -36,6 +36,13 @@ pub enum Reason {
     NotYetValid,
     Superseded,
     IntegrityFailure,
+    // Reuse reasons (SPEC §7): why a pull did not provide a licence.
+    NoConsent,
+    ConsentExpired,
+    ConsentExhausted,
+    ConsentWithdrawn,
+    NoLicence,
+    MatterNotAllowed,
     // Request and access reasons (SPEC §7, §9).
     Unauthorized,
     Forbidden,
@@ -71,6 +78,12 @@ impl Reason {
             Self::NotYetValid => "not_yet_valid",
             Self::Superseded => "superseded",
             Self::IntegrityFailure => "integrity_failure",
+            Self::NoConsent => "no_consent",
+            Self::ConsentExpired => "consent_expired",
+            Self::ConsentExhausted => "consent_exhausted",
+            Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::NoLicence => "no_licence",
+            Self::MatterNotAllowed => "matter_not_allowed",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -266,6 +279,12 @@ mod tests {
             Reason::KeyNotActive,
             Reason::IntegrityFailure,
             Reason::PayloadTooLarge,
+            Reason::NoConsent,
+            Reason::ConsentExpired,
+            Reason::ConsentExhausted,
+            Reason::ConsentWithdrawn,
+            Reason::NoLicence,
+            Reason::MatterNotAllowed,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

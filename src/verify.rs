@@ -205,22 +205,19 @@ pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
     (Verdict::new(checks, ev.now), Some(lic))
 }
 
-fn key_checks(
-    reg: &Registries,
+/// Judges the key that made a signature: registered to which agency, and usable for a signature
+/// created at `created` and received by the vault at `deposited`. The text says why either way.
+pub fn signing_key<'r>(
+    reg: &'r Registries,
     key: &DidKey,
     created: DateTime<Utc>,
-    lic: &Licence,
     deposited: Option<DateTime<Utc>>,
-) -> [Check; 2] {
+) -> Result<(&'r crate::registry::Agency, String), (Reason, String)> {
     let Some((agency, entry)) = reg.key(key) else {
-        return [
-            Check::fail(
-                CheckName::IssuerKey,
-                Reason::UnknownKey,
-                format!("{key} is not registered to any agency"),
-            ),
-            Check::not_checked(CheckName::Issuer, "signing key unknown"),
-        ];
+        return Err((
+            Reason::UnknownKey,
+            format!("{key} is not registered to any agency"),
+        ));
     };
     let when = match deposited {
         Some(d) => format!(
@@ -230,41 +227,58 @@ fn key_checks(
         ),
         None => format!("created {}, not deposited", format_time(created)),
     };
-    let key_check = match entry.standing(created, deposited) {
-        KeyStanding::Usable => Check::pass_with(
-            CheckName::IssuerKey,
-            format!(
-                "key {key} registered for {}, active at proof.created ({when})",
-                agency.uscc
-            ),
-        ),
-        KeyStanding::NotYetActive => Check::fail(
-            CheckName::IssuerKey,
+    let uscc = &agency.uscc;
+    match entry.standing(created, deposited) {
+        KeyStanding::Usable => Ok((
+            agency,
+            format!("key {key} registered for {uscc}, active at proof.created ({when})"),
+        )),
+        KeyStanding::NotYetActive => Err((
             Reason::KeyNotActive,
             format!(
-                "key {key} of {} is active from {}, {when}",
-                agency.uscc,
+                "key {key} of {uscc} is active from {}, {when}",
                 format_time(entry.active_from)
             ),
-        ),
-        KeyStanding::Retired(at) => Check::fail(
-            CheckName::IssuerKey,
+        )),
+        KeyStanding::Retired(at) => Err((
             Reason::KeyNotActive,
-            format!(
-                "key {key} of {} retired {}, {when}",
-                agency.uscc,
-                format_time(at)
-            ),
-        ),
-        KeyStanding::Compromised(at) => Check::fail(
-            CheckName::IssuerKey,
+            format!("key {key} of {uscc} retired {}, {when}", format_time(at)),
+        )),
+        KeyStanding::Compromised(at) => Err((
             Reason::KeyCompromised,
             format!(
-                "key {key} of {} compromised {}; {when}",
-                agency.uscc,
+                "key {key} of {uscc} compromised {}; {when}",
                 format_time(at)
             ),
-        ),
+        )),
+    }
+}
+
+fn key_checks(
+    reg: &Registries,
+    key: &DidKey,
+    created: DateTime<Utc>,
+    lic: &Licence,
+    deposited: Option<DateTime<Utc>>,
+) -> [Check; 2] {
+    let (key_check, agency) = match signing_key(reg, key, created, deposited) {
+        Ok((agency, detail)) => (Check::pass_with(CheckName::IssuerKey, detail), agency),
+        Err((Reason::UnknownKey, detail)) => {
+            return [
+                Check::fail(CheckName::IssuerKey, Reason::UnknownKey, detail),
+                Check::not_checked(CheckName::Issuer, "signing key unknown"),
+            ];
+        }
+        Err((reason, detail)) => {
+            // The key is registered (only an unknown key has no owner), so the issuer can be judged.
+            let Some((agency, _)) = reg.key(key) else {
+                return [
+                    Check::fail(CheckName::IssuerKey, reason, detail),
+                    Check::not_checked(CheckName::Issuer, "signing key unknown"),
+                ];
+            };
+            (Check::fail(CheckName::IssuerKey, reason, detail), agency)
+        }
     };
     let issuer_check = if agency.uscc != lic.issuer {
         Check::fail(

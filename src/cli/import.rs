@@ -29,8 +29,8 @@ pub struct ImportOpt {
     /// Licences per durable write.
     #[arg(long, default_value_t = MAX_BATCH)]
     pub batch: usize,
-    /// No progress bar (progress is also hidden when stderr is not a terminal).
-    #[arg(long, env = "CI")]
+    /// No progress bar (it is also hidden when stderr is not a terminal or CI is set).
+    #[arg(long)]
     pub quiet: bool,
 }
 
@@ -67,7 +67,10 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(BufReader::with_capacity(1 << 20, f)), len)
     };
-    let bar = if opt.quiet {
+    let hide = opt.quiet
+        || std::env::var_os("CI").is_some()
+        || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = if hide {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(total)

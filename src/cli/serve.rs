@@ -12,7 +12,7 @@ use super::{
 };
 use crate::keys::{DidKey, Signer};
 use crate::store::{RocksStore, Store};
-use crate::vault::Vault;
+use crate::vault::{Vault, VaultOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeOpt {
@@ -23,7 +23,7 @@ pub struct ServeOpt {
     #[arg(long, env = "LICENCE_VAULT_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Seed demo registries, licences and tokens on first start (from --fixtures and --keys).
-    #[arg(long, env = "LICENCE_VAULT_DEMO")]
+    #[arg(long, env = "LICENCE_VAULT_DEMO", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub demo: bool,
     /// The vault's secret key file; default DATA/vault.key, created on first start
     /// (with --demo: a copy of KEYS/vault.key).
@@ -36,6 +36,10 @@ pub struct ServeOpt {
         value_delimiter = ','
     )]
     pub idp_keys: Vec<DidKey>,
+    /// The base URL clients reach this vault at; status list URLs in receipts start with it.
+    /// Default: http://LISTEN.
+    #[arg(long, env = "LICENCE_VAULT_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
@@ -72,6 +76,24 @@ pub fn open_vault(
     demo_keys: Option<&Path>,
     idp: Vec<DidKey>,
 ) -> anyhow::Result<Arc<Vault>> {
+    open_vault_with(
+        data,
+        vault_key,
+        demo_keys,
+        VaultOptions {
+            idp_keys: idp,
+            ..VaultOptions::default()
+        },
+    )
+}
+
+/// [`open_vault`] with all options.
+pub fn open_vault_with(
+    data: &Path,
+    vault_key: Option<&Path>,
+    demo_keys: Option<&Path>,
+    options: VaultOptions,
+) -> anyhow::Result<Arc<Vault>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let signer = vault_signer(data, vault_key, demo_keys)?;
     let store = RocksStore::open(&data.join("db")).map_err(|e| {
@@ -82,18 +104,20 @@ pub fn open_vault(
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
     crate::vault::bind_vault_key(&*store, signer.did_key())?;
-    Ok(Arc::new(Vault::open(store, signer, idp)?))
+    Ok(Arc::new(Vault::open_with(store, signer, options)?))
 }
 
 pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     crate::init_tracing();
     let demo_keys = opt.demo.then_some(opt.keys.as_path());
-    let vault = open_vault(
-        &opt.data,
-        opt.vault_key.as_deref(),
-        demo_keys,
-        opt.idp_keys.clone(),
-    )?;
+    let options = VaultOptions {
+        idp_keys: opt.idp_keys.clone(),
+        public_url: opt
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", opt.listen)),
+    };
+    let vault = open_vault_with(&opt.data, opt.vault_key.as_deref(), demo_keys, options)?;
     if opt.demo {
         crate::demo::seed(&vault, &opt.fixtures, &opt.data).context("seeding the demo")?;
     } else {

@@ -4,14 +4,18 @@
 //! | --- | --- |
 //! | 400 | `malformed_json`, `invalid_identifier`, `invalid_holder_code`, `invalid_agency_code`, `unknown_type`, `schema_violation`, `invalid_request` |
 //! | 401 | `unauthorized` (missing, malformed or unknown credential) |
-//! | 403 | `forbidden` (a valid credential acting outside its role or scope) |
-//! | 404 | `not_found` |
+//! | 403 | `forbidden` (a valid credential acting outside its role or scope); `matter_not_allowed` (a requester pulling for a matter it is not registered for); `no_consent`, `consent_expired`, `consent_exhausted`, `consent_withdrawn` |
+//! | 404 | `not_found`; `no_licence` |
 //! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids) |
 //! | 413 | `payload_too_large` |
 //! | 415 | `unsupported_media_type` |
 //! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
 //! | 500 | `internal` (generic message; the detail goes to the log) |
 //! | 503 | `unavailable` |
+//!
+//! Within a `200` answer of `POST /v1/reuse`, each type that was not provided carries one of the reuse
+//! reasons (`no_consent` … `matter_not_allowed`) or a verification reason; the table applies only
+//! when one of them refuses a whole request.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -93,8 +97,9 @@ pub fn status_of(reason: Reason) -> StatusCode {
         MalformedJson | InvalidIdentifier | InvalidHolderCode | InvalidAgencyCode | UnknownType
         | SchemaViolation | InvalidRequest => StatusCode::BAD_REQUEST,
         Unauthorized => StatusCode::UNAUTHORIZED,
-        Forbidden => StatusCode::FORBIDDEN,
-        NotFound => StatusCode::NOT_FOUND,
+        Forbidden | MatterNotAllowed | NoConsent | ConsentExpired | ConsentExhausted
+        | ConsentWithdrawn => StatusCode::FORBIDDEN,
+        NotFound | NoLicence => StatusCode::NOT_FOUND,
         Conflict | InvalidTransition => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -13,7 +13,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Allow, AppJson, JsonDoc, LicencePath, ADMIN, HOLDER, ISSUER, REQUESTER};
 use super::{blocking, AppState};
 use crate::auth::Principal;
-use crate::vault::{Deposited, Extracted, MAX_BATCH};
+use crate::codes::LicenceId;
+use crate::vault::{Deposited, Extracted, StoredStatement, Vault, MAX_BATCH};
 use crate::verdict::{CheckName, Reason, Verdict};
 use crate::verify::Status;
 
@@ -155,8 +156,13 @@ pub struct LicenceView {
     #[schema(value_type = Option<Object>)]
     pub licence: Option<Value>,
     pub status: Status,
-    #[schema(value_type = Vec<Object>)]
-    pub status_history: Vec<Value>,
+    /// Why the licence is not active, when a statement says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// Every status statement, oldest first, with its reason.
+    pub status_history: Vec<StoredStatement>,
+    /// Every version of this licence the vault holds, oldest first.
+    pub versions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
     #[schema(value_type = Object)]
@@ -164,18 +170,27 @@ pub struct LicenceView {
     pub verdict: Verdict,
 }
 
-impl From<Extracted> for LicenceView {
-    fn from(e: Extracted) -> Self {
+impl LicenceView {
+    /// The view of an extracted licence, with its statement history and version chain.
+    pub fn build(vault: &Vault, e: Extracted) -> Result<Self, ApiError> {
         let status = current_status(&e.verdict);
-        Self {
+        let status_reason = e
+            .meta
+            .status
+            .as_ref()
+            .filter(|s| s.status == status)
+            .map(|s| s.reason.clone());
+        Ok(Self {
+            status_history: vault.statements(&e.id)?,
+            versions: vault.versions(&e.id)?.iter().map(LicenceId::urn).collect(),
             id: e.id.urn(),
             licence: e.document,
             status,
-            status_history: Vec::new(),
+            status_reason,
             superseded_by: e.meta.superseded_by.map(|s| s.urn()),
             receipt: e.meta.receipt,
             verdict: e.verdict,
-        }
+        })
     }
 }
 
@@ -221,7 +236,7 @@ pub async fn get_licence(
             // Holders get the same answer for other people's licences as for absent ones.
             return Err(ApiError::not_found(format!("no licence {}", id.urn())));
         }
-        Ok(Json(LicenceView::from(e)))
+        Ok(Json(LicenceView::build(&vault, e)?))
     })
     .await
 }
@@ -267,9 +282,60 @@ pub async fn my_licences(
     let vault = state.vault.clone();
     blocking(move || {
         let list = vault.holder_licences(&holder, Utc::now())?;
-        Ok(Json(MyLicences {
-            licences: list.into_iter().map(LicenceView::from).collect(),
-        }))
+        let licences = list
+            .into_iter()
+            .map(|e| LicenceView::build(&vault, e))
+            .collect::<Result<_, _>>()?;
+        Ok(Json(MyLicences { licences }))
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusHistory {
+    pub id: String,
+    pub status: Status,
+    pub history: Vec<StoredStatement>,
+}
+
+/// Deposit a status statement signed by the licence's issuing agency (SPEC §6).
+#[utoipa::path(post, path = "/v1/licences/{id}/status", tag = "licences",
+    params(("id" = String, Path, description = "GB/T 36904 identifier, bare or urn:gbt36904:")),
+    request_body(content = Object, description = "{@context, licence, status, reason, effectiveAt, proof} signed with eddsa-jcs-2022"),
+    responses(
+        (status = 201, description = "Accepted", body = StatusHistory),
+        (status = 200, description = "The same statement was accepted before", body = StatusHistory),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "invalid_transition", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn post_status(
+    State(state): State<AppState>,
+    auth: Allow<ISSUER>,
+    LicencePath(id): LicencePath,
+    JsonDoc(doc): JsonDoc,
+) -> Result<(StatusCode, Json<StatusHistory>), ApiError> {
+    let issuer = issuer_of(auth)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let (new, history) = vault.post_status(&issuer, &id, &doc, Utc::now())?;
+        let status = vault
+            .meta(&id)?
+            .and_then(|m| m.status)
+            .map_or(Status::Active, |s| s.status);
+        let code = if new {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok((
+            code,
+            Json(StatusHistory {
+                id: id.urn(),
+                status,
+                history,
+            }),
+        ))
     })
     .await
 }

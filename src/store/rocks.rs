@@ -135,6 +135,51 @@ impl Store for RocksStore {
         Ok(out)
     }
 
+    fn scan_after(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let cf = self.cf(table)?;
+        // Seek to the tighter of the two bounds; both are exclusive, so an exact hit is skipped.
+        let bound = if reverse {
+            match prefix_successor(prefix) {
+                Some(u) if u.as_slice() < after => u,
+                _ => after.to_vec(),
+            }
+        } else if after > prefix {
+            after.to_vec()
+        } else {
+            prefix.to_vec()
+        };
+        let direction = if reverse {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&bound, direction))
+        {
+            let (k, v) = item.map_err(engine)?;
+            if &k[..] == after || (reverse && &k[..] == bound.as_slice()) {
+                continue;
+            }
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn commit(&self, change: Change) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for op in &change.ops {
@@ -219,5 +264,49 @@ mod tests {
         drop(store);
         let store = RocksStore::open(dir.path()).unwrap();
         assert_eq!(store.get(Table::Meta, b"b1").unwrap(), Some(b"B1".to_vec()));
+    }
+
+    #[test]
+    fn scan_after_pages_in_both_directions_like_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        let mut c = Change::durable();
+        for k in ["a", "p0", "p1", "p2", "p3", "q"] {
+            c.put(Table::Meta, k, k);
+        }
+        store.commit(c).unwrap();
+        let keys = |v: Vec<Entry>| {
+            v.into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect::<Vec<_>>()
+        };
+        for (after, reverse, limit, expected) in [
+            ("p1", false, 10, vec!["p2", "p3"]),
+            ("p1", true, 10, vec!["p0"]),
+            ("p3", true, 2, vec!["p2", "p1"]),
+            ("a", false, 2, vec!["p0", "p1"]),
+            ("z", true, 10, vec!["p3", "p2", "p1", "p0"]),
+            ("p0", true, 10, vec![]),
+            ("p", false, 1, vec!["p0"]),
+        ] {
+            let seek = store
+                .scan_after(Table::Meta, b"p", after.as_bytes(), reverse, limit)
+                .unwrap();
+            let default: Vec<Entry> = store
+                .scan(Table::Meta, b"p", reverse, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .filter(|(k, _)| {
+                    if reverse {
+                        k.as_slice() < after.as_bytes()
+                    } else {
+                        k.as_slice() > after.as_bytes()
+                    }
+                })
+                .take(limit)
+                .collect();
+            assert_eq!(keys(seek.clone()), expected, "{after} {reverse}");
+            assert_eq!(seek, default, "{after} {reverse}");
+        }
     }
 }

@@ -163,7 +163,7 @@ fn verify_accepts_any_signed_document_and_reads_stdin() {
     let registry = registry_file(dir.path());
     let vc = licence_vault::jcs::parse(
         &std::fs::read(format!(
-            "{}/../shared/conformance/eddsa-jcs-2022/signedJCS.json",
+            "{}/fixtures/conformance/eddsa-jcs-2022/signedJCS.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap(),

@@ -137,9 +137,18 @@ async fn missing_or_unparsable_bytes_are_integrity_failures() {
 }
 
 #[tokio::test]
-async fn a_presented_licence_that_differs_from_the_deposit_is_flagged() {
+async fn a_presented_licence_that_differs_from_the_deposit_is_a_conflict_or_a_forgery() {
     let app = TestApp::new();
     deposited(&app, "I0004").await;
+    let failing = |v: &serde_json::Value| -> Vec<String> {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["ok"] == false)
+            .map(|c| c["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
     // The issuer signs other content under the same identifier and presents it elsewhere.
     let mut other = business_licence("I0004", COMPANY);
     other["credentialSubject"]["licence"]["fields"]["法定代表人"] = json!("王五");
@@ -151,5 +160,12 @@ async fn a_presented_licence_that_differs_from_the_deposit_is_flagged() {
         )
         .await;
     assert_eq!(v["valid"], false);
-    assert_eq!(v["checks"][0]["code"], "integrity_failure");
+    assert_eq!(failing(&v), ["conflict"]);
+    // A tampered copy of the deposited licence is just a bad signature.
+    let mut tampered = sign(&business_licence("I0004", COMPANY), "scjgj");
+    tampered["credentialSubject"]["licence"]["fields"]["法定代表人"] = json!("王五");
+    let (_, v) = app
+        .post("/v1/verify", Some(&app.tokens.requester), tampered)
+        .await;
+    assert_eq!(failing(&v), ["bad_signature"]);
 }

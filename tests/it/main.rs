@@ -13,4 +13,5 @@ mod bad_input;
 mod cli;
 mod fixtures;
 mod integrity;
+mod lifecycle;
 mod socket;

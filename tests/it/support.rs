@@ -132,8 +132,13 @@ pub struct TestApp {
 impl TestApp {
     /// A vault with the demo registries (no licences) and one token per role.
     pub fn new() -> Self {
+        Self::with_public_url(licence_vault::vault::DEFAULT_PUBLIC_URL)
+    }
+
+    /// A vault that names `url` in its receipts' status list URLs (for tests over a real socket).
+    pub fn with_public_url(url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let vault = open(dir.path());
+        let vault = open_with_url(dir.path(), url);
         seed_registries(&vault);
         let now = Utc::now();
         let tok = |p: Principal| vault.create_token(&p, now).unwrap().1;
@@ -212,8 +217,16 @@ impl TestApp {
 }
 
 pub fn open(dir: &Path) -> Arc<Vault> {
+    open_with_url(dir, licence_vault::vault::DEFAULT_PUBLIC_URL)
+}
+
+fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
     let store: Arc<dyn Store> = Arc::new(RocksStore::open(&dir.join("db")).unwrap());
-    Arc::new(Vault::open(store, key("vault"), vec![key("idp").did_key().clone()]).unwrap())
+    let options = licence_vault::vault::VaultOptions {
+        idp_keys: vec![key("idp").did_key().clone()],
+        public_url: url.to_owned(),
+    };
+    Arc::new(Vault::open_with(store, key("vault"), options).unwrap())
 }
 
 fn read(path: &str) -> Value {

@@ -1,0 +1,40 @@
+-- wrk script for GET /v1/licences/{id}: each request picks a random line of the requests file
+-- ("PATH TOKEN", written by `vault-bench requests`), so reads spread over the stored set and each
+-- goes out with the token of the licence's issuer. At the end it prints one JSON line with the
+-- counts and the latency percentiles (µs) that scripts/bench.sh records.
+--
+--   wrk -t2 -c16 -d20s -s benches/http/get_licence.lua http://127.0.0.1:PORT -- requests.txt
+
+local requests = {}
+local thread_no = 0
+
+function setup(thread)
+  thread_no = thread_no + 1
+  thread:set("tid", thread_no)
+end
+
+function init(args)
+  local path = args[1] or os.getenv("LV_REQUESTS")
+  for line in io.lines(path) do
+    local p, token = line:match("^(%S+) (%S+)$")
+    if p then
+      requests[#requests + 1] = { p, "Bearer " .. token }
+    end
+  end
+  math.randomseed(7919 * (tid or 1))
+end
+
+function request()
+  local r = requests[math.random(#requests)]
+  return wrk.format("GET", r[1], { ["Authorization"] = r[2] })
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"durationUs":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latencyUs":{"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.max, latency.mean))
+end

@@ -1,0 +1,716 @@
+//! The in-process half of the benchmark suite (`scripts/bench.sh` drives it; BENCHMARKS.md has the
+//! figures). Each subcommand prints one JSON object on stdout and a human line on stderr.
+//!
+//! - `limits`: what this machine can do at best — raw Ed25519 sign, `verify_strict` and batch
+//!   verification, raw RocksDB point reads and synced batch writes — the denominators of every ratio;
+//! - `components`: what one licence costs in each library step of a deposit, on real generated
+//!   licences (where import time goes);
+//! - `seed`: a data directory with the demo registries and tokens (what `serve --demo` seeds);
+//! - `verify`: verify a JSONL file in-process, as `licence-vault verify --registry` does, one
+//!   thread, all threads, and batched as a deposit does (the peer comparison's Rust side);
+//! - `extract`: `Vault::extract` of random stored ids, the in-process ceiling of `GET /v1/licences/{id}`;
+//! - `requests`: the wrk input (path and issuer token per line) for the HTTP load.
+//!
+//! `cargo bench` runs `limits` for a few seconds; `cargo test --all-targets` runs every measurement
+//! once on tiny inputs (a smoke test, nothing is timed or asserted on time).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use licence_vault::codes::LicenceId;
+use licence_vault::registry::{Agency, LicenceType, Matter, Registries};
+use licence_vault::store::{Change, RocksStore, Store, Table};
+use licence_vault::verify::{self, Evidence, RecordFacts};
+use licence_vault::{jcs, proof};
+
+#[derive(Debug, Parser)]
+#[command(name = "vault-bench", about = "licence-vault in-process benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Passed by `cargo bench`: run `limits` briefly.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    Limits(LimitsOpt),
+    Components(ComponentsOpt),
+    Seed(SeedOpt),
+    Verify(VerifyOpt),
+    Extract(ExtractOpt),
+    Requests(RequestsOpt),
+}
+
+#[derive(Debug, Args)]
+struct LimitsOpt {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Directory for the RocksDB measurements (the disk under test); a temp dir when absent.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keys written before the point-read measurement.
+    #[arg(long, default_value_t = 200_000)]
+    read_keys: u64,
+    /// Licences per synced batch write (the deposit and import batch).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+#[derive(Debug, Args)]
+struct ComponentsOpt {
+    /// Generated licences (JSONL).
+    #[arg(long = "in")]
+    input: PathBuf,
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    #[arg(long, default_value = "keys")]
+    keys: PathBuf,
+    /// Licences to use (from the start of the file).
+    #[arg(long, default_value_t = 5000)]
+    count: usize,
+}
+
+#[derive(Debug, Args)]
+struct SeedOpt {
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    #[arg(long, default_value = "keys")]
+    keys: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyOpt {
+    /// Signed licences (JSONL).
+    #[arg(long = "in")]
+    input: PathBuf,
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    /// Repeat each measurement this many times and keep the best.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
+#[derive(Debug, Args)]
+struct ExtractOpt {
+    #[arg(long)]
+    data: PathBuf,
+    /// Bare licence ids, one per line.
+    #[arg(long)]
+    ids: PathBuf,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct RequestsOpt {
+    /// Bare licence ids, one per line.
+    #[arg(long)]
+    ids: PathBuf,
+    /// DATA/demo-tokens.json.
+    #[arg(long)]
+    tokens: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(cmd) => run(cmd),
+        None if cli.bench => run(Cmd::Limits(LimitsOpt {
+            seconds: 2.0,
+            dir: None,
+            read_keys: 100_000,
+            batch: 1000,
+        })),
+        // `cargo test --all-targets` runs bench targets without arguments: a smoke run.
+        None => smoke(),
+    };
+    match result {
+        Ok(v) => {
+            println!("{v}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vault-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> anyhow::Result<Value> {
+    match cmd {
+        Cmd::Limits(o) => limits(&o),
+        Cmd::Components(o) => components(&o),
+        Cmd::Seed(o) => seed(&o),
+        Cmd::Verify(o) => verify_file(&o),
+        Cmd::Extract(o) => extract(&o),
+        Cmd::Requests(o) => requests(&o),
+    }
+}
+
+/// Every measurement once, tiny, so that `cargo test --all-targets` proves the harness works.
+fn smoke() -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lim = limits(&LimitsOpt {
+        seconds: 0.02,
+        dir: Some(dir.path().join("limits")),
+        read_keys: 500,
+        batch: 10,
+    })?;
+    let jsonl = dir.path().join("smoke.jsonl");
+    let docs: Vec<String> = licence_vault::demo::sample_licences(&root.join("fixtures"))?
+        .into_iter()
+        .map(|(_, d)| String::from_utf8(jcs::canonicalize(&d)))
+        .collect::<Result<_, _>>()?;
+    std::fs::write(&jsonl, docs.join("\n") + "\n")?;
+    let ver = verify_file(&VerifyOpt {
+        input: jsonl.clone(),
+        fixtures: root.join("fixtures"),
+        repeat: 1,
+    })?;
+    if ver["accepted"] != json!(docs.len()) {
+        bail!("smoke: the sample licences did not all verify: {ver}");
+    }
+    let comp = components(&ComponentsOpt {
+        input: jsonl,
+        fixtures: root.join("fixtures"),
+        keys: root.join("keys"),
+        count: 10,
+    })?;
+    Ok(json!({"smoke": true, "limits": lim, "verify": ver, "components": comp}))
+}
+
+// ----- measuring ---------------------------------------------------------------------------------
+
+/// Runs `op` (which does `per_call` operations) repeatedly on `threads` threads for about
+/// `seconds`, and returns operations per second.
+fn rate(threads: usize, seconds: f64, per_call: u64, op: impl Fn(u64) + Sync) -> f64 {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (stop, done, op) = (&stop, &done, &op);
+            s.spawn(move || {
+                let mut i = t as u64 * 1_000_000_007;
+                while !stop.load(Ordering::Relaxed) {
+                    op(i);
+                    i += 1;
+                    done.fetch_add(per_call, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn r0(x: f64) -> f64 {
+    x.round()
+}
+
+// ----- limits ------------------------------------------------------------------------------------
+
+fn limits(o: &LimitsOpt) -> anyhow::Result<Value> {
+    let n = cores();
+    let secs = o.seconds;
+    // 64 keys and messages shaped like eddsa-jcs-2022's hash data (64 bytes).
+    let keys: Vec<SigningKey> = (0..64u8)
+        .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
+        .collect();
+    let vks: Vec<VerifyingKey> = keys.iter().map(|k| k.verifying_key()).collect();
+    let msgs: Vec<[u8; 64]> = (0..64u8).map(|i| [i; 64]).collect();
+    let sigs: Vec<Signature> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+    let msg_refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+
+    let sign = |i: u64| {
+        let k = (i % 64) as usize;
+        std::hint::black_box(keys[k].sign(&msgs[k]));
+    };
+    let strict = |i: u64| {
+        let k = (i % 64) as usize;
+        std::hint::black_box(vks[k].verify_strict(&msgs[k], &sigs[k]).is_ok());
+    };
+    // What deposit_batch does: batches of 64 (its rayon chunk).
+    let batch = |_: u64| {
+        std::hint::black_box(ed25519_dalek::verify_batch(&msg_refs, &sigs, &vks).is_ok());
+    };
+    // The per-signature R check proof::verify_batch adds to make a batch agree with verify_strict.
+    let r_check = |i: u64| {
+        let s = &sigs[(i % 64) as usize];
+        let ok = CompressedEdwardsY(*s.r_bytes())
+            .decompress()
+            .is_some_and(|r| r.is_torsion_free());
+        std::hint::black_box(ok);
+    };
+    let mut ed = BTreeMap::new();
+    for (name, per, f) in [
+        ("sign", 1, &sign as &(dyn Fn(u64) + Sync)),
+        ("verify_strict", 1, &strict as &(dyn Fn(u64) + Sync)),
+        ("verify_batch64", 64, &batch as &(dyn Fn(u64) + Sync)),
+        ("r_torsion_check", 1, &r_check as &(dyn Fn(u64) + Sync)),
+    ] {
+        let one = rate(1, secs, per, f);
+        let all = rate(n, secs, per, f);
+        eprintln!("ed25519 {name}: {one:.0}/s on 1 thread, {all:.0}/s on {n}");
+        ed.insert(
+            name,
+            json!({"perSecond1": r0(one), "perSecondAll": r0(all)}),
+        );
+    }
+
+    let tmp;
+    let dir = match &o.dir {
+        Some(d) => {
+            if d.exists() {
+                std::fs::remove_dir_all(d).with_context(|| format!("clearing {}", d.display()))?;
+            }
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().join("limits")
+        }
+    };
+    let rocks = rocks_limits(&dir, o, n)?;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(json!({"threads": n, "seconds": secs, "ed25519": ed, "rocksdb": rocks}))
+}
+
+/// A realistic value: a licence-sized JSON text (compressible like the real ones).
+fn licence_like(i: u64) -> Vec<u8> {
+    format!(
+        r#"{{"@context":["https://www.w3.org/ns/credentials/v2"],"credentialSubject":{{"holder":{{"code":"3501021985{i:08}","codeType":"111","name":"林志强"}},"licence":{{"fields":{{"住址":"福建省福州市鼓楼区五四路{}号3栋502室","姓名":"林志强","性别":"男","民族":"汉","出生":"1985-03-12","签发机关":"福州市公安局鼓楼分局"}},"issueDate":"2024-02-20","jurisdiction":"350102","number":"35010219850312013X","typeCode":"11100000000019713D001","typeName":"居民身份证","version":"001"}}}},"id":"urn:gbt36904:1.2.156.3005.2.11100000000019713D001.113501000035902487.{i:016}.001.X","issuer":{{"id":"urn:uscc:113501000035902487","name":"福州市公安局"}},"proof":{{"@context":["https://www.w3.org/ns/credentials/v2"],"created":"2024-02-20T01:30:00Z","cryptosuite":"eddsa-jcs-2022","proofPurpose":"assertionMethod","proofValue":"z{:086x}","type":"DataIntegrityProof","verificationMethod":"did:key:z6MkrFdS88MCMfyeY9pS8zyHMzZX3Aa4xuMsgLXBxrmP1oT1#z6MkrFdS88MCMfyeY9pS8zyHMzZX3Aa4xuMsgLXBxrmP1oT1"}},"type":["VerifiableCredential","ElectronicLicence"],"validFrom":"2024-02-20T00:00:00Z","validUntil":"2044-02-19T23:59:59Z"}}"#,
+        i % 300,
+        u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
+    .into_bytes()
+}
+
+fn key_of(i: u64) -> Vec<u8> {
+    format!("1.2.156.3005.2.11100000000019713D001.113501000035902487.{i:016}.001.X").into_bytes()
+}
+
+fn rocks_limits(dir: &Path, o: &LimitsOpt, n: usize) -> anyhow::Result<Value> {
+    let store = RocksStore::open(dir).map_err(|e| anyhow!("{e}"))?;
+    let meta = vec![b'm'; 900];
+    // Synced batch writes shaped like a deposit batch: document, metadata, holder index per licence.
+    let write_batch = |start: u64, size: usize| -> anyhow::Result<()> {
+        let mut c = Change::durable();
+        for i in start..start + size as u64 {
+            let mut holder = (i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .to_be_bytes()
+                .to_vec();
+            holder.extend_from_slice(&key_of(i));
+            c.put(Table::LicenceDocument, key_of(i), licence_like(i))
+                .put(Table::LicenceMeta, key_of(i), meta.clone())
+                .put(Table::HolderLicence, holder, Vec::new());
+        }
+        store.commit(c).map_err(|e| anyhow!("{e}"))
+    };
+    let mut next = 0u64;
+    let started = Instant::now();
+    let mut batches = 0u64;
+    while started.elapsed().as_secs_f64() < o.seconds.max(0.01) * 2.0 {
+        write_batch(next, o.batch)?;
+        next += o.batch as u64;
+        batches += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let batch_rate = batches as f64 / elapsed;
+    eprintln!(
+        "rocksdb synced batch writes ({} licences each): {batch_rate:.1} batches/s = {:.0} licences/s",
+        o.batch,
+        batch_rate * o.batch as f64
+    );
+    // Single-licence synced writes: the floor under one HTTP deposit.
+    let started = Instant::now();
+    let mut singles = 0u64;
+    while started.elapsed().as_secs_f64() < o.seconds.max(0.01) {
+        write_batch(next, 1)?;
+        next += 1;
+        singles += 1;
+    }
+    let single_rate = singles as f64 / started.elapsed().as_secs_f64();
+    eprintln!("rocksdb synced single-licence writes: {single_rate:.0}/s");
+
+    // Fill up to read_keys (unsynced: only the read side is measured here), flush, read at random.
+    while next < o.read_keys {
+        let mut c = Change::default();
+        for i in next..(next + 1000).min(o.read_keys) {
+            c.put(Table::LicenceDocument, key_of(i), licence_like(i));
+        }
+        store.commit(c).map_err(|e| anyhow!("{e}"))?;
+        next = (next + 1000).min(o.read_keys);
+    }
+    store.flush().map_err(|e| anyhow!("{e}"))?;
+    let keys = next.max(1);
+    let errors = AtomicU64::new(0);
+    let read = |i: u64| {
+        let k = licence_vault_mix(i) % keys;
+        match store.get(Table::LicenceDocument, &key_of(k)) {
+            Ok(Some(v)) => {
+                std::hint::black_box(v);
+            }
+            _ => {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let read1 = rate(1, o.seconds, 1, read);
+    let read_all = rate(n, o.seconds, 1, read);
+    eprintln!(
+        "rocksdb point reads over {keys} keys: {read1:.0}/s on 1 thread, {read_all:.0}/s on {n}"
+    );
+    if errors.load(Ordering::Relaxed) > 0 {
+        bail!("{} point reads missed", errors.load(Ordering::Relaxed));
+    }
+    Ok(json!({
+        "batchLicences": o.batch,
+        "syncedBatchesPerSecond": (batch_rate * 10.0).round() / 10.0,
+        "syncedBatchLicencesPerSecond": r0(batch_rate * o.batch as f64),
+        "syncedSingleWritesPerSecond": r0(single_rate),
+        "pointReadKeys": keys,
+        "pointReadsPerSecond1": r0(read1),
+        "pointReadsPerSecondAll": r0(read_all),
+    }))
+}
+
+fn licence_vault_mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+// ----- registries --------------------------------------------------------------------------------
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))
+}
+
+fn registries(fixtures: &Path) -> anyhow::Result<Registries> {
+    let types: Vec<LicenceType> =
+        serde_json::from_value(read_json(&fixtures.join("catalogue.json"))?["types"].take())?;
+    let matters: Vec<Matter> =
+        serde_json::from_value(read_json(&fixtures.join("matters.json"))?["matters"].take())?;
+    let agencies: Vec<Agency> =
+        serde_json::from_value(read_json(&fixtures.join("agencies.json"))?["agencies"].take())?;
+    Ok(Registries::new(types, matters, agencies, Vec::new()))
+}
+
+fn read_lines(path: &Path, max: usize) -> anyhow::Result<Vec<String>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::new();
+    for line in BufReader::with_capacity(1 << 20, f).lines().take(max) {
+        let line = line?;
+        if !line.trim().is_empty() {
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
+
+// ----- components --------------------------------------------------------------------------------
+
+/// Cost of each step a deposit performs per licence, measured on one thread over real licences.
+fn components(o: &ComponentsOpt) -> anyhow::Result<Value> {
+    let lines = read_lines(&o.input, o.count)?;
+    if lines.is_empty() {
+        bail!("{} has no licences", o.input.display());
+    }
+    let reg = registries(&o.fixtures)?;
+    let signer = licence_vault::cli::read_signer(&o.keys.join("vault.key"))?;
+    let now = Utc::now();
+    let n = lines.len() as f64;
+    let mut out = BTreeMap::new();
+    let mut time = |name: &'static str, f: &mut dyn FnMut() -> anyhow::Result<()>| {
+        let t = Instant::now();
+        let r = f();
+        let us = t.elapsed().as_secs_f64() * 1e6 / n;
+        eprintln!("  {name}: {us:.1} µs per licence");
+        out.insert(name, (us * 10.0).round() / 10.0);
+        r
+    };
+
+    let mut docs = Vec::new();
+    time("parse (I-JSON)", &mut || {
+        docs = lines
+            .iter()
+            .map(|l| jcs::parse(l.as_bytes()))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    })?;
+    let mut prepared = Vec::new();
+    time("prepare (2× JCS + 2× SHA-256)", &mut || {
+        prepared = docs
+            .iter()
+            .map(proof::prepare)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(())
+    })?;
+    time("verify_strict", &mut || {
+        for p in &prepared {
+            if !p.verify() {
+                bail!("a signature does not verify");
+            }
+        }
+        Ok(())
+    })?;
+    time(
+        "proof::verify_batch (chunks of 64, with R checks)",
+        &mut || {
+            for c in prepared.chunks(64) {
+                let refs: Vec<&proof::Prepared> = c.iter().collect();
+                if proof::verify_batch(&refs).iter().any(|ok| !ok) {
+                    bail!("a signature does not verify");
+                }
+            }
+            Ok(())
+        },
+    )?;
+    time("raw ed25519 verify_batch (chunks of 64)", &mut || {
+        for c in prepared.chunks(64) {
+            let msgs: Vec<&[u8]> = c.iter().map(|p| &p.message[..]).collect();
+            let sigs: Vec<Signature> = c.iter().map(|p| p.signature).collect();
+            let keys: Vec<VerifyingKey> = c.iter().map(|p| *p.key.verifying_key()).collect();
+            ed25519_dalek::verify_batch(&msgs, &sigs, &keys).map_err(|e| anyhow!("batch: {e}"))?;
+        }
+        Ok(())
+    })?;
+    let facts = RecordFacts {
+        deposited_at: now,
+        integrity: Ok(()),
+        status: None,
+        superseded_by: None,
+    };
+    time(
+        "verify::licence, signature precomputed (parse, schema, keys; prepares again)",
+        &mut || {
+            for d in &docs {
+                let ev = Evidence {
+                    registries: Some(&reg),
+                    record: Some(&facts),
+                    now,
+                    signature: Some(true),
+                };
+                if !verify::licence(d, ev).0.valid {
+                    bail!("a licence is not valid");
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let mut stored = Vec::new();
+    time("canonicalize + SHA-256 for storage", &mut || {
+        stored = docs
+            .iter()
+            .map(|d| {
+                let b = jcs::canonicalize(d);
+                let h = <sha2::Sha256 as sha2::Digest>::digest(&b);
+                (b, h)
+            })
+            .collect();
+        Ok(())
+    })?;
+    time("sign receipt (proof::sign)", &mut || {
+        for d in &docs {
+            let id = d["id"].as_str().unwrap_or_default();
+            let receipt = json!({
+                "@context": ["https://www.w3.org/ns/credentials/v2"],
+                "type": ["VerifiableCredential", "DepositReceipt"],
+                "issuer": signer.did_key().as_str(),
+                "validFrom": proof::format_time(now),
+                "credentialSubject": {"licence": id, "sha256": "0".repeat(64), "depositedAt": proof::format_time(now)}
+            });
+            std::hint::black_box(proof::sign(&receipt, &signer, now)?);
+        }
+        Ok(())
+    })?;
+    let doc_bytes: usize = stored.iter().map(|(b, _)| b.len()).sum();
+    Ok(
+        json!({"licences": lines.len(), "microsecondsPerLicence": out, "jcsBytesPerLicence": doc_bytes / lines.len()}),
+    )
+}
+
+// ----- seed --------------------------------------------------------------------------------------
+
+fn seed(o: &SeedOpt) -> anyhow::Result<Value> {
+    let vault = licence_vault::cli::open_vault(&o.data, None, Some(&o.keys), Vec::new())?;
+    licence_vault::demo::seed(&vault, &o.fixtures, &o.data)?;
+    vault.store().flush().map_err(|e| anyhow!("{e}"))?;
+    let reg = vault.registries();
+    eprintln!(
+        "seeded {}: {} agencies, {} types, {} matters, {} requesters, tokens in demo-tokens.json",
+        o.data.display(),
+        reg.agencies.len(),
+        reg.types.len(),
+        reg.matters.len(),
+        reg.requesters.len()
+    );
+    Ok(json!({"data": o.data, "agencies": reg.agencies.len(), "types": reg.types.len()}))
+}
+
+// ----- verify (peer comparison, Rust side) -------------------------------------------------------
+
+fn verify_file(o: &VerifyOpt) -> anyhow::Result<Value> {
+    let lines = read_lines(&o.input, usize::MAX)?;
+    let reg = registries(&o.fixtures)?;
+    let now = Utc::now();
+    let n = lines.len();
+    // As `licence-vault verify --registry` does for each document: parse, then the full verdict.
+    let one = |l: &String| -> bool {
+        jcs::parse(l.as_bytes())
+            .map(|d| verify::licence(&d, Evidence::new(Some(&reg), now)).0.valid)
+            .unwrap_or(false)
+    };
+    let best = |f: &dyn Fn() -> usize| -> (f64, usize) {
+        let mut best = f64::MAX;
+        let mut accepted = 0;
+        for _ in 0..o.repeat.max(1) {
+            let t = Instant::now();
+            accepted = f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        (best, accepted)
+    };
+    let (t1, accepted) = best(&|| lines.iter().filter(|&l| one(l)).count());
+    let (tn, accepted_n) = best(&|| lines.par_iter().filter(|&l| one(l)).count());
+    // As a deposit does: parse and prepare, Ed25519 batches of 64 on all cores, then the verdict.
+    let batched = || {
+        lines
+            .par_chunks(64)
+            .map(|chunk| {
+                let docs: Vec<Value> = chunk
+                    .iter()
+                    .filter_map(|l| jcs::parse(l.as_bytes()).ok())
+                    .collect();
+                let prepared: Vec<_> = docs.iter().map(proof::prepare).collect();
+                let ok: Vec<&proof::Prepared> =
+                    prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+                let mut sig = proof::verify_batch(&ok).into_iter();
+                docs.iter()
+                    .zip(&prepared)
+                    .filter(|(d, p)| {
+                        let signature = if p.is_ok() { sig.next() } else { Some(false) };
+                        let ev = Evidence {
+                            registries: Some(&reg),
+                            record: None,
+                            now,
+                            signature,
+                        };
+                        verify::licence(d, ev).0.valid
+                    })
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    let (tb, accepted_b) = best(&batched);
+    let per = |t: f64| r0(n as f64 / t.max(1e-9));
+    eprintln!(
+        "verified {n} licences in-process: {:.0}/s on 1 thread, {:.0}/s on {} threads, {:.0}/s batched; {accepted} valid",
+        per(t1),
+        per(tn),
+        cores(),
+        per(tb)
+    );
+    Ok(json!({
+        "documents": n,
+        "accepted": accepted,
+        "acceptedAllThreads": accepted_n,
+        "acceptedBatched": accepted_b,
+        "threads": cores(),
+        "docsPerSecond1": per(t1),
+        "docsPerSecondAll": per(tn),
+        "docsPerSecondBatched": per(tb),
+    }))
+}
+
+// ----- extract -----------------------------------------------------------------------------------
+
+fn extract(o: &ExtractOpt) -> anyhow::Result<Value> {
+    let ids: Vec<LicenceId> = read_lines(&o.ids, usize::MAX)?
+        .iter()
+        .map(|l| l.trim().parse::<LicenceId>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("{}: {e}", o.ids.display()))?;
+    if ids.is_empty() {
+        bail!("{} has no ids", o.ids.display());
+    }
+    let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
+    let threads = o.threads.unwrap_or_else(cores);
+    let errors = AtomicU64::new(0);
+    let now = Utc::now();
+    let op = |i: u64| {
+        let id = &ids[(licence_vault_mix(i) % ids.len() as u64) as usize];
+        match vault.extract(id, now) {
+            Ok(Some(e)) if e.verdict.valid => {
+                std::hint::black_box(e);
+            }
+            _ => {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let one = rate(1, o.seconds, 1, op);
+    let all = rate(threads, o.seconds, 1, op);
+    let errors = errors.load(Ordering::Relaxed);
+    eprintln!("Vault::extract: {one:.0}/s on 1 thread, {all:.0}/s on {threads}; {errors} errors");
+    Ok(
+        json!({"ids": ids.len(), "threads": threads, "perSecond1": r0(one), "perSecondAll": r0(all), "errors": errors}),
+    )
+}
+
+// ----- requests (wrk input) ----------------------------------------------------------------------
+
+fn requests(o: &RequestsOpt) -> anyhow::Result<Value> {
+    let tokens = read_json(&o.tokens)?;
+    let issuers = tokens["issuers"]
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: no issuers", o.tokens.display()))?;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&o.out).with_context(|| format!("creating {}", o.out.display()))?,
+    );
+    let mut n = 0u64;
+    for line in read_lines(&o.ids, usize::MAX)? {
+        let id: LicenceId = line
+            .trim()
+            .parse()
+            .map_err(|e| anyhow!("{}: {line}: {e}", o.ids.display()))?;
+        let token = issuers
+            .get(id.issuer().as_str())
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("no issuer token for {}", id.issuer()))?;
+        writeln!(out, "/v1/licences/{id} {token}")?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(json!({"requests": n, "out": o.out}))
+}

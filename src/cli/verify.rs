@@ -1,0 +1,395 @@
+//! `licence-vault verify`: the verdict for any eddsa-jcs-2022-signed document.
+//!
+//! Registries come from a file (`--registry`, fully offline) or from a running vault's public
+//! endpoints (`--vault URL`). Status comes from the deposit receipt (`--receipt`) and the agency's
+//! Bitstring Status Lists: saved files (`--status`, offline) or fetched from the URLs the receipt
+//! names. With `--vault URL --token T` the vault itself verifies (`POST /v1/verify`).
+//! Checks that cannot be made are reported as not checked, never as passed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde_json::Value;
+
+use super::read_input;
+use crate::keys::DidKey;
+use crate::licence::Licence;
+use crate::lifecycle::{self, Purpose};
+use crate::registry::{Agency, LicenceType, Matter, Registries, Requester};
+use crate::verdict::{Check, CheckName, Reason, Verdict};
+
+#[derive(Debug, Args)]
+pub struct VerifyOpt {
+    /// The signed JSON document ('-' for stdin).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// A registry file: {"types": [...], "matters": [...], "agencies": [...], "vaultKeys": [...]}.
+    #[arg(long, conflicts_with = "vault", env = "LICENCE_VAULT_REGISTRY")]
+    pub registry: Option<PathBuf>,
+    /// A running vault whose public registries, keys and status lists to use, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "LICENCE_VAULT_URL")]
+    pub vault: Option<String>,
+    /// With --vault: let the vault verify (POST /v1/verify) with this requester, holder or admin token.
+    #[arg(
+        long,
+        requires = "vault",
+        env = "LICENCE_VAULT_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// The vault's deposit receipt for the licence: it names the licence's status list entries.
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
+    /// A saved status list credential (revocation or suspension); repeatable.
+    #[arg(long = "status")]
+    pub status: Vec<PathBuf>,
+    /// Use no network: registries, receipt and status lists come from files only.
+    #[arg(long, conflicts_with = "vault")]
+    pub offline: bool,
+}
+
+/// A registry file for offline verification: the shapes of the registry endpoints, in one file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryFile {
+    #[serde(default)]
+    pub types: Vec<LicenceType>,
+    #[serde(default)]
+    pub matters: Vec<Matter>,
+    #[serde(default)]
+    pub agencies: Vec<Agency>,
+    #[serde(default)]
+    pub requesters: Vec<Requester>,
+    /// did:keys trusted for vault-signed documents (receipts, stamped copies, status lists).
+    #[serde(default)]
+    pub vault_keys: Vec<DidKey>,
+}
+
+impl RegistryFile {
+    fn registries(&self) -> Registries {
+        Registries::new(
+            self.types.clone(),
+            self.matters.clone(),
+            self.agencies.clone(),
+            self.requesters.clone(),
+        )
+    }
+}
+
+fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    from_json(&bytes)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
+    crate::http::from_value(crate::jcs::parse(bytes)?)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))
+}
+
+fn unusable(message: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {message}");
+    2
+}
+
+/// Runs the command; the exit code is 0 valid, 1 invalid, 2 unusable input.
+pub fn run(opt: &VerifyOpt) -> i32 {
+    let bytes = match read_input(&opt.input) {
+        Ok(b) => b,
+        Err(e) => return unusable(format!("{e:#}")),
+    };
+    let doc = match crate::jcs::parse(&bytes) {
+        Ok(d) => d,
+        Err(e) => return unusable(format!("not I-JSON (malformed_json): {e}")),
+    };
+    if let Err(e @ (crate::proof::ProofError::Missing | crate::proof::ProofError::NotAnObject)) =
+        crate::proof::prepare(&doc)
+    {
+        return unusable(e);
+    }
+    let verdict = match (&opt.vault, &opt.token) {
+        (Some(url), Some(token)) => verify_remote(url, token, &bytes),
+        _ => verify_local(opt, &doc).map(|v| serde_json::to_value(v).unwrap_or_default()),
+    };
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) => return unusable(format!("{e:#}")),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&verdict).unwrap_or_default()
+    );
+    if verdict.get("valid") == Some(&Value::Bool(true)) {
+        0
+    } else {
+        1
+    }
+}
+
+/// Where registries and status lists come from.
+enum Source {
+    None,
+    File(RegistryFile),
+    Vault(Client),
+}
+
+fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
+    let now = Utc::now();
+    let source = match (&opt.registry, &opt.vault) {
+        (Some(p), _) => {
+            Source::File(parse_file(p).with_context(|| format!("registry {}", p.display()))?)
+        }
+        (None, Some(url)) => Source::Vault(Client::new(url)),
+        (None, None) => Source::None,
+    };
+    let (registries, vault_keys) = match &source {
+        Source::None => (None, None),
+        Source::File(f) => (Some(f.registries()), Some(f.vault_keys.clone())),
+        Source::Vault(c) => {
+            let (reg, keys) = c.registries(doc)?;
+            (Some(reg), Some(keys))
+        }
+    };
+    if crate::vault::is_stamped_copy(doc) {
+        // The copy's signature against the vault keys, its binding, and the embedded licence
+        // judged as a presented licence would be here.
+        let judged = crate::vault::verify_stamped_copy(doc, vault_keys.as_deref(), now, |lic| {
+            let ev = crate::verify::Evidence::new(registries.as_ref(), now);
+            Ok::<_, std::convert::Infallible>(crate::verify::licence(lic, ev).0)
+        });
+        return Ok(judged.unwrap_or_else(|never| match never {}));
+    }
+    if !Licence::is_licence(doc) {
+        return Ok(crate::verify::document(doc, vault_keys.as_deref(), now));
+    }
+    let (verdict, lic) =
+        crate::verify::licence(doc, crate::verify::Evidence::new(registries.as_ref(), now));
+    let Some(lic) = lic else { return Ok(verdict) };
+    let Some(receipt_path) = &opt.receipt else {
+        return Ok(verdict);
+    };
+    let receipt: Value =
+        parse_file(receipt_path).with_context(|| format!("receipt {}", receipt_path.display()))?;
+    let status = status_from_lists(
+        &lic,
+        doc,
+        &receipt,
+        vault_keys.as_deref(),
+        &opt.status,
+        &source,
+        now,
+    )?;
+    let checks = verdict
+        .checks
+        .into_iter()
+        .map(|c| {
+            if c.check == CheckName::Status {
+                status.clone()
+            } else {
+                c
+            }
+        })
+        .collect();
+    Ok(Verdict::new(checks, now))
+}
+
+/// The status check from the receipt's status list entries and the lists themselves.
+fn status_from_lists(
+    lic: &Licence,
+    doc: &Value,
+    receipt: &Value,
+    vault_keys: Option<&[DidKey]>,
+    saved: &[PathBuf],
+    source: &Source,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Check> {
+    let not_checked = |why: String| Ok(Check::not_checked(CheckName::Status, why));
+    let Some(keys) = vault_keys else {
+        return not_checked("no vault key to check the receipt and status lists against".into());
+    };
+    let rv = crate::verify::document(receipt, Some(keys), now);
+    if rv.check(CheckName::Signature).and_then(|c| c.ok) != Some(true)
+        || rv.check(CheckName::IssuerKey).and_then(|c| c.ok) != Some(true)
+    {
+        return Ok(Check::fail(
+            CheckName::Status,
+            Reason::BadSignature,
+            "the receipt is not signed by the vault",
+        ));
+    }
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        crate::jcs::canonicalize(doc),
+    ));
+    let subject = &receipt["credentialSubject"];
+    if subject["licence"] != lic.id.urn().as_str() || subject["sha256"] != sha.as_str() {
+        return Ok(Check::fail(
+            CheckName::Status,
+            Reason::IntegrityFailure,
+            "the receipt is for another licence or other content",
+        ));
+    }
+    let saved: Vec<Value> = saved
+        .iter()
+        .map(|p| parse_file(p).with_context(|| format!("status list {}", p.display())))
+        .collect::<anyhow::Result<_>>()?;
+    let mut found = Vec::new();
+    for entry in receipt["credentialStatus"].as_array().into_iter().flatten() {
+        let purpose: Option<Purpose> = entry["statusPurpose"].as_str().and_then(|p| p.parse().ok());
+        let index: Option<u32> = entry["statusListIndex"]
+            .as_str()
+            .and_then(|i| i.parse().ok());
+        let (Some(purpose), Some(index), Some(url)) =
+            (purpose, index, entry["statusListCredential"].as_str())
+        else {
+            bail!("the receipt has a malformed credentialStatus entry: {entry}");
+        };
+        let list = match saved.iter().find(|l| l["id"] == url) {
+            Some(l) => l.clone(),
+            None => match source {
+                Source::Vault(c) => c.get_url(url)?,
+                _ => continue,
+            },
+        };
+        // Judged at the time it is read: a list fetched just now was signed after `now`.
+        let lv = crate::verify::document(&list, Some(keys), Utc::now().max(now));
+        if !lv.valid {
+            let why = lv.reason().map_or("invalid", Reason::as_str);
+            return Ok(Check::fail(
+                CheckName::Status,
+                lv.reason().unwrap_or(Reason::BadSignature),
+                format!("status list {url} does not verify: {why}"),
+            ));
+        }
+        if list["credentialSubject"]["statusPurpose"] != purpose.as_str() {
+            bail!("status list {url} is not a {} list", purpose.as_str());
+        }
+        let bits = list["credentialSubject"]["encodedList"]
+            .as_str()
+            .and_then(lifecycle::decode_list)
+            .with_context(|| format!("status list {url} has no decodable encodedList"))?;
+        let bit = lifecycle::get_bit(&bits, index)
+            .with_context(|| format!("index {index} is beyond status list {url}"))?;
+        found.push((
+            purpose,
+            bit,
+            list["validFrom"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    if found.is_empty() {
+        return not_checked("no status list for the receipt's entries was given".into());
+    }
+    let checked: Vec<&str> = found.iter().map(|(p, _, _)| p.as_str()).collect();
+    for (purpose, bit, at) in &found {
+        if *bit {
+            let (code, what) = match purpose {
+                Purpose::Revocation => (Reason::Revoked, "revoked or cancelled"),
+                Purpose::Suspension => (Reason::Suspended, "suspended"),
+            };
+            return Ok(Check::fail(
+                CheckName::Status,
+                code,
+                format!("{what} according to the status list of {at}"),
+            ));
+        }
+    }
+    Ok(Check::pass_with(
+        CheckName::Status,
+        format!("not set in the {} status list(s)", checked.join(" and ")),
+    ))
+}
+
+fn verify_remote(url: &str, token: &str, body: &[u8]) -> anyhow::Result<Value> {
+    let endpoint = format!("{}/v1/verify", url.trim_end_matches('/'));
+    let resp = reqwest::blocking::Client::new()
+        .post(&endpoint)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .with_context(|| format!("POST {endpoint}"))?;
+    let status = resp.status();
+    let value: Value = resp
+        .json()
+        .with_context(|| format!("reading the answer of {endpoint}"))?;
+    if !status.is_success() {
+        bail!("{endpoint} answered {status}: {value}");
+    }
+    Ok(value)
+}
+
+/// Reads a running vault's public endpoints (no token needed).
+struct Client {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn get_url(&self, url: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let bytes = resp.bytes().with_context(|| format!("reading {url}"))?;
+        if !status.is_success() {
+            bail!(
+                "GET {url} answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        crate::jcs::parse(&bytes).with_context(|| format!("{url} did not answer I-JSON"))
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.get_url(&format!("{}{path}", self.base))
+    }
+
+    /// The catalogue, matters, the issuing agency named by the document, and the vault's key.
+    fn registries(&self, doc: &Value) -> anyhow::Result<(Registries, Vec<DidKey>)> {
+        let vault_key: DidKey = self.get("/v1/vault")?["didKey"]
+            .as_str()
+            .context("/v1/vault has no didKey")?
+            .parse()
+            .context("/v1/vault didKey")?;
+        let mut types = Vec::new();
+        for mut entry in self.get("/v1/catalogue")?["types"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            // The catalogue adds the derived `matters` to each type.
+            if let Some(o) = entry.as_object_mut() {
+                o.remove("matters");
+            }
+            types.push(
+                crate::http::from_value::<LicenceType>(entry)
+                    .map_err(|e| anyhow::anyhow!("catalogue: {}", e.message))?,
+            );
+        }
+        let matters: Vec<Matter> =
+            serde_json::from_value(self.get("/v1/matters")?["matters"].clone())
+                .context("/v1/matters")?;
+        let mut agencies = Vec::new();
+        if let Ok(lic) = Licence::parse(doc) {
+            agencies.push(
+                crate::http::from_value::<Agency>(
+                    self.get(&format!("/v1/agencies/{}", lic.issuer))?,
+                )
+                .map_err(|e| anyhow::anyhow!("agency: {}", e.message))?,
+            );
+        }
+        Ok((
+            Registries::new(types, matters, agencies, Vec::new()),
+            vec![vault_key],
+        ))
+    }
+}
