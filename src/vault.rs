@@ -684,18 +684,7 @@ impl Vault {
                             "the vault holds other content under this identifier",
                         )
                     };
-                    let checks = v
-                        .checks
-                        .into_iter()
-                        .map(|c| {
-                            if c.check == CheckName::Status {
-                                status.clone()
-                            } else {
-                                c
-                            }
-                        })
-                        .collect();
-                    Verdict::new(checks, now)
+                    v.replacing(status)
                 }
                 None => verify::licence(doc, Evidence::new(Some(&reg), now)).0,
             }

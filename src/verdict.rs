@@ -226,6 +226,21 @@ impl Verdict {
     pub fn check(&self, name: CheckName) -> Option<&Check> {
         self.checks.iter().find(|c| c.check == name)
     }
+    /// The same verdict with the check of `replacement`'s name replaced, and `valid` recomputed.
+    pub fn replacing(self, replacement: Check) -> Self {
+        let checks = self
+            .checks
+            .into_iter()
+            .map(|c| {
+                if c.check == replacement.check {
+                    replacement.clone()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        Self::new(checks, self.checked_at)
+    }
 }
 
 #[cfg(test)]

@@ -180,18 +180,7 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
         &source,
         now,
     )?;
-    let checks = verdict
-        .checks
-        .into_iter()
-        .map(|c| {
-            if c.check == CheckName::Status {
-                status.clone()
-            } else {
-                c
-            }
-        })
-        .collect();
-    Ok(Verdict::new(checks, now))
+    Ok(verdict.replacing(status))
 }
 
 /// The status check from the receipt's status list entries and the lists themselves.

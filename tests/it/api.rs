@@ -168,6 +168,11 @@ async fn read_gives_the_stored_bytes_and_a_fresh_verdict_to_issuer_and_holder_on
     assert_eq!(theirs["licences"], json!([]));
     let (status, body) = app.get("/v1/me/licences", Some(&app.tokens.market)).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, body) = app.get("/v1/me/licences", None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
 }
 
 #[tokio::test]
@@ -691,4 +696,36 @@ async fn admin_input_is_validated_with_field_names() {
         )
         .await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn holders_may_sign_in_with_a_trusted_identity_provider_jws() {
+    let app = TestApp::new();
+    let doc = sign(&business_licence("JWS01", COMPANY), "scjgj");
+    assert_eq!(
+        app.post("/v1/licences", Some(&app.tokens.market), doc)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let holder: licence_vault::codes::HolderCode = format!("001:{COMPANY}").parse().unwrap();
+    let exp = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let jws = licence_vault::auth::sign_holder_jws(&key("idp"), &holder, exp);
+    let (status, mine) = app.get("/v1/me/licences", Some(&jws)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["licences"].as_array().unwrap().len(), 1);
+    // Signed by someone else, or expired: not a credential at all.
+    let forged = licence_vault::auth::sign_holder_jws(&key("rogue"), &holder, exp);
+    let expired = licence_vault::auth::sign_holder_jws(
+        &key("idp"),
+        &holder,
+        chrono::Utc::now() - chrono::Duration::seconds(1),
+    );
+    for bad in [forged, expired] {
+        let (status, body) = app.get("/v1/me/licences", Some(&bad)).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "unauthorized")
+        );
+    }
 }
