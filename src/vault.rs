@@ -242,9 +242,10 @@ impl Vault {
         doc: &Value,
         now: DateTime<Utc>,
     ) -> Result<Deposited, VaultError> {
+        // deposit_batch returns exactly one result per document.
         self.deposit_batch(Some(issuer), std::slice::from_ref(doc), now)?
             .pop()
-            .unwrap_or_else(|| unreachable!())
+            .unwrap_or_else(|| unreachable!("one document, one result"))
     }
 
     /// Deposits many licences: all signatures in one batch verification, all accepted items in one
@@ -374,7 +375,8 @@ impl Vault {
 
         let results: Vec<_> = results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| unreachable!()))
+            // Every slot was filled: refused items before the write, accepted ones while building it.
+            .map(|r| r.unwrap_or_else(|| unreachable!("every item has a result")))
             .collect();
         for r in &results {
             let outcome = match r {

@@ -368,7 +368,12 @@ impl Client {
             serde_json::from_value(self.get("/v1/matters")?["matters"].clone())
                 .context("/v1/matters")?;
         let mut agencies = Vec::new();
-        if let Ok(lic) = Licence::parse(doc) {
+        // A stamped copy's licence is embedded: its issuing agency is the one to fetch.
+        let licence = match doc.pointer("/credentialSubject/document") {
+            Some(embedded) if crate::vault::is_stamped_copy(doc) => embedded,
+            _ => doc,
+        };
+        if let Ok(lic) = Licence::parse(licence) {
             agencies.push(
                 crate::http::from_value::<Agency>(
                     self.get(&format!("/v1/agencies/{}", lic.issuer))?,

@@ -1319,3 +1319,114 @@ fn check_purpose(purpose: &str) -> Result<String, VaultError> {
     }
     Ok(p.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::proof::parse_time(s).unwrap()
+    }
+
+    fn consent() -> Consent {
+        Consent {
+            id: "cst_1".into(),
+            requester: "r".into(),
+            matter: "m".into(),
+            purpose: "p".into(),
+            types: Vec::new(),
+            licences: vec![
+                "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
+                    .parse()
+                    .unwrap(),
+            ],
+            created_at: t("2025-01-01T00:00:00Z"),
+            expires_at: t("2025-02-01T00:00:00Z"),
+            max_uses: Some(2),
+            uses: 0,
+            withdrawn_at: None,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn consent_state_prefers_withdrawn_then_expired_then_exhausted() {
+        let now = t("2025-01-15T00:00:00Z");
+        let mut c = consent();
+        assert_eq!(
+            (c.state(now), c.remaining_uses()),
+            (ConsentState::Active, Some(2))
+        );
+        c.uses = 2;
+        assert_eq!(
+            (c.state(now), c.remaining_uses()),
+            (ConsentState::Exhausted, Some(0))
+        );
+        assert_eq!(c.state(c.expires_at), ConsentState::Expired);
+        c.withdrawn_at = Some(now);
+        assert_eq!(c.state(c.expires_at), ConsentState::Withdrawn);
+        assert_eq!(ConsentState::Active.reason(), None);
+    }
+
+    #[test]
+    fn a_consent_by_id_covers_later_versions_of_the_same_licence_only() {
+        let c = consent();
+        let v1 = &c.licences[0];
+        assert!(c.covers(&v1.type_code()));
+        assert!(c.admits(&v1.with_version(2).unwrap()));
+        let other = LicenceId::new(&v1.type_code(), &v1.issuer(), "2430600", 1).unwrap();
+        assert!(!c.admits(&other));
+    }
+
+    #[test]
+    fn stat_keys_round_trip() {
+        for key in [
+            StatKey::Pulls {
+                matter: "350100-SJ-004".into(),
+            },
+            StatKey::Licences {
+                agency: "none".into(),
+                type_code: "11100000000013338W001".into(),
+                matter: "350100-SJ-004".into(),
+                outcome: "no_consent".into(),
+            },
+        ] {
+            let encoded = key.encode();
+            assert_eq!(StatKey::decode(&encoded).map(|k| k.encode()), Some(encoded));
+        }
+        assert!(StatKey::decode(b"pulls").is_none());
+    }
+
+    #[test]
+    fn a_copy_without_a_licence_fails_binding_and_is_not_a_licence() {
+        let signer = crate::keys::Signer::generate();
+        let now = t("2025-01-15T00:00:00Z");
+        let copy = json!({
+            "@context": [VC_CONTEXT], "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
+            "validFrom": "2025-01-01T00:00:00Z", "validUntil": "2025-02-01T00:00:00Z",
+            "credentialSubject": {"licence": "urn:x", "sha256": "00"},
+        });
+        let signed = proof::sign(&copy, &signer, now).unwrap();
+        assert!(is_stamped_copy(&signed) && !Licence::is_licence(&signed));
+        let v = verify_stamped_copy(
+            &signed,
+            Some(std::slice::from_ref(signer.did_key())),
+            now,
+            |_| Err::<Verdict, ()>(()),
+        )
+        .unwrap();
+        assert!(!v.valid);
+        assert_eq!(
+            v.check(CheckName::Binding).and_then(|c| c.code),
+            Some(Reason::IntegrityFailure)
+        );
+        assert_eq!(v.reason(), Some(Reason::IntegrityFailure));
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let u = new_uuid_urn();
+        assert_eq!(u.len(), "urn:uuid:".len() + 36);
+        assert_eq!(&u[23..24], "4");
+    }
+}

@@ -14,4 +14,5 @@ mod cli;
 mod fixtures;
 mod integrity;
 mod lifecycle;
+mod reuse;
 mod socket;
