@@ -50,7 +50,10 @@ pub struct LicenceMeta {
     /// Hex SHA-256 of the stored JCS bytes.
     pub sha256: String,
     pub deposited_at: DateTime<Utc>,
-    pub receipt: Value,
+    /// The signed receipt, when it was signed at deposit. Bulk import defers signing to the first
+    /// read ([`Vault::receipt_of`]); Ed25519 is deterministic, so the bytes are the same either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<LicenceId>,
     /// The licence's position in its issuer's status lists (SPEC §6).
@@ -257,10 +260,52 @@ impl Vault {
         docs: &[Value],
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<Deposited, VaultError>>, StoreError> {
+        let results = self.store_batch(issuer, docs, now, true)?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.and_then(|(created, receipt)| {
+                    let receipt =
+                        receipt.ok_or_else(|| StoreError::Engine("receipt not signed".into()))?;
+                    Ok(if created {
+                        Deposited::Created(receipt)
+                    } else {
+                        Deposited::Existing(receipt)
+                    })
+                })
+            })
+            .collect())
+    }
+
+    /// Bulk import (offline): like [`Vault::deposit_batch`] for any issuer, but receipts are signed
+    /// when first read instead of now. `Ok(true)`: created, `Ok(false)`: already present.
+    pub fn import_batch(
+        &self,
+        docs: &[Value],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<bool, VaultError>>, StoreError> {
+        Ok(self
+            .store_batch(None, docs, now, false)?
+            .into_iter()
+            .map(|r| r.map(|(created, _)| created))
+            .collect())
+    }
+
+    /// Verifies and stores a batch. Each accepted item gives `(created, receipt if signed)`.
+    #[expect(
+        clippy::type_complexity,
+        reason = "a private per-item result, named by its doc comment"
+    )]
+    fn store_batch(
+        &self,
+        issuer: Option<&Uscc>,
+        docs: &[Value],
+        now: DateTime<Utc>,
+        sign_receipts: bool,
+    ) -> Result<Vec<Result<(bool, Option<Value>), VaultError>>, StoreError> {
         let reg = self.registries();
         let checked = self.check_for_deposit(&reg, docs, now);
-        let mut results: Vec<Option<Result<Deposited, VaultError>>> =
-            Vec::with_capacity(docs.len());
+        let mut results: Vec<Option<_>> = Vec::with_capacity(docs.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
             match c {
@@ -284,7 +329,7 @@ impl Vault {
 
         let _guard = self.lock();
         let mut change = Change::durable();
-        let mut in_batch: HashMap<LicenceId, (String, Value)> = HashMap::new();
+        let mut in_batch: HashMap<LicenceId, (String, Option<Value>)> = HashMap::new();
         let mut successors: HashMap<LicenceId, LicenceMeta> = HashMap::new();
         let mut next_index: HashMap<Uscc, u64> = HashMap::new();
         for (i, lic) in accepted {
@@ -292,11 +337,17 @@ impl Vault {
             let sha = hex::encode(Sha256::digest(&bytes));
             let existing = match in_batch.get(&lic.id) {
                 Some((s, r)) => Some((s.clone(), r.clone())),
-                None => self.meta(&lic.id)?.map(|m| (m.sha256, m.receipt)),
+                None => match self.meta(&lic.id)? {
+                    Some(m) if sign_receipts => {
+                        Some((m.sha256.clone(), Some(self.receipt_of(&lic.id, &m)?)))
+                    }
+                    Some(m) => Some((m.sha256, None)),
+                    None => None,
+                },
             };
             if let Some((prev_sha, receipt)) = existing {
                 results[i] = Some(if prev_sha == sha {
-                    Ok(Deposited::Existing(receipt))
+                    Ok((false, receipt))
                 } else {
                     Err(VaultError::new(
                         Reason::Conflict,
@@ -340,7 +391,11 @@ impl Vault {
                 None => self.next_status_index(&issuer)?,
             };
             next_index.insert(issuer.clone(), status_index + 1);
-            let receipt = self.receipt(&lic.id, &sha, status_index, now)?;
+            let receipt = if sign_receipts {
+                Some(self.receipt(&lic.id, &sha, status_index, now)?)
+            } else {
+                None
+            };
             let meta = LicenceMeta {
                 sha256: sha.clone(),
                 deposited_at: now,
@@ -356,7 +411,7 @@ impl Vault {
                 .put(Table::LicenceMeta, lic.id.as_str(), to_vec(&meta))
                 .put(Table::HolderLicence, index_key, Vec::new());
             in_batch.insert(lic.id.clone(), (sha, receipt.clone()));
-            results[i] = Some(Ok(Deposited::Created(receipt)));
+            results[i] = Some(Ok((true, receipt)));
         }
         for (pred, meta) in successors {
             change.put(Table::LicenceMeta, pred.as_str(), to_vec(&meta));
@@ -380,8 +435,8 @@ impl Vault {
             .collect();
         for r in &results {
             let outcome = match r {
-                Ok(Deposited::Created(_)) => "created",
-                Ok(Deposited::Existing(_)) => "existing",
+                Ok((true, _)) => "created",
+                Ok((false, _)) => "existing",
                 Err(VaultError::Rejected(rej)) => rej.reason.as_str(),
                 Err(VaultError::Store(_)) => "internal",
             };
@@ -441,6 +496,20 @@ impl Vault {
                 }
             })
             .collect()
+    }
+
+    /// The deposit receipt of a stored licence: the one signed at deposit, or signed now from the
+    /// recorded facts (identical bytes: Ed25519 is deterministic and `created` is the deposit time).
+    pub fn receipt_of(&self, id: &LicenceId, meta: &LicenceMeta) -> Result<Value, StoreError> {
+        match &meta.receipt {
+            Some(r) => Ok(r.clone()),
+            None => self.receipt(
+                id,
+                &meta.sha256,
+                meta.status_index.unwrap_or(0),
+                meta.deposited_at,
+            ),
+        }
     }
 
     fn receipt(

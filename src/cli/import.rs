@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::DEFAULT_DATA;
-use crate::vault::{Deposited, VaultError, MAX_BATCH};
+use crate::vault::{VaultError, MAX_BATCH};
 
 #[derive(Debug, Args)]
 pub struct ImportOpt {
@@ -124,9 +124,7 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
                     Err(e) => slots.push((line, Some(e))),
                 }
             }
-            let mut results = vault
-                .deposit_batch(None, &docs, chrono::Utc::now())?
-                .into_iter();
+            let mut results = vault.import_batch(&docs, chrono::Utc::now())?.into_iter();
             for (line, parse_error) in slots {
                 if let Some(e) = parse_error {
                     record(
@@ -142,8 +140,8 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("missing result for line {line}"))?;
                 match r {
-                    Ok(Deposited::Created(_)) => summary.created += 1,
-                    Ok(Deposited::Existing(_)) => summary.existing += 1,
+                    Ok(true) => summary.created += 1,
+                    Ok(false) => summary.existing += 1,
                     Err(VaultError::Rejected(rej)) => record(
                         line,
                         rej.reason.as_str(),

@@ -187,8 +187,8 @@ impl LicenceView {
             licence: e.document,
             status,
             status_reason,
+            receipt: vault.receipt_of(&e.id, &e.meta)?,
             superseded_by: e.meta.superseded_by.map(|s| s.urn()),
-            receipt: e.meta.receipt,
             verdict: e.verdict,
         })
     }

@@ -332,6 +332,22 @@ fn import_deposits_jsonl_and_summarises_rejections() {
     let mine = vault.holder_licences(&holder, chrono::Utc::now()).unwrap();
     assert_eq!(mine.len(), 25);
     assert!(mine.iter().all(|e| e.verdict.valid));
+    // Import defers receipt signing to the first read; the receipt is then signed by the vault,
+    // dated at the deposit, and the same bytes every time (Ed25519 is deterministic).
+    let e = &mine[0];
+    assert!(e.meta.receipt.is_none());
+    let receipt = vault.receipt_of(&e.id, &e.meta).unwrap();
+    assert_eq!(receipt, vault.receipt_of(&e.id, &e.meta).unwrap());
+    assert_eq!(
+        receipt["credentialSubject"]["depositedAt"],
+        licence_vault::proof::format_time(e.meta.deposited_at)
+    );
+    let v = licence_vault::verify::document(
+        &receipt,
+        Some(std::slice::from_ref(vault.did_key())),
+        chrono::Utc::now(),
+    );
+    assert!(v.valid, "{v:?}");
 }
 
 #[test]
