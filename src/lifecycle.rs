@@ -124,7 +124,7 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), Rejection> {
             Reason::InvalidTransition,
             "$.status",
             format!(
-                "a {} licence cannot become {}",
+                "a licence that is {} cannot become {}",
                 status_name(from),
                 status_name(to)
             ),

@@ -379,6 +379,24 @@ impl Vault {
                         )));
                         continue;
                     }
+                    Some(m)
+                        if m.status
+                            .as_ref()
+                            .is_some_and(|s| s.status != crate::verify::Status::Active) =>
+                    {
+                        // Renewal continues a licence in force; a suspended, revoked or cancelled one
+                        // must be reinstated first (or stays ended).
+                        let status = m
+                            .status
+                            .as_ref()
+                            .map_or("active", |s| crate::lifecycle::status_name(s.status));
+                        results[i] = Some(Err(VaultError::new(
+                            Reason::InvalidTransition,
+                            "$.credentialSubject.licence.predecessor",
+                            format!("{} is {status} and cannot be renewed", pred.urn()),
+                        )));
+                        continue;
+                    }
                     Some(mut m) => {
                         m.superseded_by = Some(lic.id.clone());
                         successors.insert(pred.clone(), m);

@@ -226,19 +226,14 @@ impl Verdict {
     pub fn check(&self, name: CheckName) -> Option<&Check> {
         self.checks.iter().find(|c| c.check == name)
     }
-    /// The same verdict with the check of `replacement`'s name replaced, and `valid` recomputed.
+    /// The same verdict with `replacement` in place of the check of its name (or first, if there
+    /// was none), and `valid` recomputed.
     pub fn replacing(self, replacement: Check) -> Self {
-        let checks = self
-            .checks
-            .into_iter()
-            .map(|c| {
-                if c.check == replacement.check {
-                    replacement.clone()
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let mut checks = self.checks;
+        match checks.iter_mut().find(|c| c.check == replacement.check) {
+            Some(c) => *c = replacement,
+            None => checks.insert(0, replacement),
+        }
         Self::new(checks, self.checked_at)
     }
 }

@@ -163,46 +163,69 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
     if !Licence::is_licence(doc) {
         return Ok(crate::verify::document(doc, vault_keys.as_deref(), now));
     }
-    let (verdict, lic) =
-        crate::verify::licence(doc, crate::verify::Evidence::new(registries.as_ref(), now));
-    let Some(lic) = lic else { return Ok(verdict) };
-    let Some(receipt_path) = &opt.receipt else {
+    let receipt: Option<Value> = match &opt.receipt {
+        Some(p) => Some(parse_file(p).with_context(|| format!("receipt {}", p.display()))?),
+        None => None,
+    };
+    // A receipt the vault signed for exactly these bytes proves when the vault received them: the
+    // evidence that judges a key's later retirement or compromise (SPEC §5).
+    let deposit = match (&receipt, vault_keys.as_deref()) {
+        (Some(r), Some(keys)) => Some(receipt_deposit_time(r, doc, keys, now)),
+        _ => None,
+    };
+    let facts = match &deposit {
+        Some(Ok(at)) => Some(crate::verify::RecordFacts {
+            deposited_at: *at,
+            integrity: Ok(()),
+            status: None,
+            superseded_by: None,
+        }),
+        _ => None,
+    };
+    let ev = crate::verify::Evidence {
+        registries: registries.as_ref(),
+        record: facts.as_ref(),
+        now,
+        signature: None,
+    };
+    let (verdict, lic) = crate::verify::licence(doc, ev);
+    let (Some(_), Some(receipt), Some(deposit)) = (lic, receipt, deposit) else {
         return Ok(verdict);
     };
-    let receipt: Value =
-        parse_file(receipt_path).with_context(|| format!("receipt {}", receipt_path.display()))?;
+    let at = match deposit {
+        Ok(at) => at,
+        Err(check) => return Ok(verdict.replacing(check)),
+    };
+    let integrity = Check::pass_with(
+        CheckName::Integrity,
+        format!(
+            "sha256 matches the vault's receipt of {}",
+            crate::proof::format_time(at)
+        ),
+    );
     let status = status_from_lists(
-        &lic,
-        doc,
         &receipt,
-        vault_keys.as_deref(),
+        vault_keys.as_deref().unwrap_or_default(),
         &opt.status,
         &source,
         now,
     )?;
-    Ok(verdict.replacing(status))
+    Ok(verdict.replacing(integrity).replacing(status))
 }
 
-/// The status check from the receipt's status list entries and the lists themselves.
-fn status_from_lists(
-    lic: &Licence,
-    doc: &Value,
+/// The deposit time a vault-signed receipt proves for `doc`, or the failing check.
+fn receipt_deposit_time(
     receipt: &Value,
-    vault_keys: Option<&[DidKey]>,
-    saved: &[PathBuf],
-    source: &Source,
+    doc: &Value,
+    keys: &[DidKey],
     now: DateTime<Utc>,
-) -> anyhow::Result<Check> {
-    let not_checked = |why: String| Ok(Check::not_checked(CheckName::Status, why));
-    let Some(keys) = vault_keys else {
-        return not_checked("no vault key to check the receipt and status lists against".into());
-    };
+) -> Result<DateTime<Utc>, Check> {
     let rv = crate::verify::document(receipt, Some(keys), now);
     if rv.check(CheckName::Signature).and_then(|c| c.ok) != Some(true)
         || rv.check(CheckName::IssuerKey).and_then(|c| c.ok) != Some(true)
     {
-        return Ok(Check::fail(
-            CheckName::Status,
+        return Err(Check::fail(
+            CheckName::Integrity,
             Reason::BadSignature,
             "the receipt is not signed by the vault",
         ));
@@ -211,13 +234,34 @@ fn status_from_lists(
         crate::jcs::canonicalize(doc),
     ));
     let subject = &receipt["credentialSubject"];
-    if subject["licence"] != lic.id.urn().as_str() || subject["sha256"] != sha.as_str() {
-        return Ok(Check::fail(
-            CheckName::Status,
+    if subject["licence"] != doc["id"] || subject["sha256"] != sha.as_str() {
+        return Err(Check::fail(
+            CheckName::Integrity,
             Reason::IntegrityFailure,
             "the receipt is for another licence or other content",
         ));
     }
+    subject["depositedAt"]
+        .as_str()
+        .and_then(crate::proof::parse_time)
+        .ok_or_else(|| {
+            Check::fail(
+                CheckName::Integrity,
+                Reason::IntegrityFailure,
+                "the receipt has no depositedAt",
+            )
+        })
+}
+
+/// The status check from a verified receipt's status list entries and the lists themselves.
+fn status_from_lists(
+    receipt: &Value,
+    keys: &[DidKey],
+    saved: &[PathBuf],
+    source: &Source,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Check> {
+    let not_checked = |why: String| Ok(Check::not_checked(CheckName::Status, why));
     let saved: Vec<Value> = saved
         .iter()
         .map(|p| parse_file(p).with_context(|| format!("status list {}", p.display())))

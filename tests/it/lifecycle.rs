@@ -412,7 +412,7 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
     let app = TestApp::new();
     let k = add_police_key(&app).await;
     let before = police_doc("K0001", 1, &k, "2024-06-01T00:00:00Z");
-    let (s, _) = app
+    let (s, before_receipt) = app
         .post("/v1/licences", Some(&app.tokens.police), before.clone())
         .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -476,7 +476,7 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
     );
     // Presented outside the vault, nothing proves it predates the compromise — unless it is the deposited one.
     let (_, v) = app
-        .post("/v1/verify", Some(&app.tokens.requester), before)
+        .post("/v1/verify", Some(&app.tokens.requester), before.clone())
         .await;
     assert_eq!(v["valid"], true);
     let (_, v) = app
@@ -491,6 +491,123 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
             .unwrap()["code"],
         "key_compromised"
     );
+
+    // Offline, the vault's receipt is the evidence of the deposit time.
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, v: &Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let (_, catalogue) = app.get("/v1/catalogue", None).await;
+    let types: Vec<Value> = catalogue["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            t.as_object_mut().unwrap().remove("matters");
+            t
+        })
+        .collect();
+    let registry = save(
+        "registry.json",
+        &json!({"types": types, "agencies": [agency], "vaultKeys": [app.vault.did_key().as_str()]}),
+    );
+    let doc = save("before.json", &before);
+    let receipt = save("receipt.json", &before_receipt);
+    let (code_, v) = cli(&[
+        "verify",
+        "--offline",
+        "--in",
+        &doc,
+        "--registry",
+        &registry,
+        "--receipt",
+        &receipt,
+    ]);
+    assert_eq!(code_, Some(0), "{v}");
+    let kc = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "issuer_key")
+        .unwrap()
+        .clone();
+    assert!(kc["detail"].as_str().unwrap().contains("deposited"), "{kc}");
+    let (code_, v) = cli(&["verify", "--offline", "--in", &doc, "--registry", &registry]);
+    assert_eq!(code_, Some(1));
+    assert_eq!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["ok"] == false)
+            .unwrap()["code"],
+        "key_compromised"
+    );
+    // A receipt for other content proves nothing.
+    let mut other_receipt = before_receipt.clone();
+    other_receipt["credentialSubject"]["sha256"] = json!("00");
+    let other = save("other-receipt.json", &other_receipt);
+    let (code_, v) = cli(&[
+        "verify",
+        "--offline",
+        "--in",
+        &doc,
+        "--registry",
+        &registry,
+        "--receipt",
+        &other,
+    ]);
+    assert_eq!(code_, Some(1));
+    assert_eq!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "integrity")
+            .unwrap()["code"],
+        "bad_signature"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_or_suspended_licence_cannot_be_renewed() {
+    let app = TestApp::new();
+    for (serial, status) in [
+        ("RV001", "revoked"),
+        ("RV002", "suspended"),
+        ("RV003", "cancelled"),
+    ] {
+        let v1 = sign(&business_licence(serial, COMPANY), "scjgj");
+        deposit(&app, &v1).await;
+        assert_eq!(
+            post_status(&app, &v1, signed_statement(&v1, status, "处罚", "scjgj"))
+                .await
+                .0,
+            StatusCode::CREATED
+        );
+        let id1 = LicenceId::from_urn_or_bare(v1["id"].as_str().unwrap()).unwrap();
+        let mut v2 = business_licence(serial, COMPANY);
+        v2["id"] = json!(id1.with_version(2).unwrap().urn());
+        v2["credentialSubject"]["licence"]["version"] = json!("002");
+        v2["credentialSubject"]["licence"]["predecessor"] = v1["id"].clone();
+        let (s, b) = app
+            .post("/v1/licences", Some(&app.tokens.market), sign(&v2, "scjgj"))
+            .await;
+        assert_eq!(
+            (s, code(&b), b["error"]["field"].as_str()),
+            (
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                Some("$.credentialSubject.licence.predecessor")
+            ),
+            "{status}"
+        );
+        let (_, old) = app.get(&path(&v1), Some(&app.tokens.market)).await;
+        assert_eq!(old["status"], status);
+    }
 }
 
 #[tokio::test]
