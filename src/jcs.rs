@@ -344,23 +344,79 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // RFC 8785 §3.2.3: sort by UTF-16 code units. UTF-8 byte order differs only when
-            // comparing a supplementary-plane character with U+E000..U+FFFF.
-            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(k, out);
-                out.push(b':');
-                write_value(v, out);
-            }
-            out.push(b'}');
+        Value::Object(map) => write_object(map, None, None, out),
+    }
+}
+
+/// RFC 8785 §3.2.3 order: by UTF-16 code units.
+fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    // UTF-8 byte order equals UTF-16 order unless a supplementary-plane character meets one in
+    // U+E000..U+FFFF; both start with a lead byte of 0xEE or above.
+    if a.bytes().chain(b.bytes()).any(|x| x >= 0xEE) {
+        a.encode_utf16().cmp(b.encode_utf16())
+    } else {
+        a.as_bytes().cmp(b.as_bytes())
+    }
+}
+
+/// Writes an object's members in JCS order, leaving out member `skip` and writing `replace`'s
+/// value instead of the member of its name.
+fn write_object(
+    map: &Map<String, Value>,
+    skip: Option<&str>,
+    replace: Option<(&str, &Value)>,
+    out: &mut Vec<u8>,
+) {
+    let member = |k: &str, v: &Value, out: &mut Vec<u8>, first: &mut bool| {
+        if skip == Some(k) {
+            return;
+        }
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        write_string(k, out);
+        out.push(b':');
+        match replace {
+            Some((name, value)) if name == k => write_value(value, out),
+            _ => write_value(v, out),
+        }
+    };
+    let mut first = true;
+    out.push(b'{');
+    // Maps usually iterate in byte order already (serde_json's default map is a BTreeMap): check
+    // cheaply and sort only when needed.
+    let mut keys = map.keys();
+    let sorted = keys.next().is_none_or(|mut prev| {
+        keys.all(|k| {
+            let ok = utf16_cmp(prev, k).is_lt();
+            prev = k;
+            ok
+        })
+    });
+    if sorted {
+        for (k, v) in map {
+            member(k, v, out, &mut first);
+        }
+    } else {
+        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        entries.sort_by(|a, b| utf16_cmp(a.0, b.0));
+        for (k, v) in entries {
+            member(k, v, out, &mut first);
         }
     }
+    out.push(b'}');
+}
+
+/// JCS bytes of an object without member `skip`, with `replace` substituted: the document a Data
+/// Integrity proof covers, without copying it.
+pub fn canonicalize_object(
+    map: &Map<String, Value>,
+    skip: &str,
+    replace: Option<(&str, &Value)>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    write_object(map, Some(skip), replace, &mut out);
+    out
 }
 
 fn write_number(n: &Number, out: &mut Vec<u8>) {

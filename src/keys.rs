@@ -101,14 +101,34 @@ impl FromStr for DidKey {
         let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::Point)?;
         // Honest keys are multiples of the base point. Refusing any torsion component (which
         // includes every weak key) also makes batch verification agree with verify_strict.
-        let torsion_free = curve25519_dalek::edwards::CompressedEdwardsY(raw)
-            .decompress()
-            .is_some_and(|p| p.is_torsion_free());
-        if key.is_weak() || !torsion_free {
+        if key.is_weak() || !torsion_free(&raw) {
             return Err(KeyError::Weak);
         }
         Ok(Self::from_verifying_key(key))
     }
+}
+
+/// Whether a point has no torsion component. The check costs a full scalar multiplication and
+/// every proof names its key, so results are remembered: a vault sees few distinct keys.
+fn torsion_free(raw: &[u8; 32]) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const MAX_REMEMBERED: usize = 65_536;
+    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], bool>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(&known) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(raw) {
+        return known;
+    }
+    let ok = curve25519_dalek::edwards::CompressedEdwardsY(*raw)
+        .decompress()
+        .is_some_and(|p| p.is_torsion_free());
+    let mut map = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= MAX_REMEMBERED {
+        // Someone is presenting many distinct keys; forget rather than grow without bound.
+        map.clear();
+    }
+    map.insert(*raw, ok);
+    ok
 }
 
 impl fmt::Display for DidKey {

@@ -501,7 +501,7 @@ impl Vault {
                     now,
                     signature,
                 };
-                let (verdict, lic) = verify::licence(doc, ev);
+                let (verdict, lic) = verify::licence_prepared(doc, p, ev);
                 let failure = verdict.checks.iter().find(|c| c.ok == Some(false));
                 match (failure, lic) {
                     (None, Some(lic)) => Ok(lic),

@@ -121,8 +121,16 @@ fn integrity_check(record: Option<&RecordFacts>) -> Option<Check> {
 
 /// Verifies a licence document. Returns the verdict and, when it parsed, the typed licence.
 pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
+    licence_prepared(doc, &proof::prepare(doc), ev)
+}
+
+/// [`licence`] for a document whose proof was already prepared (e.g. for a batch verification).
+pub fn licence_prepared(
+    doc: &Value,
+    prepared: &Result<Prepared, ProofError>,
+    ev: Evidence<'_>,
+) -> (Verdict, Option<Licence>) {
     let mut checks: Vec<Check> = integrity_check(ev.record).into_iter().collect();
-    let prepared = proof::prepare(doc);
     let lic = match Licence::parse(doc) {
         Ok(l) => {
             checks.push(Check::pass(CheckName::Identifier));
@@ -142,7 +150,7 @@ pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
             None
         }
     };
-    let sig = proof_check(&prepared, ev.signature);
+    let sig = proof_check(prepared, ev.signature);
     let Some(lic) = lic else {
         checks.push(sig);
         return (Verdict::new(checks, ev.now), None);
@@ -179,7 +187,7 @@ pub fn licence(doc: &Value, ev: Evidence<'_>) -> (Verdict, Option<Licence>) {
         }),
     }
     checks.push(sig);
-    if let (Some(reg), Ok(p)) = (ev.registries, &prepared) {
+    if let (Some(reg), Ok(p)) = (ev.registries, prepared) {
         checks.extend(key_checks(
             reg,
             &p.key,
