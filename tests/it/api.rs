@@ -729,3 +729,32 @@ async fn holders_may_sign_in_with_a_trusted_identity_provider_jws() {
         );
     }
 }
+
+/// The shape of a licence read, pinned: a client that reads `GET /v1/licences/{id}` relies on it.
+#[tokio::test]
+async fn licence_view_shape_is_pinned() {
+    let app = TestApp::new();
+    let doc = sign(&business_licence("SNAP1", COMPANY), "scjgj");
+    app.post("/v1/licences", Some(&app.tokens.market), doc.clone())
+        .await;
+    let (_, view) = app
+        .get(
+            &format!("/v1/licences/{}", doc["id"].as_str().unwrap()),
+            Some(&app.tokens.market),
+        )
+        .await;
+    insta::assert_json_snapshot!(view, {
+        ".licence" => "[the signed licence]",
+        ".receipt.validFrom" => "[deposit time]",
+        ".receipt.credentialSubject.depositedAt" => "[deposit time]",
+        ".receipt.proof.created" => "[deposit time]",
+        ".receipt.proof.proofValue" => "[vault signature]",
+        ".verdict.checkedAt" => "[now]",
+        ".verdict.checks[].detail" => insta::dynamic_redaction(|value, _| {
+            // Keep the wording, drop the times.
+            let s = value.as_str().unwrap_or_default();
+            let kept = s.find(" (created").map_or(s, |i| &s[..i]);
+            insta::internals::Content::String(kept.to_owned())
+        }),
+    });
+}
