@@ -9,7 +9,13 @@
 //! - `verify`: verify a JSONL file in-process, as `licence-vault verify --registry` does, one
 //!   thread, all threads, and batched as a deposit does (the peer comparison's Rust side);
 //! - `extract`: `Vault::extract` of random stored ids, the in-process ceiling of `GET /v1/licences/{id}`;
-//! - `requests`: the wrk input (path and issuer token per line) for the HTTP load.
+//! - `requests`: the wrk input (path and issuer token per line) for the HTTP load;
+//! - `reuse-setup`: consents for holders spread over the stored set, and the wrk input for
+//!   `POST /v1/reuse` (requester token, holder, matter per line);
+//! - `store-reads`: raw RocksDB point reads of the stored licences (document, and metadata and
+//!   document as a read does), the storage limit at the scale actually stored;
+//! - `reuse`: `Vault::reuse` of those pulls in-process (consent check, durable access record,
+//!   verify, vault-signed copies), the in-process ceiling of `POST /v1/reuse`.
 //!
 //! `cargo bench` runs `limits` for a few seconds; `cargo test --all-targets` runs every measurement
 //! once on tiny inputs (a smoke test, nothing is timed or asserted on time).
@@ -23,7 +29,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -52,6 +60,52 @@ enum Cmd {
     Verify(VerifyOpt),
     Extract(ExtractOpt),
     Requests(RequestsOpt),
+    ReuseSetup(ReuseSetupOpt),
+    Reuse(ReuseOpt),
+    StoreReads(StoreReadsOpt),
+}
+
+#[derive(Debug, Args)]
+struct StoreReadsOpt {
+    #[arg(long)]
+    data: PathBuf,
+    /// Bare licence ids, one per line.
+    #[arg(long)]
+    ids: PathBuf,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+#[derive(Debug, Args)]
+struct ReuseSetupOpt {
+    #[arg(long)]
+    data: PathBuf,
+    /// Bare licence ids spread over the stored set; their holders are the ones pulled.
+    #[arg(long)]
+    ids: PathBuf,
+    /// DATA/demo-tokens.json (requester tokens).
+    #[arg(long)]
+    tokens: PathBuf,
+    /// Holders to grant a consent (at most one per id).
+    #[arg(long, default_value_t = 2000)]
+    holders: usize,
+    /// The wrk input: "TOKEN HOLDER MATTER" per line.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ReuseOpt {
+    #[arg(long)]
+    data: PathBuf,
+    /// The file `reuse-setup` wrote.
+    #[arg(long = "requests")]
+    requests: PathBuf,
+    /// DATA/demo-tokens.json, to map requester tokens back to requester ids.
+    #[arg(long)]
+    tokens: PathBuf,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +219,9 @@ fn run(cmd: Cmd) -> anyhow::Result<Value> {
         Cmd::Verify(o) => verify_file(&o),
         Cmd::Extract(o) => extract(&o),
         Cmd::Requests(o) => requests(&o),
+        Cmd::ReuseSetup(o) => reuse_setup(&o),
+        Cmd::Reuse(o) => reuse(&o),
+        Cmd::StoreReads(o) => store_reads(&o),
     }
 }
 
@@ -261,12 +318,26 @@ fn limits(o: &LimitsOpt) -> anyhow::Result<Value> {
     let batch = |_: u64| {
         std::hint::black_box(ed25519_dalek::verify_batch(&msg_refs, &sigs, &vks).is_ok());
     };
-    // The per-signature R check proof::verify_batch adds to make a batch agree with verify_strict.
+    // A torsion-free check of R, which would make a passing batch agree with verify_strict
+    // exactly (proof::verify_batch checks only for small order; docs/DECISIONS.md).
     let r_check = |i: u64| {
         let s = &sigs[(i % 64) as usize];
         let ok = CompressedEdwardsY(*s.r_bytes())
             .decompress()
             .is_some_and(|r| r.is_torsion_free());
+        std::hint::black_box(ok);
+    };
+    // The same answer in variable time ([ℓ-1]R + R = [ℓ]R; R is public, so variable time is safe).
+    let l_minus_1 = Scalar::ZERO - Scalar::ONE;
+    let r_check_vartime = |i: u64| {
+        let s = &sigs[(i % 64) as usize];
+        let ok = CompressedEdwardsY(*s.r_bytes())
+            .decompress()
+            .is_some_and(|r| {
+                (EdwardsPoint::vartime_double_scalar_mul_basepoint(&l_minus_1, &r, &Scalar::ZERO)
+                    + r)
+                    .is_identity()
+            });
         std::hint::black_box(ok);
     };
     let mut ed = BTreeMap::new();
@@ -275,6 +346,11 @@ fn limits(o: &LimitsOpt) -> anyhow::Result<Value> {
         ("verify_strict", 1, &strict as &(dyn Fn(u64) + Sync)),
         ("verify_batch64", 64, &batch as &(dyn Fn(u64) + Sync)),
         ("r_torsion_check", 1, &r_check as &(dyn Fn(u64) + Sync)),
+        (
+            "r_torsion_check_vartime",
+            1,
+            &r_check_vartime as &(dyn Fn(u64) + Sync),
+        ),
     ] {
         let one = rate(1, secs, per, f);
         let all = rate(n, secs, per, f);
@@ -485,7 +561,7 @@ fn components(o: &ComponentsOpt) -> anyhow::Result<Value> {
         Ok(())
     })?;
     time(
-        "proof::verify_batch (chunks of 64, with R checks)",
+        "proof::verify_batch (chunks of 64, with its R and s checks)",
         &mut || {
             for c in prepared.chunks(64) {
                 let refs: Vec<&proof::Prepared> = c.iter().collect();
@@ -512,16 +588,16 @@ fn components(o: &ComponentsOpt) -> anyhow::Result<Value> {
         superseded_by: None,
     };
     time(
-        "verify::licence, signature precomputed (parse, schema, keys; prepares again)",
+        "verify::licence_prepared, signature given (parse, schema, keys, validity)",
         &mut || {
-            for d in &docs {
+            for (d, p) in docs.iter().zip(&prepared) {
                 let ev = Evidence {
                     registries: Some(&reg),
                     record: Some(&facts),
                     now,
                     signature: Some(true),
                 };
-                if !verify::licence(d, ev).0.valid {
+                if !verify::licence_prepared(d, &Ok(p.clone()), ev).0.valid {
                     bail!("a licence is not valid");
                 }
             }
@@ -626,7 +702,7 @@ fn verify_file(o: &VerifyOpt) -> anyhow::Result<Value> {
                             now,
                             signature,
                         };
-                        verify::licence(d, ev).0.valid
+                        verify::licence_prepared(d, p, ev).0.valid
                     })
                     .count()
             })
@@ -713,4 +789,222 @@ fn requests(o: &RequestsOpt) -> anyhow::Result<Value> {
     }
     out.flush()?;
     Ok(json!({"requests": n, "out": o.out}))
+}
+
+// ----- reuse -------------------------------------------------------------------------------------
+
+fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
+    use licence_vault::vault::NewConsent;
+    let tokens = read_json(&o.tokens)?;
+    let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
+    let reg = vault.registries();
+    let now = Utc::now();
+    let ids = read_lines(&o.ids, usize::MAX)?;
+    let stride = (ids.len() / o.holders.max(1)).max(1);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&o.out).with_context(|| format!("creating {}", o.out.display()))?,
+    );
+    let (mut granted, mut licences, mut skipped) = (0u64, 0u64, 0u64);
+    let mut per_matter: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in ids.iter().step_by(stride) {
+        let id: LicenceId = line.trim().parse().map_err(|e| anyhow!("{line}: {e}"))?;
+        let Some(lic) = vault
+            .extract(&id, now)
+            .map_err(|e| anyhow!("{e}"))?
+            .and_then(|e| e.licence)
+        else {
+            skipped += 1;
+            continue;
+        };
+        if !seen.insert(lic.holder.key()) {
+            continue;
+        }
+        let held: std::collections::BTreeSet<_> = vault
+            .holder_licences(&lic.holder, now)
+            .map_err(|e| anyhow!("{e}"))?
+            .into_iter()
+            .filter_map(|e| e.licence.map(|l| l.type_code))
+            .collect();
+        // The matter with the most types this holder can satisfy, and a requester registered for it.
+        let choice = reg
+            .matters
+            .values()
+            .filter(|m| m.types.iter().all(|t| held.contains(t)))
+            .filter_map(|m| {
+                reg.requesters
+                    .values()
+                    .find(|r| r.matters.contains(&m.code))
+                    .map(|r| (m, r))
+            })
+            .max_by_key(|(m, _)| m.types.len());
+        let Some((matter, requester)) = choice else {
+            skipped += 1;
+            continue;
+        };
+        let token = tokens["requesters"][&requester.id]
+            .as_str()
+            .ok_or_else(|| anyhow!("no token for requester {}", requester.id))?;
+        vault
+            .create_consent(
+                &lic.holder,
+                NewConsent {
+                    requester: requester.id.clone(),
+                    matter: matter.code.clone(),
+                    purpose: format!("基准测试：{}", matter.name),
+                    types: matter.types.clone(),
+                    licences: Vec::new(),
+                    expires_at: now + chrono::Duration::days(300),
+                    max_uses: None,
+                },
+                now,
+            )
+            .map_err(|e| anyhow!("consent for {}: {e}", lic.holder))?;
+        writeln!(out, "{token} {} {}", lic.holder.key(), matter.code)?;
+        granted += 1;
+        licences += matter.types.len() as u64;
+        *per_matter.entry(matter.code.clone()).or_default() += 1;
+        if granted as usize >= o.holders {
+            break;
+        }
+    }
+    out.flush()?;
+    vault.store().flush().map_err(|e| anyhow!("{e}"))?;
+    if granted == 0 {
+        bail!(
+            "no holder in {} holds the types of any matter",
+            o.ids.display()
+        );
+    }
+    let per_pull = licences as f64 / granted as f64;
+    eprintln!(
+        "granted {granted} consents ({per_pull:.2} licences per pull); skipped {skipped} ids"
+    );
+    Ok(
+        json!({"consents": granted, "licencesPerPull": per_pull, "perMatter": per_matter, "skipped": skipped}),
+    )
+}
+
+fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
+    use licence_vault::vault::{Outcome, PullRequest};
+    let tokens = read_json(&o.tokens)?;
+    let by_token: BTreeMap<String, String> = tokens["requesters"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(id, t)| t.as_str().map(|t| (t.to_owned(), id.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pulls: Vec<(String, licence_vault::codes::HolderCode, String)> =
+        read_lines(&o.requests, usize::MAX)?
+            .iter()
+            .map(|l| {
+                let mut f = l.split(' ');
+                let (Some(t), Some(h), Some(m)) = (f.next(), f.next(), f.next()) else {
+                    bail!("bad line {l}");
+                };
+                let requester = by_token.get(t).ok_or_else(|| anyhow!("unknown token"))?;
+                Ok((
+                    requester.clone(),
+                    h.parse().map_err(|e| anyhow!("{h}: {e}"))?,
+                    m.to_owned(),
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    if pulls.is_empty() {
+        bail!("{} has no pulls", o.requests.display());
+    }
+    let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
+    let errors = AtomicU64::new(0);
+    let provided = AtomicU64::new(0);
+    let op = |i: u64| {
+        let (requester, holder, matter) =
+            &pulls[(licence_vault_mix(i) % pulls.len() as u64) as usize];
+        let req = PullRequest {
+            holder: holder.clone(),
+            matter: matter.clone(),
+            purpose: "基准测试".to_owned(),
+            types: None,
+        };
+        match vault.reuse(requester, req, Utc::now()) {
+            Ok(p) => {
+                let n = p
+                    .results
+                    .iter()
+                    .filter(|r| r.outcome == Outcome::Provided)
+                    .count();
+                provided.fetch_add(n as u64, Ordering::Relaxed);
+                if n != p.results.len() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(_) => {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let one = rate(1, o.seconds, 1, op);
+    let all = rate(cores(), o.seconds, 1, op);
+    let errors = errors.load(Ordering::Relaxed);
+    eprintln!("Vault::reuse: {one:.0} pulls/s on 1 thread, {all:.0}/s on {}; {errors} pulls not fully provided", cores());
+    Ok(
+        json!({"pulls": pulls.len(), "threads": cores(), "perSecond1": r0(one), "perSecondAll": r0(all),
+              "licencesProvided": provided.load(Ordering::Relaxed), "notFullyProvided": errors}),
+    )
+}
+
+// ----- raw reads of the stored set ---------------------------------------------------------------
+
+fn store_reads(o: &StoreReadsOpt) -> anyhow::Result<Value> {
+    let ids: Vec<Vec<u8>> = read_lines(&o.ids, usize::MAX)?
+        .into_iter()
+        .map(|l| l.trim().as_bytes().to_vec())
+        .collect();
+    if ids.is_empty() {
+        bail!("{} has no ids", o.ids.display());
+    }
+    let store = RocksStore::open(&o.data.join("db")).map_err(|e| anyhow!("{e}"))?;
+    let errors = AtomicU64::new(0);
+    let pick = |i: u64| &ids[(licence_vault_mix(i) % ids.len() as u64) as usize];
+    let doc = |i: u64| match store.get(Table::LicenceDocument, pick(i)) {
+        Ok(Some(v)) => {
+            std::hint::black_box(v);
+        }
+        _ => {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    // What Vault::extract reads: the metadata, then the document.
+    let both = |i: u64| {
+        let k = pick(i);
+        match (
+            store.get(Table::LicenceMeta, k),
+            store.get(Table::LicenceDocument, k),
+        ) {
+            (Ok(Some(m)), Ok(Some(d))) => {
+                std::hint::black_box((m, d));
+            }
+            _ => {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let n = cores();
+    let doc1 = rate(1, o.seconds, 1, doc);
+    let doc_all = rate(n, o.seconds, 1, doc);
+    let both1 = rate(1, o.seconds, 1, both);
+    let both_all = rate(n, o.seconds, 1, both);
+    let errors = errors.load(Ordering::Relaxed);
+    eprintln!(
+        "rocksdb reads of stored licences: documents {doc1:.0}/s on 1 thread, {doc_all:.0}/s on {n}; \
+         metadata + document {both1:.0}/s, {both_all:.0}/s; {errors} misses"
+    );
+    if errors > 0 {
+        bail!("{errors} stored licences were not found");
+    }
+    Ok(
+        json!({"ids": ids.len(), "threads": n, "documentPerSecond1": r0(doc1), "documentPerSecondAll": r0(doc_all),
+              "metaAndDocumentPerSecond1": r0(both1), "metaAndDocumentPerSecondAll": r0(both_all)}),
+    )
 }

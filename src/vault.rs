@@ -43,6 +43,17 @@ pub use lifecycle::{StatusRecord, StoredStatement};
 /// Most licences one batch deposit may carry (SPEC §7).
 pub const MAX_BATCH: usize = 1000;
 
+/// A licence that passed every deposit check, with its storage form.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub licence: Licence,
+    /// The JCS bytes to store (what was verified).
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+    /// Its key in the holder index (keyed holder digest ‖ licence id).
+    pub holder_key: Vec<u8>,
+}
+
 /// What the vault records about a deposited licence, besides its bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -309,7 +320,7 @@ impl Vault {
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
             match c {
-                Ok(lic) if issuer.is_some_and(|u| u != &lic.id.issuer()) => {
+                Ok(c) if issuer.is_some_and(|u| u != &c.licence.id.issuer()) => {
                     results.push(Some(Err(VaultError::new(
                         Reason::Forbidden,
                         "$.issuer.id",
@@ -319,25 +330,46 @@ impl Vault {
                         ),
                     ))))
                 }
-                Ok(lic) => {
+                Ok(c) => {
                     results.push(None);
-                    accepted.push((i, lic));
+                    accepted.push((i, c));
                 }
                 Err(r) => results.push(Some(Err(r.into()))),
             }
         }
 
         let _guard = self.lock();
+        // One multi-get for the idempotency check of the whole batch.
+        let ids: Vec<Vec<u8>> = accepted
+            .iter()
+            .map(|(_, c)| c.licence.id.as_str().as_bytes().to_vec())
+            .collect();
+        let mut stored = self.store.multi_get(Table::LicenceMeta, &ids)?.into_iter();
         let mut change = Change::durable();
         let mut in_batch: HashMap<LicenceId, (String, Option<Value>)> = HashMap::new();
         let mut successors: HashMap<LicenceId, LicenceMeta> = HashMap::new();
         let mut next_index: HashMap<Uscc, u64> = HashMap::new();
-        for (i, lic) in accepted {
-            let bytes = jcs::canonicalize(&docs[i]);
-            let sha = hex::encode(Sha256::digest(&bytes));
+        for (
+            i,
+            Checked {
+                licence: lic,
+                bytes,
+                sha256: sha,
+                holder_key: index_key,
+            },
+        ) in accepted
+        {
+            let stored_meta = stored
+                .next()
+                .flatten()
+                .map(|v| {
+                    serde_json::from_slice::<LicenceMeta>(&v)
+                        .map_err(|e| corrupt(Table::LicenceMeta, e))
+                })
+                .transpose()?;
             let existing = match in_batch.get(&lic.id) {
                 Some((s, r)) => Some((s.clone(), r.clone())),
-                None => match self.meta(&lic.id)? {
+                None => match stored_meta {
                     Some(m) if sign_receipts => {
                         Some((m.sha256.clone(), Some(self.receipt_of(&lic.id, &m)?)))
                     }
@@ -422,8 +454,6 @@ impl Vault {
                 status_index: Some(status_index),
                 status: None,
             };
-            let mut index_key = self.holder_digest(&lic.holder).to_vec();
-            index_key.extend_from_slice(lic.id.as_str().as_bytes());
             change
                 .put(Table::LicenceDocument, lic.id.as_str(), bytes)
                 .put(Table::LicenceMeta, lic.id.as_str(), to_vec(&meta))
@@ -451,6 +481,7 @@ impl Vault {
             // Every slot was filled: refused items before the write, accepted ones while building it.
             .map(|r| r.unwrap_or_else(|| unreachable!("every item has a result")))
             .collect();
+        let mut outcomes: HashMap<&str, u64> = HashMap::new();
         for r in &results {
             let outcome = match r {
                 Ok((true, _)) => "created",
@@ -458,9 +489,13 @@ impl Vault {
                 Err(VaultError::Rejected(rej)) => rej.reason.as_str(),
                 Err(VaultError::Store(_)) => "internal",
             };
-            self.metrics.inc(
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+        for (outcome, n) in outcomes {
+            self.metrics.add(
                 "licence_vault_deposits_total",
                 format!("outcome=\"{}\"", label(outcome)),
+                n,
             );
         }
         Ok(results)
@@ -473,7 +508,7 @@ impl Vault {
         reg: &Registries,
         docs: &[Value],
         now: DateTime<Utc>,
-    ) -> Vec<Result<Licence, Rejection>> {
+    ) -> Vec<Result<Checked, Rejection>> {
         use rayon::prelude::*;
         const CHUNK: usize = 64;
         if docs.len() > CHUNK {
@@ -504,7 +539,19 @@ impl Vault {
                 let (verdict, lic) = verify::licence_prepared(doc, p, ev);
                 let failure = verdict.checks.iter().find(|c| c.ok == Some(false));
                 match (failure, lic) {
-                    (None, Some(lic)) => Ok(lic),
+                    // The storage form is computed here too, on all cores, not under the lock.
+                    (None, Some(licence)) => {
+                        let bytes = jcs::canonicalize(doc);
+                        let sha256 = hex::encode(Sha256::digest(&bytes));
+                        let mut holder_key = self.holder_digest(&licence.holder).to_vec();
+                        holder_key.extend_from_slice(licence.id.as_str().as_bytes());
+                        Ok(Checked {
+                            licence,
+                            bytes,
+                            sha256,
+                            holder_key,
+                        })
+                    }
                     (Some(c), _) => Err(check_rejection(c, p)),
                     (None, None) => Err(Rejection::new(
                         Reason::SchemaViolation,

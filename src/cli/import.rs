@@ -87,9 +87,9 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         .map(std::io::BufWriter::new);
 
     let mut summary = Summary::default();
-    // Lines that do not parse stay in the chunk so that rejections are reported in line order.
-    let mut chunk: Vec<(u64, Result<serde_json::Value, crate::jcs::JsonError>)> =
-        Vec::with_capacity(opt.batch);
+    // Raw lines, parsed on all cores at each flush; lines that do not parse keep their place so
+    // that rejections are reported in line order.
+    let mut chunk: Vec<(u64, String)> = Vec::with_capacity(opt.batch);
     let mut record = |line: u64,
                       code: &str,
                       field: Option<&str>,
@@ -105,7 +105,7 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         }
         Ok(())
     };
-    type Chunk = Vec<(u64, Result<serde_json::Value, crate::jcs::JsonError>)>;
+    type Chunk = Vec<(u64, String)>;
     type Record<'a> =
         dyn FnMut(u64, &str, Option<&str>, &str, &mut Summary) -> anyhow::Result<()> + 'a;
     let flush =
@@ -113,9 +113,14 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
             if chunk.is_empty() {
                 return Ok(());
             }
-            let mut docs = Vec::with_capacity(chunk.len());
-            let mut slots = Vec::with_capacity(chunk.len());
-            for (line, item) in chunk.drain(..) {
+            use rayon::prelude::*;
+            let parsed: Vec<_> = chunk
+                .par_drain(..)
+                .map(|(line, text)| (line, crate::jcs::parse(text.as_bytes())))
+                .collect();
+            let mut docs = Vec::with_capacity(parsed.len());
+            let mut slots = Vec::with_capacity(parsed.len());
+            for (line, item) in parsed {
                 match item {
                     Ok(doc) => {
                         docs.push(doc);
@@ -162,7 +167,7 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
             continue;
         }
         summary.lines += 1;
-        chunk.push((line_no, crate::jcs::parse(line.as_bytes())));
+        chunk.push((line_no, line));
         if chunk.len() >= opt.batch {
             flush(&mut chunk, &mut summary, &mut record)?;
             bar.set_message(format!(
