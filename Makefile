@@ -2,6 +2,8 @@
 # Builds go to a cache outside the clone so repeated runs and CI reuse compiled RocksDB.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/licence-vault/target
 CARGO ?= cargo
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
@@ -20,8 +22,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# The last line is the total over every test binary (lib, integration, examples, bench smoke).
 unit:
-	$(CARGO) test --all-targets
+	mkdir -p $(CARGO_TARGET_DIR)
+	$(CARGO) test --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/make-test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/make-test.log
 
 bench: deps
 	$(CARGO) bench
