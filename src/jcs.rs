@@ -47,6 +47,41 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
     Ok(value)
 }
 
+/// Why a JSON value does not fit a typed shape: the JSON path of the place, the last member name on
+/// that path (which tells what kind of code it was), and serde's sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError {
+    pub path: String,
+    pub member: String,
+    pub message: String,
+}
+
+/// Deserialises `value` into `T`, naming the JSON path of whatever does not fit.
+pub fn deserialize<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, ShapeError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let member = e
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or_default();
+        let path = if path == "." {
+            "$".to_owned()
+        } else {
+            format!("$.{path}")
+        };
+        ShapeError {
+            path,
+            member,
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
 /// RFC 8785 canonical bytes of `value`.
 pub fn canonicalize(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);

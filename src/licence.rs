@@ -117,15 +117,8 @@ impl Licence {
     }
 
     pub fn parse(doc: &Value) -> Result<Self, Rejection> {
-        let raw: RawLicence = serde_path_to_error::deserialize(doc).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "$".to_owned()
-            } else {
-                format!("$.{path}")
-            };
-            Rejection::new(Reason::SchemaViolation, field, e.into_inner().to_string())
-        })?;
+        let raw: RawLicence = crate::jcs::deserialize(doc)
+            .map_err(|e| Rejection::new(Reason::SchemaViolation, e.path, e.message))?;
         if raw.context.first().map(String::as_str) != Some(VC_CONTEXT) {
             return Err(Rejection::new(
                 Reason::SchemaViolation,

@@ -53,15 +53,8 @@ struct RawStatement {
 
 impl Statement {
     pub fn parse(doc: &Value) -> Result<Self, Rejection> {
-        let raw: RawStatement = serde_path_to_error::deserialize(doc).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "$".to_owned()
-            } else {
-                format!("$.{path}")
-            };
-            Rejection::new(Reason::InvalidRequest, field, e.into_inner().to_string())
-        })?;
+        let raw: RawStatement = crate::jcs::deserialize(doc)
+            .map_err(|e| Rejection::new(Reason::InvalidRequest, e.path, e.message))?;
         if raw.context.first().map(String::as_str) != Some(crate::licence::VC_CONTEXT) {
             return Err(Rejection::new(
                 Reason::InvalidRequest,

@@ -148,7 +148,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
     /// Like [`Store::scan`], but only entries strictly beyond `after` in scan order: a page after
-    /// the last key of the previous page. The default filters a full scan; engines should seek.
+    /// the last key of the previous page, found by seeking, not by filtering a full scan.
     fn scan_after(
         &self,
         table: Table,
@@ -156,20 +156,7 @@ pub trait Store: Send + Sync + 'static {
         after: &[u8],
         reverse: bool,
         limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        Ok(self
-            .scan(table, prefix, reverse, usize::MAX)?
-            .into_iter()
-            .filter(|(k, _)| {
-                if reverse {
-                    k.as_slice() < after
-                } else {
-                    k.as_slice() > after
-                }
-            })
-            .take(limit)
-            .collect())
-    }
+    ) -> Result<Vec<Entry>, StoreError>;
     fn commit(&self, change: Change) -> Result<(), StoreError>;
     /// Flushes memtables and syncs the WAL (used at shutdown).
     fn flush(&self) -> Result<(), StoreError>;

@@ -74,29 +74,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
 
 /// Deserialises a request DTO, naming the offending field and choosing the reason code by it.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let last = e
-            .path()
-            .iter()
-            .filter_map(|s| match s {
-                serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
-                _ => None,
-            })
-            .next_back()
-            .unwrap_or("");
-        let reason = match last {
+    crate::jcs::deserialize(&value).map_err(|e| {
+        let reason = match e.member.as_str() {
             "uscc" | "issuers" => Reason::InvalidAgencyCode,
             "typeCode" | "types" | "licences" => Reason::InvalidIdentifier,
             "holder" => Reason::InvalidHolderCode,
             _ => Reason::InvalidRequest,
         };
-        let field = if path == "." {
-            "$".to_owned()
-        } else {
-            format!("$.{path}")
-        };
-        ApiError::new(reason, e.into_inner().to_string()).field(field)
+        ApiError::new(reason, e.message).field(e.path)
     })
 }
 
