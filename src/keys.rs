@@ -89,46 +89,51 @@ impl DidKey {
 
 impl FromStr for DidKey {
     type Err = KeyError;
+    /// Parsing a did:key costs a base58 decode, a point decompression and a torsion check (a
+    /// full scalar multiplication), and every proof names its key: results are remembered, as a
+    /// vault sees few distinct keys.
     fn from_str(s: &str) -> Result<Self, KeyError> {
-        let mb = s
-            .strip_prefix("did:key:")
-            .ok_or(KeyError::NotDidKey("must start with did:key:"))?;
-        let bytes = multibase_decode(mb)?;
-        let raw = bytes
-            .strip_prefix(&ED25519_PUB[..])
-            .ok_or(KeyError::Codec("ed25519-pub (0xed01)"))?;
-        let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::Length)?;
-        let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::Point)?;
-        // Honest keys are multiples of the base point. Refusing any torsion component (which
-        // includes every weak key) also makes batch verification agree with verify_strict.
-        if key.is_weak() || !torsion_free(&raw) {
-            return Err(KeyError::Weak);
+        use std::collections::HashMap;
+        use std::sync::{OnceLock, RwLock};
+        const MAX_REMEMBERED: usize = 65_536;
+        // `None` remembers a key refused as weak (the expensive refusal).
+        static PARSED: OnceLock<RwLock<HashMap<Box<str>, Option<DidKey>>>> = OnceLock::new();
+        let parsed = PARSED.get_or_init(Default::default);
+        if let Some(known) = parsed.read().unwrap_or_else(|p| p.into_inner()).get(s) {
+            return known.clone().ok_or(KeyError::Weak);
         }
-        Ok(Self::from_verifying_key(key))
+        let result = parse_did_key(s);
+        if matches!(result, Ok(_) | Err(KeyError::Weak)) {
+            let mut map = parsed.write().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= MAX_REMEMBERED {
+                // Someone is presenting many distinct keys; forget rather than grow without bound.
+                map.clear();
+            }
+            map.insert(s.into(), result.as_ref().ok().cloned());
+        }
+        result
     }
 }
 
-/// Whether a point has no torsion component. The check costs a full scalar multiplication and
-/// every proof names its key, so results are remembered: a vault sees few distinct keys.
-fn torsion_free(raw: &[u8; 32]) -> bool {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    const MAX_REMEMBERED: usize = 65_536;
-    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], bool>>> = OnceLock::new();
-    let seen = SEEN.get_or_init(Default::default);
-    if let Some(&known) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(raw) {
-        return known;
-    }
-    let ok = curve25519_dalek::edwards::CompressedEdwardsY(*raw)
+fn parse_did_key(s: &str) -> Result<DidKey, KeyError> {
+    let mb = s
+        .strip_prefix("did:key:")
+        .ok_or(KeyError::NotDidKey("must start with did:key:"))?;
+    let bytes = multibase_decode(mb)?;
+    let raw = bytes
+        .strip_prefix(&ED25519_PUB[..])
+        .ok_or(KeyError::Codec("ed25519-pub (0xed01)"))?;
+    let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::Length)?;
+    let key = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::Point)?;
+    // Honest keys are multiples of the base point. Refusing any torsion component (which
+    // includes every weak key) also makes batch verification agree with verify_strict.
+    let torsion_free = curve25519_dalek::edwards::CompressedEdwardsY(raw)
         .decompress()
         .is_some_and(|p| p.is_torsion_free());
-    let mut map = seen.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= MAX_REMEMBERED {
-        // Someone is presenting many distinct keys; forget rather than grow without bound.
-        map.clear();
+    if key.is_weak() || !torsion_free {
+        return Err(KeyError::Weak);
     }
-    map.insert(*raw, ok);
-    ok
+    Ok(DidKey::from_verifying_key(key))
 }
 
 impl fmt::Display for DidKey {

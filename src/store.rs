@@ -99,6 +99,9 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 pub enum Op {
     Put(Table, Vec<u8>, Vec<u8>),
     Delete(Table, Vec<u8>),
+    /// Adds to a counter: an 8-byte big-endian `u64` (absent counts as 0). Concurrent adds to one
+    /// key need no read-modify-write, so counters shared by every request need no lock.
+    Add(Table, Vec<u8>, u64),
 }
 
 /// One logical change: applied atomically, and durably when `durable` is set.
@@ -126,6 +129,10 @@ impl Change {
     }
     pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) -> &mut Self {
         self.ops.push(Op::Delete(table, key.into()));
+        self
+    }
+    pub fn add(&mut self, table: Table, key: impl Into<Vec<u8>>, n: u64) -> &mut Self {
+        self.ops.push(Op::Add(table, key.into(), n));
         self
     }
     pub fn is_empty(&self) -> bool {

@@ -39,7 +39,8 @@ pub const MAX_TYPES: usize = 32;
 pub const ACCESS_LOG_PAGE: usize = 50;
 pub const ACCESS_LOG_MAX_PAGE: usize = 200;
 /// Most `used` events a consent keeps in its own history; the access log keeps every pull.
-pub const MAX_USE_HISTORY: usize = 100;
+/// Every pull rewrites its consent, so the consent stays small.
+pub const MAX_USE_HISTORY: usize = 10;
 
 const PULLS_METRIC: &str = "licence_vault_reuse_pulls_total";
 const LICENCES_METRIC: &str = "licence_vault_reuse_licences_total";
@@ -481,9 +482,9 @@ fn micros(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_micros()).unwrap_or(0)
 }
 
-/// What a pull found for one type before consents are re-checked under the lock.
+/// What a pull found for one type, given the consents read under the holder's lock.
 enum Found {
-    /// No usable consent when the pull started: no licence was read.
+    /// No usable consent covers the type: no licence was read.
     NotLooked,
     NoLicence,
     /// The best candidate and whether it may be released (a valid verdict).
@@ -711,8 +712,8 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<Option<Consent>, StoreError> {
         let key = self.consent_key(holder, id);
-        // Under the write lock: a pull's check-and-increment must not overwrite a withdrawal.
-        let _guard = self.lock();
+        // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal.
+        let _guard = self.holder_lock(&self.holder_digest(holder));
         let Some(v) = self.store.get(Table::HolderConsent, &key)? else {
             return Ok(None);
         };
@@ -806,12 +807,13 @@ impl Vault {
         };
         let digest = self.holder_digest(&req.holder);
 
-        // Outside the lock: read and verify (in one batch) only what a usable consent admits.
-        let before = self.consents_for(&digest, &requester.id, &matter.code)?;
-        let found = self.find_licences(&digest, &types, matter, &before, now)?;
-
-        let guard = self.lock();
+        // The holder's stripe is held from reading the consents to the durable commit, so a
+        // concurrent pull or withdrawal for the same holder sees all of this pull or none of it;
+        // pulls for other holders run alongside and share WAL syncs.
+        let guard = self.holder_lock(&digest);
         let mut consents = self.consents_for(&digest, &requester.id, &matter.code)?;
+        // Read and verify (in one batch) only what a usable consent admits.
+        let found = self.find_licences(&digest, &types, matter, &consents, now)?;
         let mut decisions = Vec::with_capacity(types.len());
         for (ty, found) in types.iter().zip(found) {
             decisions.push(decide(ty, matter, &consents, found, now));
@@ -882,29 +884,22 @@ impl Vault {
                 at: now,
                 access_record: Some(record_id.clone()),
             });
-            let uses: Vec<usize> = consent
+            // Keep the newest MAX_USE_HISTORY `used` events (and every other event).
+            let mut excess = consent
                 .history
                 .iter()
-                .enumerate()
-                .filter(|(_, e)| e.event == ConsentEventKind::Used)
-                .map(|(i, _)| i)
-                .collect();
-            if uses.len() > MAX_USE_HISTORY {
-                consent.history.remove(uses[0]);
-            }
+                .filter(|e| e.event == ConsentEventKind::Used)
+                .count()
+                .saturating_sub(MAX_USE_HISTORY);
+            consent.history.retain(|e| {
+                let drop = excess > 0 && e.event == ConsentEventKind::Used;
+                excess -= usize::from(drop);
+                !drop
+            });
             change.put(Table::HolderConsent, key.clone(), to_vec(&*consent));
         }
-        let keys: Vec<Vec<u8>> = stats.keys().cloned().collect();
-        let old = self.store.multi_get(Table::ReuseStats, &keys)?;
-        for ((k, (_, n)), old) in stats.iter().zip(old) {
-            let old = old
-                .map(|v| decode_count(Table::ReuseStats, &v))
-                .transpose()?;
-            change.put(
-                Table::ReuseStats,
-                k.clone(),
-                (old.unwrap_or(0) + n).to_be_bytes().to_vec(),
-            );
+        for (k, (_, n)) in &stats {
+            change.add(Table::ReuseStats, k.clone(), *n);
         }
         self.store.commit(change).inspect_err(|e| {
             tracing::error!(error = %e, requester = %requester.id, matter = %matter.code, holder = %req.holder, "access record not written; pull refused");
@@ -1253,10 +1248,11 @@ fn decide(
         };
     }
     match found {
-        // The consent appeared after the pull started: the pull is judged as it began.
+        // Unreachable with `active` non-empty (find_licences looked for every covered type);
+        // answered as no consent rather than trusted.
         Found::NotLooked => not(
             Reason::NoConsent,
-            "the holder had not consented when this pull began".into(),
+            "the holder has not consented to this pull".into(),
             None,
         ),
         Found::NoLicence => not(
@@ -1274,7 +1270,7 @@ fn decide(
             else {
                 return not(
                     Reason::NoConsent,
-                    "the consent changed while this pull ran".into(),
+                    format!("no active consent admits {}", e.id.urn()),
                     None,
                 );
             };
