@@ -294,7 +294,8 @@ mod tests {
         let store = RocksStore::open(dir.path()).unwrap();
         let mut c = Change::durable();
         c.put(Table::ReuseStats, "k", 5u64.to_be_bytes());
-        c.add(Table::ReuseStats, "k", 2).add(Table::ReuseStats, "new", 7);
+        c.add(Table::ReuseStats, "k", 2)
+            .add(Table::ReuseStats, "new", 7);
         store.commit(c).unwrap();
         let mut c = Change::durable();
         c.add(Table::ReuseStats, "k", 1);
