@@ -186,6 +186,10 @@ struct RequestsOpt {
     out: PathBuf,
 }
 
+/// The allocator of the `licence-vault` binary, so in-process figures compare with the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -137,6 +137,27 @@ fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
 /// 12 % of the cases (birthday bound), and then only wait for one pull.
 const HOLDER_STRIPES: usize = 16_384;
 
+/// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
+/// proof prepared: each done once per read, whether the signature is then checked alone or in a
+/// batch.
+struct Loaded {
+    doc: Value,
+    prepared: Result<proof::Prepared, proof::ProofError>,
+}
+
+impl Loaded {
+    /// Why the bytes cannot be judged at all, as the integrity check's detail.
+    fn new(bytes: Option<Vec<u8>>, meta: &LicenceMeta) -> Result<Self, String> {
+        let b = bytes.ok_or_else(|| "document bytes are missing".to_owned())?;
+        if hex::encode(Sha256::digest(&b)) != meta.sha256 {
+            return Err("stored bytes do not match the digest recorded at deposit".to_owned());
+        }
+        let doc = jcs::parse(&b).map_err(|e| format!("stored bytes are not JSON: {e}"))?;
+        let prepared = proof::prepare(&doc);
+        Ok(Self { doc, prepared })
+    }
+}
+
 pub struct Vault {
     store: Arc<dyn Store>,
     signer: Signer,
@@ -658,14 +679,16 @@ impl Vault {
         meta: LicenceMeta,
         now: DateTime<Utc>,
     ) -> Extracted {
-        self.verify_stored_with(id, bytes, meta, now, None)
+        let loaded = Loaded::new(bytes, &meta);
+        self.verify_loaded(id, loaded, meta, now, None)
     }
 
-    /// [`Self::verify_stored`] with the signature result already known (from a batch).
-    fn verify_stored_with(
+    /// [`Self::verify_stored`] of bytes already loaded, with the signature result when it is
+    /// already known (from a batch).
+    fn verify_loaded(
         &self,
         id: &LicenceId,
-        bytes: Option<Vec<u8>>,
+        loaded: Result<Loaded, String>,
         meta: LicenceMeta,
         now: DateTime<Utc>,
         signature: Option<bool>,
@@ -680,14 +703,7 @@ impl Vault {
                 .map(|s| (s.status, s.effective_at, s.reason.clone())),
             superseded_by: meta.superseded_by.clone(),
         };
-        let parsed = match bytes {
-            None => Err("document bytes are missing".to_owned()),
-            Some(b) if hex::encode(Sha256::digest(&b)) != meta.sha256 => {
-                Err("stored bytes do not match the digest recorded at deposit".to_owned())
-            }
-            Some(b) => jcs::parse(&b).map_err(|e| format!("stored bytes are not JSON: {e}")),
-        };
-        let (verdict, licence, document) = match parsed {
+        let (verdict, licence, document) = match loaded {
             Err(detail) => {
                 let v = Verdict::new(
                     vec![Check::fail(
@@ -699,14 +715,14 @@ impl Vault {
                 );
                 (v, None, None)
             }
-            Ok(doc) => {
+            Ok(Loaded { doc, prepared }) => {
                 let ev = Evidence {
                     registries: Some(&reg),
                     record: Some(&facts),
                     now,
                     signature,
                 };
-                let (mut v, lic) = verify::licence(&doc, ev);
+                let (mut v, lic) = verify::licence_prepared(&doc, &prepared, ev);
                 if v.check(CheckName::Signature)
                     .is_some_and(|c| c.ok != Some(true))
                 {
@@ -718,7 +734,7 @@ impl Vault {
                         now,
                         signature: Some(false),
                     };
-                    v = verify::licence(&doc, ev).0;
+                    v = verify::licence_prepared(&doc, &prepared, ev).0;
                 }
                 let served = facts.integrity.is_ok().then_some(doc);
                 (v, lic, served)

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{corrupt, to_vec, Extracted, Vault, VaultError};
+use super::{corrupt, to_vec, Extracted, Loaded, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
 use crate::keys::DidKey;
@@ -1012,24 +1012,22 @@ impl Vault {
             .map(|(_, id, _)| id.as_str().as_bytes().to_vec())
             .collect();
         let bytes = self.store.multi_get(Table::LicenceDocument, &keys)?;
-        let prepared: Vec<Option<proof::Prepared>> = bytes
-            .iter()
+        let loaded: Vec<Result<Loaded, String>> = bytes
+            .into_iter()
             .zip(&candidates)
-            .map(|(b, (_, _, meta))| {
-                let b = b.as_ref()?;
-                // Damaged bytes are left to verify_stored, which reports them.
-                (hex::encode(Sha256::digest(b)) == meta.sha256)
-                    .then(|| jcs::parse(b).ok())
-                    .flatten()
-                    .and_then(|doc| proof::prepare(&doc).ok())
-            })
+            .map(|(b, (_, _, meta))| Loaded::new(b, meta))
             .collect();
-        let ok: Vec<&proof::Prepared> = prepared.iter().flatten().collect();
+        // Damaged or unprepared documents stay out of the batch; verify_loaded reports them.
+        let ok: Vec<&proof::Prepared> = loaded
+            .iter()
+            .filter_map(|l| l.as_ref().ok()?.prepared.as_ref().ok())
+            .collect();
         let mut batch = proof::verify_batch(&ok).into_iter();
         let mut best: Vec<Option<Extracted>> = types.iter().map(|_| None).collect();
-        for (((i, id, meta), b), p) in candidates.into_iter().zip(bytes).zip(&prepared) {
-            let signature = if p.is_some() { batch.next() } else { None };
-            let e = self.verify_stored_with(&id, b, meta, now, signature);
+        for ((i, id, meta), l) in candidates.into_iter().zip(loaded) {
+            let batched = l.as_ref().is_ok_and(|l| l.prepared.is_ok());
+            let signature = if batched { batch.next() } else { None };
+            let e = self.verify_loaded(&id, l, meta, now, signature);
             let better = match &best[i] {
                 None => true,
                 Some(cur) => rank(&e) > rank(cur),
