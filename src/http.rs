@@ -43,11 +43,24 @@ pub struct AppState {
     pub vault: Arc<Vault>,
 }
 
-/// Runs blocking vault work off the async runtime.
+/// Runs blocking vault work off the async runtime, at most [`blocking_permits`] at a time: the work
+/// is CPU-bound (Ed25519, JSON, RocksDB reads), so more threads than cores only time-slice, which
+/// widens the latency spread without adding throughput. Requests wait their turn in FIFO order.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let permits = PERMITS.get_or_init(|| tokio::sync::Semaphore::new(blocking_permits()));
+    let _permit = permits.acquire().await.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(f).await?
+}
+
+/// Concurrent blocking tasks: six per core, so that tasks waiting for a WAL sync (reuse pulls,
+/// deposits) leave work for the cores and group their syncs. Measured on 2 cores with 64
+/// connections of reuse pulls (BENCHMARKS.md): 3 per core starved the cores, 256 per core
+/// doubled p99.9.
+fn blocking_permits() -> usize {
+    6 * std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 #[derive(OpenApi)]

@@ -64,6 +64,15 @@ impl Table {
         Table::ReuseStats,
     ];
 
+    /// The length of the fixed prefix every key of the table starts with and scans ask for (a
+    /// holder digest), if any. Engines may index it (RocksDB: prefix Bloom filters).
+    pub fn key_prefix_len(self) -> Option<usize> {
+        match self {
+            Table::HolderLicence | Table::HolderConsent | Table::HolderAccess => Some(32),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Table::LicenceDocument => "licenceid_document",
