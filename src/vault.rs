@@ -331,8 +331,19 @@ impl Vault {
         docs: &[Value],
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<bool, VaultError>>, StoreError> {
+        let checked = self.check_for_deposit(&self.registries(), docs, now);
+        self.import_checked(checked, now)
+    }
+
+    /// The storing half of [`Vault::import_batch`], for items checked with
+    /// [`Vault::check_for_deposit`] (so an import can check one batch while storing another).
+    pub fn import_checked(
+        &self,
+        checked: Vec<Result<Checked, Rejection>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<bool, VaultError>>, StoreError> {
         Ok(self
-            .store_batch(None, docs, now, false)?
+            .store_checked(None, checked, now, false)?
             .into_iter()
             .map(|r| r.map(|(created, _)| created))
             .collect())
@@ -350,9 +361,24 @@ impl Vault {
         now: DateTime<Utc>,
         sign_receipts: bool,
     ) -> Result<Vec<Result<(bool, Option<Value>), VaultError>>, StoreError> {
-        let reg = self.registries();
-        let checked = self.check_for_deposit(&reg, docs, now);
-        let mut results: Vec<Option<_>> = Vec::with_capacity(docs.len());
+        let checked = self.check_for_deposit(&self.registries(), docs, now);
+        self.store_checked(issuer, checked, now, sign_receipts)
+    }
+
+    /// Stores checked items in one durable write (idempotency, version chains and status-list
+    /// positions decided under the vault's write lock).
+    #[expect(
+        clippy::type_complexity,
+        reason = "a private per-item result, named by store_batch's doc comment"
+    )]
+    fn store_checked(
+        &self,
+        issuer: Option<&Uscc>,
+        checked: Vec<Result<Checked, Rejection>>,
+        now: DateTime<Utc>,
+        sign_receipts: bool,
+    ) -> Result<Vec<Result<(bool, Option<Value>), VaultError>>, StoreError> {
+        let mut results: Vec<Option<_>> = Vec::with_capacity(checked.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
             match c {

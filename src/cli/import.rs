@@ -2,7 +2,7 @@
 //! verification as `POST /v1/licences`, a progress bar and a summary of what was refused and why.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -10,7 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::DEFAULT_DATA;
-use crate::vault::{VaultError, MAX_BATCH};
+use crate::store::rocks::RocksConfig;
+use crate::vault::{Vault, VaultError, VaultOptions, MAX_BATCH};
 
 #[derive(Debug, Args)]
 pub struct ImportOpt {
@@ -58,7 +59,17 @@ pub fn run(opt: ImportOpt) -> anyhow::Result<i32> {
 }
 
 pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
-    let vault = super::serve::open_vault(&opt.data, opt.vault_key.as_deref(), None, Vec::new())?;
+    let rocks = RocksConfig {
+        bulk_load: true,
+        ..RocksConfig::default()
+    };
+    let vault = super::serve::open_vault_with(
+        &opt.data,
+        opt.vault_key.as_deref(),
+        None,
+        VaultOptions::default(),
+        &rocks,
+    )?;
     let (reader, total): (Box<dyn std::io::BufRead>, u64) = if opt.input.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), 0)
     } else {
@@ -79,17 +90,110 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut rejects = opt
+    let rejects = opt
         .rejects
         .as_ref()
         .map(|p| std::fs::File::create(p).with_context(|| format!("creating {}", p.display())))
         .transpose()?
         .map(std::io::BufWriter::new);
 
+    // Two stages: this thread reads, parses and verifies batch k+1 (on all cores) while the
+    // writer stores batch k, whose write is serial.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Checked>(1);
+    let (read, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_batches(&vault, rx, rejects, &bar));
+        // `tx` moves in and is dropped when reading ends, however it ends: the writer then stops.
+        let read = read_batches(&vault, reader, tx, opt.batch, &bar);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the import writer panicked")));
+        (read, written)
+    });
+    bar.finish_and_clear();
+    // Whatever happened, what was stored reaches the files (the WAL is off during an import).
+    let flushed = vault.store().flush().context("flushing RocksDB");
+    // A writer failure closes the channel and stops the reader: report the writer's error first.
+    let summary = written?;
+    let lines = read?;
+    flushed?;
+    Ok(Summary { lines, ..summary })
+}
+
+/// Reads lines into batches, parses and verifies each, and hands it to the writer. The number of
+/// non-blank lines read.
+fn read_batches(
+    vault: &Vault,
+    reader: Box<dyn std::io::BufRead>,
+    tx: std::sync::mpsc::SyncSender<Checked>,
+    batch: usize,
+    bar: &ProgressBar,
+) -> anyhow::Result<u64> {
+    let mut lines = 0;
+    let mut chunk: Vec<(u64, String)> = Vec::with_capacity(batch);
+    for (n, line) in reader.lines().enumerate() {
+        let line_no = n as u64 + 1;
+        let line = line.with_context(|| format!("reading line {line_no}"))?;
+        bar.inc(line.len() as u64 + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        lines += 1;
+        chunk.push((line_no, line));
+        if chunk.len() >= batch && tx.send(check(vault, &mut chunk)).is_err() {
+            // The writer stopped on an error, which the caller reports.
+            return Ok(lines);
+        }
+    }
+    if !chunk.is_empty() {
+        // As above: if the writer is gone, its error is what the caller reports.
+        let _ = tx.send(check(vault, &mut chunk));
+    }
+    Ok(lines)
+}
+
+/// One batch, parsed and verified, waiting to be stored.
+struct Checked {
+    now: chrono::DateTime<chrono::Utc>,
+    /// Every line in order, with its parse error if it was not JSON.
+    slots: Vec<(u64, Option<crate::jcs::JsonError>)>,
+    /// The verdicts of the lines that parsed, in order.
+    checked: Vec<Result<crate::vault::Checked, crate::verdict::Rejection>>,
+}
+
+fn check(vault: &Vault, chunk: &mut Vec<(u64, String)>) -> Checked {
+    use rayon::prelude::*;
+    let now = chrono::Utc::now();
+    let parsed: Vec<_> = chunk
+        .par_drain(..)
+        .map(|(line, text)| (line, crate::jcs::parse(text.as_bytes())))
+        .collect();
+    let mut docs = Vec::with_capacity(parsed.len());
+    let mut slots = Vec::with_capacity(parsed.len());
+    for (line, item) in parsed {
+        match item {
+            Ok(doc) => {
+                docs.push(doc);
+                slots.push((line, None));
+            }
+            Err(e) => slots.push((line, Some(e))),
+        }
+    }
+    let checked = vault.check_for_deposit(&vault.registries(), &docs, now);
+    Checked {
+        now,
+        slots,
+        checked,
+    }
+}
+
+/// The writer stage: stores each batch and tallies the outcome of every line.
+fn write_batches(
+    vault: &Vault,
+    batches: std::sync::mpsc::Receiver<Checked>,
+    mut rejects: Option<impl std::io::Write>,
+    bar: &ProgressBar,
+) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
-    // Raw lines, parsed on all cores at each flush; lines that do not parse keep their place so
-    // that rejections are reported in line order.
-    let mut chunk: Vec<(u64, String)> = Vec::with_capacity(opt.batch);
     let mut record = |line: u64,
                       code: &str,
                       field: Option<&str>,
@@ -105,82 +209,42 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         }
         Ok(())
     };
-    type Chunk = Vec<(u64, String)>;
-    type Record<'a> =
-        dyn FnMut(u64, &str, Option<&str>, &str, &mut Summary) -> anyhow::Result<()> + 'a;
-    let flush =
-        |chunk: &mut Chunk, summary: &mut Summary, record: &mut Record<'_>| -> anyhow::Result<()> {
-            if chunk.is_empty() {
-                return Ok(());
+    for batch in batches {
+        let mut results = vault.import_checked(batch.checked, batch.now)?.into_iter();
+        for (line, parse_error) in batch.slots {
+            if let Some(e) = parse_error {
+                record(
+                    line,
+                    "malformed_json",
+                    e.path.as_deref(),
+                    &e.to_string(),
+                    &mut summary,
+                )?;
+                continue;
             }
-            use rayon::prelude::*;
-            let parsed: Vec<_> = chunk
-                .par_drain(..)
-                .map(|(line, text)| (line, crate::jcs::parse(text.as_bytes())))
-                .collect();
-            let mut docs = Vec::with_capacity(parsed.len());
-            let mut slots = Vec::with_capacity(parsed.len());
-            for (line, item) in parsed {
-                match item {
-                    Ok(doc) => {
-                        docs.push(doc);
-                        slots.push((line, None));
-                    }
-                    Err(e) => slots.push((line, Some(e))),
-                }
+            let r = results
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("missing result for line {line}"))?;
+            match r {
+                Ok(true) => summary.created += 1,
+                Ok(false) => summary.existing += 1,
+                Err(VaultError::Rejected(rej)) => record(
+                    line,
+                    rej.reason.as_str(),
+                    Some(&rej.field),
+                    &rej.message,
+                    &mut summary,
+                )?,
+                Err(VaultError::Store(e)) => return Err(e).context("writing to RocksDB"),
             }
-            let mut results = vault.import_batch(&docs, chrono::Utc::now())?.into_iter();
-            for (line, parse_error) in slots {
-                if let Some(e) = parse_error {
-                    record(
-                        line,
-                        "malformed_json",
-                        e.path.as_deref(),
-                        &e.to_string(),
-                        summary,
-                    )?;
-                    continue;
-                }
-                let r = results
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("missing result for line {line}"))?;
-                match r {
-                    Ok(true) => summary.created += 1,
-                    Ok(false) => summary.existing += 1,
-                    Err(VaultError::Rejected(rej)) => record(
-                        line,
-                        rej.reason.as_str(),
-                        Some(&rej.field),
-                        &rej.message,
-                        summary,
-                    )?,
-                    Err(VaultError::Store(e)) => return Err(e).context("writing to RocksDB"),
-                }
-            }
-            Ok(())
-        };
-    for (n, line) in reader.lines().enumerate() {
-        let line_no = n as u64 + 1;
-        let line = line.with_context(|| format!("reading line {line_no}"))?;
-        bar.inc(line.len() as u64 + 1);
-        if line.trim().is_empty() {
-            continue;
         }
-        summary.lines += 1;
-        chunk.push((line_no, line));
-        if chunk.len() >= opt.batch {
-            flush(&mut chunk, &mut summary, &mut record)?;
-            bar.set_message(format!(
-                "{} created, {} rejected",
-                summary.created, summary.rejected
-            ));
-        }
+        bar.set_message(format!(
+            "{} created, {} rejected",
+            summary.created, summary.rejected
+        ));
     }
-    flush(&mut chunk, &mut summary, &mut record)?;
-    bar.finish_and_clear();
     if let Some(mut w) = rejects {
         w.flush()?;
     }
-    vault.store().flush().context("flushing RocksDB")?;
     Ok(summary)
 }

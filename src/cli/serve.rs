@@ -11,6 +11,7 @@ use super::{
     read_signer, write_secret, DEFAULT_DATA, DEFAULT_FIXTURES, DEFAULT_KEYS, DEFAULT_LISTEN,
 };
 use crate::keys::{DidKey, Signer};
+use crate::store::rocks::RocksConfig;
 use crate::store::{RocksStore, Store};
 use crate::vault::{Vault, VaultOptions};
 
@@ -84,6 +85,7 @@ pub fn open_vault(
             idp_keys: idp,
             ..VaultOptions::default()
         },
+        &RocksConfig::default(),
     )
 }
 
@@ -93,14 +95,18 @@ pub fn open_vault_with(
     vault_key: Option<&Path>,
     demo_keys: Option<&Path>,
     options: VaultOptions,
+    rocks: &RocksConfig,
 ) -> anyhow::Result<Arc<Vault>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let signer = vault_signer(data, vault_key, demo_keys)?;
-    let store = RocksStore::open(&data.join("db")).map_err(|e| {
-        anyhow::anyhow!(
-            "opening RocksDB in {}: {e} (is another licence-vault using this directory?)",
-            data.display()
-        )
+    let store = RocksStore::open_with(&data.join("db"), rocks).map_err(|e| {
+        let e = e.to_string();
+        let hint = if e.contains("lock") {
+            " (is another licence-vault using this directory?)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("opening RocksDB in {}: {e}{hint}", data.display())
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
     crate::vault::bind_vault_key(&*store, signer.did_key())?;
@@ -117,7 +123,13 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", opt.listen)),
     };
-    let vault = open_vault_with(&opt.data, opt.vault_key.as_deref(), demo_keys, options)?;
+    let vault = open_vault_with(
+        &opt.data,
+        opt.vault_key.as_deref(),
+        demo_keys,
+        options,
+        &RocksConfig::default(),
+    )?;
     if opt.demo {
         crate::demo::seed(&vault, &opt.fixtures, &opt.data).context("seeding the demo")?;
     } else {

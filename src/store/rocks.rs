@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+    FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
 };
 
 use super::{Change, Entry, Op, Store, StoreError, Table};
@@ -15,6 +15,10 @@ pub struct RocksConfig {
     pub block_cache_bytes: usize,
     pub write_buffer_bytes: usize,
     pub bloom_bits_per_key: f64,
+    /// Bulk load (offline import): writes skip the WAL and every flush covers all column families
+    /// at once (atomic flush), so after a crash the store holds a consistent prefix of the writes
+    /// and the import can simply be run again. The caller must [`Store::flush`] at the end.
+    pub bulk_load: bool,
 }
 
 impl Default for RocksConfig {
@@ -23,12 +27,14 @@ impl Default for RocksConfig {
             block_cache_bytes: 256 << 20,
             write_buffer_bytes: 64 << 20,
             bloom_bits_per_key: 10.0,
+            bulk_load: false,
         }
     }
 }
 
 pub struct RocksStore {
     db: DB,
+    bulk_load: bool,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -55,10 +61,12 @@ impl RocksStore {
         db_opts.set_max_background_jobs(2);
         db_opts.set_bytes_per_sync(1 << 20);
         // Concurrent writers share one WAL fsync (group commit) instead of queueing behind each other.
-        db_opts.set_enable_pipelined_write(true);
+        // (RocksDB refuses pipelined writes with atomic flush; a bulk load has a single writer.)
+        db_opts.set_enable_pipelined_write(!config.bulk_load);
         // Bound the WAL: a column family written a little in every batch (`meta`) would otherwise
         // pin every WAL file, and a crash late in a bulk import would replay gigabytes.
         db_opts.set_max_total_wal_size(256 << 20);
+        db_opts.set_atomic_flush(config.bulk_load);
         let cache = Cache::new_lru_cache(config.block_cache_bytes);
         let cfs = Table::ALL.iter().map(|t| {
             let mut block = BlockBasedOptions::default();
@@ -85,7 +93,10 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(t.name(), opts)
         });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(engine)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            bulk_load: config.bulk_load,
+        })
     }
 
     fn cf(&self, table: Table) -> Result<&ColumnFamily, StoreError> {
@@ -208,15 +219,26 @@ impl Store for RocksStore {
             }
         }
         let mut opts = WriteOptions::default();
-        opts.set_sync(change.durable);
+        if self.bulk_load {
+            opts.disable_wal(true);
+        } else {
+            opts.set_sync(change.durable);
+        }
         self.db.write_opt(batch, &opts).map_err(engine)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        for t in Table::ALL {
-            self.db.flush_cf(self.cf(t)?).map_err(engine)?;
+        let cfs = Table::ALL
+            .iter()
+            .map(|t| self.cf(*t))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.db
+            .flush_cfs_opt(&cfs, &FlushOptions::default())
+            .map_err(engine)?;
+        if !self.bulk_load {
+            self.db.flush_wal(true).map_err(engine)?;
         }
-        self.db.flush_wal(true).map_err(engine)
+        Ok(())
     }
 }
 
