@@ -58,6 +58,11 @@ pub struct ShapeError {
 
 /// Deserialises `value` into `T`, naming the JSON path of whatever does not fit.
 pub fn deserialize<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, ShapeError> {
+    // Tracking the path costs as much as the deserialisation itself: track it only to explain a
+    // failure (deserialising the same value again fails the same way).
+    if let Ok(t) = <T as serde::Deserialize>::deserialize(value) {
+        return Ok(t);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let member = e
