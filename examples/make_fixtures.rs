@@ -1405,7 +1405,7 @@ fn document(
 fn sign(doc: &J, signer: &Signer, created: &str) -> anyhow::Result<J> {
     let created =
         proof::parse_time(created).ok_or_else(|| anyhow!("{created} is not an RFC 3339 time"))?;
-    let signed = proof::sign(&doc.to_value()?, signer, created)?;
+    let signed = proof::sign(doc.to_value()?, signer, created)?;
     let proof = signed
         .get("proof")
         .and_then(Value::as_object)

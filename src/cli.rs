@@ -177,7 +177,7 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
             .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
-    let signed = crate::proof::sign(&doc, &signer, created)?;
+    let signed = crate::proof::sign(doc, &signer, created)?;
     println!("{}", serde_json::to_string_pretty(&signed)?);
     Ok(())
 }

@@ -94,20 +94,22 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// SHA-256 of the proof configuration's and the document's JCS bytes, concatenated (64 bytes).
-fn hash_data(proof_config: &Value, document: &Value) -> [u8; 64] {
+/// The signed message: hashes of the proof options and of the document (which has no `proof`).
+fn hash_data(proof_config: &Value, document: &Map<String, Value>) -> [u8; 64] {
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&Sha256::digest(jcs::canonicalize(proof_config)));
-    out[32..].copy_from_slice(&Sha256::digest(jcs::canonicalize(document)));
+    out[32..].copy_from_slice(&Sha256::digest(jcs::canonicalize_object(
+        document, "proof", None,
+    )));
     out
 }
 
 /// Adds an `eddsa-jcs-2022` proof to `document` (which must not have one) and returns the signed document.
-pub fn sign(
-    document: &Value,
-    signer: &Signer,
-    created: DateTime<Utc>,
-) -> Result<Value, ProofError> {
-    let obj = document.as_object().ok_or(ProofError::NotAnObject)?;
+pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<Value, ProofError> {
+    let Value::Object(mut signed) = document else {
+        return Err(ProofError::NotAnObject);
+    };
+    let obj = &signed;
     if obj.contains_key("proof") {
         return Err(ProofError::invalid("proof", "document already has a proof"));
     }
@@ -124,7 +126,7 @@ pub fn sign(
         config.insert("@context".into(), ctx.clone());
     }
     let config = Value::Object(config);
-    let signature = signer.sign(&hash_data(&config, document));
+    let signature = signer.sign(&hash_data(&config, obj));
     let mut proof = config;
     if let Value::Object(p) = &mut proof {
         p.insert(
@@ -132,7 +134,6 @@ pub fn sign(
             multibase_encode(&signature.to_bytes()).into(),
         );
     }
-    let mut signed = obj.clone();
     signed.insert("proof".into(), proof);
     Ok(Value::Object(signed))
 }
@@ -310,7 +311,7 @@ mod tests {
             String::from_utf8(jcs::canonicalize(&config)).unwrap(),
             conformance("proofCanonJCS.txt").trim()
         );
-        let hd = hash_data(&config, &unsigned);
+        let hd = hash_data(&config, unsigned.as_object().unwrap());
         assert_eq!(hex::encode(&hd[32..]), conformance("docHashJCS.txt").trim());
         assert_eq!(
             hex::encode(&hd[..32]),
@@ -322,7 +323,7 @@ mod tests {
         let signer =
             Signer::from_private_multibase(kp["privateKeyMultibase"].as_str().unwrap()).unwrap();
         let created = parse_time("2023-02-24T23:36:38Z").unwrap();
-        let signed = sign(&unsigned, &signer, created).unwrap();
+        let signed = sign(unsigned.clone(), &signer, created).unwrap();
         assert_eq!(
             hex::encode(signer.sign(&hd).to_bytes()),
             conformance("sigHexJCS.txt").trim()

@@ -670,7 +670,7 @@ impl Vault {
                 entry(crate::lifecycle::Purpose::Suspension),
             ],
         });
-        proof::sign(&unsigned, &self.signer, now)
+        proof::sign(unsigned, &self.signer, now)
             .map_err(|e| StoreError::Engine(format!("signing receipt: {e}")))
     }
 

@@ -702,7 +702,7 @@ impl World {
             .and_hms_opt(0, 30, 0)
             .ok_or_else(|| anyhow!("no time on {issue}"))?;
         let created = Utc.from_utc_datetime(&start) + Duration::minutes(rng.range(0, 8 * 60));
-        let signed = proof::sign(&doc, &self.signers[plan.signer], created)
+        let signed = proof::sign(doc, &self.signers[plan.signer], created)
             .map_err(|e| anyhow!("signing licence {}: {e}", item.index))?;
         Ok((id, jcs::canonicalize(&signed)))
     }

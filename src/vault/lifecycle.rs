@@ -247,7 +247,7 @@ impl Vault {
                 "encodedList": lifecycle::encode_list(&bits),
             }
         });
-        proof::sign(&unsigned, &self.signer, now)
+        proof::sign(unsigned, &self.signer, now)
             .map(Some)
             .map_err(|e| StoreError::Engine(format!("signing status list: {e}")))
     }

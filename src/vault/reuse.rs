@@ -1061,7 +1061,7 @@ impl Vault {
             issued,
             expires,
         } = *ctx;
-        let unsigned = json!({
+        let mut unsigned = json!({
             "@context": [VC_CONTEXT],
             "id": copy_id,
             "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
@@ -1077,10 +1077,11 @@ impl Vault {
                 "issuedAt": format_time(issued),
                 "expiresAt": format_time(expires),
                 "accessRecord": record_id,
-                "document": e.document,
             }
         });
-        proof::sign(&unsigned, &self.signer, issued)
+        // Inserted, not interpolated: json! would convert the document through serde.
+        unsigned["credentialSubject"]["document"] = e.document.clone().unwrap_or(Value::Null);
+        proof::sign(unsigned, &self.signer, issued)
             .map_err(|e| StoreError::Engine(format!("signing a stamped copy: {e}")))
     }
 
@@ -1400,7 +1401,7 @@ mod tests {
             "validFrom": "2025-01-01T00:00:00Z", "validUntil": "2025-02-01T00:00:00Z",
             "credentialSubject": {"licence": "urn:x", "sha256": "00"},
         });
-        let signed = proof::sign(&copy, &signer, now).unwrap();
+        let signed = proof::sign(copy.clone(), &signer, now).unwrap();
         assert!(is_stamped_copy(&signed) && !Licence::is_licence(&signed));
         let v = verify_stamped_copy(
             &signed,

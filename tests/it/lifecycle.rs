@@ -404,7 +404,7 @@ async fn add_police_key(app: &TestApp) -> Signer {
 }
 
 fn police_doc(serial: &str, n: u32, k: &Signer, created: &str) -> Value {
-    licence_vault::proof::sign(&id_card(serial, &citizen(n)), k, time(created)).unwrap()
+    licence_vault::proof::sign(id_card(serial, &citizen(n)), k, time(created)).unwrap()
 }
 
 #[tokio::test]

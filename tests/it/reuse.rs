@@ -1384,7 +1384,7 @@ fn first_copy(p: &licence_vault::vault::Pull) -> Value {
 fn resign(copy: &Value, key_name: &str) -> Value {
     let mut unsigned = copy.clone();
     unsigned.as_object_mut().unwrap().remove("proof");
-    licence_vault::proof::sign(&unsigned, &key(key_name), Utc::now()).unwrap()
+    licence_vault::proof::sign(unsigned.clone(), &key(key_name), Utc::now()).unwrap()
 }
 
 #[tokio::test]

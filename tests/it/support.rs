@@ -110,7 +110,7 @@ pub fn id_card(serial: &str, code: &str) -> Value {
 }
 
 pub fn sign(doc: &Value, key_name: &str) -> Value {
-    licence_vault::proof::sign(doc, &key(key_name), time("2024-06-01T08:00:00Z")).unwrap()
+    licence_vault::proof::sign(doc.clone(), &key(key_name), time("2024-06-01T08:00:00Z")).unwrap()
 }
 
 pub struct Tokens {
