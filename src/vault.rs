@@ -129,6 +129,10 @@ impl VaultError {
     }
 }
 
+fn decode_meta(v: &[u8]) -> Result<LicenceMeta, StoreError> {
+    serde_json::from_slice(v).map_err(|e| corrupt(Table::LicenceMeta, e))
+}
+
 fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(format!("undecodable value in {}: {e}", table.name()))
 }
@@ -424,10 +428,7 @@ impl Vault {
             let stored_meta = stored
                 .next()
                 .flatten()
-                .map(|v| {
-                    serde_json::from_slice::<LicenceMeta>(&v)
-                        .map_err(|e| corrupt(Table::LicenceMeta, e))
-                })
+                .map(|v| decode_meta(&v))
                 .transpose()?;
             let existing = match in_batch.get(&lic.id) {
                 Some((s, r)) => Some((s.clone(), r.clone())),
@@ -679,7 +680,7 @@ impl Vault {
     pub fn meta(&self, id: &LicenceId) -> Result<Option<LicenceMeta>, StoreError> {
         self.store
             .get(Table::LicenceMeta, id.as_str().as_bytes())?
-            .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt(Table::LicenceMeta, e)))
+            .map(|v| decode_meta(&v))
             .transpose()
     }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{corrupt, to_vec, Extracted, Loaded, Vault, VaultError};
+use super::{corrupt, decode_meta, to_vec, Extracted, Loaded, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
 use crate::keys::DidKey;
@@ -990,17 +990,25 @@ impl Vault {
                 .ok_or_else(|| corrupt(Table::HolderLicence, "bad licence id in key"))?;
             held.push(id);
         }
-        // Candidates: not superseded, of a wanted type, admitted by a usable consent.
-        let mut candidates = Vec::new();
-        for id in held {
-            let ty = id.type_code();
-            let Some(i) = types.iter().position(|t| t == &ty) else {
-                continue;
-            };
-            if !wanted[i] || !usable.iter().any(|c| c.covers(&ty) && c.admits(&id)) {
-                continue;
-            }
-            let Some(meta) = self.meta(&id)? else {
+        // Candidates: of a wanted type, admitted by a usable consent, and not superseded (their
+        // metadata read in one multi-get).
+        let admitted: Vec<(usize, LicenceId)> = held
+            .into_iter()
+            .filter_map(|id| {
+                let ty = id.type_code();
+                let i = types.iter().position(|t| t == &ty)?;
+                (wanted[i] && usable.iter().any(|c| c.covers(&ty) && c.admits(&id)))
+                    .then_some((i, id))
+            })
+            .collect();
+        let keys: Vec<Vec<u8>> = admitted
+            .iter()
+            .map(|(_, id)| id.as_str().as_bytes().to_vec())
+            .collect();
+        let metas = self.store.multi_get(Table::LicenceMeta, &keys)?;
+        let mut candidates = Vec::with_capacity(admitted.len());
+        for ((i, id), meta) in admitted.into_iter().zip(metas) {
+            let Some(meta) = meta.map(|m| decode_meta(&m)).transpose()? else {
                 continue;
             };
             if meta.superseded_by.is_none() {
