@@ -459,6 +459,60 @@ pub fn canonicalize_object(
     out
 }
 
+/// In the canonical bytes of an object, the span to cut so that what remains is the canonical
+/// bytes of the object without member `name`: the member with the comma that separates it from a
+/// neighbour. `None` if the object has no such member or `canonical` is not a canonical object.
+/// Cutting costs nothing, where canonicalising the object again costs a full serialisation.
+pub fn member_span(canonical: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
+    let key = {
+        let mut k = Vec::with_capacity(name.len() + 3);
+        write_string(name, &mut k);
+        k.push(b':');
+        k
+    };
+    if canonical.first() != Some(&b'{') || canonical.last() != Some(&b'}') {
+        return None;
+    }
+    // Walk the top-level members: `start` is where the current member begins.
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut start = 1;
+    let mut first = true;
+    for (i, &b) in canonical.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b',' if depth == 1 => {
+                // The member [start, i) ends here.
+                if canonical[start..i].starts_with(&key) {
+                    let last = b == b'}';
+                    return Some(match (first, last) {
+                        (_, false) => start..i + 1,    // the member and the comma after it
+                        (false, true) => start - 1..i, // the comma before it and the member
+                        (true, true) => start..i,      // the only member
+                    });
+                }
+                if b == b'}' {
+                    return None;
+                }
+                start = i + 1;
+                first = false;
+            }
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            _ => {}
+        }
+    }
+    None
+}
+
 fn write_number(n: &Number, out: &mut Vec<u8>) {
     if let Some(i) = n.as_i64() {
         out.extend_from_slice(i.to_string().as_bytes());
@@ -632,6 +686,53 @@ mod tests {
             let again = canonicalize(&parse(&once).unwrap());
             proptest::prop_assert_eq!(once, again);
         }
+
+        /// Cutting a member's span out of the canonical bytes gives the canonical bytes without it.
+        #[test]
+        fn member_span_cuts_exactly_the_member(
+            members in proptest::collection::btree_map("[a-z\"\\\\{},:]{0,6}", arb_json(), 0..6),
+            value in arb_json(),
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut map: Map<String, Value> = members.into_iter().collect();
+            let name = match map.keys().nth(pick.index(map.len() + 1)) {
+                Some(k) => k.clone(),
+                None => {
+                    map.insert("proof".into(), value);
+                    "proof".to_owned()
+                }
+            };
+            let bytes = canonicalize(&Value::Object(map.clone()));
+            let span = member_span(&bytes, &name).unwrap();
+            let cut = [&bytes[..span.start], &bytes[span.end..]].concat();
+            proptest::prop_assert_eq!(cut, canonicalize_object(&map, &name, None));
+            proptest::prop_assert_eq!(member_span(&bytes, "absent\u{1}"), None);
+        }
+    }
+
+    #[test]
+    fn member_span_handles_first_middle_last_and_only_members() {
+        let cut = |s: &str, name: &str| {
+            let span = member_span(s.as_bytes(), name)?;
+            Some(format!("{}{}", &s[..span.start], &s[span.end..]))
+        };
+        let doc = r#"{"a":{"proof":1},"proof":[{"x":"}\"],{"}],"z":2}"#;
+        assert_eq!(
+            cut(doc, "proof").as_deref(),
+            Some(r#"{"a":{"proof":1},"z":2}"#)
+        );
+        assert_eq!(
+            cut(doc, "a").as_deref(),
+            Some(r#"{"proof":[{"x":"}\"],{"}],"z":2}"#)
+        );
+        assert_eq!(
+            cut(doc, "z").as_deref(),
+            Some(r#"{"a":{"proof":1},"proof":[{"x":"}\"],{"}]}"#)
+        );
+        assert_eq!(cut(r#"{"proof":true}"#, "proof").as_deref(), Some("{}"));
+        assert_eq!(cut(r#"{"proofs":1}"#, "proof"), None);
+        assert_eq!(cut("[1]", "proof"), None);
+        assert_eq!(cut("{}", "proof"), None);
     }
 
     fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {

@@ -157,7 +157,9 @@ impl Loaded {
             return Err("stored bytes do not match the digest recorded at deposit".to_owned());
         }
         let doc = jcs::parse(&b).map_err(|e| format!("stored bytes are not JSON: {e}"))?;
-        let prepared = proof::prepare(&doc);
+        // Stored bytes are canonical (that is how they were stored, and the digest says they
+        // are unchanged): hash them without re-canonicalising.
+        let prepared = proof::prepare_canonical(&doc, &b);
         Ok(Self { doc, prepared })
     }
 }
@@ -580,7 +582,13 @@ impl Vault {
                 .flat_map_iter(|c| self.check_for_deposit(reg, c, now))
                 .collect();
         }
-        let prepared: Vec<_> = docs.iter().map(proof::prepare).collect();
+        // Canonicalised once: the bytes to store, and (proof cut out) the signed document.
+        let mut canonical: Vec<Vec<u8>> = docs.iter().map(jcs::canonicalize).collect();
+        let prepared: Vec<_> = docs
+            .iter()
+            .zip(&canonical)
+            .map(|(d, c)| proof::prepare_canonical(d, c))
+            .collect();
         let ok: Vec<&proof::Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
         let mut batch = proof::verify_batch(&ok).into_iter();
         let facts = RecordFacts {
@@ -591,7 +599,8 @@ impl Vault {
         };
         docs.iter()
             .zip(&prepared)
-            .map(|(doc, p)| {
+            .zip(canonical.iter_mut())
+            .map(|((doc, p), canonical)| {
                 let signature = if p.is_ok() { batch.next() } else { Some(false) };
                 let ev = Evidence {
                     registries: Some(reg),
@@ -604,7 +613,7 @@ impl Vault {
                 match (failure, lic) {
                     // The storage form is computed here too, on all cores, not under the lock.
                     (None, Some(licence)) => {
-                        let bytes = jcs::canonicalize(doc);
+                        let bytes = std::mem::take(canonical);
                         let sha256 = hex::encode(Sha256::digest(&bytes));
                         let mut holder_key = self.holder_digest(&licence.holder).to_vec();
                         holder_key.extend_from_slice(licence.id.as_str().as_bytes());
