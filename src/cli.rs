@@ -50,6 +50,9 @@ pub enum Command {
     #[command(subcommand)]
     Id(IdCommand),
     /// Bulk-deposit signed licences (JSON Lines) into a stopped vault's data directory.
+    ///
+    /// Writes without the write-ahead log and flushes at the end; if interrupted, run it again:
+    /// licences already stored count as already present.
     Import(import::ImportOpt),
     /// Write synthetic, validly signed licences (JSON Lines) for benchmarks and load tests.
     Gen(gen::GenOpt),
