@@ -59,7 +59,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// deposits) leave work for the cores and group their syncs. Measured on 2 cores with 64
 /// connections of reuse pulls (BENCHMARKS.md): 3 per core starved the cores, 256 per core
 /// doubled p99.9.
-fn blocking_permits() -> usize {
+pub fn blocking_permits() -> usize {
     6 * std::thread::available_parallelism().map_or(2, usize::from)
 }
 

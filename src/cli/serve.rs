@@ -137,6 +137,9 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking work is bounded by http::blocking's permits; without a cap, threads finishing
+        // as new work arrived made the pool grow to ~150 threads (and their memory) under load.
+        .max_blocking_threads(2 * crate::http::blocking_permits())
         .build()
         .context("starting tokio")?;
     runtime.block_on(async {
