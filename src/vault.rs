@@ -142,8 +142,7 @@ fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
 const HOLDER_STRIPES: usize = 16_384;
 
 /// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
-/// proof prepared: each done once per read, whether the signature is then checked alone or in a
-/// batch.
+/// proof prepared: each done once per read.
 struct Loaded {
     doc: Value,
     prepared: Result<proof::Prepared, proof::ProofError>,
@@ -708,6 +707,8 @@ impl Vault {
         Ok(Some(self.verify_stored(id, bytes, meta, now)))
     }
 
+    /// Verifies a stored licence afresh: its digest, then every check with `verify_strict` for
+    /// the signature, as of `now`.
     fn verify_stored(
         &self,
         id: &LicenceId,
@@ -716,19 +717,6 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Extracted {
         let loaded = Loaded::new(bytes, &meta);
-        self.verify_loaded(id, loaded, meta, now, None)
-    }
-
-    /// [`Self::verify_stored`] of bytes already loaded, with the signature result when it is
-    /// already known (from a batch).
-    fn verify_loaded(
-        &self,
-        id: &LicenceId,
-        loaded: Result<Loaded, String>,
-        meta: LicenceMeta,
-        now: DateTime<Utc>,
-        signature: Option<bool>,
-    ) -> Extracted {
         let reg = self.registries();
         let mut facts = RecordFacts {
             deposited_at: meta.deposited_at,
@@ -756,7 +744,7 @@ impl Vault {
                     registries: Some(&reg),
                     record: Some(&facts),
                     now,
-                    signature,
+                    signature: None,
                 };
                 let (mut v, lic) = verify::licence_prepared(&doc, &prepared, ev);
                 if v.check(CheckName::Signature)

@@ -4,8 +4,8 @@
 //! **Invariants:** no licence is read for a type the requester holds no usable consent for; the
 //! access record, the consent use counters and the statistics of a pull are one durable
 //! [`Change`], committed before anything is returned; consent counters are checked and incremented
-//! under the vault's write lock, so concurrent pulls never exceed `maxUses`; holder codes appear in
-//! store keys and records only as the keyed holder digest.
+//! under the holder's lock ([`Vault::holder_lock`]), so concurrent pulls never exceed `maxUses`;
+//! holder codes appear in store keys and records only as the keyed holder digest.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{corrupt, decode_meta, to_vec, Extracted, Loaded, Vault, VaultError};
+use super::{corrupt, decode_meta, to_vec, Extracted, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
 use crate::keys::DidKey;
@@ -812,7 +812,7 @@ impl Vault {
         // pulls for other holders run alongside and share WAL syncs.
         let guard = self.holder_lock(&digest);
         let mut consents = self.consents_for(&digest, &requester.id, &matter.code)?;
-        // Read and verify (in one batch) only what a usable consent admits.
+        // Read and verify only what a usable consent admits.
         let found = self.find_licences(&digest, &types, matter, &consents, now)?;
         let mut decisions = Vec::with_capacity(types.len());
         for (ty, found) in types.iter().zip(found) {
@@ -958,7 +958,7 @@ impl Vault {
     }
 
     /// For each type with a usable consent, the holder's best licence of that type, verified
-    /// afresh (all signatures in one batch).
+    /// afresh.
     fn find_licences(
         &self,
         digest: &[u8; 32],
@@ -1020,22 +1020,12 @@ impl Vault {
             .map(|(_, id, _)| id.as_str().as_bytes().to_vec())
             .collect();
         let bytes = self.store.multi_get(Table::LicenceDocument, &keys)?;
-        let loaded: Vec<Result<Loaded, String>> = bytes
-            .into_iter()
-            .zip(&candidates)
-            .map(|(b, (_, _, meta))| Loaded::new(b, meta))
-            .collect();
-        // Damaged or unprepared documents stay out of the batch; verify_loaded reports them.
-        let ok: Vec<&proof::Prepared> = loaded
-            .iter()
-            .filter_map(|l| l.as_ref().ok()?.prepared.as_ref().ok())
-            .collect();
-        let mut batch = proof::verify_batch(&ok).into_iter();
+        // Each candidate is verified with verify_strict, as every extraction is: a batch (which
+        // may accept a mixed-order R that verify_strict refuses, docs/DECISIONS.md) is for
+        // deposits only, and with two or three signatures per pull it saves little.
         let mut best: Vec<Option<Extracted>> = types.iter().map(|_| None).collect();
-        for ((i, id, meta), l) in candidates.into_iter().zip(loaded) {
-            let batched = l.as_ref().is_ok_and(|l| l.prepared.is_ok());
-            let signature = if batched { batch.next() } else { None };
-            let e = self.verify_loaded(&id, l, meta, now, signature);
+        for ((i, id, meta), b) in candidates.into_iter().zip(bytes) {
+            let e = self.verify_stored(&id, b, meta, now);
             let better = match &best[i] {
                 None => true,
                 Some(cur) => rank(&e) > rank(cur),
