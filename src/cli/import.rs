@@ -99,7 +99,7 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
 
     // Two stages: this thread reads, parses and verifies batch k+1 (on all cores) while the
     // writer stores batch k, whose write is serial.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Checked>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
     let (read, written) = std::thread::scope(|scope| {
         let writer = scope.spawn(|| write_batches(&vault, rx, rejects, &bar));
         // `tx` moves in and is dropped when reading ends, however it ends: the writer then stops.
@@ -124,7 +124,7 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
 fn read_batches(
     vault: &Vault,
     reader: Box<dyn std::io::BufRead>,
-    tx: std::sync::mpsc::SyncSender<Checked>,
+    tx: std::sync::mpsc::SyncSender<Batch>,
     batch: usize,
     bar: &ProgressBar,
 ) -> anyhow::Result<u64> {
@@ -152,7 +152,7 @@ fn read_batches(
 }
 
 /// One batch, parsed and verified, waiting to be stored.
-struct Checked {
+struct Batch {
     now: chrono::DateTime<chrono::Utc>,
     /// Every line in order, with its parse error if it was not JSON.
     slots: Vec<(u64, Option<crate::jcs::JsonError>)>,
@@ -160,7 +160,7 @@ struct Checked {
     checked: Vec<Result<crate::vault::Checked, crate::verdict::Rejection>>,
 }
 
-fn check(vault: &Vault, chunk: &mut Vec<(u64, String)>) -> Checked {
+fn check(vault: &Vault, chunk: &mut Vec<(u64, String)>) -> Batch {
     use rayon::prelude::*;
     let now = chrono::Utc::now();
     let parsed: Vec<_> = chunk
@@ -179,7 +179,7 @@ fn check(vault: &Vault, chunk: &mut Vec<(u64, String)>) -> Checked {
         }
     }
     let checked = vault.check_for_deposit(&vault.registries(), &docs, now);
-    Checked {
+    Batch {
         now,
         slots,
         checked,
@@ -189,7 +189,7 @@ fn check(vault: &Vault, chunk: &mut Vec<(u64, String)>) -> Checked {
 /// The writer stage: stores each batch and tallies the outcome of every line.
 fn write_batches(
     vault: &Vault,
-    batches: std::sync::mpsc::Receiver<Checked>,
+    batches: std::sync::mpsc::Receiver<Batch>,
     mut rejects: Option<impl std::io::Write>,
     bar: &ProgressBar,
 ) -> anyhow::Result<Summary> {
