@@ -326,6 +326,21 @@ fn import_deposits_jsonl_and_summarises_rejections() {
         ),
         (Some(27), Some("malformed_json"), Some("$.dup"))
     );
+    // Running the same import again (what to do after an interrupted one) adds nothing twice.
+    let again = run(&[
+        "import",
+        "--in",
+        input.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--batch",
+        "7",
+        "--quiet",
+    ]);
+    assert_eq!(
+        stdout_json(&again),
+        json!({"lines": 28, "created": 0, "existing": 26, "rejected": 2, "reasons": {"bad_signature": 1, "malformed_json": 1}})
+    );
     // The imported licences are in the vault, verified on read.
     let vault = licence_vault::cli::open_vault(&data, None, None, vec![]).unwrap();
     let holder: licence_vault::codes::HolderCode = format!("001:{COMPANY}").parse().unwrap();
