@@ -4,7 +4,8 @@ use std::path::Path;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+    FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch,
+    WriteBufferManager, WriteOptions, DB,
 };
 
 use super::{Change, Entry, Op, Store, StoreError, Table};
@@ -15,6 +16,9 @@ pub struct RocksConfig {
     pub block_cache_bytes: usize,
     pub write_buffer_bytes: usize,
     pub bloom_bits_per_key: f64,
+    /// Bound on all memtables together (14 tables × 2 × `write_buffer_bytes` would be 1.8 GiB):
+    /// past ~90 % of it RocksDB flushes the largest memtable early.
+    pub memtable_budget_bytes: usize,
     /// Bulk load (offline import): writes skip the WAL and every flush covers all column families
     /// at once (atomic flush), so after a crash the store holds a consistent prefix of the writes
     /// and the import can simply be run again. The caller must [`Store::flush`] at the end.
@@ -27,6 +31,7 @@ impl Default for RocksConfig {
             block_cache_bytes: 256 << 20,
             write_buffer_bytes: 64 << 20,
             bloom_bits_per_key: 10.0,
+            memtable_budget_bytes: 512 << 20,
             bulk_load: false,
         }
     }
@@ -67,6 +72,10 @@ impl RocksStore {
         // pin every WAL file, and a crash late in a bulk import would replay gigabytes.
         db_opts.set_max_total_wal_size(256 << 20);
         db_opts.set_atomic_flush(config.bulk_load);
+        db_opts.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(
+            config.memtable_budget_bytes,
+            false,
+        ));
         let cache = Cache::new_lru_cache(config.block_cache_bytes);
         let cfs = Table::ALL.iter().map(|t| {
             let mut block = BlockBasedOptions::default();
