@@ -163,6 +163,9 @@ impl Loaded {
     }
 }
 
+/// One item's outcome in [`Vault::store_checked`]: `(created, receipt if signed)` or why not.
+type StoredItem = Result<(bool, Option<Value>), VaultError>;
+
 pub struct Vault {
     store: Arc<dyn Store>,
     signer: Signer,
@@ -312,8 +315,9 @@ impl Vault {
         docs: &[Value],
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<Deposited, VaultError>>, StoreError> {
-        let results = self.store_batch(issuer, docs, now, true)?;
-        Ok(results
+        let checked = self.check_for_deposit(&self.registries(), docs, now);
+        Ok(self
+            .store_checked(issuer, checked, now, true)?
             .into_iter()
             .map(|r| {
                 r.and_then(|(created, receipt)| {
@@ -329,19 +333,10 @@ impl Vault {
             .collect())
     }
 
-    /// Bulk import (offline): like [`Vault::deposit_batch`] for any issuer, but receipts are signed
-    /// when first read instead of now. `Ok(true)`: created, `Ok(false)`: already present.
-    pub fn import_batch(
-        &self,
-        docs: &[Value],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<bool, VaultError>>, StoreError> {
-        let checked = self.check_for_deposit(&self.registries(), docs, now);
-        self.import_checked(checked, now)
-    }
-
-    /// The storing half of [`Vault::import_batch`], for items checked with
-    /// [`Vault::check_for_deposit`] (so an import can check one batch while storing another).
+    /// Bulk import (offline) of items checked with [`Vault::check_for_deposit`] (so an import can
+    /// check one batch while storing another): like [`Vault::deposit_batch`] for any issuer, but
+    /// receipts are signed when first read instead of now. `Ok(true)`: created, `Ok(false)`:
+    /// already present.
     pub fn import_checked(
         &self,
         checked: Vec<Result<Checked, Rejection>>,
@@ -354,35 +349,16 @@ impl Vault {
             .collect())
     }
 
-    /// Verifies and stores a batch. Each accepted item gives `(created, receipt if signed)`.
-    #[expect(
-        clippy::type_complexity,
-        reason = "a private per-item result, named by its doc comment"
-    )]
-    fn store_batch(
-        &self,
-        issuer: Option<&Uscc>,
-        docs: &[Value],
-        now: DateTime<Utc>,
-        sign_receipts: bool,
-    ) -> Result<Vec<Result<(bool, Option<Value>), VaultError>>, StoreError> {
-        let checked = self.check_for_deposit(&self.registries(), docs, now);
-        self.store_checked(issuer, checked, now, sign_receipts)
-    }
-
     /// Stores checked items in one durable write (idempotency, version chains and status-list
-    /// positions decided under the vault's write lock).
-    #[expect(
-        clippy::type_complexity,
-        reason = "a private per-item result, named by store_batch's doc comment"
-    )]
+    /// positions decided under the vault's write lock). Each accepted item gives
+    /// `(created, receipt if signed)`.
     fn store_checked(
         &self,
         issuer: Option<&Uscc>,
         checked: Vec<Result<Checked, Rejection>>,
         now: DateTime<Utc>,
         sign_receipts: bool,
-    ) -> Result<Vec<Result<(bool, Option<Value>), VaultError>>, StoreError> {
+    ) -> Result<Vec<StoredItem>, StoreError> {
         let mut results: Vec<Option<_>> = Vec::with_capacity(checked.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
