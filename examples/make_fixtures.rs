@@ -28,7 +28,6 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, ensure, Context as _};
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use licence_vault::codes::{
@@ -36,10 +35,10 @@ use licence_vault::codes::{
 };
 use licence_vault::keys::Signer;
 use licence_vault::licence::{LICENCE_TYPE, USCC_URN_PREFIX, VC_CONTEXT};
-use licence_vault::registry::{Agency, LicenceType, Matter, Registries};
+use licence_vault::registry::Registries;
 use licence_vault::verdict::Reason;
 use licence_vault::verify::{self, Evidence, RecordFacts};
-use licence_vault::{jcs, proof};
+use licence_vault::{demo, jcs, proof};
 
 /// The time at which the generator checks its own output (after every `validFrom` of the samples).
 const CHECK_TIME: &str = "2026-11-15T00:00:00Z";
@@ -1256,25 +1255,6 @@ fn bads() -> anyhow::Result<Vec<Bad>> {
 
 // ----- building and signing ----------------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct CatalogueFile {
-    types: Vec<LicenceType>,
-}
-#[derive(Deserialize)]
-struct MattersFile {
-    matters: Vec<Matter>,
-}
-#[derive(Deserialize)]
-struct AgenciesFile {
-    agencies: Vec<Agency>,
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let value = jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))?;
-    serde_json::from_value(value).with_context(|| format!("{}", path.display()))
-}
-
 struct Ctx {
     registries: Registries,
     signers: BTreeMap<String, Signer>,
@@ -1284,11 +1264,12 @@ struct Ctx {
 impl Ctx {
     fn load(root: &Path) -> anyhow::Result<Self> {
         let fixtures = root.join("fixtures");
-        let types: CatalogueFile = read_json(&fixtures.join("catalogue.json"))?;
-        let matters: MattersFile = read_json(&fixtures.join("matters.json"))?;
-        let agencies: AgenciesFile = read_json(&fixtures.join("agencies.json"))?;
-        let registries =
-            Registries::new(types.types, matters.matters, agencies.agencies, Vec::new());
+        let registries = Registries::new(
+            demo::catalogue(&fixtures)?,
+            demo::matters(&fixtures)?,
+            demo::agencies(&fixtures)?,
+            Vec::new(),
+        );
         Ok(Self {
             registries,
             signers: BTreeMap::new(),

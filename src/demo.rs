@@ -75,6 +75,21 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
     })
 }
 
+/// The licence catalogue of a fixtures directory (`catalogue.json`).
+pub fn catalogue(fixtures: &Path) -> anyhow::Result<Vec<LicenceType>> {
+    Ok(read_json::<TypesFile>(&fixtures.join("catalogue.json"))?.types)
+}
+
+/// The matters of a fixtures directory (`matters.json`).
+pub fn matters(fixtures: &Path) -> anyhow::Result<Vec<Matter>> {
+    Ok(read_json::<MattersFile>(&fixtures.join("matters.json"))?.matters)
+}
+
+/// The issuing agencies of a fixtures directory (`agencies.json`).
+pub fn agencies(fixtures: &Path) -> anyhow::Result<Vec<Agency>> {
+    Ok(read_json::<AgenciesFile>(&fixtures.join("agencies.json"))?.agencies)
+}
+
 /// The sample licences in `fixtures/licences/`, in file-name order.
 pub fn sample_licences(fixtures: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
     let dir = fixtures.join("licences");
@@ -111,16 +126,13 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
         tracing::info!("demo data already seeded");
         return Ok(());
     }
-    let agencies: AgenciesFile = read_json(&fixtures.join("agencies.json"))?;
-    for a in agencies.agencies {
+    for a in agencies(fixtures)? {
         vault.create_agency(a).or_else(already)?;
     }
-    let types: TypesFile = read_json(&fixtures.join("catalogue.json"))?;
-    for t in types.types {
+    for t in catalogue(fixtures)? {
         vault.put_type(t)?;
     }
-    let matters: MattersFile = read_json(&fixtures.join("matters.json"))?;
-    for m in matters.matters {
+    for m in matters(fixtures)? {
         vault.put_matter(m)?;
     }
     let requesters: RequestersFile = read_json(&fixtures.join("requesters.json"))?;

@@ -23,7 +23,6 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, TimeZone as _, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{DEFAULT_FIXTURES, DEFAULT_KEYS};
@@ -404,21 +403,6 @@ struct Item {
 
 // ----- registries and keys -----------------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct CatalogueFile {
-    types: Vec<LicenceType>,
-}
-#[derive(Deserialize)]
-struct AgenciesFile {
-    agencies: Vec<Agency>,
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let value = jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))?;
-    serde_json::from_value(value).with_context(|| format!("{}", path.display()))
-}
-
 /// Signers of `dir` by their did:key (NAME.pub names the key, NAME.key holds it).
 fn signers_by_did(dir: &Path) -> anyhow::Result<BTreeMap<String, Signer>> {
     let mut out = BTreeMap::new();
@@ -483,17 +467,17 @@ fn current_key(agency: &Agency) -> Option<&crate::registry::AgencyKey> {
 
 impl World {
     fn load(fixtures: &Path, keys: &Path, seed: u64) -> anyhow::Result<Self> {
-        let catalogue: CatalogueFile = read_json(&fixtures.join("catalogue.json"))?;
-        let agencies: AgenciesFile = read_json(&fixtures.join("agencies.json"))?;
+        let catalogue = crate::demo::catalogue(fixtures)?;
+        let agencies = crate::demo::agencies(fixtures)?;
         let mut available = signers_by_did(keys)?;
         let mut signers: Vec<Signer> = Vec::new();
         let mut signer_index: BTreeMap<String, usize> = BTreeMap::new();
         let mut types = Vec::new();
         let mut latest_activation: Option<DateTime<Utc>> = None;
-        for ty in catalogue.types {
+        for ty in catalogue {
             // The first allowed issuer that is registered and whose current key we hold.
             let chosen = ty.issuers.iter().find_map(|u| {
-                let agency = agencies.agencies.iter().find(|a| &a.uscc == u)?;
+                let agency = agencies.iter().find(|a| &a.uscc == u)?;
                 let key = current_key(agency)?;
                 let did = key.did_key.as_str();
                 (available.contains_key(did) || signer_index.contains_key(did))
@@ -1132,12 +1116,10 @@ mod tests {
         let data = dir.path().join("data");
         let keys = root().join("keys");
         let vault = super::super::open_vault(&data, None, Some(keys.as_path()), vec![]).unwrap();
-        let agencies: AgenciesFile = read_json(&root().join("fixtures/agencies.json")).unwrap();
-        for a in agencies.agencies {
+        for a in crate::demo::agencies(&root().join("fixtures")).unwrap() {
             vault.create_agency(a).unwrap();
         }
-        let catalogue: CatalogueFile = read_json(&root().join("fixtures/catalogue.json")).unwrap();
-        for t in catalogue.types {
+        for t in crate::demo::catalogue(&root().join("fixtures")).unwrap() {
             vault.put_type(t).unwrap();
         }
         let text = std::fs::read_to_string(&o.out).unwrap();
