@@ -9,11 +9,11 @@
 --   wrk -t2 -c16 -d20s -s benches/http/reuse.lua http://127.0.0.1:PORT -- reuse-requests.txt
 
 local pulls = {}
-local threads = {}
+local thread_no = 0
 
 function setup(thread)
-  threads[#threads + 1] = thread
-  thread:set("tid", #threads)
+  thread_no = thread_no + 1
+  thread:set("tid", thread_no)
 end
 
 function init(args)
@@ -36,12 +36,5 @@ function request()
   }, p[2])
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests":%d,"durationUs":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"latencyUs":{"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
-    latency.max, latency.mean))
-end
+-- done(): the shared summary line, found next to this script whatever the working directory.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "summary.lua")
