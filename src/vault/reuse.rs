@@ -524,8 +524,8 @@ impl Vault {
         Ok(())
     }
 
-    fn consent_key(&self, holder: &HolderCode, id: &str) -> Vec<u8> {
-        let mut k = self.holder_digest(holder).to_vec();
+    fn consent_key(digest: &[u8; 32], id: &str) -> Vec<u8> {
+        let mut k = digest.to_vec();
         k.extend_from_slice(id.as_bytes());
         k
     }
@@ -695,7 +695,7 @@ impl Vault {
         let mut c = Change::durable();
         c.put(
             Table::HolderConsent,
-            self.consent_key(holder, &consent.id),
+            Self::consent_key(&digest, &consent.id),
             to_vec(&consent),
         );
         self.store.commit(c)?;
@@ -711,9 +711,10 @@ impl Vault {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Consent>, StoreError> {
-        let key = self.consent_key(holder, id);
+        let digest = self.holder_digest(holder);
+        let key = Self::consent_key(&digest, id);
         // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal.
-        let _guard = self.holder_lock(&self.holder_digest(holder));
+        let _guard = self.holder_lock(&digest);
         let Some(v) = self.store.get(Table::HolderConsent, &key)? else {
             return Ok(None);
         };
