@@ -386,16 +386,19 @@ if sr: L.append(f"Raw RocksDB reads of the stored licences ({f0(sr.get('ids'))} 
 if ex: L.append(f"In-process `Vault::extract` (read + digest + parse + verify_strict + verdict): {f0(ex.get('perSecond1'))}/s on 1 thread, {f0(ex.get('perSecondAll'))}/s on {ex.get('threads')}; {ex.get('errors')} errors.")
 L.append("")
 vs = ed.get("verify_strict", {}).get("perSecondAll")
+def wrk_cells(r):
+    """A wrk summary's requests/s, and its cells: req/s, p50, p99, p99.9 (ms), errors."""
+    rps = r["requests"] / (r["durationUs"] / 1e6)
+    lat = r["latencyUs"]
+    return rps, f"{f0(rps)} | {lat['p50']/1000:.2f} | {lat['p99']/1000:.2f} | {lat['p999']/1000:.2f} | {sum(r['errors'].values())}"
 rows = [(c, R.get(f"http-get-{c}")) for c in (1, 16, 64)]
 if any(r for _, r in rows):
     L.append("| GET /v1/licences/{id} | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs verify_strict (all cores) | vs in-process extract | vs raw meta + document reads |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c, r in rows:
         if not r: continue
-        rps = r["requests"] / (r["durationUs"] / 1e6)
-        errs = sum(r["errors"].values())
-        lat = r["latencyUs"]
-        L.append(f"| {c} connections | {f0(rps)} | {lat['p50']/1000:.2f} | {lat['p99']/1000:.2f} | {lat['p999']/1000:.2f} | {errs} | {pct(rps, vs)} | {pct(rps, ex.get('perSecondAll'))} | {pct(rps, sr.get('metaAndDocumentPerSecondAll'))} |")
+        rps, cells = wrk_cells(r)
+        L.append(f"| {c} connections | {cells} | {pct(rps, vs)} | {pct(rps, ex.get('perSecondAll'))} | {pct(rps, sr.get('metaAndDocumentPerSecondAll'))} |")
     L.append("")
 if "http-reuse" in R: L.append(f"POST /v1/reuse: {R['http-reuse'].get('pending', R['http-reuse'])}")
 rrows = [(c, R.get(f"http-reuse-{c}")) for c in (1, 16, 64)]
@@ -411,10 +414,8 @@ if any(r for _, r in rrows):
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c, r in rrows:
         if not r: continue
-        rps = r["requests"] / (r["durationUs"] / 1e6)
-        errs = sum(r["errors"].values())
-        lat = r["latencyUs"]
-        L.append(f"| {c} connections | {f0(rps)} | {lat['p50']/1000:.2f} | {lat['p99']/1000:.2f} | {lat['p999']/1000:.2f} | {errs} | {r.get('notProvided', '–')} | {pct(rps, lim)} | {pct(rps, ri.get('perSecondAll'))} |")
+        rps, cells = wrk_cells(r)
+        L.append(f"| {c} connections | {cells} | {r.get('notProvided', '–')} | {pct(rps, lim)} | {pct(rps, ri.get('perSecondAll'))} |")
 pj, pr, pc = R.get("peer-js", {}), R.get("peer-rust", {}), R.get("peer-cli", {})
 if pj and pr:
     L.append("")
