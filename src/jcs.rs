@@ -8,6 +8,7 @@
 //! **Invariant:** no other module serialises JSON that is hashed or signed; no I/O happens here.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde_json::{Map, Number, Value};
 
@@ -45,6 +46,59 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
         return Err(parser.error("trailing characters after the JSON value"));
     }
     Ok(value)
+}
+
+/// JSON text in canonical form, kept as text: a stored licence, a vault-signed copy. It is served
+/// as it is, never parsed and serialised again on the way out.
+#[derive(Clone)]
+pub struct Canonical(Box<serde_json::value::RawValue>);
+
+impl Canonical {
+    /// Wraps bytes that are canonical JSON: stored bytes whose digest was checked, or the output of
+    /// [`canonicalize`] or [`splice`]. They are checked to be one JSON value, not to be canonical.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, JsonError> {
+        let text = String::from_utf8(bytes).map_err(|e| JsonError {
+            message: "input is not valid UTF-8".into(),
+            offset: e.utf8_error().valid_up_to(),
+            path: None,
+        })?;
+        serde_json::value::RawValue::from_string(text)
+            .map(Self)
+            .map_err(|e| JsonError {
+                message: e.to_string(),
+                // Canonical text is one line.
+                offset: e.column().saturating_sub(1),
+                path: None,
+            })
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.get().as_bytes()
+    }
+}
+
+impl PartialEq for Canonical {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Canonical {}
+
+impl fmt::Debug for Canonical {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Canonical {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 /// Why a JSON value does not fit a typed shape: the JSON path of the place, the last member name on
@@ -463,7 +517,43 @@ pub fn canonicalize_object(
 /// bytes of the object without member `name`: the member with the comma that separates it from a
 /// neighbour. `None` if the object has no such member or `canonical` is not a canonical object.
 /// Cutting costs nothing, where canonicalising the object again costs a full serialisation.
-pub fn member_span(canonical: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
+pub fn member_span(canonical: &[u8], name: &str) -> Option<Range<usize>> {
+    let m = find_member(canonical, name)?;
+    Some(match (m.first, m.last) {
+        (_, false) => m.start..m.end + 1, // the member and the comma after it
+        (false, true) => m.start - 1..m.end, // the comma before it and the member
+        (true, true) => m.start..m.end,   // the only member
+    })
+}
+
+/// Replaces the value at `path` (member names from the top-level object down) in canonical bytes
+/// with `value`, which must itself be canonical: an object's canonical form is made of its
+/// members' canonical forms, so the result is the canonical form of the changed document, without
+/// parsing or serialising `value`. `None` if a member on the path is missing.
+pub fn splice(canonical: &[u8], path: &[&str], value: &[u8]) -> Option<Vec<u8>> {
+    let mut slot = 0..canonical.len();
+    for name in path {
+        let m = find_member(&canonical[slot.clone()], name)?;
+        slot = slot.start + m.value..slot.start + m.end;
+    }
+    let mut out = Vec::with_capacity(canonical.len() - slot.len() + value.len());
+    out.extend_from_slice(&canonical[..slot.start]);
+    out.extend_from_slice(value);
+    out.extend_from_slice(&canonical[slot.end..]);
+    Some(out)
+}
+
+/// A top-level member of a canonical object: `start..end` is `"name":value`, `value..end` the
+/// value; `first` and `last` tell whether a comma precedes or follows it.
+struct Member {
+    start: usize,
+    value: usize,
+    end: usize,
+    first: bool,
+    last: bool,
+}
+
+fn find_member(canonical: &[u8], name: &str) -> Option<Member> {
     let key = {
         let mut k = Vec::with_capacity(name.len() + 3);
         write_string(name, &mut k);
@@ -493,11 +583,12 @@ pub fn member_span(canonical: &[u8], name: &str) -> Option<std::ops::Range<usize
             b'}' | b',' if depth == 1 => {
                 // The member [start, i) ends here.
                 if canonical[start..i].starts_with(&key) {
-                    let last = b == b'}';
-                    return Some(match (first, last) {
-                        (_, false) => start..i + 1,    // the member and the comma after it
-                        (false, true) => start - 1..i, // the comma before it and the member
-                        (true, true) => start..i,      // the only member
+                    return Some(Member {
+                        start,
+                        value: start + key.len(),
+                        end: i,
+                        first,
+                        last: b == b'}',
                     });
                 }
                 if b == b'}' {
@@ -708,6 +799,64 @@ mod tests {
             proptest::prop_assert_eq!(cut, canonicalize_object(&map, &name, None));
             proptest::prop_assert_eq!(member_span(&bytes, "absent\u{1}"), None);
         }
+    }
+
+    proptest::proptest! {
+        /// Splicing a value's canonical bytes into a document's gives the canonical bytes of the
+        /// document with that value put in.
+        #[test]
+        fn splice_is_canonicalising_the_changed_document(
+            members in proptest::collection::btree_map("[a-z\"\\\\{},:]{0,6}", arb_json(), 0..6),
+            inner in proptest::collection::btree_map("[a-z\"\\\\{},:]{0,6}", arb_json(), 0..6),
+            value in arb_json(),
+        ) {
+            let mut doc: Map<String, Value> = members.into_iter().collect();
+            let mut sub: Map<String, Value> = inner.into_iter().collect();
+            sub.insert("slot".into(), Value::Null);
+            doc.insert("outer".into(), Value::Object(sub));
+            let bytes = canonicalize(&Value::Object(doc.clone()));
+            let spliced = splice(&bytes, &["outer", "slot"], &canonicalize(&value)).unwrap();
+            doc["outer"]["slot"] = value;
+            proptest::prop_assert_eq!(spliced, canonicalize(&Value::Object(doc)));
+            proptest::prop_assert_eq!(splice(&bytes, &["outer", "absent"], b"1"), None);
+        }
+    }
+
+    #[test]
+    fn splice_replaces_nested_values_and_refuses_missing_paths() {
+        let doc = br#"{"a":{"b":null,"c":"}"},"d":[1]}"#;
+        let out =
+            |path: &[&str], v: &[u8]| splice(doc, path, v).map(|b| String::from_utf8(b).unwrap());
+        assert_eq!(
+            out(&["a", "b"], br#"{"x":1}"#).as_deref(),
+            Some(r#"{"a":{"b":{"x":1},"c":"}"},"d":[1]}"#)
+        );
+        assert_eq!(
+            out(&["d"], b"2").as_deref(),
+            Some(r#"{"a":{"b":null,"c":"}"},"d":2}"#)
+        );
+        assert_eq!(out(&[], b"3").as_deref(), Some("3"));
+        assert_eq!(out(&["d", "x"], b"4"), None);
+        assert_eq!(out(&["b"], b"4"), None);
+    }
+
+    #[test]
+    fn canonical_text_is_served_as_is_and_must_be_json() {
+        let c = Canonical::new(br#"{"a":"\u00e9","b":[1,2]}"#.to_vec()).unwrap();
+        #[derive(serde::Serialize)]
+        struct Wrapper {
+            x: Canonical,
+        }
+        let text = serde_json::to_string(&Wrapper { x: c }).unwrap();
+        assert_eq!(text, r#"{"x":{"a":"\u00e9","b":[1,2]}}"#);
+        assert_eq!(
+            Canonical::new(b"{\"a\":".to_vec()).unwrap_err().message,
+            "EOF while parsing a value at line 1 column 5"
+        );
+        assert_eq!(
+            Canonical::new(vec![b'"', 0xff, b'"']).unwrap_err().offset,
+            1
+        );
     }
 
     #[test]

@@ -93,14 +93,16 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// SHA-256 of the proof configuration's and the document's JCS bytes, concatenated (64 bytes).
-/// The signed message: hashes of the proof options and of the document (which has no `proof`).
-fn hash_data(proof_config: &Value, document: &Map<String, Value>) -> [u8; 64] {
+/// The signed message: SHA-256 of the proof configuration's JCS bytes and of the document's,
+/// concatenated (64 bytes).
+fn hash_data(proof_config: &Map<String, Value>, canonical_document: &[u8]) -> [u8; 64] {
     let mut out = [0u8; 64];
-    out[..32].copy_from_slice(&Sha256::digest(jcs::canonicalize(proof_config)));
-    out[32..].copy_from_slice(&Sha256::digest(jcs::canonicalize_object(
-        document, "proof", None,
+    out[..32].copy_from_slice(&Sha256::digest(jcs::canonicalize_object(
+        proof_config,
+        "proofValue",
+        None,
     )));
+    out[32..].copy_from_slice(&Sha256::digest(canonical_document));
     out
 }
 
@@ -109,10 +111,24 @@ pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<
     let Value::Object(mut signed) = document else {
         return Err(ProofError::NotAnObject);
     };
-    let obj = &signed;
-    if obj.contains_key("proof") {
+    if signed.contains_key("proof") {
         return Err(ProofError::invalid("proof", "document already has a proof"));
     }
+    let canonical = jcs::canonicalize_object(&signed, "proof", None);
+    let proof = proof_for(&canonical, signed.get("@context"), signer, created);
+    signed.insert("proof".into(), proof);
+    Ok(Value::Object(signed))
+}
+
+/// The `eddsa-jcs-2022` proof of an unsigned document given by its canonical bytes (its
+/// `@context`, if any, is repeated in the proof): for callers that build those bytes without
+/// canonicalising a whole tree ([`jcs::splice`]).
+pub fn proof_for(
+    canonical: &[u8],
+    context: Option<&Value>,
+    signer: &Signer,
+    created: DateTime<Utc>,
+) -> Value {
     let mut config = Map::new();
     config.insert("type".into(), PROOF_TYPE.into());
     config.insert("cryptosuite".into(), CRYPTOSUITE.into());
@@ -122,20 +138,15 @@ pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<
         signer.did_key().verification_method().into(),
     );
     config.insert("proofPurpose".into(), ASSERTION_METHOD.into());
-    if let Some(ctx) = obj.get("@context") {
+    if let Some(ctx) = context {
         config.insert("@context".into(), ctx.clone());
     }
-    let config = Value::Object(config);
-    let signature = signer.sign(&hash_data(&config, obj));
-    let mut proof = config;
-    if let Value::Object(p) = &mut proof {
-        p.insert(
-            "proofValue".into(),
-            multibase_encode(&signature.to_bytes()).into(),
-        );
-    }
-    signed.insert("proof".into(), proof);
-    Ok(Value::Object(signed))
+    let signature = signer.sign(&hash_data(&config, canonical));
+    config.insert(
+        "proofValue".into(),
+        multibase_encode(&signature.to_bytes()).into(),
+    );
+    Value::Object(config)
 }
 
 fn str_field<'a>(
@@ -360,7 +371,7 @@ mod tests {
             String::from_utf8(jcs::canonicalize(&config)).unwrap(),
             conformance("proofCanonJCS.txt").trim()
         );
-        let hd = hash_data(&config, unsigned.as_object().unwrap());
+        let hd = hash_data(config.as_object().unwrap(), &jcs::canonicalize(&unsigned));
         assert_eq!(hex::encode(&hd[32..]), conformance("docHashJCS.txt").trim());
         assert_eq!(
             hex::encode(&hd[..32]),

@@ -104,12 +104,12 @@ pub enum Deposited {
     Existing(Value),
 }
 
-/// A licence read out of the vault with a fresh verdict. `document` is `None` when the stored bytes
-/// are damaged: they are never served.
+/// A licence read out of the vault with a fresh verdict. `document` is the stored canonical bytes,
+/// `None` when they are damaged: they are never served.
 #[derive(Debug, Clone)]
 pub struct Extracted {
     pub id: LicenceId,
-    pub document: Option<Value>,
+    pub document: Option<jcs::Canonical>,
     pub licence: Option<Licence>,
     pub meta: LicenceMeta,
     pub verdict: Verdict,
@@ -144,6 +144,7 @@ const HOLDER_STRIPES: usize = 16_384;
 /// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
 /// proof prepared: each done once per read.
 struct Loaded {
+    bytes: Vec<u8>,
     doc: Value,
     prepared: Result<proof::Prepared, proof::ProofError>,
 }
@@ -159,7 +160,11 @@ impl Loaded {
         // Stored bytes are canonical (that is how they were stored, and the digest says they
         // are unchanged): hash them without re-canonicalising.
         let prepared = proof::prepare_canonical(&doc, &b);
-        Ok(Self { doc, prepared })
+        Ok(Self {
+            bytes: b,
+            doc,
+            prepared,
+        })
     }
 }
 
@@ -715,7 +720,11 @@ impl Vault {
                 );
                 (v, None, None)
             }
-            Ok(Loaded { doc, prepared }) => {
+            Ok(Loaded {
+                bytes,
+                doc,
+                prepared,
+            }) => {
                 let ev = Evidence {
                     registries: Some(&reg),
                     record: Some(&facts),
@@ -736,7 +745,12 @@ impl Vault {
                     };
                     v = verify::licence_prepared(&doc, &prepared, ev).0;
                 }
-                let served = facts.integrity.is_ok().then_some(doc);
+                // Served as stored: the bytes just checked, not the parsed tree serialised again.
+                let served = facts
+                    .integrity
+                    .is_ok()
+                    .then(|| jcs::Canonical::new(bytes).ok())
+                    .flatten();
                 (v, lic, served)
             }
         };

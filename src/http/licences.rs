@@ -14,6 +14,7 @@ use super::extract::{Allow, AppJson, JsonDoc, LicencePath, ADMIN, HOLDER, ISSUER
 use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::LicenceId;
+use crate::jcs;
 use crate::vault::{Deposited, Extracted, StoredStatement, Vault, MAX_BATCH};
 use crate::verdict::{CheckName, Reason, Verdict};
 use crate::verify::Status;
@@ -154,7 +155,7 @@ pub struct LicenceView {
     pub id: String,
     /// The signed licence, or null when its stored bytes no longer verify (never served then).
     #[schema(value_type = Option<Object>)]
-    pub licence: Option<Value>,
+    pub licence: Option<jcs::Canonical>,
     pub status: Status,
     /// Why the licence is not active, when a statement says so.
     #[serde(skip_serializing_if = "Option::is_none")]

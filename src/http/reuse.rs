@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
@@ -14,6 +13,7 @@ use super::extract::{Allow, AppJson, ADMIN, HOLDER, REQUESTER};
 use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::{HolderCode, LicenceId, TypeCode};
+use crate::jcs;
 use crate::vault::{
     AccessRecord, Consent, ConsentState, NewConsent, Outcome, PullRequest, ReuseStats, TypeResult,
     ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE,
@@ -282,14 +282,14 @@ pub struct ReuseItem {
     /// The signed licence, exactly as deposited.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub licence: Option<Value>,
+    pub licence: Option<jcs::Canonical>,
     /// A fresh verdict of that licence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
     /// The purpose-stamped copy (加注件), signed by the vault.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub stamped_copy: Option<Value>,
+    pub stamped_copy: Option<jcs::Canonical>,
     /// The consent this pull used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,

@@ -196,12 +196,12 @@ pub struct TypeResult {
     pub message: Option<String>,
     /// The licence considered (provided, or refused for its own state); absent otherwise.
     pub licence_id: Option<LicenceId>,
-    /// The signed licence: only when provided.
-    pub licence: Option<Value>,
+    /// The signed licence, as stored: only when provided.
+    pub licence: Option<jcs::Canonical>,
     /// Its fresh verdict: when a licence was considered.
     pub verdict: Option<Verdict>,
-    /// The vault-signed purpose-stamped copy: only when provided.
-    pub stamped_copy: Option<Value>,
+    /// The vault-signed purpose-stamped copy, canonical: only when provided.
+    pub stamped_copy: Option<jcs::Canonical>,
     /// The consent charged: only when provided.
     pub consent: Option<String>,
 }
@@ -1051,7 +1051,7 @@ impl Vault {
         copy_id: &str,
         e: &Extracted,
         ctx: &CopyContext<'_>,
-    ) -> Result<Value, StoreError> {
+    ) -> Result<jcs::Canonical, StoreError> {
         let CopyContext {
             requester,
             matter,
@@ -1060,7 +1060,11 @@ impl Vault {
             issued,
             expires,
         } = *ctx;
-        let mut unsigned = json!({
+        let licence = e
+            .document
+            .as_ref()
+            .ok_or_else(|| StoreError::Engine("a stamped copy of an unserved licence".into()))?;
+        let mut copy = json!({
             "@context": [VC_CONTEXT],
             "id": copy_id,
             "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
@@ -1076,12 +1080,23 @@ impl Vault {
                 "issuedAt": format_time(issued),
                 "expiresAt": format_time(expires),
                 "accessRecord": record_id,
+                "document": null,
             }
         });
-        // Inserted, not interpolated: json! would convert the document through serde.
-        unsigned["credentialSubject"]["document"] = e.document.clone().unwrap_or(Value::Null);
-        proof::sign(unsigned, &self.signer, issued)
-            .map_err(|e| StoreError::Engine(format!("signing a stamped copy: {e}")))
+        // The licence goes in as its stored canonical bytes, spliced into the copy's canonical
+        // bytes in place of the null: signed and served without parsing or serialising it again.
+        let embed = |copy: &Value| {
+            jcs::splice(
+                &jcs::canonicalize(copy),
+                &["credentialSubject", "document"],
+                licence.as_bytes(),
+            )
+            .ok_or_else(|| StoreError::Engine("a stamped copy without its document slot".into()))
+        };
+        let proof = proof::proof_for(&embed(&copy)?, copy.get("@context"), &self.signer, issued);
+        copy["proof"] = proof;
+        jcs::Canonical::new(embed(&copy)?)
+            .map_err(|e| StoreError::Engine(format!("a stamped copy is not JSON: {e}")))
     }
 
     /// The verdict of a presented stamped copy: signed by this vault, bound to the licence it

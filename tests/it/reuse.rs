@@ -1376,9 +1376,12 @@ async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
     assert_eq!(list["consents"][0]["remainingUses"], 1);
 }
 
-/// A copy of `p`'s first licence as the vault signed it.
+/// A copy of `p`'s first licence as the vault signed it, which is strict JSON in canonical form.
 fn first_copy(p: &licence_vault::vault::Pull) -> Value {
-    p.results[0].stamped_copy.clone().unwrap()
+    let copy = p.results[0].stamped_copy.clone().unwrap();
+    let value = licence_vault::jcs::parse(copy.as_bytes()).unwrap();
+    assert_eq!(licence_vault::jcs::canonicalize(&value), copy.as_bytes());
+    value
 }
 
 fn resign(copy: &Value, key_name: &str) -> Value {
