@@ -263,6 +263,12 @@ impl LicenceId {
     pub fn version(&self) -> u16 {
         self.parts()[3].parse().unwrap_or(0)
     }
+    /// The type field of an identifier's text, not validated: for skipping identifiers of other
+    /// types before parsing them.
+    pub fn type_field(text: &str) -> Option<&str> {
+        let rest = text.strip_prefix(LICENCE_ID_ROOT)?.strip_prefix('.')?;
+        rest.split('.').next()
+    }
     /// The identifier as it appears in a document's `id`.
     pub fn urn(&self) -> String {
         format!("{LICENCE_URN_PREFIX}{}", self.0)
@@ -390,6 +396,11 @@ mod tests {
         assert_eq!(id.issuer().as_str(), "11220000013544541J");
         assert_eq!(id.serial(), "2430599");
         assert_eq!(id.version(), 1);
+        assert_eq!(
+            LicenceId::type_field(id.as_str()),
+            Some("11100000000013338W032")
+        );
+        assert_eq!(LicenceId::type_field("1.2.156.3005.3.x.y"), None);
         assert_eq!(
             id.urn(),
             "urn:gbt36904:1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"

@@ -68,6 +68,9 @@ impl RocksStore {
         // Concurrent writers share one WAL fsync (group commit) instead of queueing behind each other.
         // (RocksDB refuses pipelined writes with atomic flush; a bulk load has a single writer.)
         db_opts.set_enable_pipelined_write(!config.bulk_load);
+        // Writers waiting for a group's WAL sync sleep instead of spinning: on a small machine the
+        // spinning took the cores the other pulls needed (BENCHMARKS.md, round 3).
+        db_opts.set_enable_write_thread_adaptive_yield(false);
         // Bound the WAL: a column family written a little in every batch (`meta`) would otherwise
         // pin every WAL file, and a crash late in a bulk import would replay gigabytes.
         db_opts.set_max_total_wal_size(256 << 20);

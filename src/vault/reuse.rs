@@ -77,7 +77,7 @@ pub struct Consent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub withdrawn_at: Option<DateTime<Utc>>,
-    /// Created, each use (the latest 100), withdrawn; oldest first.
+    /// Created, each use (the newest `MAX_USE_HISTORY`), withdrawn; oldest first.
     pub history: Vec<ConsentEvent>,
 }
 
@@ -985,10 +985,20 @@ impl Vault {
             .store
             .scan(Table::HolderLicence, digest, false, usize::MAX)?
         {
-            let id = std::str::from_utf8(&k[32..])
-                .ok()
-                .and_then(|s| s.parse::<LicenceId>().ok())
-                .ok_or_else(|| corrupt(Table::HolderLicence, "bad licence id in key"))?;
+            let text = std::str::from_utf8(&k[32..])
+                .map_err(|_| corrupt(Table::HolderLicence, "bad licence id in key"))?;
+            // Only identifiers of a wanted type are parsed (check characters and all).
+            let ty = LicenceId::type_field(text);
+            if !types
+                .iter()
+                .zip(&wanted)
+                .any(|(t, w)| *w && Some(t.as_str()) == ty)
+            {
+                continue;
+            }
+            let id = text
+                .parse::<LicenceId>()
+                .map_err(|_| corrupt(Table::HolderLicence, "bad licence id in key"))?;
             held.push(id);
         }
         // Candidates: of a wanted type, admitted by a usable consent, and not superseded (their
