@@ -183,9 +183,24 @@ pub struct Vault {
     /// their WAL syncs) concurrently.
     holders: Box<[Mutex<()>]>,
     idp_keys: Vec<DidKey>,
+    /// Vault tokens already resolved, so that a known token is a memory lookup (see
+    /// [`Vault::known_token`]).
+    tokens: RwLock<TokenCache>,
     public_url: String,
     pub metrics: Metrics,
 }
+
+/// Token digest → principal, for tokens seen since the vault opened. Only this process writes the
+/// token table (RocksDB admits one), and a revocation bumps `generation` after its delete is
+/// durable, so a lookup that read the table before the revocation cannot cache what it read.
+#[derive(Default)]
+struct TokenCache {
+    generation: u64,
+    principals: HashMap<[u8; 32], Principal>,
+}
+
+/// Tokens remembered at most; beyond it, the others are read from the store each time.
+const MAX_CACHED_TOKENS: usize = 100_000;
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,6 +247,7 @@ impl Vault {
             write: Mutex::new(()),
             holders: (0..HOLDER_STRIPES).map(|_| Mutex::new(())).collect(),
             idp_keys: options.idp_keys,
+            tokens: RwLock::default(),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
             metrics: Metrics::default(),
         };
@@ -1061,9 +1077,14 @@ impl Vault {
             return Ok(false);
         };
         let mut c = Change::durable();
-        c.delete(Table::TokenDigestToken, digest)
+        c.delete(Table::TokenDigestToken, digest.clone())
             .delete(Table::TokenIdTokenDigest, id);
         self.store.commit(c)?;
+        let mut cache = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        if let Ok(digest) = <[u8; 32]>::try_from(digest.as_slice()) {
+            cache.principals.remove(&digest);
+        }
         Ok(true)
     }
 
@@ -1093,15 +1114,37 @@ impl Vault {
                 .ok()
                 .map(Principal::Holder));
         }
-        let Some(v) = self
-            .store
-            .get(Table::TokenDigestToken, &auth::token_digest(bearer))?
-        else {
+        if let Some(p) = self.known_token(bearer) {
+            return Ok(Some(p));
+        }
+        let digest = auth::token_digest(bearer);
+        let generation = self.read_tokens().generation;
+        let Some(v) = self.store.get(Table::TokenDigestToken, &digest)? else {
             return Ok(None);
         };
         let r: TokenRecord =
             serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
-        Ok(Principal::from_role(r.role, &r.subject).ok())
+        let principal = Principal::from_role(r.role, &r.subject).ok();
+        if let Some(p) = &principal {
+            let mut cache = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+            if cache.generation == generation && cache.principals.len() < MAX_CACHED_TOKENS {
+                cache.principals.insert(digest, p.clone());
+            }
+        }
+        Ok(principal)
+    }
+
+    /// The principal of a vault token this vault has already resolved, from memory: no I/O, so
+    /// the HTTP layer asks this before handing [`Vault::authenticate`] to a blocking task.
+    pub fn known_token(&self, bearer: &str) -> Option<Principal> {
+        self.read_tokens()
+            .principals
+            .get(&auth::token_digest(bearer))
+            .cloned()
+    }
+
+    fn read_tokens(&self) -> std::sync::RwLockReadGuard<'_, TokenCache> {
+        self.tokens.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -104,8 +104,13 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|t| !t.is_empty() && t.len() <= 4096)
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
+        // A token already resolved is a memory lookup; anything else may read the store or
+        // verify a JWS, so it is bounded like every other blocking call: 64 connections must not
+        // mean 64 threads.
+        if let Some(p) = state.vault.known_token(&bearer) {
+            return Ok(Auth(p));
+        }
         let vault = state.vault.clone();
-        // Bounded like every other blocking call: 64 connections must not mean 64 threads.
         let principal =
             super::blocking(move || Ok(vault.authenticate(&bearer, chrono::Utc::now())?)).await?;
         principal.map(Auth).ok_or_else(ApiError::unauthorized)

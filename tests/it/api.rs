@@ -758,3 +758,40 @@ async fn licence_view_shape_is_pinned() {
         }),
     });
 }
+
+/// A token resolved once is remembered (the HTTP layer authenticates it without a blocking task),
+/// and revoking it forgets it at once, on the same vault and after a reopen.
+#[tokio::test]
+async fn remembered_tokens_are_forgotten_when_revoked() {
+    use licence_vault::auth::Principal;
+    let app = TestApp::new();
+    let now = chrono::Utc::now();
+    let requester = Principal::Requester("fz-scjg-xk".into());
+    let (id, token) = app.vault.create_token(&requester, now).unwrap();
+    assert_eq!(app.vault.known_token(&token), None, "not resolved yet");
+    assert_eq!(
+        app.vault.authenticate(&token, now).unwrap(),
+        Some(requester.clone())
+    );
+    assert_eq!(app.vault.known_token(&token), Some(requester));
+    let (status, body) = app
+        .call(Method::GET, "/v1/admin/stats", Some(&token), None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "forbidden"),
+        "known, not admin"
+    );
+
+    assert!(app.vault.revoke_token(&id).unwrap());
+    assert_eq!(app.vault.known_token(&token), None);
+    assert_eq!(app.vault.authenticate(&token, now).unwrap(), None);
+    let (status, body) = app
+        .call(Method::GET, "/v1/admin/stats", Some(&token), None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    assert!(!app.vault.revoke_token(&id).unwrap());
+}
