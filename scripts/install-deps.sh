@@ -4,8 +4,13 @@
 # rustfmt and clippy components. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
+# Any one match will do (`ls` of several globs fails as soon as one of them matches nothing).
 have_libclang() {
-  ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1
+  local f
+  for f in /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*-linux-gnu/libclang*.so*; do
+    [ -e "$f" ] && return 0
+  done
+  return 1
 }
 
 missing=()
