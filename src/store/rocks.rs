@@ -71,6 +71,13 @@ impl RocksStore {
         // Writers waiting for a group's WAL sync sleep instead of spinning: on a small machine the
         // spinning took the cores the other pulls needed (BENCHMARKS.md, round 3).
         db_opts.set_enable_write_thread_adaptive_yield(false);
+        // Reuse obsolete WAL files instead of growing new ones: a synced append to a file that
+        // grows must also write its size to disk, and on this class of disk that write queued
+        // behind flushes and compactions for 100–200 ms, stalling every pull of the sync group
+        // (BENCHMARKS.md, round 3). Recycled records carry their log number, so recovery stops
+        // at the stale tail of a reused file (point-in-time recovery, RocksDB's default). A bulk
+        // load writes no WAL, which RocksDB refuses together with recycling.
+        db_opts.set_recycle_log_file_num(if config.bulk_load { 0 } else { 4 });
         // Bound the WAL: a column family written a little in every batch (`meta`) would otherwise
         // pin every WAL file, and a crash late in a bulk import would replay gigabytes.
         db_opts.set_max_total_wal_size(256 << 20);
@@ -298,6 +305,44 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes that only a write-ahead log holds come back after a reopen, also when the log
+    /// they are in is a recycled file (flushes make logs obsolete; the next log reuses one).
+    #[test]
+    fn durable_writes_in_recycled_logs_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = RocksStore::open(dir.path()).unwrap();
+            for round in 0..4u8 {
+                let mut c = Change::durable();
+                c.put(Table::Meta, [b'k', round], [round; 100]);
+                store.commit(c).unwrap();
+                store.flush().unwrap();
+            }
+            let mut c = Change::durable();
+            c.put(Table::Meta, "unflushed", "in the log only");
+            store.commit(c).unwrap();
+        }
+        let logs = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("log".as_ref()))
+            .count();
+        assert!(logs >= 1, "the unflushed write is in a log file");
+        // RocksDB's info log names what it did with the flushed logs.
+        let info = std::fs::read_to_string(dir.path().join("LOG")).unwrap();
+        assert!(info.contains("to recycle list"), "no log was recycled");
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get(Table::Meta, b"unflushed").unwrap().as_deref(),
+            Some(&b"in the log only"[..])
+        );
+        for round in 0..4u8 {
+            assert_eq!(
+                store.get(Table::Meta, &[b'k', round]).unwrap(),
+                Some(vec![round; 100])
+            );
+        }
+    }
 
     #[test]
     fn changes_are_atomic_and_scans_respect_prefixes() {

@@ -378,10 +378,8 @@ fn a_data_directory_refuses_another_vault_key() {
     );
 }
 
-#[test]
-fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// `serve --demo` on `data` at a free port, once it answers `/healthz`: the child and its base URL.
+fn serve_demo(data: &Path) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -402,19 +400,26 @@ fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::blocking::Client::new();
-    let mut up = false;
     for _ in 0..200 {
         if client
             .get(format!("{base}/healthz"))
             .send()
             .is_ok_and(|r| r.status() == 200)
         {
-            up = true;
-            break;
+            return (child, base);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(up, "the demo vault did not come up");
+    child.kill().unwrap();
+    panic!("the demo vault did not come up");
+}
+
+#[test]
+fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, base) = serve_demo(&data);
+    let client = reqwest::blocking::Client::new();
     let tokens: Value =
         serde_json::from_slice(&std::fs::read(data.join("demo-tokens.json")).unwrap()).unwrap();
     assert!(tokens["admin"].is_string());
@@ -459,4 +464,57 @@ fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
     }
     #[cfg(not(unix))]
     child.kill().unwrap();
+}
+
+/// A pull answered is a pull recorded: killed without warning right after answering (no flush,
+/// no clean close), the vault comes back with every access record, replayed from its write-ahead
+/// log.
+#[cfg(unix)]
+#[test]
+fn an_answered_pull_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, base) = serve_demo(&data);
+    let tokens: Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-tokens.json")).unwrap()).unwrap();
+    let client = reqwest::blocking::Client::new();
+    let holder = "111:350105199011280350";
+    let mut records = Vec::new();
+    for _ in 0..3 {
+        let pull: Value = client
+            .post(format!("{base}/v1/reuse"))
+            .bearer_auth(tokens["requesters"]["fz-ga-zwfw"].as_str().unwrap())
+            .json(&json!({"holder": holder, "matter": "350100-JJ-002", "purpose": "受理驾驶证期满换证"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        records.push(pull["accessRecord"].as_str().unwrap().to_owned());
+    }
+    assert!(Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    child.wait().unwrap();
+
+    let (mut child, base) = serve_demo(&data);
+    let log: Value = client
+        .get(format!("{base}/v1/me/access-log"))
+        .bearer_auth(tokens["holders"][holder].as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut found: Vec<String> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    records.sort();
+    assert_eq!(found, records);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
