@@ -411,6 +411,7 @@ fn serve_demo(data: &Path) -> (std::process::Child, String) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.kill().unwrap();
+    child.wait().unwrap();
     panic!("the demo vault did not come up");
 }
 
