@@ -765,8 +765,8 @@ impl Vault {
                 let served = facts
                     .integrity
                     .is_ok()
-                    .then(|| jcs::Canonical::new(bytes).ok())
-                    .flatten();
+                    .then_some(bytes)
+                    .and_then(|b| jcs::Canonical::new(b).ok());
                 (v, lic, served)
             }
         };
@@ -1103,7 +1103,8 @@ impl Vault {
         Ok(false)
     }
 
-    /// Resolves a bearer credential: a vault token, or a holder JWS from a trusted identity provider.
+    /// Resolves a bearer credential: a vault token (read from the store and remembered for
+    /// [`Vault::known_token`]), or a holder JWS from a trusted identity provider.
     pub fn authenticate(
         &self,
         bearer: &str,
@@ -1114,9 +1115,7 @@ impl Vault {
                 .ok()
                 .map(Principal::Holder));
         }
-        if let Some(p) = self.known_token(bearer) {
-            return Ok(Some(p));
-        }
+        // Always read from the store (the HTTP layer asks `known_token` first), then remembered.
         let digest = auth::token_digest(bearer);
         let generation = self.read_tokens().generation;
         let Some(v) = self.store.get(Table::TokenDigestToken, &digest)? else {

@@ -323,11 +323,6 @@ mod tests {
             c.put(Table::Meta, "unflushed", "in the log only");
             store.commit(c).unwrap();
         }
-        let logs = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension() == Some("log".as_ref()))
-            .count();
-        assert!(logs >= 1, "the unflushed write is in a log file");
         // RocksDB's info log names what it did with the flushed logs.
         let info = std::fs::read_to_string(dir.path().join("LOG")).unwrap();
         assert!(info.contains("to recycle list"), "no log was recycled");

@@ -980,7 +980,8 @@ impl Vault {
         if !wanted.iter().any(|w| *w) {
             return Ok(types.iter().map(|_| Found::NotLooked).collect());
         }
-        let mut held: Vec<LicenceId> = Vec::new();
+        // Candidates: of a wanted type, admitted by a usable consent, and (below) not superseded.
+        let mut admitted: Vec<(usize, LicenceId)> = Vec::new();
         for (k, _) in self
             .store
             .scan(Table::HolderLicence, digest, false, usize::MAX)?
@@ -989,29 +990,21 @@ impl Vault {
                 .map_err(|_| corrupt(Table::HolderLicence, "bad licence id in key"))?;
             // Only identifiers of a wanted type are parsed (check characters and all).
             let ty = LicenceId::type_field(text);
-            if !types
+            let Some(i) = types
                 .iter()
                 .zip(&wanted)
-                .any(|(t, w)| *w && Some(t.as_str()) == ty)
-            {
+                .position(|(t, w)| *w && Some(t.as_str()) == ty)
+            else {
                 continue;
-            }
+            };
             let id = text
                 .parse::<LicenceId>()
                 .map_err(|_| corrupt(Table::HolderLicence, "bad licence id in key"))?;
-            held.push(id);
+            if usable.iter().any(|c| c.covers(&types[i]) && c.admits(&id)) {
+                admitted.push((i, id));
+            }
         }
-        // Candidates: of a wanted type, admitted by a usable consent, and not superseded (their
-        // metadata read in one multi-get).
-        let admitted: Vec<(usize, LicenceId)> = held
-            .into_iter()
-            .filter_map(|id| {
-                let ty = id.type_code();
-                let i = types.iter().position(|t| t == &ty)?;
-                (wanted[i] && usable.iter().any(|c| c.covers(&ty) && c.admits(&id)))
-                    .then_some((i, id))
-            })
-            .collect();
+        // Their metadata, in one multi-get.
         let keys: Vec<Vec<u8>> = admitted
             .iter()
             .map(|(_, id)| id.as_str().as_bytes().to_vec())
