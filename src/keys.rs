@@ -34,7 +34,7 @@ pub enum KeyError {
 /// Decodes a base58btc multibase string (`z…`).
 pub fn multibase_decode(s: &str) -> Result<Vec<u8>, KeyError> {
     let body = s.strip_prefix('z').ok_or(KeyError::NotBase58btc)?;
-    bs58::decode(body).into_vec().map_err(|_| KeyError::Base58)
+    base58_decode(body.as_bytes()).ok_or(KeyError::Base58)
 }
 
 /// Encodes bytes as base58btc multibase (`z…`).
@@ -88,6 +88,60 @@ fn base58_into(bytes: &[u8], out: &mut String) {
         };
         out.extend(digits[skip..].iter().map(|d| char::from(*d)));
     }
+}
+
+/// The value of each base58btc digit by ASCII code, 0xff for the characters that are none.
+const BASE58_DIGITS: [u8; 128] = {
+    let mut t = [0xff; 128];
+    let mut i = 0;
+    while i < 58 {
+        t[BASE58_ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The inverse of [`base58_into`], five digits at a time into limbs of 32 bits (every proof the
+/// vault verifies carries one); `None` for a character outside the alphabet.
+fn base58_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let ones = text.iter().take_while(|c| **c == b'1').count();
+    let rest = &text[ones..];
+    // The number in base 2^32, least significant limb first.
+    let mut limbs: Vec<u64> = Vec::with_capacity(rest.len() / 5 + 1);
+    let (head, tail) = rest.split_at(rest.len() % 5);
+    for chunk in std::iter::once(head)
+        .filter(|c| !c.is_empty())
+        .chain(tail.chunks_exact(5))
+    {
+        let (mut carry, mut scale) = (0u64, 1u64);
+        for c in chunk {
+            let d = *BASE58_DIGITS.get(usize::from(*c))?;
+            if d == 0xff {
+                return None;
+            }
+            carry = carry * 58 + u64::from(d);
+            scale *= 58;
+        }
+        // limb < 2^32 and scale ≤ 58^5 < 2^30, so limb × scale + carry fits a u64.
+        for limb in &mut limbs {
+            let x = *limb * scale + carry;
+            *limb = x & 0xffff_ffff;
+            carry = x >> 32;
+        }
+        while carry > 0 {
+            limbs.push(carry & 0xffff_ffff);
+            carry >>= 32;
+        }
+    }
+    let mut out = vec![0u8; ones];
+    let number: Vec<u8> = limbs
+        .iter()
+        .rev()
+        .flat_map(|l| (*l as u32).to_be_bytes())
+        .skip_while(|b| *b == 0)
+        .collect();
+    out.extend_from_slice(&number);
+    Some(out)
 }
 
 /// An Ed25519 public key named by `did:key`. Parsing rejects weak keys, so holding one means it is
@@ -273,6 +327,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The limb decoder reads what the reference decoder reads, and refuses what it refuses.
+        #[test]
+        fn base58_decodes_like_bs58(text in "1{0,3}[1-9A-HJ-NP-Za-km-z]{0,100}", bad in "[0OIl+/ä]?") {
+            let text = format!("{text}{bad}");
+            proptest::prop_assert_eq!(
+                base58_decode(text.as_bytes()),
+                bs58::decode(&text).into_vec().ok()
+            );
+        }
+
+        #[test]
+        fn base58_round_trips(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            proptest::prop_assert_eq!(multibase_decode(&multibase_encode(&bytes)).ok(), Some(bytes));
+        }
+    }
+
     #[test]
     fn base58_edges() {
         assert_eq!(multibase_encode(&[]), "z");
@@ -287,6 +358,12 @@ mod tests {
             multibase_decode(&multibase_encode(&[0, 1, 2, 255])).unwrap(),
             [0, 1, 2, 255]
         );
+        assert_eq!(multibase_decode("z"), Ok(vec![]));
+        assert_eq!(multibase_decode("z11"), Ok(vec![0, 0]));
+        assert_eq!(multibase_decode("z21"), Ok(vec![58]));
+        assert_eq!(multibase_decode("z0"), Err(KeyError::Base58));
+        assert_eq!(multibase_decode("z\u{7f}"), Err(KeyError::Base58));
+        assert_eq!(multibase_decode("21"), Err(KeyError::NotBase58btc));
     }
 
     #[test]

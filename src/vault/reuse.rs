@@ -38,9 +38,10 @@ pub const MAX_TYPES: usize = 32;
 /// Default and largest page of the access log.
 pub const ACCESS_LOG_PAGE: usize = 50;
 pub const ACCESS_LOG_MAX_PAGE: usize = 200;
-/// Most `used` events a consent keeps in its own history; the access log keeps every pull.
-/// Every pull rewrites its consent, so the consent stays small.
-pub const MAX_USE_HISTORY: usize = 10;
+/// A consent's uses are counted in a row next to it (its key and this suffix), so a pull writes
+/// eight bytes instead of rewriting the consent; the access log keeps every use, with the consent
+/// it was made under.
+const USES_SUFFIX: &[u8] = b"#uses";
 
 const PULLS_METRIC: &str = "licence_vault_reuse_pulls_total";
 const LICENCES_METRIC: &str = "licence_vault_reuse_licences_total";
@@ -72,12 +73,13 @@ pub struct Consent {
     pub expires_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_uses: Option<u32>,
-    /// Pulls that released at least one licence under this consent.
+    /// Pulls that released at least one licence under this consent (each is in the access log).
     pub uses: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub withdrawn_at: Option<DateTime<Utc>>,
-    /// Created, each use (the newest `MAX_USE_HISTORY`), withdrawn; oldest first.
+    /// Created and withdrawn, oldest first. Uses are counted in `uses` and listed in the access
+    /// log.
     pub history: Vec<ConsentEvent>,
 }
 
@@ -87,7 +89,7 @@ pub struct ConsentEvent {
     pub event: ConsentEventKind,
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
-    /// For `used`: the access record of the pull.
+    /// For `used` (kept by vaults of before the access log held uses): the access record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_record: Option<String>,
 }
@@ -96,6 +98,7 @@ pub struct ConsentEvent {
 #[serde(rename_all = "snake_case")]
 pub enum ConsentEventKind {
     Created,
+    /// Only in consents written before uses were counted apart (see [`Consent::uses`]).
     Used,
     Withdrawn,
 }
@@ -534,18 +537,44 @@ impl Vault {
         serde_json::from_slice(v).map_err(|e| corrupt(Table::HolderConsent, e))
     }
 
+    fn uses_key(consent_key: &[u8]) -> Vec<u8> {
+        [consent_key, USES_SUFFIX].concat()
+    }
+
+    /// A holder's consents with their store keys (newest first when `reverse`). A consent's use
+    /// count, when present, is its `uses`: the stored field counted uses only before the count
+    /// was kept apart.
+    fn holder_consents(
+        &self,
+        digest: &[u8; 32],
+        reverse: bool,
+    ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
+        let mut consents = Vec::new();
+        let mut uses = Vec::new();
+        for (k, v) in self
+            .store
+            .scan(Table::HolderConsent, digest, reverse, usize::MAX)?
+        {
+            match k.strip_suffix(USES_SUFFIX) {
+                Some(of) => uses.push((of.to_vec(), decode_count(Table::HolderConsent, &v)?)),
+                None => consents.push((k, Self::decode_consent(&v)?)),
+            }
+        }
+        for (of, n) in uses {
+            if let Some((_, c)) = consents.iter_mut().find(|(k, _)| *k == of) {
+                c.uses = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+        }
+        Ok(consents)
+    }
+
     /// A holder's consents, newest first.
     pub fn consents(&self, holder: &HolderCode) -> Result<Vec<Consent>, StoreError> {
-        self.store
-            .scan(
-                Table::HolderConsent,
-                &self.holder_digest(holder),
-                true,
-                usize::MAX,
-            )?
+        Ok(self
+            .holder_consents(&self.holder_digest(holder), true)?
             .into_iter()
-            .map(|(_, v)| Self::decode_consent(&v))
-            .collect()
+            .map(|(_, c)| c)
+            .collect())
     }
 
     /// Records a holder's consent. The requester must be registered for the matter, the types
@@ -711,6 +740,10 @@ impl Vault {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Consent>, StoreError> {
+        // Consent ids are `cst_` and hex: anything else (a use counter's key among them) is none.
+        if !(id.starts_with("cst_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Ok(None);
+        }
         let digest = self.holder_digest(holder);
         let key = Self::consent_key(&digest, id);
         // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal.
@@ -719,6 +752,13 @@ impl Vault {
             return Ok(None);
         };
         let mut consent = Self::decode_consent(&v)?;
+        if let Some(n) = self
+            .store
+            .get(Table::HolderConsent, &Self::uses_key(&key))?
+        {
+            consent.uses =
+                u32::try_from(decode_count(Table::HolderConsent, &n)?).unwrap_or(u32::MAX);
+        }
         if consent.withdrawn_at.is_none() {
             consent.withdrawn_at = Some(now);
             consent.history.push(ConsentEvent {
@@ -741,17 +781,9 @@ impl Vault {
         requester: &str,
         matter: &str,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
-        let mut out = Vec::new();
-        for (k, v) in self
-            .store
-            .scan(Table::HolderConsent, digest, false, usize::MAX)?
-        {
-            let c = Self::decode_consent(&v)?;
-            if c.requester == requester && c.matter == matter {
-                out.push((k, c));
-            }
-        }
-        Ok(out)
+        let mut consents = self.holder_consents(digest, false)?;
+        consents.retain(|(_, c)| c.requester == requester && c.matter == matter);
+        Ok(consents)
     }
 
     /// Pulls the licences a matter needs for `requester`, with the holder's consent. Every pull —
@@ -812,7 +844,7 @@ impl Vault {
         // concurrent pull or withdrawal for the same holder sees all of this pull or none of it;
         // pulls for other holders run alongside and share WAL syncs.
         let guard = self.holder_lock(&digest);
-        let mut consents = self.consents_for(&digest, &requester.id, &matter.code)?;
+        let consents = self.consents_for(&digest, &requester.id, &matter.code)?;
         // Read and verify only what a usable consent admits.
         let found = self.find_licences(&digest, &types, matter, &consents, now)?;
         let mut decisions = Vec::with_capacity(types.len());
@@ -877,27 +909,16 @@ impl Vault {
         rand::rngs::OsRng.fill_bytes(&mut seq);
         access_key.extend_from_slice(&seq);
         change.put(Table::HolderAccess, access_key, to_vec(&record));
+        // The count is read and written under the holder's lock, so a plain put is exact (a
+        // merge operand per pull would leave every later read folding them until a compaction).
         for &i in &used {
-            let (key, consent) = &mut consents[i];
-            consent.uses = consent.uses.saturating_add(1);
-            consent.history.push(ConsentEvent {
-                event: ConsentEventKind::Used,
-                at: now,
-                access_record: Some(record_id.clone()),
-            });
-            // Keep the newest MAX_USE_HISTORY `used` events (and every other event).
-            let mut excess = consent
-                .history
-                .iter()
-                .filter(|e| e.event == ConsentEventKind::Used)
-                .count()
-                .saturating_sub(MAX_USE_HISTORY);
-            consent.history.retain(|e| {
-                let drop = excess > 0 && e.event == ConsentEventKind::Used;
-                excess -= usize::from(drop);
-                !drop
-            });
-            change.put(Table::HolderConsent, key.clone(), to_vec(&*consent));
+            let (key, consent) = &consents[i];
+            let uses = u64::from(consent.uses) + 1;
+            change.put(
+                Table::HolderConsent,
+                Self::uses_key(key),
+                uses.to_be_bytes().to_vec(),
+            );
         }
         for (k, (_, n)) in &stats {
             change.add(Table::ReuseStats, k.clone(), *n);
