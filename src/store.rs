@@ -39,6 +39,10 @@ pub enum Table {
     /// keyed holder digest (32 bytes) ‖ consent id → [`crate::vault::Consent`]. Consent ids start
     /// with their creation time, so a holder's consents are in creation order.
     HolderConsent,
+    /// consent key (as in `HolderConsent`) → u64 BE: the pulls that released a licence under the
+    /// consent. Rewritten by every such pull, so kept out of the holder scans (which would step
+    /// over every older version still in the memtable) and read by point lookups.
+    ConsentUses,
     /// keyed holder digest (32 bytes) ‖ u64 BE microseconds ‖ 8 random bytes → access record of one
     /// pull. Written in the same durable change as the consent uses, before anything is released.
     HolderAccess,
@@ -47,7 +51,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -60,6 +64,7 @@ impl Table {
         Table::TokenIdTokenDigest,
         Table::Meta,
         Table::HolderConsent,
+        Table::ConsentUses,
         Table::HolderAccess,
         Table::ReuseStats,
     ];
@@ -87,6 +92,7 @@ impl Table {
             Table::TokenIdTokenDigest => "tokenid_tokendigest",
             Table::Meta => "meta",
             Table::HolderConsent => "holderdigest_consent",
+            Table::ConsentUses => "consentkey_uses",
             Table::HolderAccess => "holderdigest_access",
             Table::ReuseStats => "reusestat_count",
         }

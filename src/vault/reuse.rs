@@ -38,10 +38,6 @@ pub const MAX_TYPES: usize = 32;
 /// Default and largest page of the access log.
 pub const ACCESS_LOG_PAGE: usize = 50;
 pub const ACCESS_LOG_MAX_PAGE: usize = 200;
-/// A consent's uses are counted in a row next to it (its key and this suffix), so a pull writes
-/// eight bytes instead of rewriting the consent; the access log keeps every use, with the consent
-/// it was made under.
-const USES_SUFFIX: &[u8] = b"#uses";
 
 const PULLS_METRIC: &str = "licence_vault_reuse_pulls_total";
 const LICENCES_METRIC: &str = "licence_vault_reuse_licences_total";
@@ -537,35 +533,37 @@ impl Vault {
         serde_json::from_slice(v).map_err(|e| corrupt(Table::HolderConsent, e))
     }
 
-    fn uses_key(consent_key: &[u8]) -> Vec<u8> {
-        [consent_key, USES_SUFFIX].concat()
-    }
-
-    /// A holder's consents with their store keys (newest first when `reverse`). A consent's use
-    /// count, when present, is its `uses`: the stored field counted uses only before the count
-    /// was kept apart.
+    /// A holder's consents with their store keys (newest first when `reverse`), each with its
+    /// use count (`Table::ConsentUses`; the stored `uses` counted only before the count was kept
+    /// apart).
     fn holder_consents(
         &self,
         digest: &[u8; 32],
         reverse: bool,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
-        let mut consents = Vec::new();
-        let mut uses = Vec::new();
-        for (k, v) in self
+        let mut consents = self
             .store
             .scan(Table::HolderConsent, digest, reverse, usize::MAX)?
-        {
-            match k.strip_suffix(USES_SUFFIX) {
-                Some(of) => uses.push((of.to_vec(), decode_count(Table::HolderConsent, &v)?)),
-                None => consents.push((k, Self::decode_consent(&v)?)),
-            }
-        }
-        for (of, n) in uses {
-            if let Some((_, c)) = consents.iter_mut().find(|(k, _)| *k == of) {
-                c.uses = u32::try_from(n).unwrap_or(u32::MAX);
-            }
-        }
+            .into_iter()
+            .map(|(k, v)| Ok((k, Self::decode_consent(&v)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.count_uses(&mut consents)?;
         Ok(consents)
+    }
+
+    /// Sets each consent's `uses` from its count, where it has one.
+    fn count_uses(&self, consents: &mut [(Vec<u8>, Consent)]) -> Result<(), StoreError> {
+        if consents.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<Vec<u8>> = consents.iter().map(|(k, _)| k.clone()).collect();
+        let counts = self.store.multi_get(Table::ConsentUses, &keys)?;
+        for ((_, c), n) in consents.iter_mut().zip(counts) {
+            if let Some(n) = n {
+                c.uses = u32::try_from(decode_count(Table::ConsentUses, &n)?).unwrap_or(u32::MAX);
+            }
+        }
+        Ok(())
     }
 
     /// A holder's consents, newest first.
@@ -740,10 +738,6 @@ impl Vault {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Consent>, StoreError> {
-        // Consent ids are `cst_` and hex: anything else (a use counter's key among them) is none.
-        if !(id.starts_with("cst_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit())) {
-            return Ok(None);
-        }
         let digest = self.holder_digest(holder);
         let key = Self::consent_key(&digest, id);
         // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal.
@@ -751,14 +745,9 @@ impl Vault {
         let Some(v) = self.store.get(Table::HolderConsent, &key)? else {
             return Ok(None);
         };
-        let mut consent = Self::decode_consent(&v)?;
-        if let Some(n) = self
-            .store
-            .get(Table::HolderConsent, &Self::uses_key(&key))?
-        {
-            consent.uses =
-                u32::try_from(decode_count(Table::HolderConsent, &n)?).unwrap_or(u32::MAX);
-        }
+        let mut one = [(key, Self::decode_consent(&v)?)];
+        self.count_uses(&mut one)?;
+        let [(key, mut consent)] = one;
         if consent.withdrawn_at.is_none() {
             consent.withdrawn_at = Some(now);
             consent.history.push(ConsentEvent {
@@ -914,11 +903,7 @@ impl Vault {
         for &i in &used {
             let (key, consent) = &consents[i];
             let uses = u64::from(consent.uses) + 1;
-            change.put(
-                Table::HolderConsent,
-                Self::uses_key(key),
-                uses.to_be_bytes().to_vec(),
-            );
+            change.put(Table::ConsentUses, key.clone(), uses.to_be_bytes().to_vec());
         }
         for (k, (_, n)) in &stats {
             change.add(Table::ReuseStats, k.clone(), *n);

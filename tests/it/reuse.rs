@@ -366,11 +366,6 @@ async fn consent_pull_copy_log_withdraw_end_to_end() {
             &app.tokens.holder_company,
             "/v1/me/consents/..%2Fx".to_owned(),
         ),
-        // The key of the consent's use counter is not a consent.
-        (
-            &app.tokens.holder_company,
-            format!("/v1/me/consents/{id}%23uses"),
-        ),
     ] {
         let (status, body) = app.call(Method::DELETE, &path, Some(token), None).await;
         assert_eq!(
