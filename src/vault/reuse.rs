@@ -533,20 +533,25 @@ impl Vault {
         serde_json::from_slice(v).map_err(|e| corrupt(Table::HolderConsent, e))
     }
 
-    /// A holder's consents with their store keys (newest first when `reverse`), each with its
-    /// use count (`Table::ConsentUses`; the stored `uses` counted only before the count was kept
-    /// apart).
+    /// The holder's consents that `keep` keeps, with their store keys (newest first when
+    /// `reverse`), each with its use count (`Table::ConsentUses`; the stored `uses` counted only
+    /// before the count was kept apart).
     fn holder_consents(
         &self,
         digest: &[u8; 32],
         reverse: bool,
+        keep: impl Fn(&Consent) -> bool,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
-        let mut consents = self
+        let mut consents = Vec::new();
+        for (k, v) in self
             .store
             .scan(Table::HolderConsent, digest, reverse, usize::MAX)?
-            .into_iter()
-            .map(|(k, v)| Ok((k, Self::decode_consent(&v)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        {
+            let c = Self::decode_consent(&v)?;
+            if keep(&c) {
+                consents.push((k, c));
+            }
+        }
         self.count_uses(&mut consents)?;
         Ok(consents)
     }
@@ -569,7 +574,7 @@ impl Vault {
     /// A holder's consents, newest first.
     pub fn consents(&self, holder: &HolderCode) -> Result<Vec<Consent>, StoreError> {
         Ok(self
-            .holder_consents(&self.holder_digest(holder), true)?
+            .holder_consents(&self.holder_digest(holder), true, |_| true)?
             .into_iter()
             .map(|(_, c)| c)
             .collect())
@@ -770,9 +775,9 @@ impl Vault {
         requester: &str,
         matter: &str,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
-        let mut consents = self.holder_consents(digest, false)?;
-        consents.retain(|(_, c)| c.requester == requester && c.matter == matter);
-        Ok(consents)
+        self.holder_consents(digest, false, |c| {
+            c.requester == requester && c.matter == matter
+        })
     }
 
     /// Pulls the licences a matter needs for `requester`, with the holder's consent. Every pull —

@@ -376,7 +376,11 @@ async fn consent_pull_copy_log_withdraw_end_to_end() {
     }
 
     // No holder code in clear anywhere in the consent and access tables.
-    for table in [Table::HolderConsent, Table::HolderAccess] {
+    for table in [
+        Table::HolderConsent,
+        Table::ConsentUses,
+        Table::HolderAccess,
+    ] {
         for (k, v) in app.store().scan(table, b"", false, usize::MAX).unwrap() {
             let needle = COMPANY.as_bytes();
             assert!(!k.windows(needle.len()).any(|w| w == needle));
