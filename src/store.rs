@@ -43,15 +43,20 @@ pub enum Table {
     /// consent. Rewritten by every such pull, so kept out of the holder scans (which would step
     /// over every older version still in the memtable) and read by point lookups.
     ConsentUses,
-    /// keyed holder digest (32 bytes) ‖ u64 BE microseconds ‖ 8 random bytes → access record of one
-    /// pull. Written in the same durable change as the consent uses, before anything is released.
+    /// keyed holder digest (32 bytes) ‖ u64 BE microseconds ‖ 8 random bytes → nothing: the
+    /// holder's index of its access records, which are in `AccessRecord` under the last 16 bytes
+    /// of the key. (Stores written before that split hold the record here.) Written in the same
+    /// durable change as the consent uses, before anything is released.
     HolderAccess,
+    /// u64 BE microseconds ‖ 8 random bytes → access record of one pull. Keyed by time, so new
+    /// records go after all others and compactions move files instead of rewriting them.
+    AccessRecord,
     /// reuse statistic key (`pulls\0matter`, `licences\0agency\0type\0matter\0outcome`) → u64 BE.
     ReuseStats,
 }
 
 impl Table {
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 16] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -66,6 +71,7 @@ impl Table {
         Table::HolderConsent,
         Table::ConsentUses,
         Table::HolderAccess,
+        Table::AccessRecord,
         Table::ReuseStats,
     ];
 
@@ -94,6 +100,7 @@ impl Table {
             Table::HolderConsent => "holderdigest_consent",
             Table::ConsentUses => "consentkey_uses",
             Table::HolderAccess => "holderdigest_access",
+            Table::AccessRecord => "accesstime_record",
             Table::ReuseStats => "reusestat_count",
         }
     }

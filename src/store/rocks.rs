@@ -16,7 +16,7 @@ pub struct RocksConfig {
     pub block_cache_bytes: usize,
     pub write_buffer_bytes: usize,
     pub bloom_bits_per_key: f64,
-    /// Bound on all memtables together (15 tables × 2 × `write_buffer_bytes` would be 1.9 GiB):
+    /// Bound on all memtables together (16 tables × 2 × `write_buffer_bytes` would be 2 GiB):
     /// past ~90 % of it RocksDB flushes the largest memtable early.
     pub memtable_budget_bytes: usize,
     /// Bulk load (offline import): writes skip the WAL and every flush covers all column families

@@ -24,7 +24,7 @@ use crate::licence::{Licence, VC_CONTEXT};
 use crate::metrics::label;
 use crate::proof::{self, format_time};
 use crate::registry::{Matter, Requester};
-use crate::store::{Change, StoreError, Table};
+use crate::store::{Change, Entry, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
 
 /// The `type` that marks a purpose-stamped copy (加注件).
@@ -902,7 +902,13 @@ impl Vault {
         let mut seq = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut seq);
         access_key.extend_from_slice(&seq);
-        change.put(Table::HolderAccess, access_key, to_vec(&record));
+        // The record goes in time order; the holder's index names it.
+        change.put(
+            Table::AccessRecord,
+            access_key[32..].to_vec(),
+            to_vec(&record),
+        );
+        change.put(Table::HolderAccess, access_key, Vec::new());
         // The count is read and written under the holder's lock, so a plain put is exact (a
         // merge operand per pull would leave every later read folding them until a compaction).
         for &i in &used {
@@ -1160,11 +1166,30 @@ impl Vault {
             }
         };
         let more = entries.len() > limit;
-        let mut records = Vec::with_capacity(limit);
-        let mut next_cursor = None;
-        for (k, v) in entries.into_iter().take(limit) {
-            records.push(serde_json::from_slice(&v).map_err(|e| corrupt(Table::HolderAccess, e))?);
-            next_cursor = Some(hex::encode(&k[32..]));
+        let entries: Vec<Entry> = entries.into_iter().take(limit).collect();
+        let next_cursor = entries.last().map(|(k, _)| hex::encode(&k[32..]));
+        // An index entry is empty; one written before the split holds its record itself.
+        let keys: Vec<Vec<u8>> = entries
+            .iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(k, _)| k[32..].to_vec())
+            .collect();
+        let mut indexed = self
+            .store
+            .multi_get(Table::AccessRecord, &keys)?
+            .into_iter();
+        let mut records = Vec::with_capacity(entries.len());
+        for (_, v) in &entries {
+            let (table, bytes) = if v.is_empty() {
+                let r = indexed.next().flatten();
+                (
+                    Table::AccessRecord,
+                    r.ok_or_else(|| corrupt(Table::AccessRecord, "indexed record missing"))?,
+                )
+            } else {
+                (Table::HolderAccess, v.clone())
+            };
+            records.push(serde_json::from_slice(&bytes).map_err(|e| corrupt(table, e))?);
         }
         Ok(AccessPage {
             records,

@@ -380,6 +380,7 @@ async fn consent_pull_copy_log_withdraw_end_to_end() {
         Table::HolderConsent,
         Table::ConsentUses,
         Table::HolderAccess,
+        Table::AccessRecord,
     ] {
         for (k, v) in app.store().scan(table, b"", false, usize::MAX).unwrap() {
             let needle = COMPANY.as_bytes();
@@ -1168,6 +1169,61 @@ async fn concurrent_pulls_never_exceed_max_uses() {
     );
 
     // All sixteen pulls are in the log: pages of five, newest first, no repeats.
+    let (pages, seen) = walk_access_log(&app).await;
+    assert_eq!((pages, seen.len()), (4, 16));
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.0.cmp(&a.0));
+    assert_eq!(
+        seen.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        sorted.iter().map(|s| &s.0).collect::<Vec<_>>()
+    );
+    let ids: std::collections::BTreeSet<_> = seen.iter().map(|s| &s.1).collect();
+    assert_eq!(ids.len(), 16);
+
+    // Records in the layout of stores written before the index split (the record itself in
+    // the holder's entry) read the same, mixed with indexed ones.
+    let store = app.store();
+    let index = store
+        .scan(Table::HolderAccess, b"", false, usize::MAX)
+        .unwrap();
+    assert_eq!(index.len(), 16);
+    assert!(
+        index.iter().all(|(_, v)| v.is_empty()),
+        "index entries only"
+    );
+    let mut legacy = Change::durable();
+    for (k, _) in index.iter().step_by(3) {
+        let record = store.get(Table::AccessRecord, &k[32..]).unwrap().unwrap();
+        legacy.put(Table::HolderAccess, k.clone(), record);
+        legacy.delete(Table::AccessRecord, k[32..].to_vec());
+    }
+    store.commit(legacy).unwrap();
+    let (_, again) = walk_access_log(&app).await;
+    assert_eq!(again, seen);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=zz", "cursor"),
+        ("page=2", "page"),
+    ] {
+        let (status, b) = app
+            .get(
+                &format!("/v1/me/access-log?{query}"),
+                Some(&app.tokens.holder_company),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&b), b["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request", Some(field)),
+            "{query}"
+        );
+    }
+}
+
+/// The company holder's whole access log in pages of five: the number of pages and each
+/// record's `(at, id)`, in the order served.
+async fn walk_access_log(app: &TestApp) -> (usize, Vec<(String, String)>) {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
@@ -1190,34 +1246,7 @@ async fn concurrent_pulls_never_exceed_max_uses() {
             None => break,
         }
     }
-    assert_eq!((pages, seen.len()), (4, 16));
-    let mut sorted = seen.clone();
-    sorted.sort_by(|a, b| b.0.cmp(&a.0));
-    assert_eq!(
-        seen.iter().map(|s| &s.0).collect::<Vec<_>>(),
-        sorted.iter().map(|s| &s.0).collect::<Vec<_>>()
-    );
-    let ids: std::collections::BTreeSet<_> = seen.iter().map(|s| &s.1).collect();
-    assert_eq!(ids.len(), 16);
-    for (query, field) in [
-        ("limit=0", "limit"),
-        ("limit=201", "limit"),
-        ("limit=x", "limit"),
-        ("cursor=zz", "cursor"),
-        ("page=2", "page"),
-    ] {
-        let (status, b) = app
-            .get(
-                &format!("/v1/me/access-log?{query}"),
-                Some(&app.tokens.holder_company),
-            )
-            .await;
-        assert_eq!(
-            (status, code(&b), b["error"]["field"].as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request", Some(field)),
-            "{query}"
-        );
-    }
+    (pages, seen)
 }
 
 /// A store that refuses any change touching the access log while `fail` is set.
