@@ -51,26 +51,14 @@ const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghij
 /// digits, four input bytes at a time: every proof the vault signs ends in one, and the byte-at-a-
 /// time encoder was 2 % of a reuse pull.
 fn base58_into(bytes: &[u8], out: &mut String) {
-    const LIMB: u64 = 58u64.pow(5); // < 2^30: limb × 2^32 + carry fits a u64
+    const LIMB: u64 = 58u64.pow(5);
     let zeros = bytes.iter().take_while(|b| **b == 0).count();
     let rest = &bytes[zeros..];
     // The number in base 58^5, least significant limb first.
     let mut limbs: Vec<u64> = Vec::with_capacity(rest.len() / 3 + 1);
-    let (head, tail) = rest.split_at(rest.len() % 4);
-    for chunk in std::iter::once(head)
-        .filter(|c| !c.is_empty())
-        .chain(tail.chunks_exact(4))
-    {
-        let mut carry = chunk.iter().fold(0u64, |v, b| v << 8 | u64::from(*b));
-        for limb in &mut limbs {
-            let x = (*limb << (8 * chunk.len())) + carry;
-            *limb = x % LIMB;
-            carry = x / LIMB;
-        }
-        while carry > 0 {
-            limbs.push(carry % LIMB);
-            carry /= LIMB;
-        }
+    for chunk in chunks_from_the_top(rest, 4) {
+        let carry = chunk.iter().fold(0u64, |v, b| v << 8 | u64::from(*b));
+        mul_add(&mut limbs, LIMB, 1 << (8 * chunk.len()), carry);
     }
     out.extend(std::iter::repeat_n('1', zeros));
     let mut digits = [0u8; 5];
@@ -87,6 +75,30 @@ fn base58_into(bytes: &[u8], out: &mut String) {
             0
         };
         out.extend(digits[skip..].iter().map(|d| char::from(*d)));
+    }
+}
+
+/// `digits` in chunks of `n`, most significant first: the short chunk, if any, leads.
+fn chunks_from_the_top(digits: &[u8], n: usize) -> impl Iterator<Item = &[u8]> {
+    let (head, tail) = digits.split_at(digits.len() % n);
+    std::iter::once(head)
+        .filter(|c| !c.is_empty())
+        .chain(tail.chunks_exact(n))
+}
+
+/// `limbs` (a number in base `base`, least significant limb first) × `scale` + `carry`. Both
+/// callers keep base × scale ≤ 2^62 and carry < 2^32 (58^5 < 2^30 against 2^32 either way), so a
+/// limb × scale + carry fits a u64.
+#[inline]
+fn mul_add(limbs: &mut Vec<u64>, base: u64, scale: u64, mut carry: u64) {
+    for limb in limbs.iter_mut() {
+        let x = *limb * scale + carry;
+        *limb = x % base;
+        carry = x / base;
+    }
+    while carry > 0 {
+        limbs.push(carry % base);
+        carry /= base;
     }
 }
 
@@ -108,11 +120,7 @@ fn base58_decode(text: &[u8]) -> Option<Vec<u8>> {
     let rest = &text[ones..];
     // The number in base 2^32, least significant limb first.
     let mut limbs: Vec<u64> = Vec::with_capacity(rest.len() / 5 + 1);
-    let (head, tail) = rest.split_at(rest.len() % 5);
-    for chunk in std::iter::once(head)
-        .filter(|c| !c.is_empty())
-        .chain(tail.chunks_exact(5))
-    {
+    for chunk in chunks_from_the_top(rest, 5) {
         let (mut carry, mut scale) = (0u64, 1u64);
         for c in chunk {
             let d = *BASE58_DIGITS.get(usize::from(*c))?;
@@ -122,16 +130,7 @@ fn base58_decode(text: &[u8]) -> Option<Vec<u8>> {
             carry = carry * 58 + u64::from(d);
             scale *= 58;
         }
-        // limb < 2^32 and scale ≤ 58^5 < 2^30, so limb × scale + carry fits a u64.
-        for limb in &mut limbs {
-            let x = *limb * scale + carry;
-            *limb = x & 0xffff_ffff;
-            carry = x >> 32;
-        }
-        while carry > 0 {
-            limbs.push(carry & 0xffff_ffff);
-            carry >>= 32;
-        }
+        mul_add(&mut limbs, 1 << 32, scale, carry);
     }
     let mut out = vec![0u8; ones];
     let number: Vec<u8> = limbs

@@ -1179,7 +1179,7 @@ impl Vault {
             .multi_get(Table::AccessRecord, &keys)?
             .into_iter();
         let mut records = Vec::with_capacity(entries.len());
-        for (_, v) in &entries {
+        for (_, v) in entries {
             let (table, bytes) = if v.is_empty() {
                 let r = indexed.next().flatten();
                 (
@@ -1187,7 +1187,7 @@ impl Vault {
                     r.ok_or_else(|| corrupt(Table::AccessRecord, "indexed record missing"))?,
                 )
             } else {
-                (Table::HolderAccess, v.clone())
+                (Table::HolderAccess, v)
             };
             records.push(serde_json::from_slice(&bytes).map_err(|e| corrupt(table, e))?);
         }
