@@ -177,27 +177,17 @@ async fn every_bad_fixture_fails_with_its_reason_code() {
     );
 }
 
+/// The generator itself, compiled into this binary: the test needs no example binary built beforehand.
+#[path = "../../examples/make_fixtures.rs"]
+#[allow(dead_code, reason = "its `main` is the example's entry point, unused here")]
+mod make_fixtures;
+
 #[test]
 fn the_generator_reproduces_the_committed_fixtures() {
-    // `cargo test --all-targets` builds the example next to this test binary.
-    let exe = std::env::current_exe().unwrap();
-    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
-    let generator = examples.join("make_fixtures");
     assert!(
-        generator.exists(),
-        "{} missing: run the suite with --all-targets",
-        generator.display()
-    );
-    let out = std::process::Command::new(&generator)
-        .arg("--check")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fixtures differ from the generator:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        make_fixtures::run(true).unwrap(),
+        "fixtures differ from the generator (the files are listed above); \
+         run `cargo run --example make_fixtures`"
     );
 }
 
