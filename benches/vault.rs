@@ -106,6 +106,9 @@ struct ReuseOpt {
     tokens: PathBuf,
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Exactly this many pulls on one thread instead of timed runs (for instruction counts).
+    #[arg(long)]
+    ops: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +175,9 @@ struct ExtractOpt {
     /// Threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Exactly this many reads on one thread instead of timed runs (for instruction counts).
+    #[arg(long)]
+    ops: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +292,15 @@ fn rate(threads: usize, seconds: f64, per_call: u64, op: impl Fn(u64) + Sync) ->
         stop.store(true, Ordering::Relaxed);
     });
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Runs `op` exactly `n` times on this thread: under `valgrind --tool=callgrind`, two runs with
+/// different `n` give the instructions of one operation, set-up cancelled out (BENCHMARKS.md).
+fn counted(n: u64, op: impl Fn(u64)) -> Value {
+    for i in 0..n {
+        op(i);
+    }
+    json!({"ops": n})
 }
 
 fn cores() -> usize {
@@ -759,6 +774,11 @@ fn extract(o: &ExtractOpt) -> anyhow::Result<Value> {
             }
         }
     };
+    if let Some(n) = o.ops {
+        let mut out = counted(n, op);
+        out["errors"] = json!(errors.load(Ordering::Relaxed));
+        return Ok(out);
+    }
     let one = rate(1, o.seconds, 1, op);
     let all = rate(threads, o.seconds, 1, op);
     let errors = errors.load(Ordering::Relaxed);
@@ -798,7 +818,7 @@ fn requests(o: &RequestsOpt) -> anyhow::Result<Value> {
 // ----- reuse -------------------------------------------------------------------------------------
 
 fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
-    use licence_vault::vault::NewConsent;
+    use licence_vault::reuse::NewConsent;
     let tokens = read_json(&o.tokens)?;
     let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
     let reg = vault.registries();
@@ -858,7 +878,7 @@ fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
             .any(|c| {
                 c.requester == requester.id
                     && c.matter == matter.code
-                    && c.state(now) == licence_vault::vault::ConsentState::Active
+                    && c.state(now) == licence_vault::reuse::ConsentState::Active
             });
         if earlier {
             reused += 1;
@@ -905,7 +925,7 @@ fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
 }
 
 fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
-    use licence_vault::vault::{Outcome, PullRequest};
+    use licence_vault::reuse::{Outcome, PullRequest};
     let tokens = read_json(&o.tokens)?;
     let by_token: BTreeMap<String, String> = tokens["requesters"]
         .as_object()
@@ -963,6 +983,11 @@ fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
             }
         }
     };
+    if let Some(n) = o.ops {
+        let mut out = counted(n, op);
+        out["notFullyProvided"] = json!(errors.load(Ordering::Relaxed));
+        return Ok(out);
+    }
     let one = rate(1, o.seconds, 1, op);
     let all = rate(cores(), o.seconds, 1, op);
     let errors = errors.load(Ordering::Relaxed);
@@ -978,8 +1003,11 @@ fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
 fn store_reads(o: &StoreReadsOpt) -> anyhow::Result<Value> {
     let ids: Vec<Vec<u8>> = read_lines(&o.ids, usize::MAX)?
         .into_iter()
-        .map(|l| l.trim().as_bytes().to_vec())
-        .collect();
+        .map(|l| {
+            let id: LicenceId = l.trim().parse().map_err(|e| anyhow!("{l}: {e}"))?;
+            Ok(licence_vault::vault::layout::licence(&id))
+        })
+        .collect::<anyhow::Result<_>>()?;
     if ids.is_empty() {
         bail!("{} has no ids", o.ids.display());
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::registry::{Agency, LicenceType, Matter, Requester};
 use crate::store::{Change, Table};
-use crate::vault::{Deposited, Vault, VaultError};
+use crate::vault::{layout, Deposited, Vault, VaultError};
 
 /// The tokens `serve --demo` writes (SPEC §8).
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -65,14 +65,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let value =
         crate::jcs::parse(&bytes).with_context(|| format!("{} is not I-JSON", path.display()))?;
-    crate::http::from_value(value).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {} {}",
-            path.display(),
-            e.field.unwrap_or_default(),
-            e.message
-        )
-    })
+    crate::jcs::deserialize(&value)
+        .map_err(|e| anyhow::anyhow!("{}: {} {}", path.display(), e.path, e.message))
 }
 
 /// The licence catalogue of a fixtures directory (`catalogue.json`).
@@ -122,7 +116,12 @@ fn already(e: VaultError) -> anyhow::Result<()> {
 /// Loads the demo registries and licences into `vault` (first start only) and writes the tokens.
 pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
     let tokens_path = data.join("demo-tokens.json");
-    if vault.store().get(Table::Meta, b"demo_seeded")?.is_some() && tokens_path.exists() {
+    if vault
+        .store()
+        .get(Table::Meta, layout::DEMO_SEEDED)?
+        .is_some()
+        && tokens_path.exists()
+    {
         tracing::info!("demo data already seeded");
         return Ok(());
     }
@@ -193,7 +192,7 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
     let mut c = Change::durable();
     c.put(
         Table::Meta,
-        b"demo_seeded".to_vec(),
+        layout::DEMO_SEEDED,
         now.to_rfc3339().into_bytes(),
     );
     vault.store().commit(c)?;
@@ -217,7 +216,7 @@ fn seed_consents(vault: &Vault, path: &Path, now: chrono::DateTime<Utc>) -> anyh
         if exists {
             continue;
         }
-        let new = crate::vault::NewConsent {
+        let new = crate::reuse::NewConsent {
             requester: c.requester,
             matter: c.matter,
             purpose: c.purpose,

@@ -28,7 +28,7 @@ use utoipa::OpenApi;
 pub use error::{status_of, ApiError, ErrorBody};
 pub use extract::from_value;
 
-use crate::metrics::label;
+use crate::metrics::Counter;
 use crate::vault::Vault;
 use crate::verdict::Reason;
 
@@ -137,15 +137,11 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let res = next.run(req).await;
-    state.vault.metrics.inc(
-        "licence_vault_http_requests_total",
-        format!(
-            "method=\"{}\",route=\"{}\",status=\"{}\"",
-            label(&method),
-            label(&route),
-            res.status().as_u16()
-        ),
-    );
+    state.vault.metrics.inc(Counter::HttpRequests {
+        method: &method,
+        route: &route,
+        status: res.status().as_u16(),
+    });
     res
 }
 

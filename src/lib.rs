@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod proof;
 pub mod registry;
+pub mod reuse;
 pub mod store;
 pub mod vault;
 pub mod verdict;

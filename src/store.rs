@@ -11,47 +11,51 @@ pub mod rocks;
 
 pub use rocks::RocksStore;
 
-/// The tables of the vault, named `key_value` after what they map.
+/// Length of the holder digest that starts every key of the holder-keyed tables
+/// ([`Table::key_prefix_len`]); the keys themselves are built by the vault's layout
+/// (`vault::layout`), never here.
+pub const HOLDER_DIGEST_LEN: usize = 32;
+
+/// The tables of the vault, named `key_value` after what they map. Their keys and values are
+/// built and read by the vault's layout (`vault::layout`, whose module doc has the table of
+/// layouts); to an engine they are ordered bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
-    /// licence id → the JCS bytes of the signed licence, exactly as verified at deposit.
+    /// Licence id → the signed licence, exactly as verified at deposit.
     LicenceDocument,
-    /// licence id → [`crate::vault::LicenceMeta`] (digest, deposit time, receipt …).
+    /// Licence id → what the vault records about it (digest, deposit time, receipt, status).
     LicenceMeta,
-    /// keyed holder digest (32 bytes) ‖ licence id → empty. No holder code in clear.
+    /// A holder's index of licences. No holder code in clear.
     HolderLicence,
-    /// licence id ‖ 0x00 ‖ u32 BE sequence → a signed status statement.
+    /// A licence's status statements, in the order accepted.
     LicenceStatement,
-    /// type code → catalogue entry.
+    /// Type code → catalogue entry.
     TypeCodeType,
-    /// matter code → matter.
+    /// Matter code → matter.
     MatterCodeMatter,
     /// USCC → agency with its keys.
     UsccAgency,
-    /// requester id → requester.
+    /// Requester id → requester.
     RequesterIdRequester,
     /// SHA-256 of a bearer token → token record. Tokens themselves are never stored.
     TokenDigestToken,
-    /// token id → SHA-256 of the token, for revocation by id.
+    /// Token id → SHA-256 of the token, for revocation by id.
     TokenIdTokenDigest,
-    /// settings and counters of the vault itself.
+    /// Settings and counters of the vault itself.
     Meta,
-    /// keyed holder digest (32 bytes) ‖ consent id → [`crate::vault::Consent`]. Consent ids start
-    /// with their creation time, so a holder's consents are in creation order.
+    /// A holder's consents, in creation order.
     HolderConsent,
-    /// consent key (as in `HolderConsent`) → u64 BE: the pulls that released a licence under the
-    /// consent. Rewritten by every such pull, so kept out of the holder scans (which would step
-    /// over every older version still in the memtable) and read by point lookups.
+    /// Consent → the pulls that released a licence under it. Rewritten by every such pull, so kept
+    /// out of the holder scans (which would step over every older version still in the memtable)
+    /// and read by point lookups.
     ConsentUses,
-    /// keyed holder digest (32 bytes) ‖ u64 BE microseconds ‖ 8 random bytes → nothing: the
-    /// holder's index of its access records, which are in `AccessRecord` under the last 16 bytes
-    /// of the key. (Stores written before that split hold the record here.) Written in the same
-    /// durable change as the consent uses, before anything is released.
+    /// A holder's index of its access records (older stores: the records themselves). Written in
+    /// the same durable change as the consent uses, before anything is released.
     HolderAccess,
-    /// u64 BE microseconds ‖ 8 random bytes → access record of one pull. Keyed by time, so new
-    /// records go after all others and compactions move files instead of rewriting them.
+    /// Access records of pulls, in time order, so new records go after all others and compactions
+    /// move files instead of rewriting them.
     AccessRecord,
-    /// reuse statistic key (`pulls\0matter`, `licences\0agency\0type\0matter\0outcome`) → u64 BE.
+    /// Reuse statistics → counts.
     ReuseStats,
 }
 
@@ -79,7 +83,9 @@ impl Table {
     /// holder digest), if any. Engines may index it (RocksDB: prefix Bloom filters).
     pub fn key_prefix_len(self) -> Option<usize> {
         match self {
-            Table::HolderLicence | Table::HolderConsent | Table::HolderAccess => Some(32),
+            Table::HolderLicence | Table::HolderConsent | Table::HolderAccess => {
+                Some(HOLDER_DIGEST_LEN)
+            }
             _ => None,
         }
     }

@@ -12,30 +12,32 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{self, Principal, TokenRecord};
 use crate::codes::{HolderCode, LicenceId, Uscc};
 use crate::jcs;
 use crate::keys::{DidKey, Signer};
-use crate::licence::{Licence, VC_CONTEXT};
-use crate::metrics::{label, Metrics};
-use crate::proof::{self, format_time};
+use crate::licence::Licence;
+use crate::metrics::{Counter, Metrics};
+use crate::proof;
 use crate::registry::{Agency, AgencyKey, LicenceType, Matter, Registries, Requester};
 use crate::store::{Change, Store, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
-use crate::verify::{self, Evidence, RecordFacts};
+use crate::verify::{self, Evidence, RecordFacts, SigningError};
 
+pub mod layout;
 mod lifecycle;
 mod reuse;
 
+use layout::HolderDigest;
+
 pub use reuse::{
-    is_stamped_copy, verify_stamped_copy, AccessOutcome, AccessPage, AccessRecord, Consent,
-    ConsentEvent, ConsentEventKind, ConsentState, LicenceCount, NewConsent, Outcome, Pull,
-    PullCount, PullRequest, ReuseStats, StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE,
-    ACCESS_LOG_PAGE, COPY_VALIDITY_DAYS, STAMPED_COPY_TYPE,
+    AccessOutcome, AccessPage, AccessRecord, LicenceCount, Pull, PullCount, ReuseStats,
+    StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE,
 };
 
 pub use lifecycle::{StatusRecord, StoredStatement};
@@ -50,7 +52,7 @@ pub struct Checked {
     /// The JCS bytes to store (what was verified).
     pub bytes: Vec<u8>,
     pub sha256: String,
-    /// Its key in the holder index (keyed holder digest ‖ licence id).
+    /// Its key in the holder index.
     pub holder_key: Vec<u8>,
 }
 
@@ -121,20 +123,15 @@ pub enum VaultError {
     Rejected(#[from] Rejection),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A document the vault issues (receipt, copy, status list) could not be signed.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 }
 
 impl VaultError {
     fn new(reason: Reason, field: &str, message: impl Into<String>) -> Self {
         Self::Rejected(Rejection::new(reason, field, message))
     }
-}
-
-fn decode_meta(v: &[u8]) -> Result<LicenceMeta, StoreError> {
-    serde_json::from_slice(v).map_err(|e| corrupt(Table::LicenceMeta, e))
-}
-
-fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine(format!("undecodable value in {}: {e}", table.name()))
 }
 
 /// Stripes of [`Vault::holder_lock`]: with 64 concurrent pulls, two land on one stripe in about
@@ -170,6 +167,42 @@ impl Loaded {
 
 /// One item's outcome in [`Vault::store_checked`]: `(created, receipt if signed)` or why not.
 type StoredItem = Result<(bool, Option<Value>), VaultError>;
+
+/// What a batch of deposits will write, built item by item under the write lock: later items see
+/// earlier ones (a duplicate, a renewal of a licence in the same batch, the next status index).
+#[derive(Default)]
+struct DepositPlan {
+    change: Change,
+    /// Licences of this batch: digest and receipt.
+    in_batch: HashMap<LicenceId, (String, Option<Value>)>,
+    /// Predecessors superseded by this batch, with their new metadata.
+    successors: HashMap<LicenceId, LicenceMeta>,
+    /// Each issuer's next status index after this batch.
+    next_index: HashMap<Uscc, u64>,
+}
+
+impl DepositPlan {
+    /// The batch's one durable change.
+    fn into_change(self) -> Change {
+        let mut change = self.change;
+        change.durable = true;
+        for (pred, meta) in self.successors {
+            change.put(
+                Table::LicenceMeta,
+                layout::licence(&pred),
+                layout::encode(&meta),
+            );
+        }
+        for (issuer, next) in self.next_index {
+            change.put(
+                Table::Meta,
+                layout::status_index(&issuer),
+                layout::encode_count(next),
+            );
+        }
+        change
+    }
+}
 
 pub struct Vault {
     store: Arc<dyn Store>,
@@ -276,20 +309,17 @@ impl Vault {
     }
 
     /// The lock of the stripe holding `digest` (a holder digest).
-    fn holder_lock(&self, digest: &[u8; 32]) -> std::sync::MutexGuard<'_, ()> {
+    fn holder_lock(&self, digest: &HolderDigest) -> std::sync::MutexGuard<'_, ()> {
         let i = usize::from(u16::from_be_bytes([digest[0], digest[1]])) % self.holders.len();
         self.holders[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn reload_registries(&self) -> Result<(), StoreError> {
-        fn all<T: for<'de> Deserialize<'de>>(
-            store: &dyn Store,
-            table: Table,
-        ) -> Result<Vec<T>, StoreError> {
+        fn all<T: DeserializeOwned>(store: &dyn Store, table: Table) -> Result<Vec<T>, StoreError> {
             store
                 .scan(table, b"", false, usize::MAX)?
                 .into_iter()
-                .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt(table, e)))
+                .map(|(_, v)| layout::decode(table, &v))
                 .collect()
         }
         let s = &*self.store;
@@ -304,7 +334,7 @@ impl Vault {
     }
 
     /// The keyed digest under which a holder's licences are indexed.
-    pub fn holder_digest(&self, holder: &HolderCode) -> [u8; 32] {
+    pub fn holder_digest(&self, holder: &HolderCode) -> HolderDigest {
         // HMAC accepts keys of any length; 32 bytes cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.holder_key)
             .unwrap_or_else(|_| unreachable!());
@@ -335,21 +365,15 @@ impl Vault {
         issuer: Option<&Uscc>,
         docs: &[Value],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Result<Deposited, VaultError>>, StoreError> {
+    ) -> Result<Vec<Result<Deposited, VaultError>>, VaultError> {
         let checked = self.check_for_deposit(&self.registries(), docs, now);
         Ok(self
             .store_checked(issuer, checked, now, true)?
             .into_iter()
-            .map(|r| {
-                r.and_then(|(created, receipt)| {
-                    let receipt =
-                        receipt.ok_or_else(|| StoreError::Engine("receipt not signed".into()))?;
-                    Ok(if created {
-                        Deposited::Created(receipt)
-                    } else {
-                        Deposited::Existing(receipt)
-                    })
-                })
+            .map(|r| match r? {
+                (created, Some(receipt)) if created => Ok(Deposited::Created(receipt)),
+                (_, Some(receipt)) => Ok(Deposited::Existing(receipt)),
+                (_, None) => Err(SigningError::new("deposit receipt", "not signed").into()),
             })
             .collect())
     }
@@ -362,7 +386,7 @@ impl Vault {
         &self,
         checked: Vec<Result<Checked, Rejection>>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Result<bool, VaultError>>, StoreError> {
+    ) -> Result<Vec<Result<bool, VaultError>>, VaultError> {
         Ok(self
             .store_checked(None, checked, now, false)?
             .into_iter()
@@ -379,187 +403,143 @@ impl Vault {
         checked: Vec<Result<Checked, Rejection>>,
         now: DateTime<Utc>,
         sign_receipts: bool,
-    ) -> Result<Vec<StoredItem>, StoreError> {
-        let mut results: Vec<Option<_>> = Vec::with_capacity(checked.len());
+    ) -> Result<Vec<StoredItem>, VaultError> {
+        let mut results: Vec<Option<StoredItem>> = Vec::with_capacity(checked.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
-            match c {
-                Ok(c) if issuer.is_some_and(|u| u != &c.licence.id.issuer()) => {
-                    results.push(Some(Err(VaultError::new(
-                        Reason::Forbidden,
-                        "$.issuer.id",
-                        format!(
-                            "this token may deposit only licences issued by {}",
-                            issuer.map(Uscc::as_str).unwrap_or_default()
-                        ),
-                    ))))
-                }
+            match c
+                .map_err(VaultError::from)
+                .and_then(|c| deposited_by(issuer, c))
+            {
                 Ok(c) => {
                     results.push(None);
                     accepted.push((i, c));
                 }
-                Err(r) => results.push(Some(Err(r.into()))),
+                Err(e) => results.push(Some(Err(e))),
             }
         }
 
-        let _guard = self.lock();
+        let guard = self.lock();
         // One multi-get for the idempotency check of the whole batch.
-        let ids: Vec<Vec<u8>> = accepted
+        let keys: Vec<Vec<u8>> = accepted
             .iter()
-            .map(|(_, c)| c.licence.id.as_str().as_bytes().to_vec())
+            .map(|(_, c)| layout::licence(&c.licence.id))
             .collect();
-        let mut stored = self.store.multi_get(Table::LicenceMeta, &ids)?.into_iter();
-        let mut change = Change::durable();
-        let mut in_batch: HashMap<LicenceId, (String, Option<Value>)> = HashMap::new();
-        let mut successors: HashMap<LicenceId, LicenceMeta> = HashMap::new();
-        let mut next_index: HashMap<Uscc, u64> = HashMap::new();
-        for (
-            i,
-            Checked {
-                licence: lic,
-                bytes,
-                sha256: sha,
-                holder_key: index_key,
-            },
-        ) in accepted
-        {
-            let stored_meta = stored
-                .next()
-                .flatten()
-                .map(|v| decode_meta(&v))
+        let stored = self.store.multi_get(Table::LicenceMeta, &keys)?;
+        let mut plan = DepositPlan::default();
+        for ((i, c), stored) in accepted.into_iter().zip(stored) {
+            let stored = stored
+                .map(|v| layout::decode::<LicenceMeta>(Table::LicenceMeta, &v))
                 .transpose()?;
-            let existing = match in_batch.get(&lic.id) {
-                Some((s, r)) => Some((s.clone(), r.clone())),
-                None => match stored_meta {
-                    Some(m) if sign_receipts => {
-                        Some((m.sha256.clone(), Some(self.receipt_of(&lic.id, &m)?)))
-                    }
-                    Some(m) => Some((m.sha256, None)),
-                    None => None,
-                },
-            };
-            if let Some((prev_sha, receipt)) = existing {
-                results[i] = Some(if prev_sha == sha {
-                    Ok((false, receipt))
-                } else {
-                    Err(VaultError::new(
-                        Reason::Conflict,
-                        "$.id",
-                        format!("{} was deposited before with other content", lic.id.urn()),
-                    ))
-                });
-                continue;
-            }
-            if let Some(pred) = &lic.predecessor {
-                let pred_meta = match successors.get(pred) {
-                    Some(m) => Some(m.clone()),
-                    None => self.meta(pred)?,
-                };
-                match pred_meta {
-                    None => {
-                        results[i] = Some(Err(VaultError::new(
-                            Reason::InvalidIdentifier,
-                            "$.credentialSubject.licence.predecessor",
-                            format!("{} is not in the vault", pred.urn()),
-                        )));
-                        continue;
-                    }
-                    Some(m) if m.superseded_by.is_some() => {
-                        results[i] = Some(Err(VaultError::new(
-                            Reason::Conflict,
-                            "$.credentialSubject.licence.predecessor",
-                            format!("{} is already superseded", pred.urn()),
-                        )));
-                        continue;
-                    }
-                    Some(m)
-                        if m.status
-                            .as_ref()
-                            .is_some_and(|s| s.status != crate::verify::Status::Active) =>
-                    {
-                        // Renewal continues a licence in force; a suspended, revoked or cancelled one
-                        // must be reinstated first (or stays ended).
-                        let status = m
-                            .status
-                            .as_ref()
-                            .map_or("active", |s| crate::lifecycle::status_name(s.status));
-                        results[i] = Some(Err(VaultError::new(
-                            Reason::InvalidTransition,
-                            "$.credentialSubject.licence.predecessor",
-                            format!("{} is {status} and cannot be renewed", pred.urn()),
-                        )));
-                        continue;
-                    }
-                    Some(mut m) => {
-                        m.superseded_by = Some(lic.id.clone());
-                        successors.insert(pred.clone(), m);
-                    }
-                }
-            }
-            let issuer = lic.id.issuer();
-            let status_index = match next_index.get(&issuer) {
-                Some(i) => *i,
-                None => self.next_status_index(&issuer)?,
-            };
-            next_index.insert(issuer.clone(), status_index + 1);
-            let receipt = if sign_receipts {
-                Some(self.receipt(&lic.id, &sha, status_index, now)?)
-            } else {
-                None
-            };
-            let meta = LicenceMeta {
-                sha256: sha.clone(),
-                deposited_at: now,
-                receipt: receipt.clone(),
-                superseded_by: None,
-                status_index: Some(status_index),
-                status: None,
-            };
-            change
-                .put(Table::LicenceDocument, lic.id.as_str(), bytes)
-                .put(Table::LicenceMeta, lic.id.as_str(), to_vec(&meta))
-                .put(Table::HolderLicence, index_key, Vec::new());
-            in_batch.insert(lic.id.clone(), (sha, receipt.clone()));
-            results[i] = Some(Ok((true, receipt)));
+            results[i] = Some(self.plan_deposit(&mut plan, c, stored, now, sign_receipts)?);
         }
-        for (pred, meta) in successors {
-            change.put(Table::LicenceMeta, pred.as_str(), to_vec(&meta));
-        }
-        for (issuer, next) in next_index {
-            change.put(
-                Table::Meta,
-                status_index_key(&issuer),
-                next.to_be_bytes().to_vec(),
-            );
-        }
+        let change = plan.into_change();
         if !change.is_empty() {
             self.store.commit(change)?;
         }
-        drop(_guard);
+        drop(guard);
 
-        let results: Vec<_> = results
+        let results: Vec<StoredItem> = results
             .into_iter()
             // Every slot was filled: refused items before the write, accepted ones while building it.
             .map(|r| r.unwrap_or_else(|| unreachable!("every item has a result")))
             .collect();
+        self.count_deposits(&results);
+        Ok(results)
+    }
+
+    /// Adds one checked licence to `plan`, or says why it is not stored: a duplicate (the same
+    /// bytes: not created; other bytes: a conflict), or a renewal of a predecessor that cannot be
+    /// renewed. Store and signing errors fail the whole batch.
+    fn plan_deposit(
+        &self,
+        plan: &mut DepositPlan,
+        checked: Checked,
+        stored: Option<LicenceMeta>,
+        now: DateTime<Utc>,
+        sign_receipts: bool,
+    ) -> Result<StoredItem, VaultError> {
+        let Checked {
+            licence: lic,
+            bytes,
+            sha256,
+            holder_key,
+        } = checked;
+        let existing = match (plan.in_batch.get(&lic.id), stored) {
+            (Some((s, r)), _) => Some((s.clone(), r.clone())),
+            (None, Some(m)) if sign_receipts => {
+                let receipt = self.receipt_of(&lic.id, &m)?;
+                Some((m.sha256, Some(receipt)))
+            }
+            (None, Some(m)) => Some((m.sha256, None)),
+            (None, None) => None,
+        };
+        if let Some((prev_sha, receipt)) = existing {
+            return Ok(if prev_sha == sha256 {
+                Ok((false, receipt))
+            } else {
+                Err(VaultError::new(
+                    Reason::Conflict,
+                    "$.id",
+                    format!("{} was deposited before with other content", lic.id.urn()),
+                ))
+            });
+        }
+        if let Some(pred) = &lic.predecessor {
+            let meta = match plan.successors.get(pred) {
+                Some(m) => Some(m.clone()),
+                None => self.meta(pred)?,
+            };
+            match renewable(pred, meta) {
+                Ok(mut m) => {
+                    m.superseded_by = Some(lic.id.clone());
+                    plan.successors.insert(pred.clone(), m);
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        let issuer = lic.id.issuer();
+        let status_index = match plan.next_index.get(&issuer) {
+            Some(i) => *i,
+            None => self.next_status_index(&issuer)?,
+        };
+        plan.next_index.insert(issuer, status_index + 1);
+        let receipt = if sign_receipts {
+            Some(self.receipt(&lic.id, &sha256, status_index, now)?)
+        } else {
+            None
+        };
+        let meta = LicenceMeta {
+            sha256: sha256.clone(),
+            deposited_at: now,
+            receipt: receipt.clone(),
+            superseded_by: None,
+            status_index: Some(status_index),
+            status: None,
+        };
+        let key = layout::licence(&lic.id);
+        plan.change
+            .put(Table::LicenceDocument, key.clone(), bytes)
+            .put(Table::LicenceMeta, key, layout::encode(&meta))
+            .put(Table::HolderLicence, holder_key, Vec::new());
+        plan.in_batch.insert(lic.id, (sha256, receipt.clone()));
+        Ok(Ok((true, receipt)))
+    }
+
+    fn count_deposits(&self, results: &[StoredItem]) {
         let mut outcomes: HashMap<&str, u64> = HashMap::new();
-        for r in &results {
+        for r in results {
             let outcome = match r {
                 Ok((true, _)) => "created",
                 Ok((false, _)) => "existing",
                 Err(VaultError::Rejected(rej)) => rej.reason.as_str(),
-                Err(VaultError::Store(_)) => "internal",
+                Err(VaultError::Store(_) | VaultError::Signing(_)) => "internal",
             };
             *outcomes.entry(outcome).or_default() += 1;
         }
         for (outcome, n) in outcomes {
-            self.metrics.add(
-                "licence_vault_deposits_total",
-                format!("outcome=\"{}\"", label(outcome)),
-                n,
-            );
+            self.metrics.add(Counter::Deposits { outcome }, n);
         }
-        Ok(results)
     }
 
     /// Verifies documents for deposit, signatures in batches on all cores. A licence is accepted
@@ -611,8 +591,10 @@ impl Vault {
                     (None, Some(licence)) => {
                         let bytes = std::mem::take(canonical);
                         let sha256 = hex::encode(Sha256::digest(&bytes));
-                        let mut holder_key = self.holder_digest(&licence.holder).to_vec();
-                        holder_key.extend_from_slice(licence.id.as_str().as_bytes());
+                        let holder_key = layout::holder_licence(
+                            &self.holder_digest(&licence.holder),
+                            &licence.id,
+                        );
                         Ok(Checked {
                             licence,
                             bytes,
@@ -633,7 +615,7 @@ impl Vault {
 
     /// The deposit receipt of a stored licence: the one signed at deposit, or signed now from the
     /// recorded facts (identical bytes: Ed25519 is deterministic and `created` is the deposit time).
-    pub fn receipt_of(&self, id: &LicenceId, meta: &LicenceMeta) -> Result<Value, StoreError> {
+    pub fn receipt_of(&self, id: &LicenceId, meta: &LicenceMeta) -> Result<Value, SigningError> {
         match &meta.receipt {
             Some(r) => Ok(r.clone()),
             None => self.receipt(
@@ -650,42 +632,17 @@ impl Vault {
         id: &LicenceId,
         sha: &str,
         status_index: u64,
-        now: DateTime<Utc>,
-    ) -> Result<Value, StoreError> {
-        let entry = |purpose: crate::lifecycle::Purpose| {
-            let (list, index) = crate::lifecycle::list_position(status_index);
-            json!({
-                "type": "BitstringStatusListEntry",
-                "statusPurpose": purpose.as_str(),
-                "statusListIndex": index.to_string(),
-                "statusListCredential": self.status_list_url(&id.issuer(), purpose, list),
-            })
-        };
-        let unsigned = json!({
-            "@context": [VC_CONTEXT],
-            "type": ["VerifiableCredential", "DepositReceipt"],
-            "issuer": self.signer.did_key().as_str(),
-            "validFrom": format_time(now),
-            "credentialSubject": {
-                "licence": id.urn(),
-                "sha256": sha,
-                "depositedAt": format_time(now),
-            },
-            "credentialStatus": [
-                entry(crate::lifecycle::Purpose::Revocation),
-                entry(crate::lifecycle::Purpose::Suspension),
-            ],
-        });
-        proof::sign(unsigned, &self.signer, now)
-            .map_err(|e| StoreError::Engine(format!("signing receipt: {e}")))
+        at: DateTime<Utc>,
+    ) -> Result<Value, SigningError> {
+        verify::receipt::issue(&self.signer, &self.public_url, id, sha, status_index, at)
     }
 
     // ----- extraction ----------------------------------------------------------------------
 
     pub fn meta(&self, id: &LicenceId) -> Result<Option<LicenceMeta>, StoreError> {
         self.store
-            .get(Table::LicenceMeta, id.as_str().as_bytes())?
-            .map(|v| decode_meta(&v))
+            .get(Table::LicenceMeta, &layout::licence(id))?
+            .map(|v| layout::decode(Table::LicenceMeta, &v))
             .transpose()
     }
 
@@ -700,7 +657,7 @@ impl Vault {
         };
         let bytes = self
             .store
-            .get(Table::LicenceDocument, id.as_str().as_bytes())?;
+            .get(Table::LicenceDocument, &layout::licence(id))?;
         Ok(Some(self.verify_stored(id, bytes, meta, now)))
     }
 
@@ -772,14 +729,12 @@ impl Vault {
         };
         if verdict.reason() == Some(Reason::IntegrityFailure) {
             tracing::error!(licence = %id, "INTEGRITY FAILURE: stored licence no longer verifies; it will not be served as valid");
-            self.metrics
-                .inc("licence_vault_integrity_failures_total", String::new());
+            self.metrics.inc(Counter::IntegrityFailures);
         }
-        let outcome = verdict.reason().map_or("valid", Reason::as_str);
-        self.metrics.inc(
-            "licence_vault_extractions_total",
-            format!("verdict=\"{outcome}\""),
-        );
+        let verdict_label = verdict.reason().map_or("valid", Reason::as_str);
+        self.metrics.inc(Counter::Extractions {
+            verdict: verdict_label,
+        });
         Extracted {
             id: id.clone(),
             document,
@@ -801,10 +756,7 @@ impl Vault {
             .store
             .scan(Table::HolderLicence, &digest, false, usize::MAX)?
         {
-            let id = std::str::from_utf8(&k[32..])
-                .ok()
-                .and_then(|s| s.parse::<LicenceId>().ok())
-                .ok_or_else(|| corrupt(Table::HolderLicence, "bad licence id in key"))?;
+            let id = layout::holder_licence_id(&k)?;
             if let Some(e) = self.extract(&id, now)? {
                 out.push(e);
             }
@@ -816,28 +768,36 @@ impl Vault {
     pub fn may_read(&self, principal: &Principal, e: &Extracted) -> Result<bool, StoreError> {
         Ok(match principal {
             Principal::Issuer(u) => &e.id.issuer() == u,
-            Principal::Holder(h) => {
-                let mut key = self.holder_digest(h).to_vec();
-                key.extend_from_slice(e.id.as_str().as_bytes());
-                self.store.get(Table::HolderLicence, &key)?.is_some()
-            }
+            Principal::Holder(h) => self.holds(&self.holder_digest(h), &e.id)?,
             Principal::Admin | Principal::Requester(_) => false,
         })
+    }
+
+    /// Whether the holder of `digest` holds `id`.
+    fn holds(&self, digest: &HolderDigest, id: &LicenceId) -> Result<bool, StoreError> {
+        let key = layout::holder_licence(digest, id);
+        Ok(self.store.get(Table::HolderLicence, &key)?.is_some())
     }
 
     /// Verifies a presented document: a licence (against the registries and, when the vault holds
     /// the same bytes, its deposit time and status) or a vault-signed document (receipt, copy).
     pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
-        let verdict = if reuse::is_stamped_copy(doc) {
-            self.verify_stamped_copy(doc, now)?
+        let verdict = if verify::copy::is_stamped_copy(doc) {
+            // Signed by this vault, bound to the licence it embeds, and that licence judged as if
+            // presented itself.
+            verify::copy::check(
+                doc,
+                Some(std::slice::from_ref(self.signer.did_key())),
+                now,
+                |lic| self.presented_verdict(lic, now),
+            )?
         } else {
             self.presented_verdict(doc, now)?
         };
-        let outcome = verdict.reason().map_or("valid", Reason::as_str);
-        self.metrics.inc(
-            "licence_vault_verifications_total",
-            format!("verdict=\"{outcome}\""),
-        );
+        let verdict_label = verdict.reason().map_or("valid", Reason::as_str);
+        self.metrics.inc(Counter::Verifications {
+            verdict: verdict_label,
+        });
         Ok(verdict)
     }
 
@@ -858,7 +818,7 @@ impl Vault {
                 Some((id, meta)) if meta.sha256 == sha => {
                     let bytes = self
                         .store
-                        .get(Table::LicenceDocument, id.as_str().as_bytes())?;
+                        .get(Table::LicenceDocument, &layout::licence(&id))?;
                     self.verify_stored(&id, bytes, meta, now).verdict
                 }
                 Some((_, meta)) => {
@@ -893,9 +853,14 @@ impl Vault {
 
     // ----- registries ----------------------------------------------------------------------
 
-    fn put_registry(&self, table: Table, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+    fn put_registry<T: Serialize>(
+        &self,
+        table: Table,
+        code: &str,
+        entry: &T,
+    ) -> Result<(), StoreError> {
         let mut c = Change::durable();
-        c.put(table, key, value);
+        c.put(table, layout::registry(code), layout::encode(entry));
         self.store.commit(c)?;
         self.reload_registries()
     }
@@ -912,7 +877,7 @@ impl Vault {
             ));
         }
         check_keys_unique(&reg, &agency.keys, "$.keys")?;
-        self.put_registry(Table::UsccAgency, agency.uscc.as_str(), to_vec(&agency))?;
+        self.put_registry(Table::UsccAgency, agency.uscc.as_str(), &agency)?;
         Ok(())
     }
 
@@ -949,7 +914,7 @@ impl Vault {
                 }
             }
         }
-        self.put_registry(Table::UsccAgency, uscc.as_str(), to_vec(&agency))?;
+        self.put_registry(Table::UsccAgency, uscc.as_str(), &agency)?;
         Ok(agency)
     }
 
@@ -984,7 +949,7 @@ impl Vault {
             }
         }
         let new = !reg.types.contains_key(&ty.type_code);
-        self.put_registry(Table::TypeCodeType, ty.type_code.as_str(), to_vec(&ty))?;
+        self.put_registry(Table::TypeCodeType, ty.type_code.as_str(), &ty)?;
         Ok(new)
     }
 
@@ -1003,7 +968,7 @@ impl Vault {
             }
         }
         let new = !reg.matters.contains_key(&matter.code);
-        self.put_registry(Table::MatterCodeMatter, &matter.code, to_vec(&matter))?;
+        self.put_registry(Table::MatterCodeMatter, &matter.code, &matter)?;
         Ok(new)
     }
 
@@ -1022,11 +987,7 @@ impl Vault {
             }
         }
         let new = !reg.requesters.contains_key(&requester.id);
-        self.put_registry(
-            Table::RequesterIdRequester,
-            &requester.id,
-            to_vec(&requester),
-        )?;
+        self.put_registry(Table::RequesterIdRequester, &requester.id, &requester)?;
         Ok(new)
     }
 
@@ -1065,26 +1026,36 @@ impl Vault {
         };
         let digest = auth::token_digest(&token);
         let mut c = Change::durable();
-        c.put(Table::TokenDigestToken, digest.to_vec(), to_vec(&record))
-            .put(Table::TokenIdTokenDigest, id.as_str(), digest.to_vec());
+        c.put(
+            Table::TokenDigestToken,
+            layout::token(&digest),
+            layout::encode(&record),
+        )
+        .put(
+            Table::TokenIdTokenDigest,
+            layout::token_id(&id),
+            layout::token(&digest),
+        );
         self.store.commit(c)?;
         Ok((id, token))
     }
 
     /// Revokes a token by id; `false` if there is no such token.
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(digest) = self.store.get(Table::TokenIdTokenDigest, id.as_bytes())? else {
+        let Some(v) = self
+            .store
+            .get(Table::TokenIdTokenDigest, &layout::token_id(id))?
+        else {
             return Ok(false);
         };
+        let digest = layout::decode_token_digest(&v)?;
         let mut c = Change::durable();
-        c.delete(Table::TokenDigestToken, digest.clone())
-            .delete(Table::TokenIdTokenDigest, id);
+        c.delete(Table::TokenDigestToken, layout::token(&digest))
+            .delete(Table::TokenIdTokenDigest, layout::token_id(id));
         self.store.commit(c)?;
         let mut cache = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         cache.generation += 1;
-        if let Ok(digest) = <[u8; 32]>::try_from(digest.as_slice()) {
-            cache.principals.remove(&digest);
-        }
+        cache.principals.remove(&digest);
         Ok(true)
     }
 
@@ -1094,8 +1065,7 @@ impl Vault {
             .store
             .scan(Table::TokenDigestToken, b"", false, usize::MAX)?
         {
-            let r: TokenRecord =
-                serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
+            let r: TokenRecord = layout::decode(Table::TokenDigestToken, &v)?;
             if r.role == auth::Role::Admin {
                 return Ok(true);
             }
@@ -1118,11 +1088,13 @@ impl Vault {
         // Always read from the store (the HTTP layer asks `known_token` first), then remembered.
         let digest = auth::token_digest(bearer);
         let generation = self.read_tokens().generation;
-        let Some(v) = self.store.get(Table::TokenDigestToken, &digest)? else {
+        let Some(v) = self
+            .store
+            .get(Table::TokenDigestToken, &layout::token(&digest))?
+        else {
             return Ok(None);
         };
-        let r: TokenRecord =
-            serde_json::from_slice(&v).map_err(|e| corrupt(Table::TokenDigestToken, e))?;
+        let r: TokenRecord = layout::decode(Table::TokenDigestToken, &v)?;
         let principal = Principal::from_role(r.role, &r.subject).ok();
         if let Some(p) = &principal {
             let mut cache = self.tokens.write().unwrap_or_else(|e| e.into_inner());
@@ -1147,19 +1119,15 @@ impl Vault {
     }
 }
 
-fn status_index_key(issuer: &Uscc) -> Vec<u8> {
-    format!("status_index/{issuer}").into_bytes()
-}
-
 /// Binds a data directory to its vault key on first open, and refuses any other key afterwards:
 /// receipts and the holder index depend on it.
 pub fn bind_vault_key(store: &dyn Store, did: &DidKey) -> Result<(), VaultError> {
-    match store.get(Table::Meta, b"vault_did")? {
+    match store.get(Table::Meta, layout::VAULT_DID)? {
         None => {
             let mut c = Change::durable();
             c.put(
                 Table::Meta,
-                b"vault_did".to_vec(),
+                layout::VAULT_DID,
                 did.as_str().as_bytes().to_vec(),
             );
             store.commit(c)?;
@@ -1216,29 +1184,68 @@ fn check_code(field: &str, code: &str) -> Result<(), VaultError> {
     }
 }
 
+/// The deposit refusal of a failed check: its reason, and the member it is about (the check's own
+/// JSON path, or the member that check is about).
 fn check_rejection(c: &Check, p: &Result<proof::Prepared, proof::ProofError>) -> Rejection {
-    let detail = c.detail.clone().unwrap_or_default();
     let reason = c.code.unwrap_or(Reason::InvalidRequest);
-    // Schema and identifier details start with the JSON path; keep it as the field.
-    let (field, message) = match detail.split_once(": ") {
-        Some((f, m)) if f.starts_with('$') => (f.to_owned(), m.to_owned()),
-        _ => {
-            let field = match c.check {
-                CheckName::Signature => {
-                    p.as_ref().err().map_or("$.proof.proofValue", |e| e.field())
-                }
-                CheckName::IssuerKey => "$.proof.verificationMethod",
-                CheckName::Issuer => "$.issuer.id",
-                CheckName::Validity => "$.validUntil",
-                _ => "$",
-            };
-            (field.to_owned(), detail)
+    let field = c.field.clone().unwrap_or_else(|| {
+        match c.check {
+            CheckName::Signature => p.as_ref().err().map_or("$.proof.proofValue", |e| e.field()),
+            CheckName::IssuerKey => "$.proof.verificationMethod",
+            CheckName::Issuer => "$.issuer.id",
+            CheckName::Validity => "$.validUntil",
+            _ => "$",
         }
-    };
-    Rejection::new(reason, field, message)
+        .to_owned()
+    });
+    Rejection::new(reason, field, c.detail.clone().unwrap_or_default())
 }
 
-fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
-    // Serialising plain data structs to JSON cannot fail.
-    serde_json::to_vec(v).unwrap_or_default()
+/// The item itself if `issuer` (when given) may deposit it.
+fn deposited_by(issuer: Option<&Uscc>, c: Checked) -> Result<Checked, VaultError> {
+    match issuer {
+        Some(u) if u != &c.licence.id.issuer() => Err(VaultError::new(
+            Reason::Forbidden,
+            "$.issuer.id",
+            format!("this token may deposit only licences issued by {u}"),
+        )),
+        _ => Ok(c),
+    }
+}
+
+/// The metadata of a predecessor that a new version may supersede: present, not yet superseded,
+/// and in force (a suspended, revoked or cancelled licence must be reinstated first, or stays
+/// ended).
+fn renewable(pred: &LicenceId, meta: Option<LicenceMeta>) -> Result<LicenceMeta, VaultError> {
+    const FIELD: &str = "$.credentialSubject.licence.predecessor";
+    let m = meta.ok_or_else(|| {
+        VaultError::new(
+            Reason::InvalidIdentifier,
+            FIELD,
+            format!("{} is not in the vault", pred.urn()),
+        )
+    })?;
+    if m.superseded_by.is_some() {
+        return Err(VaultError::new(
+            Reason::Conflict,
+            FIELD,
+            format!("{} is already superseded", pred.urn()),
+        ));
+    }
+    if let Some(s) = m
+        .status
+        .as_ref()
+        .filter(|s| s.status != verify::Status::Active)
+    {
+        return Err(VaultError::new(
+            Reason::InvalidTransition,
+            FIELD,
+            format!(
+                "{} is {} and cannot be renewed",
+                pred.urn(),
+                crate::lifecycle::status_name(s.status)
+            ),
+        ));
+    }
+    Ok(m)
 }

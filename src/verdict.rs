@@ -148,14 +148,47 @@ pub enum CheckName {
 }
 
 /// One check's outcome: `ok` is `true`, `false` (with a `code`), or `null` when it was not checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+///
+/// A failure about one member of the document carries its JSON path in `field`; on the wire the
+/// path leads the detail (`"$.validUntil: …"`), and a refused deposit names it as its `field`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 pub struct Check {
     pub check: CheckName,
     pub ok: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Reason>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The JSON path the failure is about, when it is about one member (not a wire field: it is
+    /// written at the head of `detail`).
+    #[serde(skip)]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            check: CheckName,
+            ok: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            code: Option<Reason>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            detail: Option<std::borrow::Cow<'a, str>>,
+        }
+        let detail = match (&self.field, &self.detail) {
+            (Some(f), Some(d)) => Some(format!("{f}: {d}").into()),
+            (Some(f), None) => Some(f.as_str().into()),
+            (None, d) => d.as_deref().map(Into::into),
+        };
+        Wire {
+            check: self.check,
+            ok: self.ok,
+            code: self.code,
+            detail,
+        }
+        .serialize(s)
+    }
 }
 
 impl Check {
@@ -164,15 +197,14 @@ impl Check {
             check,
             ok: Some(true),
             code: None,
+            field: None,
             detail: None,
         }
     }
     pub fn pass_with(check: CheckName, detail: impl Into<String>) -> Self {
         Self {
-            check,
-            ok: Some(true),
-            code: None,
             detail: Some(detail.into()),
+            ..Self::pass(check)
         }
     }
     pub fn fail(check: CheckName, code: Reason, detail: impl Into<String>) -> Self {
@@ -180,7 +212,20 @@ impl Check {
             check,
             ok: Some(false),
             code: Some(code),
+            field: None,
             detail: Some(detail.into()),
+        }
+    }
+    /// A failure about the member at JSON path `field`.
+    pub fn fail_at(
+        check: CheckName,
+        code: Reason,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::fail(check, code, detail)
         }
     }
     pub fn not_checked(check: CheckName, why: impl Into<String>) -> Self {
@@ -188,6 +233,7 @@ impl Check {
             check,
             ok: None,
             code: None,
+            field: None,
             detail: Some(format!("not checked: {}", why.into())),
         }
     }
@@ -264,6 +310,17 @@ mod tests {
             r#"{"valid":false,"checks":[{"check":"signature","ok":true},{"check":"status","ok":false,"code":"revoked","detail":"revoked 2025-03-01T00:00:00Z: fraud"},{"check":"validity","ok":null,"detail":"not checked: no clock"}],"checkedAt":"2025-03-02T00:00:00Z"}"#
         );
         assert_eq!(v.reason(), Some(Reason::Revoked));
+        let at = Check::fail_at(
+            CheckName::Validity,
+            Reason::Expired,
+            "$.validUntil",
+            "expired",
+        );
+        assert_eq!(
+            serde_json::to_string(&at).unwrap(),
+            r#"{"check":"validity","ok":false,"code":"expired","detail":"$.validUntil: expired"}"#
+        );
+        assert_eq!(at.field.as_deref(), Some("$.validUntil"));
     }
 
     #[test]

@@ -1,4 +1,14 @@
-//! The verifier: one function per kind of document, each returning a [`Verdict`].
+//! The verifier: one function per kind of signed document, beside the builder of each document
+//! the vault issues.
+//!
+//! | document | checked by | built by |
+//! |---|---|---|
+//! | licence | [`licence`], [`licence_prepared`] | the issuing agency |
+//! | any other signed VC | [`document`] | — |
+//! | status statement | [`statement::check`] | the issuing agency |
+//! | deposit receipt | [`receipt::deposit_time`] (and [`document`]) | [`receipt::issue`] |
+//! | purpose-stamped copy | [`copy::check`] | [`copy::issue`] |
+//! | status list, status-list entry | [`status_list::check`] | [`status_list::issue`], [`status_list::entry`] |
 //!
 //! It is given everything it may consult — the registries, what the vault knows of the stored
 //! record, the signature result (possibly from a batch), the time — and does no I/O itself.
@@ -15,6 +25,29 @@ use crate::licence::Licence;
 use crate::proof::{self, format_time, Prepared, ProofError};
 use crate::registry::{KeyStanding, Registries};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
+
+pub mod copy;
+pub mod receipt;
+pub mod statement;
+pub mod status_list;
+
+/// A document the vault issues could not be signed or assembled.
+#[derive(Debug, thiserror::Error)]
+#[error("signing {what}: {detail}")]
+pub struct SigningError {
+    /// What was being issued (`deposit receipt`, `stamped copy`, `status list`).
+    pub what: &'static str,
+    pub detail: String,
+}
+
+impl SigningError {
+    pub fn new(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
 
 /// A licence's lifecycle status as set by its issuer's statements (SPEC §6). `expired` and
 /// `superseded` are derived, not stored.
@@ -142,11 +175,7 @@ pub fn licence_prepared(
             } else {
                 CheckName::Identifier
             };
-            checks.push(Check::fail(
-                name,
-                r.reason,
-                format!("{}: {}", r.field, r.message),
-            ));
+            checks.push(Check::fail_at(name, r.reason, r.field, r.message));
             None
         }
     };
@@ -165,23 +194,24 @@ pub fn licence_prepared(
                 format!("type {} is not catalogued", lic.type_code),
             ),
             Some(ty) => match ty.check_fields(&lic.fields) {
-                Err(v) => Check::fail(
+                Err(v) => Check::fail_at(
                     CheckName::Schema,
                     Reason::SchemaViolation,
-                    format!(
-                        "$.credentialSubject.licence.fields.{}: {}",
-                        v.field, v.message
-                    ),
+                    format!("$.credentialSubject.licence.fields.{}", v.field),
+                    v.message,
                 ),
-                Ok(()) if ty.holder_category.code_type() != lic.holder.code_type() => Check::fail(
-                    CheckName::Schema,
-                    Reason::SchemaViolation,
-                    format!(
-                        "$.credentialSubject.holder.codeType: {} holders must have codeType {}",
-                        ty.name,
-                        ty.holder_category.code_type()
-                    ),
-                ),
+                Ok(()) if ty.holder_category.code_type() != lic.holder.code_type() => {
+                    Check::fail_at(
+                        CheckName::Schema,
+                        Reason::SchemaViolation,
+                        "$.credentialSubject.holder.codeType",
+                        format!(
+                            "{} holders must have codeType {}",
+                            ty.name,
+                            ty.holder_category.code_type()
+                        ),
+                    )
+                }
                 Ok(()) => Check::pass(CheckName::Schema),
             },
         }),

@@ -236,6 +236,7 @@ fn write_batches(
                     &mut summary,
                 )?,
                 Err(VaultError::Store(e)) => return Err(e).context("writing to RocksDB"),
+                Err(e @ VaultError::Signing(_)) => return Err(e.into()),
             }
         }
         bar.set_message(format!(

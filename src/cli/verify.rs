@@ -16,9 +16,9 @@ use serde_json::Value;
 use super::read_input;
 use crate::keys::DidKey;
 use crate::licence::Licence;
-use crate::lifecycle::{self, Purpose};
 use crate::registry::{Agency, LicenceType, Matter, Registries, Requester};
-use crate::verdict::{Check, CheckName, Reason, Verdict};
+use crate::verdict::{Check, CheckName, Verdict};
+use crate::verify::{self, copy, receipt, status_list, Evidence, RecordFacts};
 
 #[derive(Debug, Args)]
 pub struct VerifyOpt {
@@ -84,8 +84,8 @@ fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> 
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
-    crate::http::from_value(crate::jcs::parse(bytes)?)
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.message))
+    crate::jcs::deserialize(&crate::jcs::parse(bytes)?)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.path, e.message))
 }
 
 fn unusable(message: impl std::fmt::Display) -> i32 {
@@ -151,17 +151,17 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
             (Some(reg), Some(keys))
         }
     };
-    if crate::vault::is_stamped_copy(doc) {
+    if copy::is_stamped_copy(doc) {
         // The copy's signature against the vault keys, its binding, and the embedded licence
         // judged as a presented licence would be here.
-        let judged = crate::vault::verify_stamped_copy(doc, vault_keys.as_deref(), now, |lic| {
-            let ev = crate::verify::Evidence::new(registries.as_ref(), now);
-            Ok::<_, std::convert::Infallible>(crate::verify::licence(lic, ev).0)
+        let judged = copy::check(doc, vault_keys.as_deref(), now, |lic| {
+            let ev = Evidence::new(registries.as_ref(), now);
+            Ok::<_, std::convert::Infallible>(verify::licence(lic, ev).0)
         });
         return Ok(judged.unwrap_or_else(|never| match never {}));
     }
     if !Licence::is_licence(doc) {
-        return Ok(crate::verify::document(doc, vault_keys.as_deref(), now));
+        return Ok(verify::document(doc, vault_keys.as_deref(), now));
     }
     let receipt: Option<Value> = match &opt.receipt {
         Some(p) => Some(parse_file(p).with_context(|| format!("receipt {}", p.display()))?),
@@ -170,11 +170,11 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
     // A receipt the vault signed for exactly these bytes proves when the vault received them: the
     // evidence that judges a key's later retirement or compromise (SPEC §5).
     let deposit = match (&receipt, vault_keys.as_deref()) {
-        (Some(r), Some(keys)) => Some(receipt_deposit_time(r, doc, keys, now)),
+        (Some(r), Some(keys)) => Some(receipt::deposit_time(r, doc, keys, now)),
         _ => None,
     };
     let facts = match &deposit {
-        Some(Ok(at)) => Some(crate::verify::RecordFacts {
+        Some(Ok(at)) => Some(RecordFacts {
             deposited_at: *at,
             integrity: Ok(()),
             status: None,
@@ -182,13 +182,13 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
         }),
         _ => None,
     };
-    let ev = crate::verify::Evidence {
+    let ev = Evidence {
         registries: registries.as_ref(),
         record: facts.as_ref(),
         now,
         signature: None,
     };
-    let (verdict, lic) = crate::verify::licence(doc, ev);
+    let (verdict, lic) = verify::licence(doc, ev);
     let (Some(_), Some(receipt), Some(deposit)) = (lic, receipt, deposit) else {
         return Ok(verdict);
     };
@@ -213,47 +213,8 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
     Ok(verdict.replacing(integrity).replacing(status))
 }
 
-/// The deposit time a vault-signed receipt proves for `doc`, or the failing check.
-fn receipt_deposit_time(
-    receipt: &Value,
-    doc: &Value,
-    keys: &[DidKey],
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, Check> {
-    let rv = crate::verify::document(receipt, Some(keys), now);
-    if rv.check(CheckName::Signature).and_then(|c| c.ok) != Some(true)
-        || rv.check(CheckName::IssuerKey).and_then(|c| c.ok) != Some(true)
-    {
-        return Err(Check::fail(
-            CheckName::Integrity,
-            Reason::BadSignature,
-            "the receipt is not signed by the vault",
-        ));
-    }
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-        crate::jcs::canonicalize(doc),
-    ));
-    let subject = &receipt["credentialSubject"];
-    if subject["licence"] != doc["id"] || subject["sha256"] != sha.as_str() {
-        return Err(Check::fail(
-            CheckName::Integrity,
-            Reason::IntegrityFailure,
-            "the receipt is for another licence or other content",
-        ));
-    }
-    subject["depositedAt"]
-        .as_str()
-        .and_then(crate::proof::parse_time)
-        .ok_or_else(|| {
-            Check::fail(
-                CheckName::Integrity,
-                Reason::IntegrityFailure,
-                "the receipt has no depositedAt",
-            )
-        })
-}
-
-/// The status check from a verified receipt's status list entries and the lists themselves.
+/// The status check from a verified receipt's status list entries and the lists themselves:
+/// saved files first, else (with `--vault`) fetched from the URLs the entries name.
 fn status_from_lists(
     receipt: &Value,
     keys: &[DidKey],
@@ -261,75 +222,25 @@ fn status_from_lists(
     source: &Source,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Check> {
-    let not_checked = |why: String| Ok(Check::not_checked(CheckName::Status, why));
     let saved: Vec<Value> = saved
         .iter()
         .map(|p| parse_file(p).with_context(|| format!("status list {}", p.display())))
         .collect::<anyhow::Result<_>>()?;
-    let mut found = Vec::new();
-    for entry in receipt["credentialStatus"].as_array().into_iter().flatten() {
-        let purpose: Option<Purpose> = entry["statusPurpose"].as_str().and_then(|p| p.parse().ok());
-        let index: Option<u32> = entry["statusListIndex"]
-            .as_str()
-            .and_then(|i| i.parse().ok());
-        let (Some(purpose), Some(index), Some(url)) =
-            (purpose, index, entry["statusListCredential"].as_str())
-        else {
-            bail!("the receipt has a malformed credentialStatus entry: {entry}");
-        };
-        let list = match saved.iter().find(|l| l["id"] == url) {
-            Some(l) => l.clone(),
+    let entries = status_list::Entry::all_of(receipt)
+        .map_err(|e| anyhow::anyhow!("the receipt has a {e}"))?;
+    let mut found = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let list = match saved.iter().find(|l| l["id"] == entry.list_url.as_str()) {
+            Some(l) => Some(l.clone()),
             None => match source {
-                Source::Vault(c) => c.get_url(url)?,
-                _ => continue,
+                Source::Vault(c) => Some(c.get_url(&entry.list_url)?),
+                _ => None,
             },
         };
-        // Judged at the time it is read: a list fetched just now was signed after `now`.
-        let lv = crate::verify::document(&list, Some(keys), Utc::now().max(now));
-        if !lv.valid {
-            let why = lv.reason().map_or("invalid", Reason::as_str);
-            return Ok(Check::fail(
-                CheckName::Status,
-                lv.reason().unwrap_or(Reason::BadSignature),
-                format!("status list {url} does not verify: {why}"),
-            ));
-        }
-        if list["credentialSubject"]["statusPurpose"] != purpose.as_str() {
-            bail!("status list {url} is not a {} list", purpose.as_str());
-        }
-        let bits = list["credentialSubject"]["encodedList"]
-            .as_str()
-            .and_then(lifecycle::decode_list)
-            .with_context(|| format!("status list {url} has no decodable encodedList"))?;
-        let bit = lifecycle::get_bit(&bits, index)
-            .with_context(|| format!("index {index} is beyond status list {url}"))?;
-        found.push((
-            purpose,
-            bit,
-            list["validFrom"].as_str().unwrap_or("").to_owned(),
-        ));
+        found.push((entry, list));
     }
-    if found.is_empty() {
-        return not_checked("no status list for the receipt's entries was given".into());
-    }
-    let checked: Vec<&str> = found.iter().map(|(p, _, _)| p.as_str()).collect();
-    for (purpose, bit, at) in &found {
-        if *bit {
-            let (code, what) = match purpose {
-                Purpose::Revocation => (Reason::Revoked, "revoked or cancelled"),
-                Purpose::Suspension => (Reason::Suspended, "suspended"),
-            };
-            return Ok(Check::fail(
-                CheckName::Status,
-                code,
-                format!("{what} according to the status list of {at}"),
-            ));
-        }
-    }
-    Ok(Check::pass_with(
-        CheckName::Status,
-        format!("not set in the {} status list(s)", checked.join(" and ")),
-    ))
+    // Judged at the time they are read: a list fetched just now was signed after `now`.
+    status_list::check(&found, keys, Utc::now().max(now)).map_err(anyhow::Error::msg)
 }
 
 fn verify_remote(url: &str, token: &str, body: &[u8]) -> anyhow::Result<Value> {
@@ -404,7 +315,7 @@ impl Client {
                 o.remove("matters");
             }
             types.push(
-                crate::http::from_value::<LicenceType>(entry)
+                crate::jcs::deserialize::<LicenceType>(&entry)
                     .map_err(|e| anyhow::anyhow!("catalogue: {}", e.message))?,
             );
         }
@@ -414,13 +325,13 @@ impl Client {
         let mut agencies = Vec::new();
         // A stamped copy's licence is embedded: its issuing agency is the one to fetch.
         let licence = match doc.pointer("/credentialSubject/document") {
-            Some(embedded) if crate::vault::is_stamped_copy(doc) => embedded,
+            Some(embedded) if copy::is_stamped_copy(doc) => embedded,
             _ => doc,
         };
         if let Ok(lic) = Licence::parse(licence) {
             agencies.push(
-                crate::http::from_value::<Agency>(
-                    self.get(&format!("/v1/agencies/{}", lic.issuer))?,
+                crate::jcs::deserialize::<Agency>(
+                    &self.get(&format!("/v1/agencies/{}", lic.issuer))?,
                 )
                 .map_err(|e| anyhow::anyhow!("agency: {}", e.message))?,
             );

@@ -26,6 +26,7 @@ use utoipa::ToSchema;
 use crate::store::StoreError;
 use crate::vault::VaultError;
 use crate::verdict::{Reason, Rejection};
+use crate::verify::SigningError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -143,7 +144,14 @@ impl From<VaultError> for ApiError {
         match e {
             VaultError::Rejected(r) => r.into(),
             VaultError::Store(s) => s.into(),
+            VaultError::Signing(s) => s.into(),
         }
+    }
+}
+
+impl From<SigningError> for ApiError {
+    fn from(e: SigningError) -> Self {
+        Self::internal(e)
     }
 }
 

@@ -14,10 +14,8 @@ use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
-use crate::vault::{
-    AccessRecord, Consent, ConsentState, NewConsent, Outcome, PullRequest, ReuseStats, TypeResult,
-    ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE,
-};
+use crate::reuse::{Consent, ConsentState, NewConsent, Outcome, PullRequest};
+use crate::vault::{AccessRecord, ReuseStats, TypeResult, ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE};
 use crate::verdict::{Reason, Verdict};
 
 fn holder_of(p: Principal) -> Result<HolderCode, ApiError> {

@@ -1,26 +1,18 @@
 //! Licence lifecycle in the vault: signed status statements kept in order forever, the version
 //! chain, and the per-agency Bitstring Status Lists that offline verifiers fetch.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{corrupt, status_index_key, to_vec, LicenceMeta, Vault, VaultError};
+use super::{layout, LicenceMeta, Vault, VaultError};
 use crate::codes::{LicenceId, Uscc};
-use crate::jcs;
-use crate::licence::VC_CONTEXT;
-use crate::lifecycle::{self, Purpose, Statement, LIST_SIZE};
-use crate::proof::{self, format_time};
+use crate::lifecycle::{self, Purpose, LIST_SIZE};
+use crate::proof::format_time;
 use crate::store::{Change, StoreError, Table};
 use crate::verdict::{Reason, Rejection};
-use crate::verify::{signing_key, Status};
-
-/// How far in the future a statement's `effectiveAt` may lie (clock skew between agency and vault).
-const EFFECTIVE_SKEW: Duration = Duration::minutes(5);
-/// How long a served status list may be cached by verifiers.
-const LIST_VALIDITY: Duration = Duration::hours(24);
+use crate::verify::{self, status_list, Status};
 
 /// The status in force, as set by the latest accepted statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -45,40 +37,21 @@ pub struct StoredStatement {
     pub sha256: String,
 }
 
-fn statement_prefix(id: &LicenceId) -> Vec<u8> {
-    let mut k = id.as_str().as_bytes().to_vec();
-    k.push(0);
-    k
-}
-
-fn bits_key(issuer: &Uscc, purpose: Purpose, list: u64) -> Vec<u8> {
-    format!("status_bits/{issuer}/{}/{list}", purpose.as_str()).into_bytes()
-}
-
 fn reject(reason: Reason, field: &str, message: impl Into<String>) -> VaultError {
     VaultError::Rejected(Rejection::new(reason, field, message))
 }
 
 impl Vault {
     pub(super) fn next_status_index(&self, issuer: &Uscc) -> Result<u64, StoreError> {
-        Ok(
-            match self.store.get(Table::Meta, &status_index_key(issuer))? {
-                None => 0,
-                Some(v) => u64::from_be_bytes(
-                    v.try_into()
-                        .map_err(|_| corrupt(Table::Meta, "status index is not 8 bytes"))?,
-                ),
-            },
-        )
+        match self.store.get(Table::Meta, &layout::status_index(issuer))? {
+            None => Ok(0),
+            Some(v) => layout::decode_count(Table::Meta, &v),
+        }
     }
 
     /// The stable URL of one of an agency's status lists.
     pub fn status_list_url(&self, issuer: &Uscc, purpose: Purpose, list: u64) -> String {
-        format!(
-            "{}/v1/status-lists/{issuer}/{}/{list}",
-            self.public_url,
-            purpose.as_str()
-        )
+        status_list::url(&self.public_url, issuer, purpose, list)
     }
 
     /// Every statement about a licence, in the order the vault accepted them.
@@ -86,14 +59,12 @@ impl Vault {
         self.store
             .scan(
                 Table::LicenceStatement,
-                &statement_prefix(id),
+                &layout::statements(id),
                 false,
                 usize::MAX,
             )?
             .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|e| corrupt(Table::LicenceStatement, e))
-            })
+            .map(|(_, v)| layout::decode(Table::LicenceStatement, &v))
             .collect()
     }
 
@@ -113,44 +84,10 @@ impl Vault {
                 "only the issuing agency may change a licence's status",
             ));
         }
-        let st = Statement::parse(doc)?;
-        if &st.licence != id {
-            return Err(reject(
-                Reason::InvalidRequest,
-                "$.licence",
-                format!(
-                    "the statement is about {}, not {}",
-                    st.licence.urn(),
-                    id.urn()
-                ),
-            ));
-        }
-        let prepared = proof::prepare(doc)
-            .map_err(|e| reject(Reason::BadSignature, e.field(), e.to_string()))?;
-        if !prepared.verify() {
-            return Err(reject(
-                Reason::BadSignature,
-                "$.proof.proofValue",
-                format!("signature by {} does not verify", prepared.key),
-            ));
-        }
-        let reg = self.registries();
-        let (agency, _) = signing_key(&reg, &prepared.key, prepared.created, Some(now))
-            .map_err(|(reason, detail)| reject(reason, "$.proof.verificationMethod", detail))?;
-        if &agency.uscc != issuer {
-            return Err(reject(
-                Reason::IssuerMismatch,
-                "$.proof.verificationMethod",
-                format!(
-                    "signed with a key of {}, but the licence was issued by {issuer}",
-                    agency.uscc
-                ),
-            ));
-        }
-        if st.effective_at > now + EFFECTIVE_SKEW {
-            return Err(reject(Reason::InvalidRequest, "$.effectiveAt", "a statement records a change that has happened: effectiveAt must not be in the future"));
-        }
-        let sha = hex::encode(Sha256::digest(jcs::canonicalize(doc)));
+        let verify::statement::Checked {
+            statement: st,
+            sha256: sha,
+        } = verify::statement::check(doc, &self.registries(), issuer, id, now)?;
 
         let _guard = self.lock();
         let mut meta: LicenceMeta = self
@@ -188,14 +125,21 @@ impl Vault {
             received_at: now,
         });
         let mut change = Change::durable();
-        let mut key = statement_prefix(id);
-        key.extend_from_slice(&(history.len() as u32).to_be_bytes());
-        change.put(Table::LicenceStatement, key, to_vec(&stored));
-        change.put(Table::LicenceMeta, id.as_str(), to_vec(&meta));
+        let seq = u32::try_from(history.len()).unwrap_or(u32::MAX);
+        change.put(
+            Table::LicenceStatement,
+            layout::statement(id, seq),
+            layout::encode(&stored),
+        );
+        change.put(
+            Table::LicenceMeta,
+            layout::licence(id),
+            layout::encode(&meta),
+        );
         if let Some(index) = meta.status_index {
             let (list, bit) = lifecycle::list_position(index);
             for purpose in [Purpose::Revocation, Purpose::Suspension] {
-                let key = bits_key(issuer, purpose, list);
+                let key = layout::status_bits(issuer, purpose, list);
                 let mut bits = self
                     .store
                     .get(Table::Meta, &key)?
@@ -220,7 +164,7 @@ impl Vault {
         purpose: Purpose,
         list: u64,
         now: DateTime<Utc>,
-    ) -> Result<Option<Value>, StoreError> {
+    ) -> Result<Option<Value>, VaultError> {
         if !self.registries().agencies.contains_key(issuer) {
             return Ok(None);
         }
@@ -230,26 +174,16 @@ impl Vault {
         }
         let bits = self
             .store
-            .get(Table::Meta, &bits_key(issuer, purpose, list))?
+            .get(Table::Meta, &layout::status_bits(issuer, purpose, list))?
             .unwrap_or_else(|| vec![0; (LIST_SIZE / 8) as usize]);
         let url = self.status_list_url(issuer, purpose, list);
-        let unsigned = json!({
-            "@context": [VC_CONTEXT],
-            "id": url,
-            "type": ["VerifiableCredential", "BitstringStatusListCredential"],
-            "issuer": self.signer.did_key().as_str(),
-            "validFrom": format_time(now),
-            "validUntil": format_time(now + LIST_VALIDITY),
-            "credentialSubject": {
-                "id": format!("{url}#list"),
-                "type": "BitstringStatusList",
-                "statusPurpose": purpose.as_str(),
-                "encodedList": lifecycle::encode_list(&bits),
-            }
-        });
-        proof::sign(unsigned, &self.signer, now)
-            .map(Some)
-            .map_err(|e| StoreError::Engine(format!("signing status list: {e}")))
+        Ok(Some(status_list::issue(
+            &self.signer,
+            &url,
+            purpose,
+            &bits,
+            now,
+        )?))
     }
 
     /// Every version of a licence that the vault holds, oldest first.

@@ -29,7 +29,7 @@ fn overwrite(app: &TestApp, table: Table, key: &[u8], value: Vec<u8>) {
 fn failures(app: &TestApp) -> u64 {
     app.vault
         .metrics
-        .get("licence_vault_integrity_failures_total", "")
+        .get(licence_vault::metrics::Counter::IntegrityFailures)
 }
 
 #[tokio::test]

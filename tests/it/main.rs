@@ -13,6 +13,7 @@ mod bad_input;
 mod cli;
 mod fixtures;
 mod integrity;
+mod layers;
 mod lifecycle;
 mod reuse;
 mod socket;

@@ -11,8 +11,9 @@ use http_body_util::BodyExt as _;
 use licence_vault::auth::Principal;
 use licence_vault::codes::HolderCode;
 use licence_vault::proof::format_time;
+use licence_vault::reuse::{NewConsent, PullRequest};
 use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
-use licence_vault::vault::{NewConsent, PullRequest, Vault};
+use licence_vault::vault::Vault;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use tower::ServiceExt as _;
@@ -401,7 +402,7 @@ async fn each_reason_a_type_is_not_provided() {
     let extractions = |app: &TestApp| {
         app.vault
             .metrics
-            .get("licence_vault_extractions_total", "verdict=\"valid\"")
+            .get(licence_vault::metrics::Counter::Extractions { verdict: "valid" })
     };
     let before = extractions(&app);
     let p = pull(&app, RENEW_FOOD).await;
@@ -1392,10 +1393,9 @@ async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
         json!({"totals": {"pulls": 0, "provided": 0, "notProvided": {}}, "pulls": [], "licences": []})
     );
     assert_eq!(
-        vault.metrics.get(
-            "licence_vault_reuse_pulls_total",
-            &format!("matter=\"{NEW_FOOD}\"")
-        ),
+        vault
+            .metrics
+            .get(licence_vault::metrics::Counter::ReusePulls { matter: NEW_FOOD }),
         0
     );
 

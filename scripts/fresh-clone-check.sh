@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Proves the README's two commands on a clean clone, as a new machine would run them:
+#
+#   scripts/fresh-clone-check.sh [--keep] [--rev REV]
+#
+# It clones this repository (REV, default HEAD: committed work only) into a temporary directory,
+# points CARGO_TARGET_DIR at a new empty directory beside it, then runs, timing each:
+#   1. `make run` until the demo vault answers /healthz, then stops it (SIGINT, as Ctrl-C would);
+#   2. `make test`, which must pass.
+# It then counts how often RocksDB was compiled (the `Compiling librocksdb-sys` lines of both logs:
+# it must be 1) and prints one summary line per step. Logs are kept in the work directory, which is
+# removed at the end unless --keep is given (or a step failed). Nothing here depends on the build
+# cache of the machine it runs on; packages that scripts/install-deps.sh installs stay installed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+KEEP=0
+REV=HEAD
+PORT=${FRESH_PORT:-18765}
+RUN_TIMEOUT=${FRESH_RUN_TIMEOUT:-3600}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep) KEEP=1; shift ;;
+    --rev) REV=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/licence-vault-fresh.XXXXXX")
+CLONE=$WORK/clone
+export CARGO_TARGET_DIR=$WORK/target
+RUN_PID=""
+
+cleanup() {
+  local rc=$?
+  if [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; then
+    kill -INT -- "-$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
+  if [ "$rc" -eq 0 ] && [ "$KEEP" -eq 0 ]; then
+    rm -rf "$WORK"
+  else
+    echo "fresh-clone-check: logs and clone kept in $WORK" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+echo "fresh-clone-check: cloning $(git -C "$ROOT" rev-parse --short "$REV") into $CLONE" >&2
+git clone -q --no-local "$ROOT" "$CLONE"
+git -C "$CLONE" checkout -q "$(git -C "$ROOT" rev-parse "$REV")"
+mkdir -p "$CARGO_TARGET_DIR"
+
+# 1. make run: build and start the demo; it is up when /healthz answers.
+echo "fresh-clone-check: make run (first build compiles RocksDB)…" >&2
+start=$(date +%s)
+( cd "$CLONE" && exec setsid make run LISTEN=127.0.0.1:$PORT DATA="$WORK/data" ) \
+  >"$WORK/make-run.log" 2>&1 &
+RUN_PID=$!
+up=0
+while [ $(( $(date +%s) - start )) -lt "$RUN_TIMEOUT" ]; do
+  if ! kill -0 "$RUN_PID" 2>/dev/null; then
+    echo "fresh-clone-check: make run exited before the vault answered; see $WORK/make-run.log" >&2
+    tail -20 "$WORK/make-run.log" >&2
+    exit 1
+  fi
+  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+    up=1
+    break
+  fi
+  sleep 2
+done
+run_s=$(( $(date +%s) - start ))
+if [ "$up" -ne 1 ]; then
+  echo "fresh-clone-check: the vault did not answer within ${RUN_TIMEOUT}s" >&2
+  exit 1
+fi
+kill -INT -- "-$RUN_PID" 2>/dev/null || true
+wait "$RUN_PID" 2>/dev/null || true
+RUN_PID=""
+echo "fresh-clone-check: make run answered /healthz after ${run_s}s" >&2
+
+# 2. make test: the whole suite, on the cache make run left.
+echo "fresh-clone-check: make test…" >&2
+start=$(date +%s)
+if ! ( cd "$CLONE" && CI=true make test ) </dev/null >"$WORK/make-test.log" 2>&1; then
+  test_s=$(( $(date +%s) - start ))
+  echo "fresh-clone-check: make test FAILED after ${test_s}s; see $WORK/make-test.log" >&2
+  tail -30 "$WORK/make-test.log" >&2
+  exit 1
+fi
+test_s=$(( $(date +%s) - start ))
+
+rocksdb=$(cat "$WORK/make-run.log" "$WORK/make-test.log" | grep -c 'Compiling librocksdb-sys' || true)
+echo "make run: ${run_s}s to a serving vault"
+echo "make test: ${test_s}s, $(tail -1 "$WORK/make-test.log")"
+echo "RocksDB compiled: ${rocksdb} time(s)"
+if [ "$rocksdb" -ne 1 ]; then
+  echo "fresh-clone-check: RocksDB was compiled $rocksdb times; make run and make test must share one build" >&2
+  exit 1
+fi

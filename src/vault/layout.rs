@@ -1,0 +1,330 @@
+//! The store layout: every table's key layout and value codec, in one place.
+//!
+//! The vault reads and writes [`Table`]s of byte keys and values; this module is the only code
+//! that builds or takes apart a key, or encodes or decodes a value. Engines see tables and bytes
+//! only (`store`), and the rest of the vault sees typed keys and values.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `licenceid_document` | licence id | the JCS bytes of the signed licence |
+//! | `licenceid_meta` | licence id | [`LicenceMeta`] (JSON) |
+//! | `holderdigest_licenceid` | holder digest ‖ licence id | empty |
+//! | `licenceid_statement` | licence id ‖ `0x00` ‖ u32 BE sequence | [`StoredStatement`] (JSON) |
+//! | `typecode_type`, `mattercode_matter`, `uscc_agency`, `requesterid_requester` | the code | the registry entry (JSON) |
+//! | `tokendigest_token` | SHA-256 of the token | [`TokenRecord`] (JSON) |
+//! | `tokenid_tokendigest` | token id | SHA-256 of the token |
+//! | `meta` | `vault_did`, `demo_seeded`, `status_index/{uscc}`, `status_bits/{uscc}/{purpose}/{list}` | text, u64 BE, a bitstring |
+//! | `holderdigest_consent` | holder digest ‖ consent id | [`Consent`] (JSON) |
+//! | `consentkey_uses` | the consent's key | u64 BE |
+//! | `holderdigest_access` | holder digest ‖ u64 BE µs ‖ 8 random bytes | empty (older stores: the record) |
+//! | `accesstime_record` | u64 BE µs ‖ 8 random bytes | [`AccessRecord`] (JSON) |
+//! | `reusestat_count` | [`StatKey`] | u64 BE |
+//!
+//! **Invariant:** no key or value of the store is built or parsed outside this module; holder
+//! codes appear in keys only as the keyed [`HolderDigest`].
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codes::{LicenceId, Uscc};
+use crate::lifecycle::Purpose;
+use crate::store::{StoreError, Table, HOLDER_DIGEST_LEN};
+
+#[cfg(doc)]
+use {
+    super::{AccessRecord, Consent, LicenceMeta, StoredStatement},
+    crate::auth::TokenRecord,
+};
+
+/// The keyed digest of a holder code that starts every key of a holder's tables.
+pub type HolderDigest = [u8; HOLDER_DIGEST_LEN];
+
+/// Length of the time-ordered part of an access key: u64 BE microseconds ‖ 8 random bytes.
+const ACCESS_SUFFIX_LEN: usize = 16;
+
+// ----- values ------------------------------------------------------------------------------------
+
+/// The JSON form of a stored value.
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising plain data structs to JSON cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// A stored JSON value read back; a value that does not decode is a corrupt store.
+pub fn decode<T: DeserializeOwned>(table: Table, v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| corrupt(table, e))
+}
+
+/// A counter value (u64 BE).
+pub fn encode_count(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+pub fn decode_count(table: Table, v: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = v
+        .try_into()
+        .map_err(|_| corrupt(table, "count is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// The error of a key or value that this layout cannot have written.
+pub fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(format!("undecodable value in {}: {e}", table.name()))
+}
+
+// ----- licences ----------------------------------------------------------------------------------
+
+/// The key of a licence in `licenceid_document` and `licenceid_meta`.
+pub fn licence(id: &LicenceId) -> Vec<u8> {
+    id.as_str().as_bytes().to_vec()
+}
+
+/// The key of a licence in its holder's index.
+pub fn holder_licence(holder: &HolderDigest, id: &LicenceId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(HOLDER_DIGEST_LEN + id.as_str().len());
+    k.extend_from_slice(holder);
+    k.extend_from_slice(id.as_str().as_bytes());
+    k
+}
+
+/// The licence id of a holder index key, as text (not yet parsed: parsing checks every check
+/// character, so a scan parses only what it needs).
+pub fn holder_licence_text(key: &[u8]) -> Result<&str, StoreError> {
+    key.get(HOLDER_DIGEST_LEN..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or_else(|| corrupt(Table::HolderLicence, "bad licence id in key"))
+}
+
+/// The licence id of a holder index key.
+pub fn holder_licence_id(key: &[u8]) -> Result<LicenceId, StoreError> {
+    holder_licence_text(key)?
+        .parse()
+        .map_err(|_| corrupt(Table::HolderLicence, "bad licence id in key"))
+}
+
+/// The prefix of a licence's statements: a prefix scan returns them in the order accepted.
+pub fn statements(id: &LicenceId) -> Vec<u8> {
+    let mut k = id.as_str().as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+/// The key of a licence's statement number `seq` (from 0).
+pub fn statement(id: &LicenceId, seq: u32) -> Vec<u8> {
+    let mut k = statements(id);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+// ----- the vault's own settings (`meta`) ---------------------------------------------------------
+
+/// The did:key of the vault key the data directory belongs to.
+pub const VAULT_DID: &[u8] = b"vault_did";
+/// When the demo data was seeded.
+pub const DEMO_SEEDED: &[u8] = b"demo_seeded";
+
+/// An agency's next status-list index (u64 BE).
+pub fn status_index(issuer: &Uscc) -> Vec<u8> {
+    format!("status_index/{issuer}").into_bytes()
+}
+
+/// One of an agency's status-list bitstrings.
+pub fn status_bits(issuer: &Uscc, purpose: Purpose, list: u64) -> Vec<u8> {
+    format!("status_bits/{issuer}/{}/{list}", purpose.as_str()).into_bytes()
+}
+
+// ----- registries and tokens ---------------------------------------------------------------------
+
+/// The key of a registry entry: its code (type code, matter code, USCC or requester id).
+pub fn registry(code: &str) -> Vec<u8> {
+    code.as_bytes().to_vec()
+}
+
+/// The key of a token record: the SHA-256 of the token.
+pub fn token(digest: &[u8; 32]) -> Vec<u8> {
+    digest.to_vec()
+}
+
+/// The key of a token id (for revocation by id).
+pub fn token_id(id: &str) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
+/// A token digest as `tokenid_tokendigest` stores it.
+pub fn decode_token_digest(v: &[u8]) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| corrupt(Table::TokenIdTokenDigest, "token digest is not 32 bytes"))
+}
+
+// ----- consents ----------------------------------------------------------------------------------
+
+/// The key of a consent (`holderdigest_consent`), also the key of its use count
+/// (`consentkey_uses`). Consent ids start with their creation time, so a holder's consents scan
+/// in creation order.
+pub fn consent(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(HOLDER_DIGEST_LEN + id.len());
+    k.extend_from_slice(holder);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+// ----- the access log ----------------------------------------------------------------------------
+
+/// Where one access record goes: `record` in `accesstime_record` (time order), `index` in the
+/// holder's `holderdigest_access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub index: Vec<u8>,
+    pub record: Vec<u8>,
+}
+
+impl AccessKey {
+    /// The keys of a record written at `at`, told apart from others of the same microsecond by
+    /// `random`.
+    pub fn new(holder: &HolderDigest, at: DateTime<Utc>, random: [u8; 8]) -> Self {
+        let mut record = Vec::with_capacity(ACCESS_SUFFIX_LEN);
+        record.extend_from_slice(&micros(at).to_be_bytes());
+        record.extend_from_slice(&random);
+        let mut index = holder.to_vec();
+        index.extend_from_slice(&record);
+        Self { index, record }
+    }
+}
+
+/// The `accesstime_record` key an index entry names.
+pub fn access_record_of(index: &[u8]) -> Result<&[u8], StoreError> {
+    index
+        .get(HOLDER_DIGEST_LEN..)
+        .filter(|s| s.len() == ACCESS_SUFFIX_LEN)
+        .ok_or_else(|| corrupt(Table::HolderAccess, "bad access key"))
+}
+
+/// The page cursor after an index entry: its time-ordered part, in hex.
+pub fn access_cursor(index: &[u8]) -> Result<String, StoreError> {
+    access_record_of(index).map(hex::encode)
+}
+
+/// The index key a cursor stands for, `None` if no page ever returned that cursor.
+pub fn access_after(holder: &HolderDigest, cursor: &str) -> Option<Vec<u8>> {
+    let suffix = hex::decode(cursor)
+        .ok()
+        .filter(|s| s.len() == ACCESS_SUFFIX_LEN)?;
+    let mut k = holder.to_vec();
+    k.extend_from_slice(&suffix);
+    Some(k)
+}
+
+/// Microseconds since the epoch (0 before it), the time order of ids and keys.
+pub fn micros(t: DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp_micros()).unwrap_or(0)
+}
+
+// ----- reuse statistics --------------------------------------------------------------------------
+
+/// A key of `reusestat_count`: `pulls\0matter` or `licences\0agency\0type\0matter\0outcome`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StatKey {
+    Pulls {
+        matter: String,
+    },
+    Licences {
+        agency: String,
+        type_code: String,
+        matter: String,
+        outcome: String,
+    },
+}
+
+impl StatKey {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Pulls { matter } => format!("pulls\0{matter}"),
+            Self::Licences {
+                agency,
+                type_code,
+                matter,
+                outcome,
+            } => {
+                format!("licences\0{agency}\0{type_code}\0{matter}\0{outcome}")
+            }
+        }
+        .into_bytes()
+    }
+
+    pub fn decode(key: &[u8]) -> Result<Self, StoreError> {
+        let bad = || corrupt(Table::ReuseStats, "bad key");
+        let text = std::str::from_utf8(key).map_err(|_| bad())?;
+        let parts: Vec<&str> = text.split('\0').collect();
+        match parts.as_slice() {
+            ["pulls", matter] => Ok(Self::Pulls {
+                matter: (*matter).to_owned(),
+            }),
+            ["licences", agency, type_code, matter, outcome] => Ok(Self::Licences {
+                agency: (*agency).to_owned(),
+                type_code: (*type_code).to_owned(),
+                matter: (*matter).to_owned(),
+                outcome: (*outcome).to_owned(),
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_keys_round_trip() {
+        for key in [
+            StatKey::Pulls {
+                matter: "350100-SJ-004".into(),
+            },
+            StatKey::Licences {
+                agency: "none".into(),
+                type_code: "11100000000013338W001".into(),
+                matter: "350100-SJ-004".into(),
+                outcome: "no_consent".into(),
+            },
+        ] {
+            let encoded = key.encode();
+            assert_eq!(
+                StatKey::decode(&encoded).map(|k| k.encode()).ok(),
+                Some(encoded)
+            );
+        }
+        assert!(StatKey::decode(b"pulls").is_err());
+    }
+
+    #[test]
+    fn keys_have_the_documented_layout() {
+        let id: LicenceId = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
+            .parse()
+            .unwrap();
+        let holder = [7u8; HOLDER_DIGEST_LEN];
+        let k = holder_licence(&holder, &id);
+        assert_eq!(
+            (&k[..32], holder_licence_id(&k).unwrap()),
+            (&holder[..], id.clone())
+        );
+        assert_eq!(statement(&id, 2)[id.as_str().len()..], [0, 0, 0, 0, 2]);
+        assert!(statement(&id, 2).starts_with(&statements(&id)));
+
+        let at = crate::proof::parse_time("2025-01-01T00:00:00Z").unwrap();
+        let a = AccessKey::new(&holder, at, [9; 8]);
+        assert_eq!(a.index[32..], a.record[..]);
+        assert_eq!(a.record[..8], micros(at).to_be_bytes());
+        assert_eq!(access_record_of(&a.index).unwrap(), &a.record[..]);
+        let cursor = access_cursor(&a.index).unwrap();
+        assert_eq!(access_after(&holder, &cursor), Some(a.index.clone()));
+        assert_eq!(access_after(&holder, "00"), None);
+        assert_eq!(access_after(&holder, "zz"), None);
+        assert!(access_record_of(&holder).is_err());
+        assert_eq!(
+            decode_count(Table::ConsentUses, &encode_count(5)).unwrap(),
+            5
+        );
+        assert!(decode_count(Table::ConsentUses, b"xyz").is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! Purpose-stamped copies (加注件, SPEC §7): vault-signed credentials that embed a licence as
+//! stored, bind its digest and say for whom, for which matter and why it was released.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::SigningError;
+use crate::codes::LicenceId;
+use crate::jcs;
+use crate::keys::{DidKey, Signer};
+use crate::licence::{Licence, VC_CONTEXT};
+use crate::proof::{self, format_time};
+use crate::verdict::{Check, CheckName, Reason, Verdict};
+
+/// The `type` that marks a purpose-stamped copy.
+pub const STAMPED_COPY_TYPE: &str = "PurposeStampedCopy";
+/// How long a stamped copy is valid (SPEC §7: default 30 days).
+pub const COPY_VALIDITY_DAYS: i64 = 30;
+
+/// What a stamped copy says besides the licence it embeds.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyFacts<'a> {
+    /// The copy's own id (a `urn:uuid:`).
+    pub id: &'a str,
+    pub licence: &'a LicenceId,
+    /// Hex SHA-256 of the licence's stored canonical bytes.
+    pub sha256: &'a str,
+    pub requester: &'a str,
+    pub matter: &'a str,
+    pub purpose: &'a str,
+    /// The access record of the pull that released it.
+    pub access_record: &'a str,
+    pub issued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// Whether a document claims to be a purpose-stamped copy.
+pub fn is_stamped_copy(doc: &Value) -> bool {
+    doc.get("type")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.iter().any(|t| t == STAMPED_COPY_TYPE))
+}
+
+/// Signs a stamped copy of `licence` (its stored canonical bytes). The licence goes in as those
+/// bytes, spliced into the copy's canonical bytes in place of a null: signed and served without
+/// parsing or serialising it again.
+pub fn issue(
+    signer: &Signer,
+    facts: &CopyFacts<'_>,
+    licence: &jcs::Canonical,
+) -> Result<jcs::Canonical, SigningError> {
+    let mut copy = json!({
+        "@context": [VC_CONTEXT],
+        "id": facts.id,
+        "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
+        "issuer": signer.did_key().as_str(),
+        "validFrom": format_time(facts.issued),
+        "validUntil": format_time(facts.expires),
+        "credentialSubject": {
+            "licence": facts.licence.urn(),
+            "sha256": facts.sha256,
+            "requester": facts.requester,
+            "matter": facts.matter,
+            "purpose": facts.purpose,
+            "issuedAt": format_time(facts.issued),
+            "expiresAt": format_time(facts.expires),
+            "accessRecord": facts.access_record,
+            "document": null,
+        }
+    });
+    let embed = |copy: &Value| {
+        jcs::splice(
+            &jcs::canonicalize(copy),
+            &["credentialSubject", "document"],
+            licence.as_bytes(),
+        )
+        .ok_or_else(|| SigningError::new("stamped copy", "no document slot"))
+    };
+    let proof = proof::proof_for(&embed(&copy)?, copy.get("@context"), signer, facts.issued);
+    copy["proof"] = proof;
+    jcs::Canonical::new(embed(&copy)?)
+        .map_err(|e| SigningError::new("stamped copy", format!("not JSON: {e}")))
+}
+
+/// Verifies a purpose-stamped copy: the copy's own signature by a `trusted` vault key and its
+/// validity (`expired` after `expiresAt`), its `binding` (the embedded licence's JCS SHA-256 and id
+/// are the ones the copy names), then the embedded licence's own checks as `licence_verdict` judges
+/// them (each detail prefixed with `licence:`). No I/O: the caller decides how licences are judged.
+pub fn check<E>(
+    doc: &Value,
+    trusted: Option<&[DidKey]>,
+    now: DateTime<Utc>,
+    licence_verdict: impl FnOnce(&Value) -> Result<Verdict, E>,
+) -> Result<Verdict, E> {
+    let mut checks = super::document(doc, trusted, now).checks;
+    let subject = doc.get("credentialSubject");
+    let field = |name: &str| subject.and_then(|s| s.get(name));
+    let text = |name: &str| field(name).and_then(Value::as_str);
+
+    // The copy's expiresAt is its validUntil; if they ever disagree, the earlier one holds.
+    if let Some(expires) = text("expiresAt").and_then(proof::parse_time) {
+        if let Some(c) = checks.iter_mut().find(|c| c.check == CheckName::Validity) {
+            if c.ok == Some(true) && now >= expires {
+                *c = Check::fail(
+                    CheckName::Validity,
+                    Reason::Expired,
+                    format!("stamped copy expired {}", format_time(expires)),
+                );
+            }
+        }
+    }
+
+    let embedded = field("document").filter(|d| Licence::is_licence(d) && !is_stamped_copy(d));
+    checks.push(match (embedded, text("licence"), text("sha256")) {
+        (Some(lic), Some(bound_id), Some(bound_sha)) => {
+            let sha = hex::encode(Sha256::digest(jcs::canonicalize(lic)));
+            let id = lic.get("id").and_then(Value::as_str).unwrap_or_default();
+            if sha != bound_sha {
+                Check::fail(
+                    CheckName::Binding,
+                    Reason::IntegrityFailure,
+                    format!("the embedded licence has SHA-256 {sha}, the copy binds {bound_sha}"),
+                )
+            } else if id != bound_id {
+                Check::fail(
+                    CheckName::Binding,
+                    Reason::IntegrityFailure,
+                    format!("the embedded licence is {id}, the copy binds {bound_id}"),
+                )
+            } else {
+                Check::pass_with(CheckName::Binding, format!("binds {bound_id}, SHA-256 {sha}"))
+            }
+        }
+        _ => Check::fail(
+            CheckName::Binding,
+            Reason::IntegrityFailure,
+            "a stamped copy must name credentialSubject.licence and .sha256 and embed the licence in .document",
+        ),
+    });
+    if let Some(lic) = embedded {
+        for mut c in licence_verdict(lic)?.checks {
+            // The embedded licence's member paths are not the copy's: they go into the text.
+            let text: Vec<String> = [c.field.take(), c.detail.take()]
+                .into_iter()
+                .flatten()
+                .collect();
+            c.detail = Some(match text.as_slice() {
+                [] => "licence".to_owned(),
+                _ => format!("licence: {}", text.join(": ")),
+            });
+            checks.push(c);
+        }
+    }
+    Ok(Verdict::new(checks, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_without_a_licence_fails_binding_and_is_not_a_licence() {
+        let signer = Signer::generate();
+        let now = proof::parse_time("2025-01-15T00:00:00Z").unwrap();
+        let copy = json!({
+            "@context": [VC_CONTEXT], "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
+            "validFrom": "2025-01-01T00:00:00Z", "validUntil": "2025-02-01T00:00:00Z",
+            "credentialSubject": {"licence": "urn:x", "sha256": "00"},
+        });
+        let signed = proof::sign(copy.clone(), &signer, now).unwrap();
+        assert!(is_stamped_copy(&signed) && !Licence::is_licence(&signed));
+        let v = check(
+            &signed,
+            Some(std::slice::from_ref(signer.did_key())),
+            now,
+            |_| Err::<Verdict, ()>(()),
+        )
+        .unwrap();
+        assert!(!v.valid);
+        assert_eq!(
+            v.check(CheckName::Binding).and_then(|c| c.code),
+            Some(Reason::IntegrityFailure)
+        );
+        assert_eq!(v.reason(), Some(Reason::IntegrityFailure));
+    }
+}
