@@ -323,6 +323,15 @@ mod tests {
         assert_eq!(at.field.as_deref(), Some("$.validUntil"));
     }
 
+    /// `field` is not a wire member: the OpenAPI document describes what is sent.
+    #[test]
+    fn the_check_schema_has_the_wire_members_only() {
+        let schema = serde_json::to_value(<Check as utoipa::PartialSchema>::schema()).unwrap();
+        let mut members: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        members.sort();
+        assert_eq!(members, ["check", "code", "detail", "ok"]);
+    }
+
     #[test]
     fn not_checked_is_never_passed_and_unsigned_is_never_valid() {
         let t = Utc::now();
