@@ -1613,7 +1613,7 @@ fn extra_files(root: &Path, files: &BTreeMap<PathBuf, Vec<u8>>) -> anyhow::Resul
     Ok(extra)
 }
 
-fn run(check: bool) -> anyhow::Result<bool> {
+pub fn run(check: bool) -> anyhow::Result<bool> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = generate(root)?;
     // (what is wrong on disk, what a regeneration does about it, the file)

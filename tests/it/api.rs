@@ -762,8 +762,7 @@ async fn licence_view_shape_is_pinned() {
             }
         }
     }
-    let pinned: Value =
-        serde_json::from_str(include_str!("snapshots/licence_view.json")).unwrap();
+    let pinned: Value = serde_json::from_str(include_str!("snapshots/licence_view.json")).unwrap();
     assert_eq!(
         view,
         pinned,

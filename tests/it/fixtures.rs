@@ -179,7 +179,10 @@ async fn every_bad_fixture_fails_with_its_reason_code() {
 
 /// The generator itself, compiled into this binary: the test needs no example binary built beforehand.
 #[path = "../../examples/make_fixtures.rs"]
-#[allow(dead_code, reason = "its `main` is the example's entry point, unused here")]
+#[allow(
+    dead_code,
+    reason = "its `main` is the example's entry point, unused here"
+)]
 mod make_fixtures;
 
 #[test]
