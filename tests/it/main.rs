@@ -14,5 +14,6 @@ mod cli;
 mod fixtures;
 mod integrity;
 mod lifecycle;
+mod logs;
 mod reuse;
 mod socket;

@@ -191,6 +191,11 @@ impl TestApp {
                 .unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
+        self.request(req).await
+    }
+
+    /// Sends a request built by the caller (for headers the other helpers do not set).
+    pub async fn request(&self, req: Request<Body>) -> (StatusCode, Value) {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
