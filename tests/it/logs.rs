@@ -5,10 +5,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use chrono::{Duration, Utc};
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use licence_vault::codes::LicenceId;
-use licence_vault::store::{Change, Table};
+use licence_vault::store::Table;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -66,26 +65,11 @@ impl Capture {
     }
 }
 
-async fn send(
-    app: &TestApp,
-    id: &str,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("x-request-id", id)
-        .header("authorization", format!("Bearer {token}"));
-    let req = match body {
-        Some(b) => req
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&b).unwrap())),
-        None => req.body(Body::empty()),
-    };
-    app.request(req.unwrap()).await
+/// `req` through the app's router with `x-request-id: id`.
+async fn send_as(app: &TestApp, id: &str, mut req: Request<Body>) -> (StatusCode, Value) {
+    req.headers_mut()
+        .insert("x-request-id", HeaderValue::from_str(id).unwrap());
+    respond(&app.router, req).await
 }
 
 fn assert_logged(id: &str, message: &str) {
@@ -101,24 +85,23 @@ async fn vault_log_lines_from_blocking_work_carry_the_request_id() {
     captured();
     let app = TestApp::new();
     let doc = sign(&business_licence("LOG0001", COMPANY), "scjgj");
-    let (status, body) = app
-        .post("/v1/licences", Some(&app.tokens.market), doc.clone())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.deposit(&doc).await;
 
     let consent = json!({
         "requester": "fz-scjg-xk", "matter": "350100-SJ-004", "purpose": "食品经营许可证新办申请",
         "types": [BUSINESS_LICENCE],
-        "expiresAt": licence_vault::proof::format_time(Utc::now() + Duration::days(30)),
+        "expiresAt": in_days(30),
     });
     let id = "it-logs-consent-5b1e0c";
-    let (status, body) = send(
+    let (status, body) = send_as(
         &app,
         id,
-        Method::POST,
-        "/v1/me/consents",
-        &app.tokens.holder_company,
-        Some(consent),
+        json_request(
+            Method::POST,
+            "/v1/me/consents",
+            Some(&app.tokens.holder_company),
+            Some(consent),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -126,13 +109,15 @@ async fn vault_log_lines_from_blocking_work_carry_the_request_id() {
 
     let pull = json!({"holder": format!("001:{COMPANY}"), "matter": "350100-SJ-004", "purpose": "受理食品经营许可证新办申请"});
     let id = "it-logs-pull-9d27a4";
-    let (status, body) = send(
+    let (status, body) = send_as(
         &app,
         id,
-        Method::POST,
-        "/v1/reuse",
-        &app.tokens.requester,
-        Some(pull),
+        json_request(
+            Method::POST,
+            "/v1/reuse",
+            Some(&app.tokens.requester),
+            Some(pull),
+        ),
     )
     .await;
     assert_eq!(
@@ -151,17 +136,17 @@ async fn vault_log_lines_from_blocking_work_carry_the_request_id() {
         .unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
-    let mut change = Change::durable();
-    change.put(Table::LicenceDocument, key.to_vec(), bytes);
-    app.store().commit(change).unwrap();
+    overwrite(&app, Table::LicenceDocument, key, bytes);
     let id = "it-logs-integrity-3f8c61";
-    let (status, body) = send(
+    let (status, body) = send_as(
         &app,
         id,
-        Method::GET,
-        &format!("/v1/licences/{licence}"),
-        &app.tokens.market,
-        None,
+        json_request(
+            Method::GET,
+            &licence_path(&doc),
+            Some(&app.tokens.market),
+            None,
+        ),
     )
     .await;
     assert_eq!(
