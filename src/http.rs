@@ -46,13 +46,17 @@ pub struct AppState {
 /// Runs blocking vault work off the async runtime, at most [`blocking_permits`] at a time: the work
 /// is CPU-bound (Ed25519, JSON, RocksDB reads), so more threads than cores only time-slice, which
 /// widens the latency spread without adding throughput. Requests wait their turn in FIFO order.
+///
+/// The work runs inside the caller's span: a blocking thread does not inherit it, and without it
+/// what the vault logs there (consents, pulls, integrity failures) would carry no request id.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     let permits = PERMITS.get_or_init(|| tokio::sync::Semaphore::new(blocking_permits()));
     let _permit = permits.acquire().await.map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(f).await?
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await?
 }
 
 /// Concurrent blocking tasks: six per core, so that tasks waiting for a WAL sync (reuse pulls,

@@ -14,16 +14,9 @@ fn receipt_subject(r: &Value) -> &Value {
 async fn deposit_returns_a_vault_signed_receipt_and_is_idempotent() {
     let app = TestApp::new();
     let doc = sign(&business_licence("A0001", COMPANY), "scjgj");
-    let (status, receipt) = app
-        .post("/v1/licences", Some(&app.tokens.market), doc.clone())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let receipt = app.deposit(&doc).await;
     assert_eq!(receipt_subject(&receipt)["licence"], doc["id"]);
-    let jcs = licence_vault::jcs::canonicalize(&doc);
-    assert_eq!(
-        receipt_subject(&receipt)["sha256"],
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&jcs))
-    );
+    assert_eq!(receipt_subject(&receipt)["sha256"], sha(&doc));
     assert_eq!(receipt["issuer"], app.vault.did_key().as_str());
     let verdict = licence_vault::verify::document(
         &receipt,
@@ -61,12 +54,7 @@ async fn deposit_returns_a_vault_signed_receipt_and_is_idempotent() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(code(&body), "conflict");
     assert_eq!(body["error"]["field"], "$.id");
-    let (_, view) = app
-        .get(
-            &format!("/v1/licences/{}", doc["id"].as_str().unwrap()),
-            Some(&app.tokens.market),
-        )
-        .await;
+    let (_, view) = app.get(&licence_path(&doc), Some(&app.tokens.market)).await;
     assert_eq!(view["licence"], doc);
 }
 
@@ -75,12 +63,7 @@ async fn read_gives_the_stored_bytes_and_a_fresh_verdict_to_issuer_and_holder_on
     let app = TestApp::new();
     let doc = sign(&business_licence("A0002", COMPANY), "scjgj");
     let id = doc["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.post("/v1/licences", Some(&app.tokens.market), doc.clone())
-            .await
-            .0,
-        StatusCode::CREATED
-    );
+    app.deposit(&doc).await;
     let path = format!("/v1/licences/{id}");
 
     let (status, view) = app.get(&path, Some(&app.tokens.market)).await;
@@ -261,12 +244,7 @@ async fn batch_deposit_reports_per_item_and_lands_the_valid_ones() {
         (&good2, StatusCode::OK),
         (&tampered, StatusCode::NOT_FOUND),
     ] {
-        let (status, _) = app
-            .get(
-                &format!("/v1/licences/{}", doc["id"].as_str().unwrap()),
-                Some(&app.tokens.market),
-            )
-            .await;
+        let (status, _) = app.get(&licence_path(doc), Some(&app.tokens.market)).await;
         assert_eq!(status, expect);
     }
 
@@ -294,13 +272,7 @@ async fn verify_endpoint_gives_verdicts_and_knows_deposits() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["valid"], true);
-    let status_check = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "status")
-        .unwrap();
-    assert_eq!(status_check["ok"], Value::Null);
+    assert_eq!(check(&v, "status")["ok"], Value::Null);
     let (_, receipt) = app
         .post("/v1/licences", Some(&app.tokens.market), doc.clone())
         .await;
@@ -308,13 +280,7 @@ async fn verify_endpoint_gives_verdicts_and_knows_deposits() {
     let (_, v) = app
         .post("/v1/verify", Some(&app.tokens.holder_company), doc.clone())
         .await;
-    let status_check = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "status")
-        .unwrap();
-    assert_eq!(status_check["ok"], true);
+    assert_eq!(check(&v, "status")["ok"], true);
     // A receipt is a vault-signed document and verifies too.
     let (_, v) = app
         .post("/v1/verify", Some(&app.tokens.admin), receipt.clone())
@@ -469,28 +435,17 @@ async fn admin_endpoints_refuse_everyone_but_admin() {
         ),
         (Method::DELETE, "/v1/admin/tokens/tok_x".into(), Value::Null),
     ];
+    let t = &app.tokens;
     for (method, path, body) in endpoints {
         let body = (!body.is_null()).then_some(body);
-        let (status, b) = app.call(method.clone(), &path, None, body.clone()).await;
-        assert_eq!(
-            (status, code(&b)),
-            (StatusCode::UNAUTHORIZED, "unauthorized"),
-            "{method} {path}"
-        );
-        for token in [
-            &app.tokens.market,
-            &app.tokens.requester,
-            &app.tokens.holder_company,
-        ] {
-            let (status, b) = app
-                .call(method.clone(), &path, Some(token), body.clone())
-                .await;
-            assert_eq!(
-                (status, code(&b)),
-                (StatusCode::FORBIDDEN, "forbidden"),
-                "{method} {path}"
-            );
-        }
+        app.assert_refused(
+            &method,
+            &path,
+            body.as_ref(),
+            &[None],
+            &[&t.market, &t.requester, &t.holder_company],
+        )
+        .await;
     }
 }
 
@@ -702,12 +657,7 @@ async fn admin_input_is_validated_with_field_names() {
 async fn holders_may_sign_in_with_a_trusted_identity_provider_jws() {
     let app = TestApp::new();
     let doc = sign(&business_licence("JWS01", COMPANY), "scjgj");
-    assert_eq!(
-        app.post("/v1/licences", Some(&app.tokens.market), doc)
-            .await
-            .0,
-        StatusCode::CREATED
-    );
+    app.deposit(&doc).await;
     let holder: licence_vault::codes::HolderCode = format!("001:{COMPANY}").parse().unwrap();
     let exp = chrono::Utc::now() + chrono::Duration::minutes(5);
     let jws = licence_vault::auth::sign_holder_jws(&key("idp"), &holder, exp);
@@ -737,12 +687,7 @@ async fn licence_view_shape_is_pinned() {
     let doc = sign(&business_licence("SNAP1", COMPANY), "scjgj");
     app.post("/v1/licences", Some(&app.tokens.market), doc.clone())
         .await;
-    let (_, view) = app
-        .get(
-            &format!("/v1/licences/{}", doc["id"].as_str().unwrap()),
-            Some(&app.tokens.market),
-        )
-        .await;
+    let (_, view) = app.get(&licence_path(&doc), Some(&app.tokens.market)).await;
     let mut view = view;
     for (path, placeholder) in [
         ("/licence", "[the signed licence]"),

@@ -3,49 +3,17 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
 use crate::support::*;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_licence-vault"));
-    c.env_remove("LICENCE_VAULT_TOKEN").env("RUST_LOG", "warn");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-fn stdout_json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
-}
-
-fn write(dir: &Path, name: &str, v: &Value) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
-fn registry_file(dir: &Path) -> String {
-    let read = |f: &str| {
-        licence_vault::jcs::parse(&std::fs::read(root().join("fixtures").join(f)).unwrap()).unwrap()
-    };
-    let reg = json!({
-        "types": read("catalogue.json")["types"], "matters": read("matters.json")["matters"],
-        "agencies": read("agencies.json")["agencies"], "vaultKeys": [key("vault").did_key().as_str()],
-    });
-    write(dir, "registry.json", &reg)
-}
-
 #[test]
 fn keygen_writes_a_private_key_file_and_a_did_key() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("agency");
-    let o = run(&["keygen", "--out", prefix.to_str().unwrap()]);
+    let o = run_cli(&["keygen", "--out", prefix.to_str().unwrap()]);
     assert!(o.status.success(), "{o:?}");
     let did = std::fs::read_to_string(prefix.with_extension("pub")).unwrap();
     assert_eq!(String::from_utf8(o.stdout).unwrap(), did);
@@ -67,20 +35,20 @@ fn keygen_writes_a_private_key_file_and_a_did_key() {
         );
     }
     // Never overwrites.
-    let o = run(&["keygen", "--out", prefix.to_str().unwrap()]);
+    let o = run_cli(&["keygen", "--out", prefix.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
 fn sign_then_verify_with_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let unsigned = write(
+    let unsigned = write_json(
         dir.path(),
         "unsigned.json",
         &business_licence("CLI0001", COMPANY),
     );
     let key_path = root().join("keys/scjgj.key");
-    let o = run(&[
+    let o = run_cli(&[
         "sign",
         "--key",
         key_path.to_str().unwrap(),
@@ -93,10 +61,10 @@ fn sign_then_verify_with_exit_codes() {
     let signed = stdout_json(&o);
     // The CLI's signature is the library's, byte for byte (Ed25519 is deterministic).
     assert_eq!(signed, sign(&business_licence("CLI0001", COMPANY), "scjgj"));
-    let signed_path = write(dir.path(), "signed.json", &signed);
-    let registry = registry_file(dir.path());
+    let signed_path = write_json(dir.path(), "signed.json", &signed);
+    let registry = registry_file(dir.path(), key("vault").did_key());
 
-    let o = run(&["verify", "--in", &signed_path, "--registry", &registry]);
+    let o = run_cli(&["verify", "--in", &signed_path, "--registry", &registry]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -105,36 +73,24 @@ fn sign_then_verify_with_exit_codes() {
     );
     let v = stdout_json(&o);
     assert_eq!(v["valid"], true);
-    let status = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "status")
-        .unwrap();
     assert_eq!(
-        status["ok"],
+        check(&v, "status")["ok"],
         Value::Null,
         "status cannot be checked offline, so it is not passed"
     );
 
     // Without a registry, registry checks are reported as not checked, never as passed.
-    let o = run(&["verify", "--in", &signed_path]);
+    let o = run_cli(&["verify", "--in", &signed_path]);
     assert_eq!(o.status.code(), Some(0));
     let v = stdout_json(&o);
     for name in ["schema", "issuer_key", "issuer"] {
-        let c = v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == name)
-            .unwrap();
-        assert_eq!(c["ok"], Value::Null, "{name}");
+        assert_eq!(check(&v, name)["ok"], Value::Null, "{name}");
     }
 
     let mut tampered = signed.clone();
     tampered["credentialSubject"]["holder"]["name"] = json!("李四");
-    let tampered_path = write(dir.path(), "tampered.json", &tampered);
-    let o = run(&["verify", "--in", &tampered_path, "--registry", &registry]);
+    let tampered_path = write_json(dir.path(), "tampered.json", &tampered);
+    let o = run_cli(&["verify", "--in", &tampered_path, "--registry", &registry]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout_json(&o)["checks"][2]["code"], "bad_signature");
 
@@ -144,7 +100,7 @@ fn sign_then_verify_with_exit_codes() {
     let dup = dir.path().join("dup.json");
     std::fs::write(&dup, r#"{"a":1,"a":2,"proof":{}}"#).unwrap();
     for path in [not_json.to_str().unwrap(), dup.to_str().unwrap(), &unsigned] {
-        let o = run(&["verify", "--in", path]);
+        let o = run_cli(&["verify", "--in", path]);
         assert_eq!(
             o.status.code(),
             Some(2),
@@ -153,23 +109,16 @@ fn sign_then_verify_with_exit_codes() {
         );
         assert!(o.stdout.is_empty());
     }
-    let o = run(&["verify", "--in", dup.to_str().unwrap()]);
+    let o = run_cli(&["verify", "--in", dup.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("malformed_json"));
 }
 
 #[test]
 fn verify_accepts_any_signed_document_and_reads_stdin() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry_file(dir.path());
-    let vc = licence_vault::jcs::parse(
-        &std::fs::read(format!(
-            "{}/fixtures/conformance/eddsa-jcs-2022/signedJCS.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let mut child = bin()
+    let registry = registry_file(dir.path(), key("vault").did_key());
+    let vc = read_json("fixtures/conformance/eddsa-jcs-2022/signedJCS.json");
+    let mut child = cli_command()
         .args(["verify", "--in", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -187,15 +136,15 @@ fn verify_accepts_any_signed_document_and_reads_stdin() {
     assert_eq!(v["checks"][0]["check"], "signature");
     assert_eq!(v["checks"][1]["ok"], Value::Null);
     // With a registry, a document signed by a key the registry does not trust for vault documents fails.
-    let path = write(dir.path(), "vc.json", &vc);
-    let o = run(&["verify", "--in", &path, "--registry", &registry]);
+    let path = write_json(dir.path(), "vc.json", &vc);
+    let o = run_cli(&["verify", "--in", &path, "--registry", &registry]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout_json(&o)["checks"][1]["code"], "unknown_key");
 }
 
 #[test]
 fn id_check_and_new() {
-    let o = run(&[
+    let o = run_cli(&[
         "id",
         "check",
         "urn:gbt36904:1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F",
@@ -210,7 +159,7 @@ fn id_check_and_new() {
         ),
         (Some("2430599"), Some("001"), Some("11220000013544541J"))
     );
-    let o = run(&[
+    let o = run_cli(&[
         "id",
         "check",
         "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G",
@@ -219,7 +168,7 @@ fn id_check_and_new() {
     let v = stdout_json(&o);
     assert_eq!(v["code"], "invalid_identifier");
     assert_eq!(v["message"], "check character is 'G', expected 'F'");
-    let o = run(&[
+    let o = run_cli(&[
         "id",
         "new",
         "--type",
@@ -233,7 +182,7 @@ fn id_check_and_new() {
         String::from_utf8(o.stdout).unwrap(),
         "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F\n"
     );
-    let o = run(&[
+    let o = run_cli(&[
         "id",
         "new",
         "--type",
@@ -280,7 +229,7 @@ fn import_deposits_jsonl_and_summarises_rejections() {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, lines).unwrap();
     let rejects = dir.path().join("rejects.jsonl");
-    let o = run(&[
+    let o = run_cli(&[
         "import",
         "--in",
         input.to_str().unwrap(),
@@ -327,7 +276,7 @@ fn import_deposits_jsonl_and_summarises_rejections() {
         (Some(27), Some("malformed_json"), Some("$.dup"))
     );
     // Running the same import again (what to do after an interrupted one) adds nothing twice.
-    let again = run(&[
+    let again = run_cli(&[
         "import",
         "--in",
         input.to_str().unwrap(),
@@ -384,7 +333,7 @@ fn serve_demo(data: &Path) -> (std::process::Child, String) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = bin()
+    let mut child = cli_command()
         .env("RUST_LOG", "info")
         .args([
             "serve",

@@ -30,10 +30,7 @@ fn issuer_token(app: &TestApp, doc: &Value) -> String {
         .as_str()
         .and_then(|s| licence_vault::codes::LicenceId::from_urn_or_bare(s).ok())
         .map_or_else(|| uscc(MARKET), |id| id.issuer());
-    app.vault
-        .create_token(&Principal::Issuer(issuer), chrono::Utc::now())
-        .unwrap()
-        .1
+    token(&app.vault, &Principal::Issuer(issuer))
 }
 
 #[tokio::test]
@@ -79,12 +76,7 @@ async fn every_sample_licence_deposits_and_verifies() {
     for (name, bytes) in &samples {
         let doc = licence_vault::jcs::parse(bytes).unwrap();
         let token = issuer_token(&app, &doc);
-        let (_, view) = app
-            .get(
-                &format!("/v1/licences/{}", doc["id"].as_str().unwrap()),
-                Some(&token),
-            )
-            .await;
+        let (_, view) = app.get(&licence_path(&doc), Some(&token)).await;
         if view["supersededBy"].is_string() {
             assert_eq!(view["status"], "superseded", "{name}");
         } else {

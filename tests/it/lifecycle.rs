@@ -2,8 +2,6 @@
 //! chains, key retirement and compromise judged by deposit time, status lists and offline/online
 //! verification, expiry.
 
-use std::process::Command;
-
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use licence_vault::codes::LicenceId;
@@ -12,36 +10,9 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-fn statement(licence: &Value, status: &str, reason: &str, effective_at: &str) -> Value {
-    json!({
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "licence": licence["id"],
-        "status": status,
-        "reason": reason,
-        "effectiveAt": effective_at,
-    })
-}
-
-fn signed_statement(licence: &Value, status: &str, reason: &str, key_name: &str) -> Value {
-    let now = licence_vault::proof::format_time(Utc::now() - Duration::seconds(1));
-    sign(&statement(licence, status, reason, &now), key_name)
-}
-
-fn path(doc: &Value) -> String {
-    format!("/v1/licences/{}", doc["id"].as_str().unwrap())
-}
-
-async fn deposit(app: &TestApp, doc: &Value) -> Value {
-    let (status, receipt) = app
-        .post("/v1/licences", Some(&app.tokens.market), doc.clone())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{receipt}");
-    receipt
-}
-
 async fn post_status(app: &TestApp, doc: &Value, st: Value) -> (StatusCode, Value) {
     app.post(
-        &format!("{}/status", path(doc)),
+        &format!("{}/status", licence_path(doc)),
         Some(&app.tokens.market),
         st,
     )
@@ -52,7 +23,7 @@ async fn post_status(app: &TestApp, doc: &Value, st: Value) -> (StatusCode, Valu
 async fn legal_transitions_are_kept_in_order_and_shown_with_reasons() {
     let app = TestApp::new();
     let doc = sign(&business_licence("L0001", COMPANY), "scjgj");
-    deposit(&app, &doc).await;
+    app.deposit(&doc).await;
 
     let (status, body) = post_status(
         &app,
@@ -62,19 +33,15 @@ async fn legal_transitions_are_kept_in_order_and_shown_with_reasons() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "suspended");
-    let (_, view) = app.get(&path(&doc), Some(&app.tokens.holder_company)).await;
+    let (_, view) = app
+        .get(&licence_path(&doc), Some(&app.tokens.holder_company))
+        .await;
     assert_eq!(
         (view["status"].as_str(), view["statusReason"].as_str()),
         (Some("suspended"), Some("经营异常，责令整改"))
     );
     assert_eq!(view["verdict"]["valid"], false);
-    let st = view["verdict"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "status")
-        .unwrap()
-        .clone();
+    let st = check(&view["verdict"], "status").clone();
     assert_eq!(st["code"], "suspended");
     assert!(
         st["detail"]
@@ -93,7 +60,7 @@ async fn legal_transitions_are_kept_in_order_and_shown_with_reasons() {
         (status, body["history"].as_array().unwrap().len()),
         (StatusCode::OK, 2)
     );
-    let (_, view) = app.get(&path(&doc), Some(&app.tokens.market)).await;
+    let (_, view) = app.get(&licence_path(&doc), Some(&app.tokens.market)).await;
     assert_eq!(
         (view["status"].as_str(), view["verdict"]["valid"].as_bool()),
         (Some("active"), Some(true))
@@ -160,7 +127,7 @@ async fn every_transition_from_active_suspended_and_cancelled() {
     ];
     for (n, (before, next, legal)) in cases.iter().enumerate() {
         let doc = sign(&business_licence(&format!("T{n:04}"), COMPANY), "scjgj");
-        deposit(&app, &doc).await;
+        app.deposit(&doc).await;
         for b in *before {
             assert_eq!(
                 post_status(&app, &doc, signed_statement(&doc, b, "准备", "scjgj"))
@@ -187,8 +154,8 @@ async fn every_transition_from_active_suspended_and_cancelled() {
 async fn statements_are_checked_like_licences() {
     let app = TestApp::new();
     let doc = sign(&business_licence("L0002", COMPANY), "scjgj");
-    deposit(&app, &doc).await;
-    let p = format!("{}/status", path(&doc));
+    app.deposit(&doc).await;
+    let p = format!("{}/status", licence_path(&doc));
     let st = signed_statement(&doc, "revoked", "测试", "scjgj");
     let cases: Vec<(Option<&str>, Value, StatusCode, &str)> = vec![
         (None, st.clone(), StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -301,13 +268,13 @@ async fn statements_are_checked_like_licences() {
     // An absent licence.
     let (s, b) = app
         .post(
-            &format!("{}/status", path(&other)),
+            &format!("{}/status", licence_path(&other)),
             Some(&app.tokens.market),
             signed_statement(&other, "revoked", "测试", "scjgj"),
         )
         .await;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
-    let (_, view) = app.get(&path(&doc), Some(&app.tokens.market)).await;
+    let (_, view) = app.get(&licence_path(&doc), Some(&app.tokens.market)).await;
     assert_eq!(
         (
             view["status"].as_str(),
@@ -321,7 +288,7 @@ async fn statements_are_checked_like_licences() {
 async fn renewal_supersedes_the_predecessor_and_chains_versions() {
     let app = TestApp::new();
     let v1 = sign(&business_licence("R0001", COMPANY), "scjgj");
-    deposit(&app, &v1).await;
+    app.deposit(&v1).await;
     let id1 = LicenceId::from_urn_or_bare(v1["id"].as_str().unwrap()).unwrap();
     let unsigned_renewal = |predecessor: Option<&str>, version: u16| {
         let mut d = business_licence("R0001", COMPANY);
@@ -365,14 +332,16 @@ async fn renewal_supersedes_the_predecessor_and_chains_versions() {
         );
     }
     let v2 = renewal(Some(v1["id"].as_str().unwrap()), 2);
-    deposit(&app, &v2).await;
-    let (_, old) = app.get(&path(&v1), Some(&app.tokens.market)).await;
+    app.deposit(&v2).await;
+    let (_, old) = app.get(&licence_path(&v1), Some(&app.tokens.market)).await;
     assert_eq!(
         (old["status"].as_str(), old["supersededBy"].as_str()),
         (Some("superseded"), v2["id"].as_str())
     );
     assert_eq!(old["verdict"]["valid"], false);
-    let (_, new) = app.get(&path(&v2), Some(&app.tokens.holder_company)).await;
+    let (_, new) = app
+        .get(&licence_path(&v2), Some(&app.tokens.holder_company))
+        .await;
     assert_eq!(new["verdict"]["valid"], true);
     assert_eq!(new["versions"], json!([v1["id"], v2["id"]]));
     assert_eq!(old["versions"], new["versions"]);
@@ -450,23 +419,13 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
         "{b}"
     );
     // The licence deposited before the compromise stays valid, and the verdict says why.
-    let holder = app
-        .vault
-        .create_token(
-            &licence_vault::auth::Principal::Holder(format!("111:{}", citizen(1)).parse().unwrap()),
-            Utc::now(),
-        )
-        .unwrap()
-        .1;
-    let (_, view) = app.get(&path(&before), Some(&holder)).await;
+    let holder = token(
+        &app.vault,
+        &licence_vault::auth::Principal::Holder(format!("111:{}", citizen(1)).parse().unwrap()),
+    );
+    let (_, view) = app.get(&licence_path(&before), Some(&holder)).await;
     assert_eq!(view["verdict"]["valid"], true, "{view}");
-    let kc = view["verdict"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "issuer_key")
-        .unwrap()
-        .clone();
+    let kc = check(&view["verdict"], "issuer_key").clone();
     assert!(
         kc["detail"]
             .as_str()
@@ -494,11 +453,7 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
 
     // Offline, the vault's receipt is the evidence of the deposit time.
     let dir = tempfile::tempdir().unwrap();
-    let save = |name: &str, v: &Value| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
-        p.to_string_lossy().into_owned()
-    };
+    let save = |name: &str, v: &Value| write_json(dir.path(), name, v);
     let (_, catalogue) = app.get("/v1/catalogue", None).await;
     let types: Vec<Value> = catalogue["types"]
         .as_array()
@@ -527,13 +482,7 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
         &receipt,
     ]);
     assert_eq!(code_, Some(0), "{v}");
-    let kc = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "issuer_key")
-        .unwrap()
-        .clone();
+    let kc = check(&v, "issuer_key").clone();
     assert!(kc["detail"].as_str().unwrap().contains("deposited"), "{kc}");
     let (code_, v) = cli(&["verify", "--offline", "--in", &doc, "--registry", &registry]);
     assert_eq!(code_, Some(1));
@@ -561,15 +510,7 @@ async fn compromise_is_judged_by_the_vaults_deposit_time() {
         &other,
     ]);
     assert_eq!(code_, Some(1));
-    assert_eq!(
-        v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "integrity")
-            .unwrap()["code"],
-        "bad_signature"
-    );
+    assert_eq!(check(&v, "integrity")["code"], "bad_signature");
 }
 
 #[tokio::test]
@@ -581,7 +522,7 @@ async fn a_revoked_or_suspended_licence_cannot_be_renewed() {
         ("RV003", "cancelled"),
     ] {
         let v1 = sign(&business_licence(serial, COMPANY), "scjgj");
-        deposit(&app, &v1).await;
+        app.deposit(&v1).await;
         assert_eq!(
             post_status(&app, &v1, signed_statement(&v1, status, "处罚", "scjgj"))
                 .await
@@ -605,7 +546,7 @@ async fn a_revoked_or_suspended_licence_cannot_be_renewed() {
             ),
             "{status}"
         );
-        let (_, old) = app.get(&path(&v1), Some(&app.tokens.market)).await;
+        let (_, old) = app.get(&licence_path(&v1), Some(&app.tokens.market)).await;
         assert_eq!(old["status"], status);
     }
 }
@@ -642,7 +583,7 @@ async fn a_retired_key_keeps_old_licences_valid_and_signs_no_new_ones() {
         b["error"]["message"].as_str().unwrap().contains("retired"),
         "{b}"
     );
-    let (_, view) = app.get(&path(&old), Some(&app.tokens.police)).await;
+    let (_, view) = app.get(&licence_path(&old), Some(&app.tokens.police)).await;
     assert_eq!(view["verdict"]["valid"], true);
     // The current police key still works.
     let fresh = sign(&id_card("K0005", &citizen(5)), "gaj");
@@ -658,7 +599,7 @@ async fn a_retired_key_keeps_old_licences_valid_and_signs_no_new_ones() {
 async fn expiry_flips_at_valid_until() {
     let app = TestApp::new();
     let doc = sign(&business_licence("E0001", COMPANY), "scjgj");
-    deposit(&app, &doc).await;
+    app.deposit(&doc).await;
     let id = LicenceId::from_urn_or_bare(doc["id"].as_str().unwrap()).unwrap();
     let until = time(doc["validUntil"].as_str().unwrap());
     let just_before = app
@@ -711,8 +652,8 @@ async fn status_list_bits_flip_with_statements() {
     let app = TestApp::new();
     let first = sign(&business_licence("S0001", COMPANY), "scjgj");
     let doc = sign(&business_licence("S0002", COMPANY), "scjgj");
-    let r1 = deposit(&app, &first).await;
-    let receipt = deposit(&app, &doc).await;
+    let r1 = app.deposit(&first).await;
+    let receipt = app.deposit(&doc).await;
     assert_eq!(entry(&r1, "revocation")["statusListIndex"], "0");
     let rev = entry(&receipt, "revocation").clone();
     let sus = entry(&receipt, "suspension").clone();
@@ -784,49 +725,14 @@ async fn status_list_bits_flip_with_statements() {
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
 }
 
-fn cli(args: &[&str]) -> (Option<i32>, Value) {
-    let o = Command::new(env!("CARGO_BIN_EXE_licence-vault"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("LICENCE_VAULT_TOKEN")
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|_| json!({"stderr": String::from_utf8_lossy(&o.stderr)}));
-    (o.status.code(), v)
-}
-
-fn status_check(v: &Value) -> Value {
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "status")
-        .unwrap()
-        .clone()
-}
-
 #[tokio::test]
 async fn offline_verify_uses_a_saved_status_list() {
     let app = TestApp::new();
     let dir = tempfile::tempdir().unwrap();
     let doc = sign(&business_licence("O0001", COMPANY), "scjgj");
-    let receipt = deposit(&app, &doc).await;
-    let save = |name: &str, v: &Value| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
-        p.to_string_lossy().into_owned()
-    };
-    let read = |f: &str| {
-        licence_vault::jcs::parse(&std::fs::read(root().join("fixtures").join(f)).unwrap()).unwrap()
-    };
-    let registry = save(
-        "registry.json",
-        &json!({
-            "types": read("catalogue.json")["types"], "agencies": read("agencies.json")["agencies"],
-            "vaultKeys": [app.vault.did_key().as_str()],
-        }),
-    );
+    let receipt = app.deposit(&doc).await;
+    let save = |name: &str, v: &Value| write_json(dir.path(), name, v);
+    let registry = registry_file(dir.path(), app.vault.did_key());
     let (doc_p, receipt_p) = (save("licence.json", &doc), save("receipt.json", &receipt));
     let rev_url = entry(&receipt, "revocation")["statusListCredential"]
         .as_str()
@@ -847,7 +753,7 @@ async fn offline_verify_uses_a_saved_status_list() {
         &before,
     ]);
     assert_eq!(code_, Some(0), "{v}");
-    assert_eq!(status_check(&v)["ok"], true);
+    assert_eq!(check(&v, "status")["ok"], true);
     // Without a list, the status is not checked (and not passed).
     let (code_, v) = cli(&[
         "verify",
@@ -860,7 +766,7 @@ async fn offline_verify_uses_a_saved_status_list() {
         &receipt_p,
     ]);
     assert_eq!(
-        (code_, status_check(&v)["ok"].clone()),
+        (code_, check(&v, "status")["ok"].clone()),
         (Some(0), Value::Null)
     );
 
@@ -884,7 +790,7 @@ async fn offline_verify_uses_a_saved_status_list() {
         &after,
     ]);
     assert_eq!(code_, Some(1));
-    assert_eq!(status_check(&v)["code"], "revoked");
+    assert_eq!(check(&v, "status")["code"], "revoked");
     // A forged list (bit flipped back, signature now wrong) is not believed.
     let mut forged: Value = licence_vault::jcs::parse(&std::fs::read(&before).unwrap()).unwrap();
     forged["validFrom"] = json!("2030-01-01T00:00:00Z");
@@ -902,33 +808,25 @@ async fn offline_verify_uses_a_saved_status_list() {
         &forged,
     ]);
     assert_eq!(
-        (code_, status_check(&v)["code"].as_str()),
+        (code_, check(&v, "status")["code"].as_str()),
         (Some(1), Some("bad_signature"))
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_verify_fetches_keys_and_status_from_a_running_vault() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = TestApp::with_public_url(&base);
-    let router = app.router.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (app, base, server) = TestApp::served().await;
     let dir = tempfile::tempdir().unwrap();
     let doc = sign(&business_licence("N0001", COMPANY), "scjgj");
-    let receipt = deposit(&app, &doc).await;
-    let doc_p = dir.path().join("licence.json");
-    let receipt_p = dir.path().join("receipt.json");
-    std::fs::write(&doc_p, serde_json::to_vec(&doc).unwrap()).unwrap();
-    std::fs::write(&receipt_p, serde_json::to_vec(&receipt).unwrap()).unwrap();
+    let receipt = app.deposit(&doc).await;
     let args = vec![
         "verify".to_owned(),
         "--in".into(),
-        doc_p.to_string_lossy().into(),
+        write_json(dir.path(), "licence.json", &doc),
         "--vault".into(),
         base.clone(),
         "--receipt".into(),
-        receipt_p.to_string_lossy().into(),
+        write_json(dir.path(), "receipt.json", &receipt),
     ];
     let run = |args: Vec<String>| {
         tokio::task::spawn_blocking(move || {
@@ -938,13 +836,7 @@ async fn online_verify_fetches_keys_and_status_from_a_running_vault() {
     let (code_, v) = run(args.clone()).await.unwrap();
     assert_eq!(code_, Some(0), "{v}");
     for name in ["schema", "issuer_key", "issuer", "status"] {
-        let c = v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == name)
-            .unwrap()
-            .clone();
+        let c = check(&v, name);
         assert_eq!(c["ok"], true, "{name}: {c}");
     }
     post_status(
@@ -955,7 +847,7 @@ async fn online_verify_fetches_keys_and_status_from_a_running_vault() {
     .await;
     let (code_, v) = run(args).await.unwrap();
     assert_eq!(
-        (code_, status_check(&v)["code"].as_str()),
+        (code_, check(&v, "status")["code"].as_str()),
         (Some(1), Some("suspended"))
     );
     server.abort();

@@ -15,5 +15,6 @@ mod fixtures;
 mod integrity;
 mod layers;
 mod lifecycle;
+mod logs;
 mod reuse;
 mod socket;

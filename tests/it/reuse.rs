@@ -4,10 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Duration, Utc};
-use http_body_util::BodyExt as _;
 use licence_vault::auth::Principal;
 use licence_vault::codes::HolderCode;
 use licence_vault::proof::format_time;
@@ -15,8 +13,6 @@ use licence_vault::reuse::{NewConsent, PullRequest};
 use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
 use licence_vault::vault::Vault;
 use serde_json::{json, Value};
-use sha2::Digest as _;
-use tower::ServiceExt as _;
 
 use crate::support::*;
 
@@ -29,10 +25,7 @@ const REQUESTER: &str = "fz-scjg-xk";
 
 /// A signed sample licence from `fixtures/licences/`.
 fn fixture(name: &str) -> Value {
-    let path = root()
-        .join("fixtures/licences")
-        .join(format!("{name}.json"));
-    licence_vault::jcs::parse(&std::fs::read(path).unwrap()).unwrap()
+    read_json(&format!("fixtures/licences/{name}.json"))
 }
 
 /// 营业执照 and 食品经营许可证 of COMPANY (闽味), and the business licence of OTHER_COMPANY.
@@ -48,21 +41,6 @@ fn other_business() -> Value {
 
 fn holder() -> String {
     format!("001:{COMPANY}")
-}
-
-fn sha(doc: &Value) -> String {
-    hex::encode(sha2::Sha256::digest(licence_vault::jcs::canonicalize(doc)))
-}
-
-fn in_days(days: i64) -> String {
-    format_time(Utc::now() + Duration::days(days))
-}
-
-async fn deposit(app: &TestApp, doc: &Value) {
-    let (status, body) = app
-        .post("/v1/licences", Some(&app.tokens.market), doc.clone())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 fn consent(matter: &str, types: &[&str], max_uses: Option<u32>) -> Value {
@@ -118,15 +96,6 @@ fn not_provided(ty: &str, name: &str, reason: &str, message: &str) -> Value {
     json!({"type": ty, "typeName": name, "outcome": "not_provided", "reason": reason, "message": message})
 }
 
-fn check<'a>(verdict: &'a Value, name: &str) -> &'a Value {
-    verdict["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == name)
-        .unwrap_or_else(|| panic!("no {name} check in {verdict}"))
-}
-
 fn holder_code() -> HolderCode {
     holder().parse().unwrap()
 }
@@ -155,8 +124,8 @@ fn pull_request(matter: &str) -> PullRequest {
 #[tokio::test]
 async fn consent_pull_copy_log_withdraw_end_to_end() {
     let app = TestApp::new();
-    deposit(&app, &business()).await;
-    deposit(&app, &food()).await;
+    app.deposit(&business()).await;
+    app.deposit(&food()).await;
 
     // The holder authorises the market regulator's approval system for the renewal matter.
     let c = grant(
@@ -394,8 +363,8 @@ async fn consent_pull_copy_log_withdraw_end_to_end() {
 #[tokio::test]
 async fn each_reason_a_type_is_not_provided() {
     let app = TestApp::new();
-    deposit(&app, &business()).await;
-    deposit(&app, &food()).await;
+    app.deposit(&business()).await;
+    app.deposit(&food()).await;
     let no_consent = "the holder has not consented to this pull";
 
     // No consent at all: nothing is even read.
@@ -541,23 +510,12 @@ async fn each_reason_a_type_is_not_provided() {
     );
 }
 
-fn statement(licence: &Value, status: &str, reason: &str) -> Value {
-    let at = format_time(Utc::now() - Duration::seconds(1));
-    sign(
-        &json!({
-            "@context": ["https://www.w3.org/ns/credentials/v2"],
-            "licence": licence["id"], "status": status, "reason": reason, "effectiveAt": at,
-        }),
-        "scjgj",
-    )
-}
-
 #[tokio::test]
 async fn licences_that_do_not_verify_are_not_provided_with_their_reason() {
     let app = TestApp::new();
     let doc = business();
-    deposit(&app, &doc).await;
-    deposit(&app, &food()).await;
+    app.deposit(&doc).await;
+    app.deposit(&food()).await;
     let id = doc["id"].as_str().unwrap();
     grant(
         &app,
@@ -573,7 +531,7 @@ async fn licences_that_do_not_verify_are_not_provided_with_their_reason() {
             .post(
                 &format!("/v1/licences/{id}/status"),
                 Some(&app.tokens.market),
-                statement(&doc, status, reason),
+                signed_statement(&doc, status, reason, "scjgj"),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -667,7 +625,7 @@ fn an_expired_licence_is_not_provided() {
 #[tokio::test]
 async fn pulls_are_refused_outside_the_requesters_matters_and_role() {
     let app = TestApp::new();
-    deposit(&app, &business()).await;
+    app.deposit(&business()).await;
     grant(
         &app,
         &app.tokens.holder_company,
@@ -733,10 +691,7 @@ async fn pulls_are_refused_outside_the_requesters_matters_and_role() {
         matters: vec![NEW_FOOD.into()],
     };
     app.vault.put_requester(other).unwrap();
-    let (_, token) = app
-        .vault
-        .create_token(&Principal::Requester("fz-other".into()), Utc::now())
-        .unwrap();
+    let token = token(&app.vault, &Principal::Requester("fz-other".into()));
     let (status, p) = app
         .post("/v1/reuse", Some(&token), pull_body(&holder(), NEW_FOOD))
         .await;
@@ -872,32 +827,22 @@ async fn every_reuse_endpoint_answers_401_and_403() {
         ),
     ];
     for (method, path, body, others) in endpoints {
-        for token in [None, Some("lv_unknown")] {
-            let (status, b) = app.call(method.clone(), path, token, body.clone()).await;
-            assert_eq!(
-                (status, code(&b)),
-                (StatusCode::UNAUTHORIZED, "unauthorized"),
-                "{method} {path}"
-            );
-        }
-        for token in others {
-            let (status, b) = app
-                .call(method.clone(), path, Some(token), body.clone())
-                .await;
-            assert_eq!(
-                (status, code(&b)),
-                (StatusCode::FORBIDDEN, "forbidden"),
-                "{method} {path}"
-            );
-        }
+        app.assert_refused(
+            &method,
+            path,
+            body.as_ref(),
+            &[None, Some("lv_unknown")],
+            &others,
+        )
+        .await;
     }
 }
 
 #[tokio::test]
 async fn consents_are_checked_and_bad_ones_change_nothing() {
     let app = TestApp::new();
-    deposit(&app, &business()).await;
-    deposit(&app, &other_business()).await;
+    app.deposit(&business()).await;
+    app.deposit(&other_business()).await;
     let own = business()["id"].as_str().unwrap().to_owned();
     let theirs = other_business()["id"].as_str().unwrap().to_owned();
     let absent = licence_vault::codes::LicenceId::new(
@@ -1100,7 +1045,7 @@ async fn consents_are_checked_and_bad_ones_change_nothing() {
 async fn renewals_replace_their_predecessors_in_pulls() {
     let app = TestApp::new();
     let v1 = sign(&business_licence("R0001", COMPANY), "scjgj");
-    deposit(&app, &v1).await;
+    app.deposit(&v1).await;
     let v1_id =
         licence_vault::codes::LicenceId::from_urn_or_bare(v1["id"].as_str().unwrap()).unwrap();
     // Consent names version 001.
@@ -1117,7 +1062,7 @@ async fn renewals_replace_their_predecessors_in_pulls() {
     v2["credentialSubject"]["licence"]["version"] = json!("002");
     v2["credentialSubject"]["licence"]["predecessor"] = v1["id"].clone();
     v2["credentialSubject"]["licence"]["fields"]["住所"] = json!("福建省福州市台江区八一七中路1号");
-    deposit(&app, &sign(&v2, "scjgj")).await;
+    app.deposit(&sign(&v2, "scjgj")).await;
     let p = pull(&app, NEW_FOOD).await;
     assert_eq!(p["results"][0]["outcome"], "provided");
     assert_eq!(p["results"][0]["licenceId"], v2_id.urn());
@@ -1126,7 +1071,7 @@ async fn renewals_replace_their_predecessors_in_pulls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_pulls_never_exceed_max_uses() {
     let app = Arc::new(TestApp::new());
-    deposit(&app, &business()).await;
+    app.deposit(&business()).await;
     grant(
         &app,
         &app.tokens.holder_company,
@@ -1305,34 +1250,6 @@ impl Store for FailingAccessLog {
     }
 }
 
-async fn send(
-    router: &axum::Router,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json");
-    let req = match body {
-        Some(b) => req
-            .body(Body::from(serde_json::to_vec(&b).unwrap()))
-            .unwrap(),
-        None => req.body(Body::empty()).unwrap(),
-    };
-    let res = router.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
-    )
-}
-
 #[tokio::test]
 async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -1343,11 +1260,10 @@ async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
     let vault = Arc::new(Vault::open(store.clone(), key("vault"), Vec::new()).unwrap());
     seed_registries(&vault);
     let now = Utc::now();
-    let token = |p: Principal| vault.create_token(&p, now).unwrap().1;
     let (admin, requester, holder_t) = (
-        token(Principal::Admin),
-        token(Principal::Requester(REQUESTER.into())),
-        token(Principal::Holder(holder_code())),
+        token(&vault, &Principal::Admin),
+        token(&vault, &Principal::Requester(REQUESTER.into())),
+        token(&vault, &Principal::Holder(holder_code())),
     );
     vault.deposit(&uscc(MARKET), &business(), now).unwrap();
     let router = licence_vault::http::router(vault.clone());
@@ -1431,8 +1347,8 @@ fn resign(copy: &Value, key_name: &str) -> Value {
 #[tokio::test]
 async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
     let app = TestApp::new();
-    deposit(&app, &business()).await;
-    deposit(&app, &other_business()).await;
+    app.deposit(&business()).await;
+    app.deposit(&other_business()).await;
     let now = Utc::now();
     app.vault
         .create_consent(
@@ -1550,19 +1466,6 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
     );
 }
 
-fn cli(args: &[&str]) -> (Option<i32>, Value) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_licence-vault"))
-        .args(args)
-        .env_remove("LICENCE_VAULT_TOKEN")
-        .env_remove("LICENCE_VAULT_URL")
-        .env_remove("LICENCE_VAULT_REGISTRY")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-    (o.status.code(), v)
-}
-
 #[test]
 fn the_verify_cli_checks_stamped_copies_against_the_published_vault_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -1588,19 +1491,8 @@ fn the_verify_cli_checks_stamped_copies_against_the_published_vault_key() {
             .unwrap(),
     );
 
-    let read = |f: &str| {
-        licence_vault::jcs::parse(&std::fs::read(root().join("fixtures").join(f)).unwrap()).unwrap()
-    };
-    let write = |name: &str, v: &Value| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
-        p.to_string_lossy().into_owned()
-    };
-    let registry = write(
-        "registry.json",
-        &json!({"types": read("catalogue.json")["types"], "agencies": read("agencies.json")["agencies"],
-                "vaultKeys": [vault.did_key().as_str()]}),
-    );
+    let write = |name: &str, v: &Value| write_json(dir.path(), name, v);
+    let registry = registry_file(dir.path(), vault.did_key());
     let mut swapped = fresh.clone();
     swapped["credentialSubject"]["document"] = other_business();
 
@@ -1674,11 +1566,8 @@ async fn reuse_statistics_are_in_metrics_and_admin_stats_and_survive_a_restart()
             )
             .unwrap();
         let tokens = (
-            vault.create_token(&Principal::Admin, now).unwrap().1,
-            vault
-                .create_token(&Principal::Requester(REQUESTER.into()), now)
-                .unwrap()
-                .1,
+            token(&vault, &Principal::Admin),
+            token(&vault, &Principal::Requester(REQUESTER.into())),
         );
         let router = licence_vault::http::router(vault.clone());
         for _ in 0..2 {
@@ -1887,12 +1776,8 @@ async fn the_demo_seeds_consents_that_pull_and_the_readme_walkthrough_works() {
 
 #[tokio::test]
 async fn the_verify_cli_checks_a_stamped_copy_against_a_running_vault() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = TestApp::with_public_url(&base);
-    let router = app.router.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    deposit(&app, &business()).await;
+    let (app, base, server) = TestApp::served().await;
+    app.deposit(&business()).await;
     grant(
         &app,
         &app.tokens.holder_company,
@@ -1901,13 +1786,7 @@ async fn the_verify_cli_checks_a_stamped_copy_against_a_running_vault() {
     .await;
     let p = pull(&app, NEW_FOOD).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("copy.json");
-    std::fs::write(
-        &path,
-        serde_json::to_vec(&p["results"][0]["stampedCopy"]).unwrap(),
-    )
-    .unwrap();
-    let path = path.to_string_lossy().into_owned();
+    let path = write_json(dir.path(), "copy.json", &p["results"][0]["stampedCopy"]);
     // Without a token the CLI verifies locally with the vault's public key and registries …
     let args = ["verify", "--in", &path, "--vault", &base].map(str::to_owned);
     let (code_, v) = tokio::task::spawn_blocking(move || cli(&args.each_ref().map(String::as_str)))

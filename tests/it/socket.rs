@@ -6,12 +6,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposit_and_read_over_a_real_socket() {
-    let app = TestApp::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let base = format!("http://{addr}");
+    let (app, base, server) = TestApp::served().await;
     let client = reqwest::Client::new();
 
     let doc = sign(&business_licence("S0001", COMPANY), "scjgj");

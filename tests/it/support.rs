@@ -1,19 +1,22 @@
-//! The test harness: a vault on a temp-dir RocksDB with the demo registries, its router, tokens
-//! for every role, and helpers to sign licences with the demo keys.
+//! The test harness, one home per helper: a vault on a temp-dir RocksDB with the demo registries,
+//! its router (also over TCP), tokens for every role, requests and their answers, helpers to sign
+//! licences and statements with the demo keys, and the one way to run the CLI binary.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
 use licence_vault::auth::Principal;
 use licence_vault::codes::{CitizenId, HolderCode, LicenceId, Uscc};
-use licence_vault::keys::Signer;
-use licence_vault::store::{RocksStore, Store};
+use licence_vault::keys::{DidKey, Signer};
+use licence_vault::store::{Change, RocksStore, Store, Table};
 use licence_vault::vault::Vault;
 use serde_json::{json, Value};
+use sha2::Digest as _;
 use tower::ServiceExt as _;
 
 pub const MARKET: &str = "113501000035920161";
@@ -113,6 +116,43 @@ pub fn sign(doc: &Value, key_name: &str) -> Value {
     licence_vault::proof::sign(doc.clone(), &key(key_name), time("2024-06-01T08:00:00Z")).unwrap()
 }
 
+/// An unsigned status statement about `licence`.
+pub fn statement(licence: &Value, status: &str, reason: &str, effective_at: &str) -> Value {
+    json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "licence": licence["id"],
+        "status": status,
+        "reason": reason,
+        "effectiveAt": effective_at,
+    })
+}
+
+/// A status statement about `licence`, effective a second ago, signed with the demo key `key_name`.
+pub fn signed_statement(licence: &Value, status: &str, reason: &str, key_name: &str) -> Value {
+    let now = licence_vault::proof::format_time(Utc::now() - Duration::seconds(1));
+    sign(&statement(licence, status, reason, &now), key_name)
+}
+
+/// `days` from now, as the API writes times.
+pub fn in_days(days: i64) -> String {
+    licence_vault::proof::format_time(Utc::now() + Duration::days(days))
+}
+
+/// The SHA-256 of a document's canonical (JCS) form, in hex, as receipts and copies bind it.
+pub fn sha(doc: &Value) -> String {
+    hex::encode(sha2::Sha256::digest(licence_vault::jcs::canonicalize(doc)))
+}
+
+/// The API path of a licence.
+pub fn licence_path(doc: &Value) -> String {
+    format!("/v1/licences/{}", doc["id"].as_str().unwrap())
+}
+
+/// A new token for `principal` in `vault`.
+pub fn token(vault: &Vault, principal: &Principal) -> String {
+    vault.create_token(principal, Utc::now()).unwrap().1
+}
+
 pub struct Tokens {
     pub admin: String,
     pub market: String,
@@ -140,8 +180,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let vault = open_with_url(dir.path(), url);
         seed_registries(&vault);
-        let now = Utc::now();
-        let tok = |p: Principal| vault.create_token(&p, now).unwrap().1;
+        let tok = |p: Principal| token(&vault, &p);
         let holder = |s: &str| Principal::Holder(s.parse::<HolderCode>().unwrap());
         let tokens = Tokens {
             admin: tok(Principal::Admin),
@@ -167,9 +206,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
-        self.raw(method, path, token, "application/json", bytes)
-            .await
+        respond(&self.router, json_request(method, path, token, body)).await
     }
 
     pub async fn raw(
@@ -180,27 +217,11 @@ impl TestApp {
         content_type: &str,
         body: Option<Vec<u8>>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", content_type)
-                .body(Body::from(b))
-                .unwrap(),
-            None => req.body(Body::empty()).unwrap(),
-        };
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, value)
+        respond(
+            &self.router,
+            request(method, path, token, content_type, body),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -211,9 +232,124 @@ impl TestApp {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// Deposits `doc` as the market regulator, which must accept it: the receipt.
+    pub async fn deposit(&self, doc: &Value) -> Value {
+        let (status, receipt) = self
+            .post("/v1/licences", Some(&self.tokens.market), doc.clone())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{receipt}");
+        receipt
+    }
+
+    /// `method path` answers 401 `unauthorized` with each of `unauthenticated` (no token, an
+    /// unknown one) and 403 `forbidden` with each token of `forbidden`.
+    pub async fn assert_refused(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        unauthenticated: &[Option<&str>],
+        forbidden: &[&String],
+    ) {
+        for &token in unauthenticated {
+            let (status, b) = self.call(method.clone(), path, token, body.cloned()).await;
+            assert_eq!(
+                (status, code(&b)),
+                (StatusCode::UNAUTHORIZED, "unauthorized"),
+                "{method} {path}"
+            );
+        }
+        for token in forbidden {
+            let (status, b) = self
+                .call(method.clone(), path, Some(token), body.cloned())
+                .await;
+            assert_eq!(
+                (status, code(&b)),
+                (StatusCode::FORBIDDEN, "forbidden"),
+                "{method} {path}"
+            );
+        }
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         self.vault.store()
     }
+
+    /// A vault served on a free port of 127.0.0.1 that names that address in its receipts: the
+    /// app, its base URL, and the server task (abort it at the end).
+    pub async fn served() -> (Self, String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Self::with_public_url(&base);
+        let router = app.router.clone();
+        let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (app, base, server)
+    }
+}
+
+/// Writes `value` under `key` in `app`'s store behind the vault's back: damage for it to find.
+pub fn overwrite(app: &TestApp, table: Table, key: &[u8], value: Vec<u8>) {
+    let mut c = Change::durable();
+    c.put(table, key.to_vec(), value);
+    app.store().commit(c).unwrap();
+}
+
+/// A request, with a bearer token when given and a body of `content_type` when given.
+pub fn request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    match body {
+        Some(b) => req
+            .header("content-type", content_type)
+            .body(Body::from(b))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    }
+}
+
+/// A request with a JSON body when given (see [`request`]).
+pub fn json_request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
+    request(method, path, token, "application/json", bytes)
+}
+
+/// `req` through `router`: the status, and the body as JSON (a string when it is not JSON, null
+/// when it is empty).
+pub async fn respond(router: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, value)
+}
+
+/// [`TestApp::call`] for a router of a vault the test opened itself.
+pub async fn send(
+    router: &axum::Router,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    respond(router, json_request(method, path, Some(token), body)).await
 }
 
 pub fn open(dir: &Path) -> Arc<Vault> {
@@ -229,26 +365,27 @@ fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
     Arc::new(Vault::open_with(store, key("vault"), options).unwrap())
 }
 
-fn read(path: &str) -> Value {
+/// A JSON file of the repository, parsed strictly.
+pub fn read_json(path: &str) -> Value {
     licence_vault::jcs::parse(&std::fs::read(root().join(path)).unwrap()).unwrap()
 }
 
 pub fn seed_registries(vault: &Vault) {
     let items = |v: Value, k: &str| v[k].as_array().unwrap().clone();
-    for a in items(read("fixtures/agencies.json"), "agencies") {
+    for a in items(read_json("fixtures/agencies.json"), "agencies") {
         vault
             .create_agency(serde_json::from_value(a).unwrap())
             .unwrap();
     }
-    for t in items(read("fixtures/catalogue.json"), "types") {
+    for t in items(read_json("fixtures/catalogue.json"), "types") {
         vault.put_type(serde_json::from_value(t).unwrap()).unwrap();
     }
-    for m in items(read("fixtures/matters.json"), "matters") {
+    for m in items(read_json("fixtures/matters.json"), "matters") {
         vault
             .put_matter(serde_json::from_value(m).unwrap())
             .unwrap();
     }
-    for r in items(read("fixtures/requesters.json"), "requesters") {
+    for r in items(read_json("fixtures/requesters.json"), "requesters") {
         vault
             .put_requester(serde_json::from_value(r).unwrap())
             .unwrap();
@@ -264,4 +401,68 @@ pub fn code(v: &Value) -> &str {
 
 pub fn uscc(s: &str) -> Uscc {
     s.parse().unwrap()
+}
+
+/// The check called `name` in a verdict.
+pub fn check<'a>(verdict: &'a Value, name: &str) -> &'a Value {
+    verdict["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {verdict}"))
+}
+
+/// Writes `v` to `dir/name` (pretty-printed): its path, for a command line.
+pub fn write_json(dir: &Path, name: &str, v: &Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// A `--registry` file in `dir` with the demo types, matters and agencies, trusting `vault_key`
+/// for vault-signed documents: its path.
+pub fn registry_file(dir: &Path, vault_key: &DidKey) -> String {
+    let read = |f: &str| read_json(&format!("fixtures/{f}"));
+    let reg = json!({
+        "types": read("catalogue.json")["types"], "matters": read("matters.json")["matters"],
+        "agencies": read("agencies.json")["agencies"], "vaultKeys": [vault_key.as_str()],
+    });
+    write_json(dir, "registry.json", &reg)
+}
+
+// ----- the CLI binary -------------------------------------------------------------------------
+
+/// The `licence-vault` binary, the one way tests run it: every `LICENCE_VAULT_*` variable of the
+/// environment removed (each one sets a flag: data directory, keys, vault URL, token, registry …)
+/// and `RUST_LOG=warn`, so that a developer's shell cannot change what a test sees.
+pub fn cli_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_licence-vault"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("LICENCE_VAULT_") {
+            c.env_remove(name);
+        }
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// Runs the binary with `args` to the end.
+pub fn run_cli(args: &[&str]) -> Output {
+    cli_command().args(args).output().unwrap()
+}
+
+/// The binary's stdout, which must be JSON.
+pub fn stdout_json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// Runs the binary with `args`: its exit code and its stdout as JSON (when that is not JSON,
+/// `{"stderr": …}`, so that an assertion on it fails with the reason).
+pub fn cli(args: &[&str]) -> (Option<i32>, Value) {
+    let o = run_cli(args);
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| json!({"stderr": String::from_utf8_lossy(&o.stderr)}));
+    (o.status.code(), v)
 }
