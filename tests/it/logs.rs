@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode};
 use licence_vault::codes::LicenceId;
 use licence_vault::store::Table;
+use licence_vault::vault::layout;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -128,7 +129,7 @@ async fn vault_log_lines_from_blocking_work_carry_the_request_id() {
     assert_logged(id, "reuse pull recorded");
 
     let licence = LicenceId::from_urn_or_bare(doc["id"].as_str().unwrap()).unwrap();
-    let key = licence.as_str().as_bytes();
+    let key = &layout::licence(&licence);
     let mut bytes = app
         .store()
         .get(Table::LicenceDocument, key)

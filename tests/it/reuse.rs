@@ -11,7 +11,7 @@ use licence_vault::codes::HolderCode;
 use licence_vault::proof::format_time;
 use licence_vault::reuse::{NewConsent, PullRequest};
 use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
-use licence_vault::vault::Vault;
+use licence_vault::vault::{layout, Vault};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -557,8 +557,9 @@ async fn licences_that_do_not_verify_are_not_provided_with_their_reason() {
     }
 
     // Integrity failure: a flipped byte in RocksDB; the bytes are never served.
-    let fid = food()["id"].as_str().unwrap().to_owned();
-    let key = fid.trim_start_matches("urn:gbt36904:").as_bytes().to_vec();
+    let fid =
+        licence_vault::codes::LicenceId::from_urn_or_bare(food()["id"].as_str().unwrap()).unwrap();
+    let key = layout::licence(&fid);
     let mut bytes = app
         .store()
         .get(Table::LicenceDocument, &key)
@@ -580,7 +581,7 @@ async fn licences_that_do_not_verify_are_not_provided_with_their_reason() {
         (
             Some("not_provided"),
             Some("integrity_failure"),
-            Some(fid.as_str())
+            Some(fid.urn().as_str())
         )
     );
     assert!(
@@ -1139,9 +1140,10 @@ async fn concurrent_pulls_never_exceed_max_uses() {
     );
     let mut legacy = Change::durable();
     for (k, _) in index.iter().step_by(3) {
-        let record = store.get(Table::AccessRecord, &k[32..]).unwrap().unwrap();
+        let at = layout::access_record_of(k).unwrap();
+        let record = store.get(Table::AccessRecord, at).unwrap().unwrap();
         legacy.put(Table::HolderAccess, k.clone(), record);
-        legacy.delete(Table::AccessRecord, k[32..].to_vec());
+        legacy.delete(Table::AccessRecord, at.to_vec());
     }
     store.commit(legacy).unwrap();
     let (_, again) = walk_access_log(&app).await;
