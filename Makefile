@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit bench
+.PHONY: run test deps lint unit bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -30,3 +30,7 @@ unit:
 
 bench: deps
 	$(CARGO) bench
+
+## Clone into a temp dir with an empty target dir and run `make run` and `make test` there, timed.
+fresh-clone-check:
+	scripts/fresh-clone-check.sh
