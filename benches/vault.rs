@@ -1005,7 +1005,7 @@ fn store_reads(o: &StoreReadsOpt) -> anyhow::Result<Value> {
         .into_iter()
         .map(|l| {
             let id: LicenceId = l.trim().parse().map_err(|e| anyhow!("{l}: {e}"))?;
-            Ok(licence_vault::vault::layout::licence(&id))
+            Ok(licence_vault::vault::layout::licence(&id).to_vec())
         })
         .collect::<anyhow::Result<_>>()?;
     if ids.is_empty() {

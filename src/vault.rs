@@ -423,7 +423,7 @@ impl Vault {
         // One multi-get for the idempotency check of the whole batch.
         let keys: Vec<Vec<u8>> = accepted
             .iter()
-            .map(|(_, c)| layout::licence(&c.licence.id))
+            .map(|(_, c)| layout::licence(&c.licence.id).to_vec())
             .collect();
         let stored = self.store.multi_get(Table::LicenceMeta, &keys)?;
         let mut plan = DepositPlan::default();
@@ -519,7 +519,7 @@ impl Vault {
         };
         let key = layout::licence(&lic.id);
         plan.change
-            .put(Table::LicenceDocument, key.clone(), bytes)
+            .put(Table::LicenceDocument, key, bytes)
             .put(Table::LicenceMeta, key, layout::encode(&meta))
             .put(Table::HolderLicence, holder_key, Vec::new());
         plan.in_batch.insert(lic.id, (sha256, receipt.clone()));
@@ -641,7 +641,7 @@ impl Vault {
 
     pub fn meta(&self, id: &LicenceId) -> Result<Option<LicenceMeta>, StoreError> {
         self.store
-            .get(Table::LicenceMeta, &layout::licence(id))?
+            .get(Table::LicenceMeta, layout::licence(id))?
             .map(|v| layout::decode(Table::LicenceMeta, &v))
             .transpose()
     }
@@ -657,7 +657,7 @@ impl Vault {
         };
         let bytes = self
             .store
-            .get(Table::LicenceDocument, &layout::licence(id))?;
+            .get(Table::LicenceDocument, layout::licence(id))?;
         Ok(Some(self.verify_stored(id, bytes, meta, now)))
     }
 
@@ -818,7 +818,7 @@ impl Vault {
                 Some((id, meta)) if meta.sha256 == sha => {
                     let bytes = self
                         .store
-                        .get(Table::LicenceDocument, &layout::licence(&id))?;
+                        .get(Table::LicenceDocument, layout::licence(&id))?;
                     self.verify_stored(&id, bytes, meta, now).verdict
                 }
                 Some((_, meta)) => {

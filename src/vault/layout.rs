@@ -75,9 +75,10 @@ pub fn corrupt(table: Table, e: impl std::fmt::Display) -> StoreError {
 
 // ----- licences ----------------------------------------------------------------------------------
 
-/// The key of a licence in `licenceid_document` and `licenceid_meta`.
-pub fn licence(id: &LicenceId) -> Vec<u8> {
-    id.as_str().as_bytes().to_vec()
+/// The key of a licence in `licenceid_document` and `licenceid_meta` (borrowed: a read builds
+/// nothing).
+pub fn licence(id: &LicenceId) -> &[u8] {
+    id.as_str().as_bytes()
 }
 
 /// The key of a licence in its holder's index.

@@ -563,7 +563,7 @@ impl Vault {
         // Their metadata, in one multi-get.
         let keys: Vec<Vec<u8>> = admitted
             .iter()
-            .map(|(_, id, _)| layout::licence(id))
+            .map(|(_, id, _)| layout::licence(id).to_vec())
             .collect();
         let metas = self.store.multi_get(Table::LicenceMeta, &keys)?;
         let mut candidates = Vec::with_capacity(admitted.len());
@@ -580,7 +580,7 @@ impl Vault {
         }
         let keys: Vec<Vec<u8>> = candidates
             .iter()
-            .map(|(_, id, _, _)| layout::licence(id))
+            .map(|(_, id, _, _)| layout::licence(id).to_vec())
             .collect();
         let bytes = self.store.multi_get(Table::LicenceDocument, &keys)?;
         // Each candidate is verified with verify_strict, as every extraction is: a batch (which

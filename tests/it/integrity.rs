@@ -30,12 +30,12 @@ async fn a_flipped_byte_in_rocksdb_is_an_integrity_failure_and_is_not_served() {
     let (id, path) = deposited(&app, "I0001").await;
     let mut bytes = app
         .store()
-        .get(Table::LicenceDocument, &layout::licence(&id))
+        .get(Table::LicenceDocument, layout::licence(&id))
         .unwrap()
         .unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
-    overwrite(&app, Table::LicenceDocument, &layout::licence(&id), bytes);
+    overwrite(&app, Table::LicenceDocument, layout::licence(&id), bytes);
     assert_eq!(failures(&app), 0);
 
     for token in [&app.tokens.market, &app.tokens.holder_company] {
@@ -72,7 +72,7 @@ async fn rewritten_bytes_with_a_matching_digest_still_fail_the_signature_on_read
     // An attacker with write access to the store changes a face field and fixes up the digest.
     let stored = app
         .store()
-        .get(Table::LicenceDocument, &layout::licence(&id))
+        .get(Table::LicenceDocument, layout::licence(&id))
         .unwrap()
         .unwrap();
     let mut doc = licence_vault::jcs::parse(&stored).unwrap();
@@ -80,11 +80,11 @@ async fn rewritten_bytes_with_a_matching_digest_still_fail_the_signature_on_read
     let forged = licence_vault::jcs::canonicalize(&doc);
     let mut meta = app.vault.meta(&id).unwrap().unwrap();
     meta.sha256 = hex::encode(sha2::Sha256::digest(&forged));
-    overwrite(&app, Table::LicenceDocument, &layout::licence(&id), forged);
+    overwrite(&app, Table::LicenceDocument, layout::licence(&id), forged);
     overwrite(
         &app,
         Table::LicenceMeta,
-        &layout::licence(&id),
+        layout::licence(&id),
         serde_json::to_vec(&meta).unwrap(),
     );
 
@@ -107,7 +107,7 @@ async fn missing_or_unparsable_bytes_are_integrity_failures() {
     overwrite(
         &app,
         Table::LicenceDocument,
-        &layout::licence(&id),
+        layout::licence(&id),
         b"{\"not\":".to_vec(),
     );
     let (_, view) = app.get(&path, Some(&app.tokens.market)).await;

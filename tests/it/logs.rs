@@ -129,7 +129,7 @@ async fn vault_log_lines_from_blocking_work_carry_the_request_id() {
     assert_logged(id, "reuse pull recorded");
 
     let licence = LicenceId::from_urn_or_bare(doc["id"].as_str().unwrap()).unwrap();
-    let key = &layout::licence(&licence);
+    let key = layout::licence(&licence);
     let mut bytes = app
         .store()
         .get(Table::LicenceDocument, key)

@@ -559,7 +559,7 @@ async fn licences_that_do_not_verify_are_not_provided_with_their_reason() {
     // Integrity failure: a flipped byte in RocksDB; the bytes are never served.
     let fid =
         licence_vault::codes::LicenceId::from_urn_or_bare(food()["id"].as_str().unwrap()).unwrap();
-    let key = layout::licence(&fid);
+    let key = layout::licence(&fid).to_vec();
     let mut bytes = app
         .store()
         .get(Table::LicenceDocument, &key)
