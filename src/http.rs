@@ -26,7 +26,6 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use error::{status_of, ApiError, ErrorBody};
-pub use extract::from_value;
 
 use crate::metrics::Counter;
 use crate::vault::Vault;

@@ -21,6 +21,7 @@ use super::{Extracted, LicenceMeta, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
 use crate::metrics::Counter;
+use crate::registry::Registries;
 use crate::reuse::{
     self, Ask, Candidate, Consent, ConsentEvent, ConsentEventKind, Need, NewConsent, Outcome,
     PullRequest, Refusal,
@@ -394,7 +395,7 @@ impl Vault {
 
         let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
         tracing::info!(access_record = %record.id, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
-        self.release(&ask, &consents, decisions, &record, now)
+        self.release(&reg, &ask, &consents, decisions, &record, now)
     }
 
     /// Writes a pull's access record, its consent uses and its statistics in one durable change
@@ -462,13 +463,13 @@ impl Vault {
     /// The answer to a recorded pull: each provided licence as stored, with its stamped copy.
     fn release(
         &self,
+        reg: &Registries,
         ask: &Ask<'_>,
         consents: &[Consent],
         decisions: Vec<Decision>,
         record: &AccessRecord,
         now: DateTime<Utc>,
     ) -> Result<Pull, VaultError> {
-        let reg = self.registries();
         let expires = now + Duration::days(COPY_VALIDITY_DAYS);
         let mut results = Vec::with_capacity(decisions.len());
         for d in decisions {
