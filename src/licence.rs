@@ -109,6 +109,14 @@ fn rejection(reason: Reason, field: &str, e: CodeError) -> Rejection {
 }
 
 impl Licence {
+    /// The face fields named in `names` that the licence has, and no others (SPEC §10).
+    pub fn face(&self, names: &[String]) -> Map<String, Value> {
+        names
+            .iter()
+            .filter_map(|n| self.fields.get(n).map(|v| (n.clone(), v.clone())))
+            .collect()
+    }
+
     /// Whether a document claims to be a licence (so the licence checks apply to it).
     pub fn is_licence(doc: &Value) -> bool {
         doc.get("type")

@@ -77,6 +77,47 @@ pub struct Matter {
     pub name: String,
     #[schema(value_type = Vec<String>)]
     pub types: Vec<TypeCode>,
+    /// Per needed type, the face fields the matter needs (SPEC §10 minimisation): a pull for the
+    /// matter releases only these of a licence of that type. A type not named here is released
+    /// whole.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub fields: BTreeMap<TypeCode, Vec<String>>,
+}
+
+impl Matter {
+    /// The face fields a pull for this matter may release of a licence of type `ty`: `None` for
+    /// the whole licence.
+    pub fn fields_of(&self, ty: &TypeCode) -> Option<&[String]> {
+        self.fields.get(ty).map(Vec::as_slice)
+    }
+
+    /// Checks the declared fields: each names a type the matter needs, at least one field, and
+    /// only fields of that type's schema, without repeats.
+    pub fn check_fields(&self, types: &BTreeMap<TypeCode, LicenceType>) -> Result<(), FieldViolation> {
+        for (ty, names) in &self.fields {
+            let at = |rest: &str| format!("$.fields.{ty}{rest}");
+            let violation = |field: String, message: String| Err(FieldViolation { field, message });
+            if !self.types.contains(ty) {
+                return violation(at(""), format!("matter {} does not need type {ty}", self.code));
+            }
+            if names.is_empty() {
+                return violation(at(""), "name at least one field, or leave the type out to release it whole".into());
+            }
+            let Some(spec) = types.get(ty) else {
+                return violation(at(""), format!("type {ty} is not catalogued"));
+            };
+            for (i, name) in names.iter().enumerate() {
+                if !spec.fields.iter().any(|f| &f.name == name) {
+                    return violation(at(&format!("[{i}]")), format!("{name} is not a field of {}", spec.name));
+                }
+                if names[..i].contains(name) {
+                    return violation(at(&format!("[{i}]")), format!("{name} is named twice"));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One signing key of an agency and its lifetime.

@@ -11,7 +11,9 @@
 //! **Invariant:** no I/O; a licence is released only under an active consent that covers its type
 //! and admits it, and only when its fresh verdict is valid and its stored bytes can be served.
 
-use std::collections::BTreeSet;
+pub mod request;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Months, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,9 +59,147 @@ pub struct Consent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub withdrawn_at: Option<DateTime<Utc>>,
-    /// Created and withdrawn, oldest first. Uses are counted in `uses` and listed in the access
-    /// log.
+    /// Created, narrowed and withdrawn, oldest first. Uses are counted in `uses` and listed in the
+    /// access log.
     pub history: Vec<ConsentEvent>,
+    /// The consent request (SPEC §10) whose approval created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+}
+
+/// What a consent allows: the part a holder may narrow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Terms {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub types: Vec<TypeCode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub licences: Vec<LicenceId>,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u32>,
+}
+
+/// A holder's narrowing of terms (each member absent: unchanged). Terms are only ever narrowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    pub types: Option<Vec<TypeCode>>,
+    pub licences: Option<Vec<LicenceId>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_uses: Option<u32>,
+}
+
+impl Narrowing {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `terms` narrowed: types and licences only to non-empty subsets, `expiresAt` only earlier (and
+/// in the future), `maxUses` only lower (at least 1, and at least `used`).
+pub fn narrow(
+    terms: &Terms,
+    n: &Narrowing,
+    used: u32,
+    now: DateTime<Utc>,
+) -> Result<Terms, Rejection> {
+    fn subset<T: PartialEq + Clone + std::fmt::Display>(
+        field: &str,
+        current: &[T],
+        asked: Option<&Vec<T>>,
+    ) -> Result<Vec<T>, Rejection> {
+        let Some(asked) = asked else {
+            return Ok(current.to_vec());
+        };
+        if current.is_empty() {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                field,
+                "the consent does not cover licences this way",
+            ));
+        }
+        if asked.is_empty() {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                field,
+                "keep at least one, or withdraw the consent",
+            ));
+        }
+        let mut out: Vec<T> = Vec::new();
+        for (i, x) in asked.iter().enumerate() {
+            if !current.contains(x) {
+                return Err(Rejection::new(
+                    Reason::InvalidRequest,
+                    format!("{field}[{i}]"),
+                    format!("{x} is not covered: terms can only be narrowed"),
+                ));
+            }
+            if !out.contains(x) {
+                out.push(x.clone());
+            }
+        }
+        Ok(out)
+    }
+    let types = subset("$.types", &terms.types, n.types.as_ref())?;
+    let licences = subset("$.licences", &terms.licences, n.licences.as_ref())?;
+    let expires_at = match n.expires_at {
+        None => terms.expires_at,
+        Some(t) if t <= now => {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.expiresAt",
+                "must be in the future",
+            ))
+        }
+        Some(t) if t > terms.expires_at => {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.expiresAt",
+                format!(
+                    "can only be brought forward (at most {})",
+                    format_time(terms.expires_at)
+                ),
+            ))
+        }
+        Some(t) => t,
+    };
+    let max_uses = match n.max_uses {
+        None => terms.max_uses,
+        Some(0) => {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.maxUses",
+                "must be at least 1",
+            ))
+        }
+        Some(m) if terms.max_uses.is_some_and(|cur| m > cur) => {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.maxUses",
+                format!(
+                    "can only be lowered (at most {})",
+                    terms.max_uses.unwrap_or_default()
+                ),
+            ))
+        }
+        Some(m) if m < used => {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                "$.maxUses",
+                format!("the consent was already used {used} times"),
+            ))
+        }
+        Some(m) => Some(m),
+    };
+    Ok(Terms {
+        types,
+        licences,
+        expires_at,
+        max_uses,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -71,6 +211,20 @@ pub struct ConsentEvent {
     /// For `used` (kept by vaults of before the access log held uses): the access record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_record: Option<String>,
+    /// For `created` and `narrowed`: the terms from then on (what its consent receipt states).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<Terms>,
+}
+
+impl ConsentEvent {
+    pub fn new(event: ConsentEventKind, at: DateTime<Utc>, terms: Option<Terms>) -> Self {
+        Self {
+            event,
+            at,
+            access_record: None,
+            terms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -79,6 +233,8 @@ pub enum ConsentEventKind {
     Created,
     /// Only in consents written before uses were counted apart (see [`Consent::uses`]).
     Used,
+    /// The holder narrowed the terms.
+    Narrowed,
     Withdrawn,
 }
 
@@ -105,6 +261,35 @@ impl ConsentState {
 }
 
 impl Consent {
+    pub fn terms(&self) -> Terms {
+        Terms {
+            types: self.types.clone(),
+            licences: self.licences.clone(),
+            expires_at: self.expires_at,
+            max_uses: self.max_uses,
+        }
+    }
+
+    pub fn set_terms(&mut self, t: Terms) {
+        self.types = t.types;
+        self.licences = t.licences;
+        self.expires_at = t.expires_at;
+        self.max_uses = t.max_uses;
+    }
+
+    /// Each event of the history with the terms in force after it, oldest first. Consents of
+    /// before terms were kept in the history were never narrowed: their terms are the current ones.
+    pub fn events_with_terms(&self) -> Vec<(&ConsentEvent, Terms)> {
+        let mut current: Option<&Terms> = None;
+        self.history
+            .iter()
+            .map(|e| {
+                current = e.terms.as_ref().or(current);
+                (e, current.cloned().unwrap_or_else(|| self.terms()))
+            })
+            .collect()
+    }
+
     pub fn state(&self, now: DateTime<Utc>) -> ConsentState {
         if self.withdrawn_at.is_some() {
             ConsentState::Withdrawn
@@ -167,6 +352,71 @@ pub struct PullRequest {
 pub enum Outcome {
     Provided,
     NotProvided,
+}
+
+/// Most claims one check may make.
+pub const MAX_CLAIMS: usize = 32;
+
+/// A requester's check of claimed face values (`POST /v1/reuse:check`, 核验): the answer is only
+/// whether each claim matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimCheck {
+    pub holder: HolderCode,
+    pub matter: String,
+    pub purpose: String,
+    pub type_code: TypeCode,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The claims of a check against the registries: at least one and at most [`MAX_CLAIMS`], each a
+/// face field of the catalogued type and, when the matter declares the fields it needs of the
+/// type, one of those (a match says something of a field too).
+pub fn check_claims(reg: &Registries, matter: &Matter, check: &ClaimCheck) -> Result<(), Rejection> {
+    let ty = reg.types.get(&check.type_code).ok_or_else(|| {
+        Rejection::new(
+            Reason::UnknownType,
+            "$.type",
+            format!("type {} is not catalogued", check.type_code),
+        )
+    })?;
+    if check.claims.is_empty() || check.claims.len() > MAX_CLAIMS {
+        return Err(Rejection::new(
+            Reason::InvalidRequest,
+            "$.claims",
+            format!("claim 1 to {MAX_CLAIMS} face fields"),
+        ));
+    }
+    let declared = matter.fields_of(&check.type_code);
+    for name in check.claims.keys() {
+        let field = format!("$.claims.{name}");
+        if !ty.fields.iter().any(|f| &f.name == name) {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                field,
+                format!("{name} is not a field of {}", ty.name),
+            ));
+        }
+        if declared.is_some_and(|d| !d.contains(name)) {
+            return Err(Rejection::new(
+                Reason::InvalidRequest,
+                field,
+                format!("matter {} does not need field {name}", matter.code),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether each claim equals the licence's face field of its name (an absent field matches
+/// nothing). Values compare as JSON: `"2020-01-01"` is not `20200101`.
+pub fn matches(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeMap<String, bool> {
+    claims
+        .iter()
+        .map(|(k, v)| (k.clone(), fields.get(k) == Some(v)))
+        .collect()
 }
 
 // ----- validating what holders and requesters ask ------------------------------------------------
@@ -543,6 +793,7 @@ mod tests {
             uses: 0,
             withdrawn_at: None,
             history: Vec::new(),
+            request: None,
         }
     }
 

@@ -57,10 +57,14 @@ pub enum Table {
     AccessRecord,
     /// Reuse statistics → counts.
     ReuseStats,
+    /// Consent request id → the request, its holder (as the digest) and its answer.
+    ConsentRequest,
+    /// A holder's index of consent requests, in creation order.
+    HolderRequest,
 }
 
 impl Table {
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 18] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -77,13 +81,18 @@ impl Table {
         Table::HolderAccess,
         Table::AccessRecord,
         Table::ReuseStats,
+        Table::ConsentRequest,
+        Table::HolderRequest,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
     /// holder digest), if any. Engines may index it (RocksDB: prefix Bloom filters).
     pub fn key_prefix_len(self) -> Option<usize> {
         match self {
-            Table::HolderLicence | Table::HolderConsent | Table::HolderAccess => {
+            Table::HolderLicence
+            | Table::HolderConsent
+            | Table::HolderAccess
+            | Table::HolderRequest => {
                 Some(HOLDER_DIGEST_LEN)
             }
             _ => None,
@@ -108,6 +117,8 @@ impl Table {
             Table::HolderAccess => "holderdigest_access",
             Table::AccessRecord => "accesstime_record",
             Table::ReuseStats => "reusestat_count",
+            Table::ConsentRequest => "requestid_request",
+            Table::HolderRequest => "holderdigest_request",
         }
     }
 }

@@ -31,13 +31,15 @@ use crate::verify::{self, Evidence, RecordFacts, SigningError};
 
 pub mod layout;
 mod lifecycle;
+mod requests;
 mod reuse;
 
 use layout::HolderDigest;
 
+pub use requests::{PreviewItem, PreviewLicence, StoredRequest};
 pub use reuse::{
-    AccessOutcome, AccessPage, AccessRecord, LicenceCount, Pull, PullCount, ReuseStats,
-    StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE,
+    AccessKind, AccessOutcome, AccessPage, AccessRecord, ClaimAnswer, HolderSummary,
+    LicenceCount, MatterSummary, Pull, PullCount, ReuseStats, StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE,
 };
 
 pub use lifecycle::{StatusRecord, StoredStatement};
@@ -287,6 +289,11 @@ impl Vault {
         vault.reload_registries()?;
         vault.load_reuse_stats()?;
         Ok(vault)
+    }
+
+    /// The base URL under which this vault is reached.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     pub fn did_key(&self) -> &DidKey {
@@ -967,6 +974,9 @@ impl Vault {
                 ));
             }
         }
+        matter
+            .check_fields(&reg.types)
+            .map_err(|v| VaultError::new(Reason::InvalidRequest, &v.field, v.message))?;
         let new = !reg.matters.contains_key(&matter.code);
         self.put_registry(Table::MatterCodeMatter, &matter.code, &matter)?;
         Ok(new)

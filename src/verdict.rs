@@ -43,6 +43,9 @@ pub enum Reason {
     ConsentWithdrawn,
     NoLicence,
     MatterNotAllowed,
+    // Consent request reasons (SPEC §10): why a request cannot be answered.
+    RequestExpired,
+    RequestAnswered,
     // Request and access reasons (SPEC §7, §9).
     Unauthorized,
     Forbidden,
@@ -84,6 +87,8 @@ impl Reason {
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::NoLicence => "no_licence",
             Self::MatterNotAllowed => "matter_not_allowed",
+            Self::RequestExpired => "request_expired",
+            Self::RequestAnswered => "request_answered",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -247,6 +252,10 @@ pub struct Verdict {
     pub checks: Vec<Check>,
     #[schema(value_type = String, format = DateTime)]
     pub checked_at: DateTime<Utc>,
+    /// For a minimised stamped copy (SPEC §10): the face fields it discloses, the only ones it
+    /// carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosed: Option<Vec<String>>,
 }
 
 impl Verdict {
@@ -260,6 +269,7 @@ impl Verdict {
             valid: none_failed && signed,
             checks,
             checked_at,
+            disclosed: None,
         }
     }
     /// The first failing reason, in check order.

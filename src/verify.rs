@@ -26,6 +26,7 @@ use crate::proof::{self, format_time, Prepared, ProofError};
 use crate::registry::{KeyStanding, Registries};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
 
+pub mod consent_receipt;
 pub mod copy;
 pub mod receipt;
 pub mod statement;
@@ -63,6 +64,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status a fresh verdict shows (a statement's status first, then expiry).
+    pub fn of(v: &Verdict) -> Status {
+        let code = |name| v.check(name).and_then(|c| c.code);
+        match (code(CheckName::Status), code(CheckName::Validity)) {
+            (Some(Reason::Suspended), _) => Status::Suspended,
+            (Some(Reason::Revoked), _) => Status::Revoked,
+            (Some(Reason::Cancelled), _) => Status::Cancelled,
+            (Some(Reason::Superseded), _) => Status::Superseded,
+            (_, Some(Reason::Expired)) => Status::Expired,
+            _ => Status::Active,
+        }
+    }
+
     pub fn reason(self) -> Option<Reason> {
         match self {
             Self::Active => None,

@@ -16,7 +16,7 @@ use crate::auth::Principal;
 use crate::codes::LicenceId;
 use crate::jcs;
 use crate::vault::{Deposited, Extracted, StoredStatement, Vault, MAX_BATCH};
-use crate::verdict::{CheckName, Reason, Verdict};
+use crate::verdict::{Reason, Verdict};
 use crate::verify::Status;
 
 fn issuer_of(Allow(p): Allow<ISSUER>) -> Result<crate::codes::Uscc, ApiError> {
@@ -174,7 +174,7 @@ pub struct LicenceView {
 impl LicenceView {
     /// The view of an extracted licence, with its statement history and version chain.
     pub fn build(vault: &Vault, e: Extracted) -> Result<Self, ApiError> {
-        let status = current_status(&e.verdict);
+        let status = Status::of(&e.verdict);
         let status_reason = e
             .meta
             .status
@@ -192,19 +192,6 @@ impl LicenceView {
             superseded_by: e.meta.superseded_by.map(|s| s.urn()),
             verdict: e.verdict,
         })
-    }
-}
-
-/// The lifecycle status a verdict implies (status check first, then expiry).
-pub fn current_status(v: &Verdict) -> Status {
-    let code = |name| v.check(name).and_then(|c| c.code);
-    match (code(CheckName::Status), code(CheckName::Validity)) {
-        (Some(Reason::Suspended), _) => Status::Suspended,
-        (Some(Reason::Revoked), _) => Status::Revoked,
-        (Some(Reason::Cancelled), _) => Status::Cancelled,
-        (Some(Reason::Superseded), _) => Status::Superseded,
-        (_, Some(Reason::Expired)) => Status::Expired,
-        _ => Status::Active,
     }
 }
 

@@ -277,10 +277,15 @@ pub struct ReuseItem {
     /// The licence (URN) provided, or refused for its own state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub licence_id: Option<String>,
-    /// The signed licence, exactly as deposited.
+    /// The signed licence, exactly as deposited; absent when the matter declares the fields it
+    /// needs of the type.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub licence: Option<jcs::Canonical>,
+    /// The face fields released (the minimised stamped copy carries them and no others), when
+    /// the matter declares them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclosed: Option<Vec<String>>,
     /// A fresh verdict of that licence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -303,6 +308,7 @@ impl From<TypeResult> for ReuseItem {
             message: r.message,
             licence_id: r.licence_id.map(|i| i.urn()),
             licence: r.licence,
+            disclosed: r.disclosed,
             verdict: r.verdict,
             stamped_copy: r.stamped_copy,
             consent: r.consent,

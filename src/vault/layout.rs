@@ -19,6 +19,8 @@
 //! | `holderdigest_access` | holder digest ‖ u64 BE µs ‖ 8 random bytes | empty (older stores: the record) |
 //! | `accesstime_record` | u64 BE µs ‖ 8 random bytes | [`AccessRecord`] (JSON) |
 //! | `reusestat_count` | [`StatKey`] | u64 BE |
+//! | `requestid_request` | consent request id | [`StoredRequest`] (JSON) |
+//! | `holderdigest_request` | holder digest ‖ consent request id | empty |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
 //! codes appear in keys only as the keyed [`HolderDigest`].
@@ -33,7 +35,7 @@ use crate::store::{StoreError, Table, HOLDER_DIGEST_LEN};
 
 #[cfg(doc)]
 use {
-    super::{AccessRecord, Consent, LicenceMeta, StoredStatement},
+    super::{AccessRecord, Consent, LicenceMeta, StoredRequest, StoredStatement},
     crate::auth::TokenRecord,
 };
 
@@ -168,6 +170,24 @@ pub fn consent(holder: &HolderDigest, id: &str) -> Vec<u8> {
     k.extend_from_slice(holder);
     k.extend_from_slice(id.as_bytes());
     k
+}
+
+/// The key of a consent request in `requestid_request`.
+pub fn consent_request(id: &str) -> &[u8] {
+    id.as_bytes()
+}
+
+/// The key of a consent request in its holder's `holderdigest_request` (ids start with their
+/// time, so a holder's requests sort by creation).
+pub fn holder_request(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
+/// The request id of a holder's request index key.
+pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
+    key.get(HOLDER_DIGEST_LEN..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or_else(|| corrupt(Table::HolderRequest, "bad request id in key"))
 }
 
 // ----- the access log ----------------------------------------------------------------------------

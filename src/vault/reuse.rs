@@ -23,12 +23,15 @@ use crate::jcs;
 use crate::metrics::Counter;
 use crate::registry::Registries;
 use crate::reuse::{
-    self, Ask, Candidate, Consent, ConsentEvent, ConsentEventKind, Need, NewConsent, Outcome,
-    PullRequest, Refusal,
+    self, Ask, Candidate, ClaimCheck, Consent, ConsentEvent, ConsentEventKind, ConsentState, Narrowing, Need,
+    NewConsent, Outcome, PullRequest, Refusal,
 };
 use crate::store::{Change, Entry, StoreError, Table};
 use crate::verdict::{Reason, Verdict};
+use crate::verify::consent_receipt::{self, Event, ReceiptFacts};
 use crate::verify::copy::{self, CopyFacts, COPY_VALIDITY_DAYS};
+use crate::verify::SigningError;
+use serde_json::Value;
 
 /// Default and largest page of the access log.
 pub const ACCESS_LOG_PAGE: usize = 50;
@@ -49,8 +52,11 @@ pub struct TypeResult {
     pub message: Option<String>,
     /// The licence considered (provided, or refused for its own state); absent otherwise.
     pub licence_id: Option<LicenceId>,
-    /// The signed licence, as stored: only when provided.
+    /// The signed licence, as stored: only when provided, and never for a matter that declares
+    /// the fields it needs of the type (the stamped copy then discloses only those).
     pub licence: Option<jcs::Canonical>,
+    /// The face fields released, when the matter declares them for the type.
+    pub disclosed: Option<Vec<String>>,
     /// Its fresh verdict: when a licence was considered.
     pub verdict: Option<Verdict>,
     /// The vault-signed purpose-stamped copy, canonical: only when provided.
@@ -67,6 +73,21 @@ pub struct Pull {
     pub matter: String,
     pub purpose: String,
     pub results: Vec<TypeResult>,
+}
+
+/// The answer to a check (`POST /v1/reuse:check`), released only after its access record is
+/// durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimAnswer {
+    pub access_record: String,
+    pub checked_at: DateTime<Utc>,
+    pub matter: String,
+    pub type_code: TypeCode,
+    /// `provided`: the claims were compared; otherwise why not.
+    pub outcome: Outcome,
+    pub reason: Option<Reason>,
+    pub message: Option<String>,
+    pub claims: Option<BTreeMap<String, bool>>,
 }
 
 /// One type's outcome as the access log keeps it.
@@ -87,13 +108,33 @@ pub struct AccessOutcome {
     /// The `id` of the stamped copy released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stamped_copy: Option<String>,
+    /// The face fields released, when the matter declares them for the type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosed: Option<Vec<String>>,
+    /// For a check: whether each claimed face field matched (the claimed values are not kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<BTreeMap<String, bool>>,
 }
 
-/// The record of one pull, written durably before anything is returned.
+/// What kind of use of the holder's licences an access record is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessKind {
+    /// `POST /v1/reuse`: licences (or their declared fields) released.
+    #[default]
+    Pull,
+    /// `POST /v1/reuse:check`: claimed face values compared, only the answers released.
+    Check,
+}
+
+/// The record of one pull or check, written durably before anything is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessRecord {
     pub id: String,
+    /// Records of before checks existed are pulls.
+    #[serde(default)]
+    pub kind: AccessKind,
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
     pub requester: String,
@@ -113,6 +154,35 @@ pub struct AccessRecord {
 pub struct AccessPage {
     pub records: Vec<AccessRecord>,
     pub next_cursor: Option<String>,
+}
+
+// ----- the holder's summary --------------------------------------------------------------------
+
+/// Per matter, what the holder did not have to upload again (SPEC §10, `GET /v1/me/summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatterSummary {
+    pub matter: String,
+    pub matter_name: String,
+    /// Licences provided by pulls for this matter (each one a document not uploaded again).
+    pub licences_provided: u64,
+    /// Pulls that provided at least one licence.
+    pub pulls: u64,
+    /// Checks of claimed values answered (核验).
+    pub checks: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HolderSummary {
+    /// Over all matters.
+    pub licences_provided: u64,
+    /// The matters licences were provided or checked for, the most recent first.
+    pub matters: Vec<MatterSummary>,
 }
 
 // ----- statistics --------------------------------------------------------------------------
@@ -188,16 +258,16 @@ fn new_uuid_urn() -> String {
     )
 }
 
-fn random_hex(n: usize) -> String {
+pub(super) fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
 }
 
 /// The best candidate found for one looked-for type, and the consent it would be charged to.
-struct Found {
-    extracted: Extracted,
-    consent: usize,
+pub(super) struct Found {
+    pub(super) extracted: Extracted,
+    pub(super) consent: usize,
 }
 
 /// The decision for one type, under the lock.
@@ -290,16 +360,37 @@ impl Vault {
         new: NewConsent,
         now: DateTime<Utc>,
     ) -> Result<Consent, VaultError> {
-        let reg = self.registries();
         let digest = self.holder_digest(holder);
+        let consent = self.checked_consent(&digest, new, None, now)?;
+        let mut c = Change::durable();
+        c.put(
+            Table::HolderConsent,
+            layout::consent(&digest, &consent.id),
+            layout::encode(&consent),
+        );
+        self.store.commit(c)?;
+        tracing::info!(holder = %holder, consent = %consent.id, requester = %consent.requester, matter = %consent.matter, "consent granted");
+        Ok(consent)
+    }
+
+    /// A new consent checked by [`reuse::check_new_consent`], not yet stored; `request` names the
+    /// consent request it answers.
+    pub(super) fn checked_consent(
+        &self,
+        digest: &HolderDigest,
+        new: NewConsent,
+        request: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, VaultError> {
+        let reg = self.registries();
         let (requester, matter, purpose) = reuse::check_new_consent(&reg, &new, now, |id| {
-            self.holds(&digest, id).map_err(VaultError::from)
+            self.holds(digest, id).map_err(VaultError::from)
         })?;
         let mut licences = new.licences;
         licences.dedup();
         let mut types = new.types;
         types.dedup();
-        let consent = Consent {
+        let mut consent = Consent {
             // Time first, so a holder's consents sort by creation.
             id: format!("cst_{:016x}{}", layout::micros(now), random_hex(6)),
             requester: requester.id.clone(),
@@ -312,21 +403,31 @@ impl Vault {
             max_uses: new.max_uses,
             uses: 0,
             withdrawn_at: None,
-            history: vec![ConsentEvent {
-                event: ConsentEventKind::Created,
-                at: now,
-                access_record: None,
-            }],
+            history: Vec::new(),
+            request,
         };
-        let mut c = Change::durable();
-        c.put(
-            Table::HolderConsent,
-            layout::consent(&digest, &consent.id),
-            layout::encode(&consent),
-        );
-        self.store.commit(c)?;
-        tracing::info!(holder = %holder, consent = %consent.id, requester = %consent.requester, matter = %consent.matter, "consent granted");
+        consent.history.push(ConsentEvent::new(
+            ConsentEventKind::Created,
+            now,
+            Some(consent.terms()),
+        ));
         Ok(consent)
+    }
+
+    /// A holder's consent under the holder's lock (which the caller holds), with its use count.
+    fn locked_consent(
+        &self,
+        digest: &HolderDigest,
+        id: &str,
+    ) -> Result<Option<(Vec<u8>, Consent)>, StoreError> {
+        let key = layout::consent(digest, id);
+        let Some(v) = self.store.get(Table::HolderConsent, &key)? else {
+            return Ok(None);
+        };
+        let mut one = [(key, layout::decode(Table::HolderConsent, &v)?)];
+        self.count_uses(&mut one)?;
+        let [found] = one;
+        Ok(Some(found))
     }
 
     /// Withdraws a holder's consent, effective for the next pull. `None` if the holder has no such
@@ -338,28 +439,110 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<Option<Consent>, StoreError> {
         let digest = self.holder_digest(holder);
-        let key = layout::consent(&digest, id);
         // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal.
         let _guard = self.holder_lock(&digest);
-        let Some(v) = self.store.get(Table::HolderConsent, &key)? else {
+        let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
             return Ok(None);
         };
-        let mut one = [(key, layout::decode(Table::HolderConsent, &v)?)];
-        self.count_uses(&mut one)?;
-        let [(key, mut consent)] = one;
         if consent.withdrawn_at.is_none() {
             consent.withdrawn_at = Some(now);
-            consent.history.push(ConsentEvent {
-                event: ConsentEventKind::Withdrawn,
-                at: now,
-                access_record: None,
-            });
+            consent
+                .history
+                .push(ConsentEvent::new(ConsentEventKind::Withdrawn, now, None));
             let mut c = Change::durable();
             c.put(Table::HolderConsent, key, layout::encode(&consent));
             self.store.commit(c)?;
             tracing::info!(holder = %holder, consent = %consent.id, "consent withdrawn");
         }
         Ok(Some(consent))
+    }
+
+    /// Narrows an active consent's terms ([`reuse::narrow`]), effective for the next pull. `None`
+    /// if the holder has no such consent; `409 invalid_transition` if it is no longer active.
+    pub fn narrow_consent(
+        &self,
+        holder: &HolderCode,
+        id: &str,
+        narrowing: &Narrowing,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Consent>, VaultError> {
+        let digest = self.holder_digest(holder);
+        let _guard = self.holder_lock(&digest);
+        let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
+            return Ok(None);
+        };
+        let state = consent.state(now);
+        if !matches!(state, ConsentState::Active | ConsentState::Exhausted) {
+            return Err(VaultError::new(
+                Reason::InvalidTransition,
+                "id",
+                format!("consent {id} is {state:?}; only a consent in force can be narrowed")
+                    .to_lowercase(),
+            ));
+        }
+        if narrowing.is_empty() {
+            return Err(VaultError::new(
+                Reason::InvalidRequest,
+                "$",
+                "name what to narrow: types, licences, expiresAt or maxUses",
+            ));
+        }
+        let terms = reuse::narrow(&consent.terms(), narrowing, consent.uses, now)?;
+        consent.set_terms(terms.clone());
+        consent.history.push(ConsentEvent::new(
+            ConsentEventKind::Narrowed,
+            now,
+            Some(terms),
+        ));
+        let mut c = Change::durable();
+        c.put(Table::HolderConsent, key, layout::encode(&consent));
+        self.store.commit(c)?;
+        tracing::info!(holder = %holder, consent = %consent.id, "consent narrowed");
+        Ok(Some(consent))
+    }
+
+    /// The consent receipts of a holder's consent, one per event of its history that has one
+    /// (granted or approved, narrowed, withdrawn), oldest first. The same event always gives the
+    /// same bytes.
+    pub fn consent_receipts(
+        &self,
+        holder: &HolderCode,
+        consent: &Consent,
+    ) -> Result<Vec<Value>, SigningError> {
+        let reg = self.registries();
+        let requester = reg
+            .requesters
+            .get(&consent.requester)
+            .map_or(consent.requester.as_str(), |r| r.name.as_str());
+        let matter = reg
+            .matters
+            .get(&consent.matter)
+            .map_or(consent.matter.as_str(), |m| m.name.as_str());
+        let mut out = Vec::new();
+        for (e, terms) in consent.events_with_terms() {
+            let event = match e.event {
+                ConsentEventKind::Created if consent.request.is_some() => Event::Approved,
+                ConsentEventKind::Created => Event::Granted,
+                ConsentEventKind::Narrowed => Event::Narrowed,
+                ConsentEventKind::Withdrawn => Event::Withdrawn,
+                ConsentEventKind::Used => continue,
+            };
+            out.push(consent_receipt::issue(
+                &self.signer,
+                &ReceiptFacts {
+                    event,
+                    at: e.at,
+                    holder,
+                    consent: &consent.id,
+                    request: consent.request.as_deref(),
+                    requester: (&consent.requester, requester),
+                    matter: (&consent.matter, matter),
+                    purpose: &consent.purpose,
+                    terms: &terms,
+                },
+            )?);
+        }
+        Ok(out)
     }
 
     /// Pulls the licences a matter needs for `requester`, with the holder's consent. Every pull —
@@ -373,8 +556,71 @@ impl Vault {
     ) -> Result<Pull, VaultError> {
         let reg = self.registries();
         let ask = Ask::new(&reg, requester, req)?;
-        let digest = self.holder_digest(&ask.holder);
+        let (consents, decisions, record) =
+            self.decide_and_record(&ask, AccessKind::Pull, |_, _| {}, now)?;
+        self.release(&reg, &ask, &consents, decisions, &record, now)
+    }
 
+    /// Checks claimed face values of one of the holder's licences for `requester` (核验): under the
+    /// same consent rules and the same audit-before-release as a pull, and nothing but whether
+    /// each claim matches leaves.
+    pub fn check_claims(
+        &self,
+        requester: &str,
+        check: ClaimCheck,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimAnswer, VaultError> {
+        let reg = self.registries();
+        let ask = Ask::new(
+            &reg,
+            requester,
+            PullRequest {
+                holder: check.holder.clone(),
+                matter: check.matter.clone(),
+                purpose: check.purpose.clone(),
+                types: Some(vec![check.type_code.clone()]),
+            },
+        )?;
+        reuse::check_claims(&reg, ask.matter, &check)?;
+        let (_, decisions, record) = self.decide_and_record(
+            &ask,
+            AccessKind::Check,
+            |record, decisions| {
+                for (o, d) in record.outcomes.iter_mut().zip(decisions) {
+                    if let (Ok(_), Some(lic)) = (
+                        &d.outcome,
+                        d.extracted.as_ref().and_then(|e| e.licence.as_ref()),
+                    ) {
+                        o.claims = Some(reuse::matches(&lic.fields, &check.claims));
+                    }
+                }
+            },
+            now,
+        )?;
+        let d = decisions.into_iter().next();
+        let outcome = record.outcomes.first();
+        Ok(ClaimAnswer {
+            access_record: record.id.clone(),
+            checked_at: now,
+            matter: ask.matter.code.clone(),
+            type_code: check.type_code,
+            outcome: d.as_ref().map_or(Outcome::NotProvided, Decision::outcome),
+            reason: d.as_ref().and_then(Decision::reason),
+            message: d.and_then(|d| d.outcome.err().map(|r| r.message)),
+            claims: outcome.and_then(|o| o.claims.clone()),
+        })
+    }
+
+    /// Decides a pull or a check under the holder's lock and commits its access record (filled
+    /// in by `fill`), consent uses and statistics before anything is released.
+    fn decide_and_record(
+        &self,
+        ask: &Ask<'_>,
+        kind: AccessKind,
+        fill: impl FnOnce(&mut AccessRecord, &[Decision]),
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord), VaultError> {
+        let digest = self.holder_digest(&ask.holder);
         // The holder's stripe is held from reading the consents to the durable commit, so a
         // concurrent pull or withdrawal for the same holder sees all of this pull or none of it;
         // pulls for other holders run alongside and share WAL syncs.
@@ -389,13 +635,14 @@ impl Vault {
         // Read and verify only what a usable consent admits.
         let found = self.find_licences(&digest, &ask.types, &needs, &consents, now)?;
         let mut decisions = decide_all(&ask.types, &needs, found);
-        let record = access_record(&ask, &digest, &consents, &mut decisions, now);
-        self.commit_pull(&ask, &digest, (&keys, &consents), &decisions, &record)?;
+        let mut record = access_record(ask, kind, &digest, &consents, &mut decisions, now);
+        fill(&mut record, &decisions);
+        self.commit_pull(ask, &digest, (&keys, &consents), &decisions, &record)?;
         drop(guard);
 
         let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
-        tracing::info!(access_record = %record.id, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
-        self.release(&reg, &ask, &consents, decisions, &record, now)
+        tracing::info!(access_record = %record.id, kind = ?kind, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
+        Ok((consents, decisions, record))
     }
 
     /// Writes a pull's access record, its consent uses and its statistics in one durable change
@@ -479,6 +726,7 @@ impl Vault {
                 Ok(i) => (None, None, Some(consents[*i].id.clone())),
                 Err(r) => (Some(r.reason), Some(r.message.clone()), None),
             };
+            let fields = ask.matter.fields_of(&d.type_code);
             let (licence, stamped_copy) = match (&d.copy_id, &d.extracted) {
                 (Some(copy_id), Some(e)) => {
                     let licence = e.document.clone().ok_or_else(|| {
@@ -495,11 +743,31 @@ impl Vault {
                         issued: now,
                         expires,
                     };
-                    let copy = copy::issue(&self.signer, &facts, &licence)?;
-                    (Some(licence), Some(copy))
+                    match (fields, &e.licence) {
+                        (None, _) => {
+                            let copy = copy::issue(&self.signer, &facts, &licence)?;
+                            (Some(licence), Some(copy))
+                        }
+                        (Some(names), Some(lic)) => {
+                            let copy =
+                                copy::issue_minimised(&self.signer, &facts, lic.face(names))?;
+                            (None, Some(copy))
+                        }
+                        (Some(_), None) => {
+                            return Err(crate::verify::SigningError::new(
+                                "stamped copy",
+                                "licence not parsed",
+                            )
+                            .into())
+                        }
+                    }
                 }
                 _ => (None, None),
             };
+            let disclosed = stamped_copy
+                .as_ref()
+                .and(fields)
+                .map(<[String]>::to_vec);
             results.push(TypeResult {
                 type_code: d.type_code,
                 type_name,
@@ -508,6 +776,7 @@ impl Vault {
                 message,
                 licence_id: d.extracted.as_ref().map(|e| e.id.clone()),
                 licence,
+                disclosed,
                 verdict: d.extracted.map(|e| e.verdict),
                 stamped_copy,
                 consent,
@@ -525,7 +794,7 @@ impl Vault {
     /// For each looked-for type, the holder's best licence of that type that one of its consents
     /// admits (not superseded, verified afresh), and the consent it would be charged to. No
     /// licence is read when no type is looked for.
-    fn find_licences(
+    pub(super) fn find_licences(
         &self,
         digest: &HolderDigest,
         types: &[TypeCode],
@@ -663,6 +932,56 @@ impl Vault {
         })
     }
 
+    /// The holder's summary, from the whole access log: per matter, the licences provided
+    /// without being uploaded again, and when.
+    pub fn holder_summary(&self, holder: &HolderCode) -> Result<HolderSummary, VaultError> {
+        let mut by_matter: BTreeMap<String, MatterSummary> = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.access_log(holder, ACCESS_LOG_MAX_PAGE, cursor.as_deref())?;
+            for r in &page.records {
+                let provided = r
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.outcome == Outcome::Provided)
+                    .count() as u64;
+                if provided == 0 {
+                    continue;
+                }
+                let m = by_matter
+                    .entry(r.matter.clone())
+                    .or_insert_with(|| MatterSummary {
+                        matter: r.matter.clone(),
+                        matter_name: r.matter_name.clone(),
+                        licences_provided: 0,
+                        pulls: 0,
+                        checks: 0,
+                        first_at: r.at,
+                        last_at: r.at,
+                    });
+                match r.kind {
+                    AccessKind::Pull => {
+                        m.pulls += 1;
+                        m.licences_provided += provided;
+                    }
+                    AccessKind::Check => m.checks += 1,
+                }
+                m.first_at = m.first_at.min(r.at);
+                m.last_at = m.last_at.max(r.at);
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut matters: Vec<MatterSummary> = by_matter.into_values().collect();
+        matters.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.matter.cmp(&b.matter)));
+        Ok(HolderSummary {
+            licences_provided: matters.iter().map(|m| m.licences_provided).sum(),
+            matters,
+        })
+    }
+
     /// The persistent reuse statistics.
     pub fn reuse_stats(&self) -> Result<ReuseStats, StoreError> {
         let mut stats = ReuseStats::default();
@@ -725,9 +1044,11 @@ fn decide_all(types: &[TypeCode], needs: &[Need], found: Vec<Option<Found>>) -> 
         .collect()
 }
 
-/// The access record of a pull, naming each provided type's stamped copy (its id is set here).
+/// The access record of a pull or check, naming each provided type's stamped copy (a pull's copy
+/// id is set here) and the fields it discloses.
 fn access_record(
     ask: &Ask<'_>,
+    kind: AccessKind,
     digest: &HolderDigest,
     consents: &[Consent],
     decisions: &mut [Decision],
@@ -735,6 +1056,7 @@ fn access_record(
 ) -> AccessRecord {
     let mut record = AccessRecord {
         id: format!("acc_{:016x}{}", layout::micros(now), random_hex(8)),
+        kind,
         at: now,
         requester: ask.requester.id.clone(),
         requester_name: ask.requester.name.clone(),
@@ -748,7 +1070,8 @@ fn access_record(
     for d in decisions {
         let licence = d.extracted.as_ref().map(|e| e.id.urn());
         let consent = d.outcome.as_ref().ok().map(|&i| consents[i].id.clone());
-        if consent.is_some() {
+        let pulled = consent.is_some() && kind == AccessKind::Pull;
+        if pulled {
             d.copy_id = Some(new_uuid_urn());
             record.licences.extend(licence.clone());
         }
@@ -759,6 +1082,12 @@ fn access_record(
             licence,
             consent,
             stamped_copy: d.copy_id.clone(),
+            disclosed: ask
+                .matter
+                .fields_of(&d.type_code)
+                .filter(|_| pulled)
+                .map(<[String]>::to_vec),
+            claims: None,
         });
     }
     record

@@ -1,5 +1,11 @@
 //! Purpose-stamped copies (加注件, SPEC §7): vault-signed credentials that embed a licence as
 //! stored, bind its digest and say for whom, for which matter and why it was released.
+//!
+//! A **minimised** copy (SPEC §10), for a matter that declares the face fields it needs, embeds
+//! no licence: it carries those fields (`credentialSubject.disclosed`), the licence id and its
+//! content digest, under the vault's signature only. The issuer's signature covers the whole
+//! licence and cannot be shown without it, so the vault attests that it verified the licence
+//! afresh at `issuedAt` (docs/DECISIONS.md).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -15,6 +21,8 @@ use crate::verdict::{Check, CheckName, Reason, Verdict};
 
 /// The `type` that marks a purpose-stamped copy.
 pub const STAMPED_COPY_TYPE: &str = "PurposeStampedCopy";
+/// The second `type` of a minimised stamped copy.
+pub const MINIMISED_COPY_TYPE: &str = "MinimisedCopy";
 /// How long a stamped copy is valid (SPEC §7: default 30 days).
 pub const COPY_VALIDITY_DAYS: i64 = 30;
 
@@ -42,6 +50,52 @@ pub fn is_stamped_copy(doc: &Value) -> bool {
         .is_some_and(|t| t.iter().any(|t| t == STAMPED_COPY_TYPE))
 }
 
+fn subject(facts: &CopyFacts<'_>) -> Value {
+    json!({
+        "licence": facts.licence.urn(),
+        "sha256": facts.sha256,
+        "requester": facts.requester,
+        "matter": facts.matter,
+        "purpose": facts.purpose,
+        "issuedAt": format_time(facts.issued),
+        "expiresAt": format_time(facts.expires),
+        "accessRecord": facts.access_record,
+    })
+}
+
+fn unsigned(signer: &Signer, facts: &CopyFacts<'_>, types: &[&str], subject: Value) -> Value {
+    json!({
+        "@context": [VC_CONTEXT],
+        "id": facts.id,
+        "type": types,
+        "issuer": signer.did_key().as_str(),
+        "validFrom": format_time(facts.issued),
+        "validUntil": format_time(facts.expires),
+        "credentialSubject": subject,
+    })
+}
+
+/// Signs a minimised copy: of the licence, only the face fields `disclosed` (already cut to
+/// what the matter needs), its id and its content digest.
+pub fn issue_minimised(
+    signer: &Signer,
+    facts: &CopyFacts<'_>,
+    disclosed: serde_json::Map<String, Value>,
+) -> Result<jcs::Canonical, SigningError> {
+    let mut subject = subject(facts);
+    subject["disclosed"] = Value::Object(disclosed);
+    let copy = unsigned(
+        signer,
+        facts,
+        &["VerifiableCredential", STAMPED_COPY_TYPE, MINIMISED_COPY_TYPE],
+        subject,
+    );
+    let signed = proof::sign(copy, signer, facts.issued)
+        .map_err(|e| SigningError::new("stamped copy", e))?;
+    jcs::Canonical::new(jcs::canonicalize(&signed))
+        .map_err(|e| SigningError::new("stamped copy", format!("not JSON: {e}")))
+}
+
 /// Signs a stamped copy of `licence` (its stored canonical bytes). The licence goes in as those
 /// bytes, spliced into the copy's canonical bytes in place of a null: signed and served without
 /// parsing or serialising it again.
@@ -50,25 +104,14 @@ pub fn issue(
     facts: &CopyFacts<'_>,
     licence: &jcs::Canonical,
 ) -> Result<jcs::Canonical, SigningError> {
-    let mut copy = json!({
-        "@context": [VC_CONTEXT],
-        "id": facts.id,
-        "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
-        "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(facts.issued),
-        "validUntil": format_time(facts.expires),
-        "credentialSubject": {
-            "licence": facts.licence.urn(),
-            "sha256": facts.sha256,
-            "requester": facts.requester,
-            "matter": facts.matter,
-            "purpose": facts.purpose,
-            "issuedAt": format_time(facts.issued),
-            "expiresAt": format_time(facts.expires),
-            "accessRecord": facts.access_record,
-            "document": null,
-        }
-    });
+    let mut subject = subject(facts);
+    subject["document"] = Value::Null;
+    let mut copy = unsigned(
+        signer,
+        facts,
+        &["VerifiableCredential", STAMPED_COPY_TYPE],
+        subject,
+    );
     let embed = |copy: &Value| {
         jcs::splice(
             &jcs::canonicalize(copy),
@@ -111,6 +154,9 @@ pub fn check<E>(
         }
     }
 
+    if let Some(disclosed) = field("disclosed") {
+        return Ok(minimised(checks, doc, disclosed, now));
+    }
     let embedded = field("document").filter(|d| Licence::is_licence(d) && !is_stamped_copy(d));
     checks.push(match (embedded, text("licence"), text("sha256")) {
         (Some(lic), Some(bound_id), Some(bound_sha)) => {
@@ -153,6 +199,49 @@ pub fn check<E>(
         }
     }
     Ok(Verdict::new(checks, now))
+}
+
+/// The verdict of a minimised copy: its own checks, and `binding` passes when it names a licence
+/// by a valid identifier and a SHA-256, its disclosed face fields are an object, and it embeds no
+/// document. Nothing of
+/// the licence beyond the disclosed fields is there to check: the vault's signature attests it.
+fn minimised(mut checks: Vec<Check>, doc: &Value, disclosed: &Value, now: DateTime<Utc>) -> Verdict {
+    let subject = &doc["credentialSubject"];
+    let urn = subject["licence"].as_str().unwrap_or_default();
+    let sha = subject["sha256"].as_str().unwrap_or_default();
+    let names: Vec<String> = disclosed
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let typed = doc["type"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t == MINIMISED_COPY_TYPE));
+    let binding = if !typed {
+        Err("a copy that discloses fields must have type MinimisedCopy")
+    } else if LicenceId::from_urn_or_bare(urn).is_err() {
+        Err("credentialSubject.licence is not a licence identifier")
+    } else if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Err("credentialSubject.sha256 is not a SHA-256")
+    } else if !disclosed.is_object() {
+        Err("credentialSubject.disclosed must be an object of face fields")
+    } else if subject.get("document").is_some() {
+        Err("a minimised copy embeds no document")
+    } else {
+        Ok(())
+    };
+    checks.push(match binding {
+        Ok(()) => Check::pass_with(
+            CheckName::Binding,
+            format!(
+                "discloses {} of {urn} (SHA-256 {sha}), verified by the vault when the copy was issued",
+                names.join(", ")
+            ),
+        ),
+        Err(why) => Check::fail(CheckName::Binding, Reason::IntegrityFailure, why),
+    });
+    let mut v = Verdict::new(checks, now);
+    v.disclosed = Some(names);
+    v
 }
 
 #[cfg(test)]

@@ -1,0 +1,343 @@
+//! Consent requests in the vault (SPEC §10): stored when an approval system asks, previewed by the
+//! holder with exactly what would leave, answered once. What a request may ask and how an answer
+//! may narrow it is decided by [`crate::reuse::request`]; this module stores and reads.
+//!
+//! **Invariants:** a request is stored whatever the holder code names (no holder lookup), so the
+//! requester learns nothing of the holder; an answer and the consent it creates are one durable
+//! [`Change`] made under the holder's lock, so two racing approvals create one consent; a request
+//! is found only by its holder (`404` to anyone else) or by the requester that asked.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::layout::{self, HolderDigest};
+use super::reuse::random_hex;
+use super::{Vault, VaultError};
+use crate::codes::{HolderCode, TypeCode};
+use crate::reuse::request::{self, Answer, ConsentRequest, NewRequest, RequestState};
+use crate::reuse::{self, Consent, Narrowing, NewConsent};
+use crate::store::{Change, StoreError, Table};
+use crate::verdict::{Reason, Verdict};
+use crate::verify::Status;
+
+/// A consent request as stored: the request and its holder, as the keyed digest only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRequest {
+    #[serde(flatten)]
+    pub request: ConsentRequest,
+    /// Hex of the holder digest.
+    pub holder_digest: String,
+}
+
+/// The licence a needed type would release, as the holder previews it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewLicence {
+    /// The licence id (URN).
+    pub id: String,
+    pub type_name: String,
+    pub issuer: String,
+    pub issuer_name: String,
+    pub version: u16,
+    pub status: Status,
+    /// A fresh verdict, check by check.
+    pub verdict: Verdict,
+}
+
+/// What an approval would release of one needed type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewItem {
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub type_code: TypeCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// Whether a pull right after approval would provide it.
+    pub would_release: bool,
+    /// Why it would not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The licence considered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<PreviewLicence>,
+    /// Exactly the face fields that would leave, with their values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Map<String, Value>>,
+    /// `true` when the whole signed licence would leave (the matter declares no fields for the
+    /// type); `false` when only `fields` would.
+    pub whole_licence: bool,
+}
+
+fn not_found(id: &str) -> VaultError {
+    VaultError::new(Reason::NotFound, "id", format!("no consent request {id}"))
+}
+
+impl Vault {
+    /// Stores an approval system's request for a holder's consent.
+    pub fn request_consent(
+        &self,
+        requester: &str,
+        new: NewRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ConsentRequest, VaultError> {
+        let reg = self.registries();
+        let c = request::check_new_request(&reg, requester, &new, now)?;
+        let digest = self.holder_digest(&new.holder);
+        let req = ConsentRequest {
+            // Time first, so a holder's requests sort by creation; 128 random bits after it.
+            id: format!("creq_{:016x}{}", layout::micros(now), random_hex(16)),
+            requester: c.requester.id.clone(),
+            matter: c.matter.code.clone(),
+            purpose: c.purpose,
+            types: c.types,
+            max_uses: c.max_uses,
+            valid_for: c.valid_for,
+            created_at: now,
+            expires_at: c.expires_at,
+            answer: None,
+        };
+        let mut change = Change::durable();
+        self.put_request(&mut change, &digest, &req);
+        change.put(
+            Table::HolderRequest,
+            layout::holder_request(&digest, &req.id),
+            Vec::new(),
+        );
+        self.store.commit(change)?;
+        tracing::info!(request = %req.id, requester = %req.requester, matter = %req.matter, holder = %new.holder, "consent requested");
+        Ok(req)
+    }
+
+    fn put_request(&self, change: &mut Change, digest: &HolderDigest, req: &ConsentRequest) {
+        let stored = StoredRequest {
+            request: req.clone(),
+            holder_digest: hex::encode(digest),
+        };
+        change.put(
+            Table::ConsentRequest,
+            layout::consent_request(&req.id).to_vec(),
+            layout::encode(&stored),
+        );
+    }
+
+    fn stored_request(&self, id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        self.store
+            .get(Table::ConsentRequest, layout::consent_request(id))?
+            .map(|v| layout::decode(Table::ConsentRequest, &v))
+            .transpose()
+    }
+
+    /// A request as the requester that made it sees it; `None` for any other requester.
+    pub fn requester_request(
+        &self,
+        requester: &str,
+        id: &str,
+    ) -> Result<Option<ConsentRequest>, StoreError> {
+        Ok(self
+            .stored_request(id)?
+            .map(|s| s.request)
+            .filter(|r| r.requester == requester))
+    }
+
+    /// A request of this holder; `None` for another holder's (nothing of it leaks).
+    pub fn holder_request(
+        &self,
+        holder: &HolderCode,
+        id: &str,
+    ) -> Result<Option<ConsentRequest>, StoreError> {
+        let digest = hex::encode(self.holder_digest(holder));
+        Ok(self
+            .stored_request(id)?
+            .filter(|s| s.holder_digest == digest)
+            .map(|s| s.request))
+    }
+
+    /// The holder's requests still pending at `now`, newest first.
+    pub fn pending_requests(
+        &self,
+        holder: &HolderCode,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConsentRequest>, StoreError> {
+        let digest = self.holder_digest(holder);
+        let keys = self
+            .store
+            .scan(Table::HolderRequest, &digest, true, usize::MAX)?
+            .into_iter()
+            .map(|(k, _)| layout::holder_request_id(&k).map(|id| layout::consent_request(id).to_vec()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for v in self.store.multi_get(Table::ConsentRequest, &keys)?.into_iter().flatten() {
+            let s: StoredRequest = layout::decode(Table::ConsentRequest, &v)?;
+            if s.request.state(now) == RequestState::Pending {
+                out.push(s.request);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What approving `req` now would release, per requested type: the licence a pull would
+    /// provide, its fresh verdict and exactly the face fields that would leave. Decided by the
+    /// same rules as a pull, under a consent with the request's terms; nothing is recorded (the
+    /// holder is looking at their own licences).
+    pub fn preview(
+        &self,
+        holder: &HolderCode,
+        req: &ConsentRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PreviewItem>, VaultError> {
+        let reg = self.registries();
+        let digest = self.holder_digest(holder);
+        let Some(matter) = reg.matters.get(&req.matter) else {
+            return Ok(Vec::new());
+        };
+        let terms = req.terms(now);
+        let hypothetical = Consent {
+            id: req.id.clone(),
+            requester: req.requester.clone(),
+            matter: req.matter.clone(),
+            purpose: req.purpose.clone(),
+            types: terms.types.clone(),
+            licences: Vec::new(),
+            created_at: now,
+            expires_at: terms.expires_at,
+            max_uses: terms.max_uses,
+            uses: 0,
+            withdrawn_at: None,
+            history: Vec::new(),
+            request: Some(req.id.clone()),
+        };
+        let consents = [hypothetical];
+        let needs = reuse::needs(&req.types, matter, &consents, now);
+        let found = self.find_licences(&digest, &req.types, &needs, &consents, now)?;
+        let mut items = Vec::with_capacity(req.types.len());
+        for ((ty, need), found) in req.types.iter().zip(&needs).zip(found) {
+            let candidate = found.as_ref().map(|f| reuse::Candidate {
+                id: &f.extracted.id,
+                verdict: &f.extracted.verdict,
+                servable: f.extracted.document.is_some(),
+                consent: f.consent,
+            });
+            let decided = reuse::decide(ty, need, candidate);
+            let declared = matter.fields_of(ty);
+            let e = found.map(|f| f.extracted);
+            let fields = match (&decided, e.as_ref().and_then(|e| e.licence.as_ref())) {
+                (Ok(_), Some(lic)) => Some(match declared {
+                    Some(names) => lic.face(names),
+                    None => lic.fields.clone(),
+                }),
+                _ => None,
+            };
+            items.push(PreviewItem {
+                type_code: ty.clone(),
+                type_name: reg.types.get(ty).map(|t| t.name.clone()),
+                would_release: decided.is_ok(),
+                reason: decided.as_ref().err().map(|r| r.reason),
+                licence: e.map(|e| PreviewLicence {
+                    id: e.id.urn(),
+                    type_name: e.licence.as_ref().map_or_else(
+                        || reg.types.get(ty).map(|t| t.name.clone()).unwrap_or_default(),
+                        |l| l.type_name.clone(),
+                    ),
+                    issuer: e.id.issuer().to_string(),
+                    issuer_name: e
+                        .licence
+                        .as_ref()
+                        .map(|l| l.issuer_name.clone())
+                        .or_else(|| reg.agencies.get(&e.id.issuer()).map(|a| a.name.clone()))
+                        .unwrap_or_default(),
+                    version: e.id.version(),
+                    status: Status::of(&e.verdict),
+                    verdict: e.verdict,
+                }),
+                fields,
+                whole_licence: declared.is_none(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// Approves the holder's pending request, narrowed as asked: creates the consent and marks
+    /// the request approved in one durable change. `404` for a request that is not the holder's;
+    /// `409 request_expired` / `request_answered` when it can no longer be answered.
+    pub fn approve_request(
+        &self,
+        holder: &HolderCode,
+        id: &str,
+        narrowing: &Narrowing,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, VaultError> {
+        let digest = self.holder_digest(holder);
+        let _guard = self.holder_lock(&digest);
+        let mut req = self.holder_request(holder, id)?.ok_or_else(|| not_found(id))?;
+        req.answerable(now)?;
+        if narrowing.licences.is_some() {
+            return Err(VaultError::new(
+                Reason::InvalidRequest,
+                "$.licences",
+                "a request asks for types; narrow the types",
+            ));
+        }
+        let terms = reuse::narrow(&req.terms(now), narrowing, 0, now)?;
+        let consent = self.checked_consent(
+            &digest,
+            NewConsent {
+                requester: req.requester.clone(),
+                matter: req.matter.clone(),
+                purpose: req.purpose.clone(),
+                types: terms.types,
+                licences: Vec::new(),
+                expires_at: terms.expires_at,
+                max_uses: terms.max_uses,
+            },
+            Some(req.id.clone()),
+            now,
+        )?;
+        req.answer = Some(Answer {
+            state: RequestState::Approved,
+            at: now,
+            consent: Some(consent.id.clone()),
+            reason: None,
+        });
+        let mut change = Change::durable();
+        change.put(
+            Table::HolderConsent,
+            layout::consent(&digest, &consent.id),
+            layout::encode(&consent),
+        );
+        self.put_request(&mut change, &digest, &req);
+        self.store.commit(change)?;
+        tracing::info!(holder = %holder, request = %req.id, consent = %consent.id, "consent request approved");
+        Ok(consent)
+    }
+
+    /// Rejects the holder's pending request, with an optional reason the requester will see.
+    pub fn reject_request(
+        &self,
+        holder: &HolderCode,
+        id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ConsentRequest, VaultError> {
+        let reason = request::check_reject_reason(reason)?;
+        let digest = self.holder_digest(holder);
+        let _guard = self.holder_lock(&digest);
+        let mut req = self.holder_request(holder, id)?.ok_or_else(|| not_found(id))?;
+        req.answerable(now)?;
+        req.answer = Some(Answer {
+            state: RequestState::Rejected,
+            at: now,
+            consent: None,
+            reason,
+        });
+        let mut change = Change::durable();
+        self.put_request(&mut change, &digest, &req);
+        self.store.commit(change)?;
+        tracing::info!(holder = %holder, request = %req.id, "consent request rejected");
+        Ok(req)
+    }
+}

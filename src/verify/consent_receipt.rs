@@ -1,0 +1,227 @@
+//! Consent receipts (SPEC §10): the vault's signed statement, for the holder to keep, that a
+//! consent was granted, approved (from a consent request), narrowed or withdrawn — who, for which
+//! approval system, matter and purpose, covering what, until when.
+//!
+//! A receipt is built from the consent's stored history alone and signed with `created` at the
+//! event's time, so the same event always gives the same bytes (Ed25519 is deterministic): the
+//! vault keeps no copy and can give a receipt again (`GET /v1/me/consents/{id}/receipts`).
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::SigningError;
+use crate::codes::HolderCode;
+use crate::keys::{DidKey, Signer};
+use crate::licence::VC_CONTEXT;
+use crate::proof::{self, format_time};
+use crate::reuse::Terms;
+use crate::verdict::{Check, CheckName, Reason, Verdict};
+
+/// The `type` that marks a consent receipt.
+pub const CONSENT_RECEIPT_TYPE: &str = "ConsentReceipt";
+
+/// What happened to the consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The holder granted it directly (`POST /v1/me/consents`).
+    Granted,
+    /// The holder approved a consent request.
+    Approved,
+    Narrowed,
+    Withdrawn,
+}
+
+impl Event {
+    pub const ALL: [Event; 4] = [
+        Event::Granted,
+        Event::Approved,
+        Event::Narrowed,
+        Event::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Approved => "approved",
+            Self::Narrowed => "narrowed",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// Everything a receipt states.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptFacts<'a> {
+    pub event: Event,
+    pub at: DateTime<Utc>,
+    pub holder: &'a HolderCode,
+    pub consent: &'a str,
+    /// The consent request an approval answered.
+    pub request: Option<&'a str>,
+    pub requester: (&'a str, &'a str),
+    pub matter: (&'a str, &'a str),
+    pub purpose: &'a str,
+    /// The terms in force after the event.
+    pub terms: &'a Terms,
+}
+
+/// Whether a document claims to be a consent receipt.
+pub fn is_consent_receipt(doc: &Value) -> bool {
+    doc.get("type")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.iter().any(|t| t == CONSENT_RECEIPT_TYPE))
+}
+
+/// The receipt's id: a `urn:uuid:` (version 8) derived from the consent, the event and its time,
+/// so a receipt given again has the same id.
+fn receipt_id(f: &ReceiptFacts<'_>) -> String {
+    let mut b: [u8; 16] = Sha256::digest(format!(
+        "{}\u{0}{}\u{0}{}",
+        f.consent,
+        f.event.as_str(),
+        format_time(f.at)
+    ))[..16]
+        .try_into()
+        .unwrap_or_default();
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Signs a consent receipt.
+pub fn issue(signer: &Signer, f: &ReceiptFacts<'_>) -> Result<Value, SigningError> {
+    let mut subject = json!({
+        "event": f.event.as_str(),
+        "at": format_time(f.at),
+        "holder": {"codeType": f.holder.code_type(), "code": f.holder.code()},
+        "consent": f.consent,
+        "requester": {"id": f.requester.0, "name": f.requester.1},
+        "matter": {"code": f.matter.0, "name": f.matter.1},
+        "purpose": f.purpose,
+        "expiresAt": format_time(f.terms.expires_at),
+    });
+    if let Some(r) = f.request {
+        subject["request"] = json!(r);
+    }
+    if !f.terms.types.is_empty() {
+        subject["types"] = json!(f.terms.types.iter().map(|t| t.as_str()).collect::<Vec<_>>());
+    }
+    if !f.terms.licences.is_empty() {
+        subject["licences"] = json!(f.terms.licences.iter().map(|l| l.urn()).collect::<Vec<_>>());
+    }
+    if let Some(m) = f.terms.max_uses {
+        subject["maxUses"] = json!(m);
+    }
+    let unsigned = json!({
+        "@context": [VC_CONTEXT],
+        "id": receipt_id(f),
+        "type": ["VerifiableCredential", CONSENT_RECEIPT_TYPE],
+        "issuer": signer.did_key().as_str(),
+        "validFrom": format_time(f.at),
+        "credentialSubject": subject,
+    });
+    proof::sign(unsigned, signer, f.at).map_err(|e| SigningError::new("consent receipt", e))
+}
+
+/// Verifies a consent receipt: its signature by a `trusted` vault key (when given), its validity,
+/// and `schema`: it states an event, when, the holder, the consent, the requester, the matter,
+/// the purpose and until when. No I/O.
+pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Verdict {
+    let mut checks = super::document(doc, trusted, now).checks;
+    let s = &doc["credentialSubject"];
+    let text = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
+    let missing = [
+        ("event", Event::ALL.iter().any(|e| s["event"] == e.as_str())),
+        ("at", s["at"].as_str().and_then(proof::parse_time).is_some()),
+        ("holder", text(&s["holder"]["codeType"]) && text(&s["holder"]["code"])),
+        ("consent", text(&s["consent"])),
+        ("requester", text(&s["requester"]["id"])),
+        ("matter", text(&s["matter"]["code"])),
+        ("purpose", text(&s["purpose"])),
+        (
+            "expiresAt",
+            s["expiresAt"].as_str().and_then(proof::parse_time).is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(name, _)| name)
+    .collect::<Vec<_>>();
+    checks.push(match missing.first() {
+        None => Check::pass_with(
+            CheckName::Schema,
+            format!(
+                "{} consent {} for {} ({})",
+                s["event"].as_str().unwrap_or_default(),
+                s["consent"].as_str().unwrap_or_default(),
+                s["requester"]["id"].as_str().unwrap_or_default(),
+                s["matter"]["code"].as_str().unwrap_or_default(),
+            ),
+        ),
+        Some(first) => Check::fail_at(
+            CheckName::Schema,
+            Reason::SchemaViolation,
+            format!("$.credentialSubject.{first}"),
+            "a consent receipt must state this",
+        ),
+    });
+    Verdict::new(checks, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_event_gives_the_same_bytes_and_a_change_breaks_the_signature() {
+        let signer = Signer::generate();
+        let at = proof::parse_time("2025-01-15T08:00:00Z").unwrap();
+        let holder: HolderCode = "111:350102198503120130".parse().unwrap();
+        let terms = Terms {
+            types: vec!["11100000000019713D001".parse().unwrap()],
+            licences: Vec::new(),
+            expires_at: proof::parse_time("2025-02-15T08:00:00Z").unwrap(),
+            max_uses: Some(1),
+        };
+        let facts = ReceiptFacts {
+            event: Event::Approved,
+            at,
+            holder: &holder,
+            consent: "cst_1",
+            request: Some("creq_1"),
+            requester: ("fz-gjj", "福州住房公积金中心"),
+            matter: ("350100-GJJ-001", "住房公积金提取"),
+            purpose: "提取",
+            terms: &terms,
+        };
+        let a = issue(&signer, &facts).unwrap();
+        assert_eq!(a, issue(&signer, &facts).unwrap());
+        assert!(is_consent_receipt(&a));
+        let keys = [signer.did_key().clone()];
+        let v = check(&a, Some(&keys), at);
+        assert!(v.valid, "{v:?}");
+        let mut b = a.clone();
+        b["credentialSubject"]["maxUses"] = json!(2);
+        let v = check(&b, Some(&keys), at);
+        assert_eq!(v.reason(), Some(Reason::BadSignature));
+        let mut c = a;
+        c["credentialSubject"]
+            .as_object_mut()
+            .unwrap()
+            .remove("purpose");
+        let v = check(&c, Some(&keys), at);
+        assert_eq!(
+            v.check(CheckName::Schema).and_then(|c| c.code),
+            Some(Reason::SchemaViolation)
+        );
+    }
+}
