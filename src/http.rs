@@ -8,6 +8,7 @@ mod extract;
 mod licences;
 mod lifecycle;
 mod registries;
+mod requests;
 mod reuse;
 
 use std::sync::Arc;
@@ -76,7 +77,8 @@ pub fn blocking_permits() -> usize {
         registries::put_type, registries::put_matter, registries::put_requester,
         registries::create_token, registries::revoke_token,
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
-        reuse::reuse, reuse::stats,
+        reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
+        requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
         healthz, metrics, openapi,
     ),
     modifiers(&BearerAuth),
@@ -167,9 +169,25 @@ pub fn router(vault: Arc<Vault>) -> Router {
             "/v1/me/consents",
             post(reuse::create_consent).get(reuse::list_consents),
         )
-        .route("/v1/me/consents/{id}", delete(reuse::withdraw_consent))
+        .route(
+            "/v1/me/consents/{id}",
+            delete(reuse::withdraw_consent).post(reuse::consent_action),
+        )
+        .route(
+            "/v1/me/consents/{id}/receipts",
+            get(reuse::consent_receipts),
+        )
         .route("/v1/me/access-log", get(reuse::access_log))
+        .route("/v1/me/summary", get(reuse::summary))
         .route("/v1/reuse", post(reuse::reuse))
+        .route("/v1/reuse:check", post(reuse::check))
+        .route("/v1/consent-requests", post(requests::create))
+        .route("/v1/consent-requests/{id}", get(requests::get))
+        .route("/v1/me/consent-requests", get(requests::list_mine))
+        .route(
+            "/v1/me/consent-requests/{id}",
+            get(requests::get_mine).post(requests::answer),
+        )
         .route("/v1/admin/stats", get(reuse::stats))
         .route("/v1/licences/{id}/status", post(licences::post_status))
         .route(

@@ -94,22 +94,34 @@ impl Matter {
 
     /// Checks the declared fields: each names a type the matter needs, at least one field, and
     /// only fields of that type's schema, without repeats.
-    pub fn check_fields(&self, types: &BTreeMap<TypeCode, LicenceType>) -> Result<(), FieldViolation> {
+    pub fn check_fields(
+        &self,
+        types: &BTreeMap<TypeCode, LicenceType>,
+    ) -> Result<(), FieldViolation> {
         for (ty, names) in &self.fields {
             let at = |rest: &str| format!("$.fields.{ty}{rest}");
             let violation = |field: String, message: String| Err(FieldViolation { field, message });
             if !self.types.contains(ty) {
-                return violation(at(""), format!("matter {} does not need type {ty}", self.code));
+                return violation(
+                    at(""),
+                    format!("matter {} does not need type {ty}", self.code),
+                );
             }
             if names.is_empty() {
-                return violation(at(""), "name at least one field, or leave the type out to release it whole".into());
+                return violation(
+                    at(""),
+                    "name at least one field, or leave the type out to release it whole".into(),
+                );
             }
             let Some(spec) = types.get(ty) else {
                 return violation(at(""), format!("type {ty} is not catalogued"));
             };
             for (i, name) in names.iter().enumerate() {
                 if !spec.fields.iter().any(|f| &f.name == name) {
-                    return violation(at(&format!("[{i}]")), format!("{name} is not a field of {}", spec.name));
+                    return violation(
+                        at(&format!("[{i}]")),
+                        format!("{name} is not a field of {}", spec.name),
+                    );
                 }
                 if names[..i].contains(name) {
                     return violation(at(&format!("[{i}]")), format!("{name} is named twice"));

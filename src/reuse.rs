@@ -371,7 +371,11 @@ pub struct ClaimCheck {
 /// The claims of a check against the registries: at least one and at most [`MAX_CLAIMS`], each a
 /// face field of the catalogued type and, when the matter declares the fields it needs of the
 /// type, one of those (a match says something of a field too).
-pub fn check_claims(reg: &Registries, matter: &Matter, check: &ClaimCheck) -> Result<(), Rejection> {
+pub fn check_claims(
+    reg: &Registries,
+    matter: &Matter,
+    check: &ClaimCheck,
+) -> Result<(), Rejection> {
     let ty = reg.types.get(&check.type_code).ok_or_else(|| {
         Rejection::new(
             Reason::UnknownType,

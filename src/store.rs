@@ -92,9 +92,7 @@ impl Table {
             Table::HolderLicence
             | Table::HolderConsent
             | Table::HolderAccess
-            | Table::HolderRequest => {
-                Some(HOLDER_DIGEST_LEN)
-            }
+            | Table::HolderRequest => Some(HOLDER_DIGEST_LEN),
             _ => None,
         }
     }

@@ -38,8 +38,9 @@ use layout::HolderDigest;
 
 pub use requests::{PreviewItem, PreviewLicence, StoredRequest};
 pub use reuse::{
-    AccessKind, AccessOutcome, AccessPage, AccessRecord, ClaimAnswer, HolderSummary,
-    LicenceCount, MatterSummary, Pull, PullCount, ReuseStats, StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE,
+    AccessKind, AccessOutcome, AccessPage, AccessRecord, ClaimAnswer, HolderSummary, LicenceCount,
+    MatterSummary, Pull, PullCount, ReuseStats, StatsTotals, TypeResult, ACCESS_LOG_MAX_PAGE,
+    ACCESS_LOG_PAGE,
 };
 
 pub use lifecycle::{StatusRecord, StoredStatement};
@@ -789,7 +790,13 @@ impl Vault {
     /// Verifies a presented document: a licence (against the registries and, when the vault holds
     /// the same bytes, its deposit time and status) or a vault-signed document (receipt, copy).
     pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
-        let verdict = if verify::copy::is_stamped_copy(doc) {
+        let verdict = if verify::consent_receipt::is_consent_receipt(doc) {
+            verify::consent_receipt::check(
+                doc,
+                Some(std::slice::from_ref(self.signer.did_key())),
+                now,
+            )
+        } else if verify::copy::is_stamped_copy(doc) {
             // Signed by this vault, bound to the licence it embeds, and that licence judged as if
             // presented itself.
             verify::copy::check(

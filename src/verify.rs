@@ -7,7 +7,8 @@
 //! | any other signed VC | [`document`] | — |
 //! | status statement | [`statement::check`] | the issuing agency |
 //! | deposit receipt | [`receipt::deposit_time`] (and [`document`]) | [`receipt::issue`] |
-//! | purpose-stamped copy | [`copy::check`] | [`copy::issue`] |
+//! | purpose-stamped copy, minimised copy | [`copy::check`] | [`copy::issue`], [`copy::issue_minimised`] |
+//! | consent receipt | [`consent_receipt::check`] | [`consent_receipt::issue`] |
 //! | status list, status-list entry | [`status_list::check`] | [`status_list::issue`], [`status_list::entry`] |
 //!
 //! It is given everything it may consult — the registries, what the vault knows of the stored

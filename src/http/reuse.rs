@@ -14,18 +14,24 @@ use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
-use crate::reuse::{Consent, ConsentState, NewConsent, Outcome, PullRequest};
-use crate::vault::{AccessRecord, ReuseStats, TypeResult, ACCESS_LOG_MAX_PAGE, ACCESS_LOG_PAGE};
+use crate::reuse::{
+    ClaimCheck, Consent, ConsentState, Narrowing, NewConsent, Outcome, PullRequest,
+};
+use crate::vault::{
+    AccessRecord, HolderSummary, ReuseStats, TypeResult, Vault, ACCESS_LOG_MAX_PAGE,
+    ACCESS_LOG_PAGE,
+};
 use crate::verdict::{Reason, Verdict};
+use serde_json::Value;
 
-fn holder_of(p: Principal) -> Result<HolderCode, ApiError> {
+pub(super) fn holder_of(p: Principal) -> Result<HolderCode, ApiError> {
     match p {
         Principal::Holder(h) => Ok(h),
         _ => Err(ApiError::forbidden("this endpoint is for holder tokens")),
     }
 }
 
-fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
+pub(super) fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::new(Reason::InvalidRequest, "is required").field(field))
 }
 
@@ -62,6 +68,11 @@ pub struct ConsentView {
     pub state: ConsentState,
     /// Uses left; null when unlimited.
     pub remaining_uses: Option<u32>,
+    /// The vault-signed consent receipt of what was just done (granted, approved, narrowed,
+    /// withdrawn), for the holder to keep; `verify` checks it offline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<Value>,
 }
 
 impl ConsentView {
@@ -70,7 +81,22 @@ impl ConsentView {
             state: consent.state(now),
             remaining_uses: consent.remaining_uses(),
             consent,
+            receipt: None,
         }
+    }
+
+    /// The view with the receipt of the consent's latest event.
+    pub fn with_receipt(
+        vault: &Vault,
+        holder: &HolderCode,
+        consent: Consent,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ApiError> {
+        let receipt = vault.consent_receipts(holder, &consent)?.pop();
+        Ok(Self {
+            receipt,
+            ..Self::new(consent, now)
+        })
     }
 }
 
@@ -120,7 +146,10 @@ pub async fn create_consent(
     blocking(move || {
         let now = Utc::now();
         let consent = vault.create_consent(&holder, new, now)?;
-        Ok((StatusCode::CREATED, Json(ConsentView::new(consent, now))))
+        Ok((
+            StatusCode::CREATED,
+            Json(ConsentView::with_receipt(&vault, &holder, consent, now)?),
+        ))
     })
     .await
 }
@@ -160,18 +189,140 @@ pub async fn withdraw_consent(
     Path(id): Path<String>,
 ) -> Result<Json<ConsentView>, ApiError> {
     let holder = holder_of(p)?;
-    let not_found = |id: &str| ApiError::not_found(format!("no consent {id}")).field("id");
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return Err(not_found("with that id"));
-    }
+    let id = consent_id(&id)?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
         match vault.withdraw_consent(&holder, &id, now)? {
-            Some(c) => Ok(Json(ConsentView::new(c, now))),
-            None => Err(not_found(&id)),
+            Some(c) => Ok(Json(ConsentView::with_receipt(&vault, &holder, c, now)?)),
+            None => Err(consent_not_found(&id)),
         }
+    })
+    .await
+}
+
+fn consent_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no consent {id}")).field("id")
+}
+
+/// A consent id as a path names it; anything else is a consent that does not exist.
+fn consent_id(id: &str) -> Result<String, ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(consent_not_found("with that id"));
+    }
+    Ok(id.to_owned())
+}
+
+/// What to narrow: each member absent stays as it is; nothing can be widened.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NarrowRequest {
+    /// Keep only these of the covered types.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub types: Option<Vec<TypeCode>>,
+    /// Keep only these of the covered licences (bare or `urn:gbt36904:`).
+    pub licences: Option<Vec<String>>,
+    /// An earlier expiry (still in the future).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Fewer uses (at least 1, and no fewer than already used).
+    pub max_uses: Option<u32>,
+}
+
+impl NarrowRequest {
+    pub fn narrowing(self) -> Result<Narrowing, ApiError> {
+        let licences = self
+            .licences
+            .map(|ls| {
+                ls.iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        LicenceId::from_urn_or_bare(s).map_err(|e| {
+                            ApiError::new(
+                                Reason::InvalidIdentifier,
+                                format!("licence identifier: {e}"),
+                            )
+                            .field(format!("$.licences[{i}]"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(Narrowing {
+            types: self.types,
+            licences,
+            expires_at: self.expires_at,
+            max_uses: self.max_uses,
+        })
+    }
+}
+
+/// Narrow one of the caller's consents (`POST /v1/me/consents/{id}:narrow`, holder): fewer types
+/// or licences, an earlier expiry, fewer uses. Effective for the next pull; returns the consent
+/// with its new consent receipt.
+#[utoipa::path(post, path = "/v1/me/consents/{id}:narrow", tag = "holder", request_body = NarrowRequest,
+    params(("id" = String, Path, description = "The consent id")),
+    responses((status = 200, description = "The consent, narrowed", body = ConsentView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the consent is withdrawn or expired", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn consent_action(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+    Path(action): Path<String>,
+    AppJson(body): AppJson<NarrowRequest>,
+) -> Result<Json<ConsentView>, ApiError> {
+    let holder = holder_of(p)?;
+    let Some(id) = action.strip_suffix(":narrow") else {
+        return Err(ApiError::not_found(
+            "no such consent action: POST …/{id}:narrow",
+        ));
+    };
+    let id = consent_id(id)?;
+    let narrowing = body.narrowing()?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let now = Utc::now();
+        match vault.narrow_consent(&holder, &id, &narrowing, now)? {
+            Some(c) => Ok(Json(ConsentView::with_receipt(&vault, &holder, c, now)?)),
+            None => Err(consent_not_found(&id)),
+        }
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentReceipts {
+    /// Oldest first: granted or approved, then each narrowing, then the withdrawal.
+    #[schema(value_type = Vec<Object>)]
+    pub receipts: Vec<Value>,
+}
+
+/// Every consent receipt of one of the caller's consents, again (holder): the same event gives
+/// the same bytes.
+#[utoipa::path(get, path = "/v1/me/consents/{id}/receipts", tag = "holder",
+    params(("id" = String, Path, description = "The consent id")),
+    responses((status = 200, body = ConsentReceipts), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn consent_receipts(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+    Path(id): Path<String>,
+) -> Result<Json<ConsentReceipts>, ApiError> {
+    let holder = holder_of(p)?;
+    let id = consent_id(&id)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let consent = vault
+            .consents(&holder)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| consent_not_found(&id))?;
+        Ok(Json(ConsentReceipts {
+            receipts: vault.consent_receipts(&holder, &consent)?,
+        }))
     })
     .await
 }
@@ -373,6 +524,115 @@ pub async fn reuse(
         }))
     })
     .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The holder, `codeType:code`.
+    pub holder: Option<String>,
+    /// The matter the application is for; the caller must be registered for it.
+    pub matter: Option<String>,
+    /// Why, as the approval system records it.
+    pub purpose: Option<String>,
+    /// The licence type whose face fields are claimed.
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<String>)]
+    pub type_code: Option<TypeCode>,
+    /// Face field → claimed value (the fields the matter declares for the type, when it does).
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<serde_json::Map<String, Value>>,
+}
+
+/// Whether one claim matched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimResult {
+    pub field: String,
+    #[serde(rename = "match")]
+    pub matches: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResponse {
+    /// The access record written before this answer was released.
+    pub access_record: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_at: DateTime<Utc>,
+    pub matter: String,
+    #[serde(rename = "type")]
+    pub type_code: String,
+    /// `provided`: the claims were compared; `not_provided`: why not in `reason`.
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Per claimed field, in field order: whether the licence says the same. Nothing else of the
+    /// licence is released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<ClaimResult>>,
+}
+
+/// Check claimed face values without releasing the licence (核验, requester): under the same
+/// consent rules and audit-before-release as a pull, each claimed field is `match: true | false`,
+/// and the check is an access record of its own kind in the holder's log.
+#[utoipa::path(post, path = "/v1/reuse:check", tag = "reuse", request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a requester token, or `matter_not_allowed`", body = ErrorBody),
+        (status = 500, description = "The access record could not be written; nothing was released", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn check(
+    State(state): State<AppState>,
+    Allow(p): Allow<REQUESTER>,
+    AppJson(req): AppJson<CheckRequest>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    let Principal::Requester(requester) = p else {
+        return Err(ApiError::forbidden("this endpoint is for requester tokens"));
+    };
+    let holder: HolderCode = required(req.holder, "$.holder")?.parse().map_err(|e| {
+        ApiError::new(Reason::InvalidHolderCode, format!("holder: {e}")).field("$.holder")
+    })?;
+    let check = ClaimCheck {
+        holder,
+        matter: required(req.matter, "$.matter")?,
+        purpose: required(req.purpose, "$.purpose")?,
+        type_code: required(req.type_code, "$.type")?,
+        claims: required(req.claims, "$.claims")?,
+    };
+    let vault = state.vault.clone();
+    blocking(move || {
+        let a = vault.check_claims(&requester, check, Utc::now())?;
+        Ok(Json(CheckResponse {
+            access_record: a.access_record,
+            checked_at: a.checked_at,
+            matter: a.matter,
+            type_code: a.type_code.to_string(),
+            outcome: a.outcome,
+            reason: a.reason,
+            message: a.message,
+            results: a.claims.map(|c| {
+                c.into_iter()
+                    .map(|(field, matches)| ClaimResult { field, matches })
+                    .collect()
+            }),
+        }))
+    })
+    .await
+}
+
+/// Per matter, how many licences were provided without the caller uploading them again, and
+/// when (holder): "data runs, people don't".
+#[utoipa::path(get, path = "/v1/me/summary", tag = "holder",
+    responses((status = 200, body = HolderSummary), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn summary(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+) -> Result<Json<HolderSummary>, ApiError> {
+    let holder = holder_of(p)?;
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.holder_summary(&holder)?))).await
 }
 
 /// Reuse statistics per issuing agency, licence type and matter, since the vault was created (admin).

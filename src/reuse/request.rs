@@ -183,32 +183,33 @@ pub fn check_new_request<'r>(
         }
     };
     let purpose = check_purpose(&new.purpose)?;
-    let types = match &new.types {
-        None => matter.types.clone(),
-        Some(t) if t.is_empty() || t.len() > MAX_TYPES => {
-            return Err(Rejection::new(
+    let types =
+        match &new.types {
+            None => matter.types.clone(),
+            Some(t) if t.is_empty() || t.len() > MAX_TYPES => return Err(Rejection::new(
                 Reason::InvalidRequest,
                 "$.types",
-                format!("name 1 to {MAX_TYPES} types, or leave types out for the matter's needed types"),
-            ))
-        }
-        Some(t) => {
-            let mut out: Vec<TypeCode> = Vec::new();
-            for (i, ty) in t.iter().enumerate() {
-                if !matter.types.contains(ty) {
-                    return Err(Rejection::new(
-                        Reason::InvalidRequest,
-                        format!("$.types[{i}]"),
-                        format!("matter {} does not need type {ty}", matter.code),
-                    ));
+                format!(
+                    "name 1 to {MAX_TYPES} types, or leave types out for the matter's needed types"
+                ),
+            )),
+            Some(t) => {
+                let mut out: Vec<TypeCode> = Vec::new();
+                for (i, ty) in t.iter().enumerate() {
+                    if !matter.types.contains(ty) {
+                        return Err(Rejection::new(
+                            Reason::InvalidRequest,
+                            format!("$.types[{i}]"),
+                            format!("matter {} does not need type {ty}", matter.code),
+                        ));
+                    }
+                    if !out.contains(ty) {
+                        out.push(ty.clone());
+                    }
                 }
-                if !out.contains(ty) {
-                    out.push(ty.clone());
-                }
+                out
             }
-            out
-        }
-    };
+        };
     if new.max_uses == Some(0) {
         return Err(Rejection::new(
             Reason::InvalidRequest,
@@ -225,7 +226,12 @@ pub fn check_new_request<'r>(
             format!("must be 1 to {max} seconds"),
         )),
     };
-    let valid_for = within("$.validFor", new.valid_for, DEFAULT_VALID_FOR, MAX_VALID_FOR)?;
+    let valid_for = within(
+        "$.validFor",
+        new.valid_for,
+        DEFAULT_VALID_FOR,
+        MAX_VALID_FOR,
+    )?;
     let expires_in = within(
         "$.expiresIn",
         new.expires_in,
@@ -314,7 +320,10 @@ mod tests {
     #[test]
     fn reject_reasons_are_trimmed_and_bounded() {
         assert_eq!(check_reject_reason(Some("  ")), Ok(None));
-        assert_eq!(check_reject_reason(Some(" 不需要 ")), Ok(Some("不需要".into())));
+        assert_eq!(
+            check_reject_reason(Some(" 不需要 ")),
+            Ok(Some("不需要".into()))
+        );
         let long = "长".repeat(MAX_REJECT_REASON_CHARS + 1);
         assert_eq!(
             check_reject_reason(Some(&long)).map_err(|e| e.field),

@@ -168,10 +168,17 @@ impl Vault {
             .store
             .scan(Table::HolderRequest, &digest, true, usize::MAX)?
             .into_iter()
-            .map(|(k, _)| layout::holder_request_id(&k).map(|id| layout::consent_request(id).to_vec()))
+            .map(|(k, _)| {
+                layout::holder_request_id(&k).map(|id| layout::consent_request(id).to_vec())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::new();
-        for v in self.store.multi_get(Table::ConsentRequest, &keys)?.into_iter().flatten() {
+        for v in self
+            .store
+            .multi_get(Table::ConsentRequest, &keys)?
+            .into_iter()
+            .flatten()
+        {
             let s: StoredRequest = layout::decode(Table::ConsentRequest, &v)?;
             if s.request.state(now) == RequestState::Pending {
                 out.push(s.request);
@@ -240,7 +247,12 @@ impl Vault {
                 licence: e.map(|e| PreviewLicence {
                     id: e.id.urn(),
                     type_name: e.licence.as_ref().map_or_else(
-                        || reg.types.get(ty).map(|t| t.name.clone()).unwrap_or_default(),
+                        || {
+                            reg.types
+                                .get(ty)
+                                .map(|t| t.name.clone())
+                                .unwrap_or_default()
+                        },
                         |l| l.type_name.clone(),
                     ),
                     issuer: e.id.issuer().to_string(),
@@ -273,7 +285,9 @@ impl Vault {
     ) -> Result<Consent, VaultError> {
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
-        let mut req = self.holder_request(holder, id)?.ok_or_else(|| not_found(id))?;
+        let mut req = self
+            .holder_request(holder, id)?
+            .ok_or_else(|| not_found(id))?;
         req.answerable(now)?;
         if narrowing.licences.is_some() {
             return Err(VaultError::new(
@@ -326,7 +340,9 @@ impl Vault {
         let reason = request::check_reject_reason(reason)?;
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
-        let mut req = self.holder_request(holder, id)?.ok_or_else(|| not_found(id))?;
+        let mut req = self
+            .holder_request(holder, id)?
+            .ok_or_else(|| not_found(id))?;
         req.answerable(now)?;
         req.answer = Some(Answer {
             state: RequestState::Rejected,

@@ -23,8 +23,8 @@ use crate::jcs;
 use crate::metrics::Counter;
 use crate::registry::Registries;
 use crate::reuse::{
-    self, Ask, Candidate, ClaimCheck, Consent, ConsentEvent, ConsentEventKind, ConsentState, Narrowing, Need,
-    NewConsent, Outcome, PullRequest, Refusal,
+    self, Ask, Candidate, ClaimCheck, Consent, ConsentEvent, ConsentEventKind, ConsentState,
+    Narrowing, Need, NewConsent, Outcome, PullRequest, Refusal,
 };
 use crate::store::{Change, Entry, StoreError, Table};
 use crate::verdict::{Reason, Verdict};
@@ -764,10 +764,7 @@ impl Vault {
                 }
                 _ => (None, None),
             };
-            let disclosed = stamped_copy
-                .as_ref()
-                .and(fields)
-                .map(<[String]>::to_vec);
+            let disclosed = stamped_copy.as_ref().and(fields).map(<[String]>::to_vec);
             results.push(TypeResult {
                 type_code: d.type_code,
                 type_name,

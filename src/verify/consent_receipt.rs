@@ -142,14 +142,20 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
     let missing = [
         ("event", Event::ALL.iter().any(|e| s["event"] == e.as_str())),
         ("at", s["at"].as_str().and_then(proof::parse_time).is_some()),
-        ("holder", text(&s["holder"]["codeType"]) && text(&s["holder"]["code"])),
+        (
+            "holder",
+            text(&s["holder"]["codeType"]) && text(&s["holder"]["code"]),
+        ),
         ("consent", text(&s["consent"])),
         ("requester", text(&s["requester"]["id"])),
         ("matter", text(&s["matter"]["code"])),
         ("purpose", text(&s["purpose"])),
         (
             "expiresAt",
-            s["expiresAt"].as_str().and_then(proof::parse_time).is_some(),
+            s["expiresAt"]
+                .as_str()
+                .and_then(proof::parse_time)
+                .is_some(),
         ),
     ]
     .into_iter()

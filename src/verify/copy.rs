@@ -87,7 +87,11 @@ pub fn issue_minimised(
     let copy = unsigned(
         signer,
         facts,
-        &["VerifiableCredential", STAMPED_COPY_TYPE, MINIMISED_COPY_TYPE],
+        &[
+            "VerifiableCredential",
+            STAMPED_COPY_TYPE,
+            MINIMISED_COPY_TYPE,
+        ],
         subject,
     );
     let signed = proof::sign(copy, signer, facts.issued)
@@ -205,7 +209,12 @@ pub fn check<E>(
 /// by a valid identifier and a SHA-256, its disclosed face fields are an object, and it embeds no
 /// document. Nothing of
 /// the licence beyond the disclosed fields is there to check: the vault's signature attests it.
-fn minimised(mut checks: Vec<Check>, doc: &Value, disclosed: &Value, now: DateTime<Utc>) -> Verdict {
+fn minimised(
+    mut checks: Vec<Check>,
+    doc: &Value,
+    disclosed: &Value,
+    now: DateTime<Utc>,
+) -> Verdict {
     let subject = &doc["credentialSubject"];
     let urn = subject["licence"].as_str().unwrap_or_default();
     let sha = subject["sha256"].as_str().unwrap_or_default();

@@ -257,10 +257,11 @@ async fn consent_pull_copy_log_withdraw_end_to_end() {
         (Some(1), Some(4))
     );
     // The use is counted, not written into the consent's history: the access log lists it
-    // with the consent it was made under (above).
+    // with the consent it was made under (above). The history keeps the terms granted.
     assert_eq!(
         c["history"],
-        json!([{"event": "created", "at": c["createdAt"]}])
+        json!([{"event": "created", "at": c["createdAt"], "terms": {
+            "types": c["types"], "expiresAt": c["expiresAt"], "maxUses": 5}}])
     );
 
     // Withdrawal takes effect for the very next pull.

@@ -1,0 +1,333 @@
+//! Consent requests at the point of service (SPEC §10): the approval system asks, the holder
+//! previews and answers.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{from_value, Allow, AppJson, JsonDoc, HOLDER, REQUESTER};
+use super::reuse::{holder_of, required, ConsentView, NarrowRequest};
+use super::{blocking, AppState};
+use crate::auth::Principal;
+use crate::codes::{HolderCode, TypeCode};
+use crate::reuse::request::{ConsentRequest, NewRequest, RequestState};
+use crate::vault::{PreviewItem, Vault};
+use crate::verdict::Reason;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewConsentRequest {
+    /// The holder, `codeType:code`.
+    pub holder: Option<String>,
+    /// The matter the application is for; the caller must be registered for it.
+    pub matter: Option<String>,
+    /// Why, shown to the holder and stamped on every copy.
+    pub purpose: Option<String>,
+    /// The types asked for, each needed by the matter; default all the matter needs.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub types: Option<Vec<TypeCode>>,
+    /// Pulls the consent allows; unlimited when absent.
+    pub max_uses: Option<u32>,
+    /// How long the consent lasts from its approval, in seconds (default 30 days, at most a year).
+    pub valid_for: Option<u64>,
+    /// How long the request waits for an answer, in seconds (default 900, at most 86400).
+    pub expires_in: Option<u64>,
+}
+
+/// A request as its requester sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    #[serde(flatten)]
+    pub request: ConsentRequest,
+    pub state: RequestState,
+    /// Where the holder answers it.
+    pub holder_url: String,
+}
+
+impl RequestView {
+    fn new(vault: &Vault, request: ConsentRequest, now: DateTime<Utc>) -> Self {
+        Self {
+            state: request.state(now),
+            holder_url: format!("{}/me/consent-requests/{}", vault.public_url(), request.id),
+            request,
+        }
+    }
+}
+
+/// A request as its holder sees it: who asks, for what, and exactly what would leave.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HolderRequestView {
+    #[serde(flatten)]
+    pub view: RequestView,
+    pub requester_name: String,
+    pub matter_name: String,
+    /// While pending: per requested type, what approving now would release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Vec<PreviewItem>>,
+}
+
+impl HolderRequestView {
+    fn build(
+        vault: &Vault,
+        holder: &HolderCode,
+        request: ConsentRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ApiError> {
+        let reg = vault.registries();
+        let preview = match request.state(now) {
+            RequestState::Pending => Some(vault.preview(holder, &request, now)?),
+            _ => None,
+        };
+        Ok(Self {
+            requester_name: reg
+                .requesters
+                .get(&request.requester)
+                .map_or_else(|| request.requester.clone(), |r| r.name.clone()),
+            matter_name: reg
+                .matters
+                .get(&request.matter)
+                .map_or_else(|| request.matter.clone(), |m| m.name.clone()),
+            preview,
+            view: RequestView::new(vault, request, now),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HolderRequests {
+    /// Pending requests, newest first.
+    pub requests: Vec<HolderRequestView>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// Why, for the requester (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+fn request_id(id: &str) -> Result<String, ApiError> {
+    if id.is_empty() || id.len() > 80 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(not_found("with that id"));
+    }
+    Ok(id.to_owned())
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no consent request {id}")).field("id")
+}
+
+fn requester_of(p: Principal) -> Result<String, ApiError> {
+    match p {
+        Principal::Requester(r) => Ok(r),
+        _ => Err(ApiError::forbidden("this endpoint is for requester tokens")),
+    }
+}
+
+/// Ask a holder for consent at the point of service (requester). The answer is the same whether
+/// or not the holder exists or holds anything; the holder answers at `holderUrl`.
+#[utoipa::path(post, path = "/v1/consent-requests", tag = "reuse", request_body = NewConsentRequest,
+    responses((status = 201, body = RequestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a requester token, or `matter_not_allowed`", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Allow(p): Allow<REQUESTER>,
+    AppJson(req): AppJson<NewConsentRequest>,
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    let requester = requester_of(p)?;
+    let holder: HolderCode = required(req.holder, "$.holder")?.parse().map_err(|e| {
+        ApiError::new(Reason::InvalidHolderCode, format!("holder: {e}")).field("$.holder")
+    })?;
+    let new = NewRequest {
+        holder,
+        matter: required(req.matter, "$.matter")?,
+        purpose: required(req.purpose, "$.purpose")?,
+        types: req.types,
+        max_uses: req.max_uses,
+        valid_for: req.valid_for,
+        expires_in: req.expires_in,
+    };
+    let vault = state.vault.clone();
+    blocking(move || {
+        let now = Utc::now();
+        let r = vault.request_consent(&requester, new, now)?;
+        Ok((StatusCode::CREATED, Json(RequestView::new(&vault, r, now))))
+    })
+    .await
+}
+
+/// Where a request stands (the requester that made it): `pending | approved | rejected |
+/// expired`, and once approved the consent to pull under.
+#[utoipa::path(get, path = "/v1/consent-requests/{id}", tag = "reuse",
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request of the caller's", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Allow(p): Allow<REQUESTER>,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    let requester = requester_of(p)?;
+    let id = request_id(&id)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let r = vault
+            .requester_request(&requester, &id)?
+            .ok_or_else(|| not_found(&id))?;
+        Ok(Json(RequestView::new(&vault, r, Utc::now())))
+    })
+    .await
+}
+
+/// The caller's pending consent requests, newest first, each with a preview of exactly what
+/// approving would release (holder).
+#[utoipa::path(get, path = "/v1/me/consent-requests", tag = "holder",
+    responses((status = 200, body = HolderRequests), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_mine(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+) -> Result<Json<HolderRequests>, ApiError> {
+    let holder = holder_of(p)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let now = Utc::now();
+        let requests = vault
+            .pending_requests(&holder, now)?
+            .into_iter()
+            .map(|r| HolderRequestView::build(&vault, &holder, r, now))
+            .collect::<Result<_, _>>()?;
+        Ok(Json(HolderRequests { requests }))
+    })
+    .await
+}
+
+/// One of the caller's consent requests, in any state; with its preview while pending (holder).
+#[utoipa::path(get, path = "/v1/me/consent-requests/{id}", tag = "holder",
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, body = HolderRequestView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such request of the caller's", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_mine(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+    Path(id): Path<String>,
+) -> Result<Json<HolderRequestView>, ApiError> {
+    let holder = holder_of(p)?;
+    let id = request_id(&id)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let r = vault
+            .holder_request(&holder, &id)?
+            .ok_or_else(|| not_found(&id))?;
+        Ok(Json(HolderRequestView::build(
+            &vault,
+            &holder,
+            r,
+            Utc::now(),
+        )?))
+    })
+    .await
+}
+
+/// The answer to an approval or a rejection.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnswerView {
+    Approved(ConsentView),
+    Rejected(RequestView),
+}
+
+/// Routes `POST /v1/me/consent-requests/{id}:approve` and `…:reject` (one path segment to the
+/// router) to [`approve`] and [`reject`].
+pub async fn answer(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+    Path(action): Path<String>,
+    JsonDoc(body): JsonDoc,
+) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
+    let holder = holder_of(p)?;
+    if let Some(id) = action.strip_suffix(":approve") {
+        return approve(
+            state.vault.clone(),
+            holder,
+            request_id(id)?,
+            from_value(body)?,
+        )
+        .await;
+    }
+    if let Some(id) = action.strip_suffix(":reject") {
+        return reject(
+            state.vault.clone(),
+            holder,
+            request_id(id)?,
+            from_value(body)?,
+        )
+        .await;
+    }
+    Err(ApiError::not_found(
+        "no such request action: POST …/{id}:approve or …/{id}:reject",
+    ))
+}
+
+/// Approve one of the caller's pending requests, narrowed as the body says (`{}`: as asked)
+/// (holder). Creates a consent linked to the request and returns it with its consent receipt.
+/// A request that is not the caller's is `404`; one that expired or was answered is `409`.
+#[utoipa::path(post, path = "/v1/me/consent-requests/{id}:approve", tag = "holder", request_body = NarrowRequest,
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 201, description = "The consent created, with its receipt", body = ConsentView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn approve(
+    vault: std::sync::Arc<Vault>,
+    holder: HolderCode,
+    id: String,
+    body: NarrowRequest,
+) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
+    let narrowing = body.narrowing()?;
+    blocking(move || {
+        let now = Utc::now();
+        let consent = vault.approve_request(&holder, &id, &narrowing, now)?;
+        let view = ConsentView::with_receipt(&vault, &holder, consent, now)?;
+        Ok((StatusCode::CREATED, Json(AnswerView::Approved(view))))
+    })
+    .await
+}
+
+/// Reject one of the caller's pending requests, with an optional reason the requester sees
+/// (holder). A request that is not the caller's is `404`; one that expired or was answered is
+/// `409`.
+#[utoipa::path(post, path = "/v1/me/consent-requests/{id}:reject", tag = "holder", request_body = RejectRequest,
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, description = "The request, rejected", body = RequestView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reject(
+    vault: std::sync::Arc<Vault>,
+    holder: HolderCode,
+    id: String,
+    body: RejectRequest,
+) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
+    blocking(move || {
+        let now = Utc::now();
+        let r = vault.reject_request(&holder, &id, body.reason.as_deref(), now)?;
+        Ok((
+            StatusCode::OK,
+            Json(AnswerView::Rejected(RequestView::new(&vault, r, now))),
+        ))
+    })
+    .await
+}
