@@ -183,33 +183,34 @@ pub fn check_new_request<'r>(
         }
     };
     let purpose = check_purpose(&new.purpose)?;
-    let types =
-        match &new.types {
-            None => matter.types.clone(),
-            Some(t) if t.is_empty() || t.len() > MAX_TYPES => return Err(Rejection::new(
+    let types = match &new.types {
+        None => matter.types.clone(),
+        Some(t) if t.is_empty() || t.len() > MAX_TYPES => {
+            return Err(Rejection::new(
                 Reason::InvalidRequest,
                 "$.types",
                 format!(
                     "name 1 to {MAX_TYPES} types, or leave types out for the matter's needed types"
                 ),
-            )),
-            Some(t) => {
-                let mut out: Vec<TypeCode> = Vec::new();
-                for (i, ty) in t.iter().enumerate() {
-                    if !matter.types.contains(ty) {
-                        return Err(Rejection::new(
-                            Reason::InvalidRequest,
-                            format!("$.types[{i}]"),
-                            format!("matter {} does not need type {ty}", matter.code),
-                        ));
-                    }
-                    if !out.contains(ty) {
-                        out.push(ty.clone());
-                    }
+            ))
+        }
+        Some(t) => {
+            let mut out: Vec<TypeCode> = Vec::new();
+            for (i, ty) in t.iter().enumerate() {
+                if !matter.types.contains(ty) {
+                    return Err(Rejection::new(
+                        Reason::InvalidRequest,
+                        format!("$.types[{i}]"),
+                        format!("matter {} does not need type {ty}", matter.code),
+                    ));
                 }
-                out
+                if !out.contains(ty) {
+                    out.push(ty.clone());
+                }
             }
-        };
+            out
+        }
+    };
     if new.max_uses == Some(0) {
         return Err(Rejection::new(
             Reason::InvalidRequest,

@@ -16,5 +16,6 @@ mod integrity;
 mod layers;
 mod lifecycle;
 mod logs;
+mod requests;
 mod reuse;
 mod socket;
