@@ -123,7 +123,7 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
         && tokens_path.exists()
     {
         tracing::info!("demo data already seeded");
-        return Ok(());
+        return seed_requests(vault, fixtures, Utc::now());
     }
     for a in agencies(fixtures)? {
         vault.create_agency(a).or_else(already)?;
@@ -162,6 +162,7 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
     if consents.exists() {
         seed_consents(vault, &consents, now)?;
     }
+    seed_requests(vault, fixtures, now)?;
 
     let reg = vault.registries();
     let mut tokens = DemoTokens {
@@ -228,6 +229,57 @@ fn seed_consents(vault: &Vault, path: &Path, now: chrono::DateTime<Utc>) -> anyh
         vault
             .create_consent(&holder, new, now)
             .with_context(|| format!("{}: consents[{i}] was refused", path.display()))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestsFile {
+    requests: Vec<DemoRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoRequest {
+    holder: String,
+    requester: String,
+    matter: String,
+    purpose: String,
+}
+
+/// Makes sure each consent request of `requests.json` is pending (asked again, for 24 hours,
+/// when the last one was answered or expired), so every start of the demo has one to answer.
+fn seed_requests(vault: &Vault, fixtures: &Path, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    let path = fixtures.join("requests.json");
+    if !path.exists() {
+        return Ok(());
+    }
+    let file: RequestsFile = read_json(&path)?;
+    for (i, r) in file.requests.into_iter().enumerate() {
+        let holder: crate::codes::HolderCode = r
+            .holder
+            .parse()
+            .with_context(|| format!("{}: requests[{i}].holder", path.display()))?;
+        let pending = vault
+            .pending_requests(&holder, now)?
+            .iter()
+            .any(|p| p.requester == r.requester && p.matter == r.matter);
+        if pending {
+            continue;
+        }
+        let new = crate::reuse::request::NewRequest {
+            holder,
+            matter: r.matter,
+            purpose: r.purpose,
+            types: None,
+            max_uses: Some(1),
+            valid_for: None,
+            expires_in: Some(crate::reuse::request::MAX_EXPIRES_IN),
+        };
+        vault
+            .request_consent(&r.requester, new, now)
+            .with_context(|| format!("{}: requests[{i}] was refused", path.display()))?;
     }
     Ok(())
 }

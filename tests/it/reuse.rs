@@ -1770,11 +1770,42 @@ async fn the_demo_seeds_consents_that_pull_and_the_readme_walkthrough_works() {
     .await;
     assert_eq!(p["results"][0]["reason"], "consent_withdrawn");
 
-    // Seeding again does not duplicate consents.
+    // A pending consent request for 黄建华 (失业保险金申领), with its minimised preview.
+    let huang = "111:350104197911050571";
+    let huang_t = tokens["holders"][huang].as_str().unwrap();
+    let (_, reqs) = send(
+        &router,
+        Method::GET,
+        "/v1/me/consent-requests",
+        huang_t,
+        None,
+    )
+    .await;
+    let r = &reqs["requests"][0];
+    assert_eq!(reqs["requests"].as_array().unwrap().len(), 1, "{reqs}");
+    assert_eq!(
+        (r["requester"].as_str(), r["matter"].as_str()),
+        (Some("fz-rs-zwfw"), Some("350100-RS-007"))
+    );
+    assert_eq!(r["preview"][1]["fields"]["卡号"], "D35012873");
+    assert_eq!(r["preview"][1]["wholeLicence"], false);
+
+    // Seeding again does not duplicate consents or pending requests; an answered request is
+    // asked again, so every demo start has one pending.
     std::fs::remove_file(dir.path().join("demo-tokens.json")).unwrap();
     licence_vault::demo::seed(&vault, &root().join("fixtures"), dir.path()).unwrap();
     let h: HolderCode = lin.parse().unwrap();
     assert_eq!(vault.consents(&h).unwrap().len(), 1);
+    let hh: HolderCode = huang.parse().unwrap();
+    let pending = vault.pending_requests(&hh, Utc::now()).unwrap();
+    assert_eq!(pending.len(), 1);
+    vault
+        .reject_request(&hh, &pending[0].id, None, Utc::now())
+        .unwrap();
+    licence_vault::demo::seed(&vault, &root().join("fixtures"), dir.path()).unwrap();
+    let again = vault.pending_requests(&hh, Utc::now()).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].id, pending[0].id);
 }
 
 #[tokio::test]
