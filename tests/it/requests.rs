@@ -910,3 +910,105 @@ async fn the_summary_counts_what_the_holder_did_not_upload_again() {
         .await;
     assert_eq!(other["matters"], json!([]));
 }
+
+#[tokio::test]
+async fn the_openapi_describes_the_point_of_service_endpoints_and_their_answers() {
+    let app = TestApp::new();
+    let (_, doc) = app.get("/v1/openapi.json", None).await;
+    for (path, method, statuses) in [
+        (
+            "/v1/consent-requests",
+            "post",
+            &["201", "400", "401", "403"][..],
+        ),
+        (
+            "/v1/consent-requests/{id}",
+            "get",
+            &["200", "401", "403", "404"],
+        ),
+        ("/v1/me/consent-requests", "get", &["200", "401", "403"]),
+        ("/v1/me/consent-requests/{id}", "get", &["200", "404"]),
+        (
+            "/v1/me/consent-requests/{id}:approve",
+            "post",
+            &["201", "400", "404", "409", "415"],
+        ),
+        (
+            "/v1/me/consent-requests/{id}:reject",
+            "post",
+            &["200", "400", "404", "409", "415"],
+        ),
+        (
+            "/v1/me/consents/{id}:narrow",
+            "post",
+            &["200", "400", "404", "409"],
+        ),
+        ("/v1/me/consents/{id}/receipts", "get", &["200", "404"]),
+        ("/v1/reuse:check", "post", &["200", "400", "403"]),
+        ("/v1/me/summary", "get", &["200", "401"]),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not described");
+        for s in statuses {
+            assert!(
+                op["responses"].get(*s).is_some(),
+                "{method} {path}: {s} undocumented"
+            );
+        }
+    }
+    // Matters show the fields they declare.
+    let (_, matters) = app.get("/v1/matters", None).await;
+    let renewal = matters["matters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == LICENCE_RENEWAL)
+        .unwrap();
+    assert_eq!(renewal["fields"][DRIVING_LICENCE], json!(DL_FIELDS));
+    assert!(doc["components"]["schemas"]["Matter"]["properties"]["fields"].is_object());
+}
+
+#[tokio::test]
+async fn a_matter_may_declare_only_fields_of_types_it_needs() {
+    let app = TestApp::new();
+    let matter = |fields: Value| json!({"code": "350100-T-001", "name": "测试事项", "types": [ID_CARD], "fields": fields});
+    for (fields, field) in [
+        (
+            json!({DRIVING_LICENCE: ["姓名"]}),
+            format!("$.fields.{DRIVING_LICENCE}"),
+        ),
+        (json!({ID_CARD: []}), format!("$.fields.{ID_CARD}")),
+        (
+            json!({ID_CARD: ["姓名", "血型"]}),
+            format!("$.fields.{ID_CARD}[1]"),
+        ),
+        (
+            json!({ID_CARD: ["姓名", "姓名"]}),
+            format!("$.fields.{ID_CARD}[1]"),
+        ),
+    ] {
+        let (status, e) = app
+            .post(
+                "/v1/admin/matters",
+                Some(&app.tokens.admin),
+                matter(fields.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&e)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{fields}"
+        );
+        assert_eq!(e["error"]["field"], field.as_str(), "{fields}");
+    }
+    let (status, m) = app
+        .post(
+            "/v1/admin/matters",
+            Some(&app.tokens.admin),
+            matter(json!({ID_CARD: ["姓名"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    let (_, matters) = app.get("/v1/matters", None).await;
+    assert!(matters["matters"].as_array().unwrap().contains(&m));
+}
