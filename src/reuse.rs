@@ -558,26 +558,7 @@ impl<'r> Ask<'r> {
     /// The requester must be registered for the matter; named types are at least one and at most
     /// [`MAX_TYPES`].
     pub fn new(reg: &'r Registries, requester: &str, req: PullRequest) -> Result<Self, Rejection> {
-        let requester = reg.requesters.get(requester).ok_or_else(|| {
-            Rejection::new(
-                Reason::Forbidden,
-                "$",
-                format!("requester {requester} is not registered"),
-            )
-        })?;
-        let matter = match reg.matters.get(&req.matter) {
-            Some(m) if requester.matters.contains(&m.code) => m,
-            _ => {
-                return Err(Rejection::new(
-                    Reason::MatterNotAllowed,
-                    "$.matter",
-                    format!(
-                        "{} is not registered for matter {}",
-                        requester.id, req.matter
-                    ),
-                ))
-            }
-        };
+        let (requester, matter) = requester_for(reg, requester, &req.matter)?;
         let purpose = check_purpose(&req.purpose)?;
         let types = match req.types {
             None => matter.types.clone(),
@@ -607,6 +588,30 @@ impl<'r> Ask<'r> {
             holder: req.holder,
             types,
         })
+    }
+}
+
+/// The registered requester and a matter it may pull for: `403 forbidden` for an unknown
+/// requester, `403 matter_not_allowed` for a matter it is not registered for (or an unknown one).
+pub fn requester_for<'r>(
+    reg: &'r Registries,
+    requester: &str,
+    matter: &str,
+) -> Result<(&'r Requester, &'r Matter), Rejection> {
+    let requester = reg.requesters.get(requester).ok_or_else(|| {
+        Rejection::new(
+            Reason::Forbidden,
+            "$",
+            format!("requester {requester} is not registered"),
+        )
+    })?;
+    match reg.matters.get(matter) {
+        Some(m) if requester.matters.contains(&m.code) => Ok((requester, m)),
+        _ => Err(Rejection::new(
+            Reason::MatterNotAllowed,
+            "$.matter",
+            format!("{} is not registered for matter {matter}", requester.id),
+        )),
     }
 }
 

@@ -33,6 +33,21 @@ pub mod receipt;
 pub mod statement;
 pub mod status_list;
 
+/// `bytes` as a `urn:uuid:` of `version` (4: random, 8: derived), with the RFC 9562 variant bits.
+pub fn uuid_urn(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// A document the vault issues could not be signed or assembled.
 #[derive(Debug, thiserror::Error)]
 #[error("signing {what}: {detail}")]

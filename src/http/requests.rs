@@ -10,13 +10,11 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{from_value, Allow, AppJson, JsonDoc, HOLDER, REQUESTER};
-use super::reuse::{holder_of, required, ConsentView, NarrowRequest};
+use super::reuse::{holder_member, holder_of, requester_of, required, ConsentView, NarrowRequest};
 use super::{blocking, AppState};
-use crate::auth::Principal;
 use crate::codes::{HolderCode, TypeCode};
 use crate::reuse::request::{ConsentRequest, NewRequest, RequestState};
 use crate::vault::{PreviewItem, Vault};
-use crate::verdict::Reason;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -124,13 +122,6 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("no consent request {id}")).field("id")
 }
 
-fn requester_of(p: Principal) -> Result<String, ApiError> {
-    match p {
-        Principal::Requester(r) => Ok(r),
-        _ => Err(ApiError::forbidden("this endpoint is for requester tokens")),
-    }
-}
-
 /// Ask a holder for consent at the point of service (requester). The answer is the same whether
 /// or not the holder exists or holds anything; the holder answers at `holderUrl`.
 #[utoipa::path(post, path = "/v1/consent-requests", tag = "reuse", request_body = NewConsentRequest,
@@ -143,9 +134,7 @@ pub async fn create(
     AppJson(req): AppJson<NewConsentRequest>,
 ) -> Result<(StatusCode, Json<RequestView>), ApiError> {
     let requester = requester_of(p)?;
-    let holder: HolderCode = required(req.holder, "$.holder")?.parse().map_err(|e| {
-        ApiError::new(Reason::InvalidHolderCode, format!("holder: {e}")).field("$.holder")
-    })?;
+    let holder = holder_member(req.holder)?;
     let new = NewRequest {
         holder,
         matter: required(req.matter, "$.matter")?,

@@ -31,6 +31,20 @@ pub(super) fn holder_of(p: Principal) -> Result<HolderCode, ApiError> {
     }
 }
 
+pub(super) fn requester_of(p: Principal) -> Result<String, ApiError> {
+    match p {
+        Principal::Requester(r) => Ok(r),
+        _ => Err(ApiError::forbidden("this endpoint is for requester tokens")),
+    }
+}
+
+/// The `holder` member of a requester's request, required and a valid holder code.
+pub(super) fn holder_member(holder: Option<String>) -> Result<HolderCode, ApiError> {
+    required(holder, "$.holder")?.parse().map_err(|e| {
+        ApiError::new(Reason::InvalidHolderCode, format!("holder: {e}")).field("$.holder")
+    })
+}
+
 pub(super) fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::new(Reason::InvalidRequest, "is required").field(field))
 }
@@ -493,12 +507,8 @@ pub async fn reuse(
     Allow(p): Allow<REQUESTER>,
     AppJson(req): AppJson<ReuseRequest>,
 ) -> Result<Json<ReuseResponse>, ApiError> {
-    let Principal::Requester(requester) = p else {
-        return Err(ApiError::forbidden("this endpoint is for requester tokens"));
-    };
-    let holder: HolderCode = required(req.holder, "$.holder")?.parse().map_err(|e| {
-        ApiError::new(Reason::InvalidHolderCode, format!("holder: {e}")).field("$.holder")
-    })?;
+    let requester = requester_of(p)?;
+    let holder = holder_member(req.holder)?;
     let pull = PullRequest {
         holder,
         matter: required(req.matter, "$.matter")?,
@@ -587,12 +597,8 @@ pub async fn check(
     Allow(p): Allow<REQUESTER>,
     AppJson(req): AppJson<CheckRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    let Principal::Requester(requester) = p else {
-        return Err(ApiError::forbidden("this endpoint is for requester tokens"));
-    };
-    let holder: HolderCode = required(req.holder, "$.holder")?.parse().map_err(|e| {
-        ApiError::new(Reason::InvalidHolderCode, format!("holder: {e}")).field("$.holder")
-    })?;
+    let requester = requester_of(p)?;
+    let holder = holder_member(req.holder)?;
     let check = ClaimCheck {
         holder,
         matter: required(req.matter, "$.matter")?,

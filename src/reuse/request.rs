@@ -162,26 +162,7 @@ pub fn check_new_request<'r>(
     new: &NewRequest,
     now: DateTime<Utc>,
 ) -> Result<CheckedRequest<'r>, Rejection> {
-    let requester = reg.requesters.get(requester).ok_or_else(|| {
-        Rejection::new(
-            Reason::Forbidden,
-            "$",
-            format!("requester {requester} is not registered"),
-        )
-    })?;
-    let matter = match reg.matters.get(&new.matter) {
-        Some(m) if requester.matters.contains(&m.code) => m,
-        _ => {
-            return Err(Rejection::new(
-                Reason::MatterNotAllowed,
-                "$.matter",
-                format!(
-                    "{} is not registered for matter {}",
-                    requester.id, new.matter
-                ),
-            ))
-        }
-    };
+    let (requester, matter) = super::requester_for(reg, requester, &new.matter)?;
     let purpose = check_purpose(&new.purpose)?;
     let types = match &new.types {
         None => matter.types.clone(),

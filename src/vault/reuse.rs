@@ -245,17 +245,7 @@ fn add_to_metrics(vault: &Vault, key: &StatKey, n: u64) {
 fn new_uuid_urn() -> String {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    crate::verify::uuid_urn(b, 4)
 }
 
 pub(super) fn random_hex(n: usize) -> String {

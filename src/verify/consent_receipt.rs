@@ -76,25 +76,15 @@ pub fn is_consent_receipt(doc: &Value) -> bool {
 /// The receipt's id: a `urn:uuid:` (version 8) derived from the consent, the event and its time,
 /// so a receipt given again has the same id.
 fn receipt_id(f: &ReceiptFacts<'_>) -> String {
-    let mut b: [u8; 16] = Sha256::digest(format!(
+    let digest = Sha256::digest(format!(
         "{}\u{0}{}\u{0}{}",
         f.consent,
         f.event.as_str(),
         format_time(f.at)
-    ))[..16]
-        .try_into()
-        .unwrap_or_default();
-    b[6] = (b[6] & 0x0f) | 0x80;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    ));
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    super::uuid_urn(b, 8)
 }
 
 /// Signs a consent receipt.
