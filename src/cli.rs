@@ -76,6 +76,13 @@ pub struct SignOpt {
     /// The proof's `created` time (RFC 3339); default now.
     #[arg(long)]
     pub created: Option<String>,
+    /// When the proof expires (RFC 3339); default never.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Sign any JSON object, not only a VC 2.0 credential (by default a document that breaks the
+    /// data model's basic rules is refused).
+    #[arg(long)]
+    pub plain_json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +187,23 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
             .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
-    let signed = crate::proof::sign(doc, &signer, created)?;
+    if !opt.plain_json {
+        crate::verify::data_model(&doc).map_err(|r| {
+            anyhow::anyhow!(
+                "not a VC 2.0 credential ({}: {}); pass --plain-json to sign it anyway",
+                r.field,
+                r.message
+            )
+        })?;
+    }
+    let expires = match &opt.expires {
+        Some(t) => Some(
+            crate::proof::parse_time(t)
+                .with_context(|| format!("--expires {t:?} is not an RFC 3339 time"))?,
+        ),
+        None => None,
+    };
+    let signed = crate::proof::sign_until(doc, &signer, Some(created), expires)?;
     println!("{}", serde_json::to_string_pretty(&signed)?);
     Ok(())
 }

@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -116,8 +117,90 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// This document: the OpenAPI 3.1 description of the API, generated from the code.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "service", responses((status = 200, description = "OpenAPI 3.1 JSON")))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI document as served: the annotations' document, with what every operation of a
+/// kind can answer added where its annotation does not say it, and flattened schemas opened up.
+pub fn openapi_document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let error = |what: &str| {
+        serde_json::json!({"description": what, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(ops) = item.as_object_mut() else {
+                continue;
+            };
+            for op in ops.values_mut() {
+                let body = op.get("requestBody").is_some();
+                let secured = op.get("security").is_some();
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                let mut add = |status: &str, what: &str| {
+                    responses.entry(status).or_insert_with(|| error(what));
+                };
+                // The extractors' answers (`http::extract`) and the layers' (`router`).
+                if body || path.contains('{') {
+                    add(
+                        "400",
+                        "Malformed JSON, unknown fields, or a bad path parameter",
+                    );
+                }
+                if body {
+                    add("413", "The body is larger than this endpoint accepts");
+                    add("415", "The body is not application/json");
+                }
+                if secured {
+                    add("401", "No valid bearer token");
+                    add("403", "A token of another role, or outside its scope");
+                }
+                add("503", "Timed out or unavailable; nothing was changed");
+            }
+        }
+    }
+    open_flattened(&mut doc);
+    doc
+}
+
+/// A flattened struct (`#[serde(flatten)]`) is an `allOf` of its parts; a part that refuses
+/// unknown members (`additionalProperties: false`, from `deny_unknown_fields` for requests) would
+/// refuse the other parts' members, so inside an `allOf` it is inlined without that refusal.
+fn open_flattened(doc: &mut Value) {
+    let schemas = doc
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_default();
+    let Some(all) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in all.values_mut() {
+        let Some(parts) = schema.get_mut("allOf").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for part in parts.iter_mut() {
+            let target = part
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .and_then(|name| schemas.get(name));
+            if let Some(t) =
+                target.filter(|t| t.get("additionalProperties") == Some(&Value::Bool(false)))
+            {
+                let mut open = t.clone();
+                if let Some(o) = open.as_object_mut() {
+                    o.remove("additionalProperties");
+                }
+                *part = open;
+            }
+        }
+    }
 }
 
 async fn not_found() -> ApiError {

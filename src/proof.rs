@@ -53,6 +53,7 @@ impl ProofError {
                 "type" => "$.proof.type",
                 "cryptosuite" => "$.proof.cryptosuite",
                 "created" => "$.proof.created",
+                "expires" => "$.proof.expires",
                 "proofPurpose" => "$.proof.proofPurpose",
                 "proofValue" => "$.proof.proofValue",
                 "@context" => "$.proof.@context",
@@ -67,7 +68,11 @@ impl ProofError {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub key: DidKey,
-    pub created: DateTime<Utc>,
+    /// `proof.created`: optional in Data Integrity, required of licences and statements by their
+    /// own checks.
+    pub created: Option<DateTime<Utc>>,
+    /// `proof.expires`: the proof is not valid at or after it.
+    pub expires: Option<DateTime<Utc>>,
     pub message: [u8; 64],
     pub signature: Signature,
 }
@@ -108,6 +113,17 @@ fn hash_data(proof_config: &Map<String, Value>, canonical_document: &[u8]) -> [u
 
 /// Adds an `eddsa-jcs-2022` proof to `document` (which must not have one) and returns the signed document.
 pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<Value, ProofError> {
+    sign_until(document, signer, Some(created), None)
+}
+
+/// [`sign`] with the proof's optional times as given: `created` (Data Integrity makes it optional;
+/// licences and statements require it) and `expires`.
+pub fn sign_until(
+    document: Value,
+    signer: &Signer,
+    created: Option<DateTime<Utc>>,
+    expires: Option<DateTime<Utc>>,
+) -> Result<Value, ProofError> {
     let Value::Object(mut signed) = document else {
         return Err(ProofError::NotAnObject);
     };
@@ -115,7 +131,7 @@ pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<
         return Err(ProofError::invalid("proof", "document already has a proof"));
     }
     let canonical = jcs::canonicalize_object(&signed, "proof", None);
-    let proof = proof_for(&canonical, signed.get("@context"), signer, created);
+    let proof = proof_with(&canonical, signed.get("@context"), signer, created, expires);
     signed.insert("proof".into(), proof);
     Ok(Value::Object(signed))
 }
@@ -129,10 +145,25 @@ pub fn proof_for(
     signer: &Signer,
     created: DateTime<Utc>,
 ) -> Value {
+    proof_with(canonical, context, signer, Some(created), None)
+}
+
+fn proof_with(
+    canonical: &[u8],
+    context: Option<&Value>,
+    signer: &Signer,
+    created: Option<DateTime<Utc>>,
+    expires: Option<DateTime<Utc>>,
+) -> Value {
     let mut config = Map::new();
     config.insert("type".into(), PROOF_TYPE.into());
     config.insert("cryptosuite".into(), CRYPTOSUITE.into());
-    config.insert("created".into(), format_time(created).into());
+    if let Some(c) = created {
+        config.insert("created".into(), format_time(c).into());
+    }
+    if let Some(e) = expires {
+        config.insert("expires".into(), format_time(e).into());
+    }
     config.insert(
         "verificationMethod".into(),
         signer.did_key().verification_method().into(),
@@ -199,9 +230,16 @@ fn prepare_with(secured: &Value, canonical: Option<&[u8]>) -> Result<Prepared, P
             format!("must be {ASSERTION_METHOD}"),
         ));
     }
-    let created = parse_time(str_field(proof, "created")?).ok_or_else(|| {
-        ProofError::invalid("created", "must be an RFC 3339 date-time with offset")
-    })?;
+    let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, ProofError> {
+        match proof.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_str().and_then(parse_time).map(Some).ok_or_else(|| {
+                ProofError::invalid(name, "must be an RFC 3339 date-time with offset")
+            }),
+        }
+    };
+    let created = time("created")?;
+    let expires = time("expires")?;
     let key = DidKey::from_verification_method(str_field(proof, "verificationMethod")?)?;
     let sig_bytes = multibase_decode(str_field(proof, "proofValue")?)
         .map_err(|e| ProofError::invalid("proofValue", e.to_string()))?;
@@ -248,6 +286,7 @@ fn prepare_with(secured: &Value, canonical: Option<&[u8]>) -> Result<Prepared, P
     Ok(Prepared {
         key,
         created,
+        expires,
         message,
         signature,
     })

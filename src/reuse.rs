@@ -833,6 +833,54 @@ mod tests {
     }
 
     #[test]
+    fn terms_narrow_and_never_widen() {
+        let now = t("2025-01-15T00:00:00Z");
+        let c = consent();
+        let terms = c.terms();
+        let n = |n: Narrowing, used: u32| narrow(&terms, &n, used, now).map_err(|e| e.field);
+        // Unchanged when nothing is asked; each member narrows on its own.
+        assert_eq!(n(Narrowing::default(), 0), Ok(terms.clone()));
+        let earlier = t("2025-01-20T00:00:00Z");
+        let narrowed = n(
+            Narrowing {
+                expires_at: Some(earlier),
+                max_uses: Some(1),
+                ..Narrowing::default()
+            },
+            0,
+        )
+        .unwrap();
+        assert_eq!((narrowed.expires_at, narrowed.max_uses), (earlier, Some(1)));
+        // Not below what was used, not above the limit, not later, not into the past.
+        let uses = |m| Narrowing {
+            max_uses: Some(m),
+            ..Narrowing::default()
+        };
+        assert_eq!(n(uses(1), 2), Err("$.maxUses".to_owned()));
+        assert_eq!(n(uses(3), 0), Err("$.maxUses".to_owned()));
+        let at = |t| Narrowing {
+            expires_at: Some(t),
+            ..Narrowing::default()
+        };
+        assert_eq!(
+            n(at(t("2025-03-01T00:00:00Z")), 0),
+            Err("$.expiresAt".to_owned())
+        );
+        assert_eq!(n(at(now), 0), Err("$.expiresAt".to_owned()));
+        // A consent by licence narrows its licences, not types it never named.
+        let types = Narrowing {
+            types: Some(vec![c.licences[0].type_code()]),
+            ..Narrowing::default()
+        };
+        assert_eq!(n(types, 0), Err("$.types".to_owned()));
+        let other = Narrowing {
+            licences: Some(vec![id("2430600", 1)]),
+            ..Narrowing::default()
+        };
+        assert_eq!(n(other, 0), Err("$.licences[0]".to_owned()));
+    }
+
+    #[test]
     fn a_consent_by_id_covers_later_versions_of_the_same_licence_only() {
         let c = consent();
         let v1 = &c.licences[0];

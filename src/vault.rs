@@ -137,6 +137,31 @@ impl VaultError {
     }
 }
 
+/// When a change happens. `Now` is read where the order of changes is decided — under the lock
+/// that orders them — so the times in the store follow that order (a withdrawal's `withdrawnAt` is
+/// never after a pull it was ordered before). A fixed time is for tests and replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Now,
+    Fixed(DateTime<Utc>),
+}
+
+impl At {
+    /// The time: call it under the lock that orders the change.
+    pub fn resolve(self) -> DateTime<Utc> {
+        match self {
+            Self::Now => Utc::now(),
+            Self::Fixed(t) => t,
+        }
+    }
+}
+
+impl From<DateTime<Utc>> for At {
+    fn from(t: DateTime<Utc>) -> Self {
+        Self::Fixed(t)
+    }
+}
+
 /// Stripes of [`Vault::holder_lock`]: with 64 concurrent pulls, two land on one stripe in about
 /// 12 % of the cases (birthday bound), and then only wait for one pull.
 const HOLDER_STRIPES: usize = 16_384;

@@ -150,6 +150,9 @@ pub enum CheckName {
     Validity,
     /// A purpose-stamped copy still matches the licence it names.
     Binding,
+    /// The document follows the basic rules of the VC 2.0 data model (`@context`, `type`,
+    /// `issuer`, `credentialSubject`).
+    DataModel,
 }
 
 /// One check's outcome: `ok` is `true`, `false` (with a `code`), or `null` when it was not checked.

@@ -25,7 +25,7 @@ use crate::keys::DidKey;
 use crate::licence::Licence;
 use crate::proof::{self, format_time, Prepared, ProofError};
 use crate::registry::{KeyStanding, Registries};
-use crate::verdict::{Check, CheckName, Reason, Verdict};
+use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 
 pub mod consent_receipt;
 pub mod copy;
@@ -137,9 +137,24 @@ impl<'a> Evidence<'a> {
     }
 }
 
-fn proof_check(prepared: &Result<Prepared, ProofError>, precomputed: Option<bool>) -> Check {
+fn proof_check(
+    prepared: &Result<Prepared, ProofError>,
+    precomputed: Option<bool>,
+    now: DateTime<Utc>,
+) -> Check {
     match prepared {
         Err(e) => Check::fail(CheckName::Signature, Reason::BadSignature, e.to_string()),
+        // An expired proof proves nothing any more, however good its signature (Data Integrity
+        // `expires`).
+        Ok(p) if p.expires.is_some_and(|e| now >= e) => Check::fail_at(
+            CheckName::Signature,
+            Reason::Expired,
+            "$.proof.expires",
+            format!(
+                "the proof expired {}",
+                p.expires.map(format_time).unwrap_or_default()
+            ),
+        ),
         Ok(p) if precomputed.unwrap_or_else(|| p.verify()) => {
             Check::pass_with(CheckName::Signature, format!("eddsa-jcs-2022 by {}", p.key))
         }
@@ -149,6 +164,85 @@ fn proof_check(prepared: &Result<Prepared, ProofError>, precomputed: Option<bool
             format!("signature by {} does not verify", p.key),
         ),
     }
+}
+
+/// The basic rules of the VC 2.0 data model (§4): `@context` is a list starting with the VC 2.0
+/// context, `type` names `VerifiableCredential`, `issuer` is a URL or an object with an `id` URL,
+/// and `credentialSubject` is an object or a non-empty list of objects. The dates are judged by
+/// the validity check.
+pub fn data_model(doc: &Value) -> Result<(), Rejection> {
+    let bad =
+        |field: &str, message: &str| Err(Rejection::new(Reason::SchemaViolation, field, message));
+    let is_url = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|s| s.split_once(':'))
+            .is_some_and(|(scheme, rest)| {
+                !rest.is_empty()
+                    && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            })
+    };
+    let Some(obj) = doc.as_object() else {
+        return bad("$", "a credential is a JSON object");
+    };
+    match obj.get("@context").and_then(Value::as_array) {
+        Some(c) if c.first().and_then(Value::as_str) == Some(crate::licence::VC_CONTEXT) => {}
+        _ => {
+            return bad(
+                "$.@context",
+                "must be a list whose first item is https://www.w3.org/ns/credentials/v2",
+            )
+        }
+    }
+    let types = match obj.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.contains(&"VerifiableCredential") {
+        return bad("$.type", "must name VerifiableCredential");
+    }
+    let issuer = obj.get("issuer");
+    if !(is_url(issuer) || is_url(issuer.and_then(|i| i.get("id")))) {
+        return bad("$.issuer", "must be a URL, or an object whose id is a URL");
+    }
+    match obj.get("credentialSubject") {
+        Some(Value::Object(_)) => {}
+        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_object) => {}
+        _ => {
+            return bad(
+                "$.credentialSubject",
+                "must be an object or a non-empty list of objects",
+            )
+        }
+    }
+    Ok(())
+}
+
+/// The validity check of a generic VC: `validFrom` / `validUntil`, each optional, against `now`.
+/// A member present but not a date-time cannot be judged, so it fails (`schema_violation`): a
+/// period the verifier cannot read is never passed.
+fn readable_validity(doc: &Value, now: DateTime<Utc>) -> Check {
+    let mut times = [None, None];
+    for (slot, name) in times.iter_mut().zip(["validFrom", "validUntil"]) {
+        match doc.get(name) {
+            None => {}
+            Some(v) => match v.as_str().and_then(proof::parse_time) {
+                Some(t) => *slot = Some(t),
+                None => {
+                    return Check::fail_at(
+                        CheckName::Validity,
+                        Reason::SchemaViolation,
+                        format!("$.{name}"),
+                        "not an XML Schema dateTime with a time zone; the validity period cannot be judged",
+                    )
+                }
+            },
+        }
+    }
+    validity_check(times[0], times[1], now)
 }
 
 fn validity_check(
@@ -209,7 +303,7 @@ pub fn licence_prepared(
             None
         }
     };
-    let sig = proof_check(prepared, ev.signature);
+    let sig = proof_check(prepared, ev.signature, ev.now);
     let Some(lic) = lic else {
         checks.push(sig);
         return (Verdict::new(checks, ev.now), None);
@@ -247,11 +341,27 @@ pub fn licence_prepared(
         }),
     }
     checks.push(sig);
-    if let (Some(reg), Ok(p)) = (ev.registries, prepared) {
+    if let (Some(_), Ok(Prepared { created: None, .. })) = (ev.registries, prepared) {
+        // Which key was usable can only be judged at a creation time: a licence must name one.
+        checks.push(Check::fail_at(
+            CheckName::IssuerKey,
+            Reason::BadSignature,
+            "$.proof.created",
+            "a licence's proof must say when it was created",
+        ));
+    } else if let (
+        Some(reg),
+        Ok(Prepared {
+            key,
+            created: Some(created),
+            ..
+        }),
+    ) = (ev.registries, prepared)
+    {
         checks.extend(key_checks(
             reg,
-            &p.key,
-            p.created,
+            key,
+            *created,
             &lic,
             ev.record.map(|r| r.deposited_at),
         ));
@@ -402,7 +512,7 @@ fn status_check(record: Option<&RecordFacts>) -> Check {
 /// that may sign such documents — the signer.
 pub fn document(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Verdict {
     let prepared = proof::prepare(doc);
-    let mut checks = vec![proof_check(&prepared, None)];
+    let mut checks = vec![proof_check(&prepared, None, now)];
     checks.push(match (trusted, &prepared) {
         (Some(keys), Ok(p)) if keys.contains(&p.key) => {
             Check::pass_with(CheckName::IssuerKey, format!("signed by {}", p.key))
@@ -414,11 +524,10 @@ pub fn document(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> 
         ),
         _ => Check::not_checked(CheckName::IssuerKey, "no trusted key given"),
     });
-    let time = |field: &str| {
-        doc.get(field)
-            .and_then(Value::as_str)
-            .and_then(proof::parse_time)
-    };
-    checks.push(validity_check(time("validFrom"), time("validUntil"), now));
+    checks.push(readable_validity(doc, now));
+    checks.push(match data_model(doc) {
+        Ok(()) => Check::pass(CheckName::DataModel),
+        Err(r) => Check::fail_at(CheckName::DataModel, r.reason, r.field, r.message),
+    });
     Verdict::new(checks, now)
 }

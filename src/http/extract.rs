@@ -161,6 +161,21 @@ impl<const ROLES: u8> FromRequestParts<AppState> for Allow<ROLES> {
     }
 }
 
+/// Path parameters, refused in our envelope (a segment that is not UTF-8, or not of the type):
+/// `400 invalid_request`, never axum's plain text.
+#[derive(Debug)]
+pub struct AppPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AppPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| AppPath(t))
+            .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()).field("path"))
+    }
+}
+
 /// A `{id}` path segment that is a licence identifier (bare or `urn:gbt36904:`).
 #[derive(Debug)]
 pub struct LicencePath(pub LicenceId);
@@ -168,9 +183,7 @@ pub struct LicencePath(pub LicenceId);
 impl<S: Send + Sync> FromRequestParts<S> for LicencePath {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()))?;
+        let AppPath(raw) = AppPath::<String>::from_request_parts(parts, state).await?;
         LicenceId::from_urn_or_bare(&raw)
             .map(LicencePath)
             .map_err(|e| {
@@ -190,9 +203,7 @@ pub struct UsccPath(pub Uscc, pub Option<String>);
 impl<S: Send + Sync> FromRequestParts<S> for UsccPath {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(segments) = Path::<Vec<String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::new(Reason::InvalidRequest, e.body_text()))?;
+        let AppPath(segments) = AppPath::<Vec<String>>::from_request_parts(parts, state).await?;
         let mut it = segments.into_iter();
         let uscc = it.next().unwrap_or_default();
         let uscc = uscc.parse().map_err(|e| {

@@ -1,11 +1,12 @@
 //! Status lists for offline verifiers (public, no token: they reveal only bits at indices).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::Utc;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::AppPath;
 use super::{blocking, AppState};
 use crate::codes::Uscc;
 use crate::lifecycle::Purpose;
@@ -19,7 +20,7 @@ use crate::verdict::Reason;
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn status_list(
     State(state): State<AppState>,
-    Path((uscc, purpose, list)): Path<(String, String, String)>,
+    AppPath((uscc, purpose, list)): AppPath<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let uscc: Uscc = uscc.parse().map_err(|e| {
         ApiError::new(Reason::InvalidAgencyCode, format!("agency code: {e}")).field("uscc")

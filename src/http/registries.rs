@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, UsccPath, ADMIN};
+use super::extract::{Allow, AppJson, AppPath, UsccPath, ADMIN};
 use super::{blocking, AppState};
 use crate::auth::{Principal, Role};
 use crate::keys::DidKey;
@@ -292,7 +292,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     _: Allow<ADMIN>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let vault = state.vault.clone();
     blocking(move || {

@@ -1,7 +1,7 @@
 //! Consent requests at the point of service (SPEC §10): the approval system asks, the holder
 //! previews and answers.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{from_value, Allow, AppJson, JsonDoc, HOLDER, REQUESTER};
+use super::extract::{from_value, Allow, AppJson, AppPath, JsonDoc, HOLDER, REQUESTER};
 use super::reuse::{holder_member, holder_of, requester_of, required, ConsentView, NarrowRequest};
 use super::{blocking, AppState};
 use crate::codes::{HolderCode, TypeCode};
 use crate::reuse::request::{ConsentRequest, NewRequest, RequestState};
-use crate::vault::{PreviewItem, Vault};
+use crate::vault::{At, PreviewItem, Vault};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -163,7 +163,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Allow(p): Allow<REQUESTER>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<RequestView>, ApiError> {
     let requester = requester_of(p)?;
     let id = request_id(&id)?;
@@ -209,7 +209,7 @@ pub async fn list_mine(
 pub async fn get_mine(
     State(state): State<AppState>,
     Allow(p): Allow<HOLDER>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<HolderRequestView>, ApiError> {
     let holder = holder_of(p)?;
     let id = request_id(&id)?;
@@ -241,7 +241,7 @@ pub enum AnswerView {
 pub async fn answer(
     State(state): State<AppState>,
     Allow(p): Allow<HOLDER>,
-    Path(action): Path<String>,
+    AppPath(action): AppPath<String>,
     JsonDoc(body): JsonDoc,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     let holder = holder_of(p)?;
@@ -286,8 +286,8 @@ pub async fn approve(
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     let narrowing = body.narrowing()?;
     blocking(move || {
+        let consent = vault.approve_request(&holder, &id, &narrowing, At::Now)?;
         let now = Utc::now();
-        let consent = vault.approve_request(&holder, &id, &narrowing, now)?;
         let view = ConsentView::with_receipt(&vault, &holder, consent, now)?;
         Ok((StatusCode::CREATED, Json(AnswerView::Approved(view))))
     })
@@ -311,8 +311,8 @@ pub async fn reject(
     body: RejectRequest,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     blocking(move || {
+        let r = vault.reject_request(&holder, &id, body.reason.as_deref(), At::Now)?;
         let now = Utc::now();
-        let r = vault.reject_request(&holder, &id, body.reason.as_deref(), now)?;
         Ok((
             StatusCode::OK,
             Json(AnswerView::Rejected(RequestView::new(&vault, r, now))),

@@ -1,7 +1,7 @@
 //! Holder consent, the access log and requester pulls.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, ADMIN, HOLDER, REQUESTER};
+use super::extract::{Allow, AppJson, AppPath, ADMIN, HOLDER, REQUESTER};
 use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::{HolderCode, LicenceId, TypeCode};
@@ -18,7 +18,7 @@ use crate::reuse::{
     ClaimCheck, Consent, ConsentState, Narrowing, NewConsent, Outcome, PullRequest,
 };
 use crate::vault::{
-    AccessRecord, HolderSummary, ReuseStats, TypeResult, Vault, ACCESS_LOG_MAX_PAGE,
+    AccessRecord, At, HolderSummary, ReuseStats, TypeResult, Vault, ACCESS_LOG_MAX_PAGE,
     ACCESS_LOG_PAGE,
 };
 use crate::verdict::{Reason, Verdict};
@@ -200,18 +200,22 @@ pub async fn list_consents(
 pub async fn withdraw_consent(
     State(state): State<AppState>,
     Allow(p): Allow<HOLDER>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<ConsentView>, ApiError> {
     let holder = holder_of(p)?;
     let id = consent_id(&id)?;
     let vault = state.vault.clone();
-    blocking(move || {
-        let now = Utc::now();
-        match vault.withdraw_consent(&holder, &id, now)? {
-            Some(c) => Ok(Json(ConsentView::with_receipt(&vault, &holder, c, now)?)),
+    blocking(
+        move || match vault.withdraw_consent(&holder, &id, At::Now)? {
+            Some(c) => Ok(Json(ConsentView::with_receipt(
+                &vault,
+                &holder,
+                c,
+                Utc::now(),
+            )?)),
             None => Err(consent_not_found(&id)),
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -284,7 +288,7 @@ impl NarrowRequest {
 pub async fn consent_action(
     State(state): State<AppState>,
     Allow(p): Allow<HOLDER>,
-    Path(action): Path<String>,
+    AppPath(action): AppPath<String>,
     AppJson(body): AppJson<NarrowRequest>,
 ) -> Result<Json<ConsentView>, ApiError> {
     let holder = holder_of(p)?;
@@ -296,13 +300,17 @@ pub async fn consent_action(
     let id = consent_id(id)?;
     let narrowing = body.narrowing()?;
     let vault = state.vault.clone();
-    blocking(move || {
-        let now = Utc::now();
-        match vault.narrow_consent(&holder, &id, &narrowing, now)? {
-            Some(c) => Ok(Json(ConsentView::with_receipt(&vault, &holder, c, now)?)),
+    blocking(
+        move || match vault.narrow_consent(&holder, &id, &narrowing, At::Now)? {
+            Some(c) => Ok(Json(ConsentView::with_receipt(
+                &vault,
+                &holder,
+                c,
+                Utc::now(),
+            )?)),
             None => Err(consent_not_found(&id)),
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -323,7 +331,7 @@ pub struct ConsentReceipts {
 pub async fn consent_receipts(
     State(state): State<AppState>,
     Allow(p): Allow<HOLDER>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<ConsentReceipts>, ApiError> {
     let holder = holder_of(p)?;
     let id = consent_id(&id)?;
@@ -517,7 +525,7 @@ pub async fn reuse(
     };
     let vault = state.vault.clone();
     blocking(move || {
-        let pull = vault.reuse(&requester, pull, Utc::now())?;
+        let pull = vault.reuse(&requester, pull, At::Now)?;
         let provided = pull
             .results
             .iter()
@@ -608,7 +616,7 @@ pub async fn check(
     };
     let vault = state.vault.clone();
     blocking(move || {
-        let a = vault.check_claims(&requester, check, Utc::now())?;
+        let a = vault.check_claims(&requester, check, At::Now)?;
         Ok(Json(CheckResponse {
             access_record: a.access_record,
             checked_at: a.checked_at,

@@ -169,7 +169,9 @@ impl Vault {
             return Ok(None);
         }
         let assigned = self.next_status_index(issuer)?;
-        if list > 0 && list * u64::from(LIST_SIZE) >= assigned {
+        // A list starts at list × LIST_SIZE; one beyond u64 holds nothing (2^47 and up).
+        let start = list.checked_mul(u64::from(LIST_SIZE));
+        if list > 0 && start.is_none_or(|start| start >= assigned) {
             return Ok(None);
         }
         let bits = self

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::layout::{self, HolderDigest};
 use super::reuse::random_hex;
-use super::{Vault, VaultError};
+use super::{At, Vault, VaultError};
 use crate::codes::{HolderCode, TypeCode};
 use crate::reuse::request::{self, Answer, ConsentRequest, NewRequest, RequestState};
 use crate::reuse::{self, Consent, Narrowing, NewConsent};
@@ -281,10 +281,11 @@ impl Vault {
         holder: &HolderCode,
         id: &str,
         narrowing: &Narrowing,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Consent, VaultError> {
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
+        let now = at.into().resolve();
         let mut req = self
             .holder_request(holder, id)?
             .ok_or_else(|| not_found(id))?;
@@ -335,11 +336,12 @@ impl Vault {
         holder: &HolderCode,
         id: &str,
         reason: Option<&str>,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<ConsentRequest, VaultError> {
         let reason = request::check_reject_reason(reason)?;
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
+        let now = at.into().resolve();
         let mut req = self
             .holder_request(holder, id)?
             .ok_or_else(|| not_found(id))?;

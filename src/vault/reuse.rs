@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::layout::{self, AccessKey, HolderDigest, StatKey};
-use super::{Extracted, LicenceMeta, Vault, VaultError};
+use super::{At, Extracted, LicenceMeta, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
 use crate::metrics::Counter;
@@ -426,11 +426,13 @@ impl Vault {
         &self,
         holder: &HolderCode,
         id: &str,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Option<Consent>, StoreError> {
         let digest = self.holder_digest(holder);
-        // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal.
+        // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal,
+        // and the withdrawal's time is taken here, in the order the lock gives.
         let _guard = self.holder_lock(&digest);
+        let now = at.into().resolve();
         let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
             return Ok(None);
         };
@@ -454,20 +456,24 @@ impl Vault {
         holder: &HolderCode,
         id: &str,
         narrowing: &Narrowing,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Option<Consent>, VaultError> {
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
+        let now = at.into().resolve();
         let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
             return Ok(None);
         };
-        let state = consent.state(now);
-        if !matches!(state, ConsentState::Active | ConsentState::Exhausted) {
+        let ended = match consent.state(now) {
+            ConsentState::Active | ConsentState::Exhausted => None,
+            ConsentState::Expired => Some("expired"),
+            ConsentState::Withdrawn => Some("withdrawn"),
+        };
+        if let Some(ended) = ended {
             return Err(VaultError::new(
                 Reason::InvalidTransition,
                 "id",
-                format!("consent {id} is {state:?}; only a consent in force can be narrowed")
-                    .to_lowercase(),
+                format!("consent {id} is {ended}; only a consent in force can be narrowed"),
             ));
         }
         if narrowing.is_empty() {
@@ -542,12 +548,13 @@ impl Vault {
         &self,
         requester: &str,
         req: PullRequest,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Pull, VaultError> {
         let reg = self.registries();
         let ask = Ask::new(&reg, requester, req)?;
         let (consents, decisions, record) =
-            self.decide_and_record(&ask, AccessKind::Pull, |_, _| {}, now)?;
+            self.decide_and_record(&ask, AccessKind::Pull, |_, _| {}, at.into())?;
+        let now = record.at;
         self.release(&reg, &ask, &consents, decisions, &record, now)
     }
 
@@ -558,7 +565,7 @@ impl Vault {
         &self,
         requester: &str,
         check: ClaimCheck,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<ClaimAnswer, VaultError> {
         let reg = self.registries();
         let ask = Ask::new(
@@ -585,13 +592,13 @@ impl Vault {
                     }
                 }
             },
-            now,
+            at.into(),
         )?;
         let d = decisions.into_iter().next();
         let outcome = record.outcomes.first();
         Ok(ClaimAnswer {
             access_record: record.id.clone(),
-            checked_at: now,
+            checked_at: record.at,
             matter: ask.matter.code.clone(),
             type_code: check.type_code,
             outcome: d.as_ref().map_or(Outcome::NotProvided, Decision::outcome),
@@ -608,13 +615,15 @@ impl Vault {
         ask: &Ask<'_>,
         kind: AccessKind,
         fill: impl FnOnce(&mut AccessRecord, &[Decision]),
-        now: DateTime<Utc>,
+        at: At,
     ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord), VaultError> {
         let digest = self.holder_digest(&ask.holder);
         // The holder's stripe is held from reading the consents to the durable commit, so a
         // concurrent pull or withdrawal for the same holder sees all of this pull or none of it;
-        // pulls for other holders run alongside and share WAL syncs.
+        // pulls for other holders run alongside and share WAL syncs. The time is taken under it:
+        // the log's order is the order decided here.
         let guard = self.holder_lock(&digest);
+        let now = at.resolve();
         let (keys, consents): (Vec<Vec<u8>>, Vec<Consent>) = self
             .holder_consents(&digest, false, |c| {
                 c.requester == ask.requester.id && c.matter == ask.matter.code

@@ -263,7 +263,7 @@ mod tests {
         let now = proof::parse_time("2025-01-15T00:00:00Z").unwrap();
         let copy = json!({
             "@context": [VC_CONTEXT], "type": ["VerifiableCredential", STAMPED_COPY_TYPE],
-            "validFrom": "2025-01-01T00:00:00Z", "validUntil": "2025-02-01T00:00:00Z",
+            "issuer": signer.did_key().as_str(), "validFrom": "2025-01-01T00:00:00Z", "validUntil": "2025-02-01T00:00:00Z",
             "credentialSubject": {"licence": "urn:x", "sha256": "00"},
         });
         let signed = proof::sign(copy.clone(), &signer, now).unwrap();

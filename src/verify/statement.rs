@@ -53,7 +53,14 @@ pub fn check(
             format!("signature by {} does not verify", prepared.key),
         ));
     }
-    let (agency, _) = super::signing_key(reg, &prepared.key, prepared.created, Some(now))
+    let created = prepared.created.ok_or_else(|| {
+        Rejection::new(
+            Reason::BadSignature,
+            "$.proof.created",
+            "a status statement's proof must say when it was created",
+        )
+    })?;
+    let (agency, _) = super::signing_key(reg, &prepared.key, created, Some(now))
         .map_err(|(reason, detail)| Rejection::new(reason, "$.proof.verificationMethod", detail))?;
     if &agency.uscc != issuer {
         return Err(Rejection::new(

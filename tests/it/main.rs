@@ -11,6 +11,7 @@ mod support;
 mod api;
 mod bad_input;
 mod cli;
+mod faults;
 mod fixtures;
 mod integrity;
 mod layers;

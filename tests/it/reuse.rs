@@ -1382,6 +1382,7 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
             "signature",
             "issuer_key",
             "validity",
+            "data_model",
             "binding",
             "integrity",
             "identifier",
@@ -1394,9 +1395,9 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
         ]
     );
     // The embedded licence's checks are marked as its own.
-    assert_eq!(v["checks"][4]["detail"], "licence");
+    assert_eq!(v["checks"][5]["detail"], "licence");
     assert!(
-        v["checks"][7]["detail"]
+        v["checks"][8]["detail"]
             .as_str()
             .unwrap()
             .starts_with("licence: eddsa-jcs-2022 by "),
