@@ -80,7 +80,7 @@ pub fn blocking_permits() -> usize {
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
-        healthz, metrics, openapi,
+        healthz, readyz, metrics, openapi,
     ),
     modifiers(&BearerAuth),
 )]
@@ -99,10 +99,25 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "ok")))]
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Liveness: the process answers. `ok`, or `degraded: …` while it cannot write (readiness says
+/// more).
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "`ok` or `degraded: <why>`")))]
+async fn healthz(State(state): State<AppState>) -> String {
+    let vault = state.vault.clone();
+    match blocking(move || Ok(vault.ready()?)).await {
+        Ok(()) => "ok\n".to_owned(),
+        Err(e) => format!("degraded: {}\n", e.reason.as_str()),
+    }
+}
+
+/// Readiness: whether the vault can take writes now (`503 storage_full` while its disk is full;
+/// it recovers by itself once there is space).
+#[utoipa::path(get, path = "/readyz", tag = "service", responses((status = 200, description = "ready"),
+    (status = 503, description = "`storage_full` or `unavailable`", body = ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || Ok(vault.ready()?)).await?;
+    Ok("ready\n")
 }
 
 /// Prometheus metrics.
@@ -298,6 +313,7 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/admin/tokens/{id}", delete(registries::revoke_token))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     api.merge(batch)

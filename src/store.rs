@@ -127,6 +127,10 @@ pub enum StoreError {
     Engine(String),
     #[error("storage is closed")]
     Closed,
+    /// The disk is full: nothing was written. The engine recovers by itself once there is space
+    /// again ([`Store::ready`]).
+    #[error("storage full: {0}")]
+    Full(String),
 }
 
 /// A key and its value, as scans return them.
@@ -202,6 +206,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
     fn commit(&self, change: Change) -> Result<(), StoreError>;
+    /// Whether writes can be accepted now; an engine that stopped writing (a full disk) tries to
+    /// recover here and on the next write.
+    fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Flushes memtables and syncs the WAL (used at shutdown).
     fn flush(&self) -> Result<(), StoreError>;
 }

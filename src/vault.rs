@@ -317,6 +317,12 @@ impl Vault {
         Ok(vault)
     }
 
+    /// Whether the vault can accept writes now (readiness): the store's answer, after it tried
+    /// to recover from a full disk.
+    pub fn ready(&self) -> Result<(), StoreError> {
+        self.store.ready()
+    }
+
     /// The base URL under which this vault is reached.
     pub fn public_url(&self) -> &str {
         &self.public_url

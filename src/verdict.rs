@@ -57,6 +57,8 @@ pub enum Reason {
     PayloadTooLarge,
     Internal,
     Unavailable,
+    /// The vault's disk is full: nothing was written; retry later.
+    StorageFull,
 }
 
 impl Reason {
@@ -99,6 +101,7 @@ impl Reason {
             Self::PayloadTooLarge => "payload_too_large",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::StorageFull => "storage_full",
         }
     }
 }

@@ -108,7 +108,7 @@ pub fn status_of(reason: Reason) -> StatusCode {
         | TypeNotAllowed | Suspended | Revoked | Cancelled | Expired | NotYetValid | Superseded
         | IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Unavailable | StorageFull => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -118,6 +118,10 @@ impl IntoResponse for ApiError {
         if self.reason == Reason::Unauthorized {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.reason == Reason::StorageFull {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
         res
     }
@@ -135,7 +139,17 @@ impl From<Rejection> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        match e {
+            // A client can act on this one: nothing was written, try again later.
+            StoreError::Full(detail) => {
+                tracing::error!(error = %detail, "write refused: storage full");
+                Self::new(
+                    Reason::StorageFull,
+                    "the vault's storage is full; nothing was written; try again later",
+                )
+            }
+            other => Self::internal(other),
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! The embedded default engine: RocksDB, one column family per [`Table`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
@@ -37,21 +40,55 @@ impl Default for RocksConfig {
     }
 }
 
+/// How often a store that stopped writing for a full disk tries to recover.
+const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
+/// The space a recovery needs before it reopens the database (a new WAL and MANIFEST).
+const RECOVERY_PROBE_BYTES: usize = 1 << 20;
+
 pub struct RocksStore {
-    db: DB,
-    bulk_load: bool,
+    /// `None` only while a reopen after a full disk has not yet succeeded.
+    db: RwLock<Option<DB>>,
+    path: PathBuf,
+    config: RocksConfig,
+    /// Set when a write failed for lack of space: RocksDB then refuses every write (a hard
+    /// background error) until the database is reopened, and it has no resume in its C API.
+    full: AtomicBool,
+    last_recovery: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksStore")
-            .field("path", &self.db.path())
+            .field("path", &self.path)
             .finish()
     }
 }
 
 fn engine(e: rocksdb::Error) -> StoreError {
-    StoreError::Engine(e.into_string())
+    let text = e.into_string();
+    if text.contains("No space left on device") || text.contains("NoSpace") {
+        StoreError::Full(text)
+    } else {
+        StoreError::Engine(text)
+    }
+}
+
+/// The open database, or why there is none.
+struct Db<'a>(RwLockReadGuard<'a, Option<DB>>);
+
+impl Db<'_> {
+    fn get(&self) -> Result<&DB, StoreError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| StoreError::Full("reopening after a full disk".into()))
+    }
+
+    fn cf(&self, table: Table) -> Result<&ColumnFamily, StoreError> {
+        // Every table's family is created at open, so a missing one means a damaged database.
+        self.get()?
+            .cf_handle(table.name())
+            .ok_or_else(|| StoreError::Engine(format!("column family {} missing", table.name())))
+    }
 }
 
 impl RocksStore {
@@ -60,6 +97,62 @@ impl RocksStore {
     }
 
     pub fn open_with(path: &Path, config: &RocksConfig) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: RwLock::new(Some(Self::open_db(path, config)?)),
+            path: path.to_owned(),
+            config: config.clone(),
+            full: AtomicBool::new(false),
+            last_recovery: Mutex::new(None),
+        })
+    }
+
+    fn db(&self) -> Db<'_> {
+        Db(self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// After a write failed for lack of space: when there is room again (a probe file can be
+    /// written), closes and reopens the database, which recovers from its WAL every write it
+    /// acknowledged. At most once per [`RECOVERY_INTERVAL`]; `Err(Full)` while it cannot.
+    fn recover(&self) -> Result<(), StoreError> {
+        if !self.full.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        {
+            let mut last = self
+                .last_recovery
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < RECOVERY_INTERVAL) {
+                return Err(StoreError::Full("waiting for free space".into()));
+            }
+            *last = Some(Instant::now());
+        }
+        let probe = self.path.join("SPACE-PROBE");
+        let room = std::fs::write(&probe, vec![0u8; RECOVERY_PROBE_BYTES])
+            .and_then(|()| std::fs::File::open(&probe)?.sync_all());
+        let _ = std::fs::remove_file(&probe);
+        if let Err(e) = room {
+            return Err(StoreError::Full(format!("no free space yet: {e}")));
+        }
+        let mut db = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.full.load(Ordering::Acquire) {
+            return Ok(()); // another thread recovered meanwhile
+        }
+        // The old handle must be closed (its lock released) before the new one opens.
+        *db = None;
+        *db = Some(Self::open_db(&self.path, &self.config)?);
+        self.full.store(false, Ordering::Release);
+        tracing::warn!(path = %self.path.display(), "storage recovered after a full disk; writes resume");
+        Ok(())
+    }
+
+    fn open_db(path: &Path, config: &RocksConfig) -> Result<DB, StoreError> {
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
@@ -113,24 +206,14 @@ impl RocksStore {
             }
             ColumnFamilyDescriptor::new(t.name(), opts)
         });
-        let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(engine)?;
-        Ok(Self {
-            db,
-            bulk_load: config.bulk_load,
-        })
-    }
-
-    fn cf(&self, table: Table) -> Result<&ColumnFamily, StoreError> {
-        // Every table's family is created at open, so a missing one means a damaged database.
-        self.db
-            .cf_handle(table.name())
-            .ok_or_else(|| StoreError::Engine(format!("column family {} missing", table.name())))
+        DB::open_cf_descriptors(&db_opts, path, cfs).map_err(engine)
     }
 }
 
 impl Store for RocksStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.get_cf(self.cf(table)?, key).map_err(engine)
+        let db = self.db();
+        db.get()?.get_cf(db.cf(table)?, key).map_err(engine)
     }
 
     fn multi_get(
@@ -138,8 +221,9 @@ impl Store for RocksStore {
         table: Table,
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let cf = self.cf(table)?;
-        self.db
+        let db = self.db();
+        let cf = db.cf(table)?;
+        db.get()?
             .batched_multi_get_cf(cf, keys, false)
             .into_iter()
             .map(|r| r.map(|v| v.map(|p| p.to_vec())).map_err(engine))
@@ -153,7 +237,8 @@ impl Store for RocksStore {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let cf = self.cf(table)?;
+        let db = self.db();
+        let cf = db.cf(table)?;
         let upper = prefix_successor(prefix);
         let mode = match (reverse, &upper) {
             (false, _) => IteratorMode::From(prefix, Direction::Forward),
@@ -162,7 +247,7 @@ impl Store for RocksStore {
         };
         let opts = read_options(table, prefix, reverse);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf_opt(cf, opts, mode) {
+        for item in db.get()?.iterator_cf_opt(cf, opts, mode) {
             let (k, v) = item.map_err(engine)?;
             if !k.starts_with(prefix) {
                 // Reverse seek lands at the last key before the successor, which may be the successor's
@@ -188,7 +273,8 @@ impl Store for RocksStore {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let cf = self.cf(table)?;
+        let db = self.db();
+        let cf = db.cf(table)?;
         // Seek to the tighter of the two bounds; both are exclusive, so an exact hit is skipped.
         let bound = if reverse {
             match prefix_successor(prefix) {
@@ -211,8 +297,8 @@ impl Store for RocksStore {
             read_options(table, b"", reverse)
         };
         let mut out = Vec::new();
-        for item in self
-            .db
+        for item in db
+            .get()?
             .iterator_cf_opt(cf, opts, IteratorMode::From(&bound, direction))
         {
             let (k, v) = item.map_err(engine)?;
@@ -231,33 +317,47 @@ impl Store for RocksStore {
     }
 
     fn commit(&self, change: Change) -> Result<(), StoreError> {
+        self.recover()?;
+        let db = self.db();
         let mut batch = WriteBatch::default();
         for op in &change.ops {
             match op {
-                Op::Put(t, k, v) => batch.put_cf(self.cf(*t)?, k, v),
-                Op::Delete(t, k) => batch.delete_cf(self.cf(*t)?, k),
-                Op::Add(t, k, n) => batch.merge_cf(self.cf(*t)?, k, n.to_be_bytes()),
+                Op::Put(t, k, v) => batch.put_cf(db.cf(*t)?, k, v),
+                Op::Delete(t, k) => batch.delete_cf(db.cf(*t)?, k),
+                Op::Add(t, k, n) => batch.merge_cf(db.cf(*t)?, k, n.to_be_bytes()),
             }
         }
         let mut opts = WriteOptions::default();
-        if self.bulk_load {
+        if self.config.bulk_load {
             opts.disable_wal(true);
         } else {
             opts.set_sync(change.durable);
         }
-        self.db.write_opt(batch, &opts).map_err(engine)
+        db.get()?
+            .write_opt(batch, &opts)
+            .map_err(engine)
+            .inspect_err(|e| {
+                if matches!(e, StoreError::Full(_)) {
+                    self.full.store(true, Ordering::Release);
+                }
+            })
+    }
+
+    fn ready(&self) -> Result<(), StoreError> {
+        self.recover()
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        let db = self.db();
         let cfs = Table::ALL
             .iter()
-            .map(|t| self.cf(*t))
+            .map(|t| db.cf(*t))
             .collect::<Result<Vec<_>, _>>()?;
-        self.db
+        db.get()?
             .flush_cfs_opt(&cfs, &FlushOptions::default())
             .map_err(engine)?;
-        if !self.bulk_load {
-            self.db.flush_wal(true).map_err(engine)?;
+        if !self.config.bulk_load {
+            db.get()?.flush_wal(true).map_err(engine)?;
         }
         Ok(())
     }

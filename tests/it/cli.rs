@@ -2,7 +2,6 @@
 //! with a graceful shutdown.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
@@ -328,42 +327,6 @@ fn a_data_directory_refuses_another_vault_key() {
 }
 
 /// `serve --demo` on `data` at a free port, once it answers `/healthz`: the child and its base URL.
-fn serve_demo(data: &Path) -> (std::process::Child, String) {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = cli_command()
-        .env("RUST_LOG", "info")
-        .args([
-            "serve",
-            "--demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .current_dir(root())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return (child, base);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    panic!("the demo vault did not come up");
-}
-
 #[test]
 fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();

@@ -466,3 +466,41 @@ pub fn cli(args: &[&str]) -> (Option<i32>, Value) {
         .unwrap_or_else(|_| json!({"stderr": String::from_utf8_lossy(&o.stderr)}));
     (o.status.code(), v)
 }
+
+/// `serve --demo` on a free port of 127.0.0.1 with its data in `data`, once it answers
+/// `/healthz`: the process (its stderr piped) and the base URL.
+pub fn serve_demo(data: &Path) -> (std::process::Child, String) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = cli_command()
+        .env("RUST_LOG", "info")
+        .args([
+            "serve",
+            "--demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (child, base);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("the demo vault did not come up");
+}
