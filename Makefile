@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit bench fresh-clone-check
+.PHONY: run test deps lint unit api-fuzz bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -15,8 +15,9 @@ deps:
 run: deps
 	$(CARGO) run --bin licence-vault -- serve --demo --data $(DATA) --listen $(LISTEN)
 
-## Format, lint and run every test (unit, integration over the router, CLI and a real socket).
-test: deps lint unit
+## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
+## then fuzz the API with schemathesis against the real server.
+test: deps lint unit api-fuzz
 
 lint:
 	$(CARGO) fmt --check
@@ -27,6 +28,10 @@ unit:
 	mkdir -p $(CARGO_TARGET_DIR)
 	$(CARGO) test --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/make-test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' $(CARGO_TARGET_DIR)/make-test.log
+
+## schemathesis against /v1/openapi.json with every role's token: no 5xx, no undocumented status.
+api-fuzz:
+	scripts/api-fuzz.sh 20
 
 bench: deps
 	$(CARGO) bench

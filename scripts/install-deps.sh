@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building licence-vault needs beyond the Rust toolchain: clang and libclang (the
 # rocksdb crate compiles RocksDB from C++ and generates its bindings with libclang), plus the
-# rustfmt and clippy components. Safe to run again: it installs only what is missing.
+# rustfmt and clippy components, and schemathesis (the API fuzzer of `make test`) in a Python venv
+# under the build cache. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 # Any one match will do (`ls` of several globs fails as soon as one of them matches nothing).
@@ -16,6 +17,8 @@ have_libclang() {
 missing=()
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 have_libclang || missing+=(libclang-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -37,4 +40,13 @@ if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
+fi
+
+# schemathesis, pinned, in its own venv (never the system's Python packages).
+SCHEMATHESIS_VERSION=4.32.5
+VENV=${LICENCE_VAULT_VENV:-$HOME/.cache/licence-vault/venv/schemathesis}
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
