@@ -770,7 +770,51 @@ mod tests {
         );
     }
 
+    /// JSON values equal as I-JSON means them: numbers by their value (`1.0` is `1`, `-0` is `0`).
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
     proptest::proptest! {
+        /// Whatever text the parser accepts, parsing its canonical form gives the same value back:
+        /// texts written by another serialiser (compact or pretty, with surrounding whitespace),
+        /// and arbitrary bytes.
+        #[test]
+        fn parse_canonicalise_parse_is_the_identity(
+            v in arb_json(),
+            pretty in proptest::prelude::any::<bool>(),
+            pad in "[ \t\n\r]{0,3}",
+        ) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&v).unwrap()
+            } else {
+                serde_json::to_string(&v).unwrap()
+            };
+            let first = parse(format!("{pad}{text}{pad}").as_bytes()).unwrap();
+            proptest::prop_assert!(same(&first, &v));
+            let again = parse(&canonicalize(&first)).unwrap();
+            proptest::prop_assert!(same(&again, &first), "{first} became {again}");
+        }
+
+        #[test]
+        fn parse_canonicalise_parse_is_the_identity_on_any_bytes_accepted(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+        ) {
+            if let Ok(first) = parse(&bytes) {
+                let again = parse(&canonicalize(&first)).unwrap();
+                proptest::prop_assert!(same(&again, &first));
+            }
+        }
+
         #[test]
         fn canonical_form_is_a_fixed_point(v in arb_json()) {
             let once = canonicalize(&v);
