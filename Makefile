@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit api-fuzz bench fresh-clone-check
+.PHONY: run test deps lint unit api-fuzz crash-short test-crash bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -17,7 +17,7 @@ run: deps
 
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
 ## then fuzz the API with schemathesis against the real server.
-test: deps lint unit api-fuzz
+test: deps lint unit api-fuzz crash-short
 
 lint:
 	$(CARGO) fmt --check
@@ -32,6 +32,16 @@ unit:
 ## schemathesis against /v1/openapi.json with every role's token: no 5xx, no undocumented status.
 api-fuzz:
 	scripts/api-fuzz.sh 20
+
+## The crash suite (scripts/crash-suite.py): mixed load, SIGKILL, restart, every acknowledged write
+## checked. A short run in `make test`; `make test-crash` kills it 100 times.
+crash-short:
+	$(CARGO) build --bin licence-vault
+	scripts/crash-suite.py $(CARGO_TARGET_DIR)/debug/licence-vault --kills 5
+
+test-crash: deps
+	$(CARGO) build --bin licence-vault
+	scripts/crash-suite.py $(CARGO_TARGET_DIR)/debug/licence-vault --kills 100 --seed 7
 
 bench: deps
 	$(CARGO) bench

@@ -79,8 +79,8 @@ pub struct SignOpt {
     /// When the proof expires (RFC 3339); default never.
     #[arg(long)]
     pub expires: Option<String>,
-    /// Sign any JSON object, not only a VC 2.0 credential (by default a document that breaks the
-    /// data model's basic rules is refused).
+    /// Sign any JSON object, not only a VC 2.0 credential or a status statement (by default a
+    /// document that breaks the data model's basic rules is refused).
     #[arg(long)]
     pub plain_json: bool,
 }
@@ -187,7 +187,9 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
             .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
-    if !opt.plain_json {
+    // A status statement (SPEC §6) is the one document of this system that is not a credential.
+    let statement = crate::lifecycle::Statement::parse(&doc).is_ok();
+    if !opt.plain_json && !statement {
         crate::verify::data_model(&doc).map_err(|r| {
             anyhow::anyhow!(
                 "not a VC 2.0 credential ({}: {}); pass --plain-json to sign it anyway",

@@ -10,6 +10,7 @@ mod lifecycle;
 mod registries;
 mod requests;
 mod reuse;
+mod vcapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +81,7 @@ pub fn blocking_permits() -> usize {
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
+        vcapi::verify,
         healthz, readyz, metrics, openapi,
     ),
     modifiers(&BearerAuth),
@@ -311,6 +313,7 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/admin/requesters", post(registries::put_requester))
         .route("/v1/admin/tokens", post(registries::create_token))
         .route("/v1/admin/tokens/{id}", delete(registries::revoke_token))
+        .route("/credentials/verify", post(vcapi::verify))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

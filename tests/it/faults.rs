@@ -436,3 +436,97 @@ async fn the_openapi_documents_what_every_operation_can_answer() {
         false
     );
 }
+
+#[tokio::test]
+async fn the_vc_api_verifier_answers_as_the_vc_api_says_from_public_data_only() {
+    let app = TestApp::new();
+    let vector = read_json("fixtures/conformance/eddsa-jcs-2022/signedJCS.json");
+    let (status, r) = app
+        .post(
+            "/credentials/verify",
+            None,
+            json!({"verifiableCredential": vector, "options": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("signature")),
+        "{r}"
+    );
+    assert_eq!(r["errors"], json!([]));
+    assert_eq!(r["verdict"]["valid"], true);
+
+    let mut tampered = vector.clone();
+    tampered["credentialSubject"]["alumniOf"] = json!("Someone Else");
+    let (status, r) = app
+        .post(
+            "/credentials/verify",
+            None,
+            json!({"verifiableCredential": tampered}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{r}");
+    assert_eq!(r["errors"][0]["check"], "signature");
+    assert_eq!(r["errors"][0]["code"], "bad_signature");
+
+    // A licence the vault holds, since suspended: the public verifier cannot know its status
+    // (that would tell what the vault holds), so status is a warning, not a pass.
+    let lic = sign(&business_licence("V0001", COMPANY), "scjgj");
+    app.deposit(&lic).await;
+    let (status, r) = app
+        .post(
+            "/credentials/verify",
+            None,
+            json!({"verifiableCredential": lic}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert!(r["checks"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("issuer_key")));
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["check"] == "status"),
+        "{r}"
+    );
+    let (_, with_record) = app
+        .post("/v1/verify", Some(&app.tokens.requester), lic.clone())
+        .await;
+    assert_eq!(
+        check(&with_record, "integrity")["ok"],
+        true,
+        "POST /v1/verify does use the record"
+    );
+    assert!(r["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["check"] != "integrity"));
+
+    for (body, field) in [
+        (json!({}), "$.verifiableCredential"),
+        (
+            json!({"verifiableCredential": [1]}),
+            "$.verifiableCredential",
+        ),
+        (
+            json!({"verifiableCredential": vector, "options": 3}),
+            "$.options",
+        ),
+        (
+            json!({"verifiableCredential": vector, "extra": 1}),
+            "$.extra",
+        ),
+    ] {
+        let (status, e) = app.post("/credentials/verify", None, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(e["error"]["field"], field, "{body}: {e}");
+    }
+}

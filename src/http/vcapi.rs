@@ -1,0 +1,137 @@
+//! The W3C VC-API verifier (`POST /credentials/verify`), so that conformance suites can be pointed
+//! at a running vault as they are. Public, and judged from public data only
+//! (`Vault::verify_public`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::AppJson;
+use super::{blocking, AppState};
+use crate::verdict::{Reason, Verdict};
+
+/// A VC-API verification request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyCredential {
+    /// The secured credential.
+    #[schema(value_type = Object)]
+    pub verifiable_credential: Option<Value>,
+    /// VC-API options; none change what is checked here.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Value>,
+}
+
+/// One failed check, as VC-API reports errors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyProblem {
+    pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A VC-API verification result: the checks that passed, those that could not be made (warnings)
+/// and those that failed (errors); the whole verdict beside them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerificationResult {
+    pub checks: Vec<String>,
+    pub warnings: Vec<VerifyProblem>,
+    pub errors: Vec<VerifyProblem>,
+    pub verdict: Verdict,
+}
+
+impl From<Verdict> for VerificationResult {
+    fn from(verdict: Verdict) -> Self {
+        let name = |c: &crate::verdict::Check| {
+            serde_json::to_value(c.check)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let problem = |c: &crate::verdict::Check| VerifyProblem {
+            check: name(c),
+            code: c.code,
+            message: serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v["detail"].as_str().map(str::to_owned)),
+        };
+        Self {
+            checks: verdict
+                .checks
+                .iter()
+                .filter(|c| c.ok == Some(true))
+                .map(name)
+                .collect(),
+            warnings: verdict
+                .checks
+                .iter()
+                .filter(|c| c.ok.is_none())
+                .map(problem)
+                .collect(),
+            errors: verdict
+                .checks
+                .iter()
+                .filter(|c| c.ok == Some(false))
+                .map(problem)
+                .collect(),
+            verdict,
+        }
+    }
+}
+
+/// What a `400` of this endpoint carries: a verification that failed, or the error envelope for a
+/// request that is not a verification request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum NotVerified {
+    Result(VerificationResult),
+    #[expect(
+        dead_code,
+        reason = "the envelope is written by ApiError; this variant describes it in the OpenAPI"
+    )]
+    Error(ErrorBody),
+}
+
+/// Verify a credential as the W3C VC-API says (anyone): `200` with the checks made when it is
+/// valid, `400` with the failed checks in `errors` when it is not.
+#[utoipa::path(post, path = "/credentials/verify", tag = "vc-api", request_body = VerifyCredential,
+    responses((status = 200, description = "Verified", body = VerificationResult),
+        (status = 400, description = "Not verified (`errors`), or not a verification request (the error envelope)", body = NotVerified)))]
+pub async fn verify(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<VerifyCredential>,
+) -> Result<Response, ApiError> {
+    let doc = req.verifiable_credential.ok_or_else(|| {
+        ApiError::new(Reason::InvalidRequest, "is required").field("$.verifiableCredential")
+    })?;
+    if !doc.is_object() {
+        return Err(ApiError::new(
+            Reason::MalformedJson,
+            "a verifiable credential is a JSON object",
+        )
+        .field("$.verifiableCredential"));
+    }
+    if req.options.as_ref().is_some_and(|o| !o.is_object()) {
+        return Err(ApiError::new(Reason::InvalidRequest, "must be an object").field("$.options"));
+    }
+    let vault = state.vault.clone();
+    blocking(move || {
+        let verdict = vault.verify_public(&doc, Utc::now());
+        let valid = verdict.valid;
+        let result = VerificationResult::from(verdict);
+        Ok(if valid {
+            (StatusCode::OK, Json(result)).into_response()
+        } else {
+            (StatusCode::BAD_REQUEST, Json(NotVerified::Result(result))).into_response()
+        })
+    })
+    .await
+}
