@@ -20,6 +20,10 @@ use crate::verdict::{Reason, Verdict};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyCredential {
+    /// The request's own JSON-LD context, which VC-API clients may send; not used.
+    #[serde(rename = "@context")]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
     /// The secured credential.
     #[schema(value_type = Object)]
     pub verifiable_credential: Option<Value>,

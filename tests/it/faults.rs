@@ -403,7 +403,7 @@ async fn the_openapi_documents_what_every_operation_can_answer() {
             }
         }
     }
-    assert_eq!(posts, 19);
+    assert_eq!(posts, 20);
     for action in ["retire", "compromise"] {
         let op =
             &doc["paths"][format!("/v1/admin/agencies/{{uscc}}/keys/{{didKey}}/{action}")]["post"];
@@ -445,7 +445,7 @@ async fn the_vc_api_verifier_answers_as_the_vc_api_says_from_public_data_only() 
         .post(
             "/credentials/verify",
             None,
-            json!({"verifiableCredential": vector, "options": {}}),
+            json!({"@context": ["https://www.w3.org/ns/credentials/v2"], "verifiableCredential": vector, "options": {}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{r}");
