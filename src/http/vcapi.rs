@@ -20,7 +20,7 @@ use crate::verdict::{Reason, Verdict};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyCredential {
-    /// The request's own JSON-LD context, which VC-API clients may send; not used.
+    /// The request's own JSON-LD context, which VC-API clients may send; only its shape is checked.
     #[serde(rename = "@context")]
     #[schema(value_type = Option<Object>)]
     pub context: Option<Value>,
@@ -122,6 +122,15 @@ pub async fn verify(
             "a verifiable credential is a JSON object",
         )
         .field("$.verifiableCredential"));
+    }
+    if req
+        .context
+        .as_ref()
+        .is_some_and(|c| !(c.is_array() || c.is_string()))
+    {
+        return Err(
+            ApiError::new(Reason::InvalidRequest, "must be a list or a URL").field("$.@context"),
+        );
     }
     if req.options.as_ref().is_some_and(|o| !o.is_object()) {
         return Err(ApiError::new(Reason::InvalidRequest, "must be an object").field("$.options"));
