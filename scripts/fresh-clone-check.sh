@@ -105,7 +105,7 @@ test_s=$(( $(date +%s) - start ))
 # (a `Compiling librocksdb-sys` line may also be only its Rust bindings crate).
 rocksdb=$(find "$CARGO_TARGET_DIR" -path '*/build/librocksdb-sys-*/out' -maxdepth 4 -type d | wc -l)
 [ "$RUN" -eq 1 ] && echo "make run: ${run_s}s to a serving vault"
-echo "make test: ${test_s}s, $(tail -1 "$WORK/make-test.log")"
+echo "make test: ${test_s}s, $(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$WORK/make-test.log" | tail -1); $(grep -E "^crash-suite: [0-9]+ kills" "$WORK/make-test.log" | tail -1)"
 echo "RocksDB compiled: ${rocksdb} time(s)"
 if [ "$rocksdb" -ne 1 ]; then
   echo "fresh-clone-check: RocksDB was compiled $rocksdb times; make run and make test must share one build" >&2
