@@ -821,54 +821,45 @@ impl Vault {
     /// Verifies a presented document: a licence (against the registries and, when the vault holds
     /// the same bytes, its deposit time and status) or a vault-signed document (receipt, copy).
     pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
-        let verdict = if verify::consent_receipt::is_consent_receipt(doc) {
-            verify::consent_receipt::check(
-                doc,
-                Some(std::slice::from_ref(self.signer.did_key())),
-                now,
-            )
-        } else if verify::copy::is_stamped_copy(doc) {
-            // Signed by this vault, bound to the licence it embeds, and that licence judged as if
-            // presented itself.
-            verify::copy::check(
-                doc,
-                Some(std::slice::from_ref(self.signer.did_key())),
-                now,
-                |lic| self.presented_verdict(lic, now),
-            )?
-        } else {
-            self.presented_verdict(doc, now)?
-        };
-        let verdict_label = verdict.reason().map_or("valid", Reason::as_str);
-        self.metrics.inc(Counter::Verifications {
-            verdict: verdict_label,
-        });
-        Ok(verdict)
+        self.judge(doc, now, |d| self.presented_verdict(d, now))
     }
 
     /// The verdict of a document presented to the public VC-API verifier: judged from public data
     /// only (the registries and the vault's key), never from what the vault holds, so asking tells
-    /// nothing about its records. Counted in the metrics like any verification.
+    /// nothing about its records.
     pub fn verify_public(&self, doc: &Value, now: DateTime<Utc>) -> Verdict {
         let reg = self.registries();
+        self.judge(doc, now, |d| {
+            Ok::<_, std::convert::Infallible>(if Licence::is_licence(d) {
+                verify::licence(d, Evidence::new(Some(&reg), now)).0
+            } else {
+                verify::document(d, None, now)
+            })
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+
+    /// The one dispatch of both verifiers, counted in the metrics: a consent receipt or a stamped
+    /// copy is checked against the vault's key (a copy's embedded licence judged by `judge`), any
+    /// other document by `judge`.
+    fn judge<E>(
+        &self,
+        doc: &Value,
+        now: DateTime<Utc>,
+        judge: impl Fn(&Value) -> Result<Verdict, E>,
+    ) -> Result<Verdict, E> {
         let keys = std::slice::from_ref(self.signer.did_key());
-        let licence = |lic: &Value| verify::licence(lic, Evidence::new(Some(&reg), now)).0;
         let verdict = if verify::consent_receipt::is_consent_receipt(doc) {
             verify::consent_receipt::check(doc, Some(keys), now)
         } else if verify::copy::is_stamped_copy(doc) {
-            verify::copy::check(doc, Some(keys), now, |lic| {
-                Ok::<_, std::convert::Infallible>(licence(lic))
-            })
-            .unwrap_or_else(|never| match never {})
-        } else if Licence::is_licence(doc) {
-            licence(doc)
+            verify::copy::check(doc, Some(keys), now, &judge)?
         } else {
-            verify::document(doc, None, now)
+            judge(doc)?
         };
         self.metrics.inc(Counter::Verifications {
             verdict: verdict.reason().map_or("valid", Reason::as_str),
         });
-        verdict
+        Ok(verdict)
     }
 
     /// The verdict of a presented licence or vault-signed document, not counted in the metrics.

@@ -106,7 +106,7 @@ impl ConsentView {
         consent: Consent,
         now: DateTime<Utc>,
     ) -> Result<Self, ApiError> {
-        let receipt = vault.consent_receipts(holder, &consent)?.pop();
+        let receipt = vault.latest_consent_receipt(holder, &consent)?;
         Ok(Self {
             receipt,
             ..Self::new(consent, now)

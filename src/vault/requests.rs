@@ -150,11 +150,32 @@ impl Vault {
         holder: &HolderCode,
         id: &str,
     ) -> Result<Option<ConsentRequest>, StoreError> {
-        let digest = hex::encode(self.holder_digest(holder));
+        self.request_of(&self.holder_digest(holder), id)
+    }
+
+    fn request_of(
+        &self,
+        digest: &HolderDigest,
+        id: &str,
+    ) -> Result<Option<ConsentRequest>, StoreError> {
+        let digest = hex::encode(digest);
         Ok(self
             .stored_request(id)?
             .filter(|s| s.holder_digest == digest)
             .map(|s| s.request))
+    }
+
+    /// The holder's request `id` if it can still be answered (the caller holds the holder's lock):
+    /// `404` if it is not theirs, `409` if it expired or was answered.
+    fn pending_request(
+        &self,
+        digest: &HolderDigest,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ConsentRequest, VaultError> {
+        let req = self.request_of(digest, id)?.ok_or_else(|| not_found(id))?;
+        req.answerable(now)?;
+        Ok(req)
     }
 
     /// The holder's requests still pending at `now`, newest first.
@@ -286,10 +307,7 @@ impl Vault {
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
         let now = at.into().resolve();
-        let mut req = self
-            .holder_request(holder, id)?
-            .ok_or_else(|| not_found(id))?;
-        req.answerable(now)?;
+        let mut req = self.pending_request(&digest, id, now)?;
         if narrowing.licences.is_some() {
             return Err(VaultError::new(
                 Reason::InvalidRequest,
@@ -342,10 +360,7 @@ impl Vault {
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
         let now = at.into().resolve();
-        let mut req = self
-            .holder_request(holder, id)?
-            .ok_or_else(|| not_found(id))?;
-        req.answerable(now)?;
+        let mut req = self.pending_request(&digest, id, now)?;
         req.answer = Some(Answer {
             state: RequestState::Rejected,
             at: now,

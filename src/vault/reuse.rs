@@ -505,6 +505,26 @@ impl Vault {
         holder: &HolderCode,
         consent: &Consent,
     ) -> Result<Vec<Value>, SigningError> {
+        self.receipts(holder, consent, usize::MAX)
+    }
+
+    /// The consent receipt of the consent's latest event that has one (what was just done); only
+    /// that one is signed.
+    pub fn latest_consent_receipt(
+        &self,
+        holder: &HolderCode,
+        consent: &Consent,
+    ) -> Result<Option<Value>, SigningError> {
+        Ok(self.receipts(holder, consent, 1)?.pop())
+    }
+
+    /// The receipts of the consent's last `most` events that have one, oldest first.
+    fn receipts(
+        &self,
+        holder: &HolderCode,
+        consent: &Consent,
+        most: usize,
+    ) -> Result<Vec<Value>, SigningError> {
         let reg = self.registries();
         let requester = reg
             .requesters
@@ -514,15 +534,23 @@ impl Vault {
             .matters
             .get(&consent.matter)
             .map_or(consent.matter.as_str(), |m| m.name.as_str());
+        let events: Vec<_> = consent
+            .events_with_terms()
+            .into_iter()
+            .filter_map(|(e, terms)| {
+                let event = match e.event {
+                    ConsentEventKind::Created if consent.request.is_some() => Event::Approved,
+                    ConsentEventKind::Created => Event::Granted,
+                    ConsentEventKind::Narrowed => Event::Narrowed,
+                    ConsentEventKind::Withdrawn => Event::Withdrawn,
+                    ConsentEventKind::Used => return None,
+                };
+                Some((e, event, terms))
+            })
+            .collect();
+        let skip = events.len().saturating_sub(most);
         let mut out = Vec::new();
-        for (e, terms) in consent.events_with_terms() {
-            let event = match e.event {
-                ConsentEventKind::Created if consent.request.is_some() => Event::Approved,
-                ConsentEventKind::Created => Event::Granted,
-                ConsentEventKind::Narrowed => Event::Narrowed,
-                ConsentEventKind::Withdrawn => Event::Withdrawn,
-                ConsentEventKind::Used => continue,
-            };
+        for (e, event, terms) in events.into_iter().skip(skip) {
             out.push(consent_receipt::issue(
                 &self.signer,
                 &ReceiptFacts {
