@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit api-fuzz crash-short test-crash bench fresh-clone-check
+.PHONY: run test deps lint unit api-fuzz fuzz-short fuzz crash-short test-crash bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -16,12 +16,14 @@ run: deps
 	$(CARGO) run --bin licence-vault -- serve --demo --data $(DATA) --listen $(LISTEN)
 
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
-## then fuzz the API with schemathesis against the real server.
-test: deps lint unit api-fuzz crash-short
+## then fuzz the API with schemathesis against the real server and the parsers with cargo-fuzz.
+test: deps lint unit api-fuzz fuzz-short crash-short
 
 lint:
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path fuzz/Cargo.toml
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --no-default-features -- -D warnings
 
 # The last line is the total over every test binary (lib, integration, examples, bench smoke).
 unit:
@@ -32,6 +34,15 @@ unit:
 ## schemathesis against /v1/openapi.json with every role's token: no 5xx, no undocumented status.
 api-fuzz:
 	scripts/api-fuzz.sh 20
+
+## cargo-fuzz targets (fuzz/) for the I-JSON parser and canonicaliser, codes, did:key, proofs and
+## licences, from the committed seed corpus: 10 s each in `make test`, FUZZ_SECONDS each in `make fuzz`.
+FUZZ_SECONDS ?= 300
+fuzz-short:
+	scripts/fuzz.sh 10
+
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## The crash suite (scripts/crash-suite.py): mixed load, SIGKILL, restart, every acknowledged write
 ## checked. A short run in `make test`; `make test-crash` kills it 100 times.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building licence-vault needs beyond the Rust toolchain: clang and libclang (the
 # rocksdb crate compiles RocksDB from C++ and generates its bindings with libclang), plus the
-# rustfmt and clippy components, and schemathesis (the API fuzzer of `make test`) in a Python venv
-# under the build cache. Safe to run again: it installs only what is missing.
+# rustfmt and clippy components, schemathesis (the API fuzzer of `make test`) in a Python venv
+# under the build cache, and cargo-fuzz with a nightly toolchain (the parser fuzzer). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 # Any one match will do (`ls` of several globs fails as soon as one of them matches nothing).
@@ -49,4 +49,16 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   echo "installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# cargo-fuzz, pinned, on a nightly toolchain (scripts/fuzz.sh; libFuzzer needs nightly's
+# sanitizer flags). rustup installs a missing nightly; cargo installs cargo-fuzz into ~/.cargo/bin.
+CARGO_FUZZ_VERSION=0.13.2
+if command -v rustup >/dev/null 2>&1 && ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "installing the nightly toolchain (minimal profile) for cargo-fuzz" >&2
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  echo "installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+  cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi

@@ -54,12 +54,19 @@ fn check_chars(s: &str, alphabet: &[u8], first_pos: usize) -> Result<(), CodeErr
     }
 }
 
+/// `n` characters, all ASCII: every code is, and the byte slices taken after this check then fall
+/// on character boundaries (an 18-character number with a multi-byte character once panicked).
 fn check_len(s: &str, n: usize, expected: &'static str) -> Result<(), CodeError> {
     let found = s.chars().count();
-    if found == n {
-        Ok(())
-    } else {
-        Err(CodeError::Length { expected, found })
+    if found != n {
+        return Err(CodeError::Length { expected, found });
+    }
+    match s.chars().enumerate().find(|(_, c)| !c.is_ascii()) {
+        Some((i, c)) => Err(CodeError::Character {
+            position: i + 1,
+            found: c,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -412,6 +419,33 @@ mod tests {
         assert_eq!(
             "11010519491231002X".parse::<CitizenId>().unwrap().as_str(),
             "11010519491231002X"
+        );
+    }
+
+    /// Found by the `codes` fuzz target: the right number of characters, one of them multi-byte,
+    /// made the byte slice that follows the length check panic.
+    #[test]
+    fn multi_byte_characters_are_refused_not_sliced() {
+        assert_eq!(
+            "35010219850312013\u{36d}".parse::<CitizenId>(),
+            Err(CodeError::Character {
+                position: 18,
+                found: '\u{36d}'
+            })
+        );
+        assert_eq!(
+            "11100000000013338\u{e9}032".parse::<TypeCode>(),
+            Err(CodeError::Character {
+                position: 18,
+                found: '\u{e9}'
+            })
+        );
+        assert_eq!(
+            "111:35010219850312013\u{36d}".parse::<HolderCode>(),
+            Err(CodeError::Character {
+                position: 18,
+                found: '\u{36d}'
+            })
         );
     }
 

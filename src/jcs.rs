@@ -141,6 +141,23 @@ pub fn deserialize<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, S
     })
 }
 
+/// Whether two values are equal as I-JSON means them: numbers by the double they denote (`1.0` is
+/// `1`, `-0` is `0`), members in any order. What `parse(canonicalize(v))` preserves.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// RFC 8785 canonical bytes of `value`.
 pub fn canonicalize(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
@@ -770,20 +787,6 @@ mod tests {
         );
     }
 
-    /// JSON values equal as I-JSON means them: numbers by their value (`1.0` is `1`, `-0` is `0`).
-    fn same(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-            }
-            _ => a == b,
-        }
-    }
-
     proptest::proptest! {
         /// Whatever text the parser accepts, parsing its canonical form gives the same value back:
         /// texts written by another serialiser (compact or pretty, with surrounding whitespace),
@@ -800,9 +803,9 @@ mod tests {
                 serde_json::to_string(&v).unwrap()
             };
             let first = parse(format!("{pad}{text}{pad}").as_bytes()).unwrap();
-            proptest::prop_assert!(same(&first, &v));
+            proptest::prop_assert!(same_value(&first, &v));
             let again = parse(&canonicalize(&first)).unwrap();
-            proptest::prop_assert!(same(&again, &first), "{first} became {again}");
+            proptest::prop_assert!(same_value(&again, &first), "{first} became {again}");
         }
 
         #[test]
@@ -811,7 +814,7 @@ mod tests {
         ) {
             if let Ok(first) = parse(&bytes) {
                 let again = parse(&canonicalize(&first)).unwrap();
-                proptest::prop_assert!(same(&again, &first));
+                proptest::prop_assert!(same_value(&again, &first));
             }
         }
 
