@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod licences;
 mod lifecycle;
+mod notices;
 mod registries;
 mod requests;
 mod reuse;
@@ -81,6 +82,7 @@ pub fn blocking_permits() -> usize {
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
+        notices::list,
         vcapi::verify,
         healthz, readyz, metrics, openapi,
     ),
@@ -288,6 +290,7 @@ pub fn router(vault: Arc<Vault>) -> Router {
             "/v1/me/consent-requests/{id}",
             get(requests::get_mine).post(requests::answer),
         )
+        .route("/v1/notices", get(notices::list))
         .route("/v1/admin/stats", get(reuse::stats))
         .route("/v1/licences/{id}/status", post(licences::post_status))
         .route(

@@ -61,10 +61,12 @@ pub enum Table {
     ConsentRequest,
     /// A holder's index of consent requests, in creation order.
     HolderRequest,
+    /// A requester's revocation notices, in the vault's notice order.
+    RequesterNotice,
 }
 
 impl Table {
-    pub const ALL: [Table; 18] = [
+    pub const ALL: [Table; 19] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -83,6 +85,7 @@ impl Table {
         Table::ReuseStats,
         Table::ConsentRequest,
         Table::HolderRequest,
+        Table::RequesterNotice,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -117,6 +120,7 @@ impl Table {
             Table::ReuseStats => "reusestat_count",
             Table::ConsentRequest => "requestid_request",
             Table::HolderRequest => "holderdigest_request",
+            Table::RequesterNotice => "requesterid_notice",
         }
     }
 }

@@ -27,10 +27,11 @@ use crate::proof;
 use crate::registry::{Agency, AgencyKey, LicenceType, Matter, Registries, Requester};
 use crate::store::{Change, Store, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
-use crate::verify::{self, Evidence, RecordFacts, SigningError};
+use crate::verify::{self, Evidence, RecordFacts, SigningError, Status};
 
 pub mod layout;
 mod lifecycle;
+mod notices;
 mod requests;
 mod reuse;
 
@@ -44,6 +45,7 @@ pub use reuse::{
 };
 
 pub use lifecycle::{StatusRecord, StoredStatement};
+pub use notices::{NoticePage, StoredNotice, NOTICE_MAX_PAGE, NOTICE_WINDOW_DAYS};
 
 /// Most licences one batch deposit may carry (SPEC §7).
 pub const MAX_BATCH: usize = 1000;
@@ -347,10 +349,29 @@ impl Vault {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn stripe(&self, digest: &HolderDigest) -> usize {
+        usize::from(u16::from_be_bytes([digest[0], digest[1]])) % self.holders.len()
+    }
+
     /// The lock of the stripe holding `digest` (a holder digest).
     fn holder_lock(&self, digest: &HolderDigest) -> std::sync::MutexGuard<'_, ()> {
-        let i = usize::from(u16::from_be_bytes([digest[0], digest[1]])) % self.holders.len();
-        self.holders[i].lock().unwrap_or_else(|p| p.into_inner())
+        self.holders[self.stripe(digest)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The locks of the stripes holding several holders, each once and in stripe order. Only a
+    /// holder of the vault's write lock takes more than one stripe, so two such sets never wait on
+    /// each other.
+    fn holder_locks<'d>(
+        &self,
+        digests: impl Iterator<Item = &'d HolderDigest>,
+    ) -> Vec<std::sync::MutexGuard<'_, ()>> {
+        let stripes: std::collections::BTreeSet<usize> = digests.map(|d| self.stripe(d)).collect();
+        stripes
+            .into_iter()
+            .map(|i| self.holders[i].lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
     }
 
     fn reload_registries(&self) -> Result<(), StoreError> {
@@ -472,6 +493,7 @@ impl Vault {
                 .transpose()?;
             results[i] = Some(self.plan_deposit(&mut plan, c, stored, now, sign_receipts)?);
         }
+        let _holder_guards = self.notify_superseded(&mut plan, now)?;
         let change = plan.into_change();
         if !change.is_empty() {
             self.store.commit(change)?;
@@ -563,6 +585,53 @@ impl Vault {
             .put(Table::HolderLicence, holder_key, Vec::new());
         plan.in_batch.insert(lic.id, (sha256, receipt.clone()));
         Ok(Ok((true, receipt)))
+    }
+
+    /// Adds to the batch the notices of the predecessors it supersedes, and returns the locks of
+    /// their holders, to be held until the batch is committed (see `vault/notices`).
+    fn notify_superseded(
+        &self,
+        plan: &mut DepositPlan,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<std::sync::MutexGuard<'_, ()>>, VaultError> {
+        let mut holders = Vec::new();
+        for (pred, meta) in &plan.successors {
+            if let Some(h) = self.holder_of_licence(pred)? {
+                holders.push((pred.clone(), meta.clone(), h));
+            }
+        }
+        if holders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let guards = self.holder_locks(holders.iter().map(|(_, _, (_, d))| d));
+        let mut seq = self.next_notice_seq()?;
+        for (pred, meta, (holder, _)) in &holders {
+            let Some(next) = &meta.superseded_by else {
+                continue;
+            };
+            let cause = plan
+                .in_batch
+                .get(next)
+                .map_or_else(String::new, |(sha, _)| sha.clone());
+            let recipients = self.provided_to(holder, pred, now)?;
+            let reason = format!("superseded by {}", next.urn());
+            self.add_notices(
+                &mut plan.change,
+                &notices::StatusChange {
+                    licence: pred,
+                    previous: meta.status.as_ref().map_or(Status::Active, |s| s.status),
+                    status: Status::Superseded,
+                    reason: &reason,
+                    effective_at: now,
+                    received_at: now,
+                    cause: &cause,
+                    superseded_by: Some(next),
+                },
+                &recipients,
+                &mut seq,
+            )?;
+        }
+        Ok(guards)
     }
 
     fn count_deposits(&self, results: &[StoredItem]) {
@@ -849,8 +918,8 @@ impl Vault {
         judge: impl Fn(&Value) -> Result<Verdict, E>,
     ) -> Result<Verdict, E> {
         let keys = std::slice::from_ref(self.signer.did_key());
-        let verdict = if verify::consent_receipt::is_consent_receipt(doc) {
-            verify::consent_receipt::check(doc, Some(keys), now)
+        let verdict = if let Some(v) = verify::vault_signed(doc, Some(keys), now) {
+            v
         } else if verify::copy::is_stamped_copy(doc) {
             verify::copy::check(doc, Some(keys), now, &judge)?
         } else {

@@ -9,6 +9,7 @@
 //! | deposit receipt | [`receipt::deposit_time`] (and [`document`]) | [`receipt::issue`] |
 //! | purpose-stamped copy, minimised copy | [`copy::check`] | [`copy::issue`], [`copy::issue_minimised`] |
 //! | consent receipt | [`consent_receipt::check`] | [`consent_receipt::issue`] |
+//! | revocation notice | [`notice::check`] | [`notice::issue`] |
 //! | status list, status-list entry | [`status_list::check`] | [`status_list::issue`], [`status_list::entry`] |
 //!
 //! It is given everything it may consult — the registries, what the vault knows of the stored
@@ -29,6 +30,7 @@ use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 
 pub mod consent_receipt;
 pub mod copy;
+pub mod notice;
 pub mod receipt;
 pub mod statement;
 pub mod status_list;
@@ -504,6 +506,23 @@ fn status_check(record: Option<&RecordFacts>) -> Check {
                 format!("{} {}: {reason}", code.as_str(), format_time(*at)),
             ),
         },
+    }
+}
+
+/// Verifies a document the vault signs that is judged from the vault's keys alone — a consent
+/// receipt or a revocation notice — or `None` for any other document. The one dispatch the CLI
+/// and the vault share.
+pub fn vault_signed(
+    doc: &Value,
+    trusted: Option<&[DidKey]>,
+    now: DateTime<Utc>,
+) -> Option<Verdict> {
+    if consent_receipt::is_consent_receipt(doc) {
+        Some(consent_receipt::check(doc, trusted, now))
+    } else if notice::is_notice(doc) {
+        Some(notice::check(doc, trusted, now))
+    } else {
+        None
     }
 }
 

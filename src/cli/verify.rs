@@ -18,7 +18,7 @@ use crate::keys::DidKey;
 use crate::licence::Licence;
 use crate::registry::{Agency, LicenceType, Matter, Registries, Requester};
 use crate::verdict::{Check, CheckName, Verdict};
-use crate::verify::{self, consent_receipt, copy, receipt, status_list, Evidence, RecordFacts};
+use crate::verify::{self, copy, receipt, status_list, Evidence, RecordFacts};
 
 #[derive(Debug, Args)]
 pub struct VerifyOpt {
@@ -151,8 +151,8 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
             (Some(reg), Some(keys))
         }
     };
-    if consent_receipt::is_consent_receipt(doc) {
-        return Ok(consent_receipt::check(doc, vault_keys.as_deref(), now));
+    if let Some(v) = verify::vault_signed(doc, vault_keys.as_deref(), now) {
+        return Ok(v);
     }
     if copy::is_stamped_copy(doc) {
         // The copy's signature against the vault keys, its binding, and the embedded licence

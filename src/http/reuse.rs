@@ -349,6 +349,35 @@ pub async fn consent_receipts(
     .await
 }
 
+/// A query string that does not deserialise, as the error envelope names it: the unknown
+/// parameter, else the first of `fields` the message mentions.
+pub fn query_error(e: &QueryRejection, fields: &[&str]) -> ApiError {
+    let text = e.body_text();
+    // serde names an unknown parameter first ("unknown field `page`, expected …").
+    let unknown = text
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name.to_owned());
+    let field = unknown.unwrap_or_else(|| {
+        fields
+            .iter()
+            .find(|f| text.contains(**f))
+            .map_or("query", |f| *f)
+            .to_owned()
+    });
+    ApiError::new(Reason::InvalidRequest, text).field(field)
+}
+
+/// A page size from `limit`: `default` when absent, refused outside 1 to `max`.
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(Reason::InvalidRequest, format!("must be 1 to {max}")).field("limit"))
+    }
+}
+
 // ----- access log --------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -382,30 +411,8 @@ pub async fn access_log(
     query: Result<Query<AccessLogQuery>, QueryRejection>,
 ) -> Result<Json<AccessLog>, ApiError> {
     let holder = holder_of(p)?;
-    let Query(q) = query.map_err(|e| {
-        let text = e.body_text();
-        // serde names an unknown parameter first ("unknown field `page`, expected …").
-        let unknown = text
-            .split_once("unknown field `")
-            .and_then(|(_, rest)| rest.split_once('`'))
-            .map(|(name, _)| name.to_owned());
-        let field = unknown.unwrap_or_else(|| {
-            ["limit", "cursor"]
-                .into_iter()
-                .find(|f| text.contains(f))
-                .unwrap_or("query")
-                .to_owned()
-        });
-        ApiError::new(Reason::InvalidRequest, text).field(field)
-    })?;
-    let limit = q.limit.unwrap_or(ACCESS_LOG_PAGE);
-    if !(1..=ACCESS_LOG_MAX_PAGE).contains(&limit) {
-        return Err(ApiError::new(
-            Reason::InvalidRequest,
-            format!("must be 1 to {ACCESS_LOG_MAX_PAGE}"),
-        )
-        .field("limit"));
-    }
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let limit = page_limit(q.limit, ACCESS_LOG_PAGE, ACCESS_LOG_MAX_PAGE)?;
     let vault = state.vault.clone();
     blocking(move || {
         let page = vault.access_log(&holder, limit, q.cursor.as_deref())?;

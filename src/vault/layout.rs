@@ -13,7 +13,7 @@
 //! | `typecode_type`, `mattercode_matter`, `uscc_agency`, `requesterid_requester` | the code | the registry entry (JSON) |
 //! | `tokendigest_token` | SHA-256 of the token | [`TokenRecord`] (JSON) |
 //! | `tokenid_tokendigest` | token id | SHA-256 of the token |
-//! | `meta` | `vault_did`, `demo_seeded`, `status_index/{uscc}`, `status_bits/{uscc}/{purpose}/{list}` | text, u64 BE, a bitstring |
+//! | `meta` | `vault_did`, `demo_seeded`, `notice_seq`, `status_index/{uscc}`, `status_bits/{uscc}/{purpose}/{list}` | text, u64 BE, a bitstring |
 //! | `holderdigest_consent` | holder digest ‖ consent id | [`Consent`] (JSON) |
 //! | `consentkey_uses` | the consent's key | u64 BE |
 //! | `holderdigest_access` | holder digest ‖ u64 BE µs ‖ 8 random bytes | empty (older stores: the record) |
@@ -21,6 +21,7 @@
 //! | `reusestat_count` | [`StatKey`] | u64 BE |
 //! | `requestid_request` | consent request id | [`StoredRequest`] (JSON) |
 //! | `holderdigest_request` | holder digest ‖ consent request id | empty |
+//! | `requesterid_notice` | requester id ‖ `0x00` ‖ u64 BE notice seq | [`StoredNotice`] (JSON) |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
 //! codes appear in keys only as the keyed [`HolderDigest`].
@@ -35,7 +36,7 @@ use crate::store::{StoreError, Table, HOLDER_DIGEST_LEN};
 
 #[cfg(doc)]
 use {
-    super::{AccessRecord, Consent, LicenceMeta, StoredRequest, StoredStatement},
+    super::{AccessRecord, Consent, LicenceMeta, StoredNotice, StoredRequest, StoredStatement},
     crate::auth::TokenRecord,
 };
 
@@ -188,6 +189,26 @@ pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
     key.get(HOLDER_DIGEST_LEN..)
         .and_then(|t| std::str::from_utf8(t).ok())
         .ok_or_else(|| corrupt(Table::HolderRequest, "bad request id in key"))
+}
+
+// ----- revocation notices ------------------------------------------------------------------------
+
+/// The next number of the vault's notice sequence (`meta`), u64 BE.
+pub const NOTICE_SEQ: &[u8] = b"notice_seq";
+
+/// The prefix of a requester's notices in `requesterid_notice`.
+pub fn notices(requester: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(requester.len() + 9);
+    k.extend_from_slice(requester.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The key of one of a requester's notices: the sequence orders the feed.
+pub fn notice(requester: &str, seq: u64) -> Vec<u8> {
+    let mut k = notices(requester);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
 }
 
 // ----- the access log ----------------------------------------------------------------------------

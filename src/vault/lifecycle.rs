@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::notices::StatusChange;
 use super::{layout, LicenceMeta, Vault, VaultError};
 use crate::codes::{LicenceId, Uscc};
 use crate::lifecycle::{self, Purpose, LIST_SIZE};
@@ -35,6 +36,14 @@ pub struct StoredStatement {
     #[schema(value_type = String, format = DateTime)]
     pub received_at: DateTime<Utc>,
     pub sha256: String,
+}
+
+/// Whether a change to `status` sends notices to the requesters provided the licence.
+fn notifies(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Suspended | Status::Revoked | Status::Cancelled | Status::Superseded
+    )
 }
 
 fn reject(reason: Reason, field: &str, message: impl Into<String>) -> VaultError {
@@ -148,9 +157,34 @@ impl Vault {
                 change.put(Table::Meta, key, bits);
             }
         }
+        // The notices go in the same change, decided under the holder's lock so that no pull
+        // provides the licence between the access log read here and the commit.
+        let mut notified = 0;
+        let holder = self.holder_of_licence(id)?;
+        let _holder_guard = holder.as_ref().map(|(_, d)| self.holder_lock(d));
+        if let (Some((holder, _)), true) = (&holder, notifies(st.status)) {
+            let recipients = self.provided_to(holder, id, now)?;
+            let mut seq = self.next_notice_seq()?;
+            notified = self.add_notices(
+                &mut change,
+                &StatusChange {
+                    licence: id,
+                    previous: current,
+                    status: st.status,
+                    reason: &st.reason,
+                    effective_at: st.effective_at,
+                    received_at: now,
+                    cause: &stored.sha256,
+                    superseded_by: None,
+                },
+                &recipients,
+                &mut seq,
+            )?;
+        }
         self.store.commit(change)?;
+        drop(_holder_guard);
         drop(_guard);
-        tracing::info!(licence = %id, status = lifecycle::status_name(st.status), "status statement accepted");
+        tracing::info!(licence = %id, status = lifecycle::status_name(st.status), notices = notified, "status statement accepted");
         let mut history = history;
         history.push(stored);
         Ok((true, history))

@@ -18,6 +18,7 @@ mod integrity;
 mod layers;
 mod lifecycle;
 mod logs;
+mod notices;
 mod requests;
 mod reuse;
 mod socket;

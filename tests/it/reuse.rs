@@ -1,7 +1,7 @@
 //! Authorised reuse (SPEC §7): consents, pulls, the access log written before anything leaves,
 //! purpose-stamped copies (over HTTP and the CLI), statistics, and the demo consents.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
@@ -10,7 +10,7 @@ use licence_vault::auth::Principal;
 use licence_vault::codes::HolderCode;
 use licence_vault::proof::format_time;
 use licence_vault::reuse::{NewConsent, PullRequest};
-use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
+use licence_vault::store::{Change, Table};
 use licence_vault::vault::{layout, Vault};
 use serde_json::{json, Value};
 
@@ -1198,68 +1198,13 @@ async fn walk_access_log(app: &TestApp) -> (usize, Vec<(String, String)>) {
     (pages, seen)
 }
 
-/// A store that refuses any change touching the access log while `fail` is set.
-struct FailingAccessLog {
-    inner: RocksStore,
-    fail: AtomicBool,
-}
-
-impl Store for FailingAccessLog {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(table, key)
-    }
-    fn multi_get(
-        &self,
-        table: Table,
-        keys: &[Vec<u8>],
-    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.inner.multi_get(table, keys)
-    }
-    fn scan(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        self.inner.scan(table, prefix, reverse, limit)
-    }
-    fn scan_after(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        after: &[u8],
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        self.inner.scan_after(table, prefix, after, reverse, limit)
-    }
-    fn commit(&self, change: Change) -> Result<(), StoreError> {
-        let touches = change.ops.iter().any(|op| {
-            matches!(
-                op,
-                Op::Put(Table::HolderAccess, ..) | Op::Delete(Table::HolderAccess, ..)
-            )
-        });
-        if touches && self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::Engine(
-                "injected: the access log cannot be written".into(),
-            ));
-        }
-        self.inner.commit(change)
-    }
-    fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
-    }
-}
-
 #[tokio::test]
 async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingAccessLog {
-        inner: RocksStore::open(&dir.path().join("db")).unwrap(),
-        fail: AtomicBool::new(false),
-    });
+    let store = Arc::new(FailingStore::new(
+        &dir.path().join("db"),
+        Table::HolderAccess,
+    ));
     let vault = Arc::new(Vault::open(store.clone(), key("vault"), Vec::new()).unwrap());
     seed_registries(&vault);
     let now = Utc::now();

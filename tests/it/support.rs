@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,7 +14,7 @@ use http_body_util::BodyExt as _;
 use licence_vault::auth::Principal;
 use licence_vault::codes::{CitizenId, HolderCode, LicenceId, Uscc};
 use licence_vault::keys::{DidKey, Signer};
-use licence_vault::store::{Change, RocksStore, Store, Table};
+use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
 use licence_vault::vault::Vault;
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -503,4 +504,70 @@ pub fn serve_demo(data: &Path) -> (std::process::Child, String) {
     child.kill().unwrap();
     child.wait().unwrap();
     panic!("the demo vault did not come up");
+}
+
+/// A RocksDB store that refuses, while `fail` is set, any change that writes to `table`: an
+/// injected store failure at the moment of a durable change.
+pub struct FailingStore {
+    inner: RocksStore,
+    table: Table,
+    pub fail: AtomicBool,
+}
+
+impl FailingStore {
+    pub fn new(path: &Path, table: Table) -> Self {
+        Self {
+            inner: RocksStore::open(path).unwrap(),
+            table,
+            fail: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Store for FailingStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn multi_get(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.multi_get(table, keys)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.inner.scan(table, prefix, reverse, limit)
+    }
+    fn scan_after(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.inner.scan_after(table, prefix, after, reverse, limit)
+    }
+    fn commit(&self, change: Change) -> Result<(), StoreError> {
+        let touches = change
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Put(t, ..) | Op::Delete(t, ..) if *t == self.table));
+        if touches && self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Engine(format!(
+                "injected: {} cannot be written",
+                self.table.name()
+            )));
+        }
+        self.inner.commit(change)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
 }
