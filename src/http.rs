@@ -8,6 +8,7 @@ mod extract;
 mod licences;
 mod lifecycle;
 mod notices;
+mod presentations;
 mod registries;
 mod requests;
 mod reuse;
@@ -82,7 +83,7 @@ pub fn blocking_permits() -> usize {
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
-        notices::list,
+        notices::list, presentations::create, presentations::list, presentations::cancel, presentations::redeem,
         vcapi::verify,
         healthz, readyz, metrics, openapi,
     ),
@@ -291,6 +292,12 @@ pub fn router(vault: Arc<Vault>) -> Router {
             get(requests::get_mine).post(requests::answer),
         )
         .route("/v1/notices", get(notices::list))
+        .route(
+            "/v1/me/presentations",
+            post(presentations::create).get(presentations::list),
+        )
+        .route("/v1/me/presentations/{id}", delete(presentations::cancel))
+        .route("/v1/presentations:redeem", post(presentations::redeem))
         .route("/v1/admin/stats", get(reuse::stats))
         .route("/v1/licences/{id}/status", post(licences::post_status))
         .route(

@@ -63,10 +63,14 @@ pub enum Table {
     HolderRequest,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
+    /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
+    PresentationCode,
+    /// A holder's index of presentation codes, in creation order.
+    HolderPresentation,
 }
 
 impl Table {
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 21] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -86,6 +90,8 @@ impl Table {
         Table::ConsentRequest,
         Table::HolderRequest,
         Table::RequesterNotice,
+        Table::PresentationCode,
+        Table::HolderPresentation,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -95,7 +101,8 @@ impl Table {
             Table::HolderLicence
             | Table::HolderConsent
             | Table::HolderAccess
-            | Table::HolderRequest => Some(HOLDER_DIGEST_LEN),
+            | Table::HolderRequest
+            | Table::HolderPresentation => Some(HOLDER_DIGEST_LEN),
             _ => None,
         }
     }
@@ -121,6 +128,8 @@ impl Table {
             Table::ConsentRequest => "requestid_request",
             Table::HolderRequest => "holderdigest_request",
             Table::RequesterNotice => "requesterid_notice",
+            Table::PresentationCode => "codedigest_presentation",
+            Table::HolderPresentation => "holderdigest_presentation",
         }
     }
 }

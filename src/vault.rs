@@ -32,11 +32,13 @@ use crate::verify::{self, Evidence, RecordFacts, SigningError, Status};
 pub mod layout;
 mod lifecycle;
 mod notices;
+mod presentations;
 mod requests;
 mod reuse;
 
 use layout::HolderDigest;
 
+pub use presentations::{NewPresentation, Presentation, Redeemed, StoredPresentation};
 pub use requests::{PreviewItem, PreviewLicence, StoredRequest};
 pub use reuse::{
     AccessKind, AccessOutcome, AccessPage, AccessRecord, ClaimAnswer, HolderSummary, LicenceCount,

@@ -46,6 +46,10 @@ pub enum Reason {
     // Consent request reasons (SPEC §10): why a request cannot be answered.
     RequestExpired,
     RequestAnswered,
+    // Presentation code reasons (SPEC §11): why a code cannot be redeemed.
+    PresentationUsed,
+    PresentationExpired,
+    PresentationCancelled,
     // Request and access reasons (SPEC §7, §9).
     Unauthorized,
     Forbidden,
@@ -91,6 +95,9 @@ impl Reason {
             Self::MatterNotAllowed => "matter_not_allowed",
             Self::RequestExpired => "request_expired",
             Self::RequestAnswered => "request_answered",
+            Self::PresentationUsed => "presentation_used",
+            Self::PresentationExpired => "presentation_expired",
+            Self::PresentationCancelled => "presentation_cancelled",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",

@@ -6,7 +6,7 @@
 //! | 401 | `unauthorized` (missing, malformed or unknown credential) |
 //! | 403 | `forbidden` (a valid credential acting outside its role or scope); `matter_not_allowed` (a requester pulling for a matter it is not registered for); `no_consent`, `consent_expired`, `consent_exhausted`, `consent_withdrawn` |
 //! | 404 | `not_found`; `no_licence` |
-//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10) |
+//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11) |
 //! | 413 | `payload_too_large` |
 //! | 415 | `unsupported_media_type` |
 //! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
@@ -101,7 +101,13 @@ pub fn status_of(reason: Reason) -> StatusCode {
         Forbidden | MatterNotAllowed | NoConsent | ConsentExpired | ConsentExhausted
         | ConsentWithdrawn => StatusCode::FORBIDDEN,
         NotFound | NoLicence => StatusCode::NOT_FOUND,
-        Conflict | InvalidTransition | RequestExpired | RequestAnswered => StatusCode::CONFLICT,
+        Conflict
+        | InvalidTransition
+        | RequestExpired
+        | RequestAnswered
+        | PresentationUsed
+        | PresentationExpired
+        | PresentationCancelled => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | IssuerMismatch

@@ -21,6 +21,8 @@
 //! | `reusestat_count` | [`StatKey`] | u64 BE |
 //! | `requestid_request` | consent request id | [`StoredRequest`] (JSON) |
 //! | `holderdigest_request` | holder digest ‖ consent request id | empty |
+//! | `codedigest_presentation` | SHA-256 of the presentation code | [`StoredPresentation`] (JSON) |
+//! | `holderdigest_presentation` | holder digest ‖ presentation id | SHA-256 of the code |
 //! | `requesterid_notice` | requester id ‖ `0x00` ‖ u64 BE notice seq | [`StoredNotice`] (JSON) |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
@@ -36,7 +38,10 @@ use crate::store::{StoreError, Table, HOLDER_DIGEST_LEN};
 
 #[cfg(doc)]
 use {
-    super::{AccessRecord, Consent, LicenceMeta, StoredNotice, StoredRequest, StoredStatement},
+    super::{
+        AccessRecord, Consent, LicenceMeta, StoredNotice, StoredPresentation, StoredRequest,
+        StoredStatement,
+    },
     crate::auth::TokenRecord,
 };
 
@@ -189,6 +194,12 @@ pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
     key.get(HOLDER_DIGEST_LEN..)
         .and_then(|t| std::str::from_utf8(t).ok())
         .ok_or_else(|| corrupt(Table::HolderRequest, "bad request id in key"))
+}
+
+/// The key of a presentation in its holder's `holderdigest_presentation` (ids start with their
+/// time, so a holder's codes sort by creation).
+pub fn holder_presentation(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
 }
 
 // ----- revocation notices ------------------------------------------------------------------------

@@ -125,6 +125,8 @@ pub enum AccessKind {
     Pull,
     /// `POST /v1/reuse:check`: claimed face values compared, only the answers released.
     Check,
+    /// `POST /v1/presentations:redeem`: the holder showed the licence in person (亮证).
+    InPerson,
 }
 
 /// The record of one pull or check, written durably before anything is returned.
@@ -147,6 +149,9 @@ pub struct AccessRecord {
     /// Licences released (URNs).
     pub licences: Vec<String>,
     pub outcomes: Vec<AccessOutcome>,
+    /// The presentation code redeemed, for an in-person record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presentation: Option<String>,
 }
 
 /// A page of the access log, newest first.
@@ -242,6 +247,15 @@ fn add_to_metrics(vault: &Vault, key: &StatKey, n: u64) {
 }
 
 /// A fresh `urn:uuid:` (version 4).
+/// Adds an access record to `change`: in time order, named by the holder's index.
+pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, record: &AccessRecord) {
+    let mut random = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let key = AccessKey::new(digest, record.at, random);
+    change.put(Table::AccessRecord, key.record, layout::encode(record));
+    change.put(Table::HolderAccess, key.index, Vec::new());
+}
+
 fn new_uuid_urn() -> String {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -702,12 +716,7 @@ impl Vault {
         }
 
         let mut change = Change::durable();
-        let mut random = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut random);
-        let key = AccessKey::new(digest, record.at, random);
-        // The record goes in time order; the holder's index names it.
-        change.put(Table::AccessRecord, key.record, layout::encode(record));
-        change.put(Table::HolderAccess, key.index, Vec::new());
+        put_access_record(&mut change, digest, record);
         // The count is read and written under the holder's lock, so a plain put is exact (a
         // merge operand per pull would leave every later read folding them until a compaction).
         let used: std::collections::BTreeSet<usize> = decisions
@@ -969,7 +978,8 @@ impl Vault {
                     .iter()
                     .filter(|o| o.outcome == Outcome::Provided)
                     .count() as u64;
-                if provided == 0 {
+                // An in-person showing serves no matter.
+                if provided == 0 || r.kind == AccessKind::InPerson {
                     continue;
                 }
                 let m = by_matter
@@ -989,6 +999,7 @@ impl Vault {
                         m.licences_provided += provided;
                     }
                     AccessKind::Check => m.checks += 1,
+                    AccessKind::InPerson => {}
                 }
                 m.first_at = m.first_at.min(r.at);
                 m.last_at = m.last_at.max(r.at);
@@ -1090,6 +1101,7 @@ fn access_record(
         holder_digest: hex::encode(digest),
         licences: Vec::new(),
         outcomes: Vec::with_capacity(decisions.len()),
+        presentation: None,
     };
     for d in decisions {
         let licence = d.extracted.as_ref().map(|e| e.id.urn());

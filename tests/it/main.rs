@@ -19,6 +19,7 @@ mod layers;
 mod lifecycle;
 mod logs;
 mod notices;
+mod presentations;
 mod requests;
 mod reuse;
 mod socket;

@@ -1,0 +1,332 @@
+//! Presentation codes in the vault (亮证, SPEC §11): the holder makes a one-time code for one of
+//! their licences (or some of its face fields); a requester redeems it once, gets the licence
+//! verified afresh, and the holder's access log records an in-person showing.
+//!
+//! The vault keeps only the code's SHA-256 (`presentation_code`), like a token; the holder's index
+//! (`holderdigest_presentation`) lists and cancels by id. A redemption reads, decides and commits
+//! under the holder's lock, so two redemptions of one code cannot both succeed, and the access
+//! record is durable before anything is answered.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use utoipa::ToSchema;
+
+use super::layout::{self, HolderDigest};
+use super::reuse::{put_access_record, random_hex, AccessKind, AccessOutcome, AccessRecord};
+use super::{Vault, VaultError};
+use crate::codes::{HolderCode, LicenceId, TypeCode};
+use crate::jcs::Canonical;
+use crate::reuse::presentation::{self as rules, PresentationState, CODE_BYTES};
+use crate::reuse::Outcome;
+use crate::store::{Change, StoreError, Table};
+use crate::verdict::{Reason, Rejection, Verdict};
+
+/// A presentation code as the vault keeps it (the code itself is not kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Presentation {
+    pub id: String,
+    /// The licence shown (URN).
+    pub licence: String,
+    /// The face fields shown; absent: the whole licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: DateTime<Utc>,
+    /// As stored: `pending`, `redeemed` or `cancelled` (see [`Presentation::state_at`]).
+    pub state: PresentationState,
+    /// The requester that redeemed it, when, and the access record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub redeemed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_record: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// A presentation with its holder (as the digest), as `codedigest_presentation` stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredPresentation {
+    /// The holder's digest (hex): their lock and their log, found from the code.
+    pub holder_digest: String,
+    #[serde(flatten)]
+    pub presentation: Presentation,
+}
+
+impl Presentation {
+    /// The state now: a pending code past its expiry is `expired`.
+    pub fn state_at(&self, now: DateTime<Utc>) -> PresentationState {
+        rules::state_at(self.state, self.expires_at, now)
+    }
+}
+
+/// A new code: the only time the code itself exists outside the holder's hands.
+#[derive(Debug, Clone)]
+pub struct NewPresentation {
+    pub presentation: Presentation,
+    /// `ABCD-EFGH-…`, 160 random bits.
+    pub code: String,
+}
+
+/// What a redemption gives the requester.
+#[derive(Debug, Clone)]
+pub struct Redeemed {
+    pub presentation: String,
+    pub access_record: String,
+    pub redeemed_at: DateTime<Utc>,
+    pub licence: LicenceId,
+    pub type_code: TypeCode,
+    pub type_name: String,
+    pub verdict: Verdict,
+    /// The stored licence, when the whole licence was shown and it verifies.
+    pub document: Option<Canonical>,
+    /// Only the named face fields, when fields were named and the licence verifies.
+    pub fields: Option<Map<String, Value>>,
+}
+
+fn code_digest(normalised: &str) -> [u8; 32] {
+    Sha256::digest(normalised.as_bytes()).into()
+}
+
+fn not_found() -> VaultError {
+    VaultError::new(Reason::NotFound, "$.code", "no such presentation code")
+}
+
+impl Vault {
+    /// Makes a one-time code for one of the holder's licences, valid for `valid_for` seconds.
+    pub fn create_presentation(
+        &self,
+        holder: &HolderCode,
+        licence: &LicenceId,
+        fields: Option<Vec<String>>,
+        valid_for: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<NewPresentation, VaultError> {
+        let seconds = rules::valid_for(valid_for)?;
+        let digest = self.holder_digest(holder);
+        let shown = match self.extract(licence, now)? {
+            Some(e) if self.holds(&digest, licence)? => e,
+            // Another holder's licence is as absent as one never deposited.
+            _ => {
+                return Err(VaultError::new(
+                    Reason::NotFound,
+                    "$.licence",
+                    format!("you hold no licence {}", licence.urn()),
+                ))
+            }
+        };
+        if let (Some(f), Some(lic)) = (&fields, &shown.licence) {
+            let face: Vec<&str> = lic.fields.keys().map(String::as_str).collect();
+            rules::check_fields(f, &face)?;
+        }
+        let mut bytes = [0u8; CODE_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let code = rules::format_code(&bytes);
+        let normalised = rules::normalise_code(&code).unwrap_or_default();
+        let p = Presentation {
+            id: format!("prs_{:016x}{}", layout::micros(now), random_hex(8)),
+            licence: licence.urn(),
+            fields,
+            created_at: now,
+            expires_at: now + Duration::seconds(i64::try_from(seconds).unwrap_or(300)),
+            state: PresentationState::Pending,
+            redeemed_by: None,
+            redeemed_at: None,
+            access_record: None,
+            cancelled_at: None,
+        };
+        let stored = StoredPresentation {
+            holder_digest: hex::encode(digest),
+            presentation: p.clone(),
+        };
+        let key = code_digest(&normalised);
+        let mut change = Change::durable();
+        change.put(
+            Table::PresentationCode,
+            key.to_vec(),
+            layout::encode(&stored),
+        );
+        change.put(
+            Table::HolderPresentation,
+            layout::holder_presentation(&digest, &p.id),
+            key.to_vec(),
+        );
+        self.store.commit(change)?;
+        tracing::info!(presentation = %p.id, licence = %licence, holder = %holder, "presentation code made");
+        Ok(NewPresentation {
+            presentation: p,
+            code,
+        })
+    }
+
+    /// The holder's presentation codes, newest first.
+    pub fn presentations(&self, holder: &HolderCode) -> Result<Vec<Presentation>, StoreError> {
+        let digest = self.holder_digest(holder);
+        let index = self
+            .store
+            .scan(Table::HolderPresentation, &digest, true, usize::MAX)?;
+        let keys: Vec<Vec<u8>> = index.into_iter().map(|(_, v)| v).collect();
+        self.store
+            .multi_get(Table::PresentationCode, &keys)?
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                layout::decode::<StoredPresentation>(Table::PresentationCode, &v)
+                    .map(|s| s.presentation)
+            })
+            .collect()
+    }
+
+    /// Cancels one of the holder's pending codes; a code already redeemed or expired stays so.
+    pub fn cancel_presentation(
+        &self,
+        holder: &HolderCode,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Presentation, VaultError> {
+        let digest = self.holder_digest(holder);
+        let _guard = self.holder_lock(&digest);
+        let key = self
+            .store
+            .get(
+                Table::HolderPresentation,
+                &layout::holder_presentation(&digest, id),
+            )?
+            .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
+        let mut stored: StoredPresentation = self
+            .store
+            .get(Table::PresentationCode, &key)?
+            .map(|v| layout::decode(Table::PresentationCode, &v))
+            .transpose()?
+            .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
+        let p = &mut stored.presentation;
+        if let Err(r) = rules::redeemable(p.state, p.expires_at, now) {
+            return Err(VaultError::Rejected(Rejection {
+                field: "id".into(),
+                ..r
+            }));
+        }
+        p.state = PresentationState::Cancelled;
+        p.cancelled_at = Some(now);
+        let mut change = Change::durable();
+        change.put(Table::PresentationCode, key, layout::encode(&stored));
+        self.store.commit(change)?;
+        Ok(stored.presentation)
+    }
+
+    /// Redeems a code for `requester`: once, before it expires, unless cancelled. The licence is
+    /// verified afresh; the access record (kind `in_person`) is durable before the answer exists.
+    /// An unknown code, and every refusal, reveals nothing of the licence.
+    pub fn redeem_presentation(
+        &self,
+        requester: &str,
+        typed_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Redeemed, VaultError> {
+        let normalised = rules::normalise_code(typed_code).ok_or_else(not_found)?;
+        let key = code_digest(&normalised);
+        let read = |vault: &Vault| -> Result<StoredPresentation, VaultError> {
+            vault
+                .store
+                .get(Table::PresentationCode, &key)?
+                .map(|v| layout::decode(Table::PresentationCode, &v))
+                .transpose()?
+                .ok_or_else(not_found)
+        };
+        let digest: HolderDigest = hex::decode(read(self)?.holder_digest)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| layout::corrupt(Table::PresentationCode, "bad holder digest"))?;
+        let guard = self.holder_lock(&digest);
+        let mut stored = read(self)?;
+        let p = &mut stored.presentation;
+        rules::redeemable(p.state, p.expires_at, now)?;
+        let licence = LicenceId::from_urn_or_bare(&p.licence)
+            .map_err(|_| layout::corrupt(Table::PresentationCode, "bad licence id"))?;
+        let e = self.extract(&licence, now)?.ok_or_else(not_found)?;
+        let reg = self.registries();
+        let requester_name = reg
+            .requesters
+            .get(requester)
+            .map_or_else(|| requester.to_owned(), |r| r.name.clone());
+        let type_code = licence.type_code();
+        let type_name = reg
+            .types
+            .get(&type_code)
+            .map_or_else(String::new, |t| t.name.clone());
+        let shown = e.verdict.valid && e.document.is_some();
+        let record = AccessRecord {
+            id: format!("acc_{:016x}{}", layout::micros(now), random_hex(8)),
+            kind: AccessKind::InPerson,
+            at: now,
+            requester: requester.to_owned(),
+            requester_name,
+            matter: String::new(),
+            matter_name: String::new(),
+            purpose: String::new(),
+            holder_digest: hex::encode(digest),
+            licences: if shown {
+                vec![p.licence.clone()]
+            } else {
+                Vec::new()
+            },
+            outcomes: vec![AccessOutcome {
+                type_code: type_code.clone(),
+                outcome: if shown {
+                    Outcome::Provided
+                } else {
+                    Outcome::NotProvided
+                },
+                reason: if shown { None } else { e.verdict.reason() },
+                licence: Some(p.licence.clone()),
+                consent: None,
+                stamped_copy: None,
+                disclosed: p.fields.clone().filter(|_| shown),
+                claims: None,
+            }],
+            presentation: Some(p.id.clone()),
+        };
+        p.state = PresentationState::Redeemed;
+        p.redeemed_by = Some(requester.to_owned());
+        p.redeemed_at = Some(now);
+        p.access_record = Some(record.id.clone());
+        let p = stored.presentation.clone();
+        let mut change = Change::durable();
+        change.put(
+            Table::PresentationCode,
+            key.to_vec(),
+            layout::encode(&stored),
+        );
+        put_access_record(&mut change, &digest, &record);
+        self.store.commit(change)?;
+        drop(guard);
+        tracing::info!(presentation = %p.id, access_record = %record.id, requester, shown, "presentation code redeemed");
+
+        let (document, fields) = match (&p.fields, shown) {
+            (_, false) => (None, None),
+            (None, true) => (e.document, None),
+            (Some(names), true) => (None, e.licence.as_ref().map(|l| l.face(names))),
+        };
+        Ok(Redeemed {
+            presentation: p.id,
+            access_record: record.id,
+            redeemed_at: now,
+            licence,
+            type_code,
+            type_name,
+            verdict: e.verdict,
+            document,
+            fields,
+        })
+    }
+}
