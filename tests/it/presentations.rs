@@ -380,3 +380,52 @@ async fn a_requester_shown_a_licence_in_person_is_told_of_its_revocation() {
         json!([r["accessRecord"]])
     );
 }
+
+/// The endpoints of SPEC §11: 401 without a known token, 403 for every other role.
+#[tokio::test]
+async fn presentation_and_notice_endpoints_refuse_other_roles() {
+    let app = TestApp::new();
+    let t = &app.tokens;
+    let endpoints: Vec<(axum::http::Method, &str, Option<Value>, Vec<&String>)> = vec![
+        (
+            axum::http::Method::POST,
+            "/v1/me/presentations",
+            Some(json!({"licence": "x"})),
+            vec![&t.admin, &t.market, &t.requester],
+        ),
+        (
+            axum::http::Method::GET,
+            "/v1/me/presentations",
+            None,
+            vec![&t.admin, &t.market, &t.requester],
+        ),
+        (
+            axum::http::Method::DELETE,
+            "/v1/me/presentations/prs_1",
+            None,
+            vec![&t.admin, &t.market, &t.requester],
+        ),
+        (
+            axum::http::Method::POST,
+            "/v1/presentations:redeem",
+            Some(json!({"code": "x"})),
+            vec![&t.admin, &t.market, &t.holder_company],
+        ),
+        (
+            axum::http::Method::GET,
+            "/v1/notices",
+            None,
+            vec![&t.admin, &t.market, &t.holder_company],
+        ),
+    ];
+    for (method, path, body, others) in endpoints {
+        app.assert_refused(
+            &method,
+            path,
+            body.as_ref(),
+            &[None, Some("lv_unknown")],
+            &others,
+        )
+        .await;
+    }
+}
