@@ -83,7 +83,7 @@ pub fn blocking_permits() -> usize {
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
-        notices::list, presentations::create, presentations::list, presentations::cancel, presentations::redeem,
+        notices::list, notices::notifications, notices::mark_read, presentations::create, presentations::list, presentations::cancel, presentations::redeem,
         vcapi::verify,
         healthz, readyz, metrics, openapi,
     ),
@@ -292,6 +292,8 @@ pub fn router(vault: Arc<Vault>) -> Router {
             get(requests::get_mine).post(requests::answer),
         )
         .route("/v1/notices", get(notices::list))
+        .route("/v1/me/notifications", get(notices::notifications))
+        .route("/v1/me/notifications:read", post(notices::mark_read))
         .route(
             "/v1/me/presentations",
             post(presentations::create).get(presentations::list),

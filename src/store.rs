@@ -67,10 +67,12 @@ pub enum Table {
     PresentationCode,
     /// A holder's index of presentation codes, in creation order.
     HolderPresentation,
+    /// A holder's notification read mark.
+    HolderReadMark,
 }
 
 impl Table {
-    pub const ALL: [Table; 21] = [
+    pub const ALL: [Table; 22] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -92,6 +94,7 @@ impl Table {
         Table::RequesterNotice,
         Table::PresentationCode,
         Table::HolderPresentation,
+        Table::HolderReadMark,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -130,6 +133,7 @@ impl Table {
             Table::RequesterNotice => "requesterid_notice",
             Table::PresentationCode => "codedigest_presentation",
             Table::HolderPresentation => "holderdigest_presentation",
+            Table::HolderReadMark => "holderdigest_readmark",
         }
     }
 }

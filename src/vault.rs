@@ -32,12 +32,16 @@ use crate::verify::{self, Evidence, RecordFacts, SigningError, Status};
 pub mod layout;
 mod lifecycle;
 mod notices;
+mod notifications;
 mod presentations;
 mod requests;
 mod reuse;
 
 use layout::HolderDigest;
 
+pub use notifications::{
+    Notification, NotificationKind, NotificationPage, EXPIRING_WITHIN_DAYS, NOTIFICATIONS_MAX_PAGE,
+};
 pub use presentations::{NewPresentation, Presentation, Redeemed, StoredPresentation};
 pub use requests::{PreviewItem, PreviewLicence, StoredRequest};
 pub use reuse::{

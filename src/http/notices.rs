@@ -1,16 +1,18 @@
-//! `GET /v1/notices`: a requester's revocation notices as a cursor feed (SPEC §11).
+//! Keeping people informed (SPEC §11): `GET /v1/notices`, a requester's revocation notices as a
+//! cursor feed, and `GET /v1/me/notifications` with its read mark, the holder's.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, REQUESTER};
-use super::reuse::{page_limit, query_error, requester_of};
+use super::extract::{Allow, AppJson, HOLDER, REQUESTER};
+use super::reuse::{holder_of, page_limit, query_error, requester_of};
 use super::{blocking, AppState};
-use crate::vault::{StoredNotice, NOTICE_MAX_PAGE};
+use crate::vault::{Notification, StoredNotice, NOTICE_MAX_PAGE, NOTIFICATIONS_MAX_PAGE};
 
 const NOTICE_PAGE: usize = 50;
 
@@ -56,6 +58,92 @@ pub async fn list(
         Ok(Json(Notices {
             notices: page.notices,
             next_cursor: page.next_cursor,
+        }))
+    })
+    .await
+}
+
+// ----- the holder's notifications ---------------------------------------------------------
+
+const NOTIFICATIONS_PAGE: usize = 50;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    /// Notifications per page (1–200, default 50).
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notifications {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// Everything at or before this time is read; null if nothing was ever marked.
+    pub read_up_to: Option<DateTime<Utc>>,
+}
+
+/// The caller's notifications (holder), newest first: every pull, check and in-person showing of
+/// their licences, every status change of one, every pending consent request, every consent in
+/// force that expires within 7 days; `read` against the read mark.
+#[utoipa::path(get, path = "/v1/me/notifications", tag = "holder", params(NotificationsQuery),
+    responses((status = 200, body = Notifications), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn notifications(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+    query: Result<Query<NotificationsQuery>, QueryRejection>,
+) -> Result<Json<Notifications>, ApiError> {
+    let holder = holder_of(p)?;
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let limit = page_limit(q.limit, NOTIFICATIONS_PAGE, NOTIFICATIONS_MAX_PAGE)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let page = vault.notifications(&holder, limit, q.cursor.as_deref(), Utc::now())?;
+        Ok(Json(Notifications {
+            notifications: page.notifications,
+            next_cursor: page.next_cursor,
+            read_up_to: page.read_up_to,
+        }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarkRead {
+    /// Mark everything up to this time as read (default: now). The mark never moves back.
+    pub up_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMark {
+    pub read_up_to: DateTime<Utc>,
+}
+
+/// Mark the caller's notifications read up to a time (holder).
+#[utoipa::path(post, path = "/v1/me/notifications:read", tag = "holder", request_body = MarkRead,
+    responses((status = 200, body = ReadMark), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    Allow(p): Allow<HOLDER>,
+    AppJson(req): AppJson<MarkRead>,
+) -> Result<Json<ReadMark>, ApiError> {
+    let holder = holder_of(p)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let up_to = req.up_to.unwrap_or_else(Utc::now);
+        Ok(Json(ReadMark {
+            read_up_to: vault.mark_notifications_read(&holder, up_to)?,
         }))
     })
     .await

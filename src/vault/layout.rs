@@ -23,6 +23,7 @@
 //! | `holderdigest_request` | holder digest ‖ consent request id | empty |
 //! | `codedigest_presentation` | SHA-256 of the presentation code | [`StoredPresentation`] (JSON) |
 //! | `holderdigest_presentation` | holder digest ‖ presentation id | SHA-256 of the code |
+//! | `holderdigest_readmark` | holder digest | u64 BE ns since 1970: the notifications read up to then |
 //! | `requesterid_notice` | requester id ‖ `0x00` ‖ u64 BE notice seq | [`StoredNotice`] (JSON) |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
@@ -243,6 +244,15 @@ impl AccessKey {
         index.extend_from_slice(&record);
         Self { index, record }
     }
+}
+
+/// The index key just after every record of a holder's at or before `t`: a newest-first scan
+/// after it starts at the records of `t`'s microsecond.
+pub fn access_until(holder: &HolderDigest, t: DateTime<Utc>) -> Vec<u8> {
+    let mut k = holder.to_vec();
+    k.extend_from_slice(&micros(t).saturating_add(1).to_be_bytes());
+    k.extend_from_slice(&[0; 8]);
+    k
 }
 
 /// The `accesstime_record` key an index entry names.

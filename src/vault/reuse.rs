@@ -26,7 +26,7 @@ use crate::reuse::{
     self, Ask, Candidate, ClaimCheck, Consent, ConsentEvent, ConsentEventKind, ConsentState,
     Narrowing, Need, NewConsent, Outcome, PullRequest, Refusal,
 };
-use crate::store::{Change, Entry, StoreError, Table};
+use crate::store::{Change, StoreError, Table};
 use crate::verdict::{Reason, Verdict};
 use crate::verify::consent_receipt::{self, Event, ReceiptFacts};
 use crate::verify::copy::{self, CopyFacts, COPY_VALIDITY_DAYS};
@@ -916,27 +916,42 @@ impl Vault {
     ) -> Result<AccessPage, VaultError> {
         let digest = self.holder_digest(holder);
         let limit = limit.clamp(1, ACCESS_LOG_MAX_PAGE);
-        let entries = match cursor {
-            None => self
-                .store
-                .scan(Table::HolderAccess, &digest, true, limit + 1)?,
-            Some(c) => {
-                let after = layout::access_after(&digest, c).ok_or_else(|| {
-                    VaultError::new(
-                        Reason::InvalidRequest,
-                        "cursor",
-                        "not a cursor this endpoint returned",
-                    )
-                })?;
-                self.store
-                    .scan_after(Table::HolderAccess, &digest, &after, true, limit + 1)?
-            }
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(layout::access_after(&digest, c).ok_or_else(|| {
+                VaultError::new(
+                    Reason::InvalidRequest,
+                    "cursor",
+                    "not a cursor this endpoint returned",
+                )
+            })?),
         };
-        let more = entries.len() > limit;
-        let entries: Vec<Entry> = entries.into_iter().take(limit).collect();
-        let next_cursor = match entries.last() {
+        let mut records = self.access_records(&digest, after.as_deref(), limit + 1)?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next_cursor = match records.last() {
             Some((k, _)) if more => Some(layout::access_cursor(k)?),
             _ => None,
+        };
+        Ok(AccessPage {
+            records: records.into_iter().map(|(_, r)| r).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Up to `n` of a holder's access records with their index keys, newest first, strictly
+    /// older than the index key `after` when given.
+    pub(super) fn access_records(
+        &self,
+        digest: &HolderDigest,
+        after: Option<&[u8]>,
+        n: usize,
+    ) -> Result<Vec<(Vec<u8>, AccessRecord)>, StoreError> {
+        let entries = match after {
+            None => self.store.scan(Table::HolderAccess, digest, true, n)?,
+            Some(a) => self
+                .store
+                .scan_after(Table::HolderAccess, digest, a, true, n)?,
         };
         // An index entry is empty; one written before the split holds its record itself.
         let keys = entries
@@ -949,20 +964,20 @@ impl Vault {
             .multi_get(Table::AccessRecord, &keys)?
             .into_iter();
         let mut records = Vec::with_capacity(entries.len());
-        for (_, v) in entries {
-            records.push(if v.is_empty() {
-                let r = indexed.next().flatten().ok_or_else(|| {
-                    layout::corrupt(Table::AccessRecord, "indexed record missing")
-                })?;
-                layout::decode(Table::AccessRecord, &r)?
-            } else {
-                layout::decode(Table::HolderAccess, &v)?
-            });
+        for (k, v) in entries {
+            records.push((
+                k,
+                if v.is_empty() {
+                    let r = indexed.next().flatten().ok_or_else(|| {
+                        layout::corrupt(Table::AccessRecord, "indexed record missing")
+                    })?;
+                    layout::decode(Table::AccessRecord, &r)?
+                } else {
+                    layout::decode(Table::HolderAccess, &v)?
+                },
+            ));
         }
-        Ok(AccessPage {
-            records,
-            next_cursor,
-        })
+        Ok(records)
     }
 
     /// The holder's summary, from the whole access log: per matter, the licences provided

@@ -19,6 +19,7 @@ mod layers;
 mod lifecycle;
 mod logs;
 mod notices;
+mod notifications;
 mod presentations;
 mod requests;
 mod reuse;
