@@ -51,6 +51,20 @@ pub struct FieldSpec {
     /// The allowed values of an `enum` field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// What the field means to the vault, beyond being shown (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<FieldRole>,
+}
+
+/// A face field the vault reads, not only shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRole {
+    /// The legal representative's name (营业执照: 法定代表人).
+    LegalRepresentativeName,
+    /// The legal representative's citizen identity number: who may act for the company and
+    /// authorise staff. A `string` field whose value must be a valid GB 11643 number.
+    LegalRepresentativeId,
 }
 
 /// A catalogue entry (GB/T 36902). The matters that accept it are derived from the matter registry.
@@ -179,6 +193,19 @@ pub struct FieldViolation {
 
 impl LicenceType {
     /// Checks face fields against the schema: required fields present, no unknown fields, types right.
+    /// The legal representative a licence of this type names, when the type marks the field
+    /// (`role: legal_representative_id`) and the licence's value is a valid number.
+    pub fn legal_representative(
+        &self,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<crate::codes::CitizenId> {
+        let spec = self
+            .fields
+            .iter()
+            .find(|f| f.role == Some(FieldRole::LegalRepresentativeId))?;
+        fields.get(&spec.name)?.as_str()?.parse().ok()
+    }
+
     pub fn check_fields(
         &self,
         fields: &serde_json::Map<String, serde_json::Value>,
@@ -202,6 +229,11 @@ impl LicenceType {
                 continue;
             };
             let ok = match (spec.field_type, value) {
+                (FieldType::String, serde_json::Value::String(s))
+                    if spec.role == Some(FieldRole::LegalRepresentativeId) =>
+                {
+                    s.parse::<crate::codes::CitizenId>().is_ok()
+                }
                 (FieldType::String, serde_json::Value::String(s)) => !s.is_empty(),
                 (FieldType::Date, serde_json::Value::String(s)) => {
                     NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
@@ -212,6 +244,9 @@ impl LicenceType {
             };
             if !ok {
                 let expected = match spec.field_type {
+                    FieldType::String if spec.role == Some(FieldRole::LegalRepresentativeId) => {
+                        "a citizen identity number (GB 11643)".to_owned()
+                    }
                     FieldType::String => "a non-empty string".to_owned(),
                     FieldType::Date => "a date YYYY-MM-DD".to_owned(),
                     FieldType::Enum => format!("one of {}", spec.values.join(", ")),
@@ -394,24 +429,35 @@ mod tests {
                     field_type: FieldType::String,
                     required: true,
                     values: vec![],
+                    role: None,
                 },
                 FieldSpec {
                     name: "成立日期".into(),
                     field_type: FieldType::Date,
                     required: true,
                     values: vec![],
+                    role: None,
                 },
                 FieldSpec {
                     name: "类型".into(),
                     field_type: FieldType::Enum,
                     required: false,
                     values: vec!["有限责任公司".into()],
+                    role: None,
                 },
                 FieldSpec {
                     name: "注册资本".into(),
                     field_type: FieldType::Integer,
                     required: false,
                     values: vec![],
+                    role: None,
+                },
+                FieldSpec {
+                    name: "法定代表人证件号码".into(),
+                    field_type: FieldType::String,
+                    required: false,
+                    values: vec![],
+                    role: Some(FieldRole::LegalRepresentativeId),
                 },
             ],
         };
@@ -442,6 +488,21 @@ mod tests {
         assert_eq!(
             check(serde_json::json!({"名称": "x", "成立日期": "2020-01-01", "法人": "x"})),
             Err(("法人".into(), "is not a field of 营业执照".into()))
+        );
+        // The representative's number must be a valid one, and is read as such.
+        let with_rep = |n: &str| serde_json::json!({"名称": "x", "成立日期": "2020-01-01", "法定代表人证件号码": n});
+        assert_eq!(
+            check(with_rep("350102198503120131")),
+            Err((
+                "法定代表人证件号码".into(),
+                "must be a citizen identity number (GB 11643)".into()
+            ))
+        );
+        assert_eq!(check(with_rep("350102198503120130")), Ok(()));
+        assert_eq!(
+            ty.legal_representative(with_rep("350102198503120130").as_object().unwrap())
+                .map(|c| c.as_str().to_owned()),
+            Some("350102198503120130".to_owned())
         );
     }
 }

@@ -372,6 +372,8 @@ struct Company {
     name: String,
     uscc: String,
     representative: String,
+    /// The legal representative is citizen `h` of the population: their identity number.
+    representative_id: String,
     capital: i64,
     founded: NaiveDate,
     address: String,
@@ -546,20 +548,7 @@ impl World {
     }
 
     fn citizen(&self, h: u64, rng: &mut Rng) -> anyhow::Result<Citizen> {
-        // Region, birth date and sequence number are a bijection of the holder number, so two
-        // holders never share an identity number.
-        let regions = BIRTH_REGIONS.len() as u64;
-        let m = regions * BIRTH_DAYS * 1000;
-        let offset = Rng::new(self.seed, STREAM_PERMUTE, 0).below(m);
-        let code = permute(h, m, PERMUTE_PRIME, offset);
-        let region = BIRTH_REGIONS[(code % regions) as usize];
-        let day = (code / regions) % BIRTH_DAYS;
-        let seq = code / (regions * BIRTH_DAYS);
-        let birth = NaiveDate::from_ymd_opt(1950, 1, 1)
-            .and_then(|d| d.checked_add_signed(Duration::days(day as i64)))
-            .ok_or_else(|| anyhow!("birth date out of range"))?;
-        let first17 = format!("{region}{}{seq:03}", birth.format("%Y%m%d"));
-        let number = format!("{first17}{}", CitizenId::check_char(&first17)?);
+        let (number, birth, seq) = self.citizen_number(h)?;
         let male = seq % 2 == 1;
         let district = rng.below(DISTRICTS.len() as u64) as usize;
         let nation = if rng.chance(95) {
@@ -576,6 +565,24 @@ impl World {
             district,
             address: home_address(district, rng),
         })
+    }
+
+    /// Citizen `h`'s identity number, birth date and sequence code. Region, birth date and
+    /// sequence number are a bijection of the holder number, so two holders never share a number.
+    fn citizen_number(&self, h: u64) -> anyhow::Result<(String, NaiveDate, u64)> {
+        let regions = BIRTH_REGIONS.len() as u64;
+        let m = regions * BIRTH_DAYS * 1000;
+        let offset = Rng::new(self.seed, STREAM_PERMUTE, 0).below(m);
+        let code = permute(h, m, PERMUTE_PRIME, offset);
+        let region = BIRTH_REGIONS[(code % regions) as usize];
+        let day = (code / regions) % BIRTH_DAYS;
+        let seq = code / (regions * BIRTH_DAYS);
+        let birth = NaiveDate::from_ymd_opt(1950, 1, 1)
+            .and_then(|d| d.checked_add_signed(Duration::days(day as i64)))
+            .ok_or_else(|| anyhow!("birth date out of range"))?;
+        let first17 = format!("{region}{}{seq:03}", birth.format("%Y%m%d"));
+        let number = format!("{first17}{}", CitizenId::check_char(&first17)?);
+        Ok((number, birth, seq))
     }
 
     fn company(&self, h: u64, rng: &mut Rng) -> anyhow::Result<Company> {
@@ -605,6 +612,7 @@ impl World {
             ),
             uscc,
             representative: person_name(rng),
+            representative_id: self.citizen_number(h)?.0,
             capital: [50, 100, 200, 300, 500, 1000, 2000, 5000][rng.below(8) as usize],
             founded,
             address: format!(
@@ -915,6 +923,7 @@ impl FaceCtx<'_> {
             "名称" | "经营者名称" => co.map(|co| text(co.name.clone())),
             "统一社会信用代码" => co.map(|co| text(co.uscc.clone())),
             "法定代表人" => co.map(|co| text(co.representative.clone())),
+            "法定代表人证件号码" => co.map(|co| text(co.representative_id.clone())),
             "注册资本万元" => co.map(|co| Value::from(co.capital)),
             "经营范围" => co.map(|co| text(INDUSTRIES[co.industry].1.to_owned())),
             "经营项目" => Some(text(

@@ -27,6 +27,8 @@ pub const BUSINESS_LICENCE: &str = "11100000000013338W001";
 pub const ID_CARD: &str = "11100000000019713D001";
 pub const COMPANY: &str = "91350102MA2XN1A2K0";
 pub const OTHER_COMPANY: &str = "91350103MA31C4H6XF";
+/// The legal representative that `business_licence` names (a valid citizen number).
+pub const REPRESENTATIVE: &str = "350102198503120130";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -77,7 +79,7 @@ pub fn business_licence(serial: &str, holder: &str) -> Value {
                 "issueDate": "2024-03-01", "jurisdiction": "350100", "version": "001",
                 "fields": {
                     "名称": "福州榕树科技有限公司", "统一社会信用代码": holder, "类型": "有限责任公司",
-                    "法定代表人": "林晓燕", "注册资本万元": 500, "成立日期": "2024-03-01",
+                    "法定代表人": "林晓燕", "法定代表人证件号码": REPRESENTATIVE, "注册资本万元": 500, "成立日期": "2024-03-01",
                     "住所": "福建省福州市鼓楼区五四路100号", "经营范围": "软件开发；信息技术咨询服务"
                 }
             }
