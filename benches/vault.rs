@@ -886,6 +886,7 @@ fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
             vault
                 .create_consent(
                     &lic.holder,
+                    None,
                     NewConsent {
                         requester: requester.id.clone(),
                         matter: matter.code.clone(),

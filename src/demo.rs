@@ -227,7 +227,7 @@ fn seed_consents(vault: &Vault, path: &Path, now: chrono::DateTime<Utc>) -> anyh
             max_uses: c.max_uses,
         };
         vault
-            .create_consent(&holder, new, now)
+            .create_consent(&holder, None, new, now)
             .with_context(|| format!("{}: consents[{i}] was refused", path.display()))?;
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! Handlers are thin: authenticate, parse into domain types, call the [`Vault`] on the blocking
 //! pool (RocksDB and Ed25519 are synchronous), map the result.
 
+mod delegations;
 mod error;
 mod extract;
 mod licences;
@@ -83,6 +84,7 @@ pub fn blocking_permits() -> usize {
         reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
+        delegations::create, delegations::list, delegations::revoke, delegations::create_guardianship, delegations::revoke_guardianship,
         notices::list, notices::notifications, notices::mark_read, presentations::create, presentations::list, presentations::cancel, presentations::redeem,
         vcapi::verify,
         healthz, readyz, metrics, openapi,
@@ -292,6 +294,19 @@ pub fn router(vault: Arc<Vault>) -> Router {
             get(requests::get_mine).post(requests::answer),
         )
         .route("/v1/notices", get(notices::list))
+        .route(
+            "/v1/me/delegations",
+            post(delegations::create).get(delegations::list),
+        )
+        .route("/v1/me/delegations/{id}", delete(delegations::revoke))
+        .route(
+            "/v1/admin/guardianships",
+            post(delegations::create_guardianship),
+        )
+        .route(
+            "/v1/admin/guardianships/{id}",
+            delete(delegations::revoke_guardianship),
+        )
         .route("/v1/me/notifications", get(notices::notifications))
         .route("/v1/me/notifications:read", post(notices::mark_read))
         .route(

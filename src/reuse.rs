@@ -11,6 +11,7 @@
 //! **Invariant:** no I/O; a licence is released only under an active consent that covers its type
 //! and admits it, and only when its fresh verdict is valid and its stored bytes can be served.
 
+pub mod delegation;
 pub mod presentation;
 pub mod request;
 
@@ -66,6 +67,13 @@ pub struct Consent {
     /// The consent request (SPEC §10) whose approval created it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+}
+
+impl Consent {
+    /// Who granted it for the holder (a delegate or guardian), if not the holder itself.
+    pub fn granted_by(&self) -> Option<&str> {
+        self.history.first().and_then(|e| e.acted_by.as_deref())
+    }
 }
 
 /// What a consent allows: the part a holder may narrow.
@@ -215,6 +223,9 @@ pub struct ConsentEvent {
     /// For `created` and `narrowed`: the terms from then on (what its consent receipt states).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terms: Option<Terms>,
+    /// Who acted for the holder (a delegate or guardian, `111:…`); absent: the holder itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_by: Option<String>,
 }
 
 impl ConsentEvent {
@@ -224,7 +235,14 @@ impl ConsentEvent {
             at,
             access_record: None,
             terms,
+            acted_by: None,
         }
+    }
+
+    /// The event as done by `actor` for the holder (`None`: by the holder itself).
+    pub fn by(mut self, actor: Option<&HolderCode>) -> Self {
+        self.acted_by = actor.map(HolderCode::key);
+        self
     }
 }
 

@@ -69,10 +69,16 @@ pub enum Table {
     HolderPresentation,
     /// A holder's notification read mark.
     HolderReadMark,
+    /// The authorisations to act for a holder (delegations of a company, guardianships of a ward).
+    HolderDelegation,
+    /// A delegate's index of the authorisations it received, by holder.
+    DelegateDelegation,
+    /// Authorisation id → its holder's digest.
+    DelegationHolder,
 }
 
 impl Table {
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 25] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -95,6 +101,9 @@ impl Table {
         Table::PresentationCode,
         Table::HolderPresentation,
         Table::HolderReadMark,
+        Table::HolderDelegation,
+        Table::DelegateDelegation,
+        Table::DelegationHolder,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -105,7 +114,9 @@ impl Table {
             | Table::HolderConsent
             | Table::HolderAccess
             | Table::HolderRequest
-            | Table::HolderPresentation => Some(HOLDER_DIGEST_LEN),
+            | Table::HolderPresentation
+            | Table::HolderDelegation
+            | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
             _ => None,
         }
     }
@@ -134,6 +145,9 @@ impl Table {
             Table::PresentationCode => "codedigest_presentation",
             Table::HolderPresentation => "holderdigest_presentation",
             Table::HolderReadMark => "holderdigest_readmark",
+            Table::HolderDelegation => "holderdigest_delegation",
+            Table::DelegateDelegation => "delegatedigest_delegation",
+            Table::DelegationHolder => "delegationid_holder",
         }
     }
 }

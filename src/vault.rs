@@ -29,6 +29,7 @@ use crate::store::{Change, Store, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 use crate::verify::{self, Evidence, RecordFacts, SigningError, Status};
 
+mod delegations;
 pub mod layout;
 mod lifecycle;
 mod notices;

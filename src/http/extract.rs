@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::{Principal, Role};
-use crate::codes::{LicenceId, Uscc};
+use crate::codes::{HolderCode, LicenceId, Uscc};
+use crate::reuse::delegation::Acting;
 use crate::verdict::Reason;
 
 /// A JSON body that is I-JSON (duplicate names, lone surrogates and big integers rejected with
@@ -158,6 +159,47 @@ impl<const ROLES: u8> FromRequestParts<AppState> for Allow<ROLES> {
             "this endpoint is for {} tokens",
             names.join(" or ")
         )))
+    }
+}
+
+/// The header naming the holder a delegate, guardian or legal representative acts for.
+pub const ACTING_FOR: &str = "acting-for";
+
+/// The holder named by `Acting-For`, if the header is there.
+pub fn acting_for(headers: &header::HeaderMap) -> Result<Option<HolderCode>, ApiError> {
+    let Some(value) = headers.get(ACTING_FOR) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .map_err(|_| "is not text".to_owned())
+        .and_then(|t| t.trim().parse().map_err(|e| format!("{e}")))
+        .map(Some)
+        .map_err(|e| {
+            ApiError::new(Reason::InvalidHolderCode, format!("Acting-For: {e}")).field("Acting-For")
+        })
+}
+
+/// A holder token's caller and whom they act for (SPEC §11): themselves, or — with
+/// `Acting-For: codeType:code` — a company or ward they may act for, resolved and checked now
+/// (`403` when no authorisation is in force). Refuses other roles as [`Allow`] does.
+#[derive(Debug, Clone)]
+pub struct Me(pub Acting);
+
+impl FromRequestParts<AppState> for Me {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Allow::<HOLDER>(principal) = Allow::from_request_parts(parts, state).await?;
+        let Principal::Holder(actor) = principal else {
+            return Err(ApiError::forbidden("this endpoint is for holder tokens"));
+        };
+        let Some(holder) = acting_for(&parts.headers)? else {
+            return Ok(Me(Acting::own(actor)));
+        };
+        let vault = state.vault.clone();
+        let acting =
+            super::blocking(move || Ok(vault.acting(&actor, &holder, chrono::Utc::now())?)).await?;
+        Ok(Me(acting))
     }
 }
 

@@ -10,7 +10,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, JsonDoc, LicencePath, ADMIN, HOLDER, ISSUER, REQUESTER};
+use super::extract::{
+    acting_for, Allow, AppJson, JsonDoc, LicencePath, Me, ADMIN, HOLDER, ISSUER, REQUESTER,
+};
 use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::LicenceId;
@@ -204,10 +206,23 @@ impl LicenceView {
 pub async fn get_licence(
     State(state): State<AppState>,
     Allow(principal): Allow<{ ISSUER | HOLDER }>,
+    headers: axum::http::HeaderMap,
     LicencePath(id): LicencePath,
 ) -> Result<Json<LicenceView>, ApiError> {
+    let acting_for = acting_for(&headers)?;
     let vault = state.vault.clone();
     blocking(move || {
+        // A delegate reads the company's licences within its scope, as the company would.
+        let principal = match (principal, acting_for) {
+            (Principal::Holder(actor), Some(holder)) => {
+                let me = vault.acting(&actor, &holder, Utc::now())?;
+                if !me.allows_type(&vault.registries(), &id.type_code()) {
+                    return Err(ApiError::not_found(format!("no licence {}", id.urn())));
+                }
+                Principal::Holder(me.holder)
+            }
+            (p, _) => p,
+        };
         // Issuers can only read their own licences: refuse before touching the record, so that a
         // 404 vs 403 difference reveals nothing about other agencies' licences.
         if let Principal::Issuer(u) = &principal {
@@ -262,16 +277,15 @@ pub struct MyLicences {
     security(("bearer" = [])))]
 pub async fn my_licences(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
 ) -> Result<Json<MyLicences>, ApiError> {
-    let Principal::Holder(holder) = p else {
-        return Err(ApiError::forbidden("this endpoint is for holder tokens"));
-    };
     let vault = state.vault.clone();
     blocking(move || {
-        let list = vault.holder_licences(&holder, Utc::now())?;
+        let list = vault.holder_licences(&me.holder, Utc::now())?;
+        let reg = vault.registries();
         let licences = list
             .into_iter()
+            .filter(|e| me.allows_type(&reg, &e.id.type_code()))
             .map(|e| LicenceView::build(&vault, e))
             .collect::<Result<_, _>>()?;
         Ok(Json(MyLicences { licences }))

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, HOLDER, REQUESTER};
-use super::reuse::{holder_of, page_limit, query_error, requester_of};
+use super::extract::{Allow, AppJson, Me, REQUESTER};
+use super::reuse::{page_limit, query_error, requester_of};
 use super::{blocking, AppState};
 use crate::vault::{Notification, StoredNotice, NOTICE_MAX_PAGE, NOTIFICATIONS_MAX_PAGE};
 
@@ -97,15 +97,18 @@ pub struct Notifications {
     security(("bearer" = [])))]
 pub async fn notifications(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     query: Result<Query<NotificationsQuery>, QueryRejection>,
 ) -> Result<Json<Notifications>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
     let limit = page_limit(q.limit, NOTIFICATIONS_PAGE, NOTIFICATIONS_MAX_PAGE)?;
     let vault = state.vault.clone();
     blocking(move || {
-        let page = vault.notifications(&holder, limit, q.cursor.as_deref(), Utc::now())?;
+        let mut page = vault.notifications(&holder, limit, q.cursor.as_deref(), Utc::now())?;
+        // A delegate for some matters hears of those matters only.
+        page.notifications
+            .retain(|n| me.allows_matter(n.matter.as_deref().unwrap_or_default()));
         Ok(Json(Notifications {
             notifications: page.notifications,
             next_cursor: page.next_cursor,
@@ -135,10 +138,10 @@ pub struct ReadMark {
     security(("bearer" = [])))]
 pub async fn mark_read(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppJson(req): AppJson<MarkRead>,
 ) -> Result<Json<ReadMark>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let vault = state.vault.clone();
     blocking(move || {
         let up_to = req.up_to.unwrap_or_else(Utc::now);

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, AppPath, HOLDER, REQUESTER};
-use super::reuse::{holder_of, requester_of, required};
+use super::extract::{Allow, AppJson, AppPath, Me, REQUESTER};
+use super::reuse::{requester_of, required};
 use super::{blocking, AppState};
 use crate::codes::LicenceId;
 use crate::jcs;
@@ -123,18 +123,26 @@ fn qr_svg(text: &str) -> Result<String, ApiError> {
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppJson(req): AppJson<NewPresentationRequest>,
 ) -> Result<(StatusCode, Json<NewPresentationView>), ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let licence =
         LicenceId::from_urn_or_bare(&required(req.licence, "$.licence")?).map_err(|e| {
             ApiError::new(Reason::InvalidIdentifier, format!("licence: {e}")).field("$.licence")
         })?;
+    me.require_all("a presentation code")?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let new = vault.create_presentation(&holder, &licence, req.fields, req.valid_for, now)?;
+        let new = vault.create_presentation(
+            &holder,
+            me.acted_by(),
+            &licence,
+            req.fields,
+            req.valid_for,
+            now,
+        )?;
         let url = format!("{}/verify#code={}", vault.public_url(), new.code);
         let qr_svg = qr_svg(&url)?;
         Ok((
@@ -156,9 +164,10 @@ pub async fn create(
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
 ) -> Result<Json<PresentationList>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
+    me.require_all("presentation codes")?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
@@ -181,10 +190,11 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<PresentationView>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
+    me.require_all("presentation codes")?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{from_value, Allow, AppJson, AppPath, JsonDoc, HOLDER, REQUESTER};
-use super::reuse::{holder_member, holder_of, requester_of, required, ConsentView, NarrowRequest};
+use super::extract::{from_value, Allow, AppJson, AppPath, JsonDoc, Me, REQUESTER};
+use super::reuse::{holder_member, requester_of, required, ConsentView, NarrowRequest};
 use super::{blocking, AppState};
 use crate::codes::{HolderCode, TypeCode};
+use crate::reuse::delegation::Acting;
 use crate::reuse::request::{ConsentRequest, NewRequest, RequestState};
 use crate::vault::{At, PreviewItem, Vault};
 
@@ -184,15 +185,16 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn list_mine(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
 ) -> Result<Json<HolderRequests>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
         let requests = vault
             .pending_requests(&holder, now)?
             .into_iter()
+            .filter(|r| me.allows_matter(&r.matter))
             .map(|r| HolderRequestView::build(&vault, &holder, r, now))
             .collect::<Result<_, _>>()?;
         Ok(Json(HolderRequests { requests }))
@@ -208,16 +210,17 @@ pub async fn list_mine(
     security(("bearer" = [])))]
 pub async fn get_mine(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<HolderRequestView>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let id = request_id(&id)?;
     let vault = state.vault.clone();
     blocking(move || {
         let r = vault
             .holder_request(&holder, &id)?
             .ok_or_else(|| not_found(&id))?;
+        me.require_matter(&r.matter, "id")?;
         Ok(Json(HolderRequestView::build(
             &vault,
             &holder,
@@ -240,28 +243,15 @@ pub enum AnswerView {
 /// router) to [`approve`] and [`reject`].
 pub async fn answer(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppPath(action): AppPath<String>,
     JsonDoc(body): JsonDoc,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
-    let holder = holder_of(p)?;
     if let Some(id) = action.strip_suffix(":approve") {
-        return approve(
-            state.vault.clone(),
-            holder,
-            request_id(id)?,
-            from_value(body)?,
-        )
-        .await;
+        return approve(state.vault.clone(), me, request_id(id)?, from_value(body)?).await;
     }
     if let Some(id) = action.strip_suffix(":reject") {
-        return reject(
-            state.vault.clone(),
-            holder,
-            request_id(id)?,
-            from_value(body)?,
-        )
-        .await;
+        return reject(state.vault.clone(), me, request_id(id)?, from_value(body)?).await;
     }
     Err(ApiError::not_found(
         "no such request action: POST …/{id}:approve or …/{id}:reject",
@@ -280,13 +270,14 @@ pub async fn answer(
     security(("bearer" = [])))]
 pub async fn approve(
     vault: std::sync::Arc<Vault>,
-    holder: HolderCode,
+    me: Acting,
     id: String,
     body: NarrowRequest,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     let narrowing = body.narrowing()?;
     blocking(move || {
-        let consent = vault.approve_request(&holder, &id, &narrowing, At::Now)?;
+        let holder = request_in_scope(&vault, &me, &id)?;
+        let consent = vault.approve_request(&holder, me.acted_by(), &id, &narrowing, At::Now)?;
         let now = Utc::now();
         let view = ConsentView::with_receipt(&vault, &holder, consent, now)?;
         Ok((StatusCode::CREATED, Json(AnswerView::Approved(view))))
@@ -306,12 +297,14 @@ pub async fn approve(
     security(("bearer" = [])))]
 pub async fn reject(
     vault: std::sync::Arc<Vault>,
-    holder: HolderCode,
+    me: Acting,
     id: String,
     body: RejectRequest,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     blocking(move || {
-        let r = vault.reject_request(&holder, &id, body.reason.as_deref(), At::Now)?;
+        let holder = request_in_scope(&vault, &me, &id)?;
+        let r =
+            vault.reject_request(&holder, me.acted_by(), &id, body.reason.as_deref(), At::Now)?;
         let now = Utc::now();
         Ok((
             StatusCode::OK,
@@ -319,4 +312,16 @@ pub async fn reject(
         ))
     })
     .await
+}
+
+/// The holder `me` acts for, once the request's matter is within a delegate's scope (`404` if the
+/// holder has no such request, as the answer itself would say).
+fn request_in_scope(vault: &Vault, me: &Acting, id: &str) -> Result<HolderCode, ApiError> {
+    if !me.scope.is_all() {
+        let r = vault
+            .holder_request(&me.holder, id)?
+            .ok_or_else(|| not_found(id))?;
+        me.require_matter(&r.matter, "id")?;
+    }
+    Ok(me.holder.clone())
 }

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, AppPath, ADMIN, HOLDER, REQUESTER};
+use super::extract::{Allow, AppJson, AppPath, Me, ADMIN, REQUESTER};
 use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
+use crate::reuse::delegation::Acting;
 use crate::reuse::{
     ClaimCheck, Consent, ConsentState, Narrowing, NewConsent, Outcome, PullRequest,
 };
@@ -23,13 +24,6 @@ use crate::vault::{
 };
 use crate::verdict::{Reason, Verdict};
 use serde_json::Value;
-
-pub(super) fn holder_of(p: Principal) -> Result<HolderCode, ApiError> {
-    match p {
-        Principal::Holder(h) => Ok(h),
-        _ => Err(ApiError::forbidden("this endpoint is for holder tokens")),
-    }
-}
 
 pub(super) fn requester_of(p: Principal) -> Result<String, ApiError> {
     match p {
@@ -128,10 +122,10 @@ pub struct ConsentList {
     security(("bearer" = [])))]
 pub async fn create_consent(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppJson(req): AppJson<ConsentRequest>,
 ) -> Result<(StatusCode, Json<ConsentView>), ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let licences = req
         .licences
         .unwrap_or_default()
@@ -156,10 +150,11 @@ pub async fn create_consent(
         expires_at: required(req.expires_at, "$.expiresAt")?,
         max_uses: req.max_uses,
     };
+    me.require_matter(&new.matter, "$.matter")?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let consent = vault.create_consent(&holder, new, now)?;
+        let consent = vault.create_consent(&holder, me.acted_by(), new, now)?;
         Ok((
             StatusCode::CREATED,
             Json(ConsentView::with_receipt(&vault, &holder, consent, now)?),
@@ -174,9 +169,9 @@ pub async fn create_consent(
     security(("bearer" = [])))]
 pub async fn list_consents(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
 ) -> Result<Json<ConsentList>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
@@ -184,6 +179,7 @@ pub async fn list_consents(
         Ok(Json(ConsentList {
             consents: consents
                 .into_iter()
+                .filter(|c| me.allows_matter(&c.matter))
                 .map(|c| ConsentView::new(c, now))
                 .collect(),
         }))
@@ -199,14 +195,15 @@ pub async fn list_consents(
     security(("bearer" = [])))]
 pub async fn withdraw_consent(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<ConsentView>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let id = consent_id(&id)?;
     let vault = state.vault.clone();
-    blocking(
-        move || match vault.withdraw_consent(&holder, &id, At::Now)? {
+    blocking(move || {
+        consent_in_scope(&vault, &me, &id)?;
+        match vault.withdraw_consent(&holder, me.acted_by(), &id, At::Now)? {
             Some(c) => Ok(Json(ConsentView::with_receipt(
                 &vault,
                 &holder,
@@ -214,9 +211,23 @@ pub async fn withdraw_consent(
                 Utc::now(),
             )?)),
             None => Err(consent_not_found(&id)),
-        },
-    )
+        }
+    })
     .await
+}
+
+/// Refuses an act on a consent whose matter is outside a delegate's scope (`404` if there is no
+/// such consent, as the act itself would say).
+fn consent_in_scope(vault: &Vault, me: &Acting, id: &str) -> Result<(), ApiError> {
+    if me.scope.is_all() {
+        return Ok(());
+    }
+    let consent = vault
+        .consents(&me.holder)?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| consent_not_found(id))?;
+    Ok(me.require_matter(&consent.matter, "id")?)
 }
 
 fn consent_not_found(id: &str) -> ApiError {
@@ -287,11 +298,11 @@ impl NarrowRequest {
     security(("bearer" = [])))]
 pub async fn consent_action(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppPath(action): AppPath<String>,
     AppJson(body): AppJson<NarrowRequest>,
 ) -> Result<Json<ConsentView>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let Some(id) = action.strip_suffix(":narrow") else {
         return Err(ApiError::not_found(
             "no such consent action: POST …/{id}:narrow",
@@ -300,8 +311,9 @@ pub async fn consent_action(
     let id = consent_id(id)?;
     let narrowing = body.narrowing()?;
     let vault = state.vault.clone();
-    blocking(
-        move || match vault.narrow_consent(&holder, &id, &narrowing, At::Now)? {
+    blocking(move || {
+        consent_in_scope(&vault, &me, &id)?;
+        match vault.narrow_consent(&holder, me.acted_by(), &id, &narrowing, At::Now)? {
             Some(c) => Ok(Json(ConsentView::with_receipt(
                 &vault,
                 &holder,
@@ -309,8 +321,8 @@ pub async fn consent_action(
                 Utc::now(),
             )?)),
             None => Err(consent_not_found(&id)),
-        },
-    )
+        }
+    })
     .await
 }
 
@@ -330,10 +342,10 @@ pub struct ConsentReceipts {
     security(("bearer" = [])))]
 pub async fn consent_receipts(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<ConsentReceipts>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let id = consent_id(&id)?;
     let vault = state.vault.clone();
     blocking(move || {
@@ -342,6 +354,7 @@ pub async fn consent_receipts(
             .into_iter()
             .find(|c| c.id == id)
             .ok_or_else(|| consent_not_found(&id))?;
+        me.require_matter(&consent.matter, "id")?;
         Ok(Json(ConsentReceipts {
             receipts: vault.consent_receipts(&holder, &consent)?,
         }))
@@ -407,15 +420,17 @@ pub struct AccessLog {
     security(("bearer" = [])))]
 pub async fn access_log(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
     query: Result<Query<AccessLogQuery>, QueryRejection>,
 ) -> Result<Json<AccessLog>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
     let limit = page_limit(q.limit, ACCESS_LOG_PAGE, ACCESS_LOG_MAX_PAGE)?;
     let vault = state.vault.clone();
     blocking(move || {
-        let page = vault.access_log(&holder, limit, q.cursor.as_deref())?;
+        let mut page = vault.access_log(&holder, limit, q.cursor.as_deref())?;
+        // A delegate for some matters sees the records of those matters only.
+        page.records.retain(|r| me.allows_matter(&r.matter));
         Ok(Json(AccessLog {
             records: page.records,
             next_cursor: page.next_cursor,
@@ -649,11 +664,19 @@ pub async fn check(
     security(("bearer" = [])))]
 pub async fn summary(
     State(state): State<AppState>,
-    Allow(p): Allow<HOLDER>,
+    Me(me): Me,
 ) -> Result<Json<HolderSummary>, ApiError> {
-    let holder = holder_of(p)?;
+    let holder = me.holder.clone();
     let vault = state.vault.clone();
-    blocking(move || Ok(Json(vault.holder_summary(&holder)?))).await
+    blocking(move || {
+        let mut summary = vault.holder_summary(&holder)?;
+        if !me.scope.is_all() {
+            summary.matters.retain(|m| me.allows_matter(&m.matter));
+            summary.licences_provided = summary.matters.iter().map(|m| m.licences_provided).sum();
+        }
+        Ok(Json(summary))
+    })
+    .await
 }
 
 /// Reuse statistics per issuing agency, licence type and matter, since the vault was created (admin).

@@ -50,6 +50,9 @@ pub struct Answer {
     /// The holder's reason for a rejection, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Who answered for the holder (a delegate or guardian, `111:…`); absent: the holder itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_by: Option<String>,
 }
 
 /// An approval system's request for a holder's consent.
@@ -285,6 +288,7 @@ mod tests {
             at: before,
             consent: Some("cst_1".into()),
             reason: None,
+            acted_by: None,
         });
         // Answered stays answered, even after the request's own expiry.
         assert_eq!(r.state(r.expires_at), RequestState::Approved);

@@ -24,6 +24,9 @@
 //! | `codedigest_presentation` | SHA-256 of the presentation code | [`StoredPresentation`] (JSON) |
 //! | `holderdigest_presentation` | holder digest ‖ presentation id | SHA-256 of the code |
 //! | `holderdigest_readmark` | holder digest | u64 BE ns since 1970: the notifications read up to then |
+//! | `holderdigest_delegation` | holder digest ‖ delegation id | [`Delegation`] (JSON) |
+//! | `delegatedigest_delegation` | delegate digest ‖ holder digest ‖ delegation id | empty |
+//! | `delegationid_holder` | delegation id | the holder digest |
 //! | `requesterid_notice` | requester id ‖ `0x00` ‖ u64 BE notice seq | [`StoredNotice`] (JSON) |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
@@ -44,6 +47,7 @@ use {
         StoredStatement,
     },
     crate::auth::TokenRecord,
+    crate::reuse::delegation::Delegation,
 };
 
 /// The keyed digest of a holder code that starts every key of a holder's tables.
@@ -201,6 +205,47 @@ pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
 /// time, so a holder's codes sort by creation).
 pub fn holder_presentation(holder: &HolderDigest, id: &str) -> Vec<u8> {
     consent(holder, id)
+}
+
+// ----- delegations -------------------------------------------------------------------------------
+
+/// The key of an authorisation under its holder (the company or the ward).
+pub fn holder_delegation(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
+/// The key of an authorisation under its delegate: a prefix scan with an empty `id` finds what
+/// the delegate received from one holder.
+pub fn delegate_index(delegate: &HolderDigest, holder: &HolderDigest, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 * HOLDER_DIGEST_LEN + id.len());
+    k.extend_from_slice(delegate);
+    k.extend_from_slice(holder);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The holder digest and the id of a delegate index key.
+pub fn delegate_index_parts(key: &[u8]) -> Result<(HolderDigest, &str), StoreError> {
+    let bad = || corrupt(Table::DelegateDelegation, "bad delegate index key");
+    let holder: HolderDigest = key
+        .get(HOLDER_DIGEST_LEN..2 * HOLDER_DIGEST_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(bad)?;
+    let id = key
+        .get(2 * HOLDER_DIGEST_LEN..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or_else(bad)?;
+    Ok((holder, id))
+}
+
+/// The id of a delegate index key.
+pub fn delegate_index_id(key: &[u8]) -> Result<&str, StoreError> {
+    delegate_index_parts(key).map(|(_, id)| id)
+}
+
+/// The key of an authorisation's id, which names its holder.
+pub fn delegation_id(id: &str) -> Vec<u8> {
+    id.as_bytes().to_vec()
 }
 
 // ----- revocation notices ------------------------------------------------------------------------

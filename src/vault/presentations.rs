@@ -51,6 +51,9 @@ pub struct Presentation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Who made the code for the holder (a delegate or guardian); absent: the holder itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_by: Option<String>,
 }
 
 /// A presentation with its holder (as the digest), as `codedigest_presentation` stores it.
@@ -107,6 +110,7 @@ impl Vault {
     pub fn create_presentation(
         &self,
         holder: &HolderCode,
+        by: Option<&HolderCode>,
         licence: &LicenceId,
         fields: Option<Vec<String>>,
         valid_for: Option<u64>,
@@ -144,6 +148,7 @@ impl Vault {
             redeemed_at: None,
             access_record: None,
             cancelled_at: None,
+            acted_by: by.map(HolderCode::key),
         };
         let stored = StoredPresentation {
             holder_digest: hex::encode(digest),
@@ -295,6 +300,7 @@ impl Vault {
                 claims: None,
             }],
             presentation: Some(p.id.clone()),
+            acted_by: p.acted_by.clone(),
         };
         p.state = PresentationState::Redeemed;
         p.redeemed_by = Some(requester.to_owned());

@@ -300,6 +300,7 @@ impl Vault {
     pub fn approve_request(
         &self,
         holder: &HolderCode,
+        by: Option<&HolderCode>,
         id: &str,
         narrowing: &Narrowing,
         at: impl Into<At>,
@@ -318,6 +319,7 @@ impl Vault {
         let terms = reuse::narrow(&req.terms(now), narrowing, 0, now)?;
         let consent = self.checked_consent(
             &digest,
+            by,
             NewConsent {
                 requester: req.requester.clone(),
                 matter: req.matter.clone(),
@@ -335,6 +337,7 @@ impl Vault {
             at: now,
             consent: Some(consent.id.clone()),
             reason: None,
+            acted_by: by.map(HolderCode::key),
         });
         let mut change = Change::durable();
         change.put(
@@ -352,6 +355,7 @@ impl Vault {
     pub fn reject_request(
         &self,
         holder: &HolderCode,
+        by: Option<&HolderCode>,
         id: &str,
         reason: Option<&str>,
         at: impl Into<At>,
@@ -366,6 +370,7 @@ impl Vault {
             at: now,
             consent: None,
             reason,
+            acted_by: by.map(HolderCode::key),
         });
         let mut change = Change::durable();
         self.put_request(&mut change, &digest, &req);

@@ -152,6 +152,10 @@ pub struct AccessRecord {
     /// The presentation code redeemed, for an in-person record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presentation: Option<String>,
+    /// Who acted for the holder in what this record rests on: the delegate or guardian who
+    /// granted the consent a licence was provided under, or who made the presentation code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_by: Option<String>,
 }
 
 /// A page of the access log, newest first.
@@ -361,11 +365,12 @@ impl Vault {
     pub fn create_consent(
         &self,
         holder: &HolderCode,
+        by: Option<&HolderCode>,
         new: NewConsent,
         now: DateTime<Utc>,
     ) -> Result<Consent, VaultError> {
         let digest = self.holder_digest(holder);
-        let consent = self.checked_consent(&digest, new, None, now)?;
+        let consent = self.checked_consent(&digest, by, new, None, now)?;
         let mut c = Change::durable();
         c.put(
             Table::HolderConsent,
@@ -382,6 +387,7 @@ impl Vault {
     pub(super) fn checked_consent(
         &self,
         digest: &HolderDigest,
+        by: Option<&HolderCode>,
         new: NewConsent,
         request: Option<String>,
         now: DateTime<Utc>,
@@ -410,11 +416,9 @@ impl Vault {
             history: Vec::new(),
             request,
         };
-        consent.history.push(ConsentEvent::new(
-            ConsentEventKind::Created,
-            now,
-            Some(consent.terms()),
-        ));
+        consent
+            .history
+            .push(ConsentEvent::new(ConsentEventKind::Created, now, Some(consent.terms())).by(by));
         Ok(consent)
     }
 
@@ -439,6 +443,7 @@ impl Vault {
     pub fn withdraw_consent(
         &self,
         holder: &HolderCode,
+        by: Option<&HolderCode>,
         id: &str,
         at: impl Into<At>,
     ) -> Result<Option<Consent>, StoreError> {
@@ -454,7 +459,7 @@ impl Vault {
             consent.withdrawn_at = Some(now);
             consent
                 .history
-                .push(ConsentEvent::new(ConsentEventKind::Withdrawn, now, None));
+                .push(ConsentEvent::new(ConsentEventKind::Withdrawn, now, None).by(by));
             let mut c = Change::durable();
             c.put(Table::HolderConsent, key, layout::encode(&consent));
             self.store.commit(c)?;
@@ -468,6 +473,7 @@ impl Vault {
     pub fn narrow_consent(
         &self,
         holder: &HolderCode,
+        by: Option<&HolderCode>,
         id: &str,
         narrowing: &Narrowing,
         at: impl Into<At>,
@@ -499,11 +505,9 @@ impl Vault {
         }
         let terms = reuse::narrow(&consent.terms(), narrowing, consent.uses, now)?;
         consent.set_terms(terms.clone());
-        consent.history.push(ConsentEvent::new(
-            ConsentEventKind::Narrowed,
-            now,
-            Some(terms),
-        ));
+        consent
+            .history
+            .push(ConsentEvent::new(ConsentEventKind::Narrowed, now, Some(terms)).by(by));
         let mut c = Change::durable();
         c.put(Table::HolderConsent, key, layout::encode(&consent));
         self.store.commit(c)?;
@@ -1117,10 +1121,14 @@ fn access_record(
         licences: Vec::new(),
         outcomes: Vec::with_capacity(decisions.len()),
         presentation: None,
+        acted_by: None,
     };
     for d in decisions {
         let licence = d.extracted.as_ref().map(|e| e.id.urn());
         let consent = d.outcome.as_ref().ok().map(|&i| consents[i].id.clone());
+        if let (Ok(i), None) = (&d.outcome, &record.acted_by) {
+            record.acted_by = consents[*i].granted_by().map(str::to_owned);
+        }
         let pulled = consent.is_some() && kind == AccessKind::Pull;
         if pulled {
             d.copy_id = Some(new_uuid_urn());

@@ -11,6 +11,7 @@ mod support;
 mod api;
 mod bad_input;
 mod cli;
+mod delegations;
 mod disk_full;
 mod faults;
 mod fixtures;

@@ -168,7 +168,7 @@ async fn codes_die_when_expired_or_cancelled_and_refuse_the_wrong_callers() {
     // Expiry at its boundary: redeemable a millisecond before, not at the instant.
     let new = app
         .vault
-        .create_presentation(&company(), &id, None, Some(60), now)
+        .create_presentation(&company(), None, &id, None, Some(60), now)
         .unwrap();
     let at = now + Duration::seconds(60);
     let refused = |r: Result<_, VaultError>| match r {
@@ -299,7 +299,7 @@ async fn racing_redemptions_show_the_licence_once() {
     let id = LicenceId::from_urn_or_bare(licence["id"].as_str().unwrap()).unwrap();
     let new = app
         .vault
-        .create_presentation(&company(), &id, None, None, Utc::now())
+        .create_presentation(&company(), None, &id, None, None, Utc::now())
         .unwrap();
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)

@@ -471,9 +471,13 @@ async fn racing_approvals_create_one_consent() {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 s.spawn(|| {
-                    c.app
-                        .vault
-                        .approve_request(&holder, &id, &Narrowing::default(), Utc::now())
+                    c.app.vault.approve_request(
+                        &holder,
+                        None,
+                        &id,
+                        &Narrowing::default(),
+                        Utc::now(),
+                    )
                 })
             })
             .collect();

@@ -447,6 +447,7 @@ async fn each_reason_a_type_is_not_provided() {
         .vault
         .create_consent(
             &holder_code(),
+            None,
             new_consent(RENEW_FOOD, &[FOOD], past + Duration::days(10)),
             past,
         )
@@ -605,6 +606,7 @@ fn an_expired_licence_is_not_provided() {
     vault
         .create_consent(
             &holder_code(),
+            None,
             new_consent(
                 RENEW_FOOD,
                 &[BUSINESS_LICENCE, FOOD],
@@ -1301,6 +1303,7 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
     app.vault
         .create_consent(
             &holder_code(),
+            None,
             new_consent(NEW_FOOD, &[BUSINESS_LICENCE], now + Duration::days(60)),
             now,
         )
@@ -1429,6 +1432,7 @@ fn the_verify_cli_checks_stamped_copies_against_the_published_vault_key() {
     vault
         .create_consent(
             &holder_code(),
+            None,
             new_consent(NEW_FOOD, &[BUSINESS_LICENCE], then + Duration::days(300)),
             then,
         )
@@ -1510,6 +1514,7 @@ async fn reuse_statistics_are_in_metrics_and_admin_stats_and_survive_a_restart()
         vault
             .create_consent(
                 &holder_code(),
+                None,
                 new_consent(RENEW_FOOD, &[BUSINESS_LICENCE], now + Duration::days(9)),
                 now,
             )
@@ -1746,7 +1751,7 @@ async fn the_demo_seeds_consents_that_pull_and_the_readme_walkthrough_works() {
     let pending = vault.pending_requests(&hh, Utc::now()).unwrap();
     assert_eq!(pending.len(), 1);
     vault
-        .reject_request(&hh, &pending[0].id, None, Utc::now())
+        .reject_request(&hh, None, &pending[0].id, None, Utc::now())
         .unwrap();
     licence_vault::demo::seed(&vault, &root().join("fixtures"), dir.path()).unwrap();
     let again = vault.pending_requests(&hh, Utc::now()).unwrap();

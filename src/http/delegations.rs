@@ -1,0 +1,167 @@
+//! Acting for others (SPEC §11): a company (or its legal representative, with `Acting-For`)
+//! grants, lists and revokes delegations; a citizen lists what they received; the admin
+//! registers and ends guardianships.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Allow, AppJson, AppPath, Me, ADMIN};
+use super::reuse::{holder_member, required};
+use super::{blocking, AppState};
+use crate::codes::HolderCode;
+use crate::reuse::delegation::{Basis, Delegation, NewDelegation, Scope};
+use crate::verdict::Reason;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDelegationRequest {
+    /// The staff member, a citizen `111:…`.
+    pub delegate: Option<String>,
+    pub delegate_name: Option<String>,
+    /// `"all"`, or the matter codes the delegate may act on.
+    pub scope: Option<Scope>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationList {
+    /// Authorisations to act for the holder spoken for (newest first): its delegations, or the
+    /// guardianships over it. Only the holder itself or its legal representative sees them.
+    pub given: Vec<Delegation>,
+    /// Authorisations the caller received, to act for others (newest first), when acting for
+    /// themselves: what a switcher offers.
+    pub received: Vec<Delegation>,
+}
+
+fn field(name: &str) -> impl Fn(ApiError) -> ApiError + '_ {
+    move |e| e.field(name)
+}
+
+/// Authorise a citizen to act for the company (the company, or its legal representative with
+/// `Acting-For`): in consents, answers to consent requests, licence reads and the access log,
+/// within `scope` and until `expiresAt`. It names the legal representative in office and ends
+/// when the company's 营业执照 in force names another.
+#[utoipa::path(post, path = "/v1/me/delegations", tag = "holder", request_body = NewDelegationRequest,
+    responses((status = 201, body = Delegation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not the company or its legal representative, or no 营业执照 in force names one", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Me(me): Me,
+    AppJson(req): AppJson<NewDelegationRequest>,
+) -> Result<(StatusCode, Json<Delegation>), ApiError> {
+    let delegate = holder_member(req.delegate).map_err(field("$.delegate"))?;
+    let new = NewDelegation {
+        delegate,
+        delegate_name: req.delegate_name,
+        scope: required(req.scope, "$.scope")?,
+        expires_at: required(req.expires_at, "$.expiresAt")?,
+    };
+    let vault = state.vault.clone();
+    blocking(move || {
+        let d = vault.create_delegation(&me, new, Utc::now())?;
+        Ok((StatusCode::CREATED, Json(d)))
+    })
+    .await
+}
+
+/// The delegations given for the holder spoken for, and those the caller received (holder).
+#[utoipa::path(get, path = "/v1/me/delegations", tag = "holder",
+    responses((status = 200, body = DelegationList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Me(me): Me,
+) -> Result<Json<DelegationList>, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || {
+        let given = if me.may_delegate() {
+            vault.delegations_given(&me.holder)?
+        } else {
+            Vec::new()
+        };
+        let received = if me.basis == Basis::Own {
+            vault.delegations_received(&me.actor)?
+        } else {
+            Vec::new()
+        };
+        Ok(Json(DelegationList { given, received }))
+    })
+    .await
+}
+
+/// Revoke one of the company's delegations at once (the company, or its legal representative):
+/// the delegate's next request for the company is refused. Revoking again changes nothing.
+#[utoipa::path(delete, path = "/v1/me/delegations/{id}", tag = "holder",
+    params(("id" = String, Path, description = "The delegation id")),
+    responses((status = 200, description = "The delegation, revoked", body = Delegation), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Me(me): Me,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Delegation>, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.revoke_delegation(&me, &id, Utc::now())?))).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewGuardianship {
+    /// The guardian, a citizen `111:…`.
+    pub guardian: Option<String>,
+    /// The minor, a citizen `111:…`.
+    pub ward: Option<String>,
+    /// Until when (default: the ward's 18th birthday, read from the number).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn citizen(value: Option<String>, at: &str) -> Result<HolderCode, ApiError> {
+    required(value, at)?
+        .parse()
+        .map_err(|e| ApiError::new(Reason::InvalidHolderCode, format!("{e}")).field(at))
+}
+
+/// Register a guardian to act for a minor, with the whole scope (admin).
+#[utoipa::path(post, path = "/v1/admin/guardianships", tag = "admin", request_body = NewGuardianship,
+    responses((status = 201, body = Delegation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_guardianship(
+    State(state): State<AppState>,
+    _: Allow<ADMIN>,
+    AppJson(req): AppJson<NewGuardianship>,
+) -> Result<(StatusCode, Json<Delegation>), ApiError> {
+    let guardian = citizen(req.guardian, "$.guardian")?;
+    let ward = citizen(req.ward, "$.ward")?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let g = vault.register_guardianship(&guardian, &ward, req.expires_at, Utc::now())?;
+        Ok((StatusCode::CREATED, Json(g)))
+    })
+    .await
+}
+
+/// End a guardianship at once (admin).
+#[utoipa::path(delete, path = "/v1/admin/guardianships/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The guardianship id")),
+    responses((status = 200, description = "The guardianship, ended", body = Delegation), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke_guardianship(
+    State(state): State<AppState>,
+    _: Allow<ADMIN>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Delegation>, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.revoke_guardianship(&id, Utc::now())?))).await
+}

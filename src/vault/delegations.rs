@@ -1,0 +1,380 @@
+//! Acting for others in the vault (SPEC §11): who the company's legal representative is (read
+//! from its 营业执照 in force, verified afresh), the delegations it grants and revokes, the
+//! guardianships the admin registers, and per request whether a caller may act for a holder
+//! ([`Vault::acting`]).
+//!
+//! A delegation is kept under the holder (`holderdigest_delegation`), found from the delegate
+//! (`delegatedigest_delegation`) and by id (`delegationid_holder`). It names the representative
+//! who granted it and ends — without any write — as soon as the company's 营业执照 in force names
+//! someone else: a renewal with a new representative stops the old one's delegations at once.
+
+use chrono::{DateTime, Utc};
+
+use super::layout::{self, HolderDigest};
+use super::reuse::random_hex;
+use super::{Vault, VaultError};
+use crate::codes::{mask, HolderCode, CODE_TYPE_CITIZEN, CODE_TYPE_USCC};
+use crate::reuse::delegation::{
+    self, coming_of_age, Acting, Basis, Delegation, NewDelegation, Relation, Scope,
+};
+use crate::store::{Change, StoreError, Table};
+use crate::verdict::Reason;
+
+/// The grantor of a guardianship.
+pub const ADMIN_GRANTOR: &str = "admin";
+
+fn not_found() -> VaultError {
+    VaultError::new(Reason::NotFound, "id", "no such delegation")
+}
+
+impl Vault {
+    /// The company's legal representative: the citizen its 营业执照 in force names (a catalogued
+    /// type marking the field `legal_representative_id`, whose licence verifies now and is not
+    /// superseded). `None` if no such licence names one.
+    pub fn legal_representative(
+        &self,
+        company: &HolderCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<HolderCode>, StoreError> {
+        if company.code_type() != CODE_TYPE_USCC {
+            return Ok(None);
+        }
+        let reg = self.registries();
+        let digest = self.holder_digest(company);
+        for (k, _) in self
+            .store
+            .scan(Table::HolderLicence, &digest, true, usize::MAX)?
+        {
+            let id = layout::holder_licence_id(&k)?;
+            let Some(ty) = reg.types.get(&id.type_code()) else {
+                continue;
+            };
+            if !ty.fields.iter().any(|f| f.role.is_some()) {
+                continue;
+            }
+            let Some(e) = self.extract(&id, now)? else {
+                continue;
+            };
+            if !e.verdict.valid {
+                continue;
+            }
+            if let Some(rep) = e
+                .licence
+                .as_ref()
+                .and_then(|l| ty.legal_representative(&l.fields))
+            {
+                return Ok(HolderCode::new(CODE_TYPE_CITIZEN, rep.as_str()).ok());
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `actor` may act for `holder` now, and within what: the holder itself, the
+    /// company's legal representative, or a delegate or guardian with an authorisation in force.
+    pub fn acting(
+        &self,
+        actor: &HolderCode,
+        holder: &HolderCode,
+        now: DateTime<Utc>,
+    ) -> Result<Acting, VaultError> {
+        if actor == holder {
+            return Ok(Acting::own(holder.clone()));
+        }
+        let rep = self.legal_representative(holder, now)?;
+        if rep.as_ref() == Some(actor) {
+            return Ok(Acting {
+                holder: holder.clone(),
+                actor: actor.clone(),
+                scope: Scope::ALL,
+                basis: Basis::Representative,
+            });
+        }
+        let (actor_digest, holder_digest) = (self.holder_digest(actor), self.holder_digest(holder));
+        let mut found: Option<(String, Scope)> = None;
+        for d in self.received_from(&actor_digest, &holder_digest)? {
+            let grantor_stands = match d.relation {
+                Relation::Guardianship => true,
+                Relation::Delegation => rep.as_ref().is_some_and(|r| r.key() == d.granted_by),
+            };
+            if !d.in_force(now) || !grantor_stands {
+                continue;
+            }
+            found = Some(match found {
+                None => (d.id, d.scope),
+                Some((id, Scope::Matters(mut a))) => match d.scope {
+                    Scope::Matters(b) => {
+                        a.extend(b.into_iter().filter(|m| !a.contains(m)).collect::<Vec<_>>());
+                        (id, Scope::Matters(a))
+                    }
+                    all => (id, all),
+                },
+                Some(all) => all,
+            });
+        }
+        match found {
+            Some((id, scope)) => Ok(Acting {
+                holder: holder.clone(),
+                actor: actor.clone(),
+                scope,
+                basis: Basis::Authorised(id),
+            }),
+            None => Err(VaultError::new(
+                Reason::Forbidden,
+                "Acting-For",
+                format!(
+                    "no delegation in force lets you act for {}",
+                    mask(holder.code())
+                ),
+            )),
+        }
+    }
+
+    /// The authorisations `actor_digest` received from `holder_digest`.
+    fn received_from(
+        &self,
+        actor_digest: &HolderDigest,
+        holder_digest: &HolderDigest,
+    ) -> Result<Vec<Delegation>, StoreError> {
+        let prefix = layout::delegate_index(actor_digest, holder_digest, "");
+        let mut out = Vec::new();
+        for (k, _) in self
+            .store
+            .scan(Table::DelegateDelegation, &prefix, false, usize::MAX)?
+        {
+            let id = layout::delegate_index_id(&k)?;
+            if let Some(d) = self.delegation_at(holder_digest, id)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    fn delegation_at(
+        &self,
+        holder_digest: &HolderDigest,
+        id: &str,
+    ) -> Result<Option<Delegation>, StoreError> {
+        self.store
+            .get(
+                Table::HolderDelegation,
+                &layout::holder_delegation(holder_digest, id),
+            )?
+            .map(|v| layout::decode::<Delegation>(Table::HolderDelegation, &v))
+            .transpose()
+    }
+
+    fn put_delegation(&self, change: &mut Change, d: &Delegation) -> Result<(), VaultError> {
+        let holder: HolderCode = d
+            .holder
+            .parse()
+            .map_err(|_| layout::corrupt(Table::HolderDelegation, "bad holder"))?;
+        let delegate: HolderCode = d
+            .delegate
+            .parse()
+            .map_err(|_| layout::corrupt(Table::HolderDelegation, "bad delegate"))?;
+        let (hd, dd) = (self.holder_digest(&holder), self.holder_digest(&delegate));
+        change.put(
+            Table::HolderDelegation,
+            layout::holder_delegation(&hd, &d.id),
+            layout::encode(d),
+        );
+        change.put(
+            Table::DelegateDelegation,
+            layout::delegate_index(&dd, &hd, &d.id),
+            Vec::new(),
+        );
+        change.put(
+            Table::DelegationHolder,
+            layout::delegation_id(&d.id),
+            hd.to_vec(),
+        );
+        Ok(())
+    }
+
+    /// Grants a delegation for the company `acting` speaks for; only the company itself or its
+    /// legal representative may, and the grant names the representative in office.
+    pub fn create_delegation(
+        &self,
+        acting: &Acting,
+        new: NewDelegation,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, VaultError> {
+        if !acting.may_delegate() {
+            return Err(VaultError::new(
+                Reason::Forbidden,
+                "Acting-For",
+                "a delegate cannot delegate further",
+            ));
+        }
+        let company = &acting.holder;
+        let rep = self.legal_representative(company, now)?.ok_or_else(|| {
+            VaultError::new(
+                Reason::Forbidden,
+                "Acting-For",
+                "no 营业执照 in force in the vault names this company's legal representative",
+            )
+        })?;
+        delegation::check_new_delegation(&self.registries(), company, &rep, &new, now)?;
+        let d = Delegation {
+            id: format!("dlg_{:016x}{}", layout::micros(now), random_hex(8)),
+            relation: Relation::Delegation,
+            holder: company.key(),
+            delegate: new.delegate.key(),
+            delegate_name: new.delegate_name,
+            scope: new.scope,
+            created_at: now,
+            expires_at: new.expires_at,
+            granted_by: rep.key(),
+            revoked_at: None,
+        };
+        let digest = self.holder_digest(company);
+        let _guard = self.holder_lock(&digest);
+        let mut change = Change::durable();
+        self.put_delegation(&mut change, &d)?;
+        self.store.commit(change)?;
+        tracing::info!(delegation = %d.id, company = %company, delegate = %new.delegate, "delegation granted");
+        Ok(d)
+    }
+
+    /// The authorisations given for `holder` (its delegations, or guardianships over it), newest
+    /// first.
+    pub fn delegations_given(&self, holder: &HolderCode) -> Result<Vec<Delegation>, StoreError> {
+        let digest = self.holder_digest(holder);
+        self.store
+            .scan(Table::HolderDelegation, &digest, true, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| layout::decode::<Delegation>(Table::HolderDelegation, &v))
+            .collect()
+    }
+
+    /// The authorisations `delegate` received, from anyone, newest first.
+    pub fn delegations_received(
+        &self,
+        delegate: &HolderCode,
+    ) -> Result<Vec<Delegation>, StoreError> {
+        let digest = self.holder_digest(delegate);
+        let mut out = Vec::new();
+        for (k, _) in self
+            .store
+            .scan(Table::DelegateDelegation, &digest, true, usize::MAX)?
+        {
+            let (holder_digest, id) = layout::delegate_index_parts(&k)?;
+            if let Some(d) = self.delegation_at(&holder_digest, id)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes a delegation of the company `acting` speaks for: refused at once from the next
+    /// request on. Revoking it again changes nothing.
+    pub fn revoke_delegation(
+        &self,
+        acting: &Acting,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, VaultError> {
+        if !acting.may_delegate() {
+            return Err(VaultError::new(
+                Reason::Forbidden,
+                "Acting-For",
+                "a delegate cannot revoke delegations",
+            ));
+        }
+        let digest = self.holder_digest(&acting.holder);
+        self.revoke_at(&digest, id, Relation::Delegation, now)
+    }
+
+    fn revoke_at(
+        &self,
+        digest: &HolderDigest,
+        id: &str,
+        relation: Relation,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, VaultError> {
+        let _guard = self.holder_lock(digest);
+        let mut d = self
+            .delegation_at(digest, id)?
+            .filter(|d| d.relation == relation)
+            .ok_or_else(not_found)?;
+        if d.revoked_at.is_none() {
+            d.revoked_at = Some(now);
+            let mut change = Change::durable();
+            self.put_delegation(&mut change, &d)?;
+            self.store.commit(change)?;
+            tracing::info!(delegation = %d.id, "authorisation revoked");
+        }
+        Ok(d)
+    }
+
+    /// Registers `guardian` to act for the minor `ward` (admin), until `expires_at` or, by
+    /// default, the ward's 18th birthday.
+    pub fn register_guardianship(
+        &self,
+        guardian: &HolderCode,
+        ward: &HolderCode,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, VaultError> {
+        let bad = |field: &str, message: &str| {
+            VaultError::new(Reason::InvalidRequest, field, message.to_owned())
+        };
+        for (code, field) in [(guardian, "$.guardian"), (ward, "$.ward")] {
+            if code.code_type() != CODE_TYPE_CITIZEN {
+                return Err(VaultError::new(
+                    Reason::InvalidHolderCode,
+                    field,
+                    "a guardian and a ward are citizens (111:…)",
+                ));
+            }
+        }
+        if guardian == ward {
+            return Err(bad("$.guardian", "a ward is not their own guardian"));
+        }
+        let expires_at = expires_at.or_else(|| coming_of_age(ward)).ok_or_else(|| {
+            bad(
+                "$.expiresAt",
+                "the ward's birth date cannot be read: give expiresAt",
+            )
+        })?;
+        if expires_at <= now {
+            return Err(bad(
+                "$.expiresAt",
+                "must be in the future (the ward is of age: give expiresAt for another ground)",
+            ));
+        }
+        let d = Delegation {
+            id: format!("gdn_{:016x}{}", layout::micros(now), random_hex(8)),
+            relation: Relation::Guardianship,
+            holder: ward.key(),
+            delegate: guardian.key(),
+            delegate_name: None,
+            scope: Scope::ALL,
+            created_at: now,
+            expires_at,
+            granted_by: ADMIN_GRANTOR.to_owned(),
+            revoked_at: None,
+        };
+        let digest = self.holder_digest(ward);
+        let _guard = self.holder_lock(&digest);
+        let mut change = Change::durable();
+        self.put_delegation(&mut change, &d)?;
+        self.store.commit(change)?;
+        tracing::info!(guardianship = %d.id, ward = %ward, guardian = %guardian, "guardianship registered");
+        Ok(d)
+    }
+
+    /// Ends a guardianship (admin).
+    pub fn revoke_guardianship(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, VaultError> {
+        let digest: HolderDigest = self
+            .store
+            .get(Table::DelegationHolder, &layout::delegation_id(id))?
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(not_found)?;
+        self.revoke_at(&digest, id, Relation::Guardianship, now)
+    }
+}

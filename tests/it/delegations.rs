@@ -1,0 +1,600 @@
+//! Acting for others (SPEC §11): a delegate acting within its scope, outside it (`403`), after
+//! expiry and after revocation (refused at once); the legal representative acting and a renewed
+//! 营业执照 naming another one ending the old one's delegations; a guardian acting for a ward;
+//! and every consent, answer and access record naming the person who acted.
+
+use axum::http::{Method, StatusCode};
+use chrono::{Duration, Utc};
+use licence_vault::auth::Principal;
+use licence_vault::codes::{CitizenId, HolderCode, LicenceId};
+use licence_vault::reuse::delegation::{NewDelegation, Scope};
+use licence_vault::vault::VaultError;
+use licence_vault::verdict::Reason;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const NEW_FOOD: &str = "350100-SJ-004";
+const RENEW_FOOD: &str = "350100-SJ-005";
+
+struct World {
+    app: TestApp,
+    licence: Value,
+    /// The legal representative's own holder token, and theirs as a code.
+    rep: String,
+    /// A staff member (`111:…`) and their token; a stranger's token.
+    staff: String,
+    staff_token: String,
+    stranger_token: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = TestApp::new();
+        let licence = sign(&business_licence("D0001", COMPANY), "scjgj");
+        app.deposit(&licence).await;
+        let tok = |code: &str| token(&app.vault, &Principal::Holder(code.parse().unwrap()));
+        let staff = format!("111:{}", citizen(3));
+        Self {
+            rep: tok(&format!("111:{REPRESENTATIVE}")),
+            staff_token: tok(&staff),
+            stranger_token: tok(&format!("111:{}", citizen(5))),
+            staff,
+            licence,
+            app,
+        }
+    }
+
+    /// A call with `Acting-For: 001:COMPANY`.
+    async fn for_company(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = json_request(method, path, Some(token), body);
+        req.headers_mut()
+            .insert("acting-for", format!("001:{COMPANY}").parse().unwrap());
+        respond(&self.app.router, req).await
+    }
+
+    /// The company itself grants a delegation to the staff member.
+    async fn delegate(&self, scope: Value) -> Value {
+        let (status, d) = self
+            .app
+            .post(
+                "/v1/me/delegations",
+                Some(&self.app.tokens.holder_company),
+                json!({"delegate": self.staff, "delegateName": "陈办事", "scope": scope,
+                       "expiresAt": in_days(30)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{d}");
+        d
+    }
+}
+
+fn consent(matter: &str) -> Value {
+    json!({"requester": "fz-scjg-xk", "matter": matter, "purpose": "办理",
+           "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)})
+}
+
+fn forbidden(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str().filter(|c| *c == "forbidden")
+}
+
+#[tokio::test]
+async fn a_delegate_acts_within_its_scope_and_every_record_names_them() {
+    let w = World::new().await;
+    let d = w.delegate(json!([NEW_FOOD])).await;
+    assert_eq!(
+        (
+            &d["relation"],
+            &d["holder"],
+            &d["delegate"],
+            &d["grantedBy"],
+            &d["scope"]
+        ),
+        (
+            &json!("delegation"),
+            &json!(format!("001:{COMPANY}")),
+            &json!(w.staff),
+            &json!(format!("111:{REPRESENTATIVE}")),
+            &json!([NEW_FOOD])
+        )
+    );
+
+    // Within scope: a consent, naming the delegate.
+    let (status, c) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/consents",
+            &w.staff_token,
+            Some(consent(NEW_FOOD)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["history"][0]["actedBy"], json!(w.staff));
+    // Outside it: 403 naming the matter, and nothing written.
+    let (status, body) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/consents",
+            &w.staff_token,
+            Some(consent(RENEW_FOOD)),
+        )
+        .await;
+    assert_eq!(
+        (status, forbidden(&body), body["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"), Some("$.matter")),
+        "{body}"
+    );
+    let (_, all) = w
+        .app
+        .get("/v1/me/consents", Some(&w.app.tokens.holder_company))
+        .await;
+    assert_eq!(all["consents"].as_array().unwrap().len(), 1);
+
+    // The pull under the delegate's consent: the access record names them, for the company.
+    let (status, p) = w
+        .app
+        .post(
+            "/v1/reuse",
+            Some(&w.app.tokens.requester),
+            json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &p["results"][0]["outcome"]),
+        (StatusCode::OK, &json!("provided"))
+    );
+    let (_, log) = w
+        .for_company(Method::GET, "/v1/me/access-log", &w.staff_token, None)
+        .await;
+    assert_eq!(log["records"][0]["id"], p["accessRecord"]);
+    assert_eq!(log["records"][0]["actedBy"], json!(w.staff));
+    // It reads the licences its matters need.
+    let (status, mine) = w
+        .for_company(Method::GET, "/v1/me/licences", &w.staff_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["licences"][0]["id"], w.licence["id"]);
+    let path = licence_path(&w.licence);
+    let (status, _) = w
+        .for_company(Method::GET, &path, &w.staff_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An answer to a request in scope names the delegate; one outside is refused.
+    let ask = |matter: &str| json!({"holder": format!("001:{COMPANY}"), "matter": matter, "purpose": "申请"});
+    let (_, r1) = w
+        .app
+        .post(
+            "/v1/consent-requests",
+            Some(&w.app.tokens.requester),
+            ask(NEW_FOOD),
+        )
+        .await;
+    let (_, r2) = w
+        .app
+        .post(
+            "/v1/consent-requests",
+            Some(&w.app.tokens.requester),
+            ask(RENEW_FOOD),
+        )
+        .await;
+    let (_, pending) = w
+        .for_company(Method::GET, "/v1/me/consent-requests", &w.staff_token, None)
+        .await;
+    let ids: Vec<&Value> = pending["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["id"])
+        .collect();
+    assert_eq!(ids, vec![&r1["id"]], "only the requests of its matters");
+    let approve = |r: &Value| {
+        format!(
+            "/v1/me/consent-requests/{}:approve",
+            r["id"].as_str().unwrap()
+        )
+    };
+    let (status, body) = w
+        .for_company(Method::POST, &approve(&r2), &w.staff_token, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{body}"
+    );
+    let (status, c2) = w
+        .for_company(Method::POST, &approve(&r1), &w.staff_token, Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c2}");
+    let (_, answered) = w
+        .app
+        .get(
+            &format!("/v1/me/consent-requests/{}", r1["id"].as_str().unwrap()),
+            Some(&w.app.tokens.holder_company),
+        )
+        .await;
+    assert_eq!(answered["answer"]["actedBy"], json!(w.staff), "{answered}");
+
+    // What needs the whole scope, and delegating further, are refused.
+    let (status, _) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/presentations",
+            &w.staff_token,
+            Some(json!({"licence": w.licence["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/delegations",
+            &w.staff_token,
+            Some(
+                json!({"delegate": format!("111:{}", citizen(7)), "scope": "all",
+                        "expiresAt": in_days(3)}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{body}"
+    );
+
+    // A stranger may not act for the company; a bad header is named.
+    let (status, body) = w
+        .for_company(Method::GET, "/v1/me/consents", &w.stranger_token, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("Acting-For"))
+    );
+    let mut req = json_request(Method::GET, "/v1/me/consents", Some(&w.staff_token), None);
+    req.headers_mut()
+        .insert("acting-for", "001:nonsense".parse().unwrap());
+    let (status, body) = respond(&w.app.router, req).await;
+    assert_eq!(
+        (status, code(&body), body["error"]["field"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_holder_code",
+            Some("Acting-For")
+        )
+    );
+
+    // The delegate's own view lists what it received; the company's, what it gave.
+    let (_, mine) = w.app.get("/v1/me/delegations", Some(&w.staff_token)).await;
+    assert_eq!(mine["received"][0]["id"], d["id"]);
+    let (_, given) = w
+        .app
+        .get("/v1/me/delegations", Some(&w.app.tokens.holder_company))
+        .await;
+    assert_eq!(given["given"][0]["id"], d["id"]);
+}
+
+#[tokio::test]
+async fn revocation_and_expiry_stop_a_delegate_at_once() {
+    let w = World::new().await;
+    let d = w.delegate(json!("all")).await;
+    let (status, _) = w
+        .for_company(Method::GET, "/v1/me/consents", &w.staff_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/v1/me/delegations/{}", d["id"].as_str().unwrap());
+    let (status, revoked) = w
+        .app
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&w.app.tokens.holder_company),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert!(revoked["revokedAt"].is_string());
+    let (status, body) = w
+        .for_company(Method::GET, "/v1/me/consents", &w.staff_token, None)
+        .await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    // Revoking again changes nothing; another company cannot revoke it.
+    let (status, again) = w
+        .app
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&w.app.tokens.holder_company),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &again["revokedAt"]),
+        (StatusCode::OK, &revoked["revokedAt"])
+    );
+    let (status, _) = w
+        .app
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&w.app.tokens.holder_other),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Expiry at its boundary.
+    let now = Utc::now();
+    let company: HolderCode = format!("001:{COMPANY}").parse().unwrap();
+    let staff: HolderCode = w.staff.parse().unwrap();
+    let d = w
+        .app
+        .vault
+        .create_delegation(
+            &licence_vault::reuse::delegation::Acting::own(company.clone()),
+            NewDelegation {
+                delegate: staff.clone(),
+                delegate_name: None,
+                scope: Scope::ALL,
+                expires_at: now + Duration::hours(1),
+            },
+            now,
+        )
+        .unwrap();
+    let at = d.expires_at;
+    assert!(w
+        .app
+        .vault
+        .acting(&staff, &company, at - Duration::milliseconds(1))
+        .is_ok());
+    match w.app.vault.acting(&staff, &company, at) {
+        Err(VaultError::Rejected(r)) => assert_eq!(r.reason, Reason::Forbidden),
+        other => panic!("{other:?}"),
+    }
+
+    // A bad delegation is refused, naming the field.
+    for (body, field) in [
+        (
+            json!({"delegate": w.staff, "scope": "some", "expiresAt": in_days(3)}),
+            "$.scope",
+        ),
+        (
+            json!({"delegate": w.staff, "scope": ["350100-XX-999"], "expiresAt": in_days(3)}),
+            "$.scope[0]",
+        ),
+        (
+            json!({"delegate": w.staff, "scope": "all", "expiresAt": in_days(-1)}),
+            "$.expiresAt",
+        ),
+        (
+            json!({"delegate": w.staff, "scope": "all", "expiresAt": in_days(4000)}),
+            "$.expiresAt",
+        ),
+        (
+            json!({"delegate": format!("001:{OTHER_COMPANY}"), "scope": "all", "expiresAt": in_days(3)}),
+            "$.delegate",
+        ),
+        (
+            json!({"delegate": format!("111:{REPRESENTATIVE}"), "scope": "all", "expiresAt": in_days(3)}),
+            "$.delegate",
+        ),
+        (
+            json!({"scope": "all", "expiresAt": in_days(3)}),
+            "$.delegate",
+        ),
+    ] {
+        let (status, err) = w
+            .app
+            .post(
+                "/v1/me/delegations",
+                Some(&w.app.tokens.holder_company),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            (status.is_client_error(), err["error"]["field"].as_str()),
+            (true, Some(field)),
+            "{body} → {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_legal_representative_ends_the_old_ones_delegations() {
+    let w = World::new().await;
+    // The representative acts for the company with their own token, and delegates.
+    let (status, d) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/delegations",
+            &w.rep,
+            Some(json!({"delegate": w.staff, "scope": "all", "expiresAt": in_days(30)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert_eq!(d["grantedBy"], json!(format!("111:{REPRESENTATIVE}")));
+    let (status, c) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/consents",
+            &w.rep,
+            Some(consent(NEW_FOOD)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        c["history"][0]["actedBy"],
+        json!(format!("111:{REPRESENTATIVE}"))
+    );
+    let (status, _) = w
+        .for_company(Method::GET, "/v1/me/consents", &w.staff_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A renewed 营业执照 names a new representative.
+    let successor = citizen(9);
+    let id1 = LicenceId::from_urn_or_bare(w.licence["id"].as_str().unwrap()).unwrap();
+    let mut v2 = business_licence("D0001", COMPANY);
+    v2["id"] = json!(id1.with_version(2).unwrap().urn());
+    v2["credentialSubject"]["licence"]["version"] = json!("002");
+    v2["credentialSubject"]["licence"]["predecessor"] = w.licence["id"].clone();
+    v2["credentialSubject"]["licence"]["fields"]["法定代表人证件号码"] = json!(successor);
+    w.app.deposit(&sign(&v2, "scjgj")).await;
+
+    for token in [&w.staff_token, &w.rep] {
+        let (status, body) = w
+            .for_company(Method::GET, "/v1/me/consents", token, None)
+            .await;
+        assert_eq!(
+            (status, forbidden(&body)),
+            (StatusCode::FORBIDDEN, Some("forbidden")),
+            "{body}"
+        );
+    }
+    let new_rep = token(
+        &w.app.vault,
+        &Principal::Holder(format!("111:{successor}").parse().unwrap()),
+    );
+    let (status, body) = w
+        .for_company(Method::GET, "/v1/me/consents", &new_rep, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The company's 营业执照 revoked: nobody represents it.
+    let (status, _) = w
+        .app
+        .post(
+            &format!("{}/status", licence_path(&v2)),
+            Some(&w.app.tokens.market),
+            signed_statement(&v2, "revoked", "吊销", "scjgj"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = w
+        .for_company(Method::GET, "/v1/me/consents", &new_rep, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_guardian_acts_for_a_registered_ward() {
+    let w = World::new().await;
+    let first17 = "35010220120312001";
+    let ward = format!("111:{first17}{}", CitizenId::check_char(first17).unwrap());
+    let guardian = format!("111:{}", citizen(4));
+    let card = sign(&id_card("G0001", &ward[4..]), "gaj");
+    let (status, body) = w
+        .app
+        .post("/v1/licences", Some(&w.app.tokens.police), card.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let guardian_token = token(&w.app.vault, &Principal::Holder(guardian.parse().unwrap()));
+    let as_ward = |token: &str, path: &str| {
+        let mut req = json_request(Method::GET, path, Some(token), None);
+        req.headers_mut()
+            .insert("acting-for", ward.parse().unwrap());
+        respond(&w.app.router, req)
+    };
+    let (status, _) = as_ward(&guardian_token, "/v1/me/licences").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not before it is registered");
+
+    let admin = Some(w.app.tokens.admin.as_str());
+    let (status, g) = w
+        .app
+        .post(
+            "/v1/admin/guardianships",
+            admin,
+            json!({"guardian": guardian, "ward": ward}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{g}");
+    assert_eq!(
+        (&g["relation"], &g["expiresAt"], &g["grantedBy"]),
+        (
+            &json!("guardianship"),
+            &json!("2030-03-12T00:00:00Z"),
+            &json!("admin")
+        )
+    );
+    let (status, mine) = as_ward(&guardian_token, "/v1/me/licences").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["licences"][0]["id"], card["id"]);
+
+    let path = format!("/v1/admin/guardianships/{}", g["id"].as_str().unwrap());
+    let (status, _) = w.app.call(Method::DELETE, &path, admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = as_ward(&guardian_token, "/v1/me/licences").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Only the admin registers; a company is no ward.
+    let (status, _) = w
+        .app
+        .post(
+            "/v1/admin/guardianships",
+            Some(&guardian_token),
+            json!({"guardian": guardian, "ward": ward}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = w
+        .app
+        .post(
+            "/v1/admin/guardianships",
+            admin,
+            json!({"guardian": guardian, "ward": format!("001:{COMPANY}")}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body), body["error"]["field"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_holder_code",
+            Some("$.ward")
+        )
+    );
+    let t = &w.app.tokens;
+    for (method, p, body) in [
+        (
+            Method::POST,
+            "/v1/admin/guardianships".to_owned(),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/guardianships/gdn_1".to_owned(),
+            None,
+        ),
+    ] {
+        w.app
+            .assert_refused(
+                &method,
+                &p,
+                body.as_ref(),
+                &[None],
+                &[&t.market, &t.requester, &t.holder_company],
+            )
+            .await;
+    }
+    for (method, p, body) in [
+        (Method::POST, "/v1/me/delegations", Some(json!({}))),
+        (Method::GET, "/v1/me/delegations", None),
+        (Method::DELETE, "/v1/me/delegations/dlg_1", None),
+    ] {
+        w.app
+            .assert_refused(
+                &method,
+                p,
+                body.as_ref(),
+                &[None, Some("lv_unknown")],
+                &[&t.admin, &t.market, &t.requester],
+            )
+            .await;
+    }
+}
