@@ -163,6 +163,7 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
         seed_consents(vault, &consents, now)?;
     }
     seed_requests(vault, fixtures, now)?;
+    seed_delegations(vault, fixtures, now)?;
 
     let reg = vault.registries();
     let mut tokens = DemoTokens {
@@ -229,6 +230,50 @@ fn seed_consents(vault: &Vault, path: &Path, now: chrono::DateTime<Utc>) -> anyh
         vault
             .create_consent(&holder, None, new, now)
             .with_context(|| format!("{}: consents[{i}] was refused", path.display()))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationsFile {
+    delegations: Vec<DemoDelegation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DemoDelegation {
+    company: String,
+    delegate: String,
+    delegate_name: Option<String>,
+    scope: crate::reuse::delegation::Scope,
+}
+
+/// Grants the demo delegations of `delegations.json` for a year, each by the company itself
+/// (through the legal representative its 营业执照 names).
+fn seed_delegations(
+    vault: &Vault,
+    fixtures: &Path,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let path = fixtures.join("delegations.json");
+    if !path.exists() {
+        return Ok(());
+    }
+    let file: DelegationsFile = read_json(&path)?;
+    for (i, d) in file.delegations.into_iter().enumerate() {
+        let at = |what: &str| format!("{}: delegations[{i}].{what}", path.display());
+        let company: crate::codes::HolderCode = d.company.parse().with_context(|| at("company"))?;
+        let delegate = d.delegate.parse().with_context(|| at("delegate"))?;
+        let new = crate::reuse::delegation::NewDelegation {
+            delegate,
+            delegate_name: d.delegate_name,
+            scope: d.scope,
+            expires_at: now + chrono::Duration::days(365),
+        };
+        vault
+            .create_delegation(&crate::reuse::delegation::Acting::own(company), new, now)
+            .with_context(|| at("was refused"))?;
     }
     Ok(())
 }

@@ -156,9 +156,27 @@ pub fn openapi_document() -> Value {
             let Some(ops) = item.as_object_mut() else {
                 continue;
             };
+            // Every holder endpoint, and reading a licence, takes `Acting-For` (SPEC §11).
+            let acting = path.starts_with("/v1/me/") || path == "/v1/licences/{id}";
             for op in ops.values_mut() {
                 let body = op.get("requestBody").is_some();
                 let secured = op.get("security").is_some();
+                if acting {
+                    if let Some(params) = op
+                        .as_object_mut()
+                        .map(|o| {
+                            o.entry("parameters")
+                                .or_insert_with(|| Value::Array(Vec::new()))
+                        })
+                        .and_then(Value::as_array_mut)
+                    {
+                        params.push(serde_json::json!({
+                            "name": "Acting-For", "in": "header", "required": false,
+                            "description": "`codeType:code` of the company or ward the caller acts for, as its delegate, legal representative or guardian; absent: for themselves. `400 invalid_holder_code` if malformed, `403` without an authorisation in force.",
+                            "schema": {"type": "string", "pattern": "^[0-9]{3}:[0-9A-Z]{1,32}$"}
+                        }));
+                    }
+                }
                 let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                     continue;
                 };

@@ -127,11 +127,11 @@ pub async fn create(
     AppJson(req): AppJson<NewPresentationRequest>,
 ) -> Result<(StatusCode, Json<NewPresentationView>), ApiError> {
     let holder = me.holder.clone();
+    me.require_all("a presentation code")?;
     let licence =
         LicenceId::from_urn_or_bare(&required(req.licence, "$.licence")?).map_err(|e| {
             ApiError::new(Reason::InvalidIdentifier, format!("licence: {e}")).field("$.licence")
         })?;
-    me.require_all("a presentation code")?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
