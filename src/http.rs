@@ -184,10 +184,10 @@ pub fn openapi_document() -> Value {
                     responses.entry(status).or_insert_with(|| error(what));
                 };
                 // The extractors' answers (`http::extract`) and the layers' (`router`).
-                if body || path.contains('{') {
+                if body || path.contains('{') || acting {
                     add(
                         "400",
-                        "Malformed JSON, unknown fields, or a bad path parameter",
+                        "Malformed JSON, unknown fields, a bad path parameter or `Acting-For` header",
                     );
                 }
                 if body {
