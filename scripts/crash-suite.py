@@ -13,7 +13,10 @@ of the rest; after the last kill, everything) that
   - every acknowledged pull's access record is in the holder's log,
   - every acknowledged token still authenticates,
   - nothing is half-written: each consent's use count equals the provided records under it in the
-    log (one durable change writes both), and no read answers 500.
+    log (one durable change writes both), and no read answers 500;
+  - a suspended demo licence that was pulled has exactly one revocation notice per requester that
+    was provided it, naming exactly those access records, and none for anyone else (the notices and
+    the statement are one durable change).
 Prints one line per kill and a summary; exits 1 on the first violation. Standard library only.
 """
 
@@ -36,6 +39,12 @@ CONSENT_PAIRS = [  # holder, requester, matter (the demo's seeded consents cover
     ("111:350102198503120130", "fz-gjj", "350100-GJJ-001"),
     ("111:350103198809230240", "fz-ga-zwfw", "350100-GA-003"),
     ("111:350104197911050571", "fz-rs-zwfw", "350100-RS-006"),
+]
+# The demo licences the pulls provide; their suspensions (signed in advance) send notices.
+PULLED = [
+    "01-sfz-linzhiqiang.json",
+    "06-sfz-chenyating.json",
+    "10-sfz-huangjianhua.json",
 ]
 TYPES = {
     "350100-GJJ-001": ["11100000000019713D001"],
@@ -146,7 +155,8 @@ def prepare(binary, work, count, seed):
             signer[a["uscc"]] = keys[usable[-1]["didKey"]]
     statements = {}
     effective = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    for lic in licences[: max(1, len(licences) // 10)]:
+    pulled = [json.load(open(os.path.join(ROOT, "fixtures", "licences", f), encoding="utf-8")) for f in PULLED]
+    for lic in licences[: max(1, len(licences) // 10)] + pulled:
         uscc = lic["issuer"]["id"].split(":")[-1]
         if uscc not in signer:
             continue
@@ -159,7 +169,7 @@ def prepare(binary, work, count, seed):
             [binary, "sign", "--key", os.path.join(ROOT, "keys", signer[uscc] + ".key"), "--in", path],
             cwd=ROOT, check=True, capture_output=True).stdout
         statements[lic["id"]] = json.loads(signed)
-    return licences, statements
+    return licences, statements, [l["id"] for l in pulled]
 
 
 def load(server, tokens, ledger, licences, statements, stop, rng_seed):
@@ -265,6 +275,45 @@ def whole_log(base, token):
             return records
 
 
+def check_notices(base, tokens, pulled):
+    """Each suspended pulled demo licence has one notice per requester provided it, naming exactly
+    the access records that provided it; an active one has none. Returns how many notices and
+    suspended pulled licences it checked."""
+    feeds = {}
+    seen = [0, 0]
+    for rid, tok in tokens["requesters"].items():
+        notices, after = [], None
+        while True:
+            s, page = call(base, "GET", "/v1/notices?limit=200" + (f"&after={after}" if after else ""), tok)
+            if s != 200:
+                raise Violation(f"notices answered {s}: {page}")
+            notices += [n["notice"]["credentialSubject"] for n in page["notices"]]
+            after = page.get("nextCursor")
+            if not after:
+                break
+        feeds[rid] = notices
+    for lid in pulled:
+        s, view = call(base, "GET", f"/v1/licences/{lid}", tokens["issuers"][lid.split(".")[-4]])
+        if s != 200:
+            raise Violation(f"{lid} reads {s}")
+        holder = next(h for h, _, _ in CONSENT_PAIRS if h.split(":")[1] in json.dumps(view["licence"]))
+        provided = {}
+        for r in reversed(whole_log(base, tokens["holders"][holder])):
+            if any(o["outcome"] == "provided" and o.get("licence") == lid for o in r["outcomes"]):
+                provided.setdefault(r["requester"], []).append(r["id"])
+        suspended = view["status"] == "suspended"
+        for rid, notices in feeds.items():
+            mine = [n for n in notices if n["licence"] == lid]
+            want = provided.get(rid) if suspended else None
+            if want is None and mine:
+                raise Violation(f"{rid} has a notice about {lid} it should not: {mine}")
+            if want is not None and [n["accessRecords"] for n in mine] != [want]:
+                raise Violation(f"{rid}: notices about {lid} {mine}, expected one naming {want}")
+            seen[0] += len(mine)
+        seen[1] += suspended
+    return seen
+
+
 def check(server, tokens, ledger, checked, rng, everything=False):
     """Checks what was acknowledged since the last check (`checked` counts the deposits, pulls and
     tokens already checked), a sample of 40 older ones, and the consents and logs of every demo
@@ -310,6 +359,7 @@ def check(server, tokens, ledger, checked, rng, everything=False):
         for rid, h in ledger.pulls.items():
             if h == holder and rid not in in_log:
                 raise Violation(f"acknowledged pull {rid} is not in the holder's log")
+    checked["notices"] = check_notices(base, tokens, checked["pulled"])
     tokens_new = ledger.tokens if everything else ledger.tokens[checked["tokens"]:]
     checked["tokens"] = len(ledger.tokens)
     for t in tokens_new:
@@ -328,13 +378,16 @@ def main():
     rng = random.Random(args.seed)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="licence-vault-crash.") as work:
-        licences, statements = prepare(args.binary, work, args.licences or 60 * args.kills + 100, args.seed)
+        licences, statements, pulled = prepare(args.binary, work, args.licences or 60 * args.kills + 100,
+                                               args.seed)
         log = open(os.path.join(work, "server.log"), "ab")
         server = Server(args.binary, os.path.join(work, "data"), log)
         ledger = Ledger()
-        checked = {"deposits": 0, "tokens": 0}
+        checked = {"deposits": 0, "tokens": 0, "pulled": pulled}
         server.start()
         tokens = json.load(open(os.path.join(work, "data", "demo-tokens.json")))
+        for lid in pulled:  # the demo deposited them; their suspensions join the load
+            ledger.deposits[lid] = lid.split(".")[-4]
         try:
             for k in range(1, args.kills + 1):
                 stop = threading.Event()
@@ -364,7 +417,8 @@ def main():
     print(f"crash-suite: {args.kills} kills, {ledger.requests} requests, {ledger.acknowledged} acknowledged "
           f"writes ({len(ledger.deposits)} licences, {len(ledger.consents)} consents, {len(ledger.withdrawn)} "
           f"withdrawals, {len(ledger.pulls)} pulls, {len(ledger.suspended)} suspensions, {len(ledger.tokens)} "
-          f"tokens): none lost, none half-written, in {time.time() - started:.0f} s")
+          f"tokens): none lost, none half-written; {checked['notices'][0]} revocation notices for "
+          f"{checked['notices'][1]} suspended pulled licences, each as the log says; in {time.time() - started:.0f} s")
     return 0
 
 
