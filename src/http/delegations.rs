@@ -29,15 +29,26 @@ pub struct NewDelegationRequest {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// An authorisation and whether it lets its delegate act now.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationView {
+    #[serde(flatten)]
+    pub delegation: Delegation,
+    /// Not revoked or expired, and (for a delegation) granted by the legal representative in
+    /// office: a new representative ends the old one's delegations without a revocation.
+    pub in_force: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DelegationList {
     /// Authorisations to act for the holder spoken for (newest first): its delegations, or the
     /// guardianships over it. Only the holder itself or its legal representative sees them.
-    pub given: Vec<Delegation>,
+    pub given: Vec<DelegationView>,
     /// Authorisations the caller received, to act for others (newest first), when acting for
     /// themselves: what a switcher offers.
-    pub received: Vec<Delegation>,
+    pub received: Vec<DelegationView>,
 }
 
 fn field(name: &str) -> impl Fn(ApiError) -> ApiError + '_ {
@@ -82,13 +93,25 @@ pub async fn list(
 ) -> Result<Json<DelegationList>, ApiError> {
     let vault = state.vault.clone();
     blocking(move || {
+        let now = Utc::now();
+        let view = |list: Vec<Delegation>| -> Result<Vec<DelegationView>, ApiError> {
+            list.into_iter()
+                .map(|delegation| {
+                    let in_force = vault.in_force(&delegation, now)?;
+                    Ok(DelegationView {
+                        delegation,
+                        in_force,
+                    })
+                })
+                .collect()
+        };
         let given = if me.may_delegate() {
-            vault.delegations_given(&me.holder)?
+            view(vault.delegations_given(&me.holder)?)?
         } else {
             Vec::new()
         };
         let received = if me.basis == Basis::Own {
-            vault.delegations_received(&me.actor)?
+            view(vault.delegations_received(&me.actor)?)?
         } else {
             Vec::new()
         };

@@ -131,7 +131,8 @@ pub struct ReadMark {
     pub read_up_to: DateTime<Utc>,
 }
 
-/// Mark the caller's notifications read up to a time (holder).
+/// Mark the caller's notifications read up to a time, at most now (holder; a delegate needs
+/// scope `all`).
 #[utoipa::path(post, path = "/v1/me/notifications:read", tag = "holder", request_body = MarkRead,
     responses((status = 200, body = ReadMark), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
@@ -142,11 +143,14 @@ pub async fn mark_read(
     AppJson(req): AppJson<MarkRead>,
 ) -> Result<Json<ReadMark>, ApiError> {
     let holder = me.holder.clone();
+    // The mark is the holder's: a delegate for some matters would mark what it cannot see.
+    me.require_all("marking notifications read")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let up_to = req.up_to.unwrap_or_else(Utc::now);
+        let now = Utc::now();
+        let up_to = req.up_to.unwrap_or(now);
         Ok(Json(ReadMark {
-            read_up_to: vault.mark_notifications_read(&holder, up_to)?,
+            read_up_to: vault.mark_notifications_read(&holder, up_to, now)?,
         }))
     })
     .await

@@ -49,7 +49,16 @@ pub struct RequestView {
 }
 
 impl RequestView {
-    fn new(vault: &Vault, request: ConsentRequest, now: DateTime<Utc>) -> Self {
+    /// The request as its requester sees it: who answered for the holder is masked (the holder's
+    /// own view, [`HolderRequestView`], names them in full).
+    fn new(vault: &Vault, mut request: ConsentRequest, now: DateTime<Utc>) -> Self {
+        if let Some(a) = request.answer.as_mut() {
+            a.acted_by = a.acted_by.as_deref().map(crate::codes::mask);
+        }
+        Self::own(vault, request, now)
+    }
+
+    fn own(vault: &Vault, request: ConsentRequest, now: DateTime<Utc>) -> Self {
         Self {
             state: request.state(now),
             holder_url: format!("{}/me/consent-requests/{}", vault.public_url(), request.id),
@@ -93,7 +102,7 @@ impl HolderRequestView {
                 .get(&request.matter)
                 .map_or_else(|| request.matter.clone(), |m| m.name.clone()),
             preview,
-            view: RequestView::new(vault, request, now),
+            view: RequestView::own(vault, request, now),
         })
     }
 }
@@ -308,7 +317,7 @@ pub async fn reject(
         let now = Utc::now();
         Ok((
             StatusCode::OK,
-            Json(AnswerView::Rejected(RequestView::new(&vault, r, now))),
+            Json(AnswerView::Rejected(RequestView::own(&vault, r, now))),
         ))
     })
     .await

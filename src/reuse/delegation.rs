@@ -255,7 +255,8 @@ pub fn check_new_delegation(
     Ok(())
 }
 
-/// When a ward comes of age: the 18th birthday in a GB 11643 number (digits 7–14), if readable.
+/// When a ward comes of age: the start of the 18th birthday in China (UTC+8) in a GB 11643 number
+/// (digits 7–14), if readable.
 pub fn coming_of_age(ward: &HolderCode) -> Option<DateTime<Utc>> {
     if ward.code_type() != CODE_TYPE_CITIZEN {
         return None;
@@ -268,7 +269,7 @@ pub fn coming_of_age(ward: &HolderCode) -> Option<DateTime<Utc>> {
     );
     // 29 February comes of age on 1 March in a common year.
     let day = NaiveDate::from_ymd_opt(y, m, d).or_else(|| NaiveDate::from_ymd_opt(y, 3, 1))?;
-    Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc() - Duration::hours(8))
 }
 
 #[cfg(test)]
@@ -290,7 +291,7 @@ mod tests {
         let ward: HolderCode = "111:350102201003120016".parse().unwrap();
         assert_eq!(
             coming_of_age(&ward).map(|t| t.to_rfc3339()),
-            Some("2028-03-12T00:00:00+00:00".to_owned())
+            Some("2028-03-11T16:00:00+00:00".to_owned())
         );
         let company: HolderCode = "001:91350102MA2XN1A2K0".parse().unwrap();
         assert_eq!(coming_of_age(&company), None);

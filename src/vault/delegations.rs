@@ -14,6 +14,7 @@ use super::layout::{self, HolderDigest};
 use super::reuse::random_hex;
 use super::{Vault, VaultError};
 use crate::codes::{mask, HolderCode, CODE_TYPE_CITIZEN, CODE_TYPE_USCC};
+use crate::registry::{FieldRole, HolderCategory};
 use crate::reuse::delegation::{
     self, coming_of_age, Acting, Basis, Delegation, NewDelegation, Relation, Scope,
 };
@@ -28,9 +29,10 @@ fn not_found() -> VaultError {
 }
 
 impl Vault {
-    /// The company's legal representative: the citizen its 营业执照 in force names (a catalogued
-    /// type marking the field `legal_representative_id`, whose licence verifies now and is not
-    /// superseded). `None` if no such licence names one.
+    /// The company's legal representative: the citizen its 营业执照 in force names — of the
+    /// company's licences whose type is for legal persons and marks a `legal_representative_id`
+    /// field, the latest issued (then deposited) that verifies now and is not superseded. `None`
+    /// if none names one.
     pub fn legal_representative(
         &self,
         company: &HolderCode,
@@ -41,32 +43,37 @@ impl Vault {
         }
         let reg = self.registries();
         let digest = self.holder_digest(company);
+        let mut found = Vec::new();
         for (k, _) in self
             .store
-            .scan(Table::HolderLicence, &digest, true, usize::MAX)?
+            .scan(Table::HolderLicence, &digest, false, usize::MAX)?
         {
             let id = layout::holder_licence_id(&k)?;
             let Some(ty) = reg.types.get(&id.type_code()) else {
                 continue;
             };
-            if !ty.fields.iter().any(|f| f.role.is_some()) {
+            let names_one = ty.holder_category == HolderCategory::LegalPerson
+                && ty
+                    .fields
+                    .iter()
+                    .any(|f| f.role == Some(FieldRole::LegalRepresentativeId));
+            if !names_one {
                 continue;
             }
             let Some(e) = self.extract(&id, now)? else {
                 continue;
             };
-            if !e.verdict.valid {
+            let Some(lic) = e.licence.as_ref().filter(|_| e.verdict.valid) else {
                 continue;
-            }
-            if let Some(rep) = e
-                .licence
-                .as_ref()
-                .and_then(|l| ty.legal_representative(&l.fields))
-            {
-                return Ok(HolderCode::new(CODE_TYPE_CITIZEN, rep.as_str()).ok());
+            };
+            if let Some(rep) = ty.legal_representative(&lic.fields) {
+                found.push(((lic.issue_date, e.meta.deposited_at), rep));
             }
         }
-        Ok(None)
+        Ok(found
+            .into_iter()
+            .max_by_key(|(order, _)| *order)
+            .and_then(|(_, rep)| HolderCode::new(CODE_TYPE_CITIZEN, rep.as_str()).ok()))
     }
 
     /// Whether `actor` may act for `holder` now, and within what: the holder itself, the
@@ -127,6 +134,23 @@ impl Vault {
                 ),
             )),
         }
+    }
+
+    /// Whether an authorisation lets its delegate act now: not revoked or expired and, for a
+    /// delegation, granted by the company's legal representative in office.
+    pub fn in_force(&self, d: &Delegation, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        if !d.in_force(now) {
+            return Ok(false);
+        }
+        Ok(match d.relation {
+            Relation::Guardianship => true,
+            Relation::Delegation => match d.holder.parse::<HolderCode>() {
+                Ok(holder) => self
+                    .legal_representative(&holder, now)?
+                    .is_some_and(|r| r.key() == d.granted_by),
+                Err(_) => false,
+            },
+        })
     }
 
     /// The authorisations `actor_digest` received from `holder_digest`.

@@ -332,12 +332,15 @@ impl Vault {
         })
     }
 
-    /// Marks every notification at or before `up_to` as read. A mark never moves back.
+    /// Marks every notification at or before `up_to` (at most `now`: nothing not yet happened is
+    /// read) as read. A mark never moves back.
     pub fn mark_notifications_read(
         &self,
         holder: &HolderCode,
         up_to: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, VaultError> {
+        let up_to = up_to.min(now);
         let digest = self.holder_digest(holder);
         let _guard = self.holder_lock(&digest);
         let mark = match self.read_mark(&digest)? {

@@ -581,6 +581,7 @@ impl Vault {
                     matter: (&consent.matter, matter),
                     purpose: &consent.purpose,
                     terms: &terms,
+                    acted_by: e.acted_by.as_deref(),
                 },
             )?);
         }

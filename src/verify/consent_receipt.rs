@@ -64,6 +64,8 @@ pub struct ReceiptFacts<'a> {
     pub purpose: &'a str,
     /// The terms in force after the event.
     pub terms: &'a Terms,
+    /// Who acted for the holder (`111:…`), when not the holder itself.
+    pub acted_by: Option<&'a str>,
 }
 
 /// Whether a document claims to be a consent receipt.
@@ -101,6 +103,9 @@ pub fn issue(signer: &Signer, f: &ReceiptFacts<'_>) -> Result<Value, SigningErro
     });
     if let Some(r) = f.request {
         subject["request"] = json!(r);
+    }
+    if let Some(a) = f.acted_by {
+        subject["actedBy"] = json!(a);
     }
     if !f.terms.types.is_empty() {
         subject["types"] = json!(f.terms.types.iter().map(|t| t.as_str()).collect::<Vec<_>>());
@@ -198,6 +203,7 @@ mod tests {
             matter: ("350100-GJJ-001", "住房公积金提取"),
             purpose: "提取",
             terms: &terms,
+            acted_by: None,
         };
         let a = issue(&signer, &facts).unwrap();
         assert_eq!(a, issue(&signer, &facts).unwrap());

@@ -220,6 +220,29 @@ async fn a_delegate_acts_within_its_scope_and_every_record_names_them() {
         )
         .await;
     assert_eq!(answered["answer"]["actedBy"], json!(w.staff), "{answered}");
+    // The requester learns that someone answered for the company, not their number.
+    let (_, theirs) = w
+        .app
+        .get(
+            &format!("/v1/consent-requests/{}", r1["id"].as_str().unwrap()),
+            Some(&w.app.tokens.requester),
+        )
+        .await;
+    assert_eq!(
+        theirs["answer"]["actedBy"],
+        json!(licence_vault::codes::mask(&w.staff)),
+        "{theirs}"
+    );
+    // The signed consent receipt names the delegate too.
+    let receipts = format!("/v1/me/consents/{}/receipts", c["id"].as_str().unwrap());
+    let (_, r) = w
+        .for_company(Method::GET, &receipts, &w.staff_token, None)
+        .await;
+    assert_eq!(
+        r["receipts"][0]["credentialSubject"]["actedBy"],
+        json!(w.staff),
+        "{r}"
+    );
 
     // What needs the whole scope, and delegating further, are refused.
     let (status, _) = w
@@ -269,9 +292,116 @@ async fn a_delegate_acts_within_its_scope_and_every_record_names_them() {
         )
     );
 
+    // What lies outside its matters it neither sees nor touches: the food licence (needed only
+    // for RENEW_FOOD), the company's own RENEW_FOOD consent, the pull under it, the read mark.
+    let food = read_json("fixtures/licences/30-spjy-minwei.json");
+    w.app.deposit(&food).await;
+    let (s, other) = w
+        .app
+        .post(
+            "/v1/me/consents",
+            Some(&w.app.tokens.holder_company),
+            consent(RENEW_FOOD),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{other}");
+    let (s, p2) = w
+        .app
+        .post(
+            "/v1/reuse",
+            Some(&w.app.tokens.requester),
+            json!({"holder": format!("001:{COMPANY}"), "matter": RENEW_FOOD, "purpose": "受理"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p2}");
+    let (_, mine) = w
+        .for_company(Method::GET, "/v1/me/licences", &w.staff_token, None)
+        .await;
+    let ids: Vec<&Value> = mine["licences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["id"])
+        .collect();
+    assert_eq!(
+        ids,
+        vec![&w.licence["id"]],
+        "only the licences its matters need"
+    );
+    let (status, _) = w
+        .for_company(Method::GET, &licence_path(&food), &w.staff_token, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, consents) = w
+        .for_company(Method::GET, "/v1/me/consents", &w.staff_token, None)
+        .await;
+    assert!(
+        consents["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["matter"] == NEW_FOOD),
+        "{consents}"
+    );
+    let (_, log) = w
+        .for_company(Method::GET, "/v1/me/access-log", &w.staff_token, None)
+        .await;
+    assert!(
+        log["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["matter"] == NEW_FOOD),
+        "{log}"
+    );
+    assert!(!log
+        .to_string()
+        .contains(p2["accessRecord"].as_str().unwrap()));
+    let (_, summary) = w
+        .for_company(Method::GET, "/v1/me/summary", &w.staff_token, None)
+        .await;
+    assert!(
+        summary["matters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["matter"] == NEW_FOOD),
+        "{summary}"
+    );
+    let (_, notes) = w
+        .for_company(Method::GET, "/v1/me/notifications", &w.staff_token, None)
+        .await;
+    assert!(
+        notes["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["matter"] == NEW_FOOD),
+        "{notes}"
+    );
+    let withdraw = format!("/v1/me/consents/{}", other["id"].as_str().unwrap());
+    let (status, body) = w
+        .for_company(Method::DELETE, &withdraw, &w.staff_token, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("id")),
+        "{body}"
+    );
+    let (status, _) = w
+        .for_company(
+            Method::POST,
+            "/v1/me/notifications:read",
+            &w.staff_token,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // The delegate's own view lists what it received; the company's, what it gave.
     let (_, mine) = w.app.get("/v1/me/delegations", Some(&w.staff_token)).await;
     assert_eq!(mine["received"][0]["id"], d["id"]);
+    assert_eq!(mine["received"][0]["inForce"], true);
     let (_, given) = w
         .app
         .get("/v1/me/delegations", Some(&w.app.tokens.holder_company))
@@ -459,6 +589,19 @@ async fn a_new_legal_representative_ends_the_old_ones_delegations() {
             "{body}"
         );
     }
+    let (_, given) = w
+        .app
+        .get("/v1/me/delegations", Some(&w.app.tokens.holder_company))
+        .await;
+    assert_eq!(
+        (
+            &given["given"][0]["id"],
+            &given["given"][0]["inForce"],
+            given["given"][0].get("revokedAt")
+        ),
+        (&d["id"], &json!(false), None),
+        "ended by the new representative, not revoked: {given}"
+    );
     let new_rep = token(
         &w.app.vault,
         &Principal::Holder(format!("111:{successor}").parse().unwrap()),
@@ -519,7 +662,7 @@ async fn a_guardian_acts_for_a_registered_ward() {
         (&g["relation"], &g["expiresAt"], &g["grantedBy"]),
         (
             &json!("guardianship"),
-            &json!("2030-03-12T00:00:00Z"),
+            &json!("2030-03-11T16:00:00Z"),
             &json!("admin")
         )
     );

@@ -277,3 +277,34 @@ async fn a_failed_write_keeps_neither_the_statement_nor_its_notices() {
     let (_, feed) = send(&router, Method::GET, "/v1/notices", &requester, None).await;
     assert_eq!(feed["notices"].as_array().map(Vec::len), Some(1), "{feed}");
 }
+
+/// Only provisions within 90 days before the change make a recipient.
+#[tokio::test]
+async fn a_provision_older_than_90_days_sends_no_notice() {
+    let app = TestApp::new();
+    let recent = sign(&business_licence("N0005", COMPANY), "scjgj");
+    let old = sign(&business_licence("N0006", OTHER_COMPANY), "scjgj");
+    app.deposit(&recent).await;
+    app.deposit(&old).await;
+    grant(&app, &app.tokens.holder_company, REQUESTER).await;
+    grant(&app, &app.tokens.holder_other, REQUESTER).await;
+    let a = app.tokens.requester.clone();
+    assert!(pull(&app, &a, COMPANY).await.1);
+    assert!(pull(&app, &a, OTHER_COMPANY).await.1);
+    let now = chrono::Utc::now();
+    let suspend = |doc: &Value, days: i64| {
+        let id = LicenceId::from_urn_or_bare(doc["id"].as_str().unwrap()).unwrap();
+        let st = signed_statement(doc, "suspended", "核查", "scjgj");
+        app.vault
+            .post_status(&uscc(MARKET), &id, &st, now + chrono::Duration::days(days))
+            .unwrap()
+    };
+    assert!(suspend(&recent, 89).0);
+    assert!(suspend(&old, 91).0);
+    let got = notices(&app, &a, None).await;
+    let about: Vec<&Value> = got
+        .iter()
+        .map(|n| &n["notice"]["credentialSubject"]["licence"])
+        .collect();
+    assert_eq!(about, vec![&recent["id"]], "{got:?}");
+}

@@ -259,7 +259,20 @@ async fn every_kind_of_notification_newest_first_with_a_read_mark() {
         .iter()
         .all(|n| n["read"] == true));
     assert_eq!(page["readUpTo"], mark["readUpTo"]);
-    // A mark never moves back.
+    // A mark is never ahead of now, and never moves back.
+    let (_, future) = app
+        .post(
+            "/v1/me/notifications:read",
+            h,
+            json!({"upTo": "9999-01-01T00:00:00Z"}),
+        )
+        .await;
+    let set = time(future["readUpTo"].as_str().unwrap());
+    assert!(
+        set <= Utc::now() && set >= time(mark["readUpTo"].as_str().unwrap()),
+        "{future}"
+    );
+    let mark = future;
     let earlier = format_time(Utc::now() - Duration::days(1));
     let (_, again) = app
         .post("/v1/me/notifications:read", h, json!({"upTo": earlier}))
