@@ -624,7 +624,7 @@ impl Vault {
             let reason = format!("superseded by {}", next.urn());
             self.add_notices(
                 &mut plan.change,
-                &notices::StatusChange {
+                &verify::notice::StatusChange {
                     licence: pred,
                     previous: meta.status.as_ref().map_or(Status::Active, |s| s.status),
                     status: Status::Superseded,

@@ -509,6 +509,21 @@ fn status_check(record: Option<&RecordFacts>) -> Check {
     }
 }
 
+/// The `schema` check of a vault-signed document: it fails at the first member of
+/// `credentialSubject` in `members` that is not as it must be (`what` says of which document); when
+/// all are, it passes with `detail`.
+fn subject_schema(members: &[(&str, bool)], what: &str, detail: impl FnOnce() -> String) -> Check {
+    match members.iter().find(|(_, ok)| !ok) {
+        None => Check::pass_with(CheckName::Schema, detail()),
+        Some((name, _)) => Check::fail_at(
+            CheckName::Schema,
+            Reason::SchemaViolation,
+            format!("$.credentialSubject.{name}"),
+            format!("a {what} must state this"),
+        ),
+    }
+}
+
 /// Verifies a document the vault signs that is judged from the vault's keys alone — a consent
 /// receipt or a revocation notice — or `None` for any other document. The one dispatch the CLI
 /// and the vault share.

@@ -51,10 +51,6 @@ pub struct DelegationList {
     pub received: Vec<DelegationView>,
 }
 
-fn field(name: &str) -> impl Fn(ApiError) -> ApiError + '_ {
-    move |e| e.field(name)
-}
-
 /// Authorise a citizen to act for the company (the company, or its legal representative with
 /// `Acting-For`): in consents, answers to consent requests, licence reads and the access log,
 /// within `scope` and until `expiresAt`. It names the legal representative in office and ends
@@ -68,7 +64,7 @@ pub async fn create(
     Me(me): Me,
     AppJson(req): AppJson<NewDelegationRequest>,
 ) -> Result<(StatusCode, Json<Delegation>), ApiError> {
-    let delegate = holder_member(req.delegate).map_err(field("$.delegate"))?;
+    let delegate = holder_member(req.delegate).map_err(|e| e.field("$.delegate"))?;
     let new = NewDelegation {
         delegate,
         delegate_name: req.delegate_name,

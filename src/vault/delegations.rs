@@ -165,7 +165,7 @@ impl Vault {
             .store
             .scan(Table::DelegateDelegation, &prefix, false, usize::MAX)?
         {
-            let id = layout::delegate_index_id(&k)?;
+            let (_, id) = layout::delegate_index_parts(&k)?;
             if let Some(d) = self.delegation_at(holder_digest, id)? {
                 out.push(d);
             }
@@ -215,6 +215,14 @@ impl Vault {
         Ok(())
     }
 
+    /// Stores a new authorisation for `holder`, under the holder's lock.
+    fn store_delegation(&self, holder: &HolderCode, d: &Delegation) -> Result<(), VaultError> {
+        let _guard = self.holder_lock(&self.holder_digest(holder));
+        let mut change = Change::durable();
+        self.put_delegation(&mut change, d)?;
+        Ok(self.store.commit(change)?)
+    }
+
     /// Grants a delegation for the company `acting` speaks for; only the company itself or its
     /// legal representative may, and the grant names the representative in office.
     pub fn create_delegation(
@@ -251,11 +259,7 @@ impl Vault {
             granted_by: rep.key(),
             revoked_at: None,
         };
-        let digest = self.holder_digest(company);
-        let _guard = self.holder_lock(&digest);
-        let mut change = Change::durable();
-        self.put_delegation(&mut change, &d)?;
-        self.store.commit(change)?;
+        self.store_delegation(company, &d)?;
         tracing::info!(delegation = %d.id, company = %company, delegate = %new.delegate, "delegation granted");
         Ok(d)
     }
@@ -379,11 +383,7 @@ impl Vault {
             granted_by: ADMIN_GRANTOR.to_owned(),
             revoked_at: None,
         };
-        let digest = self.holder_digest(ward);
-        let _guard = self.holder_lock(&digest);
-        let mut change = Change::durable();
-        self.put_delegation(&mut change, &d)?;
-        self.store.commit(change)?;
+        self.store_delegation(ward, &d)?;
         tracing::info!(guardianship = %d.id, ward = %ward, guardian = %guardian, "guardianship registered");
         Ok(d)
     }

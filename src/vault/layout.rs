@@ -238,11 +238,6 @@ pub fn delegate_index_parts(key: &[u8]) -> Result<(HolderDigest, &str), StoreErr
     Ok((holder, id))
 }
 
-/// The id of a delegate index key.
-pub fn delegate_index_id(key: &[u8]) -> Result<&str, StoreError> {
-    delegate_index_parts(key).map(|(_, id)| id)
-}
-
 /// The key of an authorisation's id, which names its holder.
 pub fn delegation_id(id: &str) -> Vec<u8> {
     id.as_bytes().to_vec()

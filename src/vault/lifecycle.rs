@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::notices::StatusChange;
 use super::{layout, LicenceMeta, Vault, VaultError};
 use crate::codes::{LicenceId, Uscc};
 use crate::lifecycle::{self, Purpose, LIST_SIZE};
 use crate::proof::format_time;
 use crate::store::{Change, StoreError, Table};
 use crate::verdict::{Reason, Rejection};
+use crate::verify::notice::StatusChange;
 use crate::verify::{self, status_list, Status};
 
 /// The status in force, as set by the latest accepted statement.

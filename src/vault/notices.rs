@@ -22,8 +22,7 @@ use crate::codes::{HolderCode, LicenceId};
 use crate::licence::Licence;
 use crate::reuse::Outcome;
 use crate::store::{Change, StoreError, Table};
-use crate::verify::notice::{self, NoticeFacts};
-use crate::verify::Status;
+use crate::verify::notice::{self, NoticeFacts, StatusChange};
 
 /// How far back a provision makes a requester a recipient of a notice.
 pub const NOTICE_WINDOW_DAYS: i64 = 90;
@@ -47,19 +46,6 @@ pub struct NoticePage {
     pub notices: Vec<StoredNotice>,
     /// The `after` of the next page, when there is more.
     pub next_cursor: Option<u64>,
-}
-
-/// What changed about a licence, for the notices it causes.
-#[derive(Debug, Clone)]
-pub(super) struct StatusChange<'a> {
-    pub licence: &'a LicenceId,
-    pub previous: Status,
-    pub status: Status,
-    pub reason: &'a str,
-    pub effective_at: DateTime<Utc>,
-    pub received_at: DateTime<Utc>,
-    pub cause: &'a str,
-    pub superseded_by: Option<&'a LicenceId>,
 }
 
 impl Vault {
@@ -138,14 +124,7 @@ impl Vault {
             let doc = notice::issue(
                 &self.signer,
                 &NoticeFacts {
-                    licence: what.licence,
-                    previous: what.previous,
-                    status: what.status,
-                    reason: what.reason,
-                    effective_at: what.effective_at,
-                    received_at: what.received_at,
-                    cause: what.cause,
-                    superseded_by: what.superseded_by,
+                    change: what,
                     requester: (requester, name),
                     access_records: records,
                 },

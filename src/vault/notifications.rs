@@ -17,7 +17,6 @@ use super::layout::{self, HolderDigest};
 use super::reuse::{AccessKind, AccessRecord};
 use super::{Vault, VaultError};
 use crate::codes::HolderCode;
-use crate::reuse::request::RequestState;
 use crate::reuse::Outcome;
 use crate::store::{Change, StoreError, Table};
 use crate::verdict::Reason;
@@ -289,7 +288,6 @@ impl Vault {
             )
         };
         for r in self.pending_requests(holder, now)? {
-            debug_assert_eq!(r.state(now), RequestState::Pending);
             let mut n =
                 Notification::new(r.id.clone(), NotificationKind::ConsentRequest, r.created_at);
             (n.requester_name, n.matter_name) = names(&r.requester, &r.matter);

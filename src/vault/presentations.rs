@@ -118,8 +118,14 @@ impl Vault {
     ) -> Result<NewPresentation, VaultError> {
         let seconds = rules::valid_for(valid_for)?;
         let digest = self.holder_digest(holder);
-        let shown = match self.extract(licence, now)? {
-            Some(e) if self.holds(&digest, licence)? => e,
+        // Whose it is first: another holder's licence is not even read.
+        let found = if self.holds(&digest, licence)? {
+            self.extract(licence, now)?
+        } else {
+            None
+        };
+        let shown = match found {
+            Some(e) => e,
             // Another holder's licence is as absent as one never deposited.
             _ => {
                 return Err(VaultError::new(

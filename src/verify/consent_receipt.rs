@@ -16,7 +16,7 @@ use crate::keys::{DidKey, Signer};
 use crate::licence::VC_CONTEXT;
 use crate::proof::{self, format_time};
 use crate::reuse::Terms;
-use crate::verdict::{Check, CheckName, Reason, Verdict};
+use crate::verdict::Verdict;
 
 /// The `type` that marks a consent receipt.
 pub const CONSENT_RECEIPT_TYPE: &str = "ConsentReceipt";
@@ -134,7 +134,7 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
     let mut checks = super::document(doc, trusted, now).checks;
     let s = &doc["credentialSubject"];
     let text = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
-    let missing = [
+    let members = [
         ("event", Event::ALL.iter().any(|e| s["event"] == e.as_str())),
         ("at", s["at"].as_str().and_then(proof::parse_time).is_some()),
         (
@@ -152,35 +152,23 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
                 .and_then(proof::parse_time)
                 .is_some(),
         ),
-    ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(name, _)| name)
-    .collect::<Vec<_>>();
-    checks.push(match missing.first() {
-        None => Check::pass_with(
-            CheckName::Schema,
-            format!(
-                "{} consent {} for {} ({})",
-                s["event"].as_str().unwrap_or_default(),
-                s["consent"].as_str().unwrap_or_default(),
-                s["requester"]["id"].as_str().unwrap_or_default(),
-                s["matter"]["code"].as_str().unwrap_or_default(),
-            ),
-        ),
-        Some(first) => Check::fail_at(
-            CheckName::Schema,
-            Reason::SchemaViolation,
-            format!("$.credentialSubject.{first}"),
-            "a consent receipt must state this",
-        ),
-    });
+    ];
+    checks.push(super::subject_schema(&members, "consent receipt", || {
+        format!(
+            "{} consent {} for {} ({})",
+            s["event"].as_str().unwrap_or_default(),
+            s["consent"].as_str().unwrap_or_default(),
+            s["requester"]["id"].as_str().unwrap_or_default(),
+            s["matter"]["code"].as_str().unwrap_or_default(),
+        )
+    }));
     Verdict::new(checks, now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::{CheckName, Reason};
 
     #[test]
     fn the_same_event_gives_the_same_bytes_and_a_change_breaks_the_signature() {

@@ -17,14 +17,14 @@ use crate::keys::{DidKey, Signer};
 use crate::licence::VC_CONTEXT;
 use crate::lifecycle::status_name;
 use crate::proof::{self, format_time};
-use crate::verdict::{Check, CheckName, Reason, Verdict};
+use crate::verdict::Verdict;
 
 /// The `type` that marks a revocation notice.
 pub const NOTICE_TYPE: &str = "LicenceStatusNotice";
 
-/// Everything a notice states.
+/// What changed about a licence: the same for every notice it causes.
 #[derive(Debug, Clone, Copy)]
-pub struct NoticeFacts<'a> {
+pub struct StatusChange<'a> {
     pub licence: &'a LicenceId,
     pub previous: Status,
     pub status: Status,
@@ -38,6 +38,12 @@ pub struct NoticeFacts<'a> {
     pub cause: &'a str,
     /// The successor, when the licence was superseded.
     pub superseded_by: Option<&'a LicenceId>,
+}
+
+/// Everything a notice states: the change, and to whom it is told.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeFacts<'a> {
+    pub change: &'a StatusChange<'a>,
     pub requester: (&'a str, &'a str),
     /// The access records (ids) under which the requester was provided the licence.
     pub access_records: &'a [String],
@@ -53,8 +59,8 @@ pub fn is_notice(doc: &Value) -> bool {
 fn notice_id(f: &NoticeFacts<'_>) -> String {
     let digest = Sha256::digest(format!(
         "{}\u{0}{}\u{0}{}",
-        f.licence.urn(),
-        f.cause,
+        f.change.licence.urn(),
+        f.change.cause,
         f.requester.0
     ));
     let mut b = [0u8; 16];
@@ -64,18 +70,19 @@ fn notice_id(f: &NoticeFacts<'_>) -> String {
 
 /// Signs a notice.
 pub fn issue(signer: &Signer, f: &NoticeFacts<'_>) -> Result<Value, SigningError> {
+    let c = f.change;
     let mut subject = json!({
-        "licence": f.licence.urn(),
-        "previousStatus": status_name(f.previous),
-        "status": status_name(f.status),
-        "reason": f.reason,
-        "effectiveAt": format_time(f.effective_at),
-        "receivedAt": format_time(f.received_at),
-        "cause": f.cause,
+        "licence": c.licence.urn(),
+        "previousStatus": status_name(c.previous),
+        "status": status_name(c.status),
+        "reason": c.reason,
+        "effectiveAt": format_time(c.effective_at),
+        "receivedAt": format_time(c.received_at),
+        "cause": c.cause,
         "requester": {"id": f.requester.0, "name": f.requester.1},
         "accessRecords": f.access_records,
     });
-    if let Some(next) = f.superseded_by {
+    if let Some(next) = c.superseded_by {
         subject["supersededBy"] = json!(next.urn());
     }
     let unsigned = json!({
@@ -83,10 +90,10 @@ pub fn issue(signer: &Signer, f: &NoticeFacts<'_>) -> Result<Value, SigningError
         "id": notice_id(f),
         "type": ["VerifiableCredential", NOTICE_TYPE],
         "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(f.received_at),
+        "validFrom": format_time(c.received_at),
         "credentialSubject": subject,
     });
-    proof::sign(unsigned, signer, f.received_at).map_err(|e| SigningError::new("notice", e))
+    proof::sign(unsigned, signer, c.received_at).map_err(|e| SigningError::new("notice", e))
 }
 
 /// Verifies a notice: its signature by a `trusted` vault key (when given), its validity, and
@@ -104,7 +111,7 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
     let records = s["accessRecords"]
         .as_array()
         .is_some_and(|a| !a.is_empty() && a.iter().all(text));
-    let missing = [
+    let members = [
         (
             "licence",
             s["licence"]
@@ -119,35 +126,23 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
         ("cause", text(&s["cause"])),
         ("requester", text(&s["requester"]["id"])),
         ("accessRecords", records),
-    ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(name, _)| name)
-    .collect::<Vec<_>>();
-    checks.push(match missing.first() {
-        None => Check::pass_with(
-            CheckName::Schema,
-            format!(
-                "{} {} → {} for {}",
-                s["licence"].as_str().unwrap_or_default(),
-                s["previousStatus"].as_str().unwrap_or_default(),
-                s["status"].as_str().unwrap_or_default(),
-                s["requester"]["id"].as_str().unwrap_or_default(),
-            ),
-        ),
-        Some(first) => Check::fail_at(
-            CheckName::Schema,
-            Reason::SchemaViolation,
-            format!("$.credentialSubject.{first}"),
-            "a revocation notice must state this",
-        ),
-    });
+    ];
+    checks.push(super::subject_schema(&members, "revocation notice", || {
+        format!(
+            "{} {} → {} for {}",
+            s["licence"].as_str().unwrap_or_default(),
+            s["previousStatus"].as_str().unwrap_or_default(),
+            s["status"].as_str().unwrap_or_default(),
+            s["requester"]["id"].as_str().unwrap_or_default(),
+        )
+    }));
     Verdict::new(checks, now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::{CheckName, Reason};
 
     #[test]
     fn a_notice_verifies_with_the_vault_key_and_a_change_breaks_it() {
@@ -157,7 +152,7 @@ mod tests {
             .parse()
             .unwrap();
         let records = vec!["acc_1".to_owned()];
-        let facts = NoticeFacts {
+        let change = StatusChange {
             licence: &id,
             previous: Status::Active,
             status: Status::Revoked,
@@ -166,6 +161,9 @@ mod tests {
             received_at: at,
             cause: "ab12",
             superseded_by: None,
+        };
+        let facts = NoticeFacts {
+            change: &change,
             requester: ("fz-gjj", "福州住房公积金中心"),
             access_records: &records,
         };
