@@ -10,6 +10,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
+use crate::http::pages::{DemoPrincipal, Realm};
 use crate::registry::{Agency, LicenceType, Matter, Requester};
 use crate::store::{Change, Table};
 use crate::vault::{layout, Deposited, Vault, VaultError};
@@ -359,6 +360,53 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo principals the pages offer for sign-in (SPEC §12): every demo holder at `/me` (named
+/// from its licences), every approval system at `/verify` and every agency at `/agency`, with the
+/// tokens `seed` wrote. Labels carry masked holder codes only.
+pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<DemoPrincipal>> {
+    let path = data.join("demo-tokens.json");
+    let tokens: DemoTokens = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+    )?;
+    let reg = vault.registries();
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for (key, token) in &tokens.holders {
+        let holder: crate::codes::HolderCode = key.parse()?;
+        let name = vault
+            .holder_licences(&holder, now)?
+            .into_iter()
+            .find_map(|e| e.licence.map(|l| l.holder_name))
+            .unwrap_or_default();
+        out.push(DemoPrincipal {
+            realm: Realm::Me,
+            label: format!("{name} · {holder}"),
+            token: token.clone(),
+        });
+    }
+    for (id, token) in &tokens.requesters {
+        let name = reg.requesters.get(id).map_or(id.as_str(), |r| r.name.as_str());
+        out.push(DemoPrincipal {
+            realm: Realm::Verify,
+            label: format!("{name} · {id}"),
+            token: token.clone(),
+        });
+    }
+    for (uscc, token) in &tokens.issuers {
+        let name = uscc
+            .parse()
+            .ok()
+            .and_then(|u| reg.agencies.get(&u))
+            .map_or(uscc.clone(), |a| a.name.clone());
+        out.push(DemoPrincipal {
+            realm: Realm::Agency,
+            label: format!("{name} · {uscc}"),
+            token: token.clone(),
+        });
+    }
+    Ok(out)
+}
+
 /// Tells the person who started the demo how to try it.
 pub fn print_walkthrough(addr: SocketAddr, data: &Path) {
     let tokens = data.join("demo-tokens.json");
@@ -370,6 +418,10 @@ pub fn print_walkthrough(addr: SocketAddr, data: &Path) {
          ADMIN=$(python3 -c 'import json;print(json.load(open(\"{t}\"))[\"admin\"])')\n  \
          HOLDER=$(python3 -c 'import json;print(list(json.load(open(\"{t}\"))[\"holders\"].values())[0])')\n  \
          curl -s -H \"Authorization: Bearer $HOLDER\" http://{addr}/v1/me/licences\n\n\
+         pages (pick a demo holder, approval system or agency to sign in):\n  \
+         holder portal  http://{addr}/me\n  \
+         verifier       http://{addr}/verify\n  \
+         agency         http://{addr}/agency\n\n\
          the README has the full walk-through; stop with Ctrl-C\n",
         tokens = tokens.display(),
         t = tokens.display(),

@@ -6,13 +6,16 @@
 mod delegations;
 mod error;
 mod extract;
+mod issuers;
 mod licences;
 mod lifecycle;
 mod notices;
+pub mod pages;
 mod presentations;
 mod registries;
 mod requests;
 mod reuse;
+pub mod sessions;
 mod vcapi;
 
 use std::sync::Arc;
@@ -85,6 +88,7 @@ pub fn blocking_permits() -> usize {
         reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
         requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
         delegations::create, delegations::list, delegations::revoke, delegations::create_guardianship, delegations::revoke_guardianship,
+        issuers::deposits, issuers::notices,
         notices::list, notices::notifications, notices::mark_read, presentations::create, presentations::list, presentations::cancel, presentations::redeem,
         vcapi::verify,
         healthz, readyz, metrics, openapi,
@@ -277,7 +281,18 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
+/// The API and the pages, without demo sign-in.
 pub fn router(vault: Arc<Vault>) -> Router {
+    app(vault, pages::Pages::default())
+}
+
+/// The API and the pages (SPEC §12) in front of it.
+pub fn app(vault: Arc<Vault>, pages: pages::Pages) -> Router {
+    pages::with_pages(api(vault.clone()), vault, pages)
+}
+
+/// The JSON API alone.
+fn api(vault: Arc<Vault>) -> Router {
     let state = AppState { vault };
     let request_id = HeaderName::from_static("x-request-id");
     let batch = Router::new()
@@ -312,6 +327,8 @@ pub fn router(vault: Arc<Vault>) -> Router {
             get(requests::get_mine).post(requests::answer),
         )
         .route("/v1/notices", get(notices::list))
+        .route("/v1/issuer/deposits", get(issuers::deposits))
+        .route("/v1/issuer/notices", get(issuers::notices))
         .route(
             "/v1/me/delegations",
             post(delegations::create).get(delegations::list),

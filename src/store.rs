@@ -75,10 +75,14 @@ pub enum Table {
     DelegateDelegation,
     /// Authorisation id → its holder's digest.
     DelegationHolder,
+    /// An issuer's deposits, in the order of their status-list index: the agency's recent deposits.
+    IssuerDeposit,
+    /// The revocation notices caused by an issuer's licences, by notice sequence → the requester.
+    IssuerNotice,
 }
 
 impl Table {
-    pub const ALL: [Table; 25] = [
+    pub const ALL: [Table; 27] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -104,6 +108,8 @@ impl Table {
         Table::HolderDelegation,
         Table::DelegateDelegation,
         Table::DelegationHolder,
+        Table::IssuerDeposit,
+        Table::IssuerNotice,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -148,6 +154,8 @@ impl Table {
             Table::HolderDelegation => "holderdigest_delegation",
             Table::DelegateDelegation => "delegatedigest_delegation",
             Table::DelegationHolder => "delegationid_holder",
+            Table::IssuerDeposit => "uscc_deposit",
+            Table::IssuerNotice => "uscc_notice",
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 use crate::verify::{self, Evidence, RecordFacts, SigningError, Status};
 
 mod delegations;
+mod issuers;
 pub mod layout;
 mod lifecycle;
 mod notices;
@@ -51,6 +52,7 @@ pub use reuse::{
     ACCESS_LOG_PAGE,
 };
 
+pub use issuers::{IssuerDeposit, IssuerNotice, IssuerPage, ISSUER_MAX_PAGE};
 pub use lifecycle::{StatusRecord, StoredStatement};
 pub use notices::{NoticePage, StoredNotice, NOTICE_MAX_PAGE, NOTICE_WINDOW_DAYS};
 
@@ -571,6 +573,11 @@ impl Vault {
             Some(i) => *i,
             None => self.next_status_index(&issuer)?,
         };
+        plan.change.put(
+            Table::IssuerDeposit,
+            layout::issuer_deposit(&issuer, status_index),
+            lic.id.to_string().into_bytes(),
+        );
         plan.next_index.insert(issuer, status_index + 1);
         let receipt = if sign_receipts {
             Some(self.receipt(&lic.id, &sha256, status_index, now)?)

@@ -151,7 +151,14 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
         if opt.demo {
             crate::demo::print_walkthrough(addr, &opt.data);
         }
-        axum::serve(listener, crate::http::router(vault.clone()))
+        let pages = crate::http::pages::Pages {
+            demo: if opt.demo {
+                crate::demo::sign_in_choices(&vault, &opt.data)?
+            } else {
+                Vec::new()
+            },
+        };
+        axum::serve(listener, crate::http::app(vault.clone(), pages))
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         anyhow::Ok(())

@@ -263,6 +263,37 @@ pub fn notice(requester: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+// ----- an issuer's deposits and the notices they caused -------------------------------------------
+
+/// The prefix of an issuer's keys in `uscc_deposit` and `uscc_notice`.
+pub fn issuer(issuer: &Uscc) -> Vec<u8> {
+    let mut k = issuer.to_string().into_bytes();
+    k.push(0);
+    k
+}
+
+/// An issuer's deposit, ordered by the status-list index allocated to it (one per deposit, in
+/// deposit order); the value is the licence id.
+pub fn issuer_deposit(issuer_code: &Uscc, status_index: u64) -> Vec<u8> {
+    let mut k = issuer(issuer_code);
+    k.extend_from_slice(&status_index.to_be_bytes());
+    k
+}
+
+/// A notice caused by one of an issuer's licences, by notice sequence; the value is the requester id.
+pub fn issuer_notice(issuer_code: &Uscc, seq: u64) -> Vec<u8> {
+    issuer_deposit(issuer_code, seq)
+}
+
+/// The number that ends an `uscc_deposit` or `uscc_notice` key.
+pub fn issuer_key_number(table: Table, key: &[u8]) -> Result<u64, StoreError> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|at| key[at..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| corrupt(table, "bad issuer index key"))
+}
+
 // ----- the access log ----------------------------------------------------------------------------
 
 /// Where one access record goes: `record` in `accesstime_record` (time order), `index` in the

@@ -136,6 +136,11 @@ impl Vault {
                 layout::notice(requester, seq),
                 layout::encode(&StoredNotice { seq, notice: doc }),
             );
+            change.put(
+                Table::IssuerNotice,
+                layout::issuer_notice(&what.licence.issuer(), seq),
+                requester.as_bytes().to_vec(),
+            );
         }
         if !recipients.is_empty() {
             change.put(

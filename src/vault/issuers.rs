@@ -1,0 +1,144 @@
+//! What an issuing agency sees of its own work (SPEC §12, the agency page): its recent deposits
+//! and the revocation notices its licences caused. Both are indexes written in the same change as
+//! the deposit (`uscc_deposit`) and the notices (`uscc_notice`), newest first.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::layout;
+use super::lifecycle::StatusRecord;
+use super::{StoredNotice, Vault, VaultError};
+use crate::codes::{LicenceId, Uscc};
+use crate::store::Table;
+
+/// Most entries in one page of an issuer's deposits or notices.
+pub const ISSUER_MAX_PAGE: usize = 200;
+
+/// One of an issuer's deposits as it stands now.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerDeposit {
+    /// The position in the issuer's deposits (its status-list index); pass as `before` to page.
+    pub index: u64,
+    /// `urn:licence:…`.
+    pub id: String,
+    pub type_code: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub deposited_at: DateTime<Utc>,
+    /// The latest accepted status statement; absent: active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusRecord>,
+    /// The newer version that renewed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+}
+
+/// A revocation notice one of the issuer's licences caused.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerNotice {
+    pub seq: u64,
+    /// The requester it was sent to.
+    pub requester: String,
+    /// The signed `LicenceStatusNotice`.
+    #[schema(value_type = Object)]
+    pub notice: Value,
+}
+
+/// A newest-first page and the `before` of the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuerPage<T> {
+    pub items: Vec<T>,
+    pub next_before: Option<u64>,
+}
+
+impl Vault {
+    /// Entries of an issuer index before `before` (none: from the newest), newest first.
+    fn issuer_index(
+        &self,
+        table: Table,
+        issuer: &Uscc,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<(u64, Vec<u8>)>, Option<u64>), VaultError> {
+        let limit = limit.clamp(1, ISSUER_MAX_PAGE);
+        let prefix = layout::issuer(issuer);
+        let entries = match before {
+            None => self.store.scan(table, &prefix, true, limit + 1)?,
+            Some(n) => self.store.scan_after(
+                table,
+                &prefix,
+                &layout::issuer_deposit(issuer, n),
+                true,
+                limit + 1,
+            )?,
+        };
+        let more = entries.len() > limit;
+        let items = entries
+            .into_iter()
+            .take(limit)
+            .map(|(k, v)| Ok((layout::issuer_key_number(table, &k)?, v)))
+            .collect::<Result<Vec<_>, VaultError>>()?;
+        let next = if more { items.last().map(|(n, _)| *n) } else { None };
+        Ok((items, next))
+    }
+
+    /// An issuer's deposits, newest first, each with its status now.
+    pub fn issuer_deposits(
+        &self,
+        issuer: &Uscc,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<IssuerPage<IssuerDeposit>, VaultError> {
+        let (entries, next_before) =
+            self.issuer_index(Table::IssuerDeposit, issuer, before, limit)?;
+        let mut items = Vec::with_capacity(entries.len());
+        for (index, v) in entries {
+            let id: LicenceId = std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| layout::corrupt(Table::IssuerDeposit, "bad licence id"))?;
+            let meta = self
+                .meta(&id)?
+                .ok_or_else(|| layout::corrupt(Table::IssuerDeposit, "deposit without its licence"))?;
+            items.push(IssuerDeposit {
+                index,
+                id: id.urn(),
+                type_code: id.type_code().to_string(),
+                deposited_at: meta.deposited_at,
+                status: meta.status,
+                superseded_by: meta.superseded_by.map(|s| s.urn()),
+            });
+        }
+        Ok(IssuerPage { items, next_before })
+    }
+
+    /// The revocation notices the issuer's licences caused, newest first.
+    pub fn issuer_notices(
+        &self,
+        issuer: &Uscc,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<IssuerPage<IssuerNotice>, VaultError> {
+        let (entries, next_before) =
+            self.issuer_index(Table::IssuerNotice, issuer, before, limit)?;
+        let mut items = Vec::with_capacity(entries.len());
+        for (seq, v) in entries {
+            let requester = String::from_utf8(v)
+                .map_err(|_| layout::corrupt(Table::IssuerNotice, "bad requester id"))?;
+            let stored = self
+                .store
+                .get(Table::RequesterNotice, &layout::notice(&requester, seq))?
+                .ok_or_else(|| layout::corrupt(Table::IssuerNotice, "index without its notice"))?;
+            let StoredNotice { notice, .. } = layout::decode(Table::RequesterNotice, &stored)?;
+            items.push(IssuerNotice {
+                seq,
+                requester,
+                notice,
+            });
+        }
+        Ok(IssuerPage { items, next_before })
+    }
+}

@@ -1,0 +1,264 @@
+// licence-vault pages: what every page shares. No framework and no build step: the pages build
+// their DOM with `h()`, which only ever creates text nodes for values, so a licence field holding
+// "<script>" is shown as those characters. The CSP forbids inline script and requires Trusted
+// Types, so nothing here may (or could) assign HTML strings.
+'use strict';
+
+const LV = (() => {
+  const realm = document.body.dataset.realm; // "me" | "verify" | "agency"
+  const base = '/' + realm;
+  let dict = {};
+  let lang = 'zh';
+  let csrf = '';
+  let state = null;
+  let render = () => {};
+  const extraHeaders = {};
+
+  function t(key, vars) {
+    let s = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : key;
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.split('{' + k + '}').join(String(v));
+    return s;
+  }
+
+  // h('div', {class: 'x', onclick: f, 'aria-label': '…'}, 'text', child, [more]) — children that
+  // are strings or numbers become text nodes.
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k === 'class') el.className = v;
+      else if (k === 'value') el.value = v;
+      else if (k === 'checked') el.checked = !!v;
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  function clear(el) {
+    while (el.firstChild) el.firstChild.remove();
+    return el;
+  }
+
+  // Announces a message in the page's live region (screen readers read it out).
+  function say(msg, kind) {
+    const s = document.getElementById('status');
+    clear(s);
+    s.className = 'status ' + (kind || 'info');
+    if (msg) s.append(document.createTextNode(msg));
+  }
+
+  function errorText(body, status) {
+    const e = body && body.error;
+    if (!e) return t('error.http', { status });
+    const words = t('reason.' + e.code);
+    const field = e.field ? ' (' + e.field + ')' : '';
+    return (words === 'reason.' + e.code ? e.code : words) + field + ': ' + e.message;
+  }
+
+  // A call to the API through this page's session: /{realm}/api/v1/… with the CSRF token.
+  async function api(method, path, body, opts) {
+    const headers = { 'X-CSRF-Token': csrf, Accept: 'application/json', ...extraHeaders };
+    let payload;
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+    }
+    const r = await fetch(base + '/api' + path, { method, headers, body: payload, credentials: 'same-origin' });
+    let json = null;
+    try { json = await r.json(); } catch (_) { json = null; }
+    if (r.status === 401 && !(opts && opts.quiet401)) {
+      state = null;
+      await start();
+      say(t('session.ended'), 'error');
+    }
+    return { status: r.status, ok: r.ok, body: json };
+  }
+
+  function setHeader(name, value) {
+    if (value) extraHeaders[name] = value; else delete extraHeaders[name];
+  }
+
+  function time(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: 'Asia/Shanghai', hour12: false });
+  }
+
+  // A verdict, check by check: what was checked, the outcome, the reason in words, the detail.
+  function verdict(v) {
+    if (!v || !Array.isArray(v.checks)) return h('p', {}, t('verdict.none'));
+    const rows = v.checks.map((c) => {
+      const mark = c.ok === true ? 'ok' : c.ok === false ? 'fail' : 'skip';
+      const words = c.code ? t('reason.' + c.code) : '';
+      return h('li', { class: 'check ' + mark },
+        h('span', { class: 'mark', 'aria-hidden': 'true' }, mark === 'ok' ? '✓' : mark === 'fail' ? '✗' : '–'),
+        h('span', { class: 'check-name' }, t('check.' + c.check)),
+        ' ',
+        h('span', { class: 'outcome' }, t('outcome.' + mark)),
+        words ? h('span', { class: 'reason', 'data-code': c.code }, ' — ' + words) : null,
+        c.detail ? h('span', { class: 'detail' }, ' (' + c.detail + ')') : null);
+    });
+    return h('div', { class: 'verdict ' + (v.valid ? 'valid' : 'invalid') },
+      h('p', { class: 'verdict-head', role: 'status' },
+        v.valid ? t('verdict.valid') : t('verdict.invalid'),
+        v.checkedAt ? h('span', { class: 'muted' }, ' · ' + t('verdict.checkedAt', { at: time(v.checkedAt) })) : null),
+      h('ul', { class: 'checks', 'aria-label': t('verdict.checks') }, rows));
+  }
+
+  // Key/value pairs of a licence face, every value as text.
+  function fields(obj) {
+    const entries = Object.entries(obj || {});
+    if (!entries.length) return null;
+    return h('dl', { class: 'fields' }, entries.map(([k, v]) => [
+      h('dt', {}, k), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))]));
+  }
+
+  function download(name, value) {
+    const blob = new Blob([JSON.stringify(value, null, 2) + '\n'], { type: 'application/json' });
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  function section(id, title, ...children) {
+    return h('section', { id, 'aria-labelledby': id + '-h', class: 'card' },
+      h('h2', { id: id + '-h', tabindex: '-1' }, title), children);
+  }
+
+  // Reads a chosen or dropped file as text.
+  function readFile(file) {
+    return new Promise((resolve, reject) => {
+      const r = new FileReader();
+      r.onload = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+      r.readAsText(file);
+    });
+  }
+
+  // A text area that also takes a chosen file or a file dropped on it.
+  function docInput(id, label) {
+    const area = h('textarea', { id, rows: '8', spellcheck: 'false', autocomplete: 'off', class: 'doc' });
+    const file = h('input', { type: 'file', id: id + '-file', accept: '.json,.jsonl,application/json' });
+    file.addEventListener('change', async () => {
+      if (file.files[0]) area.value = await readFile(file.files[0]);
+    });
+    area.addEventListener('dragover', (e) => { e.preventDefault(); area.classList.add('drop'); });
+    area.addEventListener('dragleave', () => area.classList.remove('drop'));
+    area.addEventListener('drop', async (e) => {
+      e.preventDefault();
+      area.classList.remove('drop');
+      const f = e.dataTransfer.files[0];
+      if (f) area.value = await readFile(f);
+    });
+    return {
+      area, file,
+      el: h('div', { class: 'doc-input' },
+        h('label', { for: id }, label), area,
+        h('label', { for: id + '-file', class: 'file-label' }, t('doc.chooseFile')), file),
+    };
+  }
+
+  function applyStatic() {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+    document.title = t(realm + '.title') + ' · ' + t('app.name');
+    const toggle = document.getElementById('lang');
+    toggle.textContent = t('lang.switch');
+    toggle.setAttribute('aria-label', t('lang.switchLabel'));
+  }
+
+  async function loadLang(l) {
+    const r = await fetch('/assets/' + l + '.json', { credentials: 'same-origin' });
+    dict = await r.json();
+    lang = l;
+    try { localStorage.setItem('lv-lang', l); } catch (_) { /* storage may be off */ }
+    applyStatic();
+  }
+
+  function signInForm() {
+    const main = clear(document.getElementById('main'));
+    const input = h('input', { id: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
+    const form = h('form', { id: 'signin', class: 'card' },
+      h('h2', {}, t('signin.title')),
+      h('p', {}, t('signin.' + realm)),
+      h('label', { for: 'token' }, t('signin.token')), input,
+      h('button', { type: 'submit' }, t('signin.submit')));
+    form.addEventListener('submit', (e) => { e.preventDefault(); signIn({ token: input.value }); });
+    main.append(form);
+    if (state && state.demo && state.demo.length) {
+      main.append(h('section', { class: 'card', 'aria-labelledby': 'demo-h' },
+        h('h2', { id: 'demo-h' }, t('signin.demo')),
+        h('p', { class: 'muted' }, t('signin.demoNote')),
+        h('ul', { class: 'demo-list' }, state.demo.map((d) =>
+          h('li', {}, h('button', { type: 'button', class: 'link', 'data-demo': d.id, onclick: () => signIn({ demo: d.id }) }, d.label))))));
+    }
+    input.focus();
+  }
+
+  async function signIn(body) {
+    const r = await fetch(base + '/session', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body),
+    });
+    const json = await r.json().catch(() => null);
+    if (!r.ok) { say(errorText(json, r.status), 'error'); return; }
+    state = json;
+    csrf = json.csrf;
+    say(t('signin.done', { who: json.label }), 'ok');
+    showUser();
+    await render();
+  }
+
+  async function signOut() {
+    await fetch(base + '/session/end', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
+    state = null;
+    await start();
+    say(t('signout.done'), 'info');
+  }
+
+  function showUser() {
+    const u = clear(document.getElementById('user'));
+    if (state && state.signedIn) {
+      u.append(h('span', { class: 'who' }, t('signin.as', { who: state.label })), ' ',
+        h('button', { type: 'button', id: 'signout', class: 'secondary', onclick: signOut }, t('signout')));
+    }
+  }
+
+  async function start() {
+    const r = await fetch(base + '/session', { credentials: 'same-origin' });
+    state = await r.json();
+    csrf = state.csrf;
+    showUser();
+    if (state.signedIn) await render(); else signInForm();
+  }
+
+  async function init(renderFn) {
+    render = renderFn;
+    let l = 'zh';
+    try { l = localStorage.getItem('lv-lang') || 'zh'; } catch (_) { /* default */ }
+    await loadLang(l === 'en' ? 'en' : 'zh');
+    document.getElementById('lang').addEventListener('click', async () => {
+      await loadLang(lang === 'zh' ? 'en' : 'zh');
+      if (state && state.signedIn) await render(); else signInForm();
+      showUser();
+    });
+    await start();
+  }
+
+  return { t, h, append, clear, say, api, errorText, time, verdict, fields, download, section, docInput, readFile, setHeader, init, get lang() { return lang; } };
+})();

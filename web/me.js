@@ -1,0 +1,350 @@
+// The holder portal (/me): licences, pending requests, consents, the access log, notifications,
+// presentation codes, and acting for a company or ward.
+'use strict';
+
+(() => {
+  const { t, h, clear, say, api, errorText, time, verdict, fields, download, section } = LV;
+  let actingFor = '';
+  let countdowns = [];
+  // Codes made on this page, by presentation id: the vault keeps only their digests, so a code
+  // and its QR exist only in this page's memory (never in storage) until they expire.
+  const made = {};
+  // The request a `holderUrl` link (/me/consent-requests/{id}) opened the portal at.
+  const linked = (location.pathname.match(/^\/me\/consent-requests\/([A-Za-z0-9_]+)$/) || [])[1];
+
+  const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'notifications'];
+
+  function nav() {
+    const n = clear(document.getElementById('nav'));
+    n.setAttribute('aria-label', t('nav.label'));
+    n.append(h('ul', {}, SECTIONS.map((s) => h('li', {}, h('a', { href: '#' + s }, t('me.' + s))))));
+  }
+
+  async function render() {
+    countdowns.forEach(clearInterval);
+    countdowns = [];
+    nav();
+    const main = clear(document.getElementById('main'));
+    const parts = {};
+    for (const s of SECTIONS) {
+      parts[s] = h('div', { class: 'body' }, h('p', { class: 'muted' }, t('app.loading')));
+      main.append(section(s, t('me.' + s), parts[s]));
+    }
+    await Promise.all([
+      acting(parts.acting), requests(parts.requests), licences(parts.licences),
+      presentations(parts.presentations), consents(parts.consents), accessLog(parts.log),
+      notifications(parts.notifications)]);
+    if (linked) {
+      const el = document.getElementById('req-' + linked);
+      if (el) { el.scrollIntoView(); el.querySelector('h3').focus(); }
+    }
+  }
+
+  function failed(el, r) {
+    clear(el).append(h('p', { class: 'error' }, errorText(r.body, r.status)));
+  }
+
+  // ----- acting for a company or ward -----------------------------------------------------
+  async function acting(el) {
+    const r = await api('GET', '/v1/me/delegations');
+    clear(el);
+    const select = h('select', { id: 'acting-for' },
+      h('option', { value: '' }, t('acting.self')));
+    if (r.ok) {
+      for (const d of r.body.received || []) {
+        if (!d.inForce) continue;
+        select.append(h('option', { value: d.holder, selected: d.holder === actingFor },
+          t('acting.for', { who: d.holderName || d.holder })));
+      }
+    }
+    const other = h('input', { id: 'acting-other', type: 'text', autocomplete: 'off', placeholder: '001:91350102MA2XN1A2K0' });
+    const apply = async (value) => {
+      actingFor = value;
+      LV.setHeader('Acting-For', value);
+      say(value ? t('acting.now', { who: value }) : t('acting.selfNow'), 'info');
+      await render();
+    };
+    select.addEventListener('change', () => apply(select.value));
+    const form = h('form', { class: 'inline' },
+      h('label', { for: 'acting-other' }, t('acting.other')), other,
+      h('button', { type: 'submit', class: 'secondary' }, t('acting.switch')));
+    form.addEventListener('submit', (e) => { e.preventDefault(); apply(other.value.trim()); });
+    el.append(h('label', { for: 'acting-for' }, t('acting.label')), select, form);
+    if (actingFor) el.append(h('p', { class: 'acting-banner' }, t('acting.now', { who: actingFor })));
+    if (r.ok && (r.body.given || []).length) {
+      el.append(h('h3', {}, t('acting.given')), h('ul', {}, r.body.given.map((d) =>
+        h('li', {}, (d.delegateName || d.delegate) + ' · ' + (d.scope === 'all' ? t('acting.scopeAll') : (d.scope || []).join(', ')) +
+          ' · ' + (d.inForce ? t('state.active') : t('state.ended'))))));
+    }
+  }
+
+  // ----- licences -----------------------------------------------------------------------------
+  async function licences(el) {
+    const r = await api('GET', '/v1/me/licences');
+    if (!r.ok) return failed(el, r);
+    clear(el);
+    const list = r.body.licences || [];
+    if (!list.length) el.append(h('p', {}, t('licences.none')));
+    for (const l of list) {
+      const doc = l.licence || {};
+      const subj = (doc.credentialSubject || {}).licence || {};
+      const face = subj.fields || {};
+      const v = l.verdict || {};
+      const fieldChoices = Object.keys(face).map((k, i) =>
+        h('label', { class: 'choice' }, h('input', { type: 'checkbox', name: 'field', value: k, 'data-field': i }), k));
+      const showForm = h('form', { class: 'inline present-form' },
+        h('fieldset', {}, h('legend', {}, t('present.fields')), fieldChoices),
+        h('button', { type: 'submit' }, t('present.make')));
+      showForm.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const chosen = [...showForm.querySelectorAll('input[name=field]:checked')].map((c) => c.value);
+        const body = { licence: l.id, validFor: 120 };
+        if (chosen.length) body.fields = chosen;
+        const p = await api('POST', '/v1/me/presentations', body);
+        if (!p.ok) return say(errorText(p.body, p.status), 'error');
+        made[p.body.id] = p.body;
+        say(t('present.made'), 'ok');
+        await presentations(clear(document.querySelector('#presentations .body')), p.body.id);
+        document.getElementById('presentations-h').focus();
+      });
+      el.append(h('article', { class: 'licence', 'data-id': l.id },
+        h('h3', {}, subj.typeName || l.id),
+        h('p', {}, h('span', { class: 'badge ' + l.status }, t('status.' + l.status)), ' ',
+          h('span', { class: 'badge ' + (v.valid ? 'valid' : 'invalid') }, v.valid ? t('verdict.valid') : t('verdict.invalid'))),
+        h('dl', { class: 'meta' },
+          h('dt', {}, t('licence.number')), h('dd', {}, subj.number || ''),
+          h('dt', {}, t('licence.issuer')), h('dd', {}, (doc.issuer || {}).name || ''),
+          h('dt', {}, t('licence.validity')), h('dd', {}, time(doc.validFrom) + ' – ' + (doc.validUntil ? time(doc.validUntil) : t('licence.noEnd')))),
+        h('details', {}, h('summary', {}, t('licence.face')), fields(face)),
+        h('details', {}, h('summary', {}, t('licence.verdict')), verdict(v)),
+        h('details', {}, h('summary', {}, t('licence.versions')),
+          h('ol', {}, (l.versions || []).map((id) => h('li', { class: 'mono' }, id, id === l.id ? ' ' + t('licence.thisVersion') : '')))),
+        h('details', {}, h('summary', {}, t('present.title')), showForm)));
+    }
+  }
+
+  // ----- consent requests ---------------------------------------------------------------------
+  async function requests(el) {
+    const r = await api('GET', '/v1/me/consent-requests');
+    if (!r.ok) return failed(el, r);
+    clear(el);
+    const pending = (r.body.requests || []).filter((q) => q.state === 'pending');
+    const answered = (r.body.requests || []).filter((q) => q.state !== 'pending');
+    if (!pending.length) el.append(h('p', {}, t('requests.none')));
+    for (const q of pending) el.append(requestCard(q));
+    if (answered.length) {
+      el.append(h('details', {}, h('summary', {}, t('requests.answered', { n: answered.length })),
+        h('ul', {}, answered.map((q) => h('li', {}, (q.requesterName || q.requester) + ' · ' + (q.matterName || q.matter) + ' · ' + t('requestState.' + q.state))))));
+    }
+  }
+
+  function requestCard(q) {
+    const checks = [];
+    const items = (q.preview || []).map((p, i) => {
+      const box = h('input', { type: 'checkbox', id: `rq-${q.id}-${i}`, value: p.type, checked: p.wouldRelease, disabled: !p.wouldRelease });
+      if (p.wouldRelease) checks.push(box);
+      const lic = p.licence;
+      return h('li', { class: 'preview-item' },
+        h('div', {}, box, h('label', { for: `rq-${q.id}-${i}` }, h('strong', {}, p.typeName || p.type),
+          ' · ', p.wouldRelease ? (p.wholeLicence ? t('preview.whole') : t('preview.fieldsOnly')) : t('preview.nothing'))),
+        lic ? h('p', { class: 'muted' }, (lic.issuerName || lic.issuer) + ' · ' + t('status.' + lic.status) + ' · ' +
+          ((lic.verdict || {}).valid ? t('verdict.valid') : t('verdict.invalid'))) : h('p', { class: 'muted' }, t('preview.noLicence')),
+        p.fields ? fields(p.fields) : null);
+    });
+    const maxUses = h('input', { type: 'number', id: `rq-${q.id}-uses`, min: '1', value: q.maxUses || '', placeholder: t('consent.unlimited') });
+    const approve = h('button', { type: 'button', class: 'approve' }, t('requests.approve'));
+    const reject = h('button', { type: 'button', class: 'danger' }, t('requests.reject'));
+    approve.addEventListener('click', async () => {
+      const body = {};
+      const chosen = checks.filter((c) => c.checked).map((c) => c.value);
+      if (chosen.length !== checks.length) body.types = chosen;
+      const n = parseInt(maxUses.value, 10);
+      if (n && n !== q.maxUses) body.maxUses = n;
+      const r = await api('POST', `/v1/me/consent-requests/${q.id}:approve`, body);
+      if (!r.ok) return say(errorText(r.body, r.status), 'error');
+      say(t('requests.approved'), 'ok');
+      await render();
+    });
+    reject.addEventListener('click', async () => {
+      const r = await api('POST', `/v1/me/consent-requests/${q.id}:reject`, {});
+      if (!r.ok) return say(errorText(r.body, r.status), 'error');
+      say(t('requests.rejected'), 'ok');
+      await render();
+    });
+    return h('article', { class: 'request', id: 'req-' + q.id },
+      h('h3', { tabindex: '-1' }, (q.requesterName || q.requester)),
+      h('dl', { class: 'meta' },
+        h('dt', {}, t('consent.matter')), h('dd', {}, (q.matterName || q.matter) + ' (' + q.matter + ')'),
+        h('dt', {}, t('consent.purpose')), h('dd', {}, q.purpose),
+        h('dt', {}, t('requests.expires')), h('dd', {}, time(q.expiresAt))),
+      h('p', {}, t('requests.wouldLeave')),
+      h('ul', { class: 'preview' }, items),
+      h('label', { for: `rq-${q.id}-uses` }, t('consent.maxUses')), maxUses,
+      h('div', { class: 'actions' }, approve, reject));
+  }
+
+  // ----- consents -----------------------------------------------------------------------------
+  async function consents(el) {
+    const r = await api('GET', '/v1/me/consents');
+    if (!r.ok) return failed(el, r);
+    clear(el);
+    const list = r.body.consents || [];
+    if (!list.length) el.append(h('p', {}, t('consents.none')));
+    for (const c of list) {
+      const active = c.state === 'active';
+      const withdraw = h('button', { type: 'button', class: 'danger', disabled: !active }, t('consents.withdraw'));
+      withdraw.addEventListener('click', async () => {
+        const w = await api('DELETE', `/v1/me/consents/${c.id}`);
+        if (!w.ok) return say(errorText(w.body, w.status), 'error');
+        say(t('consents.withdrawn'), 'ok');
+        await render();
+      });
+      const receipts = h('button', { type: 'button', class: 'secondary' }, t('consents.receipts'));
+      receipts.addEventListener('click', async () => {
+        const g = await api('GET', `/v1/me/consents/${c.id}/receipts`);
+        if (!g.ok) return say(errorText(g.body, g.status), 'error');
+        download(`consent-receipts-${c.id}.json`, g.body);
+        say(t('consents.downloaded'), 'ok');
+      });
+      const typeBoxes = (c.types || []).map((ty, i) => h('label', { class: 'choice' },
+        h('input', { type: 'checkbox', value: ty, checked: true, id: `cn-${c.id}-${i}` }), ty));
+      const uses = h('input', { type: 'number', min: '1', id: `cn-${c.id}-uses`, value: c.maxUses || '' });
+      const narrow = h('form', { class: 'narrow' },
+        h('fieldset', {}, h('legend', {}, t('consents.keepTypes')), typeBoxes),
+        h('label', { for: `cn-${c.id}-uses` }, t('consent.maxUses')), uses,
+        h('button', { type: 'submit' }, t('consents.narrow')));
+      narrow.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const body = {};
+        const keep = [...narrow.querySelectorAll('input[type=checkbox]:checked')].map((b) => b.value);
+        if (keep.length !== (c.types || []).length) body.types = keep;
+        const n = parseInt(uses.value, 10);
+        if (n && n !== c.maxUses) body.maxUses = n;
+        const x = await api('POST', `/v1/me/consents/${c.id}:narrow`, body);
+        if (!x.ok) return say(errorText(x.body, x.status), 'error');
+        say(t('consents.narrowed'), 'ok');
+        await render();
+      });
+      el.append(h('article', { class: 'consent', 'data-id': c.id },
+        h('h3', {}, c.requesterName || c.requester),
+        h('p', {}, h('span', { class: 'badge ' + c.state }, t('consentState.' + c.state))),
+        h('dl', { class: 'meta' },
+          h('dt', {}, t('consent.matter')), h('dd', {}, c.matterName || c.matter),
+          h('dt', {}, t('consent.purpose')), h('dd', {}, c.purpose),
+          h('dt', {}, t('consent.types')), h('dd', {}, (c.types || []).join(', ')),
+          h('dt', {}, t('consent.remaining')), h('dd', { class: 'remaining' }, c.remainingUses === null || c.remainingUses === undefined ? t('consent.unlimited') : String(c.remainingUses)),
+          h('dt', {}, t('consent.used')), h('dd', {}, String(c.uses)),
+          h('dt', {}, t('consent.expires')), h('dd', {}, time(c.expiresAt))),
+        active ? h('details', {}, h('summary', {}, t('consents.narrow')), narrow) : null,
+        h('div', { class: 'actions' }, withdraw, receipts)));
+    }
+  }
+
+  // ----- access log -----------------------------------------------------------------------------
+  async function accessLog(el) {
+    let records = [];
+    let cursor = null;
+    const kind = h('select', { id: 'log-kind' },
+      h('option', { value: '' }, t('log.allKinds')),
+      ['pull', 'check', 'in_person'].map((k) => h('option', { value: k }, t('kind.' + k))));
+    const who = h('input', { id: 'log-who', type: 'search', autocomplete: 'off' });
+    const list = h('ul', { class: 'log' });
+    const more = h('button', { type: 'button', class: 'secondary' }, t('log.more'));
+    const draw = () => {
+      clear(list);
+      const q = who.value.trim().toLowerCase();
+      const shown = records.filter((r) => (!kind.value || (r.kind || 'pull') === kind.value) &&
+        (!q || [r.requester, r.requesterName, r.matter, r.matterName, r.purpose].join(' ').toLowerCase().includes(q)));
+      if (!shown.length) list.append(h('li', {}, t('log.none')));
+      for (const r of shown) {
+        list.append(h('li', { class: 'log-entry' },
+          h('strong', {}, time(r.at || r.pulledAt)), ' · ', t('kind.' + (r.kind || 'pull')), ' · ',
+          (r.requesterName || r.requester), ' · ', (r.matterName || r.matter || ''),
+          r.purpose ? ' · ' + r.purpose : '',
+          h('ul', {}, (r.outcomes || []).map((i) => h('li', {}, i.type + ': ' + t('outcome.' + i.outcome) +
+            (i.reason ? ' — ' + t('reason.' + i.reason) : ''))))));
+      }
+      more.hidden = !cursor;
+    };
+    const load = async () => {
+      const r = await api('GET', '/v1/me/access-log?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      if (!r.ok) return failed(el, r);
+      records = records.concat(r.body.records || []);
+      cursor = r.body.nextCursor;
+      draw();
+    };
+    kind.addEventListener('change', draw);
+    who.addEventListener('input', draw);
+    more.addEventListener('click', load);
+    clear(el).append(h('div', { class: 'filters' },
+      h('label', { for: 'log-kind' }, t('log.kind')), kind,
+      h('label', { for: 'log-who' }, t('log.filter')), who), list, more);
+    await load();
+  }
+
+  // ----- notifications --------------------------------------------------------------------------
+  async function notifications(el) {
+    const r = await api('GET', '/v1/me/notifications?limit=50');
+    if (!r.ok) return failed(el, r);
+    clear(el);
+    const list = r.body.notifications || [];
+    const unread = list.filter((n) => !n.read).length;
+    el.append(h('p', {}, t('notifications.unread', { n: unread })));
+    if (unread) {
+      const mark = h('button', { type: 'button', class: 'secondary' }, t('notifications.markRead'));
+      mark.addEventListener('click', async () => {
+        const m = await api('POST', '/v1/me/notifications:read', {});
+        if (!m.ok) return say(errorText(m.body, m.status), 'error');
+        await notifications(clear(el));
+      });
+      el.append(mark);
+    }
+    el.append(h('ul', { class: 'notifications' }, list.map((n) => h('li', { class: n.read ? 'read' : 'unread' },
+      h('strong', {}, t('notice.' + n.kind)), ' · ', time(n.at),
+      n.requesterName ? ' · ' + n.requesterName : '', n.matterName ? ' · ' + n.matterName : '',
+      n.typeName ? ' · ' + n.typeName : '', n.status ? ' · ' + t('status.' + n.status) : ''))));
+  }
+
+  // ----- presentation codes -----------------------------------------------------------------------
+  async function presentations(el, fresh) {
+    const r = await api('GET', '/v1/me/presentations');
+    if (!r.ok) return failed(el, r);
+    clear(el);
+    const list = (r.body.presentations || []);
+    const live = list.filter((p) => p.stateNow === 'pending');
+    if (!live.length) el.append(h('p', {}, t('present.none')));
+    for (const p of live) {
+      const left = h('span', { class: 'countdown', role: 'timer', 'aria-live': 'off' });
+      const tick = () => {
+        const s = Math.max(0, Math.round((new Date(p.expiresAt) - Date.now()) / 1000));
+        left.textContent = t('present.left', { s });
+        if (s === 0) left.textContent = t('presentState.expired');
+      };
+      tick();
+      countdowns.push(setInterval(tick, 1000));
+      const cancel = h('button', { type: 'button', class: 'danger' }, t('present.cancel'));
+      cancel.addEventListener('click', async () => {
+        const c = await api('DELETE', `/v1/me/presentations/${p.id}`);
+        if (!c.ok) return say(errorText(c.body, c.status), 'error');
+        say(t('present.cancelled'), 'ok');
+        await presentations(clear(el));
+      });
+      const shown = made[p.id] || {};
+      const svg = shown.qrSvg ? 'data:image/svg+xml;base64,' + btoa(unescape(encodeURIComponent(shown.qrSvg))) : null;
+      el.append(h('article', { class: 'presentation' + (p.id === fresh ? ' fresh' : ''), 'data-id': p.id },
+        svg ? h('img', { class: 'qr', src: svg, alt: t('present.qrAlt'), width: '180', height: '180' }) : null,
+        shown.code ? h('p', { class: 'code mono', 'aria-label': t('present.code') }, shown.code)
+          : h('p', { class: 'muted' }, t('present.codeElsewhere')),
+        h('p', {}, left),
+        p.fields ? h('p', { class: 'muted' }, t('present.onlyFields', { fields: p.fields.join(', ') })) : null,
+        h('div', { class: 'actions' }, cancel)));
+    }
+    const past = list.filter((p) => p.stateNow !== 'pending');
+    if (past.length) {
+      el.append(h('details', {}, h('summary', {}, t('present.past', { n: past.length })),
+        h('ul', {}, past.map((p) => h('li', {}, time(p.createdAt) + ' · ' + t('presentState.' + p.stateNow))))));
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => LV.init(render));
+})();

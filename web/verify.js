@@ -1,0 +1,119 @@
+// The verifier (/verify): check any signed document, check by check, and redeem a presentation
+// code typed in, opened from its link (/verify#code=…) or scanned with the camera.
+'use strict';
+
+(() => {
+  const { t, h, clear, say, api, errorText, verdict, fields, section, docInput, time } = LV;
+
+  // What kind of signed document this is, by its `type` (and the members that tell them apart).
+  function kindOf(doc) {
+    const types = [].concat((doc && doc.type) || []);
+    for (const k of ['ElectronicLicence', 'PurposeStampedCopy', 'DepositReceipt', 'ConsentReceipt', 'LicenceStatusNotice', 'BitstringStatusListCredential', 'MinimisedCopy']) {
+      if (types.includes(k)) return t('doctype.' + k);
+    }
+    if (doc && doc.licence && doc.status) return t('doctype.StatusStatement');
+    return types.length ? types.join(', ') : t('doctype.unknown');
+  }
+
+  function render() {
+    const main = clear(document.getElementById('main'));
+    clear(document.getElementById('nav'));
+    const input = docInput('doc', t('verify.paste'));
+    const out = h('div', { id: 'verify-result', 'aria-live': 'polite' });
+    const form = h('form', { id: 'verify-form' }, input.el, h('button', { type: 'submit' }, t('verify.check')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clear(out);
+      const text = input.area.value.trim();
+      if (!text) return say(t('verify.empty'), 'error');
+      let doc = null;
+      try { doc = JSON.parse(text); } catch (_) { doc = null; }
+      // The raw text goes to the vault as it is: it parses strictly (duplicate names, big numbers).
+      const r = await api('POST', '/v1/verify', text);
+      if (!r.ok) {
+        out.append(h('p', { class: 'error', 'data-code': r.body && r.body.error && r.body.error.code }, errorText(r.body, r.status)));
+        return say(t('verify.failed'), 'error');
+      }
+      out.append(h('p', {}, t('verify.kind', { kind: kindOf(doc) })), verdict(r.body));
+      say(r.body.valid ? t('verdict.valid') : t('verdict.invalid'), r.body.valid ? 'ok' : 'error');
+    });
+    main.append(section('check', t('verify.checkTitle'), form, out));
+
+    const code = h('input', { id: 'code', type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', inputmode: 'text' });
+    const hash = new URLSearchParams(location.hash.slice(1)).get('code');
+    if (hash) {
+      code.value = hash;
+      // The code stays out of the address bar, the history and any later link.
+      history.replaceState(null, '', location.pathname);
+    }
+    const shown = h('div', { id: 'redeem-result', 'aria-live': 'polite' });
+    const redeem = h('form', { id: 'redeem-form' },
+      h('label', { for: 'code' }, t('redeem.code')), code,
+      h('button', { type: 'submit' }, t('redeem.submit')));
+    redeem.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clear(shown);
+      const r = await api('POST', '/v1/presentations:redeem', { code: code.value });
+      if (!r.ok) {
+        const c = r.body && r.body.error && r.body.error.code;
+        shown.append(h('p', { class: 'error', 'data-code': c }, errorText(r.body, r.status)));
+        return say(t('redeem.refused'), 'error');
+      }
+      const b = r.body;
+      const subj = b.document ? (b.document.credentialSubject || {}) : {};
+      const face = b.fields || (subj.licence || {}).fields;
+      shown.append(h('article', { class: 'redeemed' },
+        h('h3', {}, b.typeName || b.type),
+        h('p', { class: 'muted' }, t('redeem.at', { at: time(b.redeemedAt) }) + ' · ' + b.licence),
+        subj.holder ? h('p', {}, t('redeem.holder', { name: subj.holder.name })) : null,
+        fields(face), verdict(b.verdict)));
+      code.value = '';
+      say(t('redeem.done'), 'ok');
+    });
+    const parts = [redeem];
+    if ('BarcodeDetector' in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+      parts.push(scanner(code, redeem));
+    } else {
+      parts.push(h('p', { class: 'muted' }, t('redeem.noCamera')));
+    }
+    main.append(section('redeem', t('redeem.title'), parts, shown));
+  }
+
+  // Scans a QR code with the camera where the browser has a BarcodeDetector.
+  function scanner(code, form) {
+    const video = h('video', { class: 'scan', muted: true, playsinline: true, hidden: true, 'aria-label': t('redeem.camera') });
+    const button = h('button', { type: 'button', class: 'secondary' }, t('redeem.scan'));
+    let stream = null;
+    button.addEventListener('click', async () => {
+      if (stream) { stream.getTracks().forEach((tr) => tr.stop()); stream = null; video.hidden = true; return; }
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+      } catch (err) {
+        return say(t('redeem.cameraRefused'), 'error');
+      }
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+      const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+      const look = async () => {
+        if (!stream) return;
+        const found = await detector.detect(video).catch(() => []);
+        const value = found.length && found[0].rawValue;
+        if (value) {
+          const m = value.match(/#code=([A-Z2-7-]+)/i);
+          code.value = m ? m[1] : value;
+          stream.getTracks().forEach((tr) => tr.stop());
+          stream = null;
+          video.hidden = true;
+          form.requestSubmit();
+          return;
+        }
+        requestAnimationFrame(look);
+      };
+      look();
+    });
+    return h('div', { class: 'scanner' }, button, video);
+  }
+
+  document.addEventListener('DOMContentLoaded', () => LV.init(render));
+})();
