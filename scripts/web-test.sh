@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The pages' tests (SPEC §12): starts the real server (`serve --demo`) on a temp RocksDB on a free
+# loopback port, runs tests/web/pages.test.mjs in Debian's headless Chromium through playwright-core,
+# and stops the server. Usage: scripts/web-test.sh BINARY
+#   UPDATE_SCREENSHOTS=1 writes the screenshots into docs/screenshots/ (otherwise into the build cache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(realpath "${1:?usage: scripts/web-test.sh path/to/licence-vault}")
+TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/licence-vault/target}
+
+# The node packages, pinned by tests/web/package-lock.json, installed once per lock file.
+stamp=tests/web/node_modules/.lock-sha256
+want=$(sha256sum tests/web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing the page tests' node packages (npm ci)" >&2
+  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+work=$(mktemp -d)
+server=""
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" serve --demo --data "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.2
+done
+
+if [ "${UPDATE_SCREENSHOTS:-}" = 1 ]; then shots=$PWD/docs/screenshots; else shots=$TARGET/screenshots; fi
+mkdir -p "$shots"
+status=0
+BASE="http://127.0.0.1:$port" DATA="$work/data" BIN="$BIN" SHOTS="$shots" \
+  node --test --test-concurrency=1 --test-reporter=spec tests/web/pages.test.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "--- the server's log ---" >&2
+  tail -n 50 "$work/server.log" >&2
+fi
+# The tokens of the demo must never reach the log.
+if grep -qF "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$work/data/demo-tokens.json")" "$work/server.log"; then
+  echo "a token appeared in the server's log" >&2
+  status=1
+fi
+echo "screenshots in $shots" >&2
+exit "$status"

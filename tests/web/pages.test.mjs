@@ -1,0 +1,478 @@
+// The vault's pages in a real headless Chromium against the real server (SPEC §12).
+// scripts/web-test.sh starts `serve --demo` on a temp RocksDB and runs this file with
+//   BASE (the vault's URL), DATA (its data directory: demo-tokens.json), BIN (the licence-vault
+//   binary: gen and sign), SHOTS (where the screenshots go).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const BASE = process.env.BASE;
+const DATA = process.env.DATA;
+const BIN = process.env.BIN;
+const SHOTS = process.env.SHOTS || join(DATA, 'screenshots');
+const tmp = join(DATA, 'web-test');
+mkdirSync(tmp, { recursive: true });
+mkdirSync(SHOTS, { recursive: true });
+const tokens = JSON.parse(readFileSync(join(DATA, 'demo-tokens.json'), 'utf8'));
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+// The demo holders these tests use; each test has its own, so no test sees another's consents.
+const HUANG = '111:350104197911050571';   // approves a request
+const ZHENG = '111:350111199206171282';   // narrows while approving
+const WU = '111:350102199612030462';      // approves, then withdraws
+const WANG = '111:350105199011280350';    // shows a licence in person
+const LI = '111:35011220010426093X';      // holds a licence whose face field is "<script>"
+const REQUESTER = 'fz-rs-zwfw';
+const MATTER = '350100-RS-007';           // 居民身份证 (姓名) + 社会保障卡 (姓名, 社会保障号码, 卡号)
+const ID_CARD = '11100000000019713D001';
+const SS_CARD = '11100000717800963N002';
+const POLICE = '113501000035902487';      // 福州市公安局, key keys/gaj.key
+
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "connect-src 'self'; media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; " +
+  "require-trusted-types-for 'script'; trusted-types 'none'";
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => { await browser?.close(); });
+
+async function call(token, method, path, body) {
+  const r = await fetch(BASE + path, {
+    method,
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+// A fresh browser (no cookies, no storage) at phone width unless told otherwise.
+async function fresh(opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 }, ...opts });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  return { context, page, errors };
+}
+
+// Signs in on `realm` as the demo principal whose label contains `who`.
+async function signIn(page, realm, who) {
+  await page.goto(BASE + '/' + realm);
+  await page.locator('button[data-demo]', { hasText: who }).click();
+  await page.locator('#signout').waitFor();
+}
+
+async function askConsent(holder, types) {
+  const r = await call(tokens.requesters[REQUESTER], 'POST', '/v1/consent-requests',
+    { holder, matter: MATTER, purpose: '页面测试', ...(types ? { types } : {}), maxUses: 3 });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.id;
+}
+
+async function pull(holder) {
+  const r = await call(tokens.requesters[REQUESTER], 'POST', '/v1/reuse', { holder, matter: MATTER, purpose: '页面测试' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return Object.fromEntries(r.body.results.map((x) => [x.type, x]));
+}
+
+async function axe(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${name}: ${v.id} (${v.impact}) ${v.nodes.map((n) => n.target).join(' ')}`), []);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, name + '.png') });
+}
+
+test('a holder approves a request on /me, and the approval system\'s pull is then provided', async () => {
+  const id = await askConsent(HUANG);
+  const { context, page, errors } = await fresh();
+  await signIn(page, 'me', '黄建华');
+  const card = page.locator('#req-' + id);
+  await card.waitFor();
+  // The preview shows what would leave: only the matter's declared fields.
+  await assert.doesNotReject(card.getByText('社会保障号码').waitFor());
+  await shot(page, 'me');
+  await card.getByRole('button', { name: '同意' }).click();
+  await page.locator('#status', { hasText: '已同意' }).waitFor();
+  await page.locator('#req-' + id).waitFor({ state: 'detached' });
+  const got = await pull(HUANG);
+  assert.equal(got[ID_CARD].outcome, 'provided');
+  assert.equal(got[SS_CARD].outcome, 'provided');
+  assert.deepEqual([...got[SS_CARD].disclosed].sort(), ['卡号', '姓名', '社会保障号码'].sort());
+  assert.equal(got[SS_CARD].licence, undefined, 'only the declared fields leave');
+  // The holder sees the pull in the access log.
+  await page.reload();
+  await page.locator('#log .log-entry', { hasText: '页面测试' }).first().waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('narrowing while approving: the unticked type is not provided', async () => {
+  const id = await askConsent(ZHENG);
+  const { context, page } = await fresh();
+  await signIn(page, 'me', '郑丽娟');
+  const card = page.locator('#req-' + id);
+  await card.locator(`input[value="${SS_CARD}"]`).uncheck();
+  await card.getByRole('button', { name: '同意' }).click();
+  await page.locator('#status', { hasText: '已同意' }).waitFor();
+  const got = await pull(ZHENG);
+  assert.equal(got[ID_CARD].outcome, 'provided');
+  assert.equal(got[SS_CARD].outcome, 'not_provided');
+  assert.equal(got[SS_CARD].reason, 'no_consent');
+  await context.close();
+});
+
+test('withdrawing a consent on /me: the next pull is not provided, and receipts download', async () => {
+  const id = await askConsent(WU);
+  const { context, page } = await fresh({ acceptDownloads: true });
+  await signIn(page, 'me', '吴晓燕');
+  await page.locator('#req-' + id).getByRole('button', { name: '同意' }).click();
+  await page.locator('#status', { hasText: '已同意' }).waitFor();
+  const consents = (await call(tokens.holders[WU], 'GET', '/v1/me/consents')).body.consents;
+  const consent = consents.find((c) => c.matter === MATTER && c.state === 'active');
+  const card = page.locator(`article.consent[data-id="${consent.id}"]`);
+  await card.locator('.remaining', { hasText: '3' }).waitFor();
+  const [download] = await Promise.all([page.waitForEvent('download'), card.getByRole('button', { name: '下载授权回执' }).click()]);
+  const receipts = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(receipts.receipts.length, 1);
+  await card.getByRole('button', { name: '撤回授权' }).click();
+  await page.locator('#status', { hasText: '授权已撤回' }).waitFor();
+  await page.locator(`article.consent[data-id="${consent.id}"] .badge`, { hasText: '已撤回' }).waitFor();
+  const got = await pull(WU);
+  assert.equal(got[ID_CARD].outcome, 'not_provided');
+  assert.equal(got[ID_CARD].reason, 'consent_withdrawn');
+  assert.equal(got[SS_CARD].outcome, 'not_provided');
+  await context.close();
+});
+
+test('a presentation code made on /me is redeemed once on /verify and is dead on reuse', async () => {
+  const holder = await fresh();
+  await signIn(holder.page, 'me', '王海峰');
+  const lic = holder.page.locator('article.licence').first();
+  await lic.locator('summary', { hasText: '亮证' }).click();
+  await lic.locator('input[name=field]').first().check();
+  await lic.getByRole('button', { name: '生成亮证码' }).click();
+  const shown = holder.page.locator('article.presentation.fresh');
+  await shown.locator('img.qr').waitFor();
+  const code = (await shown.locator('.code').textContent()).trim();
+  assert.match(code, /^[A-Z2-7]{4}(-[A-Z2-7]{4})+$/);
+  const left = await shown.locator('.countdown').textContent();
+  assert.match(left, /^剩余 \d+ 秒$/);
+  await holder.page.waitForTimeout(1100);
+  assert.notEqual(await shown.locator('.countdown').textContent(), '', 'the countdown runs');
+
+  const clerk = await fresh();
+  await signIn(clerk.page, 'verify', REQUESTER);
+  await clerk.page.fill('#code', code);
+  await clerk.page.getByRole('button', { name: '核销' }).click();
+  const out = clerk.page.locator('#redeem-result .redeemed');
+  await out.waitFor();
+  await out.locator('.verdict.valid').waitFor();
+  assert.equal(await out.locator('dl.fields dt').count(), 1, 'only the one chosen field is shown');
+  await clerk.page.fill('#code', code);
+  await clerk.page.getByRole('button', { name: '核销' }).click();
+  await clerk.page.locator('#redeem-result .error[data-code="presentation_used"]').waitFor();
+  // The holder sees the showing.
+  await holder.page.reload();
+  await holder.page.locator('#log .log-entry', { hasText: '现场亮证' }).first().waitFor();
+  await holder.context.close();
+  await clerk.context.close();
+});
+
+test('/verify shows a tampered licence as bad_signature, check by check, and an intact one as valid', async () => {
+  const { context, page } = await fresh();
+  await signIn(page, 'verify', REQUESTER);
+  const dir = join(root, 'fixtures', 'licences');
+  const doc = JSON.parse(readFileSync(join(dir, readdirSync(dir).sort()[0]), 'utf8'));
+  await page.fill('#doc', JSON.stringify(doc));
+  await page.getByRole('button', { name: '核验', exact: true }).click();
+  await page.locator('#verify-result .verdict.valid').waitFor();
+  doc.credentialSubject.holder.name = '篡改';
+  await page.fill('#doc', JSON.stringify(doc));
+  await page.getByRole('button', { name: '核验', exact: true }).click();
+  const fail = page.locator('#verify-result .check.fail .reason[data-code="bad_signature"]');
+  await fail.waitFor();
+  assert.match(await fail.textContent(), /签名无效/);
+  assert.equal(await page.locator('#verify-result .verdict-head').textContent().then((t) => t.startsWith('核验未通过')), true);
+  await shot(page, 'verify');
+  // A duplicate member is refused as ambiguous JSON, not guessed at.
+  await page.fill('#doc', '{"a":1,"a":2}');
+  await page.getByRole('button', { name: '核验', exact: true }).click();
+  await page.locator('#verify-result .error[data-code="malformed_json"]').waitFor();
+  await context.close();
+});
+
+// Licences of one agency from `gen`, as JSON Lines, and that agency's USCC.
+function generated(count, seed) {
+  const out = join(tmp, `gen-${seed}.jsonl`);
+  execFileSync(BIN, ['gen', '--count', String(count), '--out', out, '--seed', String(seed), '--quiet',
+    '--keys', join(root, 'keys'), '--fixtures', join(root, 'fixtures')], { stdio: 'ignore' });
+  const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+  const by = {};
+  for (const l of lines) (by[JSON.parse(l).issuer.id] ||= []).push(l);
+  const [issuer, mine] = Object.entries(by).sort((a, b) => b[1].length - a[1].length)[0];
+  return { uscc: issuer.replace('urn:uscc:', ''), lines: mine };
+}
+
+test('/agency uploads a JSON Lines file with one bad line: per-line results, and it resumes', async () => {
+  const { uscc, lines } = generated(60, 4242);
+  assert.ok(lines.length >= 3);
+  const file = join(tmp, 'upload.jsonl');
+  const content = [lines[0], '{"id": "truncated', lines[1], lines[2]];
+  writeFileSync(file, content.join('\n') + '\n');
+  const { context, page } = await fresh();
+  await signIn(page, 'agency', uscc);
+  await page.setInputFiles('#jsonl', file);
+  await page.locator('#jsonl-counts', { hasText: '共 4 行' }).waitFor();
+  await page.getByRole('button', { name: '开始存入' }).click();
+  await page.locator('#status', { hasText: '完成：成功 3，失败 1' }).waitFor();
+  const items = page.locator('#jsonl-results li');
+  assert.equal(await items.count(), 4);
+  assert.deepEqual(await items.evaluateAll((li) => li.map((l) => l.className)), ['ok', 'error', 'ok', 'ok']);
+  assert.equal(await items.nth(1).getAttribute('data-code'), 'malformed_json');
+  assert.match(await items.nth(0).textContent(), /第 1 行: 已存入/);
+  // The recent deposits list shows them.
+  for (const l of [lines[0], lines[1], lines[2]]) {
+    await page.locator(`#deposits li[data-id="${JSON.parse(l).id}"]`).waitFor();
+  }
+  await shot(page, 'agency');
+  // Resuming: progress is kept per file (name, size, date). Pretend a break after line 2: the same
+  // file picked again resumes at line 3, and those lines are answered as already deposited
+  // (deposits are idempotent).
+  await page.evaluate(() => {
+    const f = document.getElementById('jsonl').files[0];
+    localStorage.setItem(`lv-upload:${f.name}:${f.size}:${f.lastModified}`, '2');
+  });
+  await page.setInputFiles('#jsonl', []);
+  await page.setInputFiles('#jsonl', file);
+  await page.locator('#jsonl-counts', { hasText: '上次已处理 2/4 行' }).waitFor();
+  await page.getByRole('button', { name: '继续存入' }).click();
+  await page.locator('#status', { hasText: '完成：成功 2，失败 0' }).waitFor();
+  assert.deepEqual(await page.locator('#jsonl-results li').evaluateAll((li) => li.map((l) => l.textContent)),
+    ['第 3 行: 此前已存入（相同内容）', '第 4 行: 此前已存入（相同内容）']);
+  await context.close();
+});
+
+test('/agency posts a status statement and lists the notice that went out', async () => {
+  // A requester is provided one of the police's licences, then the police suspend it.
+  const holder = WANG;
+  const id = await askConsent(holder, [ID_CARD]);
+  await call(tokens.holders[holder], 'POST', `/v1/me/consent-requests/${id}:approve`, {});
+  const provided = await pull(holder);
+  const licence = provided[ID_CARD].licenceId;
+  assert.ok(licence);
+  const unsigned = { '@context': ['https://www.w3.org/ns/credentials/v2'], licence, status: 'suspended',
+    reason: '页面测试暂停', effectiveAt: new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, 'Z') };
+  const statementFile = join(tmp, 'statement.json');
+  writeFileSync(statementFile, JSON.stringify(unsigned));
+  const signed = execFileSync(BIN, ['sign', '--key', join(root, 'keys', 'gaj.key'), '--in', statementFile]).toString();
+  const { context, page } = await fresh();
+  await signIn(page, 'agency', POLICE);
+  await page.fill('#statement', signed);
+  await page.getByRole('button', { name: '提交', exact: true }).click();
+  await page.locator('#status-result .ok').waitFor();
+  await page.locator('#notices li', { hasText: REQUESTER }).first().waitFor();
+  assert.match(await page.locator('#notices li').first().textContent(), /已暂停/);
+  await context.close();
+});
+
+test('a face field holding <script> is shown as text on /me and never runs', async () => {
+  generated(200, 77);
+  // One of the police's ID cards from gen, made out to a demo holder, with markup in a face field,
+  // signed again with the police's demo key.
+  const all = readFileSync(join(tmp, 'gen-77.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const card = all.find((d) => d.issuer.id === 'urn:uscc:' + POLICE && d.credentialSubject.licence.typeCode === ID_CARD);
+  assert.ok(card, 'gen made an ID card of the police');
+  delete card.proof;
+  card.credentialSubject.holder = { codeType: '111', code: LI.split(':')[1], name: '李明辉' };
+  const evil = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+  card.credentialSubject.licence.fields['住址'] = evil;
+  const file = join(tmp, 'evil.json');
+  writeFileSync(file, JSON.stringify(card));
+  const signed = execFileSync(BIN, ['sign', '--key', join(root, 'keys', 'gaj.key'), '--in', file]).toString();
+
+  const agency = await fresh();
+  await signIn(agency.page, 'agency', POLICE);
+  await agency.page.fill('#licence', signed);
+  await agency.page.getByRole('button', { name: '存入', exact: true }).click();
+  await agency.page.locator('#one-result .ok', { hasText: '已存入' }).waitFor();
+  await agency.context.close();
+
+  const { context, page } = await fresh();
+  await signIn(page, 'me', '李明辉');
+  const art = page.locator(`article.licence[data-id="${card.id}"]`);
+  await art.locator('summary', { hasText: '照面信息' }).click();
+  const dd = art.locator('dl.fields dd', { hasText: '<script>' });
+  assert.equal(await dd.textContent(), evil);
+  assert.equal(await art.locator('dl.fields img, dl.fields script').count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  await context.close();
+});
+
+test('the language toggle switches every text to English and back, and is remembered', async () => {
+  const { context, page } = await fresh();
+  await page.goto(BASE + '/me');
+  await page.getByRole('heading', { name: '登录' }).waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+  await page.click('#lang');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  assert.equal(await page.title(), 'My licences · Licence vault');
+  await page.goto(BASE + '/verify');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.locator('button[data-demo]', { hasText: REQUESTER }).click();
+  await page.getByRole('heading', { name: 'Redeem a presentation code' }).waitFor();
+  await shot(page, 'verify-en');
+  await page.click('#lang');
+  await page.getByRole('heading', { name: '核销亮证码' }).waitFor();
+  await context.close();
+  // Every key has both languages.
+  const zh = JSON.parse(readFileSync(join(root, 'web', 'i18n', 'zh.json'), 'utf8'));
+  const en = JSON.parse(readFileSync(join(root, 'web', 'i18n', 'en.json'), 'utf8'));
+  assert.deepEqual(Object.keys(zh).sort(), Object.keys(en).sort());
+});
+
+test('every page fits a 375 px phone screen without sideways scrolling', async () => {
+  for (const [realm, who] of [['me', '黄建华'], ['verify', REQUESTER], ['agency', POLICE]]) {
+    const { context, page } = await fresh();
+    await page.goto(BASE + '/' + realm);
+    await page.locator('#signin').waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), realm + ' sign-in');
+    await signIn(page, realm, who);
+    await page.locator('main section').first().waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), realm + ' signed in');
+    await context.close();
+  }
+});
+
+test('sessions: HttpOnly SameSite=Strict cookies, a CSRF token on every call, no token in the page', async () => {
+  const { context, page } = await fresh();
+  await signIn(page, 'me', '黄建华');
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'lv_session');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Strict');
+  assert.equal(session.path, '/me');
+  const token = tokens.holders[HUANG];
+  const seen = await page.evaluate(() => [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage), location.href, document.documentElement.outerHTML].join('\n'));
+  assert.ok(!seen.includes(token), 'the token is nowhere in the page');
+  assert.ok(!cookies.some((c) => c.value === token), 'the token is not a cookie');
+  // Calls without the CSRF token, or with another, are refused before they reach the API.
+  const none = await page.request.post(BASE + '/me/api/v1/me/notifications:read', { data: {} });
+  assert.equal(none.status(), 403);
+  assert.equal((await none.json()).error.field, 'X-CSRF-Token');
+  const wrong = await page.request.get(BASE + '/me/api/v1/me/licences', { headers: { 'X-CSRF-Token': 'x'.repeat(43) } });
+  assert.equal(wrong.status(), 403);
+  // With the token, but from another site.
+  const csrf = (await (await page.request.get(BASE + '/me/session')).json()).csrf;
+  const cross = await page.request.post(BASE + '/me/api/v1/me/notifications:read',
+    { data: {}, headers: { 'X-CSRF-Token': csrf, Origin: 'https://evil.example' } });
+  assert.equal(cross.status(), 403);
+  const good = await page.request.post(BASE + '/me/api/v1/me/notifications:read', { data: {}, headers: { 'X-CSRF-Token': csrf } });
+  assert.equal(good.status(), 200);
+  // The session is for /me only: the agency page's API does not accept it.
+  const other = await page.request.get(BASE + '/agency/api/v1/issuer/deposits', { headers: { 'X-CSRF-Token': csrf } });
+  assert.equal(other.status(), 401);
+  // Signing in needs the pre-sign-in CSRF token too, and a holder token is refused at /agency.
+  const bare = await fetch(BASE + '/me/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) });
+  assert.equal(bare.status, 403);
+  const agency = await fresh();
+  await agency.page.goto(BASE + '/agency');
+  await agency.page.fill('#token', token);
+  await agency.page.getByRole('button', { name: '登录' }).click();
+  await agency.page.locator('#status', { hasText: '无权进行此操作' }).waitFor();
+  await agency.context.close();
+  // Signing out ends the session on the server.
+  await page.click('#signout');
+  await page.locator('#signin').waitFor();
+  const after = await page.request.get(BASE + '/me/api/v1/me/licences', { headers: { 'X-CSRF-Token': csrf } });
+  assert.equal(after.status(), 401);
+  await context.close();
+});
+
+test('every page sends the strict CSP and refuses framing; inline script does not run', async () => {
+  for (const path of ['/me', '/verify', '/agency', '/assets/app.js', '/me/session']) {
+    const r = await fetch(BASE + path);
+    assert.equal(r.headers.get('content-security-policy'), CSP, path);
+    assert.equal(r.headers.get('x-frame-options'), 'DENY', path);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff', path);
+  }
+  const { context, page } = await fresh();
+  // Markup injected into the page (as a stored value would be if it were ever written as HTML):
+  // the page as the server sent it, headers and all, with an inline script and handler added.
+  await page.route(BASE + '/me', async (route) => {
+    const response = await route.fetch();
+    const body = (await response.text()).replace('</body>',
+      '<script>window.__inline = 1</script><img src="/x" onerror="window.__inline = 2"></body>');
+    await route.fulfill({ response, body });
+  });
+  await page.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.effectiveDirective));
+  });
+  await page.goto(BASE + '/me');
+  await page.locator('#signin').waitFor();
+  // Script text set from a string is refused by Trusted Types.
+  const threw = await page.evaluate(() => {
+    try {
+      const s = document.createElement('script');
+      s.text = 'window.__inline = 3';
+      document.head.append(s);
+      return null;
+    } catch (e) { return e.name; }
+  });
+  await page.waitForTimeout(200);
+  assert.equal(threw, 'TypeError');
+  assert.equal(await page.evaluate(() => window.__inline), undefined);
+  const seen = await page.evaluate(() => window.__violations);
+  for (const d of ['script-src-elem', 'script-src-attr', 'require-trusted-types-for']) {
+    assert.ok(seen.includes(d), d + ' in ' + JSON.stringify(seen));
+  }
+  await context.close();
+});
+
+test('axe-core finds no serious or critical violation on any page, signed out or in', async () => {
+  for (const [realm, who] of [['me', '黄建华'], ['verify', REQUESTER], ['agency', POLICE]]) {
+    // axe is injected by the test, so this context alone does not enforce the CSP.
+    const { context, page } = await fresh({ bypassCSP: true });
+    await page.goto(BASE + '/' + realm);
+    await page.locator('#signin').waitFor();
+    await axe(page, realm + ' sign-in');
+    await signIn(page, realm, who);
+    await page.locator('main section').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    for (const d of await page.locator('details').all()) await d.evaluate((el) => { el.open = true; });
+    await axe(page, realm);
+    await context.close();
+  }
+});
+
+test('the holderUrl of a consent request opens /me at that request', async () => {
+  const id = await askConsent(HUANG);
+  const r = await call(tokens.requesters[REQUESTER], 'GET', `/v1/consent-requests/${id}`);
+  const url = new URL(r.body.holderUrl);
+  assert.equal(url.pathname, `/me/consent-requests/${id}`);
+  const { context, page } = await fresh();
+  await page.goto(BASE + url.pathname);
+  await page.locator('button[data-demo]', { hasText: '黄建华' }).click();
+  await page.locator(`#req-${id} h3:focus`).waitFor();
+  await page.locator(`#req-${id}`).getByRole('button', { name: '拒绝' }).click();
+  await page.locator('#status', { hasText: '已拒绝' }).waitFor();
+  await context.close();
+});
