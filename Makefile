@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit api-fuzz fuzz-short fuzz crash-short test-crash bench fresh-clone-check
+.PHONY: run test deps lint unit api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -16,8 +16,9 @@ run: deps
 	$(CARGO) run --bin licence-vault -- serve --demo --data $(DATA) --listen $(LISTEN)
 
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
-## then fuzz the API with schemathesis against the real server and the parsers with cargo-fuzz.
-test: deps lint unit api-fuzz fuzz-short crash-short
+## then fuzz the API with schemathesis against the real server, test the pages in headless Chromium,
+## and fuzz the parsers with cargo-fuzz.
+test: deps lint unit api-fuzz web-test fuzz-short crash-short
 
 lint:
 	$(CARGO) fmt --check
@@ -34,6 +35,16 @@ unit:
 ## schemathesis against /v1/openapi.json with every role's token: no 5xx, no undocumented status.
 api-fuzz:
 	scripts/api-fuzz.sh 20
+
+## The pages (/me, /verify, /agency) in headless Chromium against the real server (tests/web).
+web-test:
+	$(CARGO) build --bin licence-vault
+	scripts/web-test.sh $(CARGO_TARGET_DIR)/debug/licence-vault
+
+## The same, writing the pages' screenshots into docs/screenshots/.
+screenshots: deps
+	$(CARGO) build --bin licence-vault
+	UPDATE_SCREENSHOTS=1 scripts/web-test.sh $(CARGO_TARGET_DIR)/debug/licence-vault
 
 ## cargo-fuzz targets (fuzz/) for the I-JSON parser and canonicaliser, codes, did:key, proofs and
 ## licences, from the committed seed corpus: 10 s each in `make test`, FUZZ_SECONDS each in `make fuzz`.

@@ -2,8 +2,11 @@
 # Installs what building licence-vault needs beyond the Rust toolchain: clang and libclang (the
 # rocksdb crate compiles RocksDB from C++ and generates its bindings with libclang), plus the
 # rustfmt and clippy components, schemathesis (the API fuzzer of `make test`) in a Python venv
-# under the build cache, and cargo-fuzz with a nightly toolchain (the parser fuzzer). Safe to run again: it installs only what is missing.
+# under the build cache, cargo-fuzz with a nightly toolchain (the parser fuzzer), and for the page
+# tests Debian's Chromium, a Chinese font, Node.js and the pinned node packages of tests/web.
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # Any one match will do (`ls` of several globs fails as soon as one of them matches nothing).
 have_libclang() {
@@ -19,6 +22,13 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 have_libclang || missing+=(libclang-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# The page tests: Debian's Chromium, a font with Chinese glyphs for the screenshots, Node.js and npm
+# for playwright-core and axe-core, and curl for the scripts' readiness checks.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk' || missing+=(fonts-wqy-microhei)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -61,4 +71,13 @@ fi
 if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   echo "installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
   cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+
+# playwright-core and axe-core for the page tests, pinned by tests/web/package-lock.json.
+stamp=tests/web/node_modules/.lock-sha256
+want=$(sha256sum tests/web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing the page tests' node packages (npm ci in tests/web)" >&2
+  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
 fi

@@ -8,13 +8,9 @@ cd "$(dirname "$0")/.."
 BIN=$(realpath "${1:?usage: scripts/web-test.sh path/to/licence-vault}")
 TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/licence-vault/target}
 
-# The node packages, pinned by tests/web/package-lock.json, installed once per lock file.
-stamp=tests/web/node_modules/.lock-sha256
-want=$(sha256sum tests/web/package-lock.json | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "installing the page tests' node packages (npm ci)" >&2
-  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
-  echo "$want" > "$stamp"
+if [ ! -d tests/web/node_modules/playwright-core ] || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "the page tests need Chromium and tests/web's node packages: run scripts/install-deps.sh (make deps)" >&2
+  exit 1
 fi
 
 work=$(mktemp -d)

@@ -385,7 +385,10 @@ pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<DemoPri
         });
     }
     for (id, token) in &tokens.requesters {
-        let name = reg.requesters.get(id).map_or(id.as_str(), |r| r.name.as_str());
+        let name = reg
+            .requesters
+            .get(id)
+            .map_or(id.as_str(), |r| r.name.as_str());
         out.push(DemoPrincipal {
             realm: Realm::Verify,
             label: format!("{name} · {id}"),

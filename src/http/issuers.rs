@@ -52,7 +52,11 @@ fn parse(
         return Err(ApiError::forbidden("this endpoint is for issuer tokens"));
     };
     let Query(q) = query.map_err(|e| query_error(&e, &["limit", "before"]))?;
-    Ok((uscc, q.before, page_limit(q.limit, ISSUER_PAGE, ISSUER_MAX_PAGE)?))
+    Ok((
+        uscc,
+        q.before,
+        page_limit(q.limit, ISSUER_PAGE, ISSUER_MAX_PAGE)?,
+    ))
 }
 
 /// The caller's deposits (issuer), newest first, each with its status now.

@@ -112,19 +112,48 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Scripts and styles only from the vault; no inline script or style, no plugins, no framing;
 /// images from the vault or `data:` (the QR codes); calls only to the vault; and Trusted Types
 /// required, so no string can be turned into HTML or script.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
 require-trusted-types-for 'script'; trusted-types 'none'";
 
 /// Static assets: name, content type, bytes.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../web/app.js")),
-    ("me.js", "text/javascript; charset=utf-8", include_bytes!("../../web/me.js")),
-    ("verify.js", "text/javascript; charset=utf-8", include_bytes!("../../web/verify.js")),
-    ("agency.js", "text/javascript; charset=utf-8", include_bytes!("../../web/agency.js")),
-    ("style.css", "text/css; charset=utf-8", include_bytes!("../../web/style.css")),
-    ("zh.json", "application/json", include_bytes!("../../web/i18n/zh.json")),
-    ("en.json", "application/json", include_bytes!("../../web/i18n/en.json")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/app.js"),
+    ),
+    (
+        "me.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/me.js"),
+    ),
+    (
+        "verify.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/verify.js"),
+    ),
+    (
+        "agency.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/agency.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/style.css"),
+    ),
+    (
+        "zh.json",
+        "application/json",
+        include_bytes!("../../web/i18n/zh.json"),
+    ),
+    (
+        "en.json",
+        "application/json",
+        include_bytes!("../../web/i18n/en.json"),
+    ),
 ];
 
 /// The API router with the pages in front of it.
@@ -173,7 +202,10 @@ async fn secure_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
         "permissions-policy",
@@ -228,13 +260,21 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
-fn set_cookie(state: &WebState, realm: Realm, name: &str, value: &str, max_age: u64) -> HeaderValue {
+fn set_cookie(
+    state: &WebState,
+    realm: Realm,
+    name: &str,
+    value: &str,
+    max_age: u64,
+) -> HeaderValue {
     let secure = if state.secure { "; Secure" } else { "" };
+    // Names and paths are constants and values URL-safe base64, so this is always a valid header;
+    // should it not be, no cookie is better than a panic.
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
         realm.path()
     ))
-    .expect("cookie values are URL-safe base64")
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn session_of(state: &WebState, headers: &HeaderMap, realm: Realm) -> Option<Session> {
@@ -297,7 +337,11 @@ fn demo_choices(state: &WebState, realm: Realm) -> Vec<DemoChoice> {
 }
 
 /// `GET /{realm}/session`: whether the page is signed in, and its CSRF token.
-async fn session_state(State(state): State<WebState>, headers: HeaderMap, realm: Realm) -> Response {
+async fn session_state(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    realm: Realm,
+) -> Response {
     let demo = demo_choices(&state, realm);
     if let Some(s) = session_of(&state, &headers, realm) {
         return Json(SessionState {
@@ -345,7 +389,8 @@ async fn sign_in(
     realm: Realm,
 ) -> Result<Response, ApiError> {
     let pre = cookie(&headers, PRE_COOKIE).ok_or_else(|| {
-        ApiError::forbidden("open the page first: the sign-in cookie is missing").field("X-CSRF-Token")
+        ApiError::forbidden("open the page first: the sign-in cookie is missing")
+            .field("X-CSRF-Token")
     })?;
     check_csrf(&headers, pre)?;
     let (token, demo_label) = match (body.token, body.demo) {
@@ -395,7 +440,10 @@ async fn sign_in(
         .sessions
         .start(realm, token, label.clone())
         .ok_or_else(|| {
-            ApiError::new(Reason::Unavailable, "too many sessions; try again in a minute")
+            ApiError::new(
+                Reason::Unavailable,
+                "too many sessions; try again in a minute",
+            )
         })?;
     let mut r = Json(SessionState {
         signed_in: true,
@@ -449,7 +497,8 @@ async fn sign_out(
 
 /// Headers a page's call may pass on to the API; everything else (cookies, any Authorization
 /// of its own) is dropped.
-const FORWARDED: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::ACCEPT, header::CONTENT_LENGTH];
+const FORWARDED: [header::HeaderName; 3] =
+    [header::CONTENT_TYPE, header::ACCEPT, header::CONTENT_LENGTH];
 
 /// `/{realm}/api/v1/…`: the API call `/v1/…` with the session's token.
 async fn proxy(State(state): State<WebState>, req: Request, realm: Realm) -> Response {
@@ -461,7 +510,10 @@ async fn proxy(State(state): State<WebState>, req: Request, realm: Realm) -> Res
 
 async fn forward(state: &WebState, req: Request, realm: Realm) -> Result<Response, ApiError> {
     let session = session_of(state, req.headers(), realm).ok_or_else(|| {
-        ApiError::new(Reason::Unauthorized, "not signed in, or the session has ended")
+        ApiError::new(
+            Reason::Unauthorized,
+            "not signed in, or the session has ended",
+        )
     })?;
     check_csrf(req.headers(), &session.csrf)?;
     let (parts, body) = req.into_parts();
@@ -489,7 +541,11 @@ async fn forward(state: &WebState, req: Request, realm: Realm) -> Result<Respons
         .map_err(|_| ApiError::unauthorized())?;
     let inner = inner
         .header(header::AUTHORIZATION, auth)
-        .body(if parts.method == Method::GET { Body::empty() } else { body })
+        .body(if parts.method == Method::GET {
+            Body::empty()
+        } else {
+            body
+        })
         .map_err(|_| ApiError::new(Reason::InvalidRequest, "bad request"))?;
     let mut r = state
         .api

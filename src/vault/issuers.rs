@@ -54,6 +54,9 @@ pub struct IssuerPage<T> {
     pub next_before: Option<u64>,
 }
 
+/// Entries of an issuer index (number, value) and the `before` of the next page.
+type IndexPage = (Vec<(u64, Vec<u8>)>, Option<u64>);
+
 impl Vault {
     /// Entries of an issuer index before `before` (none: from the newest), newest first.
     fn issuer_index(
@@ -62,7 +65,7 @@ impl Vault {
         issuer: &Uscc,
         before: Option<u64>,
         limit: usize,
-    ) -> Result<(Vec<(u64, Vec<u8>)>, Option<u64>), VaultError> {
+    ) -> Result<IndexPage, VaultError> {
         let limit = limit.clamp(1, ISSUER_MAX_PAGE);
         let prefix = layout::issuer(issuer);
         let entries = match before {
@@ -81,7 +84,11 @@ impl Vault {
             .take(limit)
             .map(|(k, v)| Ok((layout::issuer_key_number(table, &k)?, v)))
             .collect::<Result<Vec<_>, VaultError>>()?;
-        let next = if more { items.last().map(|(n, _)| *n) } else { None };
+        let next = if more {
+            items.last().map(|(n, _)| *n)
+        } else {
+            None
+        };
         Ok((items, next))
     }
 
@@ -100,9 +107,9 @@ impl Vault {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| layout::corrupt(Table::IssuerDeposit, "bad licence id"))?;
-            let meta = self
-                .meta(&id)?
-                .ok_or_else(|| layout::corrupt(Table::IssuerDeposit, "deposit without its licence"))?;
+            let meta = self.meta(&id)?.ok_or_else(|| {
+                layout::corrupt(Table::IssuerDeposit, "deposit without its licence")
+            })?;
             items.push(IssuerDeposit {
                 index,
                 id: id.urn(),

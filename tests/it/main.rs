@@ -21,6 +21,7 @@ mod lifecycle;
 mod logs;
 mod notices;
 mod notifications;
+mod pages;
 mod presentations;
 mod requests;
 mod reuse;
