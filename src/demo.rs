@@ -9,8 +9,7 @@ use anyhow::{bail, Context as _};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
-use crate::http::pages::{DemoPrincipal, Realm};
+use crate::auth::{Principal, Role};
 use crate::registry::{Agency, LicenceType, Matter, Requester};
 use crate::store::{Change, Table};
 use crate::vault::{layout, Deposited, Vault, VaultError};
@@ -360,14 +359,29 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo principals the pages offer for sign-in (SPEC §12): every demo holder at `/me` (named
-/// from its licences), every approval system at `/verify` and every agency at `/agency`, with the
-/// tokens `seed` wrote. Labels carry masked holder codes only.
-pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<DemoPrincipal>> {
-    let path = data.join("demo-tokens.json");
-    let tokens: DemoTokens = serde_json::from_slice(
-        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-    )?;
+/// A demo principal the pages offer for sign-in (`serve --demo` only).
+#[derive(Clone)]
+pub struct SignInChoice {
+    pub role: Role,
+    /// Shown on the sign-in list: a name and a masked code.
+    pub label: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for SignInChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInChoice")
+            .field("role", &self.role)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The demo principals the pages offer for sign-in (SPEC §12): every demo holder (named from its
+/// licences), every approval system and every agency, with the tokens `seed` wrote. Labels carry
+/// masked holder codes only.
+pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<SignInChoice>> {
+    let tokens: DemoTokens = read_json(&data.join("demo-tokens.json"))?;
     let reg = vault.registries();
     let now = Utc::now();
     let mut out = Vec::new();
@@ -378,8 +392,8 @@ pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<DemoPri
             .into_iter()
             .find_map(|e| e.licence.map(|l| l.holder_name))
             .unwrap_or_default();
-        out.push(DemoPrincipal {
-            realm: Realm::Me,
+        out.push(SignInChoice {
+            role: Role::Holder,
             label: format!("{name} · {holder}"),
             token: token.clone(),
         });
@@ -389,8 +403,8 @@ pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<DemoPri
             .requesters
             .get(id)
             .map_or(id.as_str(), |r| r.name.as_str());
-        out.push(DemoPrincipal {
-            realm: Realm::Verify,
+        out.push(SignInChoice {
+            role: Role::Requester,
             label: format!("{name} · {id}"),
             token: token.clone(),
         });
@@ -401,8 +415,8 @@ pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<DemoPri
             .ok()
             .and_then(|u| reg.agencies.get(&u))
             .map_or(uscc.clone(), |a| a.name.clone());
-        out.push(DemoPrincipal {
-            realm: Realm::Agency,
+        out.push(SignInChoice {
+            role: Role::Issuer,
             label: format!("{name} · {uscc}"),
             token: token.clone(),
         });

@@ -26,6 +26,7 @@ use super::error::ApiError;
 use super::extract::AppJson;
 use super::sessions::{random_token, same_secret, Session, Sessions};
 use crate::auth::{Principal, Role};
+use crate::demo::SignInChoice;
 use crate::vault::Vault;
 use crate::verdict::Reason;
 
@@ -67,36 +68,18 @@ impl Realm {
     }
 }
 
-/// A principal the demo offers on a page's sign-in (`serve --demo` only).
-#[derive(Clone)]
-pub struct DemoPrincipal {
-    pub realm: Realm,
-    /// Shown on the sign-in list: a name and a masked code.
-    pub label: String,
-    pub token: String,
-}
-
-impl std::fmt::Debug for DemoPrincipal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemoPrincipal")
-            .field("realm", &self.realm)
-            .field("label", &self.label)
-            .finish_non_exhaustive()
-    }
-}
-
 /// How the pages are served.
 #[derive(Debug, Clone, Default)]
 pub struct Pages {
-    /// The demo principals offered for sign-in; empty outside `--demo`.
-    pub demo: Vec<DemoPrincipal>,
+    /// The demo principals offered for sign-in, each on the page of its role; empty outside `--demo`.
+    pub demo: Vec<SignInChoice>,
 }
 
 #[derive(Clone)]
 struct WebState {
     vault: Arc<Vault>,
     sessions: Arc<Sessions>,
-    demo: Arc<Vec<DemoPrincipal>>,
+    demo: Arc<Vec<SignInChoice>>,
     /// The API router the pages' calls go to.
     api: Router,
     /// Cookies are `Secure` when the vault is reached over TLS (its public URL is https).
@@ -328,7 +311,7 @@ fn demo_choices(state: &WebState, realm: Realm) -> Vec<DemoChoice> {
         .demo
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.realm == realm)
+        .filter(|(_, d)| d.role == realm.role())
         .map(|(i, d)| DemoChoice {
             id: i.to_string(),
             label: d.label.clone(),
@@ -400,7 +383,7 @@ async fn sign_in(
                 .parse::<usize>()
                 .ok()
                 .and_then(|i| state.demo.get(i))
-                .filter(|d| d.realm == realm)
+                .filter(|d| d.role == realm.role())
                 .ok_or_else(|| {
                     ApiError::new(Reason::InvalidRequest, "no such demo principal").field("demo")
                 })?;
