@@ -222,6 +222,8 @@ const LV = (() => {
     say(t('signin.done', { who: json.label }), 'ok');
     showUser();
     await render();
+    // The focus goes to the content, unless the page put it somewhere (a linked request).
+    if (!document.activeElement || document.activeElement === document.body) document.getElementById('main').focus();
   }
 
   async function signOut() {

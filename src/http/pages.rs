@@ -84,6 +84,9 @@ struct WebState {
     api: Router,
     /// Cookies are `Secure` when the vault is reached over TLS (its public URL is https).
     secure: bool,
+    /// The host (and port) of the vault's public URL: calls from there are same-site even when a
+    /// proxy in front rewrites `Host`.
+    public_host: String,
 }
 
 /// The session cookie of every page, scoped to the page's path.
@@ -141,8 +144,17 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 /// The API router with the pages in front of it.
 pub fn with_pages(api: Router, vault: Arc<Vault>, pages: Pages) -> Router {
+    let public = vault.public_url();
+    let public_host = public
+        .split_once("://")
+        .map_or(public, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
     let state = WebState {
-        secure: vault.public_url().starts_with("https://"),
+        secure: public.starts_with("https://"),
+        public_host,
         vault,
         sessions: Arc::new(Sessions::default()),
         demo: Arc::new(pages.demo),
@@ -264,14 +276,13 @@ fn session_of(state: &WebState, headers: &HeaderMap, realm: Realm) -> Option<Ses
     cookie(headers, SESSION_COOKIE).and_then(|c| state.sessions.get(realm, c))
 }
 
-/// Refuses a call whose `X-CSRF-Token` is not `expected`, or that comes from another origin.
-fn check_csrf(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
-    if let (Some(origin), Some(host)) = (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    ) {
+/// Refuses a call whose `X-CSRF-Token` is not `expected`, or whose `Origin` is neither the host it
+/// was sent to nor the vault's public URL.
+fn check_csrf(state: &WebState, headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-        if origin_host != host {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        if host != Some(origin_host) && origin_host != state.public_host {
             return Err(ApiError::forbidden("the call comes from another site"));
         }
     }
@@ -375,7 +386,7 @@ async fn sign_in(
         ApiError::forbidden("open the page first: the sign-in cookie is missing")
             .field("X-CSRF-Token")
     })?;
-    check_csrf(&headers, pre)?;
+    check_csrf(&state, &headers, pre)?;
     let (token, demo_label) = match (body.token, body.demo) {
         (Some(t), None) => (t.trim().to_owned(), None),
         (None, Some(id)) => {
@@ -466,7 +477,7 @@ async fn sign_out(
 ) -> Result<Response, ApiError> {
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
         if let Some(s) = state.sessions.get(realm, c) {
-            check_csrf(&headers, &s.csrf)?;
+            check_csrf(&state, &headers, &s.csrf)?;
             state.sessions.end(c);
         }
     }
@@ -498,7 +509,7 @@ async fn forward(state: &WebState, req: Request, realm: Realm) -> Result<Respons
             "not signed in, or the session has ended",
         )
     })?;
-    check_csrf(req.headers(), &session.csrf)?;
+    check_csrf(state, req.headers(), &session.csrf)?;
     let (parts, body) = req.into_parts();
     let prefix = format!("{}/api", realm.path());
     let rest = parts.uri.path().strip_prefix(&prefix).unwrap_or("");

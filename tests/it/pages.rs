@@ -199,6 +199,21 @@ async fn a_session_stands_for_its_token_behind_the_csrf_check() {
             "{body}"
         );
     }
+    // A proxy in front may rewrite Host: a call from the vault's public URL is still same-site.
+    let public = licence_vault::vault::DEFAULT_PUBLIC_URL.trim_end_matches('/');
+    let mut r = req(
+        Method::GET,
+        "/me/api/v1/me/licences",
+        Some(&cookie),
+        Some(&csrf),
+        None,
+    );
+    r.headers_mut()
+        .insert(header::ORIGIN, public.parse().unwrap());
+    r.headers_mut()
+        .insert(header::HOST, "vault-internal:9000".parse().unwrap());
+    let (status, _, body) = exchange(&app, r).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // Only the API is behind the session.
     let (status, _, body) = exchange(
         &app,

@@ -60,7 +60,7 @@ async function call(token, method, path, body) {
 
 // A fresh browser (no cookies, no storage) at phone width unless told otherwise.
 async function fresh(opts = {}) {
-  const context = await browser.newContext({ viewport: { width: 375, height: 800 }, ...opts });
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 }, locale: 'zh-CN', ...opts });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -210,6 +210,7 @@ test('/verify shows a tampered licence as bad_signature, check by check, and an 
   await fail.waitFor();
   assert.match(await fail.textContent(), /签名无效/);
   assert.equal(await page.locator('#verify-result .verdict-head').textContent().then((t) => t.startsWith('核验未通过')), true);
+  await page.locator('#verify-result').evaluate((el) => el.scrollIntoView());
   await shot(page, 'verify');
   // A duplicate member is refused as ambiguous JSON, not guessed at.
   await page.fill('#doc', '{"a":1,"a":2}');
@@ -251,6 +252,7 @@ test('/agency uploads a JSON Lines file with one bad line: per-line results, and
   for (const l of [lines[0], lines[1], lines[2]]) {
     await page.locator(`#deposits li[data-id="${JSON.parse(l).id}"]`).waitFor();
   }
+  await page.locator('#file').evaluate((el) => el.scrollIntoView());
   await shot(page, 'agency');
   // Resuming: progress is kept per file (name, size, date). Pretend a break after line 2: the same
   // file picked again resumes at line 3, and those lines are answered as already deposited
@@ -474,5 +476,73 @@ test('the holderUrl of a consent request opens /me at that request', async () =>
   await page.locator(`#req-${id} h3:focus`).waitFor();
   await page.locator(`#req-${id}`).getByRole('button', { name: '拒绝' }).click();
   await page.locator('#status', { hasText: '已拒绝' }).waitFor();
+  await context.close();
+});
+
+test('a delegate switches to the company on /me and sees only its matters\' licences', async () => {
+  const { context, page } = await fresh();
+  await signIn(page, 'me', '陈雅婷');
+  const select = page.locator('#acting-for');
+  const company = '001:91350102MA2XN1A2K0';
+  await select.locator(`option[value="${company}"]`).waitFor({ state: 'attached' });
+  await select.selectOption(company);
+  await page.locator('.acting-banner', { hasText: company }).waitFor();
+  await page.locator('#licences article.licence').first().waitFor();
+  const ids = await page.locator('#licences article.licence').evaluateAll((a) => a.map((x) => x.dataset.id));
+  const own = (await call(tokens.holders[company], 'GET', '/v1/me/licences')).body.licences.map((l) => l.id);
+  assert.ok(ids.length > 0 && ids.every((id) => own.includes(id)), JSON.stringify(ids));
+  // Presentation codes need the whole scope; a matter-scoped delegate is refused, in words.
+  await page.locator('#presentations .error').waitFor();
+  assert.match(await page.locator('#presentations .error').textContent(), /无权进行此操作/);
+  await select.selectOption('');
+  await page.locator('.acting-banner').waitFor({ state: 'detached' });
+  await context.close();
+});
+
+test('/verify names and checks every kind of signed document the vault issues', async () => {
+  const holder = tokens.holders[HUANG];
+  const mine = (await call(holder, 'GET', '/v1/me/licences')).body.licences[0];
+  const consent = (await call(holder, 'GET', '/v1/me/consents')).body.consents[0];
+  const receipts = (await call(holder, 'GET', `/v1/me/consents/${consent.id}/receipts`)).body.receipts;
+  const list = mine.receipt.credentialStatus[0].statusListCredential;
+  const statusList = await (await fetch(list)).json();
+  const notice = (await call(tokens.requesters[REQUESTER], 'GET', '/v1/notices')).body.notices[0].notice;
+  const docs = [
+    ['电子证照', mine.licence], ['存证回执', mine.receipt], ['授权回执', receipts[0]],
+    ['状态列表', statusList], ['证照状态变更通知', notice],
+  ];
+  const { context, page } = await fresh();
+  await signIn(page, 'verify', REQUESTER);
+  for (const [i, [kind, doc]] of docs.entries()) {
+    // Chosen as a file, as a clerk would.
+    const file = join(tmp, `doc-${i}.json`);
+    writeFileSync(file, JSON.stringify(doc));
+    await page.setInputFiles('#doc-file', file);
+    await page.waitForFunction(() => document.getElementById('doc').value.length > 0);
+    await page.getByRole('button', { name: '核验', exact: true }).click();
+    await page.locator('#verify-result p', { hasText: '文件类型：' + kind }).waitFor();
+    await page.locator('#verify-result .verdict.valid').waitFor();
+    await page.fill('#doc', '');
+  }
+  await context.close();
+});
+
+test('signing in and acting work from the keyboard alone', async () => {
+  const { context, page } = await fresh();
+  await page.goto(BASE + '/me');
+  await page.locator('#token').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'token', 'the token field has the focus');
+  await page.keyboard.type(tokens.holders[WANG]);
+  await page.keyboard.press('Enter');
+  await page.locator('#signout').waitFor();
+  // After sign-in the focus is on the content, which is announced.
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'main');
+  // On a fresh load the skip link is the first stop and leads to the content.
+  await page.reload();
+  await page.locator('main section').first().waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
   await context.close();
 });
