@@ -286,15 +286,14 @@ pub fn router(vault: Arc<Vault>) -> Router {
     app(vault, pages::Pages::default())
 }
 
-/// The API and the pages (SPEC §12) in front of it.
+/// The API and the pages (SPEC §12) in front of it, under the layers every request passes.
 pub fn app(vault: Arc<Vault>, pages: pages::Pages) -> Router {
-    pages::with_pages(api(vault.clone()), vault, pages)
+    layered(pages::with_pages(api(vault.clone()), vault, pages))
 }
 
-/// The JSON API alone.
+/// The JSON API's routes, without the outer layers (the pages' calls reach it from inside them).
 fn api(vault: Arc<Vault>) -> Router {
     let state = AppState { vault };
-    let request_id = HeaderName::from_static("x-request-id");
     let batch = Router::new()
         .route("/v1/licences:batch", post(licences::deposit_batch))
         .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT));
@@ -384,8 +383,17 @@ fn api(vault: Arc<Vault>) -> Router {
     api.merge(batch)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
+}
+
+/// Panic catching, the 30 s timeout, request ids, trace spans and `Cache-Control: no-store`.
+fn layered(router: Router) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    router
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

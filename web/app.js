@@ -191,7 +191,7 @@ const LV = (() => {
 
   function signInForm() {
     const main = clear(document.getElementById('main'));
-    const input = h('input', { id: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
+    const input = h('input', { id: 'token', type: 'password', autocomplete: 'one-time-code', spellcheck: 'false', required: true });
     const form = h('form', { id: 'signin', class: 'card' },
       h('h2', {}, t('signin.title')),
       h('p', {}, t('signin.' + realm)),

@@ -12,6 +12,16 @@
   // The request a `holderUrl` link (/me/consent-requests/{id}) opened the portal at.
   const linked = (location.pathname.match(/^\/me\/consent-requests\/([A-Za-z0-9_]+)$/) || [])[1];
 
+  // Matter code → name, from the public registry (consents name only the code).
+  let matterNames = null;
+  async function loadMatters() {
+    if (matterNames) return;
+    const r = await fetch('/v1/matters', { credentials: 'same-origin' });
+    matterNames = {};
+    if (r.ok) for (const m of (await r.json()).matters || []) matterNames[m.code] = m.name;
+  }
+  const matterName = (code) => (matterNames && matterNames[code]) ? `${matterNames[code]} (${code})` : code;
+
   const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'notifications'];
 
   function nav() {
@@ -23,6 +33,7 @@
   async function render() {
     countdowns.forEach(clearInterval);
     countdowns = [];
+    await loadMatters();
     nav();
     const main = clear(document.getElementById('main'));
     const parts = {};
@@ -54,7 +65,7 @@
       for (const d of r.body.received || []) {
         if (!d.inForce) continue;
         select.append(h('option', { value: d.holder, selected: d.holder === actingFor },
-          t('acting.for', { who: d.holderName || d.holder })));
+          t('acting.for', { who: d.holder })));
       }
     }
     const other = h('input', { id: 'acting-other', type: 'text', autocomplete: 'off', placeholder: '001:91350102MA2XN1A2K0' });
@@ -226,10 +237,10 @@
         await render();
       });
       el.append(h('article', { class: 'consent', 'data-id': c.id },
-        h('h3', {}, c.requesterName || c.requester),
+        h('h3', {}, c.requester),
         h('p', {}, h('span', { class: 'badge ' + c.state }, t('consentState.' + c.state))),
         h('dl', { class: 'meta' },
-          h('dt', {}, t('consent.matter')), h('dd', {}, c.matterName || c.matter),
+          h('dt', {}, t('consent.matter')), h('dd', {}, matterName(c.matter)),
           h('dt', {}, t('consent.purpose')), h('dd', {}, c.purpose),
           h('dt', {}, t('consent.types')), h('dd', {}, (c.types || []).join(', ')),
           h('dt', {}, t('consent.remaining')), h('dd', { class: 'remaining' }, c.remainingUses === null || c.remainingUses === undefined ? t('consent.unlimited') : String(c.remainingUses)),
@@ -302,7 +313,8 @@
     el.append(h('ul', { class: 'notifications' }, list.map((n) => h('li', { class: n.read ? 'read' : 'unread' },
       h('strong', {}, t('notice.' + n.kind)), ' · ', time(n.at),
       n.requesterName ? ' · ' + n.requesterName : '', n.matterName ? ' · ' + n.matterName : '',
-      n.typeName ? ' · ' + n.typeName : '', n.status ? ' · ' + t('status.' + n.status) : ''))));
+      n.status ? ' · ' + t('status.' + n.status) : '',
+      (n.licences || []).length ? h('span', { class: 'mono' }, ' · ' + n.licences.join(', ')) : null))));
   }
 
   // ----- presentation codes -----------------------------------------------------------------------

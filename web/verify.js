@@ -8,7 +8,7 @@
   // What kind of signed document this is, by its `type` (and the members that tell them apart).
   function kindOf(doc) {
     const types = [].concat((doc && doc.type) || []);
-    for (const k of ['ElectronicLicence', 'PurposeStampedCopy', 'DepositReceipt', 'ConsentReceipt', 'LicenceStatusNotice', 'BitstringStatusListCredential', 'MinimisedCopy']) {
+    for (const k of ['ElectronicLicence', 'MinimisedCopy', 'PurposeStampedCopy', 'DepositReceipt', 'ConsentReceipt', 'LicenceStatusNotice', 'BitstringStatusListCredential']) {
       if (types.includes(k)) return t('doctype.' + k);
     }
     if (doc && doc.licence && doc.status) return t('doctype.StatusStatement');

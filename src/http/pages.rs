@@ -84,9 +84,11 @@ struct WebState {
     api: Router,
     /// Cookies are `Secure` when the vault is reached over TLS (its public URL is https).
     secure: bool,
-    /// The host (and port) of the vault's public URL: calls from there are same-site even when a
-    /// proxy in front rewrites `Host`.
-    public_host: String,
+    /// The origin (`scheme://host[:port]`) of the vault's public URL: calls from there are
+    /// same-site even when a proxy in front rewrites `Host`.
+    public_origin: String,
+    /// The public URL's scheme, which a request's `Host` is taken with.
+    scheme: &'static str,
 }
 
 /// The session cookie of every page, scoped to the page's path.
@@ -145,16 +147,15 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 /// The API router with the pages in front of it.
 pub fn with_pages(api: Router, vault: Arc<Vault>, pages: Pages) -> Router {
     let public = vault.public_url();
-    let public_host = public
-        .split_once("://")
-        .map_or(public, |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .to_owned();
+    let secure = public.starts_with("https://");
+    let public_origin = match public.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or("")),
+        None => String::new(),
+    };
     let state = WebState {
-        secure: public.starts_with("https://"),
-        public_host,
+        secure,
+        public_origin,
+        scheme: if secure { "https" } else { "http" },
         vault,
         sessions: Arc::new(Sessions::default()),
         demo: Arc::new(pages.demo),
@@ -210,9 +211,6 @@ async fn secure_headers(mut r: Response) -> Response {
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),
     );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
     r
 }
 
@@ -230,14 +228,7 @@ fn page(realm: Realm) -> Response {
 
 async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, ct, bytes)) => (
-            [
-                (header::CONTENT_TYPE, *ct),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            *bytes,
-        )
-            .into_response(),
+        Some((_, ct, bytes)) => ([(header::CONTENT_TYPE, *ct)], *bytes).into_response(),
         None => ApiError::not_found("no such asset").into_response(),
     }
 }
@@ -276,13 +267,22 @@ fn session_of(state: &WebState, headers: &HeaderMap, realm: Realm) -> Option<Ses
     cookie(headers, SESSION_COOKIE).and_then(|c| state.sessions.get(realm, c))
 }
 
-/// Refuses a call whose `X-CSRF-Token` is not `expected`, or whose `Origin` is neither the host it
-/// was sent to nor the vault's public URL.
-fn check_csrf(state: &WebState, headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+/// Refuses a call whose `X-CSRF-Token` is not `expected`, or whose `Origin` is neither the vault's
+/// public URL nor the host the request was sent to (`Host`, or the URI's authority under HTTP/2),
+/// both with the public URL's scheme.
+fn check_csrf(
+    state: &WebState,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    expected: &str,
+) -> Result<(), ApiError> {
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        if host != Some(origin_host) && origin_host != state.public_host {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or(authority);
+        let same_host = host.is_some_and(|h| origin == format!("{}://{h}", state.scheme));
+        if origin != state.public_origin && !same_host {
             return Err(ApiError::forbidden("the call comes from another site"));
         }
     }
@@ -386,7 +386,7 @@ async fn sign_in(
         ApiError::forbidden("open the page first: the sign-in cookie is missing")
             .field("X-CSRF-Token")
     })?;
-    check_csrf(&state, &headers, pre)?;
+    check_csrf(&state, &headers, None, pre)?;
     let (token, demo_label) = match (body.token, body.demo) {
         (Some(t), None) => (t.trim().to_owned(), None),
         (None, Some(id)) => {
@@ -429,6 +429,10 @@ async fn sign_in(
         };
         return Err(ApiError::forbidden(format!("this page is for {whose} tokens")).field("token"));
     }
+    // A sign-in replaces the session this browser had on the page.
+    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+        state.sessions.end(old);
+    }
     let label = demo_label.unwrap_or_else(|| label_of(&principal));
     let (cookie_value, session) = state
         .sessions
@@ -456,6 +460,11 @@ async fn sign_in(
             super::sessions::ABSOLUTE.as_secs(),
         ),
     );
+    // The pre-sign-in token has done its work: the next sign-in gets a new one.
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, realm, PRE_COOKIE, "", 0),
+    );
     Ok(r)
 }
 
@@ -477,7 +486,7 @@ async fn sign_out(
 ) -> Result<Response, ApiError> {
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
         if let Some(s) = state.sessions.get(realm, c) {
-            check_csrf(&state, &headers, &s.csrf)?;
+            check_csrf(&state, &headers, None, &s.csrf)?;
             state.sessions.end(c);
         }
     }
@@ -489,8 +498,8 @@ async fn sign_out(
     Ok(r)
 }
 
-/// Headers a page's call may pass on to the API; everything else (cookies, any Authorization
-/// of its own) is dropped.
+/// Headers a page's call passes on to the API (with `Acting-For` and the request id); everything
+/// else (cookies, any Authorization of its own) is dropped.
 const FORWARDED: [header::HeaderName; 3] =
     [header::CONTENT_TYPE, header::ACCEPT, header::CONTENT_LENGTH];
 
@@ -509,7 +518,12 @@ async fn forward(state: &WebState, req: Request, realm: Realm) -> Result<Respons
             "not signed in, or the session has ended",
         )
     })?;
-    check_csrf(state, req.headers(), &session.csrf)?;
+    check_csrf(
+        state,
+        req.headers(),
+        req.uri().authority().map(|a| a.as_str()),
+        &session.csrf,
+    )?;
     let (parts, body) = req.into_parts();
     let prefix = format!("{}/api", realm.path());
     let rest = parts.uri.path().strip_prefix(&prefix).unwrap_or("");
@@ -528,8 +542,10 @@ async fn forward(state: &WebState, req: Request, realm: Realm) -> Result<Respons
             inner = inner.header(name, v);
         }
     }
-    if let Some(v) = parts.headers.get(super::extract::ACTING_FOR) {
-        inner = inner.header(super::extract::ACTING_FOR, v);
+    for name in [super::extract::ACTING_FOR, "x-request-id"] {
+        if let Some(v) = parts.headers.get(name) {
+            inner = inner.header(name, v);
+        }
     }
     let auth = HeaderValue::from_str(&format!("Bearer {}", session.token))
         .map_err(|_| ApiError::unauthorized())?;

@@ -23,6 +23,9 @@ pub const IDLE: Duration = Duration::from_secs(15 * 60);
 pub const ABSOLUTE: Duration = Duration::from_secs(8 * 60 * 60);
 /// Sessions kept at most; beyond it, sign-in answers 503 until some end.
 pub const MAX_SESSIONS: usize = 100_000;
+/// Sessions one token may hold at once; a further sign-in ends the oldest, so one token cannot
+/// fill the table.
+pub const MAX_PER_TOKEN: usize = 5;
 
 /// 256 random bits, URL-safe.
 pub fn random_token() -> String {
@@ -69,15 +72,26 @@ fn digest(cookie: &str) -> [u8; 32] {
 }
 
 impl Sessions {
-    /// Starts a session; returns the cookie value, or `None` when the table is full.
+    /// Starts a session; returns the cookie value, or `None` when the table is full. Ended
+    /// sessions are swept here (sign-ins are rare next to calls), so an expired session's token
+    /// does not stay in memory past the next sign-in.
     pub fn start(&self, realm: Realm, token: String, label: String) -> Option<(String, Session)> {
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, s| live(s, now));
-            if map.len() >= MAX_SESSIONS {
-                return None;
+        map.retain(|_, s| live(s, now));
+        let mut same: Vec<([u8; 32], Instant)> = map
+            .iter()
+            .filter(|(_, s)| same_secret(&s.token, &token))
+            .map(|(k, s)| (*k, s.started))
+            .collect();
+        if same.len() >= MAX_PER_TOKEN {
+            same.sort_by_key(|(_, started)| *started);
+            for (k, _) in &same[..=same.len() - MAX_PER_TOKEN] {
+                map.remove(k);
             }
+        }
+        if map.len() >= MAX_SESSIONS {
+            return None;
         }
         let cookie = random_token();
         let session = Session {
@@ -147,6 +161,22 @@ mod tests {
         s.end(&cookie);
         assert!(s.get(Realm::Me, &cookie).is_none());
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn one_token_holds_at_most_a_few_sessions_and_the_oldest_goes_first() {
+        let s = Sessions::default();
+        let cookies: Vec<String> = (0..MAX_PER_TOKEN + 2)
+            .map(|_| s.start(Realm::Me, "lv_a".into(), "a".into()).unwrap().0)
+            .collect();
+        let other = s.start(Realm::Me, "lv_b".into(), "b".into()).unwrap().0;
+        assert_eq!(s.len(), MAX_PER_TOKEN + 1);
+        assert!(s.get(Realm::Me, &cookies[0]).is_none());
+        assert!(s.get(Realm::Me, &cookies[1]).is_none());
+        for c in &cookies[2..] {
+            assert!(s.get(Realm::Me, c).is_some());
+        }
+        assert!(s.get(Realm::Me, &other).is_some());
     }
 
     #[test]

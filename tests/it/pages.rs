@@ -486,3 +486,163 @@ async fn an_issuer_sees_its_deposits_newest_first_and_the_notices_its_licences_c
         .await;
     assert_eq!(police["notices"], json!([]));
 }
+
+#[tokio::test]
+async fn behind_tls_the_cookies_are_secure_and_a_new_sign_in_ends_the_old_session() {
+    let app = TestApp::with_public_url("https://vault.example.gov.cn");
+    let (status, headers, state) =
+        exchange(&app, req(Method::GET, "/me/session", None, None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (pre, line) = set_cookie(&headers, "lv_pre").unwrap();
+    assert!(line.ends_with("; Secure"), "{line}");
+    let csrf = state["csrf"].as_str().unwrap().to_owned();
+    let body = json!({"token": app.tokens.holder_company});
+    let (status, headers, first) = exchange(
+        &app,
+        req(
+            Method::POST,
+            "/me/session",
+            Some(&pre),
+            Some(&csrf),
+            Some(body.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (session, line) = set_cookie(&headers, "lv_session").unwrap();
+    assert!(line.ends_with("; Secure"), "{line}");
+    // The pre-sign-in token is spent: its cookie is cleared.
+    assert!(set_cookie(&headers, "lv_pre")
+        .unwrap()
+        .1
+        .contains("Max-Age=0"));
+    // A call from the public URL's origin passes, from its plain-http twin or `null` it does not.
+    for (origin, want) in [
+        ("https://vault.example.gov.cn", StatusCode::OK),
+        ("http://vault.example.gov.cn", StatusCode::FORBIDDEN),
+        ("null", StatusCode::FORBIDDEN),
+    ] {
+        let mut r = req(
+            Method::GET,
+            "/me/api/v1/me/licences",
+            Some(&session),
+            first["csrf"].as_str(),
+            None,
+        );
+        r.headers_mut()
+            .insert(header::ORIGIN, origin.parse().unwrap());
+        r.headers_mut()
+            .insert(header::HOST, "10.0.0.7:8080".parse().unwrap());
+        let (status, _, b) = exchange(&app, r).await;
+        assert_eq!(status, want, "{origin}: {b}");
+    }
+    // Signing in again from the same browser ends the first session.
+    let cookies = format!("{pre}; {session}");
+    let (status, _, second) = exchange(
+        &app,
+        req(
+            Method::POST,
+            "/me/session",
+            Some(&cookies),
+            Some(&csrf),
+            Some(body),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let (status, _, b) = exchange(
+        &app,
+        req(
+            Method::GET,
+            "/me/api/v1/me/licences",
+            Some(&session),
+            first["csrf"].as_str(),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&b)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    // No way out of the API through the proxy's path.
+    let (status, _, b) = exchange(
+        &app,
+        req(
+            Method::GET,
+            "/me/api/v1/../metrics",
+            Some(&session),
+            first["csrf"].as_str(),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{b}");
+}
+
+#[tokio::test]
+async fn batch_deposits_are_in_the_issuer_s_deposits_and_the_proxy_stays_inside_v1() {
+    let app = TestApp::new();
+    let docs: Vec<Value> = (1..=3)
+        .map(|i| {
+            sign(
+                &business_licence(&format!("20240201000{i}"), COMPANY),
+                "scjgj",
+            )
+        })
+        .collect();
+    let (status, b) = app
+        .post(
+            "/v1/licences:batch",
+            Some(&app.tokens.market),
+            json!({"licences": docs}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let (_, page) = app
+        .get("/v1/issuer/deposits", Some(&app.tokens.market))
+        .await;
+    let ids: Vec<&str> = page["deposits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = docs
+        .iter()
+        .rev()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, want, "newest first: the batch's order reversed");
+    let market = app.tokens.market.clone();
+    let (cookie, csrf) = sign_in(&app, "agency", &market).await.unwrap();
+    for path in [
+        "/agency/api/v1/../metrics",
+        "/agency/api/healthz",
+        "/agency/api/",
+    ] {
+        let (status, _, b) = exchange(
+            &app,
+            req(Method::GET, path, Some(&cookie), Some(&csrf), None),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&b)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+    }
+    let (status, _, b) = exchange(
+        &app,
+        req(
+            Method::GET,
+            "/agency/api/v1/issuer/deposits?limit=2",
+            Some(&cookie),
+            Some(&csrf),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(b["deposits"].as_array().unwrap().len(), 2);
+}

@@ -174,8 +174,8 @@ test('a presentation code made on /me is redeemed once on /verify and is dead on
   assert.match(code, /^[A-Z2-7]{4}(-[A-Z2-7]{4})+$/);
   const left = await shown.locator('.countdown').textContent();
   assert.match(left, /^剩余 \d+ 秒$/);
-  await holder.page.waitForTimeout(1100);
-  assert.notEqual(await shown.locator('.countdown').textContent(), '', 'the countdown runs');
+  await holder.page.waitForFunction((before) => document.querySelector('article.presentation.fresh .countdown').textContent !== before, left);
+  assert.match(await shown.locator('.countdown').textContent(), /^剩余 \d+ 秒$/, 'the countdown runs');
 
   const clerk = await fresh();
   await signIn(clerk.page, 'verify', REQUESTER);
@@ -507,9 +507,18 @@ test('/verify names and checks every kind of signed document the vault issues', 
   const list = mine.receipt.credentialStatus[0].statusListCredential;
   const statusList = await (await fetch(list)).json();
   const notice = (await call(tokens.requesters[REQUESTER], 'GET', '/v1/notices')).body.notices[0].notice;
+  // The demo consent of 黄建华 for 350100-RS-006, whose matter declares no fields: a whole licence
+  // with its purpose-stamped copy; RS-007 (approved above) declares fields: a minimised copy.
+  const whole = await call(tokens.requesters[REQUESTER], 'POST', '/v1/reuse', { holder: HUANG, matter: '350100-RS-006', purpose: '页面测试' });
+  const stamped = whole.body.results.find((x) => x.stampedCopy).stampedCopy;
+  assert.ok(stamped.type.includes('PurposeStampedCopy') && !stamped.type.includes('MinimisedCopy'), JSON.stringify(stamped.type));
+  const id = await askConsent(HUANG);
+  await call(holder, 'POST', `/v1/me/consent-requests/${id}:approve`, {});
+  const minimised = (await pull(HUANG))[SS_CARD].stampedCopy;
+  assert.ok(minimised.type.includes('MinimisedCopy'), JSON.stringify(minimised.type));
   const docs = [
     ['电子证照', mine.licence], ['存证回执', mine.receipt], ['授权回执', receipts[0]],
-    ['状态列表', statusList], ['证照状态变更通知', notice],
+    ['状态列表', statusList], ['证照状态变更通知', notice], ['用途副本', stamped], ['最小化副本', minimised],
   ];
   const { context, page } = await fresh();
   await signIn(page, 'verify', REQUESTER);
