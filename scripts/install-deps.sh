@@ -3,7 +3,8 @@
 # rocksdb crate compiles RocksDB from C++ and generates its bindings with libclang), plus the
 # rustfmt and clippy components, schemathesis (the API fuzzer of `make test`) in a Python venv
 # under the build cache, cargo-fuzz with a nightly toolchain (the parser fuzzer), and for the page
-# tests Debian's Chromium, a Chinese font, Node.js and the pinned node packages of tests/web.
+# tests Debian's Chromium, a Chinese font, Node.js and the pinned node packages of tests/web,
+# and Debian's PostgreSQL server for the suite's run on PostgreSQL.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk' || missing+=(fonts-wqy
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# PostgreSQL, the engine for many nodes: its server for scripts/pg.sh and the suite run on it.
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -7,8 +7,10 @@
 //!
 //! **Invariant:** storage never signs, verifies or interprets values, and knows nothing of HTTP.
 
+pub mod postgres;
 pub mod rocks;
 
+pub use postgres::PgStore;
 pub use rocks::RocksStore;
 
 /// Length of the holder digest that starts every key of the holder-keyed tables
@@ -170,6 +172,10 @@ pub enum StoreError {
     /// again ([`Store::ready`]).
     #[error("storage full: {0}")]
     Full(String),
+    /// The engine cannot be reached, or is not accepting writes now (a database failing over):
+    /// nothing was written, and the same request may succeed shortly.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A key and its value, as scans return them.

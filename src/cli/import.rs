@@ -33,6 +33,12 @@ pub struct ImportOpt {
     /// No progress bar (it is also hidden when stderr is not a terminal or CI is set).
     #[arg(long)]
     pub quiet: bool,
+    /// `rocksdb` (DATA/db, bulk-load mode) or a PostgreSQL URL, as for `serve --store`.
+    #[arg(long, env = "LICENCE_VAULT_STORE", default_value = "rocksdb")]
+    pub store: String,
+    /// The PostgreSQL schema, as for `serve --pg-schema`.
+    #[arg(long, env = "LICENCE_VAULT_PG_SCHEMA", default_value = super::serve::DEFAULT_PG_SCHEMA)]
+    pub pg_schema: String,
 }
 
 /// What an import did, for the summary and for tests.
@@ -63,12 +69,13 @@ pub fn import(opt: &ImportOpt) -> anyhow::Result<Summary> {
         bulk_load: true,
         ..RocksConfig::default()
     };
+    let spec = super::serve::StoreSpec::parse(&opt.store, &opt.pg_schema, rocks)?;
     let vault = super::serve::open_vault_with(
         &opt.data,
         opt.vault_key.as_deref(),
         None,
         VaultOptions::default(),
-        &rocks,
+        &spec,
     )?;
     let (reader, total): (Box<dyn std::io::BufRead>, u64) = if opt.input.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), 0)

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::keys::{DidKey, Signer};
 use crate::store::rocks::RocksConfig;
-use crate::store::{RocksStore, Store};
+use crate::store::{PgStore, RocksStore, Store};
 use crate::vault::{Vault, VaultOptions};
 
 #[derive(Debug, Args)]
@@ -47,6 +47,49 @@ pub struct ServeOpt {
     /// Demo keys directory.
     #[arg(long, env = "LICENCE_VAULT_KEYS", default_value = DEFAULT_KEYS)]
     pub keys: PathBuf,
+    /// Where the licences are kept: `rocksdb` (embedded, in DATA/db) or a PostgreSQL connection
+    /// URL (`postgres://…`; several hosts with `target_session_attrs=read-write` follow a
+    /// failover). The vault key stays in DATA either way. For now, one vault process per
+    /// database: the rules that hold across processes are not in yet.
+    #[arg(long, env = "LICENCE_VAULT_STORE", default_value = "rocksdb")]
+    pub store: String,
+    /// The PostgreSQL schema the vault creates its tables in.
+    #[arg(long, env = "LICENCE_VAULT_PG_SCHEMA", default_value = DEFAULT_PG_SCHEMA)]
+    pub pg_schema: String,
+}
+
+/// The schema a PostgreSQL store uses unless told otherwise.
+pub const DEFAULT_PG_SCHEMA: &str = "licence_vault";
+/// Connections each vault process keeps to PostgreSQL at most.
+pub const PG_POOL_SIZE: u32 = 16;
+
+/// Which engine keeps the licences.
+#[derive(Debug, Clone)]
+pub enum StoreSpec {
+    /// RocksDB in `DATA/db`.
+    Rocks(RocksConfig),
+    /// PostgreSQL at this URL, in this schema.
+    Postgres { url: String, schema: String },
+}
+
+impl StoreSpec {
+    /// `rocksdb`, or a `postgres://` / `postgresql://` URL (or a libpq `host=…` string).
+    pub fn parse(store: &str, schema: &str, rocks: RocksConfig) -> anyhow::Result<Self> {
+        let s = store.trim();
+        if s.is_empty() || s == "rocksdb" {
+            Ok(Self::Rocks(rocks))
+        } else if s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+            || s.contains("host=")
+        {
+            Ok(Self::Postgres {
+                url: s.to_owned(),
+                schema: schema.to_owned(),
+            })
+        } else {
+            anyhow::bail!("--store must be rocksdb or a postgres:// URL")
+        }
+    }
 }
 
 /// Loads the vault key, creating it on first start.
@@ -85,7 +128,7 @@ pub fn open_vault(
             idp_keys: idp,
             ..VaultOptions::default()
         },
-        &RocksConfig::default(),
+        &StoreSpec::Rocks(RocksConfig::default()),
     )
 }
 
@@ -95,20 +138,28 @@ pub fn open_vault_with(
     vault_key: Option<&Path>,
     demo_keys: Option<&Path>,
     options: VaultOptions,
-    rocks: &RocksConfig,
+    spec: &StoreSpec,
 ) -> anyhow::Result<Arc<Vault>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let signer = vault_signer(data, vault_key, demo_keys)?;
-    let store = RocksStore::open_with(&data.join("db"), rocks).map_err(|e| {
-        let e = e.to_string();
-        let hint = if e.contains("lock") {
-            " (is another licence-vault using this directory?)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("opening RocksDB in {}: {e}{hint}", data.display())
-    })?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Store> = match spec {
+        StoreSpec::Rocks(rocks) => {
+            Arc::new(RocksStore::open_with(&data.join("db"), rocks).map_err(|e| {
+                let e = e.to_string();
+                let hint = if e.contains("lock") {
+                    " (is another licence-vault using this directory?)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("opening RocksDB in {}: {e}{hint}", data.display())
+            })?)
+        }
+        // The URL may hold a password: the error names the schema, not the URL.
+        StoreSpec::Postgres { url, schema } => Arc::new(
+            PgStore::open(url, schema, PG_POOL_SIZE)
+                .map_err(|e| anyhow::anyhow!("opening PostgreSQL (schema {schema}): {e}"))?,
+        ),
+    };
     crate::vault::bind_vault_key(&*store, signer.did_key())?;
     Ok(Arc::new(Vault::open_with(store, signer, options)?))
 }
@@ -123,12 +174,13 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", opt.listen)),
     };
+    let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     let vault = open_vault_with(
         &opt.data,
         opt.vault_key.as_deref(),
         demo_keys,
         options,
-        &RocksConfig::default(),
+        &spec,
     )?;
     if opt.demo {
         crate::demo::seed(&vault, &opt.fixtures, &opt.data).context("seeding the demo")?;
@@ -163,8 +215,8 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .await?;
         anyhow::Ok(())
     })?;
-    tracing::info!("shutting down: flushing RocksDB");
-    vault.store().flush().context("flushing RocksDB")?;
+    tracing::info!("shutting down: flushing the store");
+    vault.store().flush().context("flushing the store")?;
     Ok(())
 }
 

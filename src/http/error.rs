@@ -129,6 +129,10 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
+        if self.reason == Reason::Unavailable {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         res
     }
 }
@@ -152,6 +156,15 @@ impl From<StoreError> for ApiError {
                 Self::new(
                     Reason::StorageFull,
                     "the vault's storage is full; nothing was written; try again later",
+                )
+            }
+            // The database cannot be reached or is not the primary (a failover in progress):
+            // nothing was written, and the client may try again.
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                Self::new(
+                    Reason::Unavailable,
+                    "the vault's database is unavailable; nothing was written; try again shortly",
                 )
             }
             other => Self::internal(other),

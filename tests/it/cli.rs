@@ -369,7 +369,7 @@ fn serve_demo_seeds_serves_and_shuts_down_gracefully() {
         assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        assert!(err.contains("flushing RocksDB"), "{err}");
+        assert!(err.contains("shutting down: flushing the store"), "{err}");
         assert!(
             !err.contains(tokens["admin"].as_str().unwrap()),
             "a token reached the log"

@@ -26,3 +26,4 @@ mod presentations;
 mod requests;
 mod reuse;
 mod socket;
+mod store;

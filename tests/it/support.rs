@@ -359,8 +359,25 @@ pub fn open(dir: &Path) -> Arc<Vault> {
     open_with_url(dir, licence_vault::vault::DEFAULT_PUBLIC_URL)
 }
 
+/// The environment variable that makes the suite run on PostgreSQL (`make test-pg`).
+pub const TEST_PG: &str = "LICENCE_VAULT_TEST_PG";
+
+/// The store of a test vault at `path`: RocksDB there, or — when [`TEST_PG`] names a PostgreSQL
+/// server — a schema of that server named after `path`, so that reopening the same path reopens
+/// the same data, and every test has its own.
+pub fn store_at(path: &Path) -> Arc<dyn Store> {
+    match std::env::var(TEST_PG) {
+        Ok(url) if !url.is_empty() => {
+            let digest = sha2::Sha256::digest(path.to_string_lossy().as_bytes());
+            let schema = format!("t_{}", &hex::encode(digest)[..20]);
+            Arc::new(licence_vault::store::PgStore::open(&url, &schema, 4).unwrap())
+        }
+        _ => Arc::new(RocksStore::open(path).unwrap()),
+    }
+}
+
 fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
-    let store: Arc<dyn Store> = Arc::new(RocksStore::open(&dir.join("db")).unwrap());
+    let store = store_at(&dir.join("db"));
     let options = licence_vault::vault::VaultOptions {
         idp_keys: vec![key("idp").did_key().clone()],
         public_url: url.to_owned(),
@@ -511,7 +528,7 @@ pub fn serve_demo(data: &Path) -> (std::process::Child, String) {
 /// A RocksDB store that refuses, while `fail` is set, any change that writes to `table`: an
 /// injected store failure at the moment of a durable change.
 pub struct FailingStore {
-    inner: RocksStore,
+    inner: Arc<dyn Store>,
     table: Table,
     pub fail: AtomicBool,
 }
@@ -519,7 +536,7 @@ pub struct FailingStore {
 impl FailingStore {
     pub fn new(path: &Path, table: Table) -> Self {
         Self {
-            inner: RocksStore::open(path).unwrap(),
+            inner: store_at(path),
             table,
             fail: AtomicBool::new(false),
         }
