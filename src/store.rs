@@ -178,6 +178,19 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// The smallest key greater than every key starting with `prefix` (the exclusive end of a prefix
+/// scan); `None` when there is none (the prefix is empty or all `0xff`).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xff {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
 /// A key and its value, as scans return them.
 pub type Entry = (Vec<u8>, Vec<u8>);
 

@@ -19,7 +19,7 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 
-use super::{Change, Entry, Op, Store, StoreError, Table};
+use super::{prefix_successor, Change, Entry, Op, Store, StoreError, Table};
 
 /// The schema version this code creates and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -101,18 +101,6 @@ fn plain_identifier(s: &str) -> bool {
             .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// The smallest key greater than every key starting with `prefix`; `None` when there is none.
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut p = prefix.to_vec();
-    while let Some(last) = p.pop() {
-        if last < 0xff {
-            p.push(last + 1);
-            return Some(p);
-        }
-    }
-    None
 }
 
 impl PgStore {

@@ -11,7 +11,7 @@ use rocksdb::{
     WriteBufferManager, WriteOptions, DB,
 };
 
-use super::{Change, Entry, Op, Store, StoreError, Table};
+use super::{prefix_successor, Change, Entry, Op, Store, StoreError, Table};
 
 /// Tunables of the RocksDB engine; the defaults suit a 2-core machine holding tens of millions of licences.
 #[derive(Debug, Clone)]
@@ -388,18 +388,6 @@ fn add_counts(
         total = total.wrapping_add(count(op)?);
     }
     Some(total.to_be_bytes().to_vec())
-}
-
-/// The smallest key greater than every key starting with `prefix` (`None` if there is none).
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut p = prefix.to_vec();
-    while let Some(last) = p.pop() {
-        if last < 0xff {
-            p.push(last + 1);
-            return Some(p);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
