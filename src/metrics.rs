@@ -39,6 +39,8 @@ pub enum Counter<'a> {
         route: &'a str,
         status: u16,
     },
+    /// A decision made again because another change (another node's) came first.
+    StoreRetries,
 }
 
 /// The counters the vault exports, each rendered (at 0 when never counted).
@@ -51,11 +53,12 @@ pub enum Kind {
     ReusePulls,
     ReuseLicences,
     HttpRequests,
+    StoreRetries,
 }
 
 impl Kind {
     /// Every kind, rendered at 0 before it is first counted.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Deposits,
         Kind::Extractions,
         Kind::IntegrityFailures,
@@ -63,6 +66,7 @@ impl Kind {
         Kind::ReusePulls,
         Kind::ReuseLicences,
         Kind::HttpRequests,
+        Kind::StoreRetries,
     ];
 
     /// The metric name, its help text and its label names.
@@ -103,6 +107,11 @@ impl Kind {
                 "HTTP requests by method, route and status.",
                 &["method", "route", "status"],
             ),
+            Kind::StoreRetries => (
+                "licence_vault_store_retries_total",
+                "Decisions made again because a concurrent change (on another node) came first.",
+                &[],
+            ),
         }
     }
 
@@ -121,6 +130,7 @@ impl Counter<'_> {
             Counter::ReusePulls { .. } => Kind::ReusePulls,
             Counter::ReuseLicences { .. } => Kind::ReuseLicences,
             Counter::HttpRequests { .. } => Kind::HttpRequests,
+            Counter::StoreRetries => Kind::StoreRetries,
         }
     }
 
@@ -131,7 +141,7 @@ impl Counter<'_> {
             Counter::Extractions { verdict } | Counter::Verifications { verdict } => {
                 vec![verdict.to_owned()]
             }
-            Counter::IntegrityFailures => Vec::new(),
+            Counter::IntegrityFailures | Counter::StoreRetries => Vec::new(),
             Counter::ReusePulls { matter } => vec![matter.to_owned()],
             Counter::ReuseLicences {
                 agency,
@@ -249,7 +259,7 @@ mod tests {
         for (i, kind) in Kind::ALL.iter().enumerate() {
             assert_eq!(*kind as usize, i, "Kind::ALL is in declaration order");
         }
-        assert_eq!(Kind::ALL.len(), Kind::HttpRequests as usize + 1);
+        assert_eq!(Kind::ALL.len(), Kind::StoreRetries as usize + 1);
         let text = Metrics::default().render();
         let exported: Vec<&str> = text
             .lines()
@@ -266,6 +276,7 @@ mod tests {
                 "licence_vault_reuse_pulls_total",
                 "licence_vault_reuse_licences_total",
                 "licence_vault_http_requests_total",
+                "licence_vault_store_retries_total",
             ]
         );
         for kind in Kind::ALL {

@@ -5,6 +5,12 @@
 //! which an engine must apply all-or-nothing (RocksDB: one `WriteBatch`) and, when `durable`,
 //! make durable before returning (RocksDB: WAL fsync).
 //!
+//! A `Change` may also say what must still be true for it to apply ([`Condition`]: a key absent,
+//! or holding the value the vault read). That is how the vault's rules hold across many vault
+//! processes on one database (SPEC §13): a decision is read, made and committed on the condition
+//! that what it read is unchanged; an engine refuses a change whose condition no longer holds
+//! with [`StoreError::Conflict`], and the vault decides again on what is there now.
+//!
 //! **Invariant:** storage never signs, verifies or interprets values, and knows nothing of HTTP.
 
 pub mod postgres;
@@ -81,10 +87,14 @@ pub enum Table {
     IssuerDeposit,
     /// The revocation notices caused by an issuer's licences, by notice sequence → the requester.
     IssuerNotice,
+    /// Holder digest → the holder's version: a counter every decision on the holder's state
+    /// (a pull, a withdrawal, an answer, a notice) reads first and bumps on the condition that it
+    /// is unchanged, so two such decisions on different nodes never both apply.
+    HolderVersion,
 }
 
 impl Table {
-    pub const ALL: [Table; 27] = [
+    pub const ALL: [Table; 28] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -112,6 +122,7 @@ impl Table {
         Table::DelegationHolder,
         Table::IssuerDeposit,
         Table::IssuerNotice,
+        Table::HolderVersion,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -158,6 +169,7 @@ impl Table {
             Table::DelegationHolder => "delegationid_holder",
             Table::IssuerDeposit => "uscc_deposit",
             Table::IssuerNotice => "uscc_notice",
+            Table::HolderVersion => "holderdigest_version",
         }
     }
 }
@@ -176,6 +188,10 @@ pub enum StoreError {
     /// nothing was written, and the same request may succeed shortly.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A condition of the change no longer held (another change came first): nothing was
+    /// written, and the caller decides again ([`crate::vault`] retries).
+    #[error("storage conflict: {0}")]
+    Conflict(String),
 }
 
 /// The smallest key greater than every key starting with `prefix` (the exclusive end of a prefix
@@ -203,11 +219,23 @@ pub enum Op {
     Add(Table, Vec<u8>, u64),
 }
 
-/// One logical change: applied atomically, and durably when `durable` is set.
+/// What a change needs of one key to apply: `expect` is the value the key must hold, or `None`
+/// for a key that must be absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub table: Table,
+    pub key: Vec<u8>,
+    pub expect: Option<Vec<u8>>,
+}
+
+/// One logical change: applied atomically, durably when `durable` is set, and only if every
+/// condition holds when it is applied (else [`StoreError::Conflict`] and nothing is written).
+/// A key that some change conditions on is written only by changes that condition on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
     pub ops: Vec<Op>,
     pub durable: bool,
+    pub conditions: Vec<Condition>,
 }
 
 impl Change {
@@ -215,7 +243,29 @@ impl Change {
         Self {
             ops: Vec::new(),
             durable: true,
+            conditions: Vec::new(),
         }
+    }
+    /// Applies only if `key` still holds `value` as read (`None`: is still absent).
+    pub fn expect(
+        &mut self,
+        table: Table,
+        key: impl Into<Vec<u8>>,
+        value: Option<Vec<u8>>,
+    ) -> &mut Self {
+        let key = key.into();
+        if !self
+            .conditions
+            .iter()
+            .any(|c| c.table == table && c.key == key)
+        {
+            self.conditions.push(Condition {
+                table,
+                key,
+                expect: value,
+            });
+        }
+        self
     }
     pub fn put(
         &mut self,
@@ -263,7 +313,14 @@ pub trait Store: Send + Sync + 'static {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
+    /// Applies `change` whole or not at all; [`StoreError::Conflict`] when one of its conditions
+    /// does not hold.
     fn commit(&self, change: Change) -> Result<(), StoreError>;
+    /// Whether other processes may write the same data (a database server): then nothing read
+    /// may be kept in memory as current (tokens, registries) without asking the store.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Whether writes can be accepted now; an engine that stopped writing (a full disk) tries to
     /// recover here and on the next write.
     fn ready(&self) -> Result<(), StoreError> {

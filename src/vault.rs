@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use rand::RngCore as _;
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
@@ -243,11 +245,60 @@ impl DepositPlan {
     }
 }
 
+/// How many times a decision is made before its lost races are reported (`503`).
+const ATTEMPTS: u32 = 24;
+
+/// An error that may mean another change came first, so the decision should be made again.
+pub(crate) trait LostRace {
+    fn lost_race(&self) -> bool;
+}
+
+impl LostRace for StoreError {
+    fn lost_race(&self) -> bool {
+        matches!(self, StoreError::Conflict(_))
+    }
+}
+
+impl LostRace for VaultError {
+    fn lost_race(&self) -> bool {
+        matches!(self, VaultError::Store(e) if e.lost_race())
+    }
+}
+
+/// Held while deciding on one or more holders' state (a pull, a withdrawal, an answer, a
+/// notice): the in-process stripe locks, which order the decisions of this process, and the
+/// holders' versions as read under them, which order them across processes. A decision's change
+/// is [`HolderGuard::seal`]ed: it bumps each version, and applies only if none moved since it
+/// was read — so whatever the decision read of these holders is still true when it lands.
+pub(crate) struct HolderGuard<'a> {
+    _stripes: Vec<std::sync::MutexGuard<'a, ()>>,
+    versions: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl HolderGuard<'_> {
+    pub(crate) fn seal(&self, change: &mut Change) -> Result<(), StoreError> {
+        for (key, read) in &self.versions {
+            let n = match read {
+                Some(v) => layout::decode_count(Table::HolderVersion, v)?,
+                None => 0,
+            };
+            change.expect(Table::HolderVersion, key.clone(), read.clone());
+            change.put(
+                Table::HolderVersion,
+                key.clone(),
+                layout::encode_count(n + 1),
+            );
+        }
+        Ok(())
+    }
+}
+
 pub struct Vault {
     store: Arc<dyn Store>,
     signer: Signer,
     holder_key: [u8; 32],
-    registries: RwLock<Arc<Registries>>,
+    /// The registries as read, with the registry generation they were read at.
+    registries: RwLock<(Option<Vec<u8>>, Arc<Registries>)>,
     /// Serialises check-then-write sequences (deposit idempotency, registry edits).
     write: Mutex<()>,
     /// Serialise a holder's consent check-and-use against other pulls and withdrawals of the
@@ -262,9 +313,9 @@ pub struct Vault {
     pub metrics: Metrics,
 }
 
-/// Token digest → principal, for tokens seen since the vault opened. Only this process writes the
-/// token table (RocksDB admits one), and a revocation bumps `generation` after its delete is
-/// durable, so a lookup that read the table before the revocation cannot cache what it read.
+/// Token digest → principal, for tokens seen since the vault opened, kept only on a store no other
+/// process writes (RocksDB admits one): on a shared one each request reads its token. A revocation bumps `generation` after its
+/// delete is durable, so a lookup that read the table before the revocation cannot cache what it read.
 #[derive(Default)]
 struct TokenCache {
     generation: u64,
@@ -315,7 +366,7 @@ impl Vault {
             store,
             signer,
             holder_key,
-            registries: RwLock::new(Arc::new(Registries::default())),
+            registries: RwLock::new((None, Arc::new(Registries::default()))),
             write: Mutex::new(()),
             holders: (0..HOLDER_STRIPES).map(|_| Mutex::new(())).collect(),
             idp_keys: options.idp_keys,
@@ -347,11 +398,38 @@ impl Vault {
         &self.store
     }
 
+    /// The registries. On a store other processes write too, they are read again first when
+    /// another node edited them since (one point read of the registry generation); if that read
+    /// fails, the registries as last read.
     pub fn registries(&self) -> Arc<Registries> {
+        if self.store.shared() {
+            match self.current_registries() {
+                Ok((_, reg)) => return reg,
+                Err(e) => {
+                    tracing::warn!(error = %e, "registry generation not read; registries as last read")
+                }
+            }
+        }
+        self.loaded_registries().1
+    }
+
+    fn loaded_registries(&self) -> (Option<Vec<u8>>, Arc<Registries>) {
         self.registries
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The registry generation in the store and the registries at it (read again if they were
+    /// read at another).
+    fn current_registries(&self) -> Result<(Option<Vec<u8>>, Arc<Registries>), StoreError> {
+        let generation = self.store.get(Table::Meta, layout::REGISTRY_GENERATION)?;
+        let (loaded, reg) = self.loaded_registries();
+        if loaded == generation {
+            return Ok((generation, reg));
+        }
+        self.reload_registries()?;
+        Ok(self.loaded_registries())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -362,28 +440,60 @@ impl Vault {
         usize::from(u16::from_be_bytes([digest[0], digest[1]])) % self.holders.len()
     }
 
-    /// The lock of the stripe holding `digest` (a holder digest).
-    fn holder_lock(&self, digest: &HolderDigest) -> std::sync::MutexGuard<'_, ()> {
-        self.holders[self.stripe(digest)]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// The lock of the stripe holding `digest` (a holder digest), with the holder's version read
+    /// under it: see [`HolderGuard`].
+    fn holder_lock(&self, digest: &HolderDigest) -> Result<HolderGuard<'_>, StoreError> {
+        self.holder_locks(std::iter::once(digest))
     }
 
-    /// The locks of the stripes holding several holders, each once and in stripe order. Only a
-    /// holder of the vault's write lock takes more than one stripe, so two such sets never wait on
-    /// each other.
+    /// The locks of the stripes holding several holders, each once and in stripe order, with
+    /// the holders' versions. Only a holder of the vault's write lock takes more than one
+    /// stripe, so two such sets never wait on each other.
     fn holder_locks<'d>(
         &self,
         digests: impl Iterator<Item = &'d HolderDigest>,
-    ) -> Vec<std::sync::MutexGuard<'_, ()>> {
-        let stripes: std::collections::BTreeSet<usize> = digests.map(|d| self.stripe(d)).collect();
-        stripes
+    ) -> Result<HolderGuard<'_>, StoreError> {
+        let digests: std::collections::BTreeSet<&HolderDigest> = digests.collect();
+        let stripes: std::collections::BTreeSet<usize> =
+            digests.iter().map(|d| self.stripe(d)).collect();
+        let stripes = stripes
             .into_iter()
             .map(|i| self.holders[i].lock().unwrap_or_else(|p| p.into_inner()))
-            .collect()
+            .collect();
+        let keys: Vec<Vec<u8>> = digests.iter().map(|d| layout::holder_version(d)).collect();
+        let read = self.store.multi_get(Table::HolderVersion, &keys)?;
+        Ok(HolderGuard {
+            _stripes: stripes,
+            versions: keys.into_iter().zip(read).collect(),
+        })
     }
 
+    /// Runs `decide` — which reads, decides and commits one conditional change — again while
+    /// another change (on another node) beat it to what it read, at most [`ATTEMPTS`] times,
+    /// after a short random pause that grows with each attempt.
+    pub(crate) fn retrying<T, E: LostRace>(
+        &self,
+        mut decide: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut attempt = 1;
+        loop {
+            match decide() {
+                Err(e) if e.lost_race() && attempt < ATTEMPTS => {
+                    self.metrics.inc(crate::metrics::Counter::StoreRetries);
+                    let cap = 1u64 << attempt.min(6);
+                    let micros = rand::rngs::OsRng.next_u64() % (cap * 1000);
+                    std::thread::sleep(std::time::Duration::from_micros(micros));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads the registries (and the generation before them: an edit after that read is seen at
+    /// the next).
     fn reload_registries(&self) -> Result<(), StoreError> {
+        let generation = self.store.get(Table::Meta, layout::REGISTRY_GENERATION)?;
         fn all<T: DeserializeOwned>(store: &dyn Store, table: Table) -> Result<Vec<T>, StoreError> {
             store
                 .scan(table, b"", false, usize::MAX)?
@@ -398,7 +508,7 @@ impl Vault {
             all::<Agency>(s, Table::UsccAgency)?,
             all::<Requester>(s, Table::RequesterIdRequester)?,
         );
-        *self.registries.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(reg);
+        *self.registries.write().unwrap_or_else(|p| p.into_inner()) = (generation, Arc::new(reg));
         Ok(())
     }
 
@@ -488,26 +598,44 @@ impl Vault {
             }
         }
 
-        let guard = self.lock();
-        // One multi-get for the idempotency check of the whole batch.
-        let keys: Vec<Vec<u8>> = accepted
-            .iter()
-            .map(|(_, c)| layout::licence(&c.licence.id).to_vec())
-            .collect();
-        let stored = self.store.multi_get(Table::LicenceMeta, &keys)?;
-        let mut plan = DepositPlan::default();
-        for ((i, c), stored) in accepted.into_iter().zip(stored) {
-            let stored = stored
-                .map(|v| layout::decode::<LicenceMeta>(Table::LicenceMeta, &v))
-                .transpose()?;
-            results[i] = Some(self.plan_deposit(&mut plan, c, stored, now, sign_receipts)?);
+        // Decided under the write lock (this process) on the condition that what was read is
+        // unchanged (other processes): each issuer's status-list counter, which every deposit of
+        // its licences moves (so it also stands for the absence of the licence ids read as
+        // absent), the predecessors renewed, and the holders notified.
+        let decided = self.retrying(|| {
+            let guard = self.lock();
+            // One multi-get for the idempotency check of the whole batch.
+            let keys: Vec<Vec<u8>> = accepted
+                .iter()
+                .map(|(_, c)| layout::licence(&c.licence.id).to_vec())
+                .collect();
+            let stored = self.store.multi_get(Table::LicenceMeta, &keys)?;
+            let mut plan = DepositPlan::default();
+            let mut decided = Vec::with_capacity(accepted.len());
+            for ((i, c), stored) in accepted.iter().zip(stored) {
+                let stored = stored
+                    .map(|v| layout::decode::<LicenceMeta>(Table::LicenceMeta, &v))
+                    .transpose()?;
+                decided.push((
+                    *i,
+                    self.plan_deposit(&mut plan, c.clone(), stored, now, sign_receipts)?,
+                ));
+            }
+            let holders = self.notify_superseded(&mut plan, now)?;
+            let mut change = plan.into_change();
+            if let Some(h) = &holders {
+                h.seal(&mut change)?;
+            }
+            if !change.is_empty() {
+                self.store.commit(change)?;
+            }
+            drop(holders);
+            drop(guard);
+            Ok::<_, VaultError>(decided)
+        })?;
+        for (i, item) in decided {
+            results[i] = Some(item);
         }
-        let _holder_guards = self.notify_superseded(&mut plan, now)?;
-        let change = plan.into_change();
-        if !change.is_empty() {
-            self.store.commit(change)?;
-        }
-        drop(guard);
 
         let results: Vec<StoredItem> = results
             .into_iter()
@@ -558,7 +686,13 @@ impl Vault {
         if let Some(pred) = &lic.predecessor {
             let meta = match plan.successors.get(pred) {
                 Some(m) => Some(m.clone()),
-                None => self.meta(pred)?,
+                None => {
+                    let key = layout::licence(pred);
+                    let read = self.store.get(Table::LicenceMeta, key)?;
+                    plan.change.expect(Table::LicenceMeta, key, read.clone());
+                    read.map(|v| layout::decode(Table::LicenceMeta, &v))
+                        .transpose()?
+                }
             };
             match renewable(pred, meta) {
                 Ok(mut m) => {
@@ -571,7 +705,7 @@ impl Vault {
         let issuer = lic.id.issuer();
         let status_index = match plan.next_index.get(&issuer) {
             Some(i) => *i,
-            None => self.next_status_index(&issuer)?,
+            None => self.next_status_index(&issuer, &mut plan.change)?,
         };
         plan.change.put(
             Table::IssuerDeposit,
@@ -607,7 +741,7 @@ impl Vault {
         &self,
         plan: &mut DepositPlan,
         now: DateTime<Utc>,
-    ) -> Result<Vec<std::sync::MutexGuard<'_, ()>>, VaultError> {
+    ) -> Result<Option<HolderGuard<'_>>, VaultError> {
         let mut holders = Vec::new();
         for (pred, meta) in &plan.successors {
             if let Some(h) = self.holder_of_licence(pred)? {
@@ -615,10 +749,10 @@ impl Vault {
             }
         }
         if holders.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        let guards = self.holder_locks(holders.iter().map(|(_, _, (_, d))| d));
-        let mut seq = self.next_notice_seq()?;
+        let guards = self.holder_locks(holders.iter().map(|(_, _, (_, d))| d))?;
+        let mut seq = self.next_notice_seq(&mut plan.change)?;
         for (pred, meta, (holder, _)) in &holders {
             let Some(next) = &meta.superseded_by else {
                 continue;
@@ -645,7 +779,7 @@ impl Vault {
                 &mut seq,
             )?;
         }
-        Ok(guards)
+        Ok(Some(guards))
     }
 
     fn count_deposits(&self, results: &[StoredItem]) {
@@ -997,145 +1131,178 @@ impl Vault {
 
     // ----- registries ----------------------------------------------------------------------
 
-    fn put_registry<T: Serialize>(
+    /// Applies one registry edit: `decide` gets the registries as they are in the store now
+    /// and says what to write (table, code, entry) and what to answer. The edit applies on the
+    /// condition that no other edit (on any node) came after that read, and moves the registry
+    /// generation, so that every node reads the registries again.
+    fn edit_registry<T, E: Serialize>(
         &self,
-        table: Table,
-        code: &str,
-        entry: &T,
-    ) -> Result<(), StoreError> {
-        let mut c = Change::durable();
-        c.put(table, layout::registry(code), layout::encode(entry));
-        self.store.commit(c)?;
-        self.reload_registries()
+        decide: impl Fn(&Registries) -> Result<(Table, String, E, T), VaultError>,
+    ) -> Result<T, VaultError> {
+        self.retrying(|| {
+            let _g = self.lock();
+            let (generation, reg) = self.current_registries()?;
+            let (table, code, entry, answer) = decide(&reg)?;
+            let next = match &generation {
+                Some(v) => layout::decode_count(Table::Meta, v)? + 1,
+                None => 1,
+            };
+            let mut c = Change::durable();
+            c.expect(Table::Meta, layout::REGISTRY_GENERATION, generation)
+                .put(
+                    Table::Meta,
+                    layout::REGISTRY_GENERATION,
+                    layout::encode_count(next),
+                )
+                .put(table, layout::registry(&code), layout::encode(&entry));
+            self.store.commit(c)?;
+            self.reload_registries()?;
+            Ok(answer)
+        })
     }
 
     /// Registers a new agency with its keys. Returns a conflict if the agency or a key exists.
     pub fn create_agency(&self, agency: Agency) -> Result<(), VaultError> {
-        let _g = self.lock();
-        let reg = self.registries();
-        if reg.agencies.contains_key(&agency.uscc) {
-            return Err(VaultError::new(
-                Reason::Conflict,
-                "$.uscc",
-                format!("agency {} exists", agency.uscc),
-            ));
-        }
-        check_keys_unique(&reg, &agency.keys, "$.keys")?;
-        self.put_registry(Table::UsccAgency, agency.uscc.as_str(), &agency)?;
-        Ok(())
+        self.edit_registry(|reg| {
+            if reg.agencies.contains_key(&agency.uscc) {
+                return Err(VaultError::new(
+                    Reason::Conflict,
+                    "$.uscc",
+                    format!("agency {} exists", agency.uscc),
+                ));
+            }
+            check_keys_unique(reg, &agency.keys, "$.keys")?;
+            Ok((
+                Table::UsccAgency,
+                agency.uscc.to_string(),
+                agency.clone(),
+                (),
+            ))
+        })
     }
 
     /// Applies `edit` to one key of an agency (`None` = add `new_key`).
     pub fn edit_agency_key(&self, uscc: &Uscc, edit: KeyEdit) -> Result<Agency, VaultError> {
-        let _g = self.lock();
-        let reg = self.registries();
-        let mut agency = reg.agencies.get(uscc).cloned().ok_or_else(|| {
-            VaultError::new(Reason::NotFound, "uscc", format!("no agency {uscc}"))
-        })?;
-        match edit {
-            KeyEdit::Add(key) => {
-                check_keys_unique(&reg, std::slice::from_ref(&key), "$.didKey")?;
-                agency.keys.push(key);
-            }
-            KeyEdit::Retire(did, at) | KeyEdit::Compromise(did, at)
-                if !agency.keys.iter().any(|k| k.did_key == did) =>
-            {
-                let _ = at;
-                return Err(VaultError::new(
-                    Reason::NotFound,
-                    "didKey",
-                    format!("{did} is not a key of {uscc}"),
-                ));
-            }
-            KeyEdit::Retire(did, at) => {
-                for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
-                    k.retired_at = Some(at);
+        self.edit_registry(|reg| {
+            let mut agency = reg.agencies.get(uscc).cloned().ok_or_else(|| {
+                VaultError::new(Reason::NotFound, "uscc", format!("no agency {uscc}"))
+            })?;
+            match edit.clone() {
+                KeyEdit::Add(key) => {
+                    check_keys_unique(reg, std::slice::from_ref(&key), "$.didKey")?;
+                    agency.keys.push(key);
+                }
+                KeyEdit::Retire(did, at) | KeyEdit::Compromise(did, at)
+                    if !agency.keys.iter().any(|k| k.did_key == did) =>
+                {
+                    let _ = at;
+                    return Err(VaultError::new(
+                        Reason::NotFound,
+                        "didKey",
+                        format!("{did} is not a key of {uscc}"),
+                    ));
+                }
+                KeyEdit::Retire(did, at) => {
+                    for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
+                        k.retired_at = Some(at);
+                    }
+                }
+                KeyEdit::Compromise(did, at) => {
+                    for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
+                        k.compromised_at = Some(at);
+                    }
                 }
             }
-            KeyEdit::Compromise(did, at) => {
-                for k in agency.keys.iter_mut().filter(|k| k.did_key == did) {
-                    k.compromised_at = Some(at);
-                }
-            }
-        }
-        self.put_registry(Table::UsccAgency, uscc.as_str(), &agency)?;
-        Ok(agency)
+            Ok((Table::UsccAgency, uscc.to_string(), agency.clone(), agency))
+        })
     }
 
     /// Registers or replaces a licence type. Its issuers must be registered agencies.
     /// Returns whether it was new.
     pub fn put_type(&self, ty: LicenceType) -> Result<bool, VaultError> {
-        let _g = self.lock();
-        let reg = self.registries();
-        for (i, u) in ty.issuers.iter().enumerate() {
-            if !reg.agencies.contains_key(u) {
-                return Err(VaultError::new(
-                    Reason::InvalidAgencyCode,
-                    &format!("$.issuers[{i}]"),
-                    format!("agency {u} is not registered"),
-                ));
+        self.edit_registry(|reg| {
+            for (i, u) in ty.issuers.iter().enumerate() {
+                if !reg.agencies.contains_key(u) {
+                    return Err(VaultError::new(
+                        Reason::InvalidAgencyCode,
+                        &format!("$.issuers[{i}]"),
+                        format!("agency {u} is not registered"),
+                    ));
+                }
             }
-        }
-        for (i, f) in ty.fields.iter().enumerate() {
-            if f.field_type == crate::registry::FieldType::Enum && f.values.is_empty() {
-                return Err(VaultError::new(
-                    Reason::InvalidRequest,
-                    &format!("$.fields[{i}].values"),
-                    "an enum field needs values",
-                ));
+            for (i, f) in ty.fields.iter().enumerate() {
+                if f.field_type == crate::registry::FieldType::Enum && f.values.is_empty() {
+                    return Err(VaultError::new(
+                        Reason::InvalidRequest,
+                        &format!("$.fields[{i}].values"),
+                        "an enum field needs values",
+                    ));
+                }
+                if ty.fields[..i].iter().any(|g| g.name == f.name) {
+                    return Err(VaultError::new(
+                        Reason::InvalidRequest,
+                        &format!("$.fields[{i}].name"),
+                        "duplicate field name",
+                    ));
+                }
             }
-            if ty.fields[..i].iter().any(|g| g.name == f.name) {
-                return Err(VaultError::new(
-                    Reason::InvalidRequest,
-                    &format!("$.fields[{i}].name"),
-                    "duplicate field name",
-                ));
-            }
-        }
-        let new = !reg.types.contains_key(&ty.type_code);
-        self.put_registry(Table::TypeCodeType, ty.type_code.as_str(), &ty)?;
-        Ok(new)
+            let new = !reg.types.contains_key(&ty.type_code);
+            Ok((
+                Table::TypeCodeType,
+                ty.type_code.to_string(),
+                ty.clone(),
+                new,
+            ))
+        })
     }
 
     /// Registers or replaces a matter. Its types must be catalogued. Returns whether it was new.
     pub fn put_matter(&self, matter: Matter) -> Result<bool, VaultError> {
-        let _g = self.lock();
-        let reg = self.registries();
-        check_code("$.code", &matter.code)?;
-        for (i, t) in matter.types.iter().enumerate() {
-            if !reg.types.contains_key(t) {
-                return Err(VaultError::new(
-                    Reason::UnknownType,
-                    &format!("$.types[{i}]"),
-                    format!("type {t} is not catalogued"),
-                ));
+        self.edit_registry(|reg| {
+            check_code("$.code", &matter.code)?;
+            for (i, t) in matter.types.iter().enumerate() {
+                if !reg.types.contains_key(t) {
+                    return Err(VaultError::new(
+                        Reason::UnknownType,
+                        &format!("$.types[{i}]"),
+                        format!("type {t} is not catalogued"),
+                    ));
+                }
             }
-        }
-        matter
-            .check_fields(&reg.types)
-            .map_err(|v| VaultError::new(Reason::InvalidRequest, &v.field, v.message))?;
-        let new = !reg.matters.contains_key(&matter.code);
-        self.put_registry(Table::MatterCodeMatter, &matter.code, &matter)?;
-        Ok(new)
+            matter
+                .check_fields(&reg.types)
+                .map_err(|v| VaultError::new(Reason::InvalidRequest, &v.field, v.message))?;
+            let new = !reg.matters.contains_key(&matter.code);
+            Ok((
+                Table::MatterCodeMatter,
+                matter.code.clone(),
+                matter.clone(),
+                new,
+            ))
+        })
     }
 
     /// Registers or replaces a requester. Its matters must be registered. Returns whether it was new.
     pub fn put_requester(&self, requester: Requester) -> Result<bool, VaultError> {
-        let _g = self.lock();
-        let reg = self.registries();
-        check_code("$.id", &requester.id)?;
-        for (i, m) in requester.matters.iter().enumerate() {
-            if !reg.matters.contains_key(m) {
-                return Err(VaultError::new(
-                    Reason::NotFound,
-                    &format!("$.matters[{i}]"),
-                    format!("matter {m} is not registered"),
-                ));
+        self.edit_registry(|reg| {
+            check_code("$.id", &requester.id)?;
+            for (i, m) in requester.matters.iter().enumerate() {
+                if !reg.matters.contains_key(m) {
+                    return Err(VaultError::new(
+                        Reason::NotFound,
+                        &format!("$.matters[{i}]"),
+                        format!("matter {m} is not registered"),
+                    ));
+                }
             }
-        }
-        let new = !reg.requesters.contains_key(&requester.id);
-        self.put_registry(Table::RequesterIdRequester, &requester.id, &requester)?;
-        Ok(new)
+            let new = !reg.requesters.contains_key(&requester.id);
+            Ok((
+                Table::RequesterIdRequester,
+                requester.id.clone(),
+                requester.clone(),
+                new,
+            ))
+        })
     }
 
     // ----- tokens --------------------------------------------------------------------------
@@ -1243,7 +1410,9 @@ impl Vault {
         };
         let r: TokenRecord = layout::decode(Table::TokenDigestToken, &v)?;
         let principal = Principal::from_role(r.role, &r.subject).ok();
-        if let Some(p) = &principal {
+        // On a store other nodes write, a revocation there must be refused here at the next
+        // request: nothing is remembered.
+        if let (Some(p), false) = (&principal, self.store.shared()) {
             let mut cache = self.tokens.write().unwrap_or_else(|e| e.into_inner());
             if cache.generation == generation && cache.principals.len() < MAX_CACHED_TOKENS {
                 cache.principals.insert(digest, p.clone());
@@ -1272,13 +1441,16 @@ pub fn bind_vault_key(store: &dyn Store, did: &DidKey) -> Result<(), VaultError>
     match store.get(Table::Meta, layout::VAULT_DID)? {
         None => {
             let mut c = Change::durable();
-            c.put(
+            c.expect(Table::Meta, layout::VAULT_DID, None).put(
                 Table::Meta,
                 layout::VAULT_DID,
                 did.as_str().as_bytes().to_vec(),
             );
-            store.commit(c)?;
-            Ok(())
+            match store.commit(c) {
+                // Another node bound the database first: to its key, or to this one.
+                Err(StoreError::Conflict(_)) => bind_vault_key(store, did),
+                other => Ok(other?),
+            }
         }
         Some(v) if v == did.as_str().as_bytes() => Ok(()),
         Some(v) => Err(VaultError::new(

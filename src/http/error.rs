@@ -167,6 +167,15 @@ impl From<StoreError> for ApiError {
                     "the vault's database is unavailable; nothing was written; try again shortly",
                 )
             }
+            // Other nodes kept changing what this request decides on, beyond the vault's retries:
+            // nothing was written.
+            StoreError::Conflict(detail) => {
+                tracing::warn!(error = %detail, "write refused: lost every retry to concurrent changes");
+                Self::new(
+                    Reason::Unavailable,
+                    "the vault is busy with concurrent changes to the same records; nothing was written; try again shortly",
+                )
+            }
             other => Self::internal(other),
         }
     }

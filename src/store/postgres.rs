@@ -11,13 +11,14 @@
 //! connection is lost, so a connection string with several hosts and
 //! `target_session_attrs=read-write` follows a failover to the new primary.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
+use postgres::{Client, GenericClient, NoTls, Statement};
 
 use super::{prefix_successor, Change, Entry, Op, Store, StoreError, Table};
 
@@ -25,16 +26,37 @@ use super::{prefix_successor, Change, Entry, Op, Store, StoreError, Table};
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// One operation, run by a worker on its connection (or told why there is none).
-type Job = Box<dyn FnOnce(Result<&mut Client, StoreError>) + Send>;
+type Job = Box<dyn FnOnce(Result<&mut Conn, StoreError>) + Send>;
 
 pub struct PgStore {
     jobs: SyncSender<Job>,
     schema: String,
 }
 
+/// A worker's connection with the statements it prepared (named statements live as long as the
+/// session, so each is parsed once per connection).
+pub(crate) struct Conn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+/// The statement for `sql` on this connection, prepared on first use.
+fn prepared(
+    cache: &mut HashMap<String, Statement>,
+    tx: &mut impl GenericClient,
+    sql: &str,
+) -> Result<Statement, StoreError> {
+    if let Some(st) = cache.get(sql) {
+        return Ok(st.clone());
+    }
+    let st = tx.prepare(sql).map_err(pg)?;
+    cache.insert(sql.to_owned(), st.clone());
+    Ok(st)
+}
+
 /// A worker: owns one connection, made on first use and again after it is lost.
 fn work(config: postgres::Config, jobs: Arc<Mutex<Receiver<Job>>>) {
-    let mut client: Option<Client> = None;
+    let mut conn: Option<Conn> = None;
     loop {
         let job = {
             let rx = jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -43,10 +65,13 @@ fn work(config: postgres::Config, jobs: Arc<Mutex<Receiver<Job>>>) {
                 Err(_) => return, // the store was dropped
             }
         };
-        if client.as_ref().is_none_or(Client::is_closed) {
-            client = config.connect(NoTls).ok();
+        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            conn = config.connect(NoTls).ok().map(|client| Conn {
+                client,
+                prepared: HashMap::new(),
+            });
         }
-        match client.as_mut() {
+        match conn.as_mut() {
             Some(c) => job(Ok(c)),
             None => job(Err(StoreError::Unavailable(
                 "cannot connect to PostgreSQL".into(),
@@ -78,11 +103,16 @@ fn pg(e: postgres::Error) -> StoreError {
         Some(c)
             if *c == SqlState::READ_ONLY_SQL_TRANSACTION
                 || *c == SqlState::ADMIN_SHUTDOWN
-                || *c == SqlState::CANNOT_CONNECT_NOW
-                || *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+                || *c == SqlState::CANNOT_CONNECT_NOW =>
         {
             StoreError::Unavailable(e.to_string())
+        }
+        // The transaction was rolled back for another one: decide again on what is there now.
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StoreError::Conflict(e.to_string())
         }
         Some(_) => engine(e),
         None if e.is_closed() || e.to_string().contains("connect") => {
@@ -136,7 +166,7 @@ impl PgStore {
     /// Runs `f` on a worker's connection and waits for its result.
     fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = sync_channel(1);
         let job: Job = Box::new(move |c| {
@@ -156,7 +186,7 @@ impl PgStore {
         let schema = self.schema.clone();
         let tables: Vec<String> = Table::ALL.iter().map(|t| self.table(*t)).collect();
         self.run(move |c| {
-            let mut tx = c.transaction().map_err(pg)?;
+            let mut tx = c.client.transaction().map_err(pg)?;
             tx.batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema};
                  CREATE TABLE IF NOT EXISTS {schema}.schema_version (id int PRIMARY KEY, version bigint NOT NULL);"
@@ -217,16 +247,18 @@ impl PgStore {
         let t = self.table(table);
         self.run(move |c| {
             let rows = match &upper {
-                Some(u) => c.query(
-                    &format!(
+                Some(u) => {
+                    let st = prepared(&mut c.prepared, &mut c.client, &format!(
                         "SELECT k, v FROM {t} WHERE k {lower_op} $1 AND k < $2 ORDER BY k {order} LIMIT $3"
-                    ),
-                    &[&lower.0, u, &limit],
-                ),
-                None => c.query(
-                    &format!("SELECT k, v FROM {t} WHERE k {lower_op} $1 ORDER BY k {order} LIMIT $2"),
-                    &[&lower.0, &limit],
-                ),
+                    ))?;
+                    c.client.query(&st, &[&lower.0, u, &limit])
+                }
+                None => {
+                    let st = prepared(&mut c.prepared, &mut c.client, &format!(
+                        "SELECT k, v FROM {t} WHERE k {lower_op} $1 ORDER BY k {order} LIMIT $2"
+                    ))?;
+                    c.client.query(&st, &[&lower.0, &limit])
+                }
             }
             .map_err(pg)?;
             Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -234,13 +266,158 @@ impl PgStore {
     }
 }
 
+/// The position of `t` in [`Table::ALL`] (the order of conditions, and of the table names).
+fn index(t: Table) -> usize {
+    Table::ALL.iter().position(|x| *x == t).unwrap_or(0)
+}
+
+/// One change as one transaction. Its conditions first, in table and key order (so two changes
+/// lock their common keys in the same order): a key that must hold a value is locked with
+/// `SELECT … FOR UPDATE`, which under READ COMMITTED waits for a concurrent writer and then reads
+/// what it committed; a key that must be absent is claimed by inserting it (a concurrent insert
+/// of the same key waits for this one, then finds it), and the claim is removed again unless the
+/// change writes the key. Then the operations, consecutive puts or deletes of one table as one
+/// statement over arrays.
+fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), StoreError> {
+    let Conn {
+        client,
+        prepared: cache,
+    } = c;
+    let mut tx = client.transaction().map_err(pg)?;
+    if !change.durable {
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(pg)?;
+    }
+    change
+        .conditions
+        .sort_by(|a, b| (index(a.table), &a.key).cmp(&(index(b.table), &b.key)));
+    let mut claimed: Vec<(Table, Vec<u8>)> = Vec::new();
+    for cond in &change.conditions {
+        let t = &names[index(cond.table)];
+        let holds = match &cond.expect {
+            Some(value) => {
+                let st = prepared(
+                    cache,
+                    &mut tx,
+                    &format!("SELECT v FROM {t} WHERE k = $1 FOR UPDATE"),
+                )?;
+                let row = tx.query_opt(&st, &[&cond.key]).map_err(pg)?;
+                row.is_some_and(|r| r.get::<_, Vec<u8>>(0) == *value)
+            }
+            None => {
+                let st = prepared(
+                    cache,
+                    &mut tx,
+                    &format!("INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING"),
+                )?;
+                let claimed_now = tx
+                    .execute(&st, &[&cond.key, &Vec::<u8>::new()])
+                    .map_err(pg)?
+                    == 1;
+                if claimed_now {
+                    claimed.push((cond.table, cond.key.clone()));
+                }
+                claimed_now
+            }
+        };
+        if !holds {
+            return Err(StoreError::Conflict(format!(
+                "a key of {} changed",
+                cond.table.name()
+            )));
+        }
+    }
+    let written = |t: Table, k: &[u8]| {
+        change
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Put(ot, ok, _) if *ot == t && ok.as_slice() == k))
+    };
+    let unclaim: Vec<Op> = claimed
+        .into_iter()
+        .filter(|(t, k)| !written(*t, k))
+        .map(|(t, k)| Op::Delete(t, k))
+        .collect();
+    change.ops.extend(unclaim);
+    let mut i = 0;
+    while i < change.ops.len() {
+        // The run of operations of the same kind on the same table that starts at i.
+        let same = |a: &Op, b: &Op| match (a, b) {
+            (Op::Put(x, ..), Op::Put(y, ..)) | (Op::Delete(x, _), Op::Delete(y, _)) => x == y,
+            _ => false,
+        };
+        let mut j = i + 1;
+        while j < change.ops.len() && same(&change.ops[i], &change.ops[j]) {
+            j += 1;
+        }
+        match &change.ops[i] {
+            Op::Put(t, ..) => {
+                // The last value of each key (one statement may not write a row twice).
+                let mut last: HashMap<&[u8], &[u8]> = HashMap::new();
+                let mut order: Vec<&[u8]> = Vec::new();
+                for op in &change.ops[i..j] {
+                    if let Op::Put(_, k, v) = op {
+                        if last.insert(k, v).is_none() {
+                            order.push(k);
+                        }
+                    }
+                }
+                let keys: Vec<&[u8]> = order.clone();
+                let values: Vec<&[u8]> = order.iter().map(|k| last[k]).collect();
+                let st = prepared(
+                    cache,
+                    &mut tx,
+                    &format!(
+                        "INSERT INTO {} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                        names[index(*t)]
+                    ),
+                )?;
+                tx.execute(&st, &[&keys, &values]).map_err(pg)?;
+            }
+            Op::Delete(t, _) => {
+                let keys: Vec<&[u8]> = change.ops[i..j]
+                    .iter()
+                    .filter_map(|op| match op {
+                        Op::Delete(_, k) => Some(k.as_slice()),
+                        _ => None,
+                    })
+                    .collect();
+                let st = prepared(
+                    cache,
+                    &mut tx,
+                    &format!("DELETE FROM {} WHERE k = ANY($1)", names[index(*t)]),
+                )?;
+                tx.execute(&st, &[&keys]).map_err(pg)?;
+            }
+            Op::Add(t, k, n) => {
+                let n = i64::try_from(*n).map_err(|_| engine("counter add beyond 2^63"))?;
+                // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so
+                // concurrent adds from any node sum.
+                let st = prepared(cache, &mut tx, &format!(
+                    "INSERT INTO {} AS t (k, v) VALUES ($1, int8send($2::int8)) ON CONFLICT (k) \
+                     DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 + $2::int8)",
+                    names[index(*t)]
+                ))?;
+                tx.execute(&st, &[k as &(dyn ToSql + Sync), &n])
+                    .map_err(pg)?;
+            }
+        }
+        i = j;
+    }
+    tx.commit().map_err(pg)
+}
+
 impl Store for PgStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (t, key) = (self.table(table), key.to_vec());
         self.run(move |c| {
-            let row = c
-                .query_opt(&format!("SELECT v FROM {t} WHERE k = $1"), &[&key])
-                .map_err(pg)?;
+            let st = prepared(
+                &mut c.prepared,
+                &mut c.client,
+                &format!("SELECT v FROM {t} WHERE k = $1"),
+            )?;
+            let row = c.client.query_opt(&st, &[&key]).map_err(pg)?;
             Ok(row.map(|r| r.get(0)))
         })
     }
@@ -255,9 +432,12 @@ impl Store for PgStore {
         }
         let (t, keys) = (self.table(table), keys.to_vec());
         self.run(move |c| {
-            let rows = c
-                .query(&format!("SELECT k, v FROM {t} WHERE k = ANY($1)"), &[&keys])
-                .map_err(pg)?;
+            let st = prepared(
+                &mut c.prepared,
+                &mut c.client,
+                &format!("SELECT k, v FROM {t} WHERE k = ANY($1)"),
+            )?;
+            let rows = c.client.query(&st, &[&keys]).map_err(pg)?;
             let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
                 rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
             Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
@@ -311,50 +491,20 @@ impl Store for PgStore {
             return Ok(());
         }
         let names: Vec<String> = Table::ALL.iter().map(|t| self.table(*t)).collect();
-        let name = move |t: Table| -> String {
-            let i = Table::ALL.iter().position(|x| *x == t).unwrap_or(0);
-            names[i].clone()
-        };
-        self.run(move |c| {
-            let mut tx = c.transaction().map_err(pg)?;
-            if !change.durable {
-                tx.batch_execute("SET LOCAL synchronous_commit = off")
-                    .map_err(pg)?;
-            }
-            for op in &change.ops {
-                match op {
-                    Op::Put(t, k, v) => {
-                        let sql = format!(
-                            "INSERT INTO {} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-                            name(*t)
-                        );
-                        tx.execute(&sql, &[k as &(dyn ToSql + Sync), v]).map_err(pg)?;
-                    }
-                    Op::Delete(t, k) => {
-                        tx.execute(&format!("DELETE FROM {} WHERE k = $1", name(*t)), &[k])
-                            .map_err(pg)?;
-                    }
-                    Op::Add(t, k, n) => {
-                        let n = i64::try_from(*n).map_err(|_| engine("counter add beyond 2^63"))?;
-                        // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so
-                        // concurrent adds from any node sum.
-                        let sql = format!(
-                            "INSERT INTO {} AS t (k, v) VALUES ($1, int8send($2::int8)) ON CONFLICT (k) \
-                             DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 + $2::int8)",
-                            name(*t)
-                        );
-                        tx.execute(&sql, &[k as &(dyn ToSql + Sync), &n]).map_err(pg)?;
-                    }
-                }
-            }
-            tx.commit().map_err(pg)
-        })
+        self.run(move |c| apply(c, &names, change))
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     fn ready(&self) -> Result<(), StoreError> {
         self.run(|c| {
             // A primary accepts writes; a standby (after a failover, the old primary) does not.
-            let row = c.query_one("SELECT pg_is_in_recovery()", &[]).map_err(pg)?;
+            let row = c
+                .client
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .map_err(pg)?;
             if row.get::<_, bool>(0) {
                 return Err(StoreError::Unavailable(
                     "the database is a standby: not accepting writes".into(),

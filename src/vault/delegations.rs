@@ -217,10 +217,13 @@ impl Vault {
 
     /// Stores a new authorisation for `holder`, under the holder's lock.
     fn store_delegation(&self, holder: &HolderCode, d: &Delegation) -> Result<(), VaultError> {
-        let _guard = self.holder_lock(&self.holder_digest(holder));
-        let mut change = Change::durable();
-        self.put_delegation(&mut change, d)?;
-        Ok(self.store.commit(change)?)
+        self.retrying(|| {
+            let guard = self.holder_lock(&self.holder_digest(holder))?;
+            let mut change = Change::durable();
+            self.put_delegation(&mut change, d)?;
+            guard.seal(&mut change)?;
+            Ok(self.store.commit(change)?)
+        })
     }
 
     /// Grants a delegation for the company `acting` speaks for; only the company itself or its
@@ -320,19 +323,22 @@ impl Vault {
         relation: Relation,
         now: DateTime<Utc>,
     ) -> Result<Delegation, VaultError> {
-        let _guard = self.holder_lock(digest);
-        let mut d = self
-            .delegation_at(digest, id)?
-            .filter(|d| d.relation == relation)
-            .ok_or_else(not_found)?;
-        if d.revoked_at.is_none() {
-            d.revoked_at = Some(now);
-            let mut change = Change::durable();
-            self.put_delegation(&mut change, &d)?;
-            self.store.commit(change)?;
-            tracing::info!(delegation = %d.id, "authorisation revoked");
-        }
-        Ok(d)
+        self.retrying(|| {
+            let guard = self.holder_lock(digest)?;
+            let mut d = self
+                .delegation_at(digest, id)?
+                .filter(|d| d.relation == relation)
+                .ok_or_else(not_found)?;
+            if d.revoked_at.is_none() {
+                d.revoked_at = Some(now);
+                let mut change = Change::durable();
+                self.put_delegation(&mut change, &d)?;
+                guard.seal(&mut change)?;
+                self.store.commit(change)?;
+                tracing::info!(delegation = %d.id, "authorisation revoked");
+            }
+            Ok(d)
+        })
     }
 
     /// Registers `guardian` to act for the minor `ward` (admin), until `expires_at` or, by

@@ -13,7 +13,7 @@
 //! | `typecode_type`, `mattercode_matter`, `uscc_agency`, `requesterid_requester` | the code | the registry entry (JSON) |
 //! | `tokendigest_token` | SHA-256 of the token | [`TokenRecord`] (JSON) |
 //! | `tokenid_tokendigest` | token id | SHA-256 of the token |
-//! | `meta` | `vault_did`, `demo_seeded`, `notice_seq`, `status_index/{uscc}`, `status_bits/{uscc}/{purpose}/{list}` | text, u64 BE, a bitstring |
+//! | `meta` | `vault_did`, `demo_seeded`, `notice_seq`, `registry_generation`, `status_index/{uscc}`, `status_bits/{uscc}/{purpose}/{list}` | text, u64 BE, a bitstring |
 //! | `holderdigest_consent` | holder digest ‖ consent id | [`Consent`] (JSON) |
 //! | `consentkey_uses` | the consent's key | u64 BE |
 //! | `holderdigest_access` | holder digest ‖ u64 BE µs ‖ 8 random bytes | empty (older stores: the record) |
@@ -28,6 +28,9 @@
 //! | `delegatedigest_delegation` | delegate digest ‖ holder digest ‖ delegation id | empty |
 //! | `delegationid_holder` | delegation id | the holder digest |
 //! | `requesterid_notice` | requester id ‖ `0x00` ‖ u64 BE notice seq | [`StoredNotice`] (JSON) |
+//! | `uscc_deposit` | USCC ‖ `0x00` ‖ u64 BE status-list index | the licence id |
+//! | `uscc_notice` | USCC ‖ `0x00` ‖ u64 BE notice seq | the requester id |
+//! | `holderdigest_version` | holder digest | u64 BE: the decisions made on the holder so far |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
 //! codes appear in keys only as the keyed [`HolderDigest`].
@@ -137,6 +140,14 @@ pub fn statement(id: &LicenceId, seq: u32) -> Vec<u8> {
 pub const VAULT_DID: &[u8] = b"vault_did";
 /// When the demo data was seeded.
 pub const DEMO_SEEDED: &[u8] = b"demo_seeded";
+/// A holder's version in `holderdigest_version`.
+pub fn holder_version(digest: &HolderDigest) -> Vec<u8> {
+    digest.to_vec()
+}
+
+/// How many registry edits were made (u64 BE): a node whose registries were read at another
+/// generation reads them again.
+pub const REGISTRY_GENERATION: &[u8] = b"registry_generation";
 
 /// An agency's next status-list index (u64 BE).
 pub fn status_index(issuer: &Uscc) -> Vec<u8> {

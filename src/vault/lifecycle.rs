@@ -51,11 +51,21 @@ fn reject(reason: Reason, field: &str, message: impl Into<String>) -> VaultError
 }
 
 impl Vault {
-    pub(super) fn next_status_index(&self, issuer: &Uscc) -> Result<u64, StoreError> {
-        match self.store.get(Table::Meta, &layout::status_index(issuer))? {
-            None => Ok(0),
-            Some(v) => layout::decode_count(Table::Meta, &v),
-        }
+    /// The issuer's next status-list index, read for `change`: which applies only if no other
+    /// deposit of the issuer's took an index since.
+    pub(super) fn next_status_index(
+        &self,
+        issuer: &Uscc,
+        change: &mut Change,
+    ) -> Result<u64, StoreError> {
+        let key = layout::status_index(issuer);
+        let read = self.store.get(Table::Meta, &key)?;
+        let next = match &read {
+            None => 0,
+            Some(v) => layout::decode_count(Table::Meta, v)?,
+        };
+        change.expect(Table::Meta, key, read);
+        Ok(next)
     }
 
     /// The stable URL of one of an agency's status lists.
@@ -98,95 +108,114 @@ impl Vault {
             sha256: sha,
         } = verify::statement::check(doc, &self.registries(), issuer, id, now)?;
 
-        let _guard = self.lock();
-        let mut meta: LicenceMeta = self
-            .meta(id)?
-            .ok_or_else(|| reject(Reason::NotFound, "id", format!("no licence {}", id.urn())))?;
-        let history = self.statements(id)?;
-        if let Some(last) = history.last() {
-            if last.sha256 == sha {
-                return Ok((false, history));
+        // Decided on the condition that the licence's record, its status lists, the notice
+        // sequence and its holder are as read (another node may change them too).
+        let (new, history, notified) = self.retrying(|| {
+            let _guard = self.lock();
+            let mut change = Change::durable();
+            let key = layout::licence(id);
+            let read = self.store.get(Table::LicenceMeta, key)?;
+            change.expect(Table::LicenceMeta, key, read.clone());
+            let mut meta: LicenceMeta = read
+                .map(|v| layout::decode(Table::LicenceMeta, &v))
+                .transpose()?
+                .ok_or_else(|| {
+                    reject(Reason::NotFound, "id", format!("no licence {}", id.urn()))
+                })?;
+            let history = self.statements(id)?;
+            if let Some(last) = history.last() {
+                if last.sha256 == sha {
+                    return Ok((false, history, 0));
+                }
             }
-        }
-        let current = meta.status.as_ref().map_or(Status::Active, |s| s.status);
-        lifecycle::check_transition(current, st.status)?;
-        if let Some(prev) = &meta.status {
-            if st.effective_at < prev.effective_at {
-                return Err(reject(
-                    Reason::InvalidRequest,
-                    "$.effectiveAt",
-                    format!(
-                        "must not precede the previous statement's effectiveAt {}",
-                        format_time(prev.effective_at)
-                    ),
-                ));
+            let current = meta.status.as_ref().map_or(Status::Active, |s| s.status);
+            lifecycle::check_transition(current, st.status)?;
+            if let Some(prev) = &meta.status {
+                if st.effective_at < prev.effective_at {
+                    return Err(reject(
+                        Reason::InvalidRequest,
+                        "$.effectiveAt",
+                        format!(
+                            "must not precede the previous statement's effectiveAt {}",
+                            format_time(prev.effective_at)
+                        ),
+                    ));
+                }
             }
-        }
-        let stored = StoredStatement {
-            statement: doc.clone(),
-            received_at: now,
-            sha256: sha,
-        };
-        meta.status = Some(StatusRecord {
-            status: st.status,
-            effective_at: st.effective_at,
-            reason: st.reason.clone(),
-            received_at: now,
-        });
-        let mut change = Change::durable();
-        let seq = u32::try_from(history.len()).unwrap_or(u32::MAX);
-        change.put(
-            Table::LicenceStatement,
-            layout::statement(id, seq),
-            layout::encode(&stored),
-        );
-        change.put(
-            Table::LicenceMeta,
-            layout::licence(id),
-            layout::encode(&meta),
-        );
-        if let Some(index) = meta.status_index {
-            let (list, bit) = lifecycle::list_position(index);
-            for purpose in [Purpose::Revocation, Purpose::Suspension] {
-                let key = layout::status_bits(issuer, purpose, list);
-                let mut bits = self
-                    .store
-                    .get(Table::Meta, &key)?
-                    .unwrap_or_else(|| vec![0; (LIST_SIZE / 8) as usize]);
-                lifecycle::set_bit(&mut bits, bit, purpose.bit(st.status));
-                change.put(Table::Meta, key, bits);
+            let stored = StoredStatement {
+                statement: doc.clone(),
+                received_at: now,
+                sha256: sha.clone(),
+            };
+            meta.status = Some(StatusRecord {
+                status: st.status,
+                effective_at: st.effective_at,
+                reason: st.reason.clone(),
+                received_at: now,
+            });
+            let seq = u32::try_from(history.len()).unwrap_or(u32::MAX);
+            change.put(
+                Table::LicenceStatement,
+                layout::statement(id, seq),
+                layout::encode(&stored),
+            );
+            change.put(
+                Table::LicenceMeta,
+                layout::licence(id),
+                layout::encode(&meta),
+            );
+            if let Some(index) = meta.status_index {
+                let (list, bit) = lifecycle::list_position(index);
+                for purpose in [Purpose::Revocation, Purpose::Suspension] {
+                    let key = layout::status_bits(issuer, purpose, list);
+                    let read = self.store.get(Table::Meta, &key)?;
+                    change.expect(Table::Meta, key.clone(), read.clone());
+                    let mut bits = read.unwrap_or_else(|| vec![0; (LIST_SIZE / 8) as usize]);
+                    lifecycle::set_bit(&mut bits, bit, purpose.bit(st.status));
+                    change.put(Table::Meta, key, bits);
+                }
             }
+            // The notices go in the same change, decided under the holder's lock so that no pull
+            // provides the licence between the access log read here and the commit.
+            let mut notified = 0;
+            let holder = self.holder_of_licence(id)?;
+            let holder_guard = holder
+                .as_ref()
+                .map(|(_, d)| self.holder_lock(d))
+                .transpose()?;
+            if let (Some((holder, _)), true) = (&holder, notifies(st.status)) {
+                let recipients = self.provided_to(holder, id, now)?;
+                let mut seq = self.next_notice_seq(&mut change)?;
+                notified = self.add_notices(
+                    &mut change,
+                    &StatusChange {
+                        licence: id,
+                        previous: current,
+                        status: st.status,
+                        reason: &st.reason,
+                        effective_at: st.effective_at,
+                        received_at: now,
+                        cause: &stored.sha256,
+                        superseded_by: None,
+                    },
+                    &recipients,
+                    &mut seq,
+                )?;
+            }
+            if let Some(h) = &holder_guard {
+                h.seal(&mut change)?;
+            }
+            self.store.commit(change)?;
+            drop(holder_guard);
+            drop(_guard);
+            let mut history = history;
+            history.push(stored);
+            Ok((true, history, notified))
+        })?;
+        if !new {
+            return Ok((false, history));
         }
-        // The notices go in the same change, decided under the holder's lock so that no pull
-        // provides the licence between the access log read here and the commit.
-        let mut notified = 0;
-        let holder = self.holder_of_licence(id)?;
-        let _holder_guard = holder.as_ref().map(|(_, d)| self.holder_lock(d));
-        if let (Some((holder, _)), true) = (&holder, notifies(st.status)) {
-            let recipients = self.provided_to(holder, id, now)?;
-            let mut seq = self.next_notice_seq()?;
-            notified = self.add_notices(
-                &mut change,
-                &StatusChange {
-                    licence: id,
-                    previous: current,
-                    status: st.status,
-                    reason: &st.reason,
-                    effective_at: st.effective_at,
-                    received_at: now,
-                    cause: &stored.sha256,
-                    superseded_by: None,
-                },
-                &recipients,
-                &mut seq,
-            )?;
-        }
-        self.store.commit(change)?;
-        drop(_holder_guard);
-        drop(_guard);
         tracing::info!(licence = %id, status = lifecycle::status_name(st.status), notices = notified, "status statement accepted");
-        let mut history = history;
-        history.push(stored);
         Ok((true, history))
     }
 
@@ -202,7 +231,7 @@ impl Vault {
         if !self.registries().agencies.contains_key(issuer) {
             return Ok(None);
         }
-        let assigned = self.next_status_index(issuer)?;
+        let assigned = self.next_status_index(issuer, &mut Change::default())?;
         // A list starts at list × LIST_SIZE; one beyond u64 holds nothing (2^47 and up).
         let start = list.checked_mul(u64::from(LIST_SIZE));
         if list > 0 && start.is_none_or(|start| start >= assigned) {

@@ -152,12 +152,16 @@ impl Vault {
         Ok(recipients.len())
     }
 
-    /// The next number of the notice sequence.
-    pub(super) fn next_notice_seq(&self) -> Result<u64, StoreError> {
-        match self.store.get(Table::Meta, layout::NOTICE_SEQ)? {
-            None => Ok(1),
-            Some(v) => layout::decode_count(Table::Meta, &v),
-        }
+    /// The next number of the notice sequence, read for `change`: which applies only if no
+    /// other change took a number since.
+    pub(super) fn next_notice_seq(&self, change: &mut Change) -> Result<u64, StoreError> {
+        let read = self.store.get(Table::Meta, layout::NOTICE_SEQ)?;
+        let next = match &read {
+            None => 1,
+            Some(v) => layout::decode_count(Table::Meta, v)?,
+        };
+        change.expect(Table::Meta, layout::NOTICE_SEQ, read);
+        Ok(next)
     }
 
     /// A requester's notices after `after` (a `seq`; none: from the start), oldest first.

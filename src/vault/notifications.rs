@@ -340,20 +340,23 @@ impl Vault {
     ) -> Result<DateTime<Utc>, VaultError> {
         let up_to = up_to.min(now);
         let digest = self.holder_digest(holder);
-        let _guard = self.holder_lock(&digest);
-        let mark = match self.read_mark(&digest)? {
-            Some(m) if m >= up_to => return Ok(m),
-            _ => up_to,
-        };
-        let mut change = Change::durable();
-        change.put(
-            Table::HolderReadMark,
-            digest.to_vec(),
-            layout::encode_count(
-                u64::try_from(mark.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0),
-            ),
-        );
-        self.store.commit(change)?;
-        Ok(mark)
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let mark = match self.read_mark(&digest)? {
+                Some(m) if m >= up_to => return Ok(m),
+                _ => up_to,
+            };
+            let mut change = Change::durable();
+            change.put(
+                Table::HolderReadMark,
+                digest.to_vec(),
+                layout::encode_count(
+                    u64::try_from(mark.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0),
+                ),
+            );
+            guard.seal(&mut change)?;
+            self.store.commit(change)?;
+            Ok(mark)
+        })
     }
 }

@@ -206,33 +206,36 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<Presentation, VaultError> {
         let digest = self.holder_digest(holder);
-        let _guard = self.holder_lock(&digest);
-        let key = self
-            .store
-            .get(
-                Table::HolderPresentation,
-                &layout::holder_presentation(&digest, id),
-            )?
-            .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
-        let mut stored: StoredPresentation = self
-            .store
-            .get(Table::PresentationCode, &key)?
-            .map(|v| layout::decode(Table::PresentationCode, &v))
-            .transpose()?
-            .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
-        let p = &mut stored.presentation;
-        if let Err(r) = rules::redeemable(p.state, p.expires_at, now) {
-            return Err(VaultError::Rejected(Rejection {
-                field: "id".into(),
-                ..r
-            }));
-        }
-        p.state = PresentationState::Cancelled;
-        p.cancelled_at = Some(now);
-        let mut change = Change::durable();
-        change.put(Table::PresentationCode, key, layout::encode(&stored));
-        self.store.commit(change)?;
-        Ok(stored.presentation)
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let key = self
+                .store
+                .get(
+                    Table::HolderPresentation,
+                    &layout::holder_presentation(&digest, id),
+                )?
+                .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
+            let mut stored: StoredPresentation = self
+                .store
+                .get(Table::PresentationCode, &key)?
+                .map(|v| layout::decode(Table::PresentationCode, &v))
+                .transpose()?
+                .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
+            let p = &mut stored.presentation;
+            if let Err(r) = rules::redeemable(p.state, p.expires_at, now) {
+                return Err(VaultError::Rejected(Rejection {
+                    field: "id".into(),
+                    ..r
+                }));
+            }
+            p.state = PresentationState::Cancelled;
+            p.cancelled_at = Some(now);
+            let mut change = Change::durable();
+            change.put(Table::PresentationCode, key, layout::encode(&stored));
+            guard.seal(&mut change)?;
+            self.store.commit(change)?;
+            Ok(stored.presentation)
+        })
     }
 
     /// Redeems a code for `requester`: once, before it expires, unless cancelled. The licence is
@@ -258,87 +261,90 @@ impl Vault {
             .ok()
             .and_then(|d| d.try_into().ok())
             .ok_or_else(|| layout::corrupt(Table::PresentationCode, "bad holder digest"))?;
-        let guard = self.holder_lock(&digest);
-        let mut stored = read(self)?;
-        let p = &mut stored.presentation;
-        rules::redeemable(p.state, p.expires_at, now)?;
-        let licence = LicenceId::from_urn_or_bare(&p.licence)
-            .map_err(|_| layout::corrupt(Table::PresentationCode, "bad licence id"))?;
-        let e = self.extract(&licence, now)?.ok_or_else(not_found)?;
-        let reg = self.registries();
-        let requester_name = reg
-            .requesters
-            .get(requester)
-            .map_or_else(|| requester.to_owned(), |r| r.name.clone());
-        let type_code = licence.type_code();
-        let type_name = reg
-            .types
-            .get(&type_code)
-            .map_or_else(String::new, |t| t.name.clone());
-        let shown = e.verdict.valid && e.document.is_some();
-        let record = AccessRecord {
-            id: format!("acc_{:016x}{}", layout::micros(now), random_hex(8)),
-            kind: AccessKind::InPerson,
-            at: now,
-            requester: requester.to_owned(),
-            requester_name,
-            matter: String::new(),
-            matter_name: String::new(),
-            purpose: String::new(),
-            holder_digest: hex::encode(digest),
-            licences: if shown {
-                vec![p.licence.clone()]
-            } else {
-                Vec::new()
-            },
-            outcomes: vec![AccessOutcome {
-                type_code: type_code.clone(),
-                outcome: if shown {
-                    Outcome::Provided
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let mut stored = read(self)?;
+            let p = &mut stored.presentation;
+            rules::redeemable(p.state, p.expires_at, now)?;
+            let licence = LicenceId::from_urn_or_bare(&p.licence)
+                .map_err(|_| layout::corrupt(Table::PresentationCode, "bad licence id"))?;
+            let e = self.extract(&licence, now)?.ok_or_else(not_found)?;
+            let reg = self.registries();
+            let requester_name = reg
+                .requesters
+                .get(requester)
+                .map_or_else(|| requester.to_owned(), |r| r.name.clone());
+            let type_code = licence.type_code();
+            let type_name = reg
+                .types
+                .get(&type_code)
+                .map_or_else(String::new, |t| t.name.clone());
+            let shown = e.verdict.valid && e.document.is_some();
+            let record = AccessRecord {
+                id: format!("acc_{:016x}{}", layout::micros(now), random_hex(8)),
+                kind: AccessKind::InPerson,
+                at: now,
+                requester: requester.to_owned(),
+                requester_name,
+                matter: String::new(),
+                matter_name: String::new(),
+                purpose: String::new(),
+                holder_digest: hex::encode(digest),
+                licences: if shown {
+                    vec![p.licence.clone()]
                 } else {
-                    Outcome::NotProvided
+                    Vec::new()
                 },
-                reason: if shown { None } else { e.verdict.reason() },
-                licence: Some(p.licence.clone()),
-                consent: None,
-                stamped_copy: None,
-                disclosed: p.fields.clone().filter(|_| shown),
-                claims: None,
-            }],
-            presentation: Some(p.id.clone()),
-            acted_by: p.acted_by.clone(),
-        };
-        p.state = PresentationState::Redeemed;
-        p.redeemed_by = Some(requester.to_owned());
-        p.redeemed_at = Some(now);
-        p.access_record = Some(record.id.clone());
-        let p = stored.presentation.clone();
-        let mut change = Change::durable();
-        change.put(
-            Table::PresentationCode,
-            key.to_vec(),
-            layout::encode(&stored),
-        );
-        put_access_record(&mut change, &digest, &record);
-        self.store.commit(change)?;
-        drop(guard);
-        tracing::info!(presentation = %p.id, access_record = %record.id, requester, shown, "presentation code redeemed");
+                outcomes: vec![AccessOutcome {
+                    type_code: type_code.clone(),
+                    outcome: if shown {
+                        Outcome::Provided
+                    } else {
+                        Outcome::NotProvided
+                    },
+                    reason: if shown { None } else { e.verdict.reason() },
+                    licence: Some(p.licence.clone()),
+                    consent: None,
+                    stamped_copy: None,
+                    disclosed: p.fields.clone().filter(|_| shown),
+                    claims: None,
+                }],
+                presentation: Some(p.id.clone()),
+                acted_by: p.acted_by.clone(),
+            };
+            p.state = PresentationState::Redeemed;
+            p.redeemed_by = Some(requester.to_owned());
+            p.redeemed_at = Some(now);
+            p.access_record = Some(record.id.clone());
+            let p = stored.presentation.clone();
+            let mut change = Change::durable();
+            change.put(
+                Table::PresentationCode,
+                key.to_vec(),
+                layout::encode(&stored),
+            );
+            put_access_record(&mut change, &digest, &record);
+            guard.seal(&mut change)?;
+            self.store.commit(change)?;
+            drop(guard);
+            tracing::info!(presentation = %p.id, access_record = %record.id, requester, shown, "presentation code redeemed");
 
-        let (document, fields) = match (&p.fields, shown) {
-            (_, false) => (None, None),
-            (None, true) => (e.document, None),
-            (Some(names), true) => (None, e.licence.as_ref().map(|l| l.face(names))),
-        };
-        Ok(Redeemed {
-            presentation: p.id,
-            access_record: record.id,
-            redeemed_at: now,
-            licence,
-            type_code,
-            type_name,
-            verdict: e.verdict,
-            document,
-            fields,
+            let (document, fields) = match (&p.fields, shown) {
+                (_, false) => (None, None),
+                (None, true) => (e.document, None),
+                (Some(names), true) => (None, e.licence.as_ref().map(|l| l.face(names))),
+            };
+            Ok(Redeemed {
+                presentation: p.id,
+                access_record: record.id,
+                redeemed_at: now,
+                licence,
+                type_code,
+                type_name,
+                verdict: e.verdict,
+                document,
+                fields,
+        })
         })
     }
 }

@@ -306,49 +306,53 @@ impl Vault {
         at: impl Into<At>,
     ) -> Result<Consent, VaultError> {
         let digest = self.holder_digest(holder);
-        let _guard = self.holder_lock(&digest);
-        let now = at.into().resolve();
-        let mut req = self.pending_request(&digest, id, now)?;
-        if narrowing.licences.is_some() {
-            return Err(VaultError::new(
-                Reason::InvalidRequest,
-                "$.licences",
-                "a request asks for types; narrow the types",
-            ));
-        }
-        let terms = reuse::narrow(&req.terms(now), narrowing, 0, now)?;
-        let consent = self.checked_consent(
-            &digest,
-            by,
-            NewConsent {
-                requester: req.requester.clone(),
-                matter: req.matter.clone(),
-                purpose: req.purpose.clone(),
-                types: terms.types,
-                licences: Vec::new(),
-                expires_at: terms.expires_at,
-                max_uses: terms.max_uses,
-            },
-            Some(req.id.clone()),
-            now,
-        )?;
-        req.answer = Some(Answer {
-            state: RequestState::Approved,
-            at: now,
-            consent: Some(consent.id.clone()),
-            reason: None,
-            acted_by: by.map(HolderCode::key),
-        });
-        let mut change = Change::durable();
-        change.put(
-            Table::HolderConsent,
-            layout::consent(&digest, &consent.id),
-            layout::encode(&consent),
-        );
-        self.put_request(&mut change, &digest, &req);
-        self.store.commit(change)?;
-        tracing::info!(holder = %holder, request = %req.id, consent = %consent.id, "consent request approved");
-        Ok(consent)
+        let at = at.into();
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let now = at.resolve();
+            let mut req = self.pending_request(&digest, id, now)?;
+            if narrowing.licences.is_some() {
+                return Err(VaultError::new(
+                    Reason::InvalidRequest,
+                    "$.licences",
+                    "a request asks for types; narrow the types",
+                ));
+            }
+            let terms = reuse::narrow(&req.terms(now), narrowing, 0, now)?;
+            let consent = self.checked_consent(
+                &digest,
+                by,
+                NewConsent {
+                    requester: req.requester.clone(),
+                    matter: req.matter.clone(),
+                    purpose: req.purpose.clone(),
+                    types: terms.types,
+                    licences: Vec::new(),
+                    expires_at: terms.expires_at,
+                    max_uses: terms.max_uses,
+                },
+                Some(req.id.clone()),
+                now,
+            )?;
+            req.answer = Some(Answer {
+                state: RequestState::Approved,
+                at: now,
+                consent: Some(consent.id.clone()),
+                reason: None,
+                acted_by: by.map(HolderCode::key),
+            });
+            let mut change = Change::durable();
+            change.put(
+                Table::HolderConsent,
+                layout::consent(&digest, &consent.id),
+                layout::encode(&consent),
+            );
+            self.put_request(&mut change, &digest, &req);
+            guard.seal(&mut change)?;
+            self.store.commit(change)?;
+            tracing::info!(holder = %holder, request = %req.id, consent = %consent.id, "consent request approved");
+            Ok(consent)
+        })
     }
 
     /// Rejects the holder's pending request, with an optional reason the requester will see.
@@ -362,20 +366,24 @@ impl Vault {
     ) -> Result<ConsentRequest, VaultError> {
         let reason = request::check_reject_reason(reason)?;
         let digest = self.holder_digest(holder);
-        let _guard = self.holder_lock(&digest);
-        let now = at.into().resolve();
-        let mut req = self.pending_request(&digest, id, now)?;
-        req.answer = Some(Answer {
-            state: RequestState::Rejected,
-            at: now,
-            consent: None,
-            reason,
-            acted_by: by.map(HolderCode::key),
-        });
-        let mut change = Change::durable();
-        self.put_request(&mut change, &digest, &req);
-        self.store.commit(change)?;
-        tracing::info!(holder = %holder, request = %req.id, "consent request rejected");
-        Ok(req)
+        let at = at.into();
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let now = at.resolve();
+            let mut req = self.pending_request(&digest, id, now)?;
+            req.answer = Some(Answer {
+                state: RequestState::Rejected,
+                at: now,
+                consent: None,
+                reason: reason.clone(),
+                acted_by: by.map(HolderCode::key),
+            });
+            let mut change = Change::durable();
+            self.put_request(&mut change, &digest, &req);
+            guard.seal(&mut change)?;
+            self.store.commit(change)?;
+            tracing::info!(holder = %holder, request = %req.id, "consent request rejected");
+            Ok(req)
+        })
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::layout::{self, AccessKey, HolderDigest, StatKey};
-use super::{At, Extracted, LicenceMeta, Vault, VaultError};
+use super::{At, Extracted, HolderGuard, LicenceMeta, LostRace as _, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs;
 use crate::metrics::Counter;
@@ -448,24 +448,28 @@ impl Vault {
         at: impl Into<At>,
     ) -> Result<Option<Consent>, StoreError> {
         let digest = self.holder_digest(holder);
-        // Under the holder's lock: a pull's check-and-increment must not overwrite a withdrawal,
-        // and the withdrawal's time is taken here, in the order the lock gives.
-        let _guard = self.holder_lock(&digest);
-        let now = at.into().resolve();
-        let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
-            return Ok(None);
-        };
-        if consent.withdrawn_at.is_none() {
-            consent.withdrawn_at = Some(now);
-            consent
-                .history
-                .push(ConsentEvent::new(ConsentEventKind::Withdrawn, now, None).by(by));
-            let mut c = Change::durable();
-            c.put(Table::HolderConsent, key, layout::encode(&consent));
-            self.store.commit(c)?;
-            tracing::info!(holder = %holder, consent = %consent.id, "consent withdrawn");
-        }
-        Ok(Some(consent))
+        let at = at.into();
+        // Under the holder's lock and version: a pull's check-and-increment must not overwrite a
+        // withdrawal, and the withdrawal's time is taken here, in the order the lock gives.
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let now = at.resolve();
+            let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
+                return Ok(None);
+            };
+            if consent.withdrawn_at.is_none() {
+                consent.withdrawn_at = Some(now);
+                consent
+                    .history
+                    .push(ConsentEvent::new(ConsentEventKind::Withdrawn, now, None).by(by));
+                let mut c = Change::durable();
+                c.put(Table::HolderConsent, key, layout::encode(&consent));
+                guard.seal(&mut c)?;
+                self.store.commit(c)?;
+                tracing::info!(holder = %holder, consent = %consent.id, "consent withdrawn");
+            }
+            Ok(Some(consent))
+        })
     }
 
     /// Narrows an active consent's terms ([`reuse::narrow`]), effective for the next pull. `None`
@@ -479,40 +483,44 @@ impl Vault {
         at: impl Into<At>,
     ) -> Result<Option<Consent>, VaultError> {
         let digest = self.holder_digest(holder);
-        let _guard = self.holder_lock(&digest);
-        let now = at.into().resolve();
-        let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
-            return Ok(None);
-        };
-        let ended = match consent.state(now) {
-            ConsentState::Active | ConsentState::Exhausted => None,
-            ConsentState::Expired => Some("expired"),
-            ConsentState::Withdrawn => Some("withdrawn"),
-        };
-        if let Some(ended) = ended {
-            return Err(VaultError::new(
-                Reason::InvalidTransition,
-                "id",
-                format!("consent {id} is {ended}; only a consent in force can be narrowed"),
-            ));
-        }
-        if narrowing.is_empty() {
-            return Err(VaultError::new(
-                Reason::InvalidRequest,
-                "$",
-                "name what to narrow: types, licences, expiresAt or maxUses",
-            ));
-        }
-        let terms = reuse::narrow(&consent.terms(), narrowing, consent.uses, now)?;
-        consent.set_terms(terms.clone());
-        consent
-            .history
-            .push(ConsentEvent::new(ConsentEventKind::Narrowed, now, Some(terms)).by(by));
-        let mut c = Change::durable();
-        c.put(Table::HolderConsent, key, layout::encode(&consent));
-        self.store.commit(c)?;
-        tracing::info!(holder = %holder, consent = %consent.id, "consent narrowed");
-        Ok(Some(consent))
+        let at = at.into();
+        self.retrying(|| {
+            let guard = self.holder_lock(&digest)?;
+            let now = at.resolve();
+            let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
+                return Ok(None);
+            };
+            let ended = match consent.state(now) {
+                ConsentState::Active | ConsentState::Exhausted => None,
+                ConsentState::Expired => Some("expired"),
+                ConsentState::Withdrawn => Some("withdrawn"),
+            };
+            if let Some(ended) = ended {
+                return Err(VaultError::new(
+                    Reason::InvalidTransition,
+                    "id",
+                    format!("consent {id} is {ended}; only a consent in force can be narrowed"),
+                ));
+            }
+            if narrowing.is_empty() {
+                return Err(VaultError::new(
+                    Reason::InvalidRequest,
+                    "$",
+                    "name what to narrow: types, licences, expiresAt or maxUses",
+                ));
+            }
+            let terms = reuse::narrow(&consent.terms(), narrowing, consent.uses, now)?;
+            consent.set_terms(terms.clone());
+            consent
+                .history
+                .push(ConsentEvent::new(ConsentEventKind::Narrowed, now, Some(terms)).by(by));
+            let mut c = Change::durable();
+            c.put(Table::HolderConsent, key, layout::encode(&consent));
+            guard.seal(&mut c)?;
+            self.store.commit(c)?;
+            tracing::info!(holder = %holder, consent = %consent.id, "consent narrowed");
+            Ok(Some(consent))
+        })
     }
 
     /// The consent receipts of a holder's consent, one per event of its history that has one
@@ -661,33 +669,47 @@ impl Vault {
         &self,
         ask: &Ask<'_>,
         kind: AccessKind,
-        fill: impl FnOnce(&mut AccessRecord, &[Decision]),
+        fill: impl Fn(&mut AccessRecord, &[Decision]),
         at: At,
     ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord), VaultError> {
         let digest = self.holder_digest(&ask.holder);
+        let (consents, decisions, record) =
+            self.retrying(|| self.decide(ask, kind, &digest, &fill, at))?;
+        let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
+        tracing::info!(access_record = %record.id, kind = ?kind, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
+        Ok((consents, decisions, record))
+    }
+
+    /// One attempt of [`Vault::decide_and_record`]: its change applies only if the holder's
+    /// version is still the one read under the lock.
+    fn decide(
+        &self,
+        ask: &Ask<'_>,
+        kind: AccessKind,
+        digest: &HolderDigest,
+        fill: &impl Fn(&mut AccessRecord, &[Decision]),
+        at: At,
+    ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord), VaultError> {
         // The holder's stripe is held from reading the consents to the durable commit, so a
         // concurrent pull or withdrawal for the same holder sees all of this pull or none of it;
         // pulls for other holders run alongside and share WAL syncs. The time is taken under it:
         // the log's order is the order decided here.
-        let guard = self.holder_lock(&digest);
+        let guard = self.holder_lock(digest)?;
         let now = at.resolve();
         let (keys, consents): (Vec<Vec<u8>>, Vec<Consent>) = self
-            .holder_consents(&digest, false, |c| {
+            .holder_consents(digest, false, |c| {
                 c.requester == ask.requester.id && c.matter == ask.matter.code
             })?
             .into_iter()
             .unzip();
         let needs = reuse::needs(&ask.types, ask.matter, &consents, now);
         // Read and verify only what a usable consent admits.
-        let found = self.find_licences(&digest, &ask.types, &needs, &consents, now)?;
+        let found = self.find_licences(digest, &ask.types, &needs, &consents, now)?;
         let mut decisions = decide_all(&ask.types, &needs, found);
-        let mut record = access_record(ask, kind, &digest, &consents, &mut decisions, now);
+        let mut record = access_record(ask, kind, digest, &consents, &mut decisions, now);
         fill(&mut record, &decisions);
-        self.commit_pull(ask, &digest, (&keys, &consents), &decisions, &record)?;
+        self.commit_pull(ask, &guard, digest, (&keys, &consents), &decisions, &record)?;
         drop(guard);
-
-        let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
-        tracing::info!(access_record = %record.id, kind = ?kind, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
         Ok((consents, decisions, record))
     }
 
@@ -696,6 +718,7 @@ impl Vault {
     fn commit_pull(
         &self,
         ask: &Ask<'_>,
+        guard: &HolderGuard<'_>,
         digest: &HolderDigest,
         (keys, consents): (&[Vec<u8>], &[Consent]),
         decisions: &[Decision],
@@ -739,8 +762,11 @@ impl Vault {
         for (k, n) in &stats {
             change.add(Table::ReuseStats, k.encode(), *n);
         }
+        guard.seal(&mut change)?;
         self.store.commit(change).inspect_err(|e| {
-            tracing::error!(error = %e, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, "access record not written; pull refused");
+            if !e.lost_race() {
+                tracing::error!(error = %e, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, "access record not written; pull refused");
+            }
         })?;
         for (key, n) in &stats {
             add_to_metrics(self, key, *n);

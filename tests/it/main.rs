@@ -19,6 +19,7 @@ mod integrity;
 mod layers;
 mod lifecycle;
 mod logs;
+mod nodes;
 mod notices;
 mod notifications;
 mod pages;

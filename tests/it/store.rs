@@ -2,7 +2,7 @@
 //! `make test-pg`, where `LICENCE_VAULT_TEST_PG` names a PostgreSQL server — on PostgreSQL:
 //! atomic changes, prefix scans in both directions, paging after a key, counters.
 
-use licence_vault::store::{Change, Table};
+use licence_vault::store::{Change, StoreError, Table};
 
 use crate::support::store_at;
 
@@ -132,4 +132,106 @@ fn counters_sum_concurrent_adds_and_survive_a_reopen() {
     let store = store_at(&path);
     let v = store.get(Table::ReuseStats, b"pulls").unwrap().unwrap();
     assert_eq!(u64::from_be_bytes(v.try_into().unwrap()), 201);
+}
+
+#[test]
+fn a_conditional_change_applies_only_while_its_keys_hold_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_at(&dir.path().join("db"));
+    let conflict = |r: Result<(), StoreError>| match r {
+        Err(StoreError::Conflict(m)) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    // Absent: the first claim applies, the second finds the key.
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"k".to_vec(), None)
+        .put(Table::Meta, b"k".to_vec(), b"1".to_vec());
+    store.commit(c.clone()).unwrap();
+    assert_eq!(conflict(store.commit(c)), "a key of meta changed");
+    // Equal: applies on the value read, not on another; nothing of a refused change is written.
+    let mut stale = Change::durable();
+    stale
+        .expect(Table::Meta, b"k".to_vec(), Some(b"0".to_vec()))
+        .put(Table::Meta, b"k".to_vec(), b"x".to_vec())
+        .put(Table::LicenceMeta, b"other".to_vec(), b"x".to_vec());
+    conflict(store.commit(stale));
+    assert_eq!(store.get(Table::Meta, b"k").unwrap().unwrap(), b"1");
+    assert_eq!(store.get(Table::LicenceMeta, b"other").unwrap(), None);
+    let mut fresh = Change::durable();
+    fresh
+        .expect(Table::Meta, b"k".to_vec(), Some(b"1".to_vec()))
+        .put(Table::Meta, b"k".to_vec(), b"2".to_vec());
+    store.commit(fresh).unwrap();
+    assert_eq!(store.get(Table::Meta, b"k").unwrap().unwrap(), b"2");
+    // A key that must be absent and is not written stays absent (no claim is left behind), and
+    // an empty value is a value, not an absence.
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"unwritten".to_vec(), None).put(
+        Table::Meta,
+        b"other".to_vec(),
+        Vec::new(),
+    );
+    store.commit(c).unwrap();
+    assert_eq!(store.get(Table::Meta, b"unwritten").unwrap(), None);
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"other".to_vec(), None).put(
+        Table::Meta,
+        b"other".to_vec(),
+        b"y".to_vec(),
+    );
+    conflict(store.commit(c));
+    // A deleted key is absent again.
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"k".to_vec(), Some(b"2".to_vec()))
+        .delete(Table::Meta, b"k".to_vec());
+    store.commit(c).unwrap();
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"k".to_vec(), None)
+        .put(Table::Meta, b"k".to_vec(), b"3".to_vec());
+    store.commit(c).unwrap();
+}
+
+#[test]
+fn concurrent_read_modify_writes_on_one_key_lose_no_update_when_they_retry() {
+    // Eight threads (on PostgreSQL, eight connections as eight nodes would have) each add 1 to
+    // one counter 25 times by reading it and writing it back on the condition it is unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_at(&dir.path().join("db"));
+    let (conflicts, applied) = (
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    );
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let (store, conflicts, applied) = (&store, &conflicts, &applied);
+            s.spawn(move || {
+                for _ in 0..25 {
+                    loop {
+                        let read = store.get(Table::Meta, b"n").unwrap();
+                        let n = read
+                            .as_ref()
+                            .map_or(0, |v| u64::from_be_bytes(v[..].try_into().unwrap()));
+                        let mut c = Change::default();
+                        c.expect(Table::Meta, b"n".to_vec(), read).put(
+                            Table::Meta,
+                            b"n".to_vec(),
+                            (n + 1).to_be_bytes().to_vec(),
+                        );
+                        match store.commit(c) {
+                            Ok(()) => break,
+                            Err(StoreError::Conflict(_)) => {
+                                conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let v = store.get(Table::Meta, b"n").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(v.try_into().unwrap()), 200);
+    assert_eq!(applied.into_inner(), 200);
+    eprintln!("conflicts retried: {}", conflicts.into_inner());
 }

@@ -366,14 +366,23 @@ pub const TEST_PG: &str = "LICENCE_VAULT_TEST_PG";
 /// server — a schema of that server named after `path`, so that reopening the same path reopens
 /// the same data, and every test has its own.
 pub fn store_at(path: &Path) -> Arc<dyn Store> {
-    match std::env::var(TEST_PG) {
-        Ok(url) if !url.is_empty() => {
-            let digest = sha2::Sha256::digest(path.to_string_lossy().as_bytes());
-            let schema = format!("t_{}", &hex::encode(digest)[..20]);
-            Arc::new(licence_vault::store::PgStore::open(&url, &schema, 4).unwrap())
+    match test_pg() {
+        Some(url) => {
+            Arc::new(licence_vault::store::PgStore::open(&url, &pg_schema(path), 4).unwrap())
         }
-        _ => Arc::new(RocksStore::open(path).unwrap()),
+        None => Arc::new(RocksStore::open(path).unwrap()),
     }
+}
+
+/// The PostgreSQL server of `make test-pg`, if this run has one.
+pub fn test_pg() -> Option<String> {
+    std::env::var(TEST_PG).ok().filter(|u| !u.is_empty())
+}
+
+/// The schema of the test vault at `path` on that server: its own, named after the path.
+pub fn pg_schema(path: &Path) -> String {
+    let digest = sha2::Sha256::digest(path.to_string_lossy().as_bytes());
+    format!("t_{}", &hex::encode(digest)[..20])
 }
 
 fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
@@ -490,6 +499,11 @@ pub fn cli(args: &[&str]) -> (Option<i32>, Value) {
 /// `serve --demo` on a free port of 127.0.0.1 with its data in `data`, once it answers
 /// `/healthz`: the process (its stderr piped) and the base URL.
 pub fn serve_demo(data: &Path) -> (std::process::Child, String) {
+    serve_demo_with(data, &[])
+}
+
+/// [`serve_demo`] with more arguments (`--store postgres://…`).
+pub fn serve_demo_with(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -504,6 +518,7 @@ pub fn serve_demo(data: &Path) -> (std::process::Child, String) {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(extra)
         .current_dir(root())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -544,6 +559,9 @@ impl FailingStore {
 }
 
 impl Store for FailingStore {
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(table, key)
     }

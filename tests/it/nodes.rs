@@ -1,0 +1,355 @@
+//! Three vault processes on one PostgreSQL (SPEC §13): the rules that rested on one process's
+//! locks hold across nodes. Each test starts three real `serve --demo --store postgres://…`
+//! processes on 127.0.0.1 over a schema of its own, and spreads its clients over them.
+//!
+//! They need the server of `make test-pg` (`LICENCE_VAULT_TEST_PG`), which runs them; a plain
+//! `cargo test` lists them as ignored.
+
+use std::process::Child;
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use crate::support::{
+    business_licence, in_days, pg_schema, serve_demo_with, sign, test_pg, MARKET,
+};
+
+const COMPANY: &str = "91350102MA2XN1A2K0";
+const WANG: &str = "111:350105199011280350";
+const POLICE: &str = "fz-ga-zwfw";
+const RENEWAL: &str = "350100-JJ-002";
+
+struct Cluster {
+    nodes: Vec<(Child, String)>,
+    tokens: Value,
+    http: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (child, _) in &mut self.nodes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Cluster {
+    /// Three nodes on one schema: the first seeds the demo, the two others find it seeded.
+    fn start() -> Self {
+        let Some(url) = test_pg() else {
+            panic!("LICENCE_VAULT_TEST_PG names no server: run make test-pg")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let schema = pg_schema(dir.path());
+        let args = ["--store", url.as_str(), "--pg-schema", schema.as_str()];
+        let mut nodes = vec![serve_demo_with(dir.path(), &args)];
+        for _ in 1..3 {
+            nodes.push(serve_demo_with(dir.path(), &args));
+        }
+        let tokens =
+            serde_json::from_slice(&std::fs::read(dir.path().join("demo-tokens.json")).unwrap())
+                .unwrap();
+        Self {
+            nodes,
+            tokens,
+            http: Client::new(),
+            _dir: dir,
+        }
+    }
+
+    fn token(&self, path: &[&str]) -> String {
+        let mut v = &self.tokens;
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_str()
+            .unwrap_or_else(|| panic!("no demo token {path:?}"))
+            .to_owned()
+    }
+
+    /// `method path` on node `n` with `token`: the status and the JSON body (`null` if none).
+    fn call(
+        &self,
+        n: usize,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.nodes[n].1);
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn pull_body() -> Value {
+    json!({"holder": WANG, "matter": RENEWAL, "purpose": "驾驶证期满换证"})
+}
+
+/// A consent of 王海峰's for the police's licence renewal, granted on node `n`.
+fn grant(c: &Cluster, n: usize, max_uses: Option<u32>) -> String {
+    let mut body = json!({
+        "requester": POLICE, "matter": RENEWAL, "purpose": "驾驶证期满换证",
+        "types": ["11100000000019713D001", "11100000000019713D002"], "expiresAt": in_days(30)});
+    if let Some(m) = max_uses {
+        body["maxUses"] = json!(m);
+    }
+    let (status, consent) = c.call(
+        n,
+        "POST",
+        "/v1/me/consents",
+        &c.token(&["holders", WANG]),
+        Some(&body),
+    );
+    assert_eq!(status, 201, "{consent}");
+    consent["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: make test-pg runs it"]
+fn concurrent_pulls_on_three_nodes_never_exceed_max_uses() {
+    let c = Cluster::start();
+    let consent = grant(&c, 0, Some(4));
+    let police = c.token(&["requesters", POLICE]);
+    // 24 pulls at once, eight on each node.
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let (c, police) = (&c, &police);
+                s.spawn(move || c.call(i % 3, "POST", "/v1/reuse", police, Some(&pull_body())))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, p) in &answers {
+        assert_eq!(*status, 200, "{p}");
+    }
+    let full = answers.iter().filter(|(_, p)| p["provided"] == 2).count();
+    let none = answers
+        .iter()
+        .filter(|(_, p)| {
+            p["provided"] == 0
+                && p["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r["reason"] == "consent_exhausted")
+        })
+        .count();
+    let counts: Vec<_> = answers.iter().map(|(_, p)| p["provided"].clone()).collect();
+    assert_eq!((full, none), (4, 20), "provided per pull: {counts:?}");
+    // Every node sees the same count, and the holder's log has all 24 pulls.
+    let holder = c.token(&["holders", WANG]);
+    for n in 0..3 {
+        let (_, list) = c.call(n, "GET", "/v1/me/consents", &holder, None);
+        let mine = list["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == consent.as_str())
+            .unwrap();
+        assert_eq!(
+            (mine["uses"].as_u64(), mine["state"].as_str()),
+            (Some(4), Some("exhausted"))
+        );
+    }
+    let (_, log) = c.call(2, "GET", "/v1/me/access-log?limit=100", &holder, None);
+    let pulls = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["requester"] == POLICE && r["matter"] == RENEWAL)
+        .count();
+    assert_eq!(pulls, 24);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: make test-pg runs it"]
+fn a_withdrawal_on_one_node_stops_the_next_pull_on_another() {
+    let c = Cluster::start();
+    let consent = grant(&c, 0, None);
+    let police = c.token(&["requesters", POLICE]);
+    let (status, p) = c.call(1, "POST", "/v1/reuse", &police, Some(&pull_body()));
+    assert_eq!((status, p["provided"].as_u64()), (200, Some(2)), "{p}");
+    let (status, w) = c.call(
+        0,
+        "DELETE",
+        &format!("/v1/me/consents/{consent}"),
+        &c.token(&["holders", WANG]),
+        None,
+    );
+    assert_eq!(
+        (status, w["state"].as_str()),
+        (200, Some("withdrawn")),
+        "{w}"
+    );
+    for n in [1, 2] {
+        let (status, p) = c.call(n, "POST", "/v1/reuse", &police, Some(&pull_body()));
+        assert_eq!((status, p["provided"].as_u64()), (200, Some(0)), "{p}");
+        for r in p["results"].as_array().unwrap() {
+            assert_eq!(r["reason"], "consent_withdrawn", "{p}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: make test-pg runs it"]
+fn one_licence_deposited_on_two_nodes_at_once_is_created_once() {
+    let c = Cluster::start();
+    let market = c.token(&["issuers", MARKET]);
+    for round in 0..5 {
+        let doc = sign(&business_licence(&format!("N{round:04}"), COMPANY), "scjgj");
+        let statuses: Vec<(u16, Value)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|n| {
+                    let (c, market, doc) = (&c, &market, &doc);
+                    s.spawn(move || c.call(n, "POST", "/v1/licences", market, Some(doc)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut codes: Vec<u16> = statuses.iter().map(|(s, _)| *s).collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 201], "{statuses:?}");
+        // Both answers carry the one receipt the vault signed.
+        assert_eq!(
+            statuses[0].1["receipt"], statuses[1].1["receipt"],
+            "{statuses:?}"
+        );
+        // Other content under the same id, on the third node: a conflict.
+        let mut other = business_licence(&format!("N{round:04}"), COMPANY);
+        other["credentialSubject"]["licence"]["fields"]["住所"] = json!("福建省福州市台江区");
+        let (status, e) = c.call(
+            2,
+            "POST",
+            "/v1/licences",
+            &market,
+            Some(&sign(&other, "scjgj")),
+        );
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (409, Some("conflict")),
+            "{e}"
+        );
+    }
+    // The status-list indexes given on the nodes are distinct.
+    let (_, deposits) = c.call(1, "GET", "/v1/issuer/deposits?limit=100", &market, None);
+    let mut indexes: Vec<u64> = deposits["deposits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["index"].as_u64().unwrap())
+        .collect();
+    let n = indexes.len();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), n, "{deposits}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: make test-pg runs it"]
+fn a_token_revoked_on_one_node_is_refused_by_the_others_at_once() {
+    let c = Cluster::start();
+    let admin = c.token(&["admin"]);
+    let (status, issued) = c.call(
+        0,
+        "POST",
+        "/v1/admin/tokens",
+        &admin,
+        Some(&json!({"role": "requester", "subject": POLICE})),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let token = issued["token"].as_str().unwrap();
+    // Used (and so known) on every node first.
+    for n in 0..3 {
+        let (status, _) = c.call(n, "GET", "/v1/notices", token, None);
+        assert_eq!(status, 200);
+    }
+    let (status, _) = c.call(
+        1,
+        "DELETE",
+        &format!("/v1/admin/tokens/{}", issued["id"].as_str().unwrap()),
+        &admin,
+        None,
+    );
+    assert_eq!(status, 204);
+    for n in 0..3 {
+        let (status, e) = c.call(n, "GET", "/v1/notices", token, None);
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "node {n}: {e}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: make test-pg runs it"]
+fn a_registry_edit_on_one_node_is_seen_by_the_others_at_once() {
+    let c = Cluster::start();
+    let admin = c.token(&["admin"]);
+    // Each node reads the matters first, so that each has them in memory.
+    for n in 0..3 {
+        let (status, _) = c.call(n, "GET", "/v1/matters", &admin, None);
+        assert_eq!(status, 200);
+    }
+    let (status, r) = c.call(
+        2,
+        "POST",
+        "/v1/admin/requesters",
+        &admin,
+        Some(&json!({"id": "fz-new", "name": "新审批系统", "matters": [RENEWAL]})),
+    );
+    assert_eq!(status, 201, "{r}");
+    // A token for the new requester, made on another node, and its use on the third.
+    let (status, issued) = c.call(
+        0,
+        "POST",
+        "/v1/admin/tokens",
+        &admin,
+        Some(&json!({"role": "requester", "subject": "fz-new"})),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let (status, req) = c.call(
+        1,
+        "POST",
+        "/v1/consent-requests",
+        issued["token"].as_str().unwrap(),
+        Some(&json!({"holder": WANG, "matter": RENEWAL, "purpose": "驾驶证期满换证"})),
+    );
+    assert_eq!(status, 201, "{req}");
+    // Two edits of one requester on two nodes at once: both apply, one after the other.
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|n| {
+                let (c, admin) = (&c, &admin);
+                s.spawn(move || {
+                    c.call(
+                        n,
+                        "POST",
+                        "/v1/admin/requesters",
+                        admin,
+                        Some(&json!({"id": "fz-new", "name": format!("新审批系统 {n}"), "matters": [RENEWAL]})),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answers, [200, 200]);
+}
