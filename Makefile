@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit test-pg api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash bench fresh-clone-check
+.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -18,7 +18,7 @@ run: deps
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
 ## then fuzz the API with schemathesis against the real server, test the pages in headless Chromium,
 ## and fuzz the parsers with cargo-fuzz.
-test: deps lint unit test-pg api-fuzz web-test fuzz-short crash-short
+test: deps lint unit test-pg test-ha api-fuzz web-test fuzz-short crash-short
 
 lint:
 	$(CARGO) fmt --check
@@ -35,6 +35,13 @@ unit:
 ## The integration suite again on a throwaway PostgreSQL on loopback (scripts/test-pg.sh).
 test-pg:
 	scripts/test-pg.sh
+
+## Failover (scripts/ha-suite.py): three vault nodes over Patroni, etcd and three PostgreSQL members
+## with synchronous replication on loopback, under load; SIGKILL of the primary, then a partition.
+## Needs root (iptables, cgroups).
+test-ha:
+	$(CARGO) build --bin licence-vault
+	scripts/ha-suite.py $(CARGO_TARGET_DIR)/debug/licence-vault
 
 ## schemathesis against /v1/openapi.json with every role's token: no 5xx, no undocumented status.
 api-fuzz:

@@ -88,8 +88,8 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, data, log):
-        self.binary, self.data, self.log = binary, data, log
+    def __init__(self, binary, data, log, extra=()):
+        self.binary, self.data, self.log, self.extra = binary, data, log, list(extra)
         self.proc = None
         self.base = None
 
@@ -97,7 +97,7 @@ class Server:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--demo", "--data", self.data, "--listen", f"127.0.0.1:{port}"],
+            [self.binary, "serve", "--demo", "--data", self.data, "--listen", f"127.0.0.1:{port}"] + self.extra,
             cwd=ROOT, stdout=self.log, stderr=self.log,
             env={**{k: v for k, v in os.environ.items() if not k.startswith("LICENCE_VAULT_")},
                  "RUST_LOG": "warn"},

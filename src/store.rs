@@ -185,7 +185,9 @@ pub enum StoreError {
     #[error("storage full: {0}")]
     Full(String),
     /// The engine cannot be reached, or is not accepting writes now (a database failing over):
-    /// nothing was written, and the same request may succeed shortly.
+    /// the same request may succeed shortly. Nothing was written — unless the connection was lost
+    /// while the commit itself was under way, when the change may have applied whole (never in
+    /// part).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// A condition of the change no longer held (another change came first): nothing was

@@ -49,8 +49,8 @@ pub struct ServeOpt {
     pub keys: PathBuf,
     /// Where the licences are kept: `rocksdb` (embedded, in DATA/db) or a PostgreSQL connection
     /// URL (`postgres://…`; several hosts with `target_session_attrs=read-write` follow a
-    /// failover). The vault key stays in DATA either way. For now, one vault process per
-    /// database: the rules that hold across processes are not in yet.
+    /// failover). The vault key stays in DATA either way. Any number of vault processes may
+    /// serve one database (give them the same vault key); see docs/SCALING.md.
     #[arg(long, env = "LICENCE_VAULT_STORE", default_value = "rocksdb")]
     pub store: String,
     /// The PostgreSQL schema the vault creates its tables in.

@@ -158,13 +158,14 @@ impl From<StoreError> for ApiError {
                     "the vault's storage is full; nothing was written; try again later",
                 )
             }
-            // The database cannot be reached or is not the primary (a failover in progress):
-            // nothing was written, and the client may try again.
+            // The database cannot be reached or is not the primary (a failover in progress): the
+            // client may try again. A change whose commit was cut off may have applied whole;
+            // deposits, answers and withdrawals are idempotent, so trying again is safe.
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 Self::new(
                     Reason::Unavailable,
-                    "the vault's database is unavailable; nothing was written; try again shortly",
+                    "the vault's database is unavailable; try again shortly",
                 )
             }
             // Other nodes kept changing what this request decides on, beyond the vault's retries:

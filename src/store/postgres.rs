@@ -93,32 +93,35 @@ fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
-/// A PostgreSQL error: the server out of space is [`StoreError::Full`], a lost connection or a
-/// server that is not (or no longer) the primary is [`StoreError::Unavailable`].
+/// A PostgreSQL error: the server out of space is [`StoreError::Full`]; a lost connection, a
+/// server that cannot be reached, is shutting down or is not (or no longer) the primary is
+/// [`StoreError::Unavailable`]; a transaction rolled back for another is [`StoreError::Conflict`].
 fn pg(e: postgres::Error) -> StoreError {
-    match e.code() {
-        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => {
-            StoreError::Full(e.to_string())
-        }
-        Some(c)
-            if *c == SqlState::READ_ONLY_SQL_TRANSACTION
-                || *c == SqlState::ADMIN_SHUTDOWN
-                || *c == SqlState::CANNOT_CONNECT_NOW =>
+    let Some(c) = e.code() else {
+        // No answer from the server: the connection failed, was closed or timed out.
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        let text = e.to_string();
+        return if e.is_closed() || io || text.contains("connect") || text.contains("communicating")
         {
-            StoreError::Unavailable(e.to_string())
-        }
+            StoreError::Unavailable(text)
+        } else {
+            engine(e)
+        };
+    };
+    let class = &c.code()[..2];
+    if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY {
+        StoreError::Full(e.to_string())
+    } else if class == "08" // connection exception
+        || class == "57" // operator intervention: shutdown, crash, cannot connect now
+        || *c == SqlState::READ_ONLY_SQL_TRANSACTION
+        || *c == SqlState::TOO_MANY_CONNECTIONS
+    {
+        StoreError::Unavailable(e.to_string())
+    } else if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED {
         // The transaction was rolled back for another one: decide again on what is there now.
-        Some(c)
-            if *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
-        {
-            StoreError::Conflict(e.to_string())
-        }
-        Some(_) => engine(e),
-        None if e.is_closed() || e.to_string().contains("connect") => {
-            StoreError::Unavailable(e.to_string())
-        }
-        None => engine(e),
+        StoreError::Conflict(e.to_string())
+    } else {
+        engine(e)
     }
 }
 
@@ -146,6 +149,15 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        // A server cut off mid-query (a partition) must not hold a request for the kernel's
+        // retransmission timeout (minutes): unacknowledged data fails the connection after 10 s,
+        // and the worker connects again, to whichever host is the primary then.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(10));
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5));
         let (tx, rx) = sync_channel::<Job>(1024);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..connections.max(1) {
