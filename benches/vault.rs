@@ -12,6 +12,7 @@
 //! - `requests`: the wrk input (path and issuer token per line) for the HTTP load;
 //! - `reuse-setup`: consents for holders spread over the stored set, and the wrk input for
 //!   `POST /v1/reuse` (requester token, holder, matter per line);
+//! - `deposits`: the wrk input (issuer token and licence per line) for `POST /v1/licences`;
 //! - `store-reads`: raw RocksDB point reads of the stored licences (document, and metadata and
 //!   document as a read does), the storage limit at the scale actually stored;
 //! - `reuse`: `Vault::reuse` of those pulls in-process (consent check, durable access record,
@@ -63,6 +64,47 @@ enum Cmd {
     ReuseSetup(ReuseSetupOpt),
     Reuse(ReuseOpt),
     StoreReads(StoreReadsOpt),
+    Deposits(DepositsOpt),
+}
+
+/// Which engine holds DATA's licences, as `serve --store` takes it.
+#[derive(Debug, Args)]
+struct StoreOpt {
+    /// `rocksdb` (DATA/db) or a `postgres://` URL.
+    #[arg(long, env = "LICENCE_VAULT_STORE", default_value = "rocksdb")]
+    store: String,
+    /// The PostgreSQL schema.
+    #[arg(long, env = "LICENCE_VAULT_PG_SCHEMA", default_value = licence_vault::cli::DEFAULT_PG_SCHEMA)]
+    pg_schema: String,
+}
+
+impl StoreOpt {
+    /// The vault of `data` on this engine (`keys`: the demo keys, for a first open).
+    fn open(
+        &self,
+        data: &Path,
+        keys: Option<&Path>,
+    ) -> anyhow::Result<std::sync::Arc<licence_vault::vault::Vault>> {
+        let spec = licence_vault::cli::StoreSpec::parse(
+            &self.store,
+            &self.pg_schema,
+            licence_vault::store::rocks::RocksConfig::default(),
+        )?;
+        licence_vault::cli::open_vault_with(data, None, keys, Default::default(), &spec)
+    }
+}
+
+#[derive(Debug, Args)]
+struct DepositsOpt {
+    /// Signed licences (JSONL), not yet stored.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// DATA/demo-tokens.json (issuer tokens).
+    #[arg(long)]
+    tokens: PathBuf,
+    /// The wrk input: "TOKEN<TAB>LICENCE" per line.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +122,8 @@ struct StoreReadsOpt {
 struct ReuseSetupOpt {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: StoreOpt,
     /// Bare licence ids spread over the stored set; their holders are the ones pulled.
     #[arg(long)]
     ids: PathBuf,
@@ -98,6 +142,8 @@ struct ReuseSetupOpt {
 struct ReuseOpt {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: StoreOpt,
     /// The file `reuse-setup` wrote.
     #[arg(long = "requests")]
     requests: PathBuf,
@@ -145,6 +191,8 @@ struct ComponentsOpt {
 struct SeedOpt {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: StoreOpt,
     #[arg(long, default_value = "fixtures")]
     fixtures: PathBuf,
     #[arg(long, default_value = "keys")]
@@ -167,6 +215,8 @@ struct VerifyOpt {
 struct ExtractOpt {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: StoreOpt,
     /// Bare licence ids, one per line.
     #[arg(long)]
     ids: PathBuf,
@@ -232,6 +282,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Value> {
         Cmd::ReuseSetup(o) => reuse_setup(&o),
         Cmd::Reuse(o) => reuse(&o),
         Cmd::StoreReads(o) => store_reads(&o),
+        Cmd::Deposits(o) => deposits(&o),
     }
 }
 
@@ -658,7 +709,7 @@ fn components(o: &ComponentsOpt) -> anyhow::Result<Value> {
 // ----- seed --------------------------------------------------------------------------------------
 
 fn seed(o: &SeedOpt) -> anyhow::Result<Value> {
-    let vault = licence_vault::cli::open_vault(&o.data, None, Some(&o.keys), Vec::new())?;
+    let vault = o.store.open(&o.data, Some(&o.keys))?;
     licence_vault::demo::seed(&vault, &o.fixtures, &o.data)?;
     vault.store().flush().map_err(|e| anyhow!("{e}"))?;
     let reg = vault.registries();
@@ -759,7 +810,7 @@ fn extract(o: &ExtractOpt) -> anyhow::Result<Value> {
     if ids.is_empty() {
         bail!("{} has no ids", o.ids.display());
     }
-    let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
+    let vault = o.store.open(&o.data, None)?;
     let threads = o.threads.unwrap_or_else(cores);
     let errors = AtomicU64::new(0);
     let now = Utc::now();
@@ -815,12 +866,43 @@ fn requests(o: &RequestsOpt) -> anyhow::Result<Value> {
     Ok(json!({"requests": n, "out": o.out}))
 }
 
+// ----- deposits (wrk input) ----------------------------------------------------------------------
+
+/// Each licence of `--in` with its issuer's token, for `POST /v1/licences` under wrk.
+fn deposits(o: &DepositsOpt) -> anyhow::Result<Value> {
+    let tokens = read_json(&o.tokens)?;
+    let issuers = tokens["issuers"]
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: no issuers", o.tokens.display()))?;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&o.out).with_context(|| format!("creating {}", o.out.display()))?,
+    );
+    let mut n = 0u64;
+    for line in read_lines(&o.input, usize::MAX)? {
+        let doc = jcs::parse(line.as_bytes()).map_err(|e| anyhow!("{}: {e}", o.input.display()))?;
+        let id = doc["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{}: a licence without an id", o.input.display()))
+            .and_then(|s| {
+                LicenceId::from_urn_or_bare(s).map_err(|e| anyhow!("{}: {e}", o.input.display()))
+            })?;
+        let token = issuers
+            .get(id.issuer().as_str())
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("no issuer token for {}", id.issuer()))?;
+        writeln!(out, "{token}\t{}", line.trim())?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(json!({"deposits": n, "out": o.out}))
+}
+
 // ----- reuse -------------------------------------------------------------------------------------
 
 fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
     use licence_vault::reuse::NewConsent;
     let tokens = read_json(&o.tokens)?;
-    let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
+    let vault = o.store.open(&o.data, None)?;
     let reg = vault.registries();
     let now = Utc::now();
     let ids = read_lines(&o.ids, usize::MAX)?;
@@ -955,7 +1037,7 @@ fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
     if pulls.is_empty() {
         bail!("{} has no pulls", o.requests.display());
     }
-    let vault = licence_vault::cli::open_vault(&o.data, None, None, Vec::new())?;
+    let vault = o.store.open(&o.data, None)?;
     let errors = AtomicU64::new(0);
     let provided = AtomicU64::new(0);
     let op = |i: u64| {

@@ -3,6 +3,7 @@
 #   scripts/pg.sh start DIR [PORT]   initialise DIR (if new) and start a server on 127.0.0.1:PORT;
 #                                     prints the connection URL
 #   scripts/pg.sh stop DIR           stop it (fast shutdown)
+# PG_OPTS adds server settings (`-c name=value …`), as the benchmarks' larger buffers.
 # The server trusts local connections (it listens on 127.0.0.1 only and lives as long as a test
 # run). As root it runs as the `postgres` user, which the package creates.
 set -euo pipefail
@@ -23,7 +24,7 @@ case "$cmd" in
         || { cat "$dir.initdb.log" >&2; exit 1; }
     fi
     as "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=on -c synchronous_commit=on" start >/dev/null
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=on -c synchronous_commit=on ${PG_OPTS:-}" start >/dev/null
     echo "postgres://postgres@127.0.0.1:$port/postgres"
     ;;
   stop)

@@ -7,7 +7,7 @@ mod import;
 mod serve;
 mod verify;
 
-pub use serve::{open_vault, open_vault_with};
+pub use serve::{open_vault, open_vault_with, StoreSpec, DEFAULT_PG_SCHEMA};
 pub use verify::{RegistryFile, VerifyOpt};
 
 use std::io::Read as _;

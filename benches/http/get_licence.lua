@@ -11,6 +11,7 @@ local thread_no = 0
 function setup(thread)
   thread_no = thread_no + 1
   thread:set("tid", thread_no)
+  spread(thread, thread_no)
 end
 
 function init(args)
@@ -29,5 +30,8 @@ function request()
   return wrk.format("GET", r[1], { ["Authorization"] = r[2] })
 end
 
--- done(): the shared summary line, found next to this script whatever the working directory.
-dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "summary.lua")
+-- spread() (nodes.lua) and done(), the shared summary line (summary.lua), found next to this
+-- script whatever the working directory.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(dir .. "nodes.lua")
+dofile(dir .. "summary.lua")

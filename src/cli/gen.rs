@@ -47,6 +47,10 @@ pub struct GenOpt {
     /// Output file: one signed licence (JCS) per line ('-' for stdout).
     #[arg(long)]
     pub out: PathBuf,
+    /// Leave out the first N licences of the sequence: the output continues where a run with
+    /// `--count N` (same seed) ended, so it holds licences a vault loaded from that run lacks.
+    #[arg(long, default_value_t = 0)]
+    pub skip: u64,
     /// Seed of the synthetic population; the same seed gives the same bytes.
     #[arg(long, env = "LICENCE_VAULT_GEN_SEED", default_value_t = 1)]
     pub seed: u64,
@@ -128,10 +132,15 @@ pub fn generate(opt: &GenOpt) -> anyhow::Result<GenSummary> {
     };
     let mut planner = Planner::new(&world);
     let mut chunk = Vec::with_capacity(CHUNK);
-    let mut next: u64 = 0;
-    while next < opt.count {
+    // Planning without signing is cheap: walk the skipped part of the population.
+    for index in 0..opt.skip {
+        planner.next_item(index)?;
+    }
+    let end = opt.skip.saturating_add(opt.count);
+    let mut next = opt.skip;
+    while next < end {
         chunk.clear();
-        while chunk.len() < CHUNK && next < opt.count {
+        while chunk.len() < CHUNK && next < end {
             let item = planner.next_item(next)?;
             *summary
                 .per_type
@@ -1074,7 +1083,30 @@ mod tests {
             ids: Some(dir.join(format!("ids-{seed}-{count}.txt"))),
             ids_max: 10,
             quiet: true,
+            skip: 0,
         }
+    }
+
+    #[test]
+    fn skip_continues_the_sequence_where_a_shorter_run_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = opt(dir.path(), 500, 4);
+        generate(&whole).unwrap();
+        let tail = GenOpt {
+            out: dir.path().join("tail.jsonl"),
+            skip: 300,
+            count: 200,
+            ids: None,
+            ..opt(dir.path(), 200, 4)
+        };
+        let s = generate(&tail).unwrap();
+        assert_eq!((s.count, s.per_type.values().sum::<u64>()), (200, 200));
+        let whole = std::fs::read_to_string(&whole.out).unwrap();
+        let lines: Vec<&str> = whole.lines().collect();
+        assert_eq!(
+            std::fs::read_to_string(&tail.out).unwrap(),
+            lines[300..].join("\n") + "\n"
+        );
     }
 
     #[test]
