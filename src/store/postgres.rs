@@ -310,11 +310,17 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
     change
         .conditions
         .sort_by(|a, b| (index(a.table), &a.key).cmp(&(index(b.table), &b.key)));
+    change.conditions.dedup();
     let mut claimed: Vec<(Table, Vec<u8>)> = Vec::new();
-    for cond in &change.conditions {
+    let conds = &change.conditions;
+    let mut i = 0;
+    while i < conds.len() {
+        let cond = &conds[i];
         let t = &names[index(cond.table)];
         let holds = match &cond.expect {
+            // One key at a time, in key order, so that concurrent changes lock rows in one order.
             Some(value) => {
+                i += 1;
                 let st = prepared(
                     cache,
                     &mut tx,
@@ -323,20 +329,29 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
                 let row = tx.query_opt(&st, &[&cond.key]).map_err(pg)?;
                 row.is_some_and(|r| r.get::<_, Vec<u8>>(0) == *value)
             }
+            // A run of keys of one table that must be absent is claimed by one statement (an
+            // import batch claims a thousand): all of them are inserted, or a key was there.
             None => {
+                let mut j = i + 1;
+                while j < conds.len() && conds[j].table == cond.table && conds[j].expect.is_none() {
+                    j += 1;
+                }
+                let keys: Vec<&[u8]> = conds[i..j].iter().map(|c| c.key.as_slice()).collect();
                 let st = prepared(
                     cache,
                     &mut tx,
-                    &format!("INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING"),
+                    &format!(
+                        "INSERT INTO {t} (k, v) SELECT k, ''::bytea FROM unnest($1::bytea[]) AS u(k) \
+                         ON CONFLICT (k) DO NOTHING"
+                    ),
                 )?;
-                let claimed_now = tx
-                    .execute(&st, &[&cond.key, &Vec::<u8>::new()])
-                    .map_err(pg)?
-                    == 1;
-                if claimed_now {
-                    claimed.push((cond.table, cond.key.clone()));
+                let inserted = tx.execute(&st, &[&keys]).map_err(pg)?;
+                let all = inserted == keys.len() as u64;
+                if all {
+                    claimed.extend(conds[i..j].iter().map(|c| (c.table, c.key.clone())));
                 }
-                claimed_now
+                i = j;
+                all
             }
         };
         if !holds {
