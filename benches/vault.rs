@@ -842,58 +842,70 @@ fn extract(o: &ExtractOpt) -> anyhow::Result<Value> {
 // ----- requests (wrk input) ----------------------------------------------------------------------
 
 fn requests(o: &RequestsOpt) -> anyhow::Result<Value> {
-    let tokens = read_json(&o.tokens)?;
-    let issuers = tokens["issuers"]
+    let ids = read_lines(&o.ids, usize::MAX)?
+        .into_iter()
+        .map(|line| {
+            let id: LicenceId = line
+                .trim()
+                .parse()
+                .map_err(|e| anyhow!("{}: {line}: {e}", o.ids.display()))?;
+            Ok((id.clone(), id.to_string()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let n = write_with_tokens(&o.tokens, &o.out, ids, |token, id| {
+        format!("/v1/licences/{id} {token}")
+    })?;
+    Ok(json!({"requests": n, "out": o.out}))
+}
+
+/// Writes one wrk input line per item, `line(issuer token, payload)`, with the token of the
+/// licence's issuer from DATA/demo-tokens.json; returns the lines written.
+fn write_with_tokens(
+    tokens: &Path,
+    out: &Path,
+    items: Vec<(LicenceId, String)>,
+    line: impl Fn(&str, &str) -> String,
+) -> anyhow::Result<u64> {
+    let all = read_json(tokens)?;
+    let issuers = all["issuers"]
         .as_object()
-        .ok_or_else(|| anyhow!("{}: no issuers", o.tokens.display()))?;
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&o.out).with_context(|| format!("creating {}", o.out.display()))?,
+        .ok_or_else(|| anyhow!("{}: no issuers", tokens.display()))?;
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
     );
-    let mut n = 0u64;
-    for line in read_lines(&o.ids, usize::MAX)? {
-        let id: LicenceId = line
-            .trim()
-            .parse()
-            .map_err(|e| anyhow!("{}: {line}: {e}", o.ids.display()))?;
+    for (id, payload) in &items {
         let token = issuers
             .get(id.issuer().as_str())
             .and_then(Value::as_str)
             .ok_or_else(|| anyhow!("no issuer token for {}", id.issuer()))?;
-        writeln!(out, "/v1/licences/{id} {token}")?;
-        n += 1;
+        writeln!(w, "{}", line(token, payload))?;
     }
-    out.flush()?;
-    Ok(json!({"requests": n, "out": o.out}))
+    w.flush()?;
+    Ok(items.len() as u64)
 }
 
 // ----- deposits (wrk input) ----------------------------------------------------------------------
 
 /// Each licence of `--in` with its issuer's token, for `POST /v1/licences` under wrk.
 fn deposits(o: &DepositsOpt) -> anyhow::Result<Value> {
-    let tokens = read_json(&o.tokens)?;
-    let issuers = tokens["issuers"]
-        .as_object()
-        .ok_or_else(|| anyhow!("{}: no issuers", o.tokens.display()))?;
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&o.out).with_context(|| format!("creating {}", o.out.display()))?,
-    );
-    let mut n = 0u64;
-    for line in read_lines(&o.input, usize::MAX)? {
-        let doc = jcs::parse(line.as_bytes()).map_err(|e| anyhow!("{}: {e}", o.input.display()))?;
-        let id = doc["id"]
-            .as_str()
-            .ok_or_else(|| anyhow!("{}: a licence without an id", o.input.display()))
-            .and_then(|s| {
-                LicenceId::from_urn_or_bare(s).map_err(|e| anyhow!("{}: {e}", o.input.display()))
-            })?;
-        let token = issuers
-            .get(id.issuer().as_str())
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("no issuer token for {}", id.issuer()))?;
-        writeln!(out, "{token}\t{}", line.trim())?;
-        n += 1;
-    }
-    out.flush()?;
+    let licences = read_lines(&o.input, usize::MAX)?
+        .into_iter()
+        .map(|line| {
+            let doc =
+                jcs::parse(line.as_bytes()).map_err(|e| anyhow!("{}: {e}", o.input.display()))?;
+            let id = doc["id"]
+                .as_str()
+                .ok_or_else(|| anyhow!("{}: a licence without an id", o.input.display()))
+                .and_then(|s| {
+                    LicenceId::from_urn_or_bare(s)
+                        .map_err(|e| anyhow!("{}: {e}", o.input.display()))
+                })?;
+            Ok((id, line.trim().to_owned()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let n = write_with_tokens(&o.tokens, &o.out, licences, |token, licence| {
+        format!("{token}\t{licence}")
+    })?;
     Ok(json!({"deposits": n, "out": o.out}))
 }
 

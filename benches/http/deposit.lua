@@ -8,14 +8,7 @@
 --   wrk -t2 -c16 -d20s -s benches/http/deposit.lua http://127.0.0.1:PORT -- deposits.txt
 
 local deposits = {}
-local thread_no = 0
 local next_one = 1
-
-function setup(thread)
-  thread_no = thread_no + 1
-  thread:set("tid", thread_no)
-  spread(thread, thread_no)
-end
 
 function init(args)
   local path = args[1] or os.getenv("LV_DEPOSITS")

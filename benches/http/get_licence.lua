@@ -6,13 +6,6 @@
 --   wrk -t2 -c16 -d20s -s benches/http/get_licence.lua http://127.0.0.1:PORT -- requests.txt
 
 local requests = {}
-local thread_no = 0
-
-function setup(thread)
-  thread_no = thread_no + 1
-  thread:set("tid", thread_no)
-  spread(thread, thread_no)
-end
 
 function init(args)
   local path = args[1] or os.getenv("LV_REQUESTS")
@@ -30,8 +23,8 @@ function request()
   return wrk.format("GET", r[1], { ["Authorization"] = r[2] })
 end
 
--- spread() (nodes.lua) and done(), the shared summary line (summary.lua), found next to this
--- script whatever the working directory.
+-- setup() (thread numbers and nodes: nodes.lua) and done() (the shared summary line:
+-- summary.lua), found next to this script whatever the working directory.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "nodes.lua")
 dofile(dir .. "summary.lua")

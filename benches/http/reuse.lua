@@ -9,13 +9,6 @@
 --   wrk -t2 -c16 -d20s -s benches/http/reuse.lua http://127.0.0.1:PORT -- reuse-requests.txt
 
 local pulls = {}
-local thread_no = 0
-
-function setup(thread)
-  thread_no = thread_no + 1
-  thread:set("tid", thread_no)
-  spread(thread, thread_no)
-end
 
 function init(args)
   local path = args[1] or os.getenv("LV_REUSE_REQUESTS")
@@ -37,8 +30,8 @@ function request()
   }, p[2])
 end
 
--- spread() (nodes.lua) and done(), the shared summary line (summary.lua), found next to this
--- script whatever the working directory.
+-- setup() (thread numbers and nodes: nodes.lua) and done() (the shared summary line:
+-- summary.lua), found next to this script whatever the working directory.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "nodes.lua")
 dofile(dir .. "summary.lua")
