@@ -599,9 +599,11 @@ impl Vault {
         }
 
         // Decided under the write lock (this process) on the condition that what was read is
-        // unchanged (other processes): each issuer's status-list counter, which every deposit of
-        // its licences moves (so it also stands for the absence of the licence ids read as
-        // absent), the predecessors renewed, and the holders notified.
+        // unchanged (other processes): each new licence id still absent, each issuer's
+        // status-list counter (so that no two deposits get one index), the predecessors renewed,
+        // and the holders notified. (The counter alone would not keep a licence id absent: its
+        // metadata is read before the counter, so a deposit committed between the two reads
+        // would be missed and then written over.)
         let decided = self.retrying(|| {
             let guard = self.lock();
             // One multi-get for the idempotency check of the whole batch.
@@ -728,6 +730,7 @@ impl Vault {
         };
         let key = layout::licence(&lic.id);
         plan.change
+            .expect(Table::LicenceMeta, key, None)
             .put(Table::LicenceDocument, key, bytes)
             .put(Table::LicenceMeta, key, layout::encode(&meta))
             .put(Table::HolderLicence, holder_key, Vec::new());

@@ -11,7 +11,7 @@
 //! connection is lost, so a connection string with several hosts and
 //! `target_session_attrs=read-write` follows a failover to the new primary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -311,6 +311,25 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
         .conditions
         .sort_by(|a, b| (index(a.table), &a.key).cmp(&(index(b.table), &b.key)));
     change.conditions.dedup();
+    // A key that must be absent and that the change only puts is claimed with its final value
+    // (one row written, not an empty claim overwritten): an import batch writes each licence once.
+    let mut put_only: HashMap<(usize, &[u8]), Option<&[u8]>> = HashMap::new();
+    for op in &change.ops {
+        match op {
+            Op::Put(t, k, v) => {
+                let slot = put_only
+                    .entry((index(*t), k.as_slice()))
+                    .or_insert(Some(v.as_slice()));
+                if slot.is_some() {
+                    *slot = Some(v.as_slice());
+                }
+            }
+            Op::Delete(t, k) | Op::Add(t, k, _) => {
+                put_only.insert((index(*t), k.as_slice()), None);
+            }
+        }
+    }
+    let mut settled: HashSet<(usize, Vec<u8>)> = HashSet::new();
     let mut claimed: Vec<(Table, Vec<u8>)> = Vec::new();
     let conds = &change.conditions;
     let mut i = 0;
@@ -337,18 +356,34 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
                     j += 1;
                 }
                 let keys: Vec<&[u8]> = conds[i..j].iter().map(|c| c.key.as_slice()).collect();
+                let values: Vec<&[u8]> = keys
+                    .iter()
+                    .map(|k| {
+                        put_only
+                            .get(&(index(cond.table), *k))
+                            .copied()
+                            .flatten()
+                            .unwrap_or_default()
+                    })
+                    .collect();
                 let st = prepared(
                     cache,
                     &mut tx,
                     &format!(
-                        "INSERT INTO {t} (k, v) SELECT k, ''::bytea FROM unnest($1::bytea[]) AS u(k) \
+                        "INSERT INTO {t} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                          ON CONFLICT (k) DO NOTHING"
                     ),
                 )?;
-                let inserted = tx.execute(&st, &[&keys]).map_err(pg)?;
+                let inserted = tx.execute(&st, &[&keys, &values]).map_err(pg)?;
                 let all = inserted == keys.len() as u64;
                 if all {
-                    claimed.extend(conds[i..j].iter().map(|c| (c.table, c.key.clone())));
+                    for c in &conds[i..j] {
+                        if let Some(Some(_)) = put_only.get(&(index(c.table), c.key.as_slice())) {
+                            settled.insert((index(c.table), c.key.clone()));
+                        } else {
+                            claimed.push((c.table, c.key.clone()));
+                        }
+                    }
                 }
                 i = j;
                 all
@@ -372,6 +407,10 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
         .filter(|(t, k)| !written(*t, k))
         .map(|(t, k)| Op::Delete(t, k))
         .collect();
+    // Puts of keys claimed with their final value are done.
+    change
+        .ops
+        .retain(|op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.clone()))));
     change.ops.extend(unclaim);
     let mut i = 0;
     while i < change.ops.len() {

@@ -211,7 +211,7 @@ fn a_withdrawal_on_one_node_stops_the_next_pull_on_another() {
 fn one_licence_deposited_on_two_nodes_at_once_is_created_once() {
     let c = Cluster::start();
     let market = c.token(&["issuers", MARKET]);
-    for round in 0..5 {
+    for round in 0..20 {
         let doc = sign(&business_licence(&format!("N{round:04}"), COMPANY), "scjgj");
         let statuses: Vec<(u16, Value)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..2)

@@ -189,6 +189,26 @@ fn a_conditional_change_applies_only_while_its_keys_hold_what_was_read() {
     c.expect(Table::Meta, b"k".to_vec(), None)
         .put(Table::Meta, b"k".to_vec(), b"3".to_vec());
     store.commit(c).unwrap();
+    // Claimed keys written more than once end with the change's last word: the last put, or
+    // absent after a delete; a claim that fails for one key writes none of the others.
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"twice".to_vec(), None)
+        .expect(Table::Meta, b"gone".to_vec(), None)
+        .put(Table::Meta, b"twice".to_vec(), b"a".to_vec())
+        .put(Table::Meta, b"gone".to_vec(), b"a".to_vec())
+        .put(Table::Meta, b"twice".to_vec(), b"b".to_vec())
+        .delete(Table::Meta, b"gone".to_vec());
+    store.commit(c).unwrap();
+    assert_eq!(store.get(Table::Meta, b"twice").unwrap().unwrap(), b"b");
+    assert_eq!(store.get(Table::Meta, b"gone").unwrap(), None);
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"new".to_vec(), None)
+        .expect(Table::Meta, b"twice".to_vec(), None)
+        .put(Table::Meta, b"new".to_vec(), b"n".to_vec())
+        .put(Table::Meta, b"twice".to_vec(), b"c".to_vec());
+    conflict(store.commit(c));
+    assert_eq!(store.get(Table::Meta, b"new").unwrap(), None);
+    assert_eq!(store.get(Table::Meta, b"twice").unwrap().unwrap(), b"b");
 }
 
 #[test]
