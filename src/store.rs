@@ -248,25 +248,20 @@ impl Change {
             conditions: Vec::new(),
         }
     }
-    /// Applies only if `key` still holds `value` as read (`None`: is still absent).
+    /// Applies only if `key` still holds `value` as read (`None`: is still absent). Every
+    /// condition on a key must hold: two that contradict (a key read twice, with a write by
+    /// another node in between) refuse the change, and the decision is made again.
     pub fn expect(
         &mut self,
         table: Table,
         key: impl Into<Vec<u8>>,
         value: Option<Vec<u8>>,
     ) -> &mut Self {
-        let key = key.into();
-        if !self
-            .conditions
-            .iter()
-            .any(|c| c.table == table && c.key == key)
-        {
-            self.conditions.push(Condition {
-                table,
-                key,
-                expect: value,
-            });
-        }
+        self.conditions.push(Condition {
+            table,
+            key: key.into(),
+            expect: value,
+        });
         self
     }
     pub fn put(

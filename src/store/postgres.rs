@@ -311,10 +311,23 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
         .conditions
         .sort_by(|a, b| (index(a.table), &a.key).cmp(&(index(b.table), &b.key)));
     change.conditions.dedup();
-    // A key that must be absent and that the change only puts is claimed with its final value
-    // (one row written, not an empty claim overwritten): an import batch writes each licence once.
+    // What is left on one key after dedup contradicts itself: it cannot all hold.
+    if let Some(w) = change
+        .conditions
+        .windows(2)
+        .find(|w| w[0].table == w[1].table && w[0].key == w[1].key)
+    {
+        return Err(StoreError::Conflict(format!(
+            "a key of {} was read twice with different values",
+            w[0].table.name()
+        )));
+    }
+    // The keys the change writes, each with its final value if the change only puts it. A key
+    // that must be absent and is only put is claimed with that value (one row written, not an
+    // empty claim overwritten): an import batch writes each licence once.
     let mut put_only: HashMap<(usize, &[u8]), Option<&[u8]>> = HashMap::new();
-    for op in &change.ops {
+    let claims = change.conditions.iter().any(|c| c.expect.is_none());
+    for op in change.ops.iter().filter(|_| claims) {
         match op {
             Op::Put(t, k, v) => {
                 let slot = put_only
@@ -329,7 +342,7 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
             }
         }
     }
-    let mut settled: HashSet<(usize, Vec<u8>)> = HashSet::new();
+    let mut settled: HashSet<(usize, &[u8])> = HashSet::new();
     let mut claimed: Vec<(Table, Vec<u8>)> = Vec::new();
     let conds = &change.conditions;
     let mut i = 0;
@@ -378,10 +391,14 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
                 let all = inserted == keys.len() as u64;
                 if all {
                     for c in &conds[i..j] {
-                        if let Some(Some(_)) = put_only.get(&(index(c.table), c.key.as_slice())) {
-                            settled.insert((index(c.table), c.key.clone()));
-                        } else {
-                            claimed.push((c.table, c.key.clone()));
+                        match put_only.get(&(index(c.table), c.key.as_slice())) {
+                            Some(Some(_)) => {
+                                settled.insert((index(c.table), c.key.as_slice()));
+                            }
+                            // Written by the change's own operations.
+                            Some(None) => {}
+                            // Not written: the empty claim is deleted at the end.
+                            None => claimed.push((c.table, c.key.clone())),
                         }
                     }
                 }
@@ -396,22 +413,13 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
             )));
         }
     }
-    let written = |t: Table, k: &[u8]| {
-        change
-            .ops
-            .iter()
-            .any(|op| matches!(op, Op::Put(ot, ok, _) if *ot == t && ok.as_slice() == k))
-    };
-    let unclaim: Vec<Op> = claimed
-        .into_iter()
-        .filter(|(t, k)| !written(*t, k))
-        .map(|(t, k)| Op::Delete(t, k))
-        .collect();
     // Puts of keys claimed with their final value are done.
+    change.ops.retain(
+        |op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.as_slice()))),
+    );
     change
         .ops
-        .retain(|op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.clone()))));
-    change.ops.extend(unclaim);
+        .extend(claimed.into_iter().map(|(t, k)| Op::Delete(t, k)));
     let mut i = 0;
     while i < change.ops.len() {
         // The run of operations of the same kind on the same table that starts at i.

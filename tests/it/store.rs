@@ -209,6 +209,30 @@ fn a_conditional_change_applies_only_while_its_keys_hold_what_was_read() {
     conflict(store.commit(c));
     assert_eq!(store.get(Table::Meta, b"new").unwrap(), None);
     assert_eq!(store.get(Table::Meta, b"twice").unwrap().unwrap(), b"b");
+    // Two conditions on one key that contradict each other refuse the change, even where one of
+    // them holds and the change would write what the other expects.
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"twice".to_vec(), None)
+        .expect(Table::Meta, b"twice".to_vec(), Some(b"b".to_vec()))
+        .put(Table::Meta, b"twice".to_vec(), b"b".to_vec())
+        .put(Table::Meta, b"new".to_vec(), b"n".to_vec());
+    conflict(store.commit(c));
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"fresh".to_vec(), None)
+        .expect(Table::Meta, b"fresh".to_vec(), Some(b"f".to_vec()))
+        .put(Table::Meta, b"fresh".to_vec(), b"f".to_vec());
+    conflict(store.commit(c));
+    assert_eq!(store.get(Table::Meta, b"fresh").unwrap(), None);
+    assert_eq!(store.get(Table::Meta, b"new").unwrap(), None);
+    // A counter that must be absent and is added to starts from 0.
+    let mut c = Change::durable();
+    c.expect(Table::Meta, b"count".to_vec(), None)
+        .add(Table::Meta, b"count".to_vec(), 5);
+    store.commit(c).unwrap();
+    assert_eq!(
+        store.get(Table::Meta, b"count").unwrap().unwrap(),
+        5u64.to_be_bytes()
+    );
 }
 
 #[test]
