@@ -355,7 +355,9 @@ if want engines; then
   PGDIR=${TMPDIR:-/tmp}/licence-vault-bench-pg-$SCALE
   PGPORT=$((PORT + 100))
   PGDATA_V=$WORK/pgvault
-  SLICE=${DEPOSIT_SLICE:-100000}
+  # Each deposit run has a slice of licences of its own, larger than one run creates (wrk sends
+  # a slice's licences again once it has sent them all, and a replay is a 200, not a creation).
+  SLICE=${DEPOSIT_SLICE:-200000}
   DEPOSITS_JSONL=$WORK/deposits.jsonl
   DSTAMP="skip=$COUNT count=$((5 * SLICE)) $STAMP"
   if [ "$(cat "$WORK/deposits.stamp" 2>/dev/null)" != "$DSTAMP" ]; then
@@ -473,10 +475,15 @@ print(json.dumps(d))' "$cfg" "$what" "$c" "$nodes_n" "$t" "$((created1 - created
     "$BENCH" deposits --in "$DEPOSITS_JSONL" --tokens "$data/demo-tokens.json" --out "$WORK/eng-deposits.txt" > /dev/null
   }
 
-  # RocksDB, one node (the store of step 3; deposits slices 0–2).
+  # RocksDB, one node: a copy of the store of step 3 (so that every run of this step starts from
+  # the same 1 M licences, as PostgreSQL does, and its deposits are new); deposit slices 0–2.
   stop_server
-  eng_inputs "$DATA"
-  DEPOSIT_SLICE_BASE=0 run_config rocksdb-1 rocksdb "$DATA" 1 1 16 64
+  ROCKS_ENG=$WORK/rocks-engines
+  rm -rf "$ROCKS_ENG"
+  cp -a "$DATA" "$ROCKS_ENG"
+  eng_inputs "$ROCKS_ENG"
+  DEPOSIT_SLICE_BASE=0 run_config rocksdb-1 rocksdb "$ROCKS_ENG" 1 1 16 64
+  rm -rf "$ROCKS_ENG"
 
   # PostgreSQL: import, then one node and three nodes (deposit slices 0–2, then 3–4).
   say "engines: import $COUNT licences into PostgreSQL (load $(load_avg))"
