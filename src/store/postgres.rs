@@ -330,11 +330,12 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
     for op in change.ops.iter().filter(|_| claims) {
         match op {
             Op::Put(t, k, v) => {
-                let slot = put_only
+                // A later put replaces the value; after a delete or an add the key stays mixed.
+                if let Some(last) = put_only
                     .entry((index(*t), k.as_slice()))
-                    .or_insert(Some(v.as_slice()));
-                if slot.is_some() {
-                    *slot = Some(v.as_slice());
+                    .or_insert(Some(v.as_slice()))
+                {
+                    *last = v.as_slice();
                 }
             }
             Op::Delete(t, k) | Op::Add(t, k, _) => {

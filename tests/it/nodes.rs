@@ -2,8 +2,10 @@
 //! locks hold across nodes. Each test starts three real `serve --demo --store postgres://…`
 //! processes on 127.0.0.1 over a schema of its own, and spreads its clients over them.
 //!
-//! They need the server of `make test-pg` (`LICENCE_VAULT_TEST_PG`), which runs them; a plain
-//! `cargo test` lists them as ignored.
+//! They use the server of `make test-pg` (`LICENCE_VAULT_TEST_PG`) when there is one; otherwise
+//! each test starts a throwaway PostgreSQL of its own (`scripts/pg.sh`, Debian's `postgresql`,
+//! which `make deps` installs) and stops it at the end. Without PostgreSQL they fail: they are
+//! never skipped.
 
 use std::process::Child;
 
@@ -11,7 +13,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use crate::support::{
-    business_licence, in_days, pg_schema, serve_demo_with, sign, test_pg, MARKET,
+    business_licence, in_days, pg_schema, root, serve_demo_with, sign, test_pg, MARKET,
 };
 
 const COMPANY: &str = "91350102MA2XN1A2K0";
@@ -24,6 +26,53 @@ struct Cluster {
     tokens: Value,
     http: Client,
     _dir: tempfile::TempDir,
+    /// This test's own server, stopped after the nodes (fields drop after `Drop::drop`).
+    _pg: Option<OwnPg>,
+}
+
+/// A throwaway PostgreSQL on a free loopback port, stopped when dropped.
+struct OwnPg {
+    dir: tempfile::TempDir,
+}
+
+impl OwnPg {
+    /// Starts it; its connection URL.
+    fn start() -> (Self, String) {
+        let dir = tempfile::tempdir().unwrap();
+        // The server runs as the postgres user when the tests run as root.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = std::process::Command::new(root().join("scripts/pg.sh"))
+            .arg("start")
+            .arg(dir.path().join("pg"))
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/pg.sh start failed (is PostgreSQL installed? make deps): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        (Self { dir }, url)
+    }
+}
+
+impl Drop for OwnPg {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(root().join("scripts/pg.sh"))
+            .arg("stop")
+            .arg(self.dir.path().join("pg"))
+            .output();
+    }
 }
 
 impl Drop for Cluster {
@@ -38,8 +87,12 @@ impl Drop for Cluster {
 impl Cluster {
     /// Three nodes on one schema: the first seeds the demo, the two others find it seeded.
     fn start() -> Self {
-        let Some(url) = test_pg() else {
-            panic!("LICENCE_VAULT_TEST_PG names no server: run make test-pg")
+        let (pg, url) = match test_pg() {
+            Some(url) => (None, url),
+            None => {
+                let (pg, url) = OwnPg::start();
+                (Some(pg), url)
+            }
         };
         let dir = tempfile::tempdir().unwrap();
         let schema = pg_schema(dir.path());
@@ -56,6 +109,7 @@ impl Cluster {
             tokens,
             http: Client::new(),
             _dir: dir,
+            _pg: pg,
         }
     }
 
@@ -120,7 +174,6 @@ fn grant(c: &Cluster, n: usize, max_uses: Option<u32>) -> String {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: make test-pg runs it"]
 fn concurrent_pulls_on_three_nodes_never_exceed_max_uses() {
     let c = Cluster::start();
     let consent = grant(&c, 0, Some(4));
@@ -178,7 +231,6 @@ fn concurrent_pulls_on_three_nodes_never_exceed_max_uses() {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: make test-pg runs it"]
 fn a_withdrawal_on_one_node_stops_the_next_pull_on_another() {
     let c = Cluster::start();
     let consent = grant(&c, 0, None);
@@ -207,7 +259,6 @@ fn a_withdrawal_on_one_node_stops_the_next_pull_on_another() {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: make test-pg runs it"]
 fn one_licence_deposited_on_two_nodes_at_once_is_created_once() {
     let c = Cluster::start();
     let market = c.token(&["issuers", MARKET]);
@@ -261,7 +312,6 @@ fn one_licence_deposited_on_two_nodes_at_once_is_created_once() {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: make test-pg runs it"]
 fn a_token_revoked_on_one_node_is_refused_by_the_others_at_once() {
     let c = Cluster::start();
     let admin = c.token(&["admin"]);
@@ -298,7 +348,6 @@ fn a_token_revoked_on_one_node_is_refused_by_the_others_at_once() {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: make test-pg runs it"]
 fn a_registry_edit_on_one_node_is_seen_by_the_others_at_once() {
     let c = Cluster::start();
     let admin = c.token(&["admin"]);
