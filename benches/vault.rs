@@ -155,6 +155,10 @@ struct ReuseOpt {
     /// Exactly this many pulls on one thread instead of timed runs (for instruction counts).
     #[arg(long)]
     ops: Option<u64>,
+    /// Each operation grants a consent (`Vault::create_consent`) for a pull's holder, requester
+    /// and matter instead of pulling.
+    #[arg(long)]
+    grant: bool,
 }
 
 #[derive(Debug, Args)]
@@ -979,8 +983,7 @@ fn reuse_setup(o: &ReuseSetupOpt) -> anyhow::Result<Value> {
         } else {
             vault
                 .create_consent(
-                    &lic.holder,
-                    None,
+                    &licence_vault::reuse::delegation::Acting::own(lic.holder.clone()),
                     NewConsent {
                         requester: requester.id.clone(),
                         matter: matter.code.clone(),
@@ -1050,6 +1053,9 @@ fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
         bail!("{} has no pulls", o.requests.display());
     }
     let vault = o.store.open(&o.data, None)?;
+    if o.grant {
+        return grant(&vault, &pulls, o);
+    }
     let errors = AtomicU64::new(0);
     let provided = AtomicU64::new(0);
     let op = |i: u64| {
@@ -1091,6 +1097,51 @@ fn reuse(o: &ReuseOpt) -> anyhow::Result<Value> {
         json!({"pulls": pulls.len(), "threads": cores(), "perSecond1": r0(one), "perSecondAll": r0(all),
               "licencesProvided": provided.load(Ordering::Relaxed), "notFullyProvided": errors}),
     )
+}
+
+/// Consents granted for the pulls' holders, requesters and matters (each a new consent).
+fn grant(
+    vault: &licence_vault::vault::Vault,
+    pulls: &[(String, licence_vault::codes::HolderCode, String)],
+    o: &ReuseOpt,
+) -> anyhow::Result<Value> {
+    let reg = vault.registries();
+    let errors = AtomicU64::new(0);
+    let op = |i: u64| {
+        let (requester, holder, matter) =
+            &pulls[(licence_vault_mix(i) % pulls.len() as u64) as usize];
+        let types = reg
+            .matters
+            .get(matter)
+            .map(|m| m.types.clone())
+            .unwrap_or_default();
+        let new = licence_vault::reuse::NewConsent {
+            requester: requester.clone(),
+            matter: matter.clone(),
+            purpose: "基准测试".to_owned(),
+            types,
+            licences: Vec::new(),
+            expires_at: Utc::now() + chrono::Duration::days(30),
+            max_uses: None,
+        };
+        let acting = licence_vault::reuse::delegation::Acting::own(holder.clone());
+        if vault.create_consent(&acting, new, Utc::now()).is_err() {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let out = match o.ops {
+        Some(n) => counted(n, op),
+        None => {
+            let one = rate(1, o.seconds, 1, op);
+            eprintln!("Vault::create_consent: {one:.0} grants/s on 1 thread");
+            json!({"perSecond1": r0(one)})
+        }
+    };
+    let errors = errors.load(Ordering::Relaxed);
+    if errors > 0 {
+        bail!("{errors} grants were refused");
+    }
+    Ok(out)
 }
 
 // ----- raw reads of the stored set ---------------------------------------------------------------

@@ -8,7 +8,8 @@
 # vault --no-run` prints its path). The first pair generates COUNT signed licences (default 20000),
 # imports them into a data directory seeded with the demo registries and sets up consents for the
 # reuse pulls. Then, for each build and each operation (`extract`: Vault::extract of random stored
-# ids; `reuse`: Vault::reuse of consented pulls), it runs the bench under
+# ids; `reuse`: Vault::reuse of consented pulls; `grant`: Vault::create_consent for those pulls'
+# holders; OPS_LIST="extract reuse" picks some), it runs the bench under
 # `valgrind --tool=callgrind` twice, with A and B operations (default 200,1200) on a fresh copy of
 # the data, and reports (I_B - I_A) / (B - A): the instructions of one operation, with opening the
 # vault and everything else done once cancelled out. Prints a Markdown table; needs valgrind.
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --count) COUNT=$2; shift 2 ;;
     --ops) OPS=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *=*)
       name=${1%%=*}; pair=${1#*=}
       BUILDS+=("$name=$(realpath "${pair%,*}"),$(realpath "${pair#*,}")"); shift ;;
@@ -59,9 +60,10 @@ instructions() {
   rm -rf "$out.data"
   cp -a "$DATA" "$out.data"
   local args=(extract --data "$out.data" --ids "$WORK/ids.txt" --threads 1)
-  if [ "$op" = reuse ]; then
-    args=(reuse --data "$out.data" --requests "$WORK/reuse-requests.txt" --tokens "$DATA/demo-tokens.json")
-  fi
+  case $op in
+    reuse) args=(reuse --data "$out.data" --requests "$WORK/reuse-requests.txt" --tokens "$DATA/demo-tokens.json") ;;
+    grant) args=(reuse --grant --data "$out.data" --requests "$WORK/reuse-requests.txt" --tokens "$DATA/demo-tokens.json") ;;
+  esac
   valgrind --tool=callgrind --callgrind-out-file="$out.callgrind" "$bench" "${args[@]}" --ops "$n" \
     >"$out.json" 2>"$out.log"
   rm -rf "$out.data"
@@ -74,7 +76,7 @@ for build in "${BUILDS[@]}"; do
   name=${build%%=*}
   pair=${build#*=}
   bench=${pair#*,}
-  for op in extract reuse; do
+  for op in ${OPS_LIST:-extract reuse grant}; do
     ia=$(instructions "$name" "$bench" "$op" "$A")
     ib=$(instructions "$name" "$bench" "$op" "$B")
     per=$(( (ib - ia) / (B - A) ))

@@ -284,7 +284,7 @@ def check_notices(base, tokens, pulled):
     for rid, tok in tokens["requesters"].items():
         notices, after = [], None
         while True:
-            s, page = call(base, "GET", "/v1/notices?limit=200" + (f"&after={after}" if after else ""), tok)
+            s, page = call(base, "GET", "/v1/notices?limit=200" + (f"&cursor={after}" if after else ""), tok)
             if s != 200:
                 raise Violation(f"notices answered {s}: {page}")
             notices += [n["notice"]["credentialSubject"] for n in page["notices"]]

@@ -228,7 +228,11 @@ fn seed_consents(vault: &Vault, path: &Path, now: chrono::DateTime<Utc>) -> anyh
             max_uses: c.max_uses,
         };
         vault
-            .create_consent(&holder, None, new, now)
+            .create_consent(
+                &crate::reuse::delegation::Acting::own(holder.clone()),
+                new,
+                now,
+            )
             .with_context(|| format!("{}: consents[{i}] was refused", path.display()))?;
     }
     Ok(())

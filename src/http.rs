@@ -10,22 +10,24 @@ mod issuers;
 mod licences;
 mod lifecycle;
 mod notices;
+mod page;
 pub mod pages;
 mod presentations;
+pub mod realm;
 mod registries;
 mod requests;
 mod reuse;
+mod routes;
 pub mod sessions;
 mod vcapi;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -35,6 +37,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use error::{status_of, ApiError, ErrorBody};
+pub use routes::{routes, ActingFor, Roles, Route};
 
 use crate::metrics::Counter;
 use crate::vault::Vault;
@@ -75,24 +78,11 @@ pub fn blocking_permits() -> usize {
     6 * std::thread::available_parallelism().map_or(2, usize::from)
 }
 
+/// The document's frame: its info and the bearer scheme. The operations come from the route table
+/// ([`routes`]), in [`openapi_document`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "licence-vault", description = "Electronic licence (电子证照) vault: deposit, reuse and verification of signed licences."),
-    paths(
-        licences::deposit, licences::deposit_batch, licences::get_licence, licences::verify, licences::my_licences, licences::post_status, lifecycle::status_list,
-        registries::catalogue, registries::matters, registries::agency, registries::vault_info,
-        registries::create_agency, registries::add_key, registries::retire_key, registries::compromise_key,
-        registries::put_type, registries::put_matter, registries::put_requester,
-        registries::create_token, registries::revoke_token,
-        reuse::create_consent, reuse::list_consents, reuse::withdraw_consent, reuse::access_log,
-        reuse::reuse, reuse::stats, reuse::consent_action, reuse::consent_receipts, reuse::check, reuse::summary,
-        requests::create, requests::get, requests::list_mine, requests::get_mine, requests::approve, requests::reject,
-        delegations::create, delegations::list, delegations::revoke, delegations::create_guardianship, delegations::revoke_guardianship,
-        issuers::deposits, issuers::notices,
-        notices::list, notices::notifications, notices::mark_read, presentations::create, presentations::list, presentations::cancel, presentations::redeem,
-        vcapi::verify,
-        healthz, readyz, metrics, openapi,
-    ),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -147,64 +137,52 @@ async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
 
-/// The OpenAPI document as served: the annotations' document, with what every operation of a
-/// kind can answer added where its annotation does not say it, and flattened schemas opened up.
+/// The OpenAPI document as served: the route table's operations (each annotation, with the
+/// table's security and `Acting-For`), with what every operation of a kind can answer added where
+/// its annotation does not say it, and flattened schemas opened up.
 pub fn openapi_document() -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let routes = routes();
+    let mut api = ApiDoc::openapi();
+    for r in &routes {
+        r.document(&mut api);
+    }
+    let mut doc = serde_json::to_value(api).unwrap_or_default();
     let error = |what: &str| {
         serde_json::json!({"description": what, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
     };
-    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for (path, item) in paths.iter_mut() {
-            let Some(ops) = item.as_object_mut() else {
-                continue;
-            };
-            // Every holder endpoint, and reading a licence, takes `Acting-For` (SPEC §11).
-            let acting = path.starts_with("/v1/me/") || path == "/v1/licences/{id}";
-            for op in ops.values_mut() {
-                let body = op.get("requestBody").is_some();
-                let secured = op.get("security").is_some();
-                if acting {
-                    if let Some(params) = op
-                        .as_object_mut()
-                        .map(|o| {
-                            o.entry("parameters")
-                                .or_insert_with(|| Value::Array(Vec::new()))
-                        })
-                        .and_then(Value::as_array_mut)
-                    {
-                        params.push(serde_json::json!({
-                            "name": "Acting-For", "in": "header", "required": false,
-                            "description": "`codeType:code` of the company or ward the caller acts for, as its delegate, legal representative or guardian; absent: for themselves. `400 invalid_holder_code` if malformed, `403` without an authorisation in force.",
-                            "schema": {"type": "string", "pattern": "^[0-9]{3}:[0-9A-Z]{1,32}$"}
-                        }));
-                    }
-                }
-                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
-                    continue;
-                };
-                let mut add = |status: &str, what: &str| {
-                    responses.entry(status).or_insert_with(|| error(what));
-                };
-                // The extractors' answers (`http::extract`) and the layers' (`router`).
-                if body || path.contains('{') || acting {
-                    add(
-                        "400",
-                        "Malformed JSON, unknown fields, a bad path parameter or `Acting-For` header",
-                    );
-                }
-                if body {
-                    add("413", "The body is larger than this endpoint accepts");
-                    add("415", "The body is not application/json");
-                }
-                if secured {
-                    add("401", "No valid bearer token");
-                    add("403", "A token of another role, or outside its scope");
-                }
-                add("503", "Timed out or unavailable; nothing was changed");
-            }
+    for r in &routes {
+        let Some(op) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(&r.path))
+            .and_then(|item| item.get_mut(r.openapi_method()))
+        else {
+            continue;
+        };
+        let body = op.get("requestBody").is_some();
+        let acting = r.acting_for == ActingFor::Yes;
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let mut add = |status: &str, what: &str| {
+            responses.entry(status).or_insert_with(|| error(what));
+        };
+        // The extractors' answers (`http::extract`) and the layers' (`router`).
+        if body || r.path.contains('{') || acting {
+            add(
+                "400",
+                "Malformed JSON, unknown fields, a bad path parameter or `Acting-For` header",
+            );
         }
+        if body {
+            add("413", "The body is larger than this endpoint accepts");
+            add("415", "The body is not application/json");
+        }
+        if !r.roles.is_public() {
+            add("401", "No valid bearer token");
+            add("403", "A token of another role, or outside its scope");
+        }
+        add("503", "Timed out or unavailable; nothing was changed");
     }
     open_flattened(&mut doc);
     doc
@@ -291,96 +269,11 @@ pub fn app(vault: Arc<Vault>, pages: pages::Pages) -> Router {
     layered(pages::with_pages(api(vault.clone()), vault, pages))
 }
 
-/// The JSON API's routes, without the outer layers (the pages' calls reach it from inside them).
+/// The JSON API's routes ([`routes`]), without the outer layers (the pages' calls reach it from
+/// inside them).
 fn api(vault: Arc<Vault>) -> Router {
     let state = AppState { vault };
-    let batch = Router::new()
-        .route("/v1/licences:batch", post(licences::deposit_batch))
-        .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT));
-    let api = Router::new()
-        .route("/v1/licences", post(licences::deposit))
-        .route("/v1/licences/{id}", get(licences::get_licence))
-        .route("/v1/verify", post(licences::verify))
-        .route("/v1/me/licences", get(licences::my_licences))
-        .route(
-            "/v1/me/consents",
-            post(reuse::create_consent).get(reuse::list_consents),
-        )
-        .route(
-            "/v1/me/consents/{id}",
-            delete(reuse::withdraw_consent).post(reuse::consent_action),
-        )
-        .route(
-            "/v1/me/consents/{id}/receipts",
-            get(reuse::consent_receipts),
-        )
-        .route("/v1/me/access-log", get(reuse::access_log))
-        .route("/v1/me/summary", get(reuse::summary))
-        .route("/v1/reuse", post(reuse::reuse))
-        .route("/v1/reuse:check", post(reuse::check))
-        .route("/v1/consent-requests", post(requests::create))
-        .route("/v1/consent-requests/{id}", get(requests::get))
-        .route("/v1/me/consent-requests", get(requests::list_mine))
-        .route(
-            "/v1/me/consent-requests/{id}",
-            get(requests::get_mine).post(requests::answer),
-        )
-        .route("/v1/notices", get(notices::list))
-        .route("/v1/issuer/deposits", get(issuers::deposits))
-        .route("/v1/issuer/notices", get(issuers::notices))
-        .route(
-            "/v1/me/delegations",
-            post(delegations::create).get(delegations::list),
-        )
-        .route("/v1/me/delegations/{id}", delete(delegations::revoke))
-        .route(
-            "/v1/admin/guardianships",
-            post(delegations::create_guardianship),
-        )
-        .route(
-            "/v1/admin/guardianships/{id}",
-            delete(delegations::revoke_guardianship),
-        )
-        .route("/v1/me/notifications", get(notices::notifications))
-        .route("/v1/me/notifications:read", post(notices::mark_read))
-        .route(
-            "/v1/me/presentations",
-            post(presentations::create).get(presentations::list),
-        )
-        .route("/v1/me/presentations/{id}", delete(presentations::cancel))
-        .route("/v1/presentations:redeem", post(presentations::redeem))
-        .route("/v1/admin/stats", get(reuse::stats))
-        .route("/v1/licences/{id}/status", post(licences::post_status))
-        .route(
-            "/v1/status-lists/{uscc}/{purpose}/{list}",
-            get(lifecycle::status_list),
-        )
-        .route("/v1/catalogue", get(registries::catalogue))
-        .route("/v1/matters", get(registries::matters))
-        .route("/v1/agencies/{uscc}", get(registries::agency))
-        .route("/v1/vault", get(registries::vault_info))
-        .route("/v1/admin/agencies", post(registries::create_agency))
-        .route("/v1/admin/agencies/{uscc}/keys", post(registries::add_key))
-        .route(
-            "/v1/admin/agencies/{uscc}/keys/{did}/retire",
-            post(registries::retire_key),
-        )
-        .route(
-            "/v1/admin/agencies/{uscc}/keys/{did}/compromise",
-            post(registries::compromise_key),
-        )
-        .route("/v1/admin/types", post(registries::put_type))
-        .route("/v1/admin/matters", post(registries::put_matter))
-        .route("/v1/admin/requesters", post(registries::put_requester))
-        .route("/v1/admin/tokens", post(registries::create_token))
-        .route("/v1/admin/tokens/{id}", delete(registries::revoke_token))
-        .route("/credentials/verify", post(vcapi::verify))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    api.merge(batch)
+    routes::router(routes(), &state)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

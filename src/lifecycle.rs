@@ -14,8 +14,46 @@ use utoipa::ToSchema;
 
 use crate::codes::{LicenceId, LICENCE_URN_PREFIX};
 use crate::proof::parse_time;
-use crate::verdict::{Reason, Rejection};
-use crate::verify::Status;
+use crate::verdict::{CheckName, Reason, Rejection, Verdict};
+
+/// A licence's lifecycle status as set by its issuer's statements (SPEC §6). `expired` and
+/// `superseded` are derived, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Suspended,
+    Revoked,
+    Cancelled,
+    Expired,
+    Superseded,
+}
+
+impl Status {
+    /// The status a fresh verdict shows (a statement's status first, then expiry).
+    pub fn of(v: &Verdict) -> Status {
+        let code = |name| v.check(name).and_then(|c| c.code);
+        match (code(CheckName::Status), code(CheckName::Validity)) {
+            (Some(Reason::Suspended), _) => Status::Suspended,
+            (Some(Reason::Revoked), _) => Status::Revoked,
+            (Some(Reason::Cancelled), _) => Status::Cancelled,
+            (Some(Reason::Superseded), _) => Status::Superseded,
+            (_, Some(Reason::Expired)) => Status::Expired,
+            _ => Status::Active,
+        }
+    }
+
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Self::Active => None,
+            Self::Suspended => Some(Reason::Suspended),
+            Self::Revoked => Some(Reason::Revoked),
+            Self::Cancelled => Some(Reason::Cancelled),
+            Self::Expired => Some(Reason::Expired),
+            Self::Superseded => Some(Reason::Superseded),
+        }
+    }
+}
 
 /// Entries per status list: the W3C minimum (16 KiB), which keeps each list small enough to fetch.
 pub const LIST_SIZE: u32 = 131_072;
@@ -123,6 +161,50 @@ pub fn check_transition(from: Status, to: Status) -> Result<(), Rejection> {
             ),
         ))
     }
+}
+
+/// A status statement takes effect in order: not before the `effectiveAt` of the status it
+/// replaces (`previous`).
+pub fn check_order(
+    previous: Option<DateTime<Utc>>,
+    effective_at: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    match previous {
+        Some(prev) if effective_at < prev => Err(Rejection::new(
+            Reason::InvalidRequest,
+            "$.effectiveAt",
+            format!(
+                "must not precede the previous statement's effectiveAt {}",
+                crate::proof::format_time(prev)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a new version may supersede the licence `pred`: not superseded already, and in force
+/// (a suspended, revoked or cancelled licence must be reinstated first, or stays ended).
+pub fn check_renewal(pred: &LicenceId, superseded: bool, status: Status) -> Result<(), Rejection> {
+    const FIELD: &str = "$.credentialSubject.licence.predecessor";
+    if superseded {
+        return Err(Rejection::new(
+            Reason::Conflict,
+            FIELD,
+            format!("{} is already superseded", pred.urn()),
+        ));
+    }
+    if status != Status::Active {
+        return Err(Rejection::new(
+            Reason::InvalidTransition,
+            FIELD,
+            format!(
+                "{} is {} and cannot be renewed",
+                pred.urn(),
+                status_name(status)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub fn status_name(s: Status) -> &'static str {

@@ -17,9 +17,7 @@
 //! Checks that cannot be made with what it was given are reported as not checked.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::codes::LicenceId;
 use crate::keys::DidKey;
@@ -28,8 +26,12 @@ use crate::proof::{self, format_time, Prepared, ProofError};
 use crate::registry::{KeyStanding, Registries};
 use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
 
+/// The status of a licence is the lifecycle's (SPEC §6); re-exported where the verifier uses it.
+pub use crate::lifecycle::Status;
+
 pub mod consent_receipt;
 pub mod copy;
+pub mod envelope;
 pub mod notice;
 pub mod receipt;
 pub mod statement;
@@ -64,45 +66,6 @@ impl SigningError {
         Self {
             what,
             detail: detail.to_string(),
-        }
-    }
-}
-
-/// A licence's lifecycle status as set by its issuer's statements (SPEC §6). `expired` and
-/// `superseded` are derived, not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Active,
-    Suspended,
-    Revoked,
-    Cancelled,
-    Expired,
-    Superseded,
-}
-
-impl Status {
-    /// The status a fresh verdict shows (a statement's status first, then expiry).
-    pub fn of(v: &Verdict) -> Status {
-        let code = |name| v.check(name).and_then(|c| c.code);
-        match (code(CheckName::Status), code(CheckName::Validity)) {
-            (Some(Reason::Suspended), _) => Status::Suspended,
-            (Some(Reason::Revoked), _) => Status::Revoked,
-            (Some(Reason::Cancelled), _) => Status::Cancelled,
-            (Some(Reason::Superseded), _) => Status::Superseded,
-            (_, Some(Reason::Expired)) => Status::Expired,
-            _ => Status::Active,
-        }
-    }
-
-    pub fn reason(self) -> Option<Reason> {
-        match self {
-            Self::Active => None,
-            Self::Suspended => Some(Reason::Suspended),
-            Self::Revoked => Some(Reason::Revoked),
-            Self::Cancelled => Some(Reason::Cancelled),
-            Self::Expired => Some(Reason::Expired),
-            Self::Superseded => Some(Reason::Superseded),
         }
     }
 }

@@ -15,17 +15,20 @@ use super::reuse::{holder_member, required};
 use super::{blocking, AppState};
 use crate::codes::HolderCode;
 use crate::reuse::delegation::{Basis, Delegation, NewDelegation, Scope};
+use crate::vault::At;
 use crate::verdict::Reason;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDelegationRequest {
     /// The staff member, a citizen `111:…`.
+    #[schema(value_type = String)]
     pub delegate: Option<String>,
     pub delegate_name: Option<String>,
     /// `"all"`, or the matter codes the delegate may act on.
+    #[schema(value_type = Scope)]
     pub scope: Option<Scope>,
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -73,7 +76,7 @@ pub async fn create(
     };
     let vault = state.vault.clone();
     blocking(move || {
-        let d = vault.create_delegation(&me, new, Utc::now())?;
+        let d = vault.create_delegation(&me, new, At::Now)?;
         Ok((StatusCode::CREATED, Json(d)))
     })
     .await
@@ -129,15 +132,17 @@ pub async fn revoke(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Delegation>, ApiError> {
     let vault = state.vault.clone();
-    blocking(move || Ok(Json(vault.revoke_delegation(&me, &id, Utc::now())?))).await
+    blocking(move || Ok(Json(vault.revoke_delegation(&me, &id, At::Now)?))).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGuardianship {
     /// The guardian, a citizen `111:…`.
+    #[schema(value_type = String)]
     pub guardian: Option<String>,
     /// The minor, a citizen `111:…`.
+    #[schema(value_type = String)]
     pub ward: Option<String>,
     /// Until when (default: the ward's 18th birthday, read from the number).
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -164,7 +169,7 @@ pub async fn create_guardianship(
     let ward = citizen(req.ward, "$.ward")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let g = vault.register_guardianship(&guardian, &ward, req.expires_at, Utc::now())?;
+        let g = vault.register_guardianship(&guardian, &ward, req.expires_at, At::Now)?;
         Ok((StatusCode::CREATED, Json(g)))
     })
     .await
@@ -182,5 +187,5 @@ pub async fn revoke_guardianship(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Delegation>, ApiError> {
     let vault = state.vault.clone();
-    blocking(move || Ok(Json(vault.revoke_guardianship(&id, Utc::now())?))).await
+    blocking(move || Ok(Json(vault.revoke_guardianship(&id, At::Now)?))).await
 }

@@ -254,3 +254,19 @@ impl<S: Send + Sync> FromRequestParts<S> for UsccPath {
         Ok(UsccPath(uscc, it.next()))
     }
 }
+
+/// The `{id}` of a custom method's segment (`…/{id}:approve`): the router has told the verb apart
+/// (`http::routes`), so the id is what precedes the last `:`.
+#[derive(Debug)]
+pub struct ActionPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ActionPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let AppPath(segment) = AppPath::<String>::from_request_parts(parts, state).await?;
+        let id = segment
+            .rsplit_once(':')
+            .map_or(segment.as_str(), |(id, _)| id);
+        Ok(ActionPath(id.to_owned()))
+    }
+}

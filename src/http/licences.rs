@@ -59,8 +59,9 @@ pub async fn deposit(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// Up to 1,000 signed licences.
-    #[schema(value_type = Vec<Object>)]
+    /// Up to 1,000 signed licences. Each item is judged on its own, as a single deposit would be:
+    /// one that is not a signed licence (not even an object) is refused in its result.
+    #[schema(value_type = Vec<Value>)]
     pub licences: Vec<Value>,
 }
 

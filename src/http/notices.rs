@@ -10,20 +10,25 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Allow, AppJson, Me, REQUESTER};
-use super::reuse::{page_limit, query_error, requester_of};
+use super::page;
+use super::reuse::{query_error, requester_of};
 use super::{blocking, AppState};
-use crate::vault::{Notification, StoredNotice, NOTICE_MAX_PAGE, NOTIFICATIONS_MAX_PAGE};
-
-const NOTICE_PAGE: usize = 50;
+use crate::vault::page::{NOTICES, NOTIFICATIONS};
+use crate::vault::{At, Notification, StoredNotice};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NoticesQuery {
     /// Notices per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
-    /// The `seq` of the last notice already handled (or the previous page's `nextCursor`); absent:
-    /// from the first notice.
+    /// The previous page's `nextCursor`, or the `seq` of the last notice already handled;
+    /// absent: from the first notice.
+    pub cursor: Option<String>,
+    /// The same as a number (deprecated: use `cursor`).
+    #[deprecated = "use cursor"]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub after: Option<u64>,
 }
 
@@ -32,14 +37,14 @@ pub struct NoticesQuery {
 pub struct Notices {
     /// Oldest first.
     pub notices: Vec<StoredNotice>,
-    /// Pass as `after` for the next page; null when there is no more now (ask again later with
-    /// the last `seq`).
-    pub next_cursor: Option<u64>,
+    /// Pass as `cursor` for the next page; null when there is no more now (ask again later with
+    /// the last `seq` as `cursor`).
+    pub next_cursor: Option<String>,
 }
 
 /// The caller's revocation notices (requester): one signed `LicenceStatusNotice` for every
 /// licence it was provided in the last 90 days that has since been suspended, revoked, cancelled
-/// or superseded. Oldest first; resume with `after` = the last `seq` handled.
+/// or superseded. Oldest first; resume with `cursor` = the last `seq` handled.
 #[utoipa::path(get, path = "/v1/notices", tag = "reuse", params(NoticesQuery),
     responses((status = 200, body = Notices), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
@@ -50,11 +55,13 @@ pub async fn list(
     query: Result<Query<NoticesQuery>, QueryRejection>,
 ) -> Result<Json<Notices>, ApiError> {
     let requester = requester_of(p)?;
-    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "after"]))?;
-    let limit = page_limit(q.limit, NOTICE_PAGE, NOTICE_MAX_PAGE)?;
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor", "after"]))?;
+    let limit = page::limit(q.limit, NOTICES)?;
+    #[expect(deprecated, reason = "the old parameter is accepted for a release")]
+    let cursor = page::cursor(q.cursor, q.after, "after")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let page = vault.notices(&requester, q.after, limit)?;
+        let page = vault.notices(&requester, cursor.as_deref(), limit)?;
         Ok(Json(Notices {
             notices: page.notices,
             next_cursor: page.next_cursor,
@@ -65,13 +72,12 @@ pub async fn list(
 
 // ----- the holder's notifications ---------------------------------------------------------
 
-const NOTIFICATIONS_PAGE: usize = 50;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationsQuery {
     /// Notifications per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -102,7 +108,7 @@ pub async fn notifications(
 ) -> Result<Json<Notifications>, ApiError> {
     let holder = me.holder.clone();
     let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
-    let limit = page_limit(q.limit, NOTIFICATIONS_PAGE, NOTIFICATIONS_MAX_PAGE)?;
+    let limit = page::limit(q.limit, NOTIFICATIONS)?;
     let vault = state.vault.clone();
     blocking(move || {
         let mut page = vault.notifications(&holder, limit, q.cursor.as_deref(), Utc::now())?;
@@ -142,15 +148,14 @@ pub async fn mark_read(
     Me(me): Me,
     AppJson(req): AppJson<MarkRead>,
 ) -> Result<Json<ReadMark>, ApiError> {
-    let holder = me.holder.clone();
     // The mark is the holder's: a delegate for some matters would mark what it cannot see.
     me.require_all("marking notifications read")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let now = Utc::now();
-        let up_to = req.up_to.unwrap_or(now);
+        // No `upTo`: everything up to the decision's time, which the vault reads.
+        let up_to = req.up_to.unwrap_or(DateTime::<Utc>::MAX_UTC);
         Ok(Json(ReadMark {
-            read_up_to: vault.mark_notifications_read(&holder, up_to, now)?,
+            read_up_to: vault.mark_notifications_read(&me, up_to, At::Now)?,
         }))
     })
     .await

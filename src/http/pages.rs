@@ -24,49 +24,12 @@ use tower::ServiceExt as _;
 
 use super::error::ApiError;
 use super::extract::AppJson;
+use super::realm::Realm;
 use super::sessions::{random_token, same_secret, Session, Sessions};
 use crate::auth::{Principal, Role};
 use crate::demo::SignInChoice;
 use crate::vault::Vault;
 use crate::verdict::Reason;
-
-/// The three pages, each with its own session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Realm {
-    Me,
-    Verify,
-    Agency,
-}
-
-impl Realm {
-    pub const ALL: [Realm; 3] = [Realm::Me, Realm::Verify, Realm::Agency];
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Realm::Me => "/me",
-            Realm::Verify => "/verify",
-            Realm::Agency => "/agency",
-        }
-    }
-
-    /// Whose tokens sign in here: holders at `/me`, approval systems (the clerk redeeming a
-    /// presentation code) at `/verify`, issuing agencies at `/agency`.
-    pub fn role(self) -> Role {
-        match self {
-            Realm::Me => Role::Holder,
-            Realm::Verify => Role::Requester,
-            Realm::Agency => Role::Issuer,
-        }
-    }
-
-    fn html(self) -> &'static [u8] {
-        match self {
-            Realm::Me => include_bytes!("../../web/me.html"),
-            Realm::Verify => include_bytes!("../../web/verify.html"),
-            Realm::Agency => include_bytes!("../../web/agency.html"),
-        }
-    }
-}
 
 /// How the pages are served.
 #[derive(Debug, Clone, Default)]

@@ -18,13 +18,14 @@ use super::{blocking, AppState};
 use crate::codes::LicenceId;
 use crate::jcs;
 use crate::reuse::presentation::PresentationState;
-use crate::vault::Presentation;
+use crate::vault::{At, Presentation};
 use crate::verdict::{Reason, Verdict};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewPresentationRequest {
     /// One of the caller's licences (URN or bare id).
+    #[schema(value_type = String)]
     pub licence: Option<String>,
     /// Only these face fields are shown; absent: the whole licence.
     pub fields: Option<Vec<String>>,
@@ -77,6 +78,7 @@ pub struct PresentationList {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RedeemRequest {
     /// The code as shown or scanned (case, spaces and dashes do not matter).
+    #[schema(value_type = String)]
     pub code: Option<String>,
 }
 
@@ -126,7 +128,6 @@ pub async fn create(
     Me(me): Me,
     AppJson(req): AppJson<NewPresentationRequest>,
 ) -> Result<(StatusCode, Json<NewPresentationView>), ApiError> {
-    let holder = me.holder.clone();
     me.require_all("a presentation code")?;
     let licence =
         LicenceId::from_urn_or_bare(&required(req.licence, "$.licence")?).map_err(|e| {
@@ -134,15 +135,8 @@ pub async fn create(
         })?;
     let vault = state.vault.clone();
     blocking(move || {
-        let now = Utc::now();
-        let new = vault.create_presentation(
-            &holder,
-            me.acted_by(),
-            &licence,
-            req.fields,
-            req.valid_for,
-            now,
-        )?;
+        let new = vault.create_presentation(&me, &licence, req.fields, req.valid_for, At::Now)?;
+        let now = new.presentation.created_at;
         let url = format!("{}/verify#code={}", vault.public_url(), new.code);
         let qr_svg = qr_svg(&url)?;
         Ok((
@@ -193,12 +187,11 @@ pub async fn cancel(
     Me(me): Me,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<PresentationView>, ApiError> {
-    let holder = me.holder.clone();
     me.require_all("presentation codes")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let now = Utc::now();
-        let p = vault.cancel_presentation(&holder, &id, now)?;
+        let p = vault.cancel_presentation(&me, &id, At::Now)?;
+        let now = p.cancelled_at.unwrap_or_else(Utc::now);
         Ok(Json(PresentationView::new(p, now)))
     })
     .await
@@ -221,7 +214,7 @@ pub async fn redeem(
     let code = required(req.code, "$.code")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let r = vault.redeem_presentation(&requester, &code, Utc::now())?;
+        let r = vault.redeem_presentation(&requester, &code, At::Now)?;
         Ok(Json(RedeemedView {
             presentation: r.presentation,
             access_record: r.access_record,

@@ -1,7 +1,8 @@
 //! Consent requests at the point of service (SPEC §10): the approval system asks, the holder
 //! previews and answers.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{from_value, Allow, AppJson, AppPath, JsonDoc, Me, REQUESTER};
+use super::extract::{ActionPath, Allow, AppJson, AppPath, Me, REQUESTER};
 use super::reuse::{holder_member, requester_of, required, ConsentView, NarrowRequest};
 use super::{blocking, AppState};
 use crate::codes::{HolderCode, TypeCode};
@@ -21,10 +22,13 @@ use crate::vault::{At, PreviewItem, Vault};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewConsentRequest {
     /// The holder, `codeType:code`.
+    #[schema(value_type = String)]
     pub holder: Option<String>,
     /// The matter the application is for; the caller must be registered for it.
+    #[schema(value_type = String)]
     pub matter: Option<String>,
     /// Why, shown to the holder and stamped on every copy.
+    #[schema(value_type = String)]
     pub purpose: Option<String>,
     /// The types asked for, each needed by the matter; default all the matter needs.
     #[schema(value_type = Option<Vec<String>>)]
@@ -156,8 +160,8 @@ pub async fn create(
     };
     let vault = state.vault.clone();
     blocking(move || {
-        let now = Utc::now();
-        let r = vault.request_consent(&requester, new, now)?;
+        let r = vault.request_consent(&requester, new, At::Now)?;
+        let now = r.created_at;
         Ok((StatusCode::CREATED, Json(RequestView::new(&vault, r, now))))
     })
     .await
@@ -248,23 +252,17 @@ pub enum AnswerView {
     Rejected(RequestView),
 }
 
-/// Routes `POST /v1/me/consent-requests/{id}:approve` and `…:reject` (one path segment to the
-/// router) to [`approve`] and [`reject`].
-pub async fn answer(
-    State(state): State<AppState>,
-    Me(me): Me,
-    AppPath(action): AppPath<String>,
-    JsonDoc(body): JsonDoc,
-) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
-    if let Some(id) = action.strip_suffix(":approve") {
-        return approve(state.vault.clone(), me, request_id(id)?, from_value(body)?).await;
+/// The request id of `…/{id}:approve` or `…/{id}:reject`; one that cannot be an id is a request
+/// that does not exist (`404`).
+#[derive(Debug)]
+pub struct AnsweredRequest(pub String);
+
+impl FromRequestParts<AppState> for AnsweredRequest {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ActionPath(id) = ActionPath::from_request_parts(parts, state).await?;
+        request_id(&id).map(AnsweredRequest)
     }
-    if let Some(id) = action.strip_suffix(":reject") {
-        return reject(state.vault.clone(), me, request_id(id)?, from_value(body)?).await;
-    }
-    Err(ApiError::not_found(
-        "no such request action: POST …/{id}:approve or …/{id}:reject",
-    ))
 }
 
 /// Approve one of the caller's pending requests, narrowed as the body says (`{}`: as asked)
@@ -278,15 +276,15 @@ pub async fn answer(
         (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn approve(
-    vault: std::sync::Arc<Vault>,
-    me: Acting,
-    id: String,
-    body: NarrowRequest,
+    State(AppState { vault }): State<AppState>,
+    Me(me): Me,
+    AnsweredRequest(id): AnsweredRequest,
+    AppJson(body): AppJson<NarrowRequest>,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     let narrowing = body.narrowing()?;
     blocking(move || {
         let holder = request_in_scope(&vault, &me, &id)?;
-        let consent = vault.approve_request(&holder, me.acted_by(), &id, &narrowing, At::Now)?;
+        let consent = vault.approve_request(&me, &id, &narrowing, At::Now)?;
         let now = Utc::now();
         let view = ConsentView::with_receipt(&vault, &holder, consent, now)?;
         Ok((StatusCode::CREATED, Json(AnswerView::Approved(view))))
@@ -305,15 +303,14 @@ pub async fn approve(
         (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reject(
-    vault: std::sync::Arc<Vault>,
-    me: Acting,
-    id: String,
-    body: RejectRequest,
+    State(AppState { vault }): State<AppState>,
+    Me(me): Me,
+    AnsweredRequest(id): AnsweredRequest,
+    AppJson(body): AppJson<RejectRequest>,
 ) -> Result<(StatusCode, Json<AnswerView>), ApiError> {
     blocking(move || {
-        let holder = request_in_scope(&vault, &me, &id)?;
-        let r =
-            vault.reject_request(&holder, me.acted_by(), &id, body.reason.as_deref(), At::Now)?;
+        request_in_scope(&vault, &me, &id)?;
+        let r = vault.reject_request(&me, &id, body.reason.as_deref(), At::Now)?;
         let now = Utc::now();
         Ok((
             StatusCode::OK,

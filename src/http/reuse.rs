@@ -18,10 +18,7 @@ use crate::reuse::delegation::Acting;
 use crate::reuse::{
     ClaimCheck, Consent, ConsentState, Narrowing, NewConsent, Outcome, PullRequest,
 };
-use crate::vault::{
-    AccessRecord, At, HolderSummary, ReuseStats, TypeResult, Vault, ACCESS_LOG_MAX_PAGE,
-    ACCESS_LOG_PAGE,
-};
+use crate::vault::{AccessRecord, At, HolderSummary, ReuseStats, TypeResult, Vault};
 use crate::verdict::{Reason, Verdict};
 use serde_json::Value;
 
@@ -45,15 +42,20 @@ pub(super) fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> 
 
 // ----- consents ----------------------------------------------------------------------------
 
-/// A holder's authorisation of one approval system for one matter.
+/// A holder's authorisation of one approval system for one matter. Named `NewConsent` in the
+/// OpenAPI document: `ConsentRequest` there is a requester's request (`reuse::request`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = NewConsent)]
 pub struct ConsentRequest {
     /// The approval system (requester id) authorised.
+    #[schema(value_type = String)]
     pub requester: Option<String>,
     /// The matter code it may pull for.
+    #[schema(value_type = String)]
     pub matter: Option<String>,
     /// Why, in the holder's words.
+    #[schema(value_type = String)]
     pub purpose: Option<String>,
     /// Licence types covered (each needed by the matter). Give either `types` or `licences`.
     #[schema(value_type = Option<Vec<String>>)]
@@ -61,7 +63,7 @@ pub struct ConsentRequest {
     /// Specific licences of the caller (bare or `urn:gbt36904:`); later versions are covered too.
     pub licences: Option<Vec<String>>,
     /// At most one year ahead.
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Pulls allowed; unlimited when absent.
     pub max_uses: Option<u32>,
@@ -153,12 +155,9 @@ pub async fn create_consent(
     me.require_matter(&new.matter, "$.matter")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let now = Utc::now();
-        let consent = vault.create_consent(&holder, me.acted_by(), new, now)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(ConsentView::with_receipt(&vault, &holder, consent, now)?),
-        ))
+        let consent = vault.create_consent(&me, new, At::Now)?;
+        let view = ConsentView::with_receipt(&vault, &holder, consent, Utc::now())?;
+        Ok((StatusCode::CREATED, Json(view)))
     })
     .await
 }
@@ -203,7 +202,7 @@ pub async fn withdraw_consent(
     let vault = state.vault.clone();
     blocking(move || {
         consent_in_scope(&vault, &me, &id)?;
-        match vault.withdraw_consent(&holder, me.acted_by(), &id, At::Now)? {
+        match vault.withdraw_consent(&me, &id, At::Now)? {
             Some(c) => Ok(Json(ConsentView::with_receipt(
                 &vault,
                 &holder,
@@ -313,7 +312,7 @@ pub async fn consent_action(
     let vault = state.vault.clone();
     blocking(move || {
         consent_in_scope(&vault, &me, &id)?;
-        match vault.narrow_consent(&holder, me.acted_by(), &id, &narrowing, At::Now)? {
+        match vault.narrow_consent(&me, &id, &narrowing, At::Now)? {
             Some(c) => Ok(Json(ConsentView::with_receipt(
                 &vault,
                 &holder,
@@ -381,16 +380,6 @@ pub fn query_error(e: &QueryRejection, fields: &[&str]) -> ApiError {
     ApiError::new(Reason::InvalidRequest, text).field(field)
 }
 
-/// A page size from `limit`: `default` when absent, refused outside 1 to `max`.
-pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
-    let limit = limit.unwrap_or(default);
-    if (1..=max).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::new(Reason::InvalidRequest, format!("must be 1 to {max}")).field("limit"))
-    }
-}
-
 // ----- access log --------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -398,6 +387,7 @@ pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<us
 #[into_params(parameter_in = Query)]
 pub struct AccessLogQuery {
     /// Records per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -425,7 +415,7 @@ pub async fn access_log(
 ) -> Result<Json<AccessLog>, ApiError> {
     let holder = me.holder.clone();
     let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
-    let limit = page_limit(q.limit, ACCESS_LOG_PAGE, ACCESS_LOG_MAX_PAGE)?;
+    let limit = super::page::limit(q.limit, crate::vault::page::ACCESS_LOG)?;
     let vault = state.vault.clone();
     blocking(move || {
         let mut page = vault.access_log(&holder, limit, q.cursor.as_deref())?;
@@ -445,10 +435,13 @@ pub async fn access_log(
 #[serde(deny_unknown_fields)]
 pub struct ReuseRequest {
     /// The holder, `codeType:code`.
+    #[schema(value_type = String)]
     pub holder: Option<String>,
     /// The matter the application is for; the caller must be registered for it.
+    #[schema(value_type = String)]
     pub matter: Option<String>,
     /// Why, as the approval system records it; stamped on every copy.
+    #[schema(value_type = String)]
     pub purpose: Option<String>,
     /// The types wanted; default the matter's needed types.
     #[schema(value_type = Option<Vec<String>>)]
@@ -570,17 +563,20 @@ pub async fn reuse(
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// The holder, `codeType:code`.
+    #[schema(value_type = String)]
     pub holder: Option<String>,
     /// The matter the application is for; the caller must be registered for it.
+    #[schema(value_type = String)]
     pub matter: Option<String>,
     /// Why, as the approval system records it.
+    #[schema(value_type = String)]
     pub purpose: Option<String>,
     /// The licence type whose face fields are claimed.
     #[serde(rename = "type")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub type_code: Option<TypeCode>,
     /// Face field → claimed value (the fields the matter declares for the type, when it does).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object)]
     pub claims: Option<serde_json::Map<String, Value>>,
 }
 

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
-use super::pages::Realm;
+use super::realm::Realm;
 
 /// A session ends after this long without a call…
 pub const IDLE: Duration = Duration::from_secs(15 * 60);

@@ -92,6 +92,17 @@ impl Delegation {
     pub fn in_force(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
+
+    /// Whether it lets its delegate act at `now`, given the company's legal representative in
+    /// office (`rep`): in force and, for a delegation, granted by that representative (a
+    /// guardianship stands on the admin's word alone).
+    pub fn lets_act(&self, rep: Option<&HolderCode>, now: DateTime<Utc>) -> bool {
+        self.in_force(now)
+            && match self.relation {
+                Relation::Guardianship => true,
+                Relation::Delegation => rep.is_some_and(|r| r.key() == self.granted_by),
+            }
+    }
 }
 
 /// On what ground the caller acts for the holder.

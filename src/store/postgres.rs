@@ -307,27 +307,48 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .map_err(pg)?;
     }
+    order_conditions(&mut change.conditions)?;
+    let put_only = final_puts(&change);
+    let (settled, claimed) =
+        check_conditions(cache, &mut tx, names, &change.conditions, &put_only)?;
+    // Puts of keys claimed with their final value are done; empty claims are deleted.
+    change.ops.retain(
+        |op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.as_slice()))),
+    );
     change
-        .conditions
-        .sort_by(|a, b| (index(a.table), &a.key).cmp(&(index(b.table), &b.key)));
-    change.conditions.dedup();
-    // What is left on one key after dedup contradicts itself: it cannot all hold.
-    if let Some(w) = change
-        .conditions
+        .ops
+        .extend(claimed.into_iter().map(|(t, k)| Op::Delete(t, k)));
+    write_ops(cache, &mut tx, names, &change.ops)?;
+    tx.commit().map_err(pg)
+}
+
+/// Sorts a change's conditions by table and key (so two changes lock their common keys in one
+/// order) and drops repeats; what is left twice on one key contradicts itself and cannot hold.
+fn order_conditions(conditions: &mut Vec<super::Condition>) -> Result<(), StoreError> {
+    conditions.sort_by(|a, b| (index(a.table), &a.key).cmp(&(index(b.table), &b.key)));
+    conditions.dedup();
+    match conditions
         .windows(2)
         .find(|w| w[0].table == w[1].table && w[0].key == w[1].key)
     {
-        return Err(StoreError::Conflict(format!(
+        Some(w) => Err(StoreError::Conflict(format!(
             "a key of {} was read twice with different values",
             w[0].table.name()
-        )));
+        ))),
+        None => Ok(()),
     }
-    // The keys the change writes, each with its final value if the change only puts it. A key
-    // that must be absent and is only put is claimed with that value (one row written, not an
-    // empty claim overwritten): an import batch writes each licence once.
+}
+
+/// The keys a change writes, each with its final value if the change only puts it (`None` after
+/// a delete or an add). A key that must be absent and is only put is claimed with that value (one
+/// row written, not an empty claim overwritten): an import batch writes each licence once. Empty
+/// when the change claims nothing.
+fn final_puts(change: &Change) -> HashMap<(usize, &[u8]), Option<&[u8]>> {
     let mut put_only: HashMap<(usize, &[u8]), Option<&[u8]>> = HashMap::new();
-    let claims = change.conditions.iter().any(|c| c.expect.is_none());
-    for op in change.ops.iter().filter(|_| claims) {
+    if !change.conditions.iter().any(|c| c.expect.is_none()) {
+        return put_only;
+    }
+    for op in &change.ops {
         match op {
             Op::Put(t, k, v) => {
                 // A later put replaces the value; after a delete or an add the key stays mixed.
@@ -343,53 +364,41 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
             }
         }
     }
-    let mut settled: HashSet<(usize, &[u8])> = HashSet::new();
-    let mut claimed: Vec<(Table, Vec<u8>)> = Vec::new();
-    let conds = &change.conditions;
+    put_only
+}
+
+/// Keys claimed with their final value (their puts are done), and keys claimed empty (to delete).
+type Claims<'c> = (HashSet<(usize, &'c [u8])>, Vec<(Table, Vec<u8>)>);
+
+/// Checks every condition in order, or says which table changed: a key that must hold a value
+/// is locked and compared, one key at a time; a run of keys of one table that must be absent is
+/// claimed by one statement (an import batch claims a thousand).
+fn check_conditions<'c>(
+    cache: &mut HashMap<String, Statement>,
+    tx: &mut postgres::Transaction<'_>,
+    names: &[String],
+    conds: &'c [super::Condition],
+    put_only: &HashMap<(usize, &[u8]), Option<&[u8]>>,
+) -> Result<Claims<'c>, StoreError> {
+    let (mut settled, mut claimed) = (HashSet::new(), Vec::new());
     let mut i = 0;
     while i < conds.len() {
         let cond = &conds[i];
         let t = &names[index(cond.table)];
         let holds = match &cond.expect {
-            // One key at a time, in key order, so that concurrent changes lock rows in one order.
             Some(value) => {
                 i += 1;
-                let st = prepared(
-                    cache,
-                    &mut tx,
-                    &format!("SELECT v FROM {t} WHERE k = $1 FOR UPDATE"),
-                )?;
+                let sql = format!("SELECT v FROM {t} WHERE k = $1 FOR UPDATE");
+                let st = prepared(cache, tx, &sql)?;
                 let row = tx.query_opt(&st, &[&cond.key]).map_err(pg)?;
                 row.is_some_and(|r| r.get::<_, Vec<u8>>(0) == *value)
             }
-            // A run of keys of one table that must be absent is claimed by one statement (an
-            // import batch claims a thousand): all of them are inserted, or a key was there.
             None => {
                 let mut j = i + 1;
                 while j < conds.len() && conds[j].table == cond.table && conds[j].expect.is_none() {
                     j += 1;
                 }
-                let keys: Vec<&[u8]> = conds[i..j].iter().map(|c| c.key.as_slice()).collect();
-                let values: Vec<&[u8]> = keys
-                    .iter()
-                    .map(|k| {
-                        put_only
-                            .get(&(index(cond.table), *k))
-                            .copied()
-                            .flatten()
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                let st = prepared(
-                    cache,
-                    &mut tx,
-                    &format!(
-                        "INSERT INTO {t} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                         ON CONFLICT (k) DO NOTHING"
-                    ),
-                )?;
-                let inserted = tx.execute(&st, &[&keys, &values]).map_err(pg)?;
-                let all = inserted == keys.len() as u64;
+                let all = claim_absent(cache, tx, t, &conds[i..j], put_only)?;
                 if all {
                     for c in &conds[i..j] {
                         match put_only.get(&(index(c.table), c.key.as_slice())) {
@@ -414,80 +423,106 @@ fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), Store
             )));
         }
     }
-    // Puts of keys claimed with their final value are done.
-    change.ops.retain(
-        |op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.as_slice()))),
+    Ok((settled, claimed))
+}
+
+/// Claims keys of one table that must be absent by inserting them (with their final value when
+/// the change only puts them): whether every one was absent.
+fn claim_absent(
+    cache: &mut HashMap<String, Statement>,
+    tx: &mut postgres::Transaction<'_>,
+    table: &str,
+    conds: &[super::Condition],
+    put_only: &HashMap<(usize, &[u8]), Option<&[u8]>>,
+) -> Result<bool, StoreError> {
+    let keys: Vec<&[u8]> = conds.iter().map(|c| c.key.as_slice()).collect();
+    let values: Vec<&[u8]> = conds
+        .iter()
+        .map(|c| {
+            put_only
+                .get(&(index(c.table), c.key.as_slice()))
+                .copied()
+                .flatten()
+                .unwrap_or_default()
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+         ON CONFLICT (k) DO NOTHING"
     );
-    change
-        .ops
-        .extend(claimed.into_iter().map(|(t, k)| Op::Delete(t, k)));
+    let st = prepared(cache, tx, &sql)?;
+    let inserted = tx.execute(&st, &[&keys, &values]).map_err(pg)?;
+    Ok(inserted == keys.len() as u64)
+}
+
+/// Writes the operations, each run of puts or deletes on one table as one statement over arrays.
+fn write_ops(
+    cache: &mut HashMap<String, Statement>,
+    tx: &mut postgres::Transaction<'_>,
+    names: &[String],
+    ops: &[Op],
+) -> Result<(), StoreError> {
+    let same = |a: &Op, b: &Op| match (a, b) {
+        (Op::Put(x, ..), Op::Put(y, ..)) | (Op::Delete(x, _), Op::Delete(y, _)) => x == y,
+        _ => false,
+    };
     let mut i = 0;
-    while i < change.ops.len() {
+    while i < ops.len() {
         // The run of operations of the same kind on the same table that starts at i.
-        let same = |a: &Op, b: &Op| match (a, b) {
-            (Op::Put(x, ..), Op::Put(y, ..)) | (Op::Delete(x, _), Op::Delete(y, _)) => x == y,
-            _ => false,
-        };
         let mut j = i + 1;
-        while j < change.ops.len() && same(&change.ops[i], &change.ops[j]) {
+        while j < ops.len() && same(&ops[i], &ops[j]) {
             j += 1;
         }
-        match &change.ops[i] {
+        match &ops[i] {
             Op::Put(t, ..) => {
                 // The last value of each key (one statement may not write a row twice).
                 let mut last: HashMap<&[u8], &[u8]> = HashMap::new();
-                let mut order: Vec<&[u8]> = Vec::new();
-                for op in &change.ops[i..j] {
+                let mut keys: Vec<&[u8]> = Vec::new();
+                for op in &ops[i..j] {
                     if let Op::Put(_, k, v) = op {
                         if last.insert(k, v).is_none() {
-                            order.push(k);
+                            keys.push(k);
                         }
                     }
                 }
-                let keys: Vec<&[u8]> = order.clone();
-                let values: Vec<&[u8]> = order.iter().map(|k| last[k]).collect();
-                let st = prepared(
-                    cache,
-                    &mut tx,
-                    &format!(
-                        "INSERT INTO {} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                let values: Vec<&[u8]> = keys.iter().map(|k| last[k]).collect();
+                let sql = format!(
+                    "INSERT INTO {} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                      ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-                        names[index(*t)]
-                    ),
-                )?;
+                    names[index(*t)]
+                );
+                let st = prepared(cache, tx, &sql)?;
                 tx.execute(&st, &[&keys, &values]).map_err(pg)?;
             }
             Op::Delete(t, _) => {
-                let keys: Vec<&[u8]> = change.ops[i..j]
+                let keys: Vec<&[u8]> = ops[i..j]
                     .iter()
                     .filter_map(|op| match op {
                         Op::Delete(_, k) => Some(k.as_slice()),
                         _ => None,
                     })
                     .collect();
-                let st = prepared(
-                    cache,
-                    &mut tx,
-                    &format!("DELETE FROM {} WHERE k = ANY($1)", names[index(*t)]),
-                )?;
+                let sql = format!("DELETE FROM {} WHERE k = ANY($1)", names[index(*t)]);
+                let st = prepared(cache, tx, &sql)?;
                 tx.execute(&st, &[&keys]).map_err(pg)?;
             }
             Op::Add(t, k, n) => {
                 let n = i64::try_from(*n).map_err(|_| engine("counter add beyond 2^63"))?;
                 // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so
                 // concurrent adds from any node sum.
-                let st = prepared(cache, &mut tx, &format!(
+                let sql = format!(
                     "INSERT INTO {} AS t (k, v) VALUES ($1, int8send($2::int8)) ON CONFLICT (k) \
                      DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 + $2::int8)",
                     names[index(*t)]
-                ))?;
+                );
+                let st = prepared(cache, tx, &sql)?;
                 tx.execute(&st, &[k as &(dyn ToSql + Sync), &n])
                     .map_err(pg)?;
             }
         }
         i = j;
     }
-    tx.commit().map_err(pg)
+    Ok(())
 }
 
 impl Store for PgStore {

@@ -10,9 +10,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::ids;
 use super::layout::{self, HolderDigest};
-use super::reuse::random_hex;
-use super::{Vault, VaultError};
+use super::{At, Vault, VaultError};
 use crate::codes::{mask, HolderCode, CODE_TYPE_CITIZEN, CODE_TYPE_USCC};
 use crate::registry::{FieldRole, HolderCategory};
 use crate::reuse::delegation::{
@@ -99,11 +99,7 @@ impl Vault {
         let (actor_digest, holder_digest) = (self.holder_digest(actor), self.holder_digest(holder));
         let mut found: Option<(String, Scope)> = None;
         for d in self.received_from(&actor_digest, &holder_digest)? {
-            let grantor_stands = match d.relation {
-                Relation::Guardianship => true,
-                Relation::Delegation => rep.as_ref().is_some_and(|r| r.key() == d.granted_by),
-            };
-            if !d.in_force(now) || !grantor_stands {
+            if !d.lets_act(rep.as_ref(), now) {
                 continue;
             }
             found = Some(match found {
@@ -142,19 +138,15 @@ impl Vault {
         if !d.in_force(now) {
             return Ok(false);
         }
-        Ok(match d.relation {
-            Relation::Guardianship => true,
-            Relation::Delegation => match d.holder.parse::<HolderCode>() {
-                Ok(holder) => self
-                    .legal_representative(&holder, now)?
-                    .is_some_and(|r| r.key() == d.granted_by),
-                Err(_) => false,
-            },
-        })
+        let rep = match (d.relation, d.holder.parse::<HolderCode>()) {
+            (Relation::Delegation, Ok(holder)) => self.legal_representative(&holder, now)?,
+            _ => None,
+        };
+        Ok(d.lets_act(rep.as_ref(), now))
     }
 
     /// The authorisations `actor_digest` received from `holder_digest`.
-    fn received_from(
+    pub(super) fn received_from(
         &self,
         actor_digest: &HolderDigest,
         holder_digest: &HolderDigest,
@@ -215,24 +207,13 @@ impl Vault {
         Ok(())
     }
 
-    /// Stores a new authorisation for `holder`, under the holder's lock.
-    fn store_delegation(&self, holder: &HolderCode, d: &Delegation) -> Result<(), VaultError> {
-        self.retrying(|| {
-            let guard = self.holder_lock(&self.holder_digest(holder))?;
-            let mut change = Change::durable();
-            self.put_delegation(&mut change, d)?;
-            guard.seal(&mut change)?;
-            Ok(self.store.commit(change)?)
-        })
-    }
-
     /// Grants a delegation for the company `acting` speaks for; only the company itself or its
     /// legal representative may, and the grant names the representative in office.
     pub fn create_delegation(
         &self,
         acting: &Acting,
         new: NewDelegation,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Delegation, VaultError> {
         if !acting.may_delegate() {
             return Err(VaultError::new(
@@ -242,28 +223,33 @@ impl Vault {
             ));
         }
         let company = &acting.holder;
-        let rep = self.legal_representative(company, now)?.ok_or_else(|| {
-            VaultError::new(
-                Reason::Forbidden,
-                "Acting-For",
-                "no 营业执照 in force in the vault names this company's legal representative",
-            )
+        let d = self.as_holder(acting, at, |tx| {
+            let now = tx.now();
+            let new = new.clone();
+            let rep = self.legal_representative(company, now)?.ok_or_else(|| {
+                VaultError::new(
+                    Reason::Forbidden,
+                    "Acting-For",
+                    "no 营业执照 in force in the vault names this company's legal representative",
+                )
+            })?;
+            delegation::check_new_delegation(&self.registries(), company, &rep, &new, now)?;
+            let d = Delegation {
+                id: ids::delegation(now),
+                relation: Relation::Delegation,
+                holder: company.key(),
+                delegate: new.delegate.key(),
+                delegate_name: new.delegate_name,
+                scope: new.scope,
+                created_at: now,
+                expires_at: new.expires_at,
+                granted_by: rep.key(),
+                revoked_at: None,
+            };
+            self.put_delegation(tx.change(), &d)?;
+            Ok(d)
         })?;
-        delegation::check_new_delegation(&self.registries(), company, &rep, &new, now)?;
-        let d = Delegation {
-            id: format!("dlg_{:016x}{}", layout::micros(now), random_hex(8)),
-            relation: Relation::Delegation,
-            holder: company.key(),
-            delegate: new.delegate.key(),
-            delegate_name: new.delegate_name,
-            scope: new.scope,
-            created_at: now,
-            expires_at: new.expires_at,
-            granted_by: rep.key(),
-            revoked_at: None,
-        };
-        self.store_delegation(company, &d)?;
-        tracing::info!(delegation = %d.id, company = %company, delegate = %new.delegate, "delegation granted");
+        tracing::info!(delegation = %d.id, company = %company, delegate = %d.delegate, "delegation granted");
         Ok(d)
     }
 
@@ -303,7 +289,7 @@ impl Vault {
         &self,
         acting: &Acting,
         id: &str,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Delegation, VaultError> {
         if !acting.may_delegate() {
             return Err(VaultError::new(
@@ -313,7 +299,7 @@ impl Vault {
             ));
         }
         let digest = self.holder_digest(&acting.holder);
-        self.revoke_at(&digest, id, Relation::Delegation, now)
+        self.revoke_at(&digest, id, Relation::Delegation, at.into())
     }
 
     fn revoke_at(
@@ -321,24 +307,24 @@ impl Vault {
         digest: &HolderDigest,
         id: &str,
         relation: Relation,
-        now: DateTime<Utc>,
+        at: At,
     ) -> Result<Delegation, VaultError> {
-        self.retrying(|| {
-            let guard = self.holder_lock(digest)?;
+        let (d, revoked) = self.for_holder(digest, at, |tx| {
             let mut d = self
                 .delegation_at(digest, id)?
                 .filter(|d| d.relation == relation)
                 .ok_or_else(not_found)?;
-            if d.revoked_at.is_none() {
-                d.revoked_at = Some(now);
-                let mut change = Change::durable();
-                self.put_delegation(&mut change, &d)?;
-                guard.seal(&mut change)?;
-                self.store.commit(change)?;
-                tracing::info!(delegation = %d.id, "authorisation revoked");
+            if d.revoked_at.is_some() {
+                return Ok((d, false));
             }
-            Ok(d)
-        })
+            d.revoked_at = Some(tx.now());
+            self.put_delegation(tx.change(), &d)?;
+            Ok((d, true))
+        })?;
+        if revoked {
+            tracing::info!(delegation = %d.id, "authorisation revoked");
+        }
+        Ok(d)
     }
 
     /// Registers `guardian` to act for the minor `ward` (admin), until `expires_at` or, by
@@ -348,7 +334,7 @@ impl Vault {
         guardian: &HolderCode,
         ward: &HolderCode,
         expires_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Delegation, VaultError> {
         let bad = |field: &str, message: &str| {
             VaultError::new(Reason::InvalidRequest, field, message.to_owned())
@@ -371,25 +357,29 @@ impl Vault {
                 "the ward's birth date cannot be read: give expiresAt",
             )
         })?;
-        if expires_at <= now {
-            return Err(bad(
-                "$.expiresAt",
-                "must be in the future (the ward is of age: give expiresAt for another ground)",
-            ));
-        }
-        let d = Delegation {
-            id: format!("gdn_{:016x}{}", layout::micros(now), random_hex(8)),
-            relation: Relation::Guardianship,
-            holder: ward.key(),
-            delegate: guardian.key(),
-            delegate_name: None,
-            scope: Scope::ALL,
-            created_at: now,
-            expires_at,
-            granted_by: ADMIN_GRANTOR.to_owned(),
-            revoked_at: None,
-        };
-        self.store_delegation(ward, &d)?;
+        let d = self.for_holder(&self.holder_digest(ward), at, |tx| {
+            let now = tx.now();
+            if expires_at <= now {
+                return Err(bad(
+                    "$.expiresAt",
+                    "must be in the future (the ward is of age: give expiresAt for another ground)",
+                ));
+            }
+            let d = Delegation {
+                id: ids::guardianship(now),
+                relation: Relation::Guardianship,
+                holder: ward.key(),
+                delegate: guardian.key(),
+                delegate_name: None,
+                scope: Scope::ALL,
+                created_at: now,
+                expires_at,
+                granted_by: ADMIN_GRANTOR.to_owned(),
+                revoked_at: None,
+            };
+            self.put_delegation(tx.change(), &d)?;
+            Ok(d)
+        })?;
         tracing::info!(guardianship = %d.id, ward = %ward, guardian = %guardian, "guardianship registered");
         Ok(d)
     }
@@ -398,13 +388,13 @@ impl Vault {
     pub fn revoke_guardianship(
         &self,
         id: &str,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Delegation, VaultError> {
         let digest: HolderDigest = self
             .store
             .get(Table::DelegationHolder, &layout::delegation_id(id))?
             .and_then(|v| v.try_into().ok())
             .ok_or_else(not_found)?;
-        self.revoke_at(&digest, id, Relation::Guardianship, now)
+        self.revoke_at(&digest, id, Relation::Guardianship, at.into())
     }
 }

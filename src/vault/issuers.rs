@@ -9,18 +9,16 @@ use utoipa::ToSchema;
 
 use super::layout;
 use super::lifecycle::StatusRecord;
+use super::page;
 use super::{StoredNotice, Vault, VaultError};
 use crate::codes::{LicenceId, Uscc};
 use crate::store::Table;
-
-/// Most entries in one page of an issuer's deposits or notices.
-pub const ISSUER_MAX_PAGE: usize = 200;
 
 /// One of an issuer's deposits as it stands now.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuerDeposit {
-    /// The position in the issuer's deposits (its status-list index); pass as `before` to page.
+    /// The position in the issuer's deposits (its status-list index).
     pub index: u64,
     /// `urn:licence:…`.
     pub id: String,
@@ -47,26 +45,27 @@ pub struct IssuerNotice {
     pub notice: Value,
 }
 
-/// A newest-first page and the `before` of the next one.
+/// A newest-first page and the cursor of the next one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IssuerPage<T> {
     pub items: Vec<T>,
-    pub next_before: Option<u64>,
+    pub next_cursor: Option<String>,
 }
 
-/// Entries of an issuer index (number, value) and the `before` of the next page.
+/// Entries of an issuer index (number, value) and the position after which the next page starts.
 type IndexPage = (Vec<(u64, Vec<u8>)>, Option<u64>);
 
 impl Vault {
-    /// Entries of an issuer index before `before` (none: from the newest), newest first.
+    /// Entries of an issuer index after `cursor` (none: from the newest), newest first.
     fn issuer_index(
         &self,
         table: Table,
         issuer: &Uscc,
-        before: Option<u64>,
+        cursor: Option<&str>,
         limit: usize,
     ) -> Result<IndexPage, VaultError> {
-        let limit = limit.clamp(1, ISSUER_MAX_PAGE);
+        let limit = page::ISSUER.clamp(limit);
+        let before = page::position(cursor)?;
         let prefix = layout::issuer(issuer);
         let entries = match before {
             None => self.store.scan(table, &prefix, true, limit + 1)?,
@@ -96,11 +95,10 @@ impl Vault {
     pub fn issuer_deposits(
         &self,
         issuer: &Uscc,
-        before: Option<u64>,
+        cursor: Option<&str>,
         limit: usize,
     ) -> Result<IssuerPage<IssuerDeposit>, VaultError> {
-        let (entries, next_before) =
-            self.issuer_index(Table::IssuerDeposit, issuer, before, limit)?;
+        let (entries, next) = self.issuer_index(Table::IssuerDeposit, issuer, cursor, limit)?;
         let mut items = Vec::with_capacity(entries.len());
         for (index, v) in entries {
             let id: LicenceId = std::str::from_utf8(&v)
@@ -119,18 +117,20 @@ impl Vault {
                 superseded_by: meta.superseded_by.map(|s| s.urn()),
             });
         }
-        Ok(IssuerPage { items, next_before })
+        Ok(IssuerPage {
+            items,
+            next_cursor: page::cursor_at(next),
+        })
     }
 
     /// The revocation notices the issuer's licences caused, newest first.
     pub fn issuer_notices(
         &self,
         issuer: &Uscc,
-        before: Option<u64>,
+        cursor: Option<&str>,
         limit: usize,
     ) -> Result<IssuerPage<IssuerNotice>, VaultError> {
-        let (entries, next_before) =
-            self.issuer_index(Table::IssuerNotice, issuer, before, limit)?;
+        let (entries, next) = self.issuer_index(Table::IssuerNotice, issuer, cursor, limit)?;
         let mut items = Vec::with_capacity(entries.len());
         for (seq, v) in entries {
             let requester = String::from_utf8(v)
@@ -146,6 +146,9 @@ impl Vault {
                 notice,
             });
         }
-        Ok(IssuerPage { items, next_before })
+        Ok(IssuerPage {
+            items,
+            next_cursor: page::cursor_at(next),
+        })
     }
 }

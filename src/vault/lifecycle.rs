@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{layout, LicenceMeta, Vault, VaultError};
+use super::{layout, LicenceMeta, Tx, Vault, VaultError};
 use crate::codes::{LicenceId, Uscc};
 use crate::lifecycle::{self, Purpose, LIST_SIZE};
-use crate::proof::format_time;
 use crate::store::{Change, StoreError, Table};
 use crate::verdict::{Reason, Rejection};
 use crate::verify::notice::StatusChange;
@@ -110,38 +109,17 @@ impl Vault {
 
         // Decided on the condition that the licence's record, its status lists, the notice
         // sequence and its holder are as read (another node may change them too).
-        let (new, history, notified) = self.retrying(|| {
-            let _guard = self.lock();
-            let mut change = Change::durable();
-            let key = layout::licence(id);
-            let read = self.store.get(Table::LicenceMeta, key)?;
-            change.expect(Table::LicenceMeta, key, read.clone());
-            let mut meta: LicenceMeta = read
-                .map(|v| layout::decode(Table::LicenceMeta, &v))
-                .transpose()?
-                .ok_or_else(|| {
-                    reject(Reason::NotFound, "id", format!("no licence {}", id.urn()))
-                })?;
-            let history = self.statements(id)?;
-            if let Some(last) = history.last() {
-                if last.sha256 == sha {
-                    return Ok((false, history, 0));
-                }
+        let (new, history, notified) = self.exclusively(now, |tx| {
+            let (mut meta, history) = self.status_of_record(tx.change(), id)?;
+            if history.last().is_some_and(|last| last.sha256 == sha) {
+                return Ok((false, history, 0));
             }
-            let current = meta.status.as_ref().map_or(Status::Active, |s| s.status);
-            lifecycle::check_transition(current, st.status)?;
-            if let Some(prev) = &meta.status {
-                if st.effective_at < prev.effective_at {
-                    return Err(reject(
-                        Reason::InvalidRequest,
-                        "$.effectiveAt",
-                        format!(
-                            "must not precede the previous statement's effectiveAt {}",
-                            format_time(prev.effective_at)
-                        ),
-                    ));
-                }
-            }
+            let previous = meta.status.as_ref().map_or(Status::Active, |s| s.status);
+            lifecycle::check_transition(previous, st.status)?;
+            lifecycle::check_order(
+                meta.status.as_ref().map(|p| p.effective_at),
+                st.effective_at,
+            )?;
             let stored = StoredStatement {
                 statement: doc.clone(),
                 received_at: now,
@@ -153,72 +131,110 @@ impl Vault {
                 reason: st.reason.clone(),
                 received_at: now,
             });
-            let seq = u32::try_from(history.len()).unwrap_or(u32::MAX);
-            change.put(
-                Table::LicenceStatement,
-                layout::statement(id, seq),
-                layout::encode(&stored),
-            );
-            change.put(
-                Table::LicenceMeta,
-                layout::licence(id),
-                layout::encode(&meta),
-            );
-            if let Some(index) = meta.status_index {
-                let (list, bit) = lifecycle::list_position(index);
-                for purpose in [Purpose::Revocation, Purpose::Suspension] {
-                    let key = layout::status_bits(issuer, purpose, list);
-                    let read = self.store.get(Table::Meta, &key)?;
-                    change.expect(Table::Meta, key.clone(), read.clone());
-                    let mut bits = read.unwrap_or_else(|| vec![0; (LIST_SIZE / 8) as usize]);
-                    lifecycle::set_bit(&mut bits, bit, purpose.bit(st.status));
-                    change.put(Table::Meta, key, bits);
-                }
-            }
-            // The notices go in the same change, decided under the holder's lock so that no pull
-            // provides the licence between the access log read here and the commit.
-            let mut notified = 0;
-            let holder = self.holder_of_licence(id)?;
-            let holder_guard = holder
-                .as_ref()
-                .map(|(_, d)| self.holder_lock(d))
-                .transpose()?;
-            if let (Some((holder, _)), true) = (&holder, notifies(st.status)) {
-                let recipients = self.provided_to(holder, id, now)?;
-                let mut seq = self.next_notice_seq(&mut change)?;
-                notified = self.add_notices(
-                    &mut change,
-                    &StatusChange {
-                        licence: id,
-                        previous: current,
-                        status: st.status,
-                        reason: &st.reason,
-                        effective_at: st.effective_at,
-                        received_at: now,
-                        cause: &stored.sha256,
-                        superseded_by: None,
-                    },
-                    &recipients,
-                    &mut seq,
-                )?;
-            }
-            if let Some(h) = &holder_guard {
-                h.seal(&mut change)?;
-            }
-            self.store.commit(change)?;
-            drop(holder_guard);
-            drop(_guard);
+            write_statement(tx.change(), id, history.len(), &stored, &meta);
+            self.flip_status_bits(tx.change(), issuer, &meta, st.status)?;
+            let change = StatusChange {
+                licence: id,
+                previous,
+                status: st.status,
+                reason: &st.reason,
+                effective_at: st.effective_at,
+                received_at: now,
+                cause: &stored.sha256,
+                superseded_by: None,
+            };
+            let notified = self.notify_status(tx, &change)?;
             let mut history = history;
             history.push(stored);
             Ok((true, history, notified))
         })?;
-        if !new {
-            return Ok((false, history));
+        if new {
+            tracing::info!(licence = %id, status = lifecycle::status_name(st.status), notices = notified, "status statement accepted");
         }
-        tracing::info!(licence = %id, status = lifecycle::status_name(st.status), notices = notified, "status statement accepted");
-        Ok((true, history))
+        Ok((new, history))
     }
 
+    /// A licence's record and its statements, with the change conditioned on the record as read.
+    fn status_of_record(
+        &self,
+        change: &mut Change,
+        id: &LicenceId,
+    ) -> Result<(LicenceMeta, Vec<StoredStatement>), VaultError> {
+        let key = layout::licence(id);
+        let read = self.store.get(Table::LicenceMeta, key)?;
+        change.expect(Table::LicenceMeta, key, read.clone());
+        let meta = read
+            .map(|v| layout::decode(Table::LicenceMeta, &v))
+            .transpose()?
+            .ok_or_else(|| reject(Reason::NotFound, "id", format!("no licence {}", id.urn())))?;
+        Ok((meta, self.statements(id)?))
+    }
+
+    /// Sets the licence's bit in both purposes' lists to what `status` says, conditioned on each
+    /// list as read.
+    fn flip_status_bits(
+        &self,
+        change: &mut Change,
+        issuer: &Uscc,
+        meta: &LicenceMeta,
+        status: Status,
+    ) -> Result<(), VaultError> {
+        let Some(index) = meta.status_index else {
+            return Ok(());
+        };
+        let (list, bit) = lifecycle::list_position(index);
+        for purpose in [Purpose::Revocation, Purpose::Suspension] {
+            let key = layout::status_bits(issuer, purpose, list);
+            let read = self.store.get(Table::Meta, &key)?;
+            change.expect(Table::Meta, key.clone(), read.clone());
+            let mut bits = read.unwrap_or_else(|| vec![0; (LIST_SIZE / 8) as usize]);
+            lifecycle::set_bit(&mut bits, bit, purpose.bit(status));
+            change.put(Table::Meta, key, bits);
+        }
+        Ok(())
+    }
+
+    /// Adds the notices of a status change to the transaction, with the licence's holder locked
+    /// so that no pull provides the licence between the access log read here and the commit.
+    /// Returns how many were sent.
+    fn notify_status(
+        &self,
+        tx: &mut Tx<'_>,
+        change: &StatusChange<'_>,
+    ) -> Result<usize, VaultError> {
+        let holder = self.holder_of_licence(change.licence)?;
+        tx.lock_holders(holder.as_ref().map(|(_, d)| d))?;
+        let (Some((holder, _)), true) = (&holder, notifies(change.status)) else {
+            return Ok(0);
+        };
+        let recipients = self.provided_to(holder, change.licence, change.received_at)?;
+        let mut seq = self.next_notice_seq(tx.change())?;
+        self.add_notices(tx.change(), change, &recipients, &mut seq)
+    }
+}
+
+/// Writes an accepted statement as the licence's `seq`th and its new status in its record.
+fn write_statement(
+    change: &mut Change,
+    id: &LicenceId,
+    seq: usize,
+    stored: &StoredStatement,
+    meta: &LicenceMeta,
+) {
+    let seq = u32::try_from(seq).unwrap_or(u32::MAX);
+    change.put(
+        Table::LicenceStatement,
+        layout::statement(id, seq),
+        layout::encode(stored),
+    );
+    change.put(
+        Table::LicenceMeta,
+        layout::licence(id),
+        layout::encode(meta),
+    );
+}
+
+impl Vault {
     /// A signed Bitstring Status List credential for one of an agency's lists, or `None` if the
     /// agency is unknown or has no licences in that list.
     pub fn status_list(

@@ -16,7 +16,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::layout::{self, HolderDigest};
-use super::reuse::ACCESS_LOG_MAX_PAGE;
+use super::page;
 use super::{Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId};
 use crate::licence::Licence;
@@ -26,8 +26,6 @@ use crate::verify::notice::{self, NoticeFacts, StatusChange};
 
 /// How far back a provision makes a requester a recipient of a notice.
 pub const NOTICE_WINDOW_DAYS: i64 = 90;
-/// Most notices in one page of the feed.
-pub const NOTICE_MAX_PAGE: usize = 200;
 
 /// A notice as the feed gives it: its place in the vault's sequence and the signed document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -44,8 +42,8 @@ pub struct StoredNotice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoticePage {
     pub notices: Vec<StoredNotice>,
-    /// The `after` of the next page, when there is more.
-    pub next_cursor: Option<u64>,
+    /// The cursor of the next page, when there is more.
+    pub next_cursor: Option<String>,
 }
 
 impl Vault {
@@ -82,7 +80,7 @@ impl Vault {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut cursor: Option<String> = None;
         'pages: loop {
-            let page = self.access_log(holder, ACCESS_LOG_MAX_PAGE, cursor.as_deref())?;
+            let page = self.access_log(holder, page::ACCESS_LOG.max, cursor.as_deref())?;
             for r in page.records {
                 if r.at < since {
                     break 'pages;
@@ -164,14 +162,16 @@ impl Vault {
         Ok(next)
     }
 
-    /// A requester's notices after `after` (a `seq`; none: from the start), oldest first.
+    /// A requester's notices after `cursor` (none: from the start), oldest first. A notice's
+    /// `seq` is a cursor too: the feed resumes after the last notice handled.
     pub fn notices(
         &self,
         requester: &str,
-        after: Option<u64>,
+        cursor: Option<&str>,
         limit: usize,
     ) -> Result<NoticePage, VaultError> {
-        let limit = limit.clamp(1, NOTICE_MAX_PAGE);
+        let limit = page::NOTICES.clamp(limit);
+        let after = page::position(cursor)?;
         let prefix = layout::notices(requester);
         let entries = match after {
             None => self
@@ -191,11 +191,7 @@ impl Vault {
             .take(limit)
             .map(|(_, v)| layout::decode::<StoredNotice>(Table::RequesterNotice, &v))
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if more {
-            notices.last().map(|n| n.seq)
-        } else {
-            None
-        };
+        let next_cursor = page::cursor_at(notices.last().map(|n| n.seq).filter(|_| more));
         Ok(NoticePage {
             notices,
             next_cursor,

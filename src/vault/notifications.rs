@@ -13,19 +13,19 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::access_log::{AccessKind, AccessRecord};
 use super::layout::{self, HolderDigest};
-use super::reuse::{AccessKind, AccessRecord};
-use super::{Vault, VaultError};
+use super::page;
+use super::{At, Vault, VaultError};
 use crate::codes::HolderCode;
-use crate::reuse::Outcome;
-use crate::store::{Change, StoreError, Table};
+use crate::reuse::delegation::Acting;
+use crate::reuse::{ConsentState, Outcome};
+use crate::store::{StoreError, Table};
 use crate::verdict::Reason;
 use crate::verify::Status;
 
 /// A consent in force this close to its end is announced.
 pub const EXPIRING_WITHIN_DAYS: i64 = 7;
-/// Most notifications in one page.
-pub const NOTIFICATIONS_MAX_PAGE: usize = 200;
 
 /// What a notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -165,7 +165,7 @@ impl Vault {
         cursor: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<NotificationPage, VaultError> {
-        let limit = limit.clamp(1, NOTIFICATIONS_MAX_PAGE);
+        let limit = page::NOTIFICATIONS.clamp(limit);
         let before = match cursor {
             None => None,
             Some(c) => {
@@ -299,10 +299,7 @@ impl Vault {
         }
         let window = Duration::days(EXPIRING_WITHIN_DAYS);
         for c in self.consents(holder)? {
-            let in_force = c.withdrawn_at.is_none()
-                && c.expires_at > now
-                && c.max_uses.is_none_or(|m| c.uses < m);
-            if !in_force || c.expires_at - now > window {
+            if c.state(now) != ConsentState::Active || c.expires_at - now > window {
                 continue;
             }
             // It became news when it entered the window (or when granted, if later).
@@ -330,32 +327,29 @@ impl Vault {
         })
     }
 
-    /// Marks every notification at or before `up_to` (at most `now`: nothing not yet happened is
-    /// read) as read. A mark never moves back.
+    /// Marks every notification at or before `up_to` (at most the decision's time, read under
+    /// the holder's lock: nothing not yet happened is read, and nothing can be dated behind the
+    /// mark once it is set) as read. A mark never moves back.
     pub fn mark_notifications_read(
         &self,
-        holder: &HolderCode,
+        acting: &Acting,
         up_to: DateTime<Utc>,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<DateTime<Utc>, VaultError> {
-        let up_to = up_to.min(now);
-        let digest = self.holder_digest(holder);
-        self.retrying(|| {
-            let guard = self.holder_lock(&digest)?;
+        let digest = self.holder_digest(&acting.holder);
+        self.as_holder(acting, at, |tx| {
+            let up_to = up_to.min(tx.now());
             let mark = match self.read_mark(&digest)? {
                 Some(m) if m >= up_to => return Ok(m),
                 _ => up_to,
             };
-            let mut change = Change::durable();
-            change.put(
+            tx.change().put(
                 Table::HolderReadMark,
                 digest.to_vec(),
                 layout::encode_count(
                     u64::try_from(mark.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0),
                 ),
             );
-            guard.seal(&mut change)?;
-            self.store.commit(change)?;
             Ok(mark)
         })
     }

@@ -14,14 +14,16 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
+use super::access_log::{in_person_record, put_access_record, AccessRecord};
+use super::ids;
 use super::layout::{self, HolderDigest};
-use super::reuse::{put_access_record, random_hex, AccessKind, AccessOutcome, AccessRecord};
-use super::{Vault, VaultError};
+use super::Extracted;
+use super::{At, Vault, VaultError};
 use crate::codes::{HolderCode, LicenceId, TypeCode};
 use crate::jcs::Canonical;
+use crate::reuse::delegation::Acting;
 use crate::reuse::presentation::{self as rules, PresentationState, CODE_BYTES};
-use crate::reuse::Outcome;
-use crate::store::{Change, StoreError, Table};
+use crate::store::{StoreError, Table};
 use crate::verdict::{Reason, Rejection, Verdict};
 
 /// A presentation code as the vault keeps it (the code itself is not kept).
@@ -109,75 +111,74 @@ impl Vault {
     /// Makes a one-time code for one of the holder's licences, valid for `valid_for` seconds.
     pub fn create_presentation(
         &self,
-        holder: &HolderCode,
-        by: Option<&HolderCode>,
+        acting: &Acting,
         licence: &LicenceId,
         fields: Option<Vec<String>>,
         valid_for: Option<u64>,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<NewPresentation, VaultError> {
         let seconds = rules::valid_for(valid_for)?;
-        let digest = self.holder_digest(holder);
-        // Whose it is first: another holder's licence is not even read.
-        let found = if self.holds(&digest, licence)? {
-            self.extract(licence, now)?
-        } else {
-            None
-        };
-        let shown = match found {
-            Some(e) => e,
+        let digest = self.holder_digest(&acting.holder);
+        let made = self.as_holder(acting, at, |tx| {
+            let now = tx.now();
+            // Whose it is first: another holder's licence is not even read.
+            let found = if self.holds(&digest, licence)? {
+                self.extract(licence, now)?
+            } else {
+                None
+            };
             // Another holder's licence is as absent as one never deposited.
-            _ => {
-                return Err(VaultError::new(
+            let shown = found.ok_or_else(|| {
+                VaultError::new(
                     Reason::NotFound,
                     "$.licence",
                     format!("you hold no licence {}", licence.urn()),
-                ))
+                )
+            })?;
+            if let (Some(f), Some(lic)) = (&fields, &shown.licence) {
+                let face: Vec<&str> = lic.fields.keys().map(String::as_str).collect();
+                rules::check_fields(f, &face)?;
             }
-        };
-        if let (Some(f), Some(lic)) = (&fields, &shown.licence) {
-            let face: Vec<&str> = lic.fields.keys().map(String::as_str).collect();
-            rules::check_fields(f, &face)?;
-        }
-        let mut bytes = [0u8; CODE_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let code = rules::format_code(&bytes);
-        let normalised = rules::normalise_code(&code).unwrap_or_default();
-        let p = Presentation {
-            id: format!("prs_{:016x}{}", layout::micros(now), random_hex(8)),
-            licence: licence.urn(),
-            fields,
-            created_at: now,
-            expires_at: now + Duration::seconds(i64::try_from(seconds).unwrap_or(300)),
-            state: PresentationState::Pending,
-            redeemed_by: None,
-            redeemed_at: None,
-            access_record: None,
-            cancelled_at: None,
-            acted_by: by.map(HolderCode::key),
-        };
-        let stored = StoredPresentation {
-            holder_digest: hex::encode(digest),
-            presentation: p.clone(),
-        };
-        let key = code_digest(&normalised);
-        let mut change = Change::durable();
-        change.put(
-            Table::PresentationCode,
-            key.to_vec(),
-            layout::encode(&stored),
-        );
-        change.put(
-            Table::HolderPresentation,
-            layout::holder_presentation(&digest, &p.id),
-            key.to_vec(),
-        );
-        self.store.commit(change)?;
-        tracing::info!(presentation = %p.id, licence = %licence, holder = %holder, "presentation code made");
-        Ok(NewPresentation {
-            presentation: p,
-            code,
-        })
+            let mut bytes = [0u8; CODE_BYTES];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let code = rules::format_code(&bytes);
+            let normalised = rules::normalise_code(&code).unwrap_or_default();
+            let p = Presentation {
+                id: ids::presentation(now),
+                licence: licence.urn(),
+                fields: fields.clone(),
+                created_at: now,
+                expires_at: now + Duration::seconds(i64::try_from(seconds).unwrap_or(300)),
+                state: PresentationState::Pending,
+                redeemed_by: None,
+                redeemed_at: None,
+                access_record: None,
+                cancelled_at: None,
+                acted_by: acting.acted_by().map(HolderCode::key),
+            };
+            let stored = StoredPresentation {
+                holder_digest: hex::encode(digest),
+                presentation: p.clone(),
+            };
+            let key = code_digest(&normalised);
+            tx.change()
+                .put(
+                    Table::PresentationCode,
+                    key.to_vec(),
+                    layout::encode(&stored),
+                )
+                .put(
+                    Table::HolderPresentation,
+                    layout::holder_presentation(&digest, &p.id),
+                    key.to_vec(),
+                );
+            Ok(NewPresentation {
+                presentation: p,
+                code,
+            })
+        })?;
+        tracing::info!(presentation = %made.presentation.id, licence = %licence, holder = %acting.holder, "presentation code made");
+        Ok(made)
     }
 
     /// The holder's presentation codes, newest first.
@@ -201,13 +202,13 @@ impl Vault {
     /// Cancels one of the holder's pending codes; a code already redeemed or expired stays so.
     pub fn cancel_presentation(
         &self,
-        holder: &HolderCode,
+        acting: &Acting,
         id: &str,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Presentation, VaultError> {
-        let digest = self.holder_digest(holder);
-        self.retrying(|| {
-            let guard = self.holder_lock(&digest)?;
+        let digest = self.holder_digest(&acting.holder);
+        self.as_holder(acting, at, |tx| {
+            let now = tx.now();
             let key = self
                 .store
                 .get(
@@ -215,11 +216,8 @@ impl Vault {
                     &layout::holder_presentation(&digest, id),
                 )?
                 .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
-            let mut stored: StoredPresentation = self
-                .store
-                .get(Table::PresentationCode, &key)?
-                .map(|v| layout::decode(Table::PresentationCode, &v))
-                .transpose()?
+            let mut stored = self
+                .stored_presentation(&key)?
                 .ok_or_else(|| VaultError::new(Reason::NotFound, "id", "no such presentation"))?;
             let p = &mut stored.presentation;
             if let Err(r) = rules::redeemable(p.state, p.expires_at, now) {
@@ -230,10 +228,8 @@ impl Vault {
             }
             p.state = PresentationState::Cancelled;
             p.cancelled_at = Some(now);
-            let mut change = Change::durable();
-            change.put(Table::PresentationCode, key, layout::encode(&stored));
-            guard.seal(&mut change)?;
-            self.store.commit(change)?;
+            tx.change()
+                .put(Table::PresentationCode, key, layout::encode(&stored));
             Ok(stored.presentation)
         })
     }
@@ -245,106 +241,87 @@ impl Vault {
         &self,
         requester: &str,
         typed_code: &str,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<Redeemed, VaultError> {
         let normalised = rules::normalise_code(typed_code).ok_or_else(not_found)?;
         let key = code_digest(&normalised);
-        let read = |vault: &Vault| -> Result<StoredPresentation, VaultError> {
-            vault
-                .store
-                .get(Table::PresentationCode, &key)?
-                .map(|v| layout::decode(Table::PresentationCode, &v))
-                .transpose()?
-                .ok_or_else(not_found)
-        };
-        let digest: HolderDigest = hex::decode(read(self)?.holder_digest)
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| layout::corrupt(Table::PresentationCode, "bad holder digest"))?;
-        self.retrying(|| {
-            let guard = self.holder_lock(&digest)?;
-            let mut stored = read(self)?;
+        let digest = self.presentation_holder(&key)?;
+        let (redeemed, shown) = self.for_holder(&digest, at, |tx| {
+            let mut stored = self.stored_presentation(&key)?.ok_or_else(not_found)?;
             let p = &mut stored.presentation;
-            rules::redeemable(p.state, p.expires_at, now)?;
+            rules::redeemable(p.state, p.expires_at, tx.now())?;
             let licence = LicenceId::from_urn_or_bare(&p.licence)
                 .map_err(|_| layout::corrupt(Table::PresentationCode, "bad licence id"))?;
-            let e = self.extract(&licence, now)?.ok_or_else(not_found)?;
+            let e = self.extract(&licence, tx.now())?.ok_or_else(not_found)?;
             let reg = self.registries();
-            let requester_name = reg
-                .requesters
-                .get(requester)
-                .map_or_else(|| requester.to_owned(), |r| r.name.clone());
-            let type_code = licence.type_code();
             let type_name = reg
                 .types
-                .get(&type_code)
+                .get(&licence.type_code())
                 .map_or_else(String::new, |t| t.name.clone());
-            let shown = e.verdict.valid && e.document.is_some();
-            let record = AccessRecord {
-                id: format!("acc_{:016x}{}", layout::micros(now), random_hex(8)),
-                kind: AccessKind::InPerson,
-                at: now,
-                requester: requester.to_owned(),
-                requester_name,
-                matter: String::new(),
-                matter_name: String::new(),
-                purpose: String::new(),
-                holder_digest: hex::encode(digest),
-                licences: if shown {
-                    vec![p.licence.clone()]
-                } else {
-                    Vec::new()
-                },
-                outcomes: vec![AccessOutcome {
-                    type_code: type_code.clone(),
-                    outcome: if shown {
-                        Outcome::Provided
-                    } else {
-                        Outcome::NotProvided
-                    },
-                    reason: if shown { None } else { e.verdict.reason() },
-                    licence: Some(p.licence.clone()),
-                    consent: None,
-                    stamped_copy: None,
-                    disclosed: p.fields.clone().filter(|_| shown),
-                    claims: None,
-                }],
-                presentation: Some(p.id.clone()),
-                acted_by: p.acted_by.clone(),
-            };
+            let record = in_person_record(&reg, requester, &digest, p, &e, tx.now());
             p.state = PresentationState::Redeemed;
             p.redeemed_by = Some(requester.to_owned());
-            p.redeemed_at = Some(now);
+            p.redeemed_at = Some(tx.now());
             p.access_record = Some(record.id.clone());
-            let p = stored.presentation.clone();
-            let mut change = Change::durable();
-            change.put(
+            tx.change().put(
                 Table::PresentationCode,
                 key.to_vec(),
                 layout::encode(&stored),
             );
-            put_access_record(&mut change, &digest, &record);
-            guard.seal(&mut change)?;
-            self.store.commit(change)?;
-            drop(guard);
-            tracing::info!(presentation = %p.id, access_record = %record.id, requester, shown, "presentation code redeemed");
+            put_access_record(tx.change(), &digest, &record);
+            let shown = record.licences.len() == 1;
+            Ok((
+                shown_part(stored.presentation, record, e, type_name, tx.now()),
+                shown,
+            ))
+        })?;
+        tracing::info!(presentation = %redeemed.presentation, access_record = %redeemed.access_record, requester, shown, "presentation code redeemed");
+        Ok(redeemed)
+    }
 
-            let (document, fields) = match (&p.fields, shown) {
-                (_, false) => (None, None),
-                (None, true) => (e.document, None),
-                (Some(names), true) => (None, e.licence.as_ref().map(|l| l.face(names))),
-            };
-            Ok(Redeemed {
-                presentation: p.id,
-                access_record: record.id,
-                redeemed_at: now,
-                licence,
-                type_code,
-                type_name,
-                verdict: e.verdict,
-                document,
-                fields,
-        })
-        })
+    /// The stored record of a code, by its digest.
+    fn stored_presentation(&self, key: &[u8]) -> Result<Option<StoredPresentation>, VaultError> {
+        Ok(self
+            .store
+            .get(Table::PresentationCode, key)?
+            .map(|v| layout::decode(Table::PresentationCode, &v))
+            .transpose()?)
+    }
+
+    /// Whose code it is (read before the holder's door, which is then taken for that holder).
+    fn presentation_holder(&self, key: &[u8]) -> Result<HolderDigest, VaultError> {
+        let stored = self.stored_presentation(key)?.ok_or_else(not_found)?;
+        hex::decode(stored.holder_digest)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| layout::corrupt(Table::PresentationCode, "bad holder digest").into())
+    }
+}
+
+/// What a redemption answers: the whole stored licence, or only the named face fields, and only
+/// when the licence was shown (it verifies).
+fn shown_part(
+    p: Presentation,
+    record: AccessRecord,
+    e: Extracted,
+    type_name: String,
+    now: DateTime<Utc>,
+) -> Redeemed {
+    let shown = record.licences.len() == 1;
+    let (document, fields) = match (&p.fields, shown) {
+        (_, false) => (None, None),
+        (None, true) => (e.document, None),
+        (Some(names), true) => (None, e.licence.as_ref().map(|l| l.face(names))),
+    };
+    Redeemed {
+        presentation: p.id,
+        access_record: record.id,
+        redeemed_at: now,
+        licence: e.id.clone(),
+        type_code: e.id.type_code(),
+        type_name,
+        verdict: e.verdict,
+        document,
+        fields,
     }
 }

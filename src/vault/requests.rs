@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::ids;
 use super::layout::{self, HolderDigest};
-use super::reuse::random_hex;
 use super::{At, Vault, VaultError};
 use crate::codes::{HolderCode, TypeCode};
+use crate::reuse::delegation::Acting;
 use crate::reuse::request::{self, Answer, ConsentRequest, NewRequest, RequestState};
 use crate::reuse::{self, Consent, Narrowing, NewConsent};
 use crate::store::{Change, StoreError, Table};
@@ -78,37 +79,40 @@ fn not_found(id: &str) -> VaultError {
 }
 
 impl Vault {
-    /// Stores an approval system's request for a holder's consent.
+    /// Stores an approval system's request for a holder's consent, behind the holder's door (a
+    /// pending request is one of the holder's notifications).
     pub fn request_consent(
         &self,
         requester: &str,
         new: NewRequest,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<ConsentRequest, VaultError> {
-        let reg = self.registries();
-        let c = request::check_new_request(&reg, requester, &new, now)?;
         let digest = self.holder_digest(&new.holder);
-        let req = ConsentRequest {
-            // Time first, so a holder's requests sort by creation; 128 random bits after it.
-            id: format!("creq_{:016x}{}", layout::micros(now), random_hex(16)),
-            requester: c.requester.id.clone(),
-            matter: c.matter.code.clone(),
-            purpose: c.purpose,
-            types: c.types,
-            max_uses: c.max_uses,
-            valid_for: c.valid_for,
-            created_at: now,
-            expires_at: c.expires_at,
-            answer: None,
-        };
-        let mut change = Change::durable();
-        self.put_request(&mut change, &digest, &req);
-        change.put(
-            Table::HolderRequest,
-            layout::holder_request(&digest, &req.id),
-            Vec::new(),
-        );
-        self.store.commit(change)?;
+        let req = self.for_holder(&digest, at, |tx| {
+            let now = tx.now();
+            let reg = self.registries();
+            let c = request::check_new_request(&reg, requester, &new, now)?;
+            let req = ConsentRequest {
+                // Time first, so a holder's requests sort by creation; 128 random bits after it.
+                id: ids::request(now),
+                requester: c.requester.id.clone(),
+                matter: c.matter.code.clone(),
+                purpose: c.purpose,
+                types: c.types,
+                max_uses: c.max_uses,
+                valid_for: c.valid_for,
+                created_at: now,
+                expires_at: c.expires_at,
+                answer: None,
+            };
+            self.put_request(tx.change(), &digest, &req);
+            tx.change().put(
+                Table::HolderRequest,
+                layout::holder_request(&digest, &req.id),
+                Vec::new(),
+            );
+            Ok(req)
+        })?;
         tracing::info!(request = %req.id, requester = %req.requester, matter = %req.matter, holder = %new.holder, "consent requested");
         Ok(req)
     }
@@ -299,17 +303,15 @@ impl Vault {
     /// `409 request_expired` / `request_answered` when it can no longer be answered.
     pub fn approve_request(
         &self,
-        holder: &HolderCode,
-        by: Option<&HolderCode>,
+        acting: &Acting,
         id: &str,
         narrowing: &Narrowing,
         at: impl Into<At>,
     ) -> Result<Consent, VaultError> {
-        let digest = self.holder_digest(holder);
-        let at = at.into();
-        self.retrying(|| {
-            let guard = self.holder_lock(&digest)?;
-            let now = at.resolve();
+        let digest = self.holder_digest(&acting.holder);
+        let by = acting.acted_by();
+        let (consent, req) = self.as_holder(acting, at, |tx| {
+            let now = tx.now();
             let mut req = self.pending_request(&digest, id, now)?;
             if narrowing.licences.is_some() {
                 return Err(VaultError::new(
@@ -341,35 +343,32 @@ impl Vault {
                 reason: None,
                 acted_by: by.map(HolderCode::key),
             });
-            let mut change = Change::durable();
+            let change = tx.change();
             change.put(
                 Table::HolderConsent,
                 layout::consent(&digest, &consent.id),
                 layout::encode(&consent),
             );
-            self.put_request(&mut change, &digest, &req);
-            guard.seal(&mut change)?;
-            self.store.commit(change)?;
-            tracing::info!(holder = %holder, request = %req.id, consent = %consent.id, "consent request approved");
-            Ok(consent)
-        })
+            self.put_request(change, &digest, &req);
+            Ok((consent, req.id))
+        })?;
+        tracing::info!(holder = %acting.holder, request = %req, consent = %consent.id, "consent request approved");
+        Ok(consent)
     }
 
     /// Rejects the holder's pending request, with an optional reason the requester will see.
     pub fn reject_request(
         &self,
-        holder: &HolderCode,
-        by: Option<&HolderCode>,
+        acting: &Acting,
         id: &str,
         reason: Option<&str>,
         at: impl Into<At>,
     ) -> Result<ConsentRequest, VaultError> {
         let reason = request::check_reject_reason(reason)?;
-        let digest = self.holder_digest(holder);
-        let at = at.into();
-        self.retrying(|| {
-            let guard = self.holder_lock(&digest)?;
-            let now = at.resolve();
+        let digest = self.holder_digest(&acting.holder);
+        let by = acting.acted_by();
+        let req = self.as_holder(acting, at, |tx| {
+            let now = tx.now();
             let mut req = self.pending_request(&digest, id, now)?;
             req.answer = Some(Answer {
                 state: RequestState::Rejected,
@@ -378,12 +377,10 @@ impl Vault {
                 reason: reason.clone(),
                 acted_by: by.map(HolderCode::key),
             });
-            let mut change = Change::durable();
-            self.put_request(&mut change, &digest, &req);
-            guard.seal(&mut change)?;
-            self.store.commit(change)?;
-            tracing::info!(holder = %holder, request = %req.id, "consent request rejected");
+            self.put_request(tx.change(), &digest, &req);
             Ok(req)
-        })
+        })?;
+        tracing::info!(holder = %acting.holder, request = %req.id, "consent request rejected");
+        Ok(req)
     }
 }

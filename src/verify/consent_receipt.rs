@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use super::envelope::Envelope;
 use super::SigningError;
 use crate::codes::HolderCode;
 use crate::keys::{DidKey, Signer};
-use crate::licence::VC_CONTEXT;
 use crate::proof::{self, format_time};
 use crate::reuse::Terms;
 use crate::verdict::Verdict;
@@ -116,14 +116,13 @@ pub fn issue(signer: &Signer, f: &ReceiptFacts<'_>) -> Result<Value, SigningErro
     if let Some(m) = f.terms.max_uses {
         subject["maxUses"] = json!(m);
     }
-    let unsigned = json!({
-        "@context": [VC_CONTEXT],
-        "id": receipt_id(f),
-        "type": ["VerifiableCredential", CONSENT_RECEIPT_TYPE],
-        "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(f.at),
-        "credentialSubject": subject,
-    });
+    let unsigned = Envelope {
+        id: Some(&receipt_id(f)),
+        types: &[CONSENT_RECEIPT_TYPE],
+        valid_from: f.at,
+        valid_until: None,
+    }
+    .around(signer, subject);
     proof::sign(unsigned, signer, f.at).map_err(|e| SigningError::new("consent receipt", e))
 }
 

@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use super::envelope::Envelope;
 use super::SigningError;
 use crate::codes::LicenceId;
 use crate::jcs;
 use crate::keys::{DidKey, Signer};
-use crate::licence::{Licence, VC_CONTEXT};
+use crate::licence::Licence;
 use crate::proof::{self, format_time};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
 
@@ -64,15 +65,13 @@ fn subject(facts: &CopyFacts<'_>) -> Value {
 }
 
 fn unsigned(signer: &Signer, facts: &CopyFacts<'_>, types: &[&str], subject: Value) -> Value {
-    json!({
-        "@context": [VC_CONTEXT],
-        "id": facts.id,
-        "type": types,
-        "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(facts.issued),
-        "validUntil": format_time(facts.expires),
-        "credentialSubject": subject,
-    })
+    Envelope {
+        id: Some(facts.id),
+        types,
+        valid_from: facts.issued,
+        valid_until: Some(facts.expires),
+    }
+    .around(signer, subject)
 }
 
 /// Signs a minimised copy: of the licence, only the face fields `disclosed` (already cut to
@@ -87,11 +86,7 @@ pub fn issue_minimised(
     let copy = unsigned(
         signer,
         facts,
-        &[
-            "VerifiableCredential",
-            STAMPED_COPY_TYPE,
-            MINIMISED_COPY_TYPE,
-        ],
+        &[STAMPED_COPY_TYPE, MINIMISED_COPY_TYPE],
         subject,
     );
     let signed = proof::sign(copy, signer, facts.issued)
@@ -110,12 +105,7 @@ pub fn issue(
 ) -> Result<jcs::Canonical, SigningError> {
     let mut subject = subject(facts);
     subject["document"] = Value::Null;
-    let mut copy = unsigned(
-        signer,
-        facts,
-        &["VerifiableCredential", STAMPED_COPY_TYPE],
-        subject,
-    );
+    let mut copy = unsigned(signer, facts, &[STAMPED_COPY_TYPE], subject);
     let embed = |copy: &Value| {
         jcs::splice(
             &jcs::canonicalize(copy),
@@ -256,6 +246,7 @@ fn minimised(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::licence::VC_CONTEXT;
 
     #[test]
     fn a_copy_without_a_licence_fails_binding_and_is_not_a_licence() {

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use super::envelope::Envelope;
 use super::{SigningError, Status};
 use crate::codes::LicenceId;
 use crate::keys::{DidKey, Signer};
-use crate::licence::VC_CONTEXT;
 use crate::lifecycle::status_name;
 use crate::proof::{self, format_time};
 use crate::verdict::Verdict;
@@ -85,14 +85,13 @@ pub fn issue(signer: &Signer, f: &NoticeFacts<'_>) -> Result<Value, SigningError
     if let Some(next) = c.superseded_by {
         subject["supersededBy"] = json!(next.urn());
     }
-    let unsigned = json!({
-        "@context": [VC_CONTEXT],
-        "id": notice_id(f),
-        "type": ["VerifiableCredential", NOTICE_TYPE],
-        "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(c.received_at),
-        "credentialSubject": subject,
-    });
+    let unsigned = Envelope {
+        id: Some(&notice_id(f)),
+        types: &[NOTICE_TYPE],
+        valid_from: c.received_at,
+        valid_until: None,
+    }
+    .around(signer, subject);
     proof::sign(unsigned, signer, c.received_at).map_err(|e| SigningError::new("notice", e))
 }
 

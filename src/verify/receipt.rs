@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::envelope::Envelope;
 use super::{status_list, SigningError};
 use crate::codes::LicenceId;
 use crate::keys::{DidKey, Signer};
-use crate::licence::VC_CONTEXT;
 use crate::lifecycle::Purpose;
 use crate::proof::{self, format_time};
 use crate::verdict::{Check, CheckName, Reason};
@@ -26,18 +26,17 @@ pub fn issue(
     let entry = |purpose: Purpose| {
         status_list::entry(public_url, &id.issuer(), purpose, status_index).to_json()
     };
-    let unsigned = json!({
-        "@context": [VC_CONTEXT],
-        "type": ["VerifiableCredential", "DepositReceipt"],
-        "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(at),
-        "credentialSubject": {
-            "licence": id.urn(),
-            "sha256": sha256,
-            "depositedAt": format_time(at),
-        },
-        "credentialStatus": [entry(Purpose::Revocation), entry(Purpose::Suspension)],
-    });
+    let mut unsigned = Envelope {
+        id: None,
+        types: &["DepositReceipt"],
+        valid_from: at,
+        valid_until: None,
+    }
+    .around(
+        signer,
+        json!({"licence": id.urn(), "sha256": sha256, "depositedAt": format_time(at)}),
+    );
+    unsigned["credentialStatus"] = json!([entry(Purpose::Revocation), entry(Purpose::Suspension)]);
     proof::sign(unsigned, signer, at).map_err(|e| SigningError::new("deposit receipt", e))
 }
 

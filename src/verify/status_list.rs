@@ -4,12 +4,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
+use super::envelope::Envelope;
 use super::SigningError;
 use crate::codes::Uscc;
 use crate::keys::{DidKey, Signer};
-use crate::licence::VC_CONTEXT;
 use crate::lifecycle::{self, Purpose};
-use crate::proof::{self, format_time};
+use crate::proof::{self};
 use crate::verdict::{Check, CheckName, Reason};
 
 /// How long a served status list may be cached by verifiers.
@@ -82,20 +82,21 @@ pub fn issue(
     bits: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Value, SigningError> {
-    let unsigned = json!({
-        "@context": [VC_CONTEXT],
-        "id": url,
-        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
-        "issuer": signer.did_key().as_str(),
-        "validFrom": format_time(now),
-        "validUntil": format_time(now + LIST_VALIDITY),
-        "credentialSubject": {
+    let unsigned = Envelope {
+        id: Some(url),
+        types: &["BitstringStatusListCredential"],
+        valid_from: now,
+        valid_until: Some(now + LIST_VALIDITY),
+    }
+    .around(
+        signer,
+        json!({
             "id": format!("{url}#list"),
             "type": "BitstringStatusList",
             "statusPurpose": purpose.as_str(),
             "encodedList": lifecycle::encode_list(bits),
-        }
-    });
+        }),
+    );
     proof::sign(unsigned, signer, now).map_err(|e| SigningError::new("status list", e))
 }
 

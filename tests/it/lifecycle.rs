@@ -10,15 +10,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-async fn post_status(app: &TestApp, doc: &Value, st: Value) -> (StatusCode, Value) {
-    app.post(
-        &format!("{}/status", licence_path(doc)),
-        Some(&app.tokens.market),
-        st,
-    )
-    .await
-}
-
 #[tokio::test]
 async fn legal_transitions_are_kept_in_order_and_shown_with_reasons() {
     let app = TestApp::new();

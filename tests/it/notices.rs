@@ -31,35 +31,24 @@ async fn requester(app: &TestApp, id: &str) -> String {
     token(&app.vault, &Principal::Requester(id.into()))
 }
 
-async fn grant(app: &TestApp, holder_token: &str, requester: &str) {
-    let (status, c) = app
-        .post(
-            "/v1/me/consents",
-            Some(holder_token),
-            json!({"requester": requester, "matter": NEW_FOOD, "purpose": "食品经营许可证新办申请",
-                   "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{c}");
+/// A consent for `requester` to pull the business licence for 食品经营许可证新办.
+fn new_food_consent(requester: &str) -> Value {
+    json!({"requester": requester, "matter": NEW_FOOD, "purpose": "食品经营许可证新办申请",
+           "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)})
 }
 
 /// A pull for `NEW_FOOD`; returns its access record id and whether it provided the licence.
 async fn pull(app: &TestApp, token: &str, company: &str) -> (String, bool) {
-    let (status, p) = app
-        .post(
-            "/v1/reuse",
-            Some(token),
-            json!({"holder": format!("001:{company}"), "matter": NEW_FOOD, "purpose": "受理新办申请"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{p}");
+    let body =
+        json!({"holder": format!("001:{company}"), "matter": NEW_FOOD, "purpose": "受理新办申请"});
+    let p = pull_as(app, token, body).await;
     let provided = p["results"][0]["outcome"] == "provided";
     (p["accessRecord"].as_str().unwrap().to_owned(), provided)
 }
 
 async fn notices(app: &TestApp, token: &str, after: Option<u64>) -> Vec<Value> {
     let path = match after {
-        Some(a) => format!("/v1/notices?after={a}"),
+        Some(a) => format!("/v1/notices?cursor={a}"),
         None => "/v1/notices".to_owned(),
     };
     let (status, body) = app.get(&path, Some(token)).await;
@@ -67,14 +56,9 @@ async fn notices(app: &TestApp, token: &str, after: Option<u64>) -> Vec<Value> {
     body["notices"].as_array().unwrap().clone()
 }
 
-async fn post_status(app: &TestApp, doc: &Value, st: Value) -> StatusCode {
-    let (status, body) = app
-        .post(
-            &format!("{}/status", licence_path(doc)),
-            Some(&app.tokens.market),
-            st,
-        )
-        .await;
+/// A status statement that must be accepted: its status (`201` new, `200` seen before).
+async fn accepted(app: &TestApp, doc: &Value, st: Value) -> StatusCode {
+    let (status, body) = post_status(app, doc, st).await;
     assert!(status.is_success(), "{body}");
     status
 }
@@ -91,9 +75,24 @@ async fn a_revocation_notifies_exactly_the_requesters_provided_the_licence() {
     let c = requester(&app, "fz-test-c").await;
     let d = requester(&app, "fz-test-d").await;
     // A pulls once, B twice; C pulls only the other company's licence; D never pulls.
-    grant(&app, &app.tokens.holder_company, REQUESTER).await;
-    grant(&app, &app.tokens.holder_company, "fz-test-b").await;
-    grant(&app, &app.tokens.holder_other, "fz-test-c").await;
+    grant(
+        &app,
+        &app.tokens.holder_company,
+        new_food_consent(REQUESTER),
+    )
+    .await;
+    grant(
+        &app,
+        &app.tokens.holder_company,
+        new_food_consent("fz-test-b"),
+    )
+    .await;
+    grant(
+        &app,
+        &app.tokens.holder_other,
+        new_food_consent("fz-test-c"),
+    )
+    .await;
     let (a1, provided) = pull(&app, &a, COMPANY).await;
     assert!(provided);
     let (b1, _) = pull(&app, &b, COMPANY).await;
@@ -104,12 +103,12 @@ async fn a_revocation_notifies_exactly_the_requesters_provided_the_licence() {
     // A reinstatement-free suspension, then a revocation: two notices each for A and B.
     let suspend = signed_statement(&licence, "suspended", "经营异常，责令整改", "scjgj");
     assert_eq!(
-        post_status(&app, &licence, suspend.clone()).await,
+        accepted(&app, &licence, suspend.clone()).await,
         StatusCode::CREATED
     );
     // The same statement again changes nothing and sends nothing.
-    assert_eq!(post_status(&app, &licence, suspend).await, StatusCode::OK);
-    post_status(
+    assert_eq!(accepted(&app, &licence, suspend).await, StatusCode::OK);
+    accepted(
         &app,
         &licence,
         signed_statement(&licence, "revoked", "以欺骗手段取得登记", "scjgj"),
@@ -162,17 +161,29 @@ async fn a_revocation_notifies_exactly_the_requesters_provided_the_licence() {
     let (_, v) = app.post("/v1/verify", Some(&a), forged).await;
     assert_eq!(check(&v, "signature")["code"], "bad_signature", "{v}");
 
-    // Not a requester: 403; a bad cursor: 400 naming `after`.
+    // Not a requester: 403; a bad cursor: 400 naming it (`after`, deprecated, too); both: 400.
     let (status, _) = app
         .get("/v1/notices", Some(&app.tokens.holder_company))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = app.get("/v1/notices?after=x", Some(&a)).await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("after")),
-        "{body}"
-    );
+    for (query, field) in [
+        ("after=x", "after"),
+        ("cursor=x", "cursor"),
+        ("cursor=1&after=1", "after"),
+    ] {
+        let (status, body) = app.get(&format!("/v1/notices?{query}"), Some(&a)).await;
+        assert_eq!(
+            (status, code(&body), body["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request", Some(field)),
+            "{query}: {body}"
+        );
+    }
+    // The deprecated `after` still pages as `cursor` does.
+    let (status, old) = app
+        .get(&format!("/v1/notices?after={}", seq(&for_a[0])), Some(&a))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{old}");
+    assert_eq!(old["notices"].as_array().unwrap().as_slice(), &for_a[1..]);
 }
 
 #[tokio::test]
@@ -180,7 +191,12 @@ async fn a_renewal_notifies_the_requesters_of_the_superseded_version() {
     let app = TestApp::new();
     let v1 = sign(&business_licence("N0003", COMPANY), "scjgj");
     app.deposit(&v1).await;
-    grant(&app, &app.tokens.holder_company, REQUESTER).await;
+    grant(
+        &app,
+        &app.tokens.holder_company,
+        new_food_consent(REQUESTER),
+    )
+    .await;
     let (record, provided) = pull(&app, &app.tokens.requester, COMPANY).await;
     assert!(provided);
 
@@ -286,8 +302,13 @@ async fn a_provision_older_than_90_days_sends_no_notice() {
     let old = sign(&business_licence("N0006", OTHER_COMPANY), "scjgj");
     app.deposit(&recent).await;
     app.deposit(&old).await;
-    grant(&app, &app.tokens.holder_company, REQUESTER).await;
-    grant(&app, &app.tokens.holder_other, REQUESTER).await;
+    grant(
+        &app,
+        &app.tokens.holder_company,
+        new_food_consent(REQUESTER),
+    )
+    .await;
+    grant(&app, &app.tokens.holder_other, new_food_consent(REQUESTER)).await;
     let a = app.tokens.requester.clone();
     assert!(pull(&app, &a, COMPANY).await.1);
     assert!(pull(&app, &a, OTHER_COMPANY).await.1);

@@ -397,20 +397,33 @@ async fn an_issuer_sees_its_deposits_newest_first_and_the_notices_its_licences_c
     assert_eq!(page["deposits"].as_array().unwrap().len(), 1);
     assert_eq!(page["deposits"][0]["id"], second["id"]);
     assert_eq!(page["deposits"][0]["typeCode"], BUSINESS_LICENCE);
-    let before = page["nextBefore"].as_u64().unwrap();
+    let cursor = page["nextCursor"].as_str().unwrap();
     let (_, rest) = app
+        .get(
+            &format!("/v1/issuer/deposits?limit=1&cursor={cursor}"),
+            Some(&app.tokens.market),
+        )
+        .await;
+    assert_eq!(rest["deposits"][0]["id"], first["id"]);
+    assert_eq!(rest["nextCursor"], Value::Null);
+    // The deprecated `before` and `nextBefore` still page the same way.
+    let before = page["nextBefore"].as_u64().unwrap();
+    assert_eq!(before.to_string(), cursor);
+    let (_, old) = app
         .get(
             &format!("/v1/issuer/deposits?limit=1&before={before}"),
             Some(&app.tokens.market),
         )
         .await;
-    assert_eq!(rest["deposits"][0]["id"], first["id"]);
-    assert_eq!(rest["nextBefore"], Value::Null);
+    assert_eq!(old, rest);
     // Another agency sees only its own; other roles are refused; bad paging is named.
     let (_, police) = app
         .get("/v1/issuer/deposits", Some(&app.tokens.police))
         .await;
-    assert_eq!(police, json!({"deposits": [], "nextBefore": null}));
+    assert_eq!(
+        police,
+        json!({"deposits": [], "nextCursor": null, "nextBefore": null})
+    );
     app.assert_refused(
         &Method::GET,
         "/v1/issuer/deposits",
@@ -457,7 +470,10 @@ async fn an_issuer_sees_its_deposits_newest_first_and_the_notices_its_licences_c
     let (_, none) = app
         .get("/v1/issuer/notices", Some(&app.tokens.market))
         .await;
-    assert_eq!(none, json!({"notices": [], "nextBefore": null}));
+    assert_eq!(
+        none,
+        json!({"notices": [], "nextCursor": null, "nextBefore": null})
+    );
     let suspend = signed_statement(&first, "suspended", "经营异常", "scjgj");
     let (status, b) = app
         .post(

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use licence_vault::codes::{HolderCode, LicenceId};
+use licence_vault::reuse::delegation::Acting;
 use licence_vault::vault::VaultError;
 use licence_vault::verdict::Reason;
 use serde_json::{json, Value};
@@ -168,7 +169,7 @@ async fn codes_die_when_expired_or_cancelled_and_refuse_the_wrong_callers() {
     // Expiry at its boundary: redeemable a millisecond before, not at the instant.
     let new = app
         .vault
-        .create_presentation(&company(), None, &id, None, Some(60), now)
+        .create_presentation(&Acting::own(company()), &id, None, Some(60), now)
         .unwrap();
     let at = now + Duration::seconds(60);
     let refused = |r: Result<_, VaultError>| match r {
@@ -299,7 +300,7 @@ async fn racing_redemptions_show_the_licence_once() {
     let id = LicenceId::from_urn_or_bare(licence["id"].as_str().unwrap()).unwrap();
     let new = app
         .vault
-        .create_presentation(&company(), None, &id, None, None, Utc::now())
+        .create_presentation(&Acting::own(company()), &id, None, None, Utc::now())
         .unwrap();
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)

@@ -6,6 +6,7 @@ use chrono::{Duration, Utc};
 use licence_vault::auth::Principal;
 use licence_vault::codes::HolderCode;
 use licence_vault::proof::format_time;
+use licence_vault::reuse::delegation::Acting;
 use licence_vault::reuse::Narrowing;
 use licence_vault::vault::VaultError;
 use licence_vault::verdict::Reason;
@@ -472,8 +473,7 @@ async fn racing_approvals_create_one_consent() {
             .map(|_| {
                 s.spawn(|| {
                     c.app.vault.approve_request(
-                        &holder,
-                        None,
+                        &Acting::own(holder.clone()),
                         &id,
                         &Narrowing::default(),
                         Utc::now(),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use licence_vault::auth::Principal;
 use licence_vault::codes::HolderCode;
 use licence_vault::proof::format_time;
+use licence_vault::reuse::delegation::Acting;
 use licence_vault::reuse::{NewConsent, PullRequest};
 use licence_vault::store::{Change, Table};
 use licence_vault::vault::{layout, Vault};
@@ -54,26 +55,12 @@ fn consent(matter: &str, types: &[&str], max_uses: Option<u32>) -> Value {
     c
 }
 
-async fn grant(app: &TestApp, token: &str, body: Value) -> Value {
-    let (status, c) = app.post("/v1/me/consents", Some(token), body).await;
-    assert_eq!(status, StatusCode::CREATED, "{c}");
-    c
-}
-
 fn pull_body(holder: &str, matter: &str) -> Value {
     json!({"holder": holder, "matter": matter, "purpose": "受理食品经营许可证延续申请"})
 }
 
 async fn pull(app: &TestApp, matter: &str) -> Value {
-    let (status, body) = app
-        .post(
-            "/v1/reuse",
-            Some(&app.tokens.requester),
-            pull_body(&holder(), matter),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
+    pull_as(app, &app.tokens.requester, pull_body(&holder(), matter)).await
 }
 
 /// `(type, outcome, reason)` of each result.
@@ -446,8 +433,7 @@ async fn each_reason_a_type_is_not_provided() {
     let old = app
         .vault
         .create_consent(
-            &holder_code(),
-            None,
+            &Acting::own(holder_code()),
             new_consent(RENEW_FOOD, &[FOOD], past + Duration::days(10)),
             past,
         )
@@ -605,8 +591,7 @@ fn an_expired_licence_is_not_provided() {
     let later = time("2030-06-19T00:00:00Z");
     vault
         .create_consent(
-            &holder_code(),
-            None,
+            &Acting::own(holder_code()),
             new_consent(
                 RENEW_FOOD,
                 &[BUSINESS_LICENCE, FOOD],
@@ -1302,8 +1287,7 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
     let now = Utc::now();
     app.vault
         .create_consent(
-            &holder_code(),
-            None,
+            &Acting::own(holder_code()),
             new_consent(NEW_FOOD, &[BUSINESS_LICENCE], now + Duration::days(60)),
             now,
         )
@@ -1431,8 +1415,7 @@ fn the_verify_cli_checks_stamped_copies_against_the_published_vault_key() {
     let then = now - Duration::days(40);
     vault
         .create_consent(
-            &holder_code(),
-            None,
+            &Acting::own(holder_code()),
             new_consent(NEW_FOOD, &[BUSINESS_LICENCE], then + Duration::days(300)),
             then,
         )
@@ -1513,8 +1496,7 @@ async fn reuse_statistics_are_in_metrics_and_admin_stats_and_survive_a_restart()
         }
         vault
             .create_consent(
-                &holder_code(),
-                None,
+                &Acting::own(holder_code()),
                 new_consent(RENEW_FOOD, &[BUSINESS_LICENCE], now + Duration::days(9)),
                 now,
             )
@@ -1751,7 +1733,7 @@ async fn the_demo_seeds_consents_that_pull_and_the_readme_walkthrough_works() {
     let pending = vault.pending_requests(&hh, Utc::now()).unwrap();
     assert_eq!(pending.len(), 1);
     vault
-        .reject_request(&hh, None, &pending[0].id, None, Utc::now())
+        .reject_request(&Acting::own(hh.clone()), &pending[0].id, None, Utc::now())
         .unwrap();
     licence_vault::demo::seed(&vault, &root().join("fixtures"), dir.path()).unwrap();
     let again = vault.pending_requests(&hh, Utc::now()).unwrap();

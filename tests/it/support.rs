@@ -608,3 +608,27 @@ impl Store for FailingStore {
         self.inner.flush()
     }
 }
+
+/// Posts a status statement for `doc` as its issuing agency (the market regulator).
+pub async fn post_status(app: &TestApp, doc: &Value, st: Value) -> (StatusCode, Value) {
+    app.post(
+        &format!("{}/status", licence_path(doc)),
+        Some(&app.tokens.market),
+        st,
+    )
+    .await
+}
+
+/// Grants a consent with `token` (a holder's); it must be created.
+pub async fn grant(app: &TestApp, token: &str, body: Value) -> Value {
+    let (status, c) = app.post("/v1/me/consents", Some(token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    c
+}
+
+/// A pull by `token` (a requester's); it must be answered.
+pub async fn pull_as(app: &TestApp, token: &str, body: Value) -> Value {
+    let (status, p) = app.post("/v1/reuse", Some(token), body).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    p
+}

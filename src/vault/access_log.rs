@@ -1,0 +1,383 @@
+//! The access log: one record per use of a holder's licences (a pull, a check, a code redeemed
+//! in person), built here and written in the same change as the use; the holder's pages of it and
+//! the summary by matter.
+
+use super::ids;
+use super::layout::{self, AccessKey, HolderDigest};
+use super::page;
+use super::{Extracted, Vault, VaultError};
+use crate::codes::{HolderCode, TypeCode};
+use crate::registry::Registries;
+use crate::reuse::{Ask, Consent, Outcome, Refusal};
+use crate::store::{Change, StoreError, Table};
+use crate::verdict::Reason;
+use chrono::{DateTime, Utc};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// One type's outcome as the access log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessOutcome {
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub type_code: TypeCode,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The licence (URN) provided, or refused for its own state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
+    /// The `id` of the stamped copy released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamped_copy: Option<String>,
+    /// The face fields released, when the matter declares them for the type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosed: Option<Vec<String>>,
+    /// For a check: whether each claimed face field matched (the claimed values are not kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<BTreeMap<String, bool>>,
+}
+
+/// What kind of use of the holder's licences an access record is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessKind {
+    /// `POST /v1/reuse`: licences (or their declared fields) released.
+    #[default]
+    Pull,
+    /// `POST /v1/reuse:check`: claimed face values compared, only the answers released.
+    Check,
+    /// `POST /v1/presentations:redeem`: the holder showed the licence in person (亮证).
+    InPerson,
+}
+
+/// The record of one pull or check, written durably before anything is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRecord {
+    pub id: String,
+    /// Records of before checks existed are pulls.
+    #[serde(default)]
+    pub kind: AccessKind,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<Utc>,
+    pub requester: String,
+    pub requester_name: String,
+    pub matter: String,
+    pub matter_name: String,
+    pub purpose: String,
+    /// The keyed digest of the holder (hex); the holder code itself is never stored here.
+    pub holder_digest: String,
+    /// Licences released (URNs).
+    pub licences: Vec<String>,
+    pub outcomes: Vec<AccessOutcome>,
+    /// The presentation code redeemed, for an in-person record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presentation: Option<String>,
+    /// Who acted for the holder in what this record rests on: the delegate or guardian who
+    /// granted the consent a licence was provided under, or who made the presentation code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_by: Option<String>,
+}
+
+/// A page of the access log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPage {
+    pub records: Vec<AccessRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// Per matter, what the holder did not have to upload again (SPEC §10, `GET /v1/me/summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatterSummary {
+    pub matter: String,
+    pub matter_name: String,
+    /// Licences provided by pulls for this matter (each one a document not uploaded again).
+    pub licences_provided: u64,
+    /// Pulls that provided at least one licence.
+    pub pulls: u64,
+    /// Checks of claimed values answered (核验).
+    pub checks: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HolderSummary {
+    /// Over all matters.
+    pub licences_provided: u64,
+    /// The matters licences were provided or checked for, the most recent first.
+    pub matters: Vec<MatterSummary>,
+}
+
+/// Adds an access record to `change`: in time order, named by the holder's index.
+pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, record: &AccessRecord) {
+    let mut random = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let key = AccessKey::new(digest, record.at, random);
+    change.put(Table::AccessRecord, key.record, layout::encode(record));
+    change.put(Table::HolderAccess, key.index, Vec::new());
+}
+
+/// The decision for one type, under the lock.
+pub(super) struct Decision {
+    pub(super) type_code: TypeCode,
+    /// The consent charged (an index into the consents read under the lock), or why not provided.
+    pub(super) outcome: Result<usize, Refusal>,
+    /// The licence considered, when the consents allowed looking and one was found.
+    pub(super) extracted: Option<Extracted>,
+    /// The id of the stamped copy to issue, when provided.
+    pub(super) copy_id: Option<String>,
+}
+
+impl Decision {
+    pub(super) fn reason(&self) -> Option<Reason> {
+        self.outcome.as_ref().err().map(|r| r.reason)
+    }
+    pub(super) fn outcome(&self) -> Outcome {
+        if self.outcome.is_ok() {
+            Outcome::Provided
+        } else {
+            Outcome::NotProvided
+        }
+    }
+}
+
+/// The access record of a presentation code redeemed in person: the licence shown (when it
+/// verifies) and the fields it disclosed, or why it was not shown.
+pub(super) fn in_person_record(
+    reg: &Registries,
+    requester: &str,
+    digest: &HolderDigest,
+    p: &super::Presentation,
+    e: &Extracted,
+    now: DateTime<Utc>,
+) -> AccessRecord {
+    let shown = e.verdict.valid && e.document.is_some();
+    AccessRecord {
+        id: ids::access_record(now),
+        kind: AccessKind::InPerson,
+        at: now,
+        requester: requester.to_owned(),
+        requester_name: reg
+            .requesters
+            .get(requester)
+            .map_or_else(|| requester.to_owned(), |r| r.name.clone()),
+        matter: String::new(),
+        matter_name: String::new(),
+        purpose: String::new(),
+        holder_digest: hex::encode(digest),
+        licences: if shown {
+            vec![p.licence.clone()]
+        } else {
+            Vec::new()
+        },
+        outcomes: vec![AccessOutcome {
+            type_code: e.id.type_code(),
+            outcome: if shown {
+                Outcome::Provided
+            } else {
+                Outcome::NotProvided
+            },
+            reason: if shown { None } else { e.verdict.reason() },
+            licence: Some(p.licence.clone()),
+            consent: None,
+            stamped_copy: None,
+            disclosed: p.fields.clone().filter(|_| shown),
+            claims: None,
+        }],
+        presentation: Some(p.id.clone()),
+        acted_by: p.acted_by.clone(),
+    }
+}
+
+/// The access record of a pull or check, naming each provided type's stamped copy (a pull's copy
+/// id is set here) and the fields it discloses.
+pub(super) fn access_record(
+    ask: &Ask<'_>,
+    kind: AccessKind,
+    digest: &HolderDigest,
+    consents: &[Consent],
+    decisions: &mut [Decision],
+    now: DateTime<Utc>,
+) -> AccessRecord {
+    let mut record = AccessRecord {
+        id: ids::access_record(now),
+        kind,
+        at: now,
+        requester: ask.requester.id.clone(),
+        requester_name: ask.requester.name.clone(),
+        matter: ask.matter.code.clone(),
+        matter_name: ask.matter.name.clone(),
+        purpose: ask.purpose.clone(),
+        holder_digest: hex::encode(digest),
+        licences: Vec::new(),
+        outcomes: Vec::with_capacity(decisions.len()),
+        presentation: None,
+        acted_by: None,
+    };
+    for d in decisions {
+        let licence = d.extracted.as_ref().map(|e| e.id.urn());
+        let consent = d.outcome.as_ref().ok().map(|&i| consents[i].id.clone());
+        if let (Ok(i), None) = (&d.outcome, &record.acted_by) {
+            record.acted_by = consents[*i].granted_by().map(str::to_owned);
+        }
+        let pulled = consent.is_some() && kind == AccessKind::Pull;
+        if pulled {
+            d.copy_id = Some(ids::uuid_urn());
+            record.licences.extend(licence.clone());
+        }
+        record.outcomes.push(AccessOutcome {
+            type_code: d.type_code.clone(),
+            outcome: d.outcome(),
+            reason: d.reason(),
+            licence,
+            consent,
+            stamped_copy: d.copy_id.clone(),
+            disclosed: ask
+                .matter
+                .fields_of(&d.type_code)
+                .filter(|_| pulled)
+                .map(<[String]>::to_vec),
+            claims: None,
+        });
+    }
+    record
+}
+
+impl Vault {
+    /// A page of the holder's access log, newest first. `cursor` is the `nextCursor` of the
+    /// previous page.
+    pub fn access_log(
+        &self,
+        holder: &HolderCode,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<AccessPage, VaultError> {
+        let digest = self.holder_digest(holder);
+        let limit = page::ACCESS_LOG.clamp(limit);
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(layout::access_after(&digest, c).ok_or_else(|| {
+                VaultError::new(
+                    Reason::InvalidRequest,
+                    "cursor",
+                    "not a cursor this endpoint returned",
+                )
+            })?),
+        };
+        let mut records = self.access_records(&digest, after.as_deref(), limit + 1)?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next_cursor = match records.last() {
+            Some((k, _)) if more => Some(layout::access_cursor(k)?),
+            _ => None,
+        };
+        Ok(AccessPage {
+            records: records.into_iter().map(|(_, r)| r).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Up to `n` of a holder's access records with their index keys, newest first, strictly
+    /// older than the index key `after` when given.
+    pub(super) fn access_records(
+        &self,
+        digest: &HolderDigest,
+        after: Option<&[u8]>,
+        n: usize,
+    ) -> Result<Vec<(Vec<u8>, AccessRecord)>, StoreError> {
+        let entries = match after {
+            None => self.store.scan(Table::HolderAccess, digest, true, n)?,
+            Some(a) => self
+                .store
+                .scan_after(Table::HolderAccess, digest, a, true, n)?,
+        };
+        // An index entry is empty; one written before the split holds its record itself.
+        let keys = entries
+            .iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(k, _)| layout::access_record_of(k).map(<[u8]>::to_vec))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut indexed = self
+            .store
+            .multi_get(Table::AccessRecord, &keys)?
+            .into_iter();
+        let mut records = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            records.push((
+                k,
+                if v.is_empty() {
+                    let r = indexed.next().flatten().ok_or_else(|| {
+                        layout::corrupt(Table::AccessRecord, "indexed record missing")
+                    })?;
+                    layout::decode(Table::AccessRecord, &r)?
+                } else {
+                    layout::decode(Table::HolderAccess, &v)?
+                },
+            ));
+        }
+        Ok(records)
+    }
+
+    /// The holder's summary, from the whole access log: per matter, the licences provided
+    /// without being uploaded again, and when.
+    pub fn holder_summary(&self, holder: &HolderCode) -> Result<HolderSummary, VaultError> {
+        let mut by_matter: BTreeMap<String, MatterSummary> = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.access_log(holder, page::ACCESS_LOG.max, cursor.as_deref())?;
+            for r in &page.records {
+                let provided = r
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.outcome == Outcome::Provided)
+                    .count() as u64;
+                // An in-person showing serves no matter.
+                if provided == 0 || r.kind == AccessKind::InPerson {
+                    continue;
+                }
+                let m = by_matter
+                    .entry(r.matter.clone())
+                    .or_insert_with(|| MatterSummary {
+                        matter: r.matter.clone(),
+                        matter_name: r.matter_name.clone(),
+                        licences_provided: 0,
+                        pulls: 0,
+                        checks: 0,
+                        first_at: r.at,
+                        last_at: r.at,
+                    });
+                match r.kind {
+                    AccessKind::Pull => {
+                        m.pulls += 1;
+                        m.licences_provided += provided;
+                    }
+                    AccessKind::Check => m.checks += 1,
+                    AccessKind::InPerson => {}
+                }
+                m.first_at = m.first_at.min(r.at);
+                m.last_at = m.last_at.max(r.at);
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut matters: Vec<MatterSummary> = by_matter.into_values().collect();
+        matters.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.matter.cmp(&b.matter)));
+        Ok(HolderSummary {
+            licences_provided: matters.iter().map(|m| m.licences_provided).sum(),
+            matters,
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! Reading licences out: the stored bytes checked against their digest, verified afresh on every
+//! read; and the verification of documents presented from outside.
+
+use crate::auth::Principal;
+use crate::codes::{HolderCode, LicenceId};
+use crate::jcs;
+use crate::licence::Licence;
+use crate::metrics::Counter;
+use crate::proof;
+use crate::store::{StoreError, Table};
+use crate::verdict::{Check, CheckName, Reason, Verdict};
+use crate::verify::{self, Evidence, RecordFacts};
+use chrono::{DateTime, Utc};
+
+use super::layout::{self, HolderDigest};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{Extracted, LicenceMeta, Vault};
+
+/// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
+/// proof prepared: each done once per read.
+pub(super) struct Loaded {
+    bytes: Vec<u8>,
+    doc: Value,
+    prepared: Result<proof::Prepared, proof::ProofError>,
+}
+
+impl Loaded {
+    /// Why the bytes cannot be judged at all, as the integrity check's detail.
+    pub(super) fn new(bytes: Option<Vec<u8>>, meta: &LicenceMeta) -> Result<Self, String> {
+        let b = bytes.ok_or_else(|| "document bytes are missing".to_owned())?;
+        if hex::encode(Sha256::digest(&b)) != meta.sha256 {
+            return Err("stored bytes do not match the digest recorded at deposit".to_owned());
+        }
+        let doc = jcs::parse(&b).map_err(|e| format!("stored bytes are not JSON: {e}"))?;
+        // Stored bytes are canonical (that is how they were stored, and the digest says they
+        // are unchanged): hash them without re-canonicalising.
+        let prepared = proof::prepare_canonical(&doc, &b);
+        Ok(Self {
+            bytes: b,
+            doc,
+            prepared,
+        })
+    }
+}
+
+impl Vault {
+    pub fn meta(&self, id: &LicenceId) -> Result<Option<LicenceMeta>, StoreError> {
+        self.store
+            .get(Table::LicenceMeta, layout::licence(id))?
+            .map(|v| layout::decode(Table::LicenceMeta, &v))
+            .transpose()
+    }
+
+    /// Reads a licence and verifies it afresh. `None` if the vault does not hold it.
+    pub fn extract(
+        &self,
+        id: &LicenceId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Extracted>, StoreError> {
+        let Some(meta) = self.meta(id)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .store
+            .get(Table::LicenceDocument, layout::licence(id))?;
+        Ok(Some(self.verify_stored(id, bytes, meta, now)))
+    }
+
+    /// Verifies a stored licence afresh: its digest, then every check with `verify_strict` for
+    /// the signature, as of `now`.
+    pub(super) fn verify_stored(
+        &self,
+        id: &LicenceId,
+        bytes: Option<Vec<u8>>,
+        meta: LicenceMeta,
+        now: DateTime<Utc>,
+    ) -> Extracted {
+        let loaded = Loaded::new(bytes, &meta);
+        let reg = self.registries();
+        let mut facts = RecordFacts {
+            deposited_at: meta.deposited_at,
+            integrity: Ok(()),
+            status: meta
+                .status
+                .as_ref()
+                .map(|s| (s.status, s.effective_at, s.reason.clone())),
+            superseded_by: meta.superseded_by.clone(),
+        };
+        let (verdict, licence, document) = match loaded {
+            Err(detail) => {
+                let v = Verdict::new(
+                    vec![Check::fail(
+                        CheckName::Integrity,
+                        Reason::IntegrityFailure,
+                        detail,
+                    )],
+                    now,
+                );
+                (v, None, None)
+            }
+            Ok(Loaded {
+                bytes,
+                doc,
+                prepared,
+            }) => {
+                let ev = Evidence {
+                    registries: Some(&reg),
+                    record: Some(&facts),
+                    now,
+                    signature: None,
+                };
+                let (mut v, lic) = verify::licence_prepared(&doc, &prepared, ev);
+                if v.check(CheckName::Signature)
+                    .is_some_and(|c| c.ok != Some(true))
+                {
+                    facts.integrity =
+                        Err("stored bytes no longer verify against their signature".into());
+                    let ev = Evidence {
+                        registries: Some(&reg),
+                        record: Some(&facts),
+                        now,
+                        signature: Some(false),
+                    };
+                    v = verify::licence_prepared(&doc, &prepared, ev).0;
+                }
+                // Served as stored: the bytes just checked, not the parsed tree serialised again.
+                let served = facts
+                    .integrity
+                    .is_ok()
+                    .then_some(bytes)
+                    .and_then(|b| jcs::Canonical::new(b).ok());
+                (v, lic, served)
+            }
+        };
+        if verdict.reason() == Some(Reason::IntegrityFailure) {
+            tracing::error!(licence = %id, "INTEGRITY FAILURE: stored licence no longer verifies; it will not be served as valid");
+            self.metrics.inc(Counter::IntegrityFailures);
+        }
+        let verdict_label = verdict.reason().map_or("valid", Reason::as_str);
+        self.metrics.inc(Counter::Extractions {
+            verdict: verdict_label,
+        });
+        Extracted {
+            id: id.clone(),
+            document,
+            licence,
+            meta,
+            verdict,
+        }
+    }
+
+    /// All licences of a holder, each freshly verified, in identifier order.
+    pub fn holder_licences(
+        &self,
+        holder: &HolderCode,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Extracted>, StoreError> {
+        let digest = self.holder_digest(holder);
+        let mut out = Vec::new();
+        for (k, _) in self
+            .store
+            .scan(Table::HolderLicence, &digest, false, usize::MAX)?
+        {
+            let id = layout::holder_licence_id(&k)?;
+            if let Some(e) = self.extract(&id, now)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `principal` may read the stored licence (its issuer or its holder).
+    pub fn may_read(&self, principal: &Principal, e: &Extracted) -> Result<bool, StoreError> {
+        Ok(match principal {
+            Principal::Issuer(u) => &e.id.issuer() == u,
+            Principal::Holder(h) => self.holds(&self.holder_digest(h), &e.id)?,
+            Principal::Admin | Principal::Requester(_) => false,
+        })
+    }
+
+    /// Whether the holder of `digest` holds `id`.
+    pub(super) fn holds(&self, digest: &HolderDigest, id: &LicenceId) -> Result<bool, StoreError> {
+        let key = layout::holder_licence(digest, id);
+        Ok(self.store.get(Table::HolderLicence, &key)?.is_some())
+    }
+
+    /// Verifies a presented document: a licence (against the registries and, when the vault holds
+    /// the same bytes, its deposit time and status) or a vault-signed document (receipt, copy).
+    pub fn verify_presented(&self, doc: &Value, now: DateTime<Utc>) -> Result<Verdict, StoreError> {
+        self.judge(doc, now, |d| self.presented_verdict(d, now))
+    }
+
+    /// The verdict of a document presented to the public VC-API verifier: judged from public data
+    /// only (the registries and the vault's key), never from what the vault holds, so asking tells
+    /// nothing about its records.
+    pub fn verify_public(&self, doc: &Value, now: DateTime<Utc>) -> Verdict {
+        let reg = self.registries();
+        self.judge(doc, now, |d| {
+            Ok::<_, std::convert::Infallible>(if Licence::is_licence(d) {
+                verify::licence(d, Evidence::new(Some(&reg), now)).0
+            } else {
+                verify::document(d, None, now)
+            })
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+
+    /// The one dispatch of both verifiers, counted in the metrics: a consent receipt or a stamped
+    /// copy is checked against the vault's key (a copy's embedded licence judged by `judge`), any
+    /// other document by `judge`.
+    pub(super) fn judge<E>(
+        &self,
+        doc: &Value,
+        now: DateTime<Utc>,
+        judge: impl Fn(&Value) -> Result<Verdict, E>,
+    ) -> Result<Verdict, E> {
+        let keys = std::slice::from_ref(self.signer.did_key());
+        let verdict = if let Some(v) = verify::vault_signed(doc, Some(keys), now) {
+            v
+        } else if verify::copy::is_stamped_copy(doc) {
+            verify::copy::check(doc, Some(keys), now, &judge)?
+        } else {
+            judge(doc)?
+        };
+        self.metrics.inc(Counter::Verifications {
+            verdict: verdict.reason().map_or("valid", Reason::as_str),
+        });
+        Ok(verdict)
+    }
+
+    /// The verdict of a presented licence or vault-signed document, not counted in the metrics.
+    pub(super) fn presented_verdict(
+        &self,
+        doc: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, StoreError> {
+        let reg = self.registries();
+        let verdict = if Licence::is_licence(doc) {
+            let stored = match doc
+                .get("id")
+                .and_then(Value::as_str)
+                .map(LicenceId::from_urn_or_bare)
+            {
+                Some(Ok(id)) => self.meta(&id)?.map(|m| (id, m)),
+                _ => None,
+            };
+            let sha = hex::encode(Sha256::digest(jcs::canonicalize(doc)));
+            match stored {
+                Some((id, meta)) if meta.sha256 == sha => {
+                    let bytes = self
+                        .store
+                        .get(Table::LicenceDocument, layout::licence(&id))?;
+                    self.verify_stored(&id, bytes, meta, now).verdict
+                }
+                Some((_, meta)) => {
+                    // The vault holds other content under this identifier. A forgery simply fails its
+                    // signature; a validly signed second version of the same licence is a conflict.
+                    let (v, _) = verify::licence(doc, Evidence::new(Some(&reg), now));
+                    let signed = v.check(CheckName::Signature).and_then(|c| c.ok) == Some(true);
+                    let status = if signed {
+                        Check::fail(
+                            CheckName::Status,
+                            Reason::Conflict,
+                            format!(
+                                "the vault holds other content under this identifier (sha256 {})",
+                                meta.sha256
+                            ),
+                        )
+                    } else {
+                        Check::not_checked(
+                            CheckName::Status,
+                            "the vault holds other content under this identifier",
+                        )
+                    };
+                    v.replacing(status)
+                }
+                None => verify::licence(doc, Evidence::new(Some(&reg), now)).0,
+            }
+        } else {
+            verify::document(doc, Some(std::slice::from_ref(self.signer.did_key())), now)
+        };
+        Ok(verdict)
+    }
+}

@@ -1,0 +1,64 @@
+//! One page convention for every feed (the access log, notifications, a requester's notices, an
+//! agency's deposits and notices): `limit`, an opaque `cursor`, and `nextCursor` (absent on the
+//! last page). The sizes of every feed are here.
+
+use super::VaultError;
+use crate::verdict::Reason;
+
+/// How many entries a page of one feed holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize {
+    /// When the caller names no `limit`.
+    pub default: usize,
+    /// The most a caller may ask for.
+    pub max: usize,
+}
+
+impl PageSize {
+    /// `limit` within `1..=max`.
+    pub fn clamp(self, limit: usize) -> usize {
+        limit.clamp(1, self.max)
+    }
+}
+
+/// A holder's access log, newest first.
+pub const ACCESS_LOG: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+/// A holder's notifications, newest first.
+pub const NOTIFICATIONS: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+/// A requester's revocation notices, oldest first.
+pub const NOTICES: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+/// An agency's deposits or the notices they caused, newest first.
+pub const ISSUER: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+
+/// The position a numbered feed's cursor stands for (its text is the number; clients treat it as
+/// opaque).
+pub fn position(cursor: Option<&str>) -> Result<Option<u64>, VaultError> {
+    cursor
+        .map(|c| {
+            c.parse::<u64>().map_err(|_| {
+                VaultError::new(
+                    Reason::InvalidRequest,
+                    "cursor",
+                    "not a cursor this feed gave",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The cursor of a numbered feed's next page.
+pub fn cursor_at(position: Option<u64>) -> Option<String> {
+    position.map(|n| n.to_string())
+}

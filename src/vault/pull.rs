@@ -1,0 +1,460 @@
+//! Pulls and checks (核验) by approval systems (SPEC §7): decided behind the holder's door, their
+//! access record written before anything leaves, then the purpose-stamped copies. What a consent
+//! allows is decided by the rules in [`crate::reuse`]; this module reads what they need and writes
+//! what they decided.
+//!
+//! **Invariants:** no licence is read for a type the requester holds no usable consent for; the
+//! access record, the consent use counters and the statistics of a pull are one durable
+//! [`Change`], committed before anything is returned; consent counters are checked and incremented
+//! behind the holder's door ([`Vault::for_holder`]), so concurrent pulls never exceed `maxUses`;
+//! holder codes appear in store keys and records only as the keyed holder digest.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::access_log::{access_record, put_access_record, AccessKind, AccessRecord, Decision};
+use super::layout::{self, HolderDigest, StatKey};
+use super::statistics::{add_to_metrics, NO_AGENCY};
+use super::{At, Extracted, LicenceMeta, Tx, Vault, VaultError};
+use crate::codes::{LicenceId, TypeCode};
+use crate::jcs;
+use crate::registry::Registries;
+use crate::reuse::{self, Ask, Candidate, ClaimCheck, Consent, Need, Outcome, PullRequest};
+use crate::store::{Change, StoreError, Table};
+use crate::verdict::{Reason, Verdict};
+use crate::verify::copy::{self, CopyFacts, COPY_VALIDITY_DAYS};
+
+/// What a pull answered for one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeResult {
+    pub type_code: TypeCode,
+    pub type_name: Option<String>,
+    pub outcome: Outcome,
+    pub reason: Option<Reason>,
+    pub message: Option<String>,
+    /// The licence considered (provided, or refused for its own state); absent otherwise.
+    pub licence_id: Option<LicenceId>,
+    /// The signed licence, as stored: only when provided, and never for a matter that declares
+    /// the fields it needs of the type (the stamped copy then discloses only those).
+    pub licence: Option<jcs::Canonical>,
+    /// The face fields released, when the matter declares them for the type.
+    pub disclosed: Option<Vec<String>>,
+    /// Its fresh verdict: when a licence was considered.
+    pub verdict: Option<Verdict>,
+    /// The vault-signed purpose-stamped copy, canonical: only when provided.
+    pub stamped_copy: Option<jcs::Canonical>,
+    /// The consent charged: only when provided.
+    pub consent: Option<String>,
+}
+
+/// The answer to a pull, released only after its access record is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    pub access_record: String,
+    pub pulled_at: DateTime<Utc>,
+    pub matter: String,
+    pub purpose: String,
+    pub results: Vec<TypeResult>,
+}
+
+/// The answer to a check (`POST /v1/reuse:check`), released only after its access record is
+/// durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimAnswer {
+    pub access_record: String,
+    pub checked_at: DateTime<Utc>,
+    pub matter: String,
+    pub type_code: TypeCode,
+    /// `provided`: the claims were compared; otherwise why not.
+    pub outcome: Outcome,
+    pub reason: Option<Reason>,
+    pub message: Option<String>,
+    pub claims: Option<BTreeMap<String, bool>>,
+}
+
+/// The best candidate found for one looked-for type, and the consent it would be charged to.
+pub(super) struct Found {
+    pub(super) extracted: Extracted,
+    pub(super) consent: usize,
+}
+
+impl Vault {
+    /// Pulls the licences a matter needs for `requester`, with the holder's consent. Every pull —
+    /// whatever it provides — is recorded before the answer exists; if the record cannot be
+    /// written, the pull fails and no consent use is counted.
+    pub fn reuse(
+        &self,
+        requester: &str,
+        req: PullRequest,
+        at: impl Into<At>,
+    ) -> Result<Pull, VaultError> {
+        let reg = self.registries();
+        let ask = Ask::new(&reg, requester, req)?;
+        let (consents, decisions, record) =
+            self.decide_and_record(&ask, AccessKind::Pull, |_, _| {}, at.into())?;
+        let now = record.at;
+        self.release(&reg, &ask, &consents, decisions, &record, now)
+    }
+
+    /// Checks claimed face values of one of the holder's licences for `requester` (核验): under the
+    /// same consent rules and the same audit-before-release as a pull, and nothing but whether
+    /// each claim matches leaves.
+    pub fn check_claims(
+        &self,
+        requester: &str,
+        check: ClaimCheck,
+        at: impl Into<At>,
+    ) -> Result<ClaimAnswer, VaultError> {
+        let reg = self.registries();
+        let ask = Ask::new(
+            &reg,
+            requester,
+            PullRequest {
+                holder: check.holder.clone(),
+                matter: check.matter.clone(),
+                purpose: check.purpose.clone(),
+                types: Some(vec![check.type_code.clone()]),
+            },
+        )?;
+        reuse::check_claims(&reg, ask.matter, &check)?;
+        let (_, decisions, record) = self.decide_and_record(
+            &ask,
+            AccessKind::Check,
+            |record, decisions| {
+                for (o, d) in record.outcomes.iter_mut().zip(decisions) {
+                    if let (Ok(_), Some(lic)) = (
+                        &d.outcome,
+                        d.extracted.as_ref().and_then(|e| e.licence.as_ref()),
+                    ) {
+                        o.claims = Some(reuse::matches(&lic.fields, &check.claims));
+                    }
+                }
+            },
+            at.into(),
+        )?;
+        let d = decisions.into_iter().next();
+        let outcome = record.outcomes.first();
+        Ok(ClaimAnswer {
+            access_record: record.id.clone(),
+            checked_at: record.at,
+            matter: ask.matter.code.clone(),
+            type_code: check.type_code,
+            outcome: d.as_ref().map_or(Outcome::NotProvided, Decision::outcome),
+            reason: d.as_ref().and_then(Decision::reason),
+            message: d.and_then(|d| d.outcome.err().map(|r| r.message)),
+            claims: outcome.and_then(|o| o.claims.clone()),
+        })
+    }
+
+    /// Decides a pull or a check under the holder's lock and commits its access record (filled
+    /// in by `fill`), consent uses and statistics before anything is released.
+    pub(super) fn decide_and_record(
+        &self,
+        ask: &Ask<'_>,
+        kind: AccessKind,
+        fill: impl Fn(&mut AccessRecord, &[Decision]),
+        at: At,
+    ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord), VaultError> {
+        let digest = self.holder_digest(&ask.holder);
+        let (consents, decisions, record, stats) = self
+            .for_holder(&digest, at, |tx| self.decide(tx, ask, kind, &digest, &fill))
+            .inspect_err(|e| {
+                if let VaultError::Store(e) = e {
+                    tracing::error!(error = %e, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, "access record not written; pull refused");
+                }
+            })?;
+        for (key, n) in &stats {
+            add_to_metrics(self, key, *n);
+        }
+        let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
+        tracing::info!(access_record = %record.id, kind = ?kind, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
+        Ok((consents, decisions, record))
+    }
+
+    /// One attempt of [`Vault::decide_and_record`], behind the holder's door: a concurrent pull
+    /// or withdrawal for the same holder sees all of this pull or none of it, pulls for other
+    /// holders run alongside and share WAL syncs, and the log's order is the order decided here.
+    pub(super) fn decide(
+        &self,
+        tx: &mut Tx<'_>,
+        ask: &Ask<'_>,
+        kind: AccessKind,
+        digest: &HolderDigest,
+        fill: &impl Fn(&mut AccessRecord, &[Decision]),
+    ) -> Result<PullDecided, VaultError> {
+        let now = tx.now();
+        let (keys, consents): (Vec<Vec<u8>>, Vec<Consent>) = self
+            .holder_consents(digest, false, |c| {
+                c.requester == ask.requester.id && c.matter == ask.matter.code
+            })?
+            .into_iter()
+            .unzip();
+        let needs = reuse::needs(&ask.types, ask.matter, &consents, now);
+        // Read and verify only what a usable consent admits.
+        let found = self.find_licences(digest, &ask.types, &needs, &consents, now)?;
+        let mut decisions = decide_all(&ask.types, &needs, found);
+        let mut record = access_record(ask, kind, digest, &consents, &mut decisions, now);
+        fill(&mut record, &decisions);
+        let stats = write_pull(
+            tx.change(),
+            ask,
+            digest,
+            (&keys, &consents),
+            &decisions,
+            &record,
+        );
+        Ok((consents, decisions, record, stats))
+    }
+}
+
+/// What a pull decided: the consents read, a decision per type, its access record and the
+/// statistics it counts.
+pub(super) type PullDecided = (
+    Vec<Consent>,
+    Vec<Decision>,
+    AccessRecord,
+    BTreeMap<StatKey, u64>,
+);
+
+/// Writes a pull's access record, its consent uses and its statistics into its change, and
+/// returns the statistics (counted in the metrics once the change is committed).
+pub(super) fn write_pull(
+    change: &mut Change,
+    ask: &Ask<'_>,
+    digest: &HolderDigest,
+    (keys, consents): (&[Vec<u8>], &[Consent]),
+    decisions: &[Decision],
+    record: &AccessRecord,
+) -> BTreeMap<StatKey, u64> {
+    let mut stats: BTreeMap<StatKey, u64> = BTreeMap::new();
+    *stats
+        .entry(StatKey::Pulls {
+            matter: ask.matter.code.clone(),
+        })
+        .or_default() += 1;
+    for d in decisions {
+        let key = StatKey::Licences {
+            agency: d
+                .extracted
+                .as_ref()
+                .map_or_else(|| NO_AGENCY.to_owned(), |e| e.id.issuer().to_string()),
+            type_code: d.type_code.to_string(),
+            matter: ask.matter.code.clone(),
+            outcome: d.reason().map_or("provided", Reason::as_str).to_owned(),
+        };
+        *stats.entry(key).or_default() += 1;
+    }
+
+    put_access_record(change, digest, record);
+    // The count is read and written under the holder's lock, so a plain put is exact (a
+    // merge operand per pull would leave every later read folding them until a compaction).
+    let used: std::collections::BTreeSet<usize> = decisions
+        .iter()
+        .filter_map(|d| d.outcome.clone().ok())
+        .collect();
+    for i in used {
+        let uses = u64::from(consents[i].uses) + 1;
+        change.put(
+            Table::ConsentUses,
+            keys[i].clone(),
+            layout::encode_count(uses),
+        );
+    }
+    for (k, n) in &stats {
+        change.add(Table::ReuseStats, k.encode(), *n);
+    }
+    stats
+}
+
+impl Vault {
+    /// The answer to a recorded pull: each provided licence as stored, with its stamped copy.
+    pub(super) fn release(
+        &self,
+        reg: &Registries,
+        ask: &Ask<'_>,
+        consents: &[Consent],
+        decisions: Vec<Decision>,
+        record: &AccessRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Pull, VaultError> {
+        let expires = now + Duration::days(COPY_VALIDITY_DAYS);
+        let mut results = Vec::with_capacity(decisions.len());
+        for d in decisions {
+            let outcome = d.outcome();
+            let type_name = reg.types.get(&d.type_code).map(|t| t.name.clone());
+            let (reason, message, consent) = match &d.outcome {
+                Ok(i) => (None, None, Some(consents[*i].id.clone())),
+                Err(r) => (Some(r.reason), Some(r.message.clone()), None),
+            };
+            let fields = ask.matter.fields_of(&d.type_code);
+            let (licence, stamped_copy) = match (&d.copy_id, &d.extracted) {
+                (Some(copy_id), Some(e)) => {
+                    let licence = e.document.clone().ok_or_else(|| {
+                        crate::verify::SigningError::new("stamped copy", "licence not servable")
+                    })?;
+                    let facts = CopyFacts {
+                        id: copy_id,
+                        licence: &e.id,
+                        sha256: &e.meta.sha256,
+                        requester: &ask.requester.id,
+                        matter: &ask.matter.code,
+                        purpose: &ask.purpose,
+                        access_record: &record.id,
+                        issued: now,
+                        expires,
+                    };
+                    match (fields, &e.licence) {
+                        (None, _) => {
+                            let copy = copy::issue(&self.signer, &facts, &licence)?;
+                            (Some(licence), Some(copy))
+                        }
+                        (Some(names), Some(lic)) => {
+                            let copy =
+                                copy::issue_minimised(&self.signer, &facts, lic.face(names))?;
+                            (None, Some(copy))
+                        }
+                        (Some(_), None) => {
+                            return Err(crate::verify::SigningError::new(
+                                "stamped copy",
+                                "licence not parsed",
+                            )
+                            .into())
+                        }
+                    }
+                }
+                _ => (None, None),
+            };
+            let disclosed = stamped_copy.as_ref().and(fields).map(<[String]>::to_vec);
+            results.push(TypeResult {
+                type_code: d.type_code,
+                type_name,
+                outcome,
+                reason,
+                message,
+                licence_id: d.extracted.as_ref().map(|e| e.id.clone()),
+                licence,
+                disclosed,
+                verdict: d.extracted.map(|e| e.verdict),
+                stamped_copy,
+                consent,
+            });
+        }
+        Ok(Pull {
+            access_record: record.id.clone(),
+            pulled_at: now,
+            matter: ask.matter.code.clone(),
+            purpose: ask.purpose.clone(),
+            results,
+        })
+    }
+
+    /// For each looked-for type, the holder's best licence of that type that one of its consents
+    /// admits (not superseded, verified afresh), and the consent it would be charged to. No
+    /// licence is read when no type is looked for.
+    pub(super) fn find_licences(
+        &self,
+        digest: &HolderDigest,
+        types: &[TypeCode],
+        needs: &[Need],
+        consents: &[Consent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Found>>, StoreError> {
+        let look = |i: usize| match &needs[i] {
+            Need::Look(l) => Some(l.as_slice()),
+            Need::Refused(_) => None,
+        };
+        let mut best: Vec<Option<Found>> = types.iter().map(|_| None).collect();
+        if (0..types.len()).all(|i| look(i).is_none()) {
+            return Ok(best);
+        }
+        // Candidates: of a looked-for type, admitted by one of its consents, and (below) not
+        // superseded.
+        let mut admitted: Vec<(usize, LicenceId, usize)> = Vec::new();
+        for (k, _) in self
+            .store
+            .scan(Table::HolderLicence, digest, false, usize::MAX)?
+        {
+            let text = layout::holder_licence_text(&k)?;
+            // Only identifiers of a looked-for type are parsed (check characters and all).
+            let ty = LicenceId::type_field(text);
+            let Some(i) =
+                (0..types.len()).find(|&i| look(i).is_some() && Some(types[i].as_str()) == ty)
+            else {
+                continue;
+            };
+            let id = layout::holder_licence_id(&k)?;
+            if let Some(c) = look(i).and_then(|l| reuse::charge(l, consents, &id)) {
+                admitted.push((i, id, c));
+            }
+        }
+        // Their metadata, in one multi-get.
+        let keys: Vec<Vec<u8>> = admitted
+            .iter()
+            .map(|(_, id, _)| layout::licence(id).to_vec())
+            .collect();
+        let metas = self.store.multi_get(Table::LicenceMeta, &keys)?;
+        let mut candidates = Vec::with_capacity(admitted.len());
+        for ((i, id, c), meta) in admitted.into_iter().zip(metas) {
+            let Some(meta) = meta
+                .map(|m| layout::decode::<LicenceMeta>(Table::LicenceMeta, &m))
+                .transpose()?
+            else {
+                continue;
+            };
+            if meta.superseded_by.is_none() {
+                candidates.push((i, id, c, meta));
+            }
+        }
+        let keys: Vec<Vec<u8>> = candidates
+            .iter()
+            .map(|(_, id, _, _)| layout::licence(id).to_vec())
+            .collect();
+        let bytes = self.store.multi_get(Table::LicenceDocument, &keys)?;
+        // Each candidate is verified with verify_strict, as every extraction is: a batch (which
+        // may accept a mixed-order R that verify_strict refuses, docs/DECISIONS.md) is for
+        // deposits only, and with two or three signatures per pull it saves little.
+        for ((i, id, consent, meta), b) in candidates.into_iter().zip(bytes) {
+            let e = self.verify_stored(&id, b, meta, now);
+            let rank =
+                |e: &Extracted| reuse::preference(e.verdict.valid, &e.id, e.meta.deposited_at);
+            if best[i]
+                .as_ref()
+                .is_none_or(|cur| rank(&e) > rank(&cur.extracted))
+            {
+                best[i] = Some(Found {
+                    extracted: e,
+                    consent,
+                });
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// Each type's decision by the rules, with the licence considered.
+pub(super) fn decide_all(
+    types: &[TypeCode],
+    needs: &[Need],
+    found: Vec<Option<Found>>,
+) -> Vec<Decision> {
+    types
+        .iter()
+        .zip(needs)
+        .zip(found)
+        .map(|((ty, need), found)| {
+            let candidate = found.as_ref().map(|f| Candidate {
+                id: &f.extracted.id,
+                verdict: &f.extracted.verdict,
+                servable: f.extracted.document.is_some(),
+                consent: f.consent,
+            });
+            Decision {
+                type_code: ty.clone(),
+                outcome: reuse::decide(ty, need, candidate),
+                extracted: found.map(|f| f.extracted),
+                copy_id: None,
+            }
+        })
+        .collect()
+}
