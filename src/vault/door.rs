@@ -83,7 +83,7 @@ pub(crate) struct Tx<'v> {
     vault: &'v Vault,
     now: DateTime<Utc>,
     change: Change,
-    _write: Option<MutexGuard<'v, ()>>,
+    write: Option<MutexGuard<'v, ()>>,
     stripes: Vec<MutexGuard<'v, ()>>,
     versions: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
@@ -107,7 +107,7 @@ impl Tx<'_> {
         &mut self,
         digests: impl IntoIterator<Item = &'d HolderDigest>,
     ) -> Result<(), StoreError> {
-        debug_assert!(self._write.is_some() && self.stripes.is_empty());
+        debug_assert!(self.write.is_some() && self.stripes.is_empty());
         let digests: BTreeSet<&HolderDigest> = digests.into_iter().collect();
         if digests.is_empty() {
             return Ok(());
@@ -229,7 +229,7 @@ impl Vault {
             vault: self,
             now: at.resolve(),
             change: Change::durable(),
-            _write: write,
+            write,
             stripes: Vec::new(),
             versions: Vec::new(),
         }
