@@ -152,17 +152,17 @@ impl Decision {
     }
 }
 
-/// The access record of a presentation code redeemed in person: the licence shown (when it
-/// verifies) and the fields it disclosed, or why it was not shown.
+/// The access record of a presentation code redeemed in person: the licence, when `shown`, and
+/// the fields it disclosed, or why it was not shown.
 pub(super) fn in_person_record(
     reg: &Registries,
     requester: &str,
     digest: &HolderDigest,
     p: &super::Presentation,
     e: &Extracted,
+    shown: bool,
     now: DateTime<Utc>,
 ) -> AccessRecord {
-    let shown = e.verdict.valid && e.document.is_some();
     AccessRecord {
         id: ids::access_record(now),
         kind: AccessKind::InPerson,

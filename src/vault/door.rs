@@ -57,21 +57,9 @@ pub(super) const HOLDER_STRIPES: usize = 16_384;
 /// How many times a decision is made before its lost races are reported (`503`).
 const ATTEMPTS: u32 = 24;
 
-/// An error that may mean another change came first, so the decision should be made again.
-pub(crate) trait LostRace {
-    fn lost_race(&self) -> bool;
-}
-
-impl LostRace for StoreError {
-    fn lost_race(&self) -> bool {
-        matches!(self, StoreError::Conflict(_))
-    }
-}
-
-impl LostRace for VaultError {
-    fn lost_race(&self) -> bool {
-        matches!(self, VaultError::Store(e) if e.lost_race())
-    }
+/// Whether an error means another change came first, so the decision should be made again.
+fn lost_race(e: &VaultError) -> bool {
+    matches!(e, VaultError::Store(StoreError::Conflict(_)))
 }
 
 /// One attempt of a decision behind a door: the locks it holds, the time it was taken at, and
@@ -241,11 +229,14 @@ impl Vault {
 
     /// Runs `decide` again while another change (on another node) beat it to what it read, at
     /// most [`ATTEMPTS`] times, after a short random pause that grows with each attempt.
-    fn retrying<T, E: LostRace>(&self, mut decide: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    fn retrying<T>(
+        &self,
+        mut decide: impl FnMut() -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
         let mut attempt = 1;
         loop {
             match decide() {
-                Err(e) if e.lost_race() && attempt < ATTEMPTS => {
+                Err(e) if lost_race(&e) && attempt < ATTEMPTS => {
                     self.metrics.inc(crate::metrics::Counter::StoreRetries);
                     let cap = 1u64 << attempt.min(6);
                     let micros = rand::rngs::OsRng.next_u64() % (cap * 1000);

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
-use super::access_log::{in_person_record, put_access_record, AccessRecord};
+use super::access_log::{in_person_record, put_access_record};
 use super::ids;
 use super::layout::{self, HolderDigest};
 use super::Extracted;
@@ -253,12 +253,14 @@ impl Vault {
             let licence = LicenceId::from_urn_or_bare(&p.licence)
                 .map_err(|_| layout::corrupt(Table::PresentationCode, "bad licence id"))?;
             let e = self.extract(&licence, tx.now())?.ok_or_else(not_found)?;
+            // Shown only when it verifies, and decided once: the record and the answer say the same.
+            let shown = e.verdict.valid && e.document.is_some();
             let reg = self.registries();
             let type_name = reg
                 .types
                 .get(&licence.type_code())
                 .map_or_else(String::new, |t| t.name.clone());
-            let record = in_person_record(&reg, requester, &digest, p, &e, tx.now());
+            let record = in_person_record(&reg, requester, &digest, p, &e, shown, tx.now());
             p.state = PresentationState::Redeemed;
             p.redeemed_by = Some(requester.to_owned());
             p.redeemed_at = Some(tx.now());
@@ -269,11 +271,15 @@ impl Vault {
                 layout::encode(&stored),
             );
             put_access_record(tx.change(), &digest, &record);
-            let shown = record.licences.len() == 1;
-            Ok((
-                shown_part(stored.presentation, record, e, type_name, tx.now()),
+            let answer = shown_part(
+                stored.presentation,
+                record.id,
+                e,
                 shown,
-            ))
+                type_name,
+                tx.now(),
+            );
+            Ok((answer, shown))
         })?;
         tracing::info!(presentation = %redeemed.presentation, access_record = %redeemed.access_record, requester, shown, "presentation code redeemed");
         Ok(redeemed)
@@ -302,12 +308,12 @@ impl Vault {
 /// when the licence was shown (it verifies).
 fn shown_part(
     p: Presentation,
-    record: AccessRecord,
+    access_record: String,
     e: Extracted,
+    shown: bool,
     type_name: String,
     now: DateTime<Utc>,
 ) -> Redeemed {
-    let shown = record.licences.len() == 1;
     let (document, fields) = match (&p.fields, shown) {
         (_, false) => (None, None),
         (None, true) => (e.document, None),
@@ -315,7 +321,7 @@ fn shown_part(
     };
     Redeemed {
         presentation: p.id,
-        access_record: record.id,
+        access_record,
         redeemed_at: now,
         licence: e.id.clone(),
         type_code: e.id.type_code(),
