@@ -4,6 +4,7 @@
 
 mod gen;
 mod import;
+mod ops;
 mod serve;
 mod verify;
 
@@ -56,6 +57,14 @@ pub enum Command {
     Import(import::ImportOpt),
     /// Write synthetic, validly signed licences (JSON Lines) for benchmarks and load tests.
     Gen(gen::GenOpt),
+    /// Back up a vault (serving or stopped) into a new directory: its store, key material and a
+    /// signed manifest; `backup verify PATH` checks one offline.
+    Backup(ops::BackupCmd),
+    /// Restore a backup into a new or empty data directory, after checking it.
+    Restore(ops::RestoreOpt),
+    /// The vault key: list its history, rotate it, declare one compromised.
+    #[command(subcommand)]
+    Key(ops::KeyCmd),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +125,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Id(cmd) => id(cmd),
         Command::Import(opt) => import::run(opt),
         Command::Gen(opt) => gen::run(opt),
+        Command::Backup(cmd) => ops::backup(cmd),
+        Command::Restore(opt) => ops::restore(opt),
+        Command::Key(cmd) => ops::key(cmd),
     }
 }
 
@@ -133,30 +145,12 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Reads a secret key file (one line: privateKeyMultibase).
 pub fn read_signer(path: &Path) -> anyhow::Result<Signer> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?,
-    );
-    Signer::from_private_multibase(&text).with_context(|| {
-        format!(
-            "{} is not a privateKeyMultibase Ed25519 key",
-            path.display()
-        )
-    })
+    crate::vault::FileKeys::read(path).map_err(anyhow::Error::msg)
 }
 
-/// Writes a secret key file with mode 0600 (created that way, never widened).
+/// Writes a secret key file with mode 0600 (created that way, never widened; never overwritten).
 pub fn write_secret(path: &Path, signer: &Signer) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    writeln!(f, "{}", signer.to_private_multibase().as_str())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::vault::FileKeys::write(path, signer).map_err(anyhow::Error::msg)
 }
 
 fn keygen(opt: &KeygenOpt) -> anyhow::Result<()> {

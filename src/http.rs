@@ -105,10 +105,21 @@ impl utoipa::Modify for BearerAuth {
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "`ok` or `degraded: <why>`")))]
 async fn healthz(State(state): State<AppState>) -> String {
     let vault = state.vault.clone();
-    match blocking(move || Ok(vault.ready()?)).await {
+    let (ready, restored) = blocking(move || Ok((vault.ready(), vault.restored())))
+        .await
+        .unwrap_or_else(|e| (Ok(()), Err(crate::store::StoreError::Engine(e.message))));
+    let mut out = match ready {
         Ok(()) => "ok\n".to_owned(),
-        Err(e) => format!("degraded: {}\n", e.reason.as_str()),
+        Err(e) => format!("degraded: {}\n", ApiError::from(e).reason.as_str()),
+    };
+    if let Ok(Some(r)) = restored {
+        out.push_str(&format!(
+            "restored {} from a backup made {}\n",
+            crate::proof::format_time(r.restored_at),
+            crate::proof::format_time(r.backup_created_at)
+        ));
     }
+    out
 }
 
 /// Readiness: whether the vault can take writes now (`503 storage_full` while its disk is full;

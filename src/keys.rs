@@ -2,7 +2,8 @@
 //! `privateKeyMultibase` (multicodec `0x1300`) for secret keys, both base58btc multibase.
 //!
 //! **Invariant:** secret key material lives only inside [`Signer`], which zeroizes on drop and never
-//! prints it (its `Debug` shows the `did:key`).
+//! prints it (its `Debug` shows the `did:key`). Whatever signs for the vault — a `Signer`, or a
+//! key in a hardware module that never leaves it — does so through [`Sign`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,6 +30,25 @@ pub enum KeyError {
     Point,
     #[error("weak Ed25519 public key (small-order or torsion component)")]
     Weak,
+    /// The key could not sign now (a hardware module failed or refused); nothing was signed.
+    #[error("the signing key is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An Ed25519 key that signs: in memory ([`Signer`]) or in a hardware security module.
+pub trait Sign: Send + Sync {
+    fn did_key(&self) -> &DidKey;
+    /// Signs `message` (plain Ed25519, RFC 8032), or says why the key cannot sign now.
+    fn try_sign(&self, message: &[u8]) -> Result<Signature, KeyError>;
+}
+
+impl Sign for Signer {
+    fn did_key(&self) -> &DidKey {
+        &self.did
+    }
+    fn try_sign(&self, message: &[u8]) -> Result<Signature, KeyError> {
+        Ok(self.sign(message))
+    }
 }
 
 /// Decodes a base58btc multibase string (`z…`).

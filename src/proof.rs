@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::jcs;
-use crate::keys::{multibase_decode, multibase_encode, DidKey, Signer};
+use crate::keys::{multibase_decode, multibase_encode, DidKey, Sign};
 
 pub const PROOF_TYPE: &str = "DataIntegrityProof";
 pub const CRYPTOSUITE: &str = "eddsa-jcs-2022";
@@ -35,6 +35,9 @@ pub enum ProofError {
     },
     #[error("proof.verificationMethod: {0}")]
     Key(#[from] crate::keys::KeyError),
+    /// The signing key could not sign (a hardware module failed): nothing was signed.
+    #[error("{0}")]
+    Signing(crate::keys::KeyError),
 }
 
 impl ProofError {
@@ -60,6 +63,7 @@ impl ProofError {
                 _ => "$.proof",
             },
             Self::Key(_) => "$.proof.verificationMethod",
+            Self::Signing(_) => "$.proof",
         }
     }
 }
@@ -112,7 +116,11 @@ fn hash_data(proof_config: &Map<String, Value>, canonical_document: &[u8]) -> [u
 }
 
 /// Adds an `eddsa-jcs-2022` proof to `document` (which must not have one) and returns the signed document.
-pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<Value, ProofError> {
+pub fn sign(
+    document: Value,
+    signer: &dyn Sign,
+    created: DateTime<Utc>,
+) -> Result<Value, ProofError> {
     sign_until(document, signer, Some(created), None)
 }
 
@@ -120,7 +128,7 @@ pub fn sign(document: Value, signer: &Signer, created: DateTime<Utc>) -> Result<
 /// licences and statements require it) and `expires`.
 pub fn sign_until(
     document: Value,
-    signer: &Signer,
+    signer: &dyn Sign,
     created: Option<DateTime<Utc>>,
     expires: Option<DateTime<Utc>>,
 ) -> Result<Value, ProofError> {
@@ -131,7 +139,7 @@ pub fn sign_until(
         return Err(ProofError::invalid("proof", "document already has a proof"));
     }
     let canonical = jcs::canonicalize_object(&signed, "proof", None);
-    let proof = proof_with(&canonical, signed.get("@context"), signer, created, expires);
+    let proof = proof_with(&canonical, signed.get("@context"), signer, created, expires)?;
     signed.insert("proof".into(), proof);
     Ok(Value::Object(signed))
 }
@@ -142,19 +150,19 @@ pub fn sign_until(
 pub fn proof_for(
     canonical: &[u8],
     context: Option<&Value>,
-    signer: &Signer,
+    signer: &dyn Sign,
     created: DateTime<Utc>,
-) -> Value {
+) -> Result<Value, ProofError> {
     proof_with(canonical, context, signer, Some(created), None)
 }
 
 fn proof_with(
     canonical: &[u8],
     context: Option<&Value>,
-    signer: &Signer,
+    signer: &dyn Sign,
     created: Option<DateTime<Utc>>,
     expires: Option<DateTime<Utc>>,
-) -> Value {
+) -> Result<Value, ProofError> {
     let mut config = Map::new();
     config.insert("type".into(), PROOF_TYPE.into());
     config.insert("cryptosuite".into(), CRYPTOSUITE.into());
@@ -172,12 +180,14 @@ fn proof_with(
     if let Some(ctx) = context {
         config.insert("@context".into(), ctx.clone());
     }
-    let signature = signer.sign(&hash_data(&config, canonical));
+    let signature = signer
+        .try_sign(&hash_data(&config, canonical))
+        .map_err(ProofError::Signing)?;
     config.insert(
         "proofValue".into(),
         multibase_encode(&signature.to_bytes()).into(),
     );
-    Value::Object(config)
+    Ok(Value::Object(config))
 }
 
 fn str_field<'a>(
@@ -336,6 +346,7 @@ fn strict_components(sig: &Signature) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Signer;
 
     /// The W3C vectors, vendored in fixtures/ (and compared with the shared copy when present).
     fn conformance(name: &str) -> String {

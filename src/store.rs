@@ -325,4 +325,12 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Flushes memtables and syncs the WAL (used at shutdown).
     fn flush(&self) -> Result<(), StoreError>;
+    /// A consistent copy of the data as of now in the directory `to`, taken while serving.
+    /// Engines backed up by their own tools (PostgreSQL: `pg_basebackup`) refuse.
+    fn checkpoint(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        let _ = to;
+        Err(StoreError::Engine(
+            "this engine is backed up with its own tools (docs/OPERATIONS.md)".into(),
+        ))
+    }
 }

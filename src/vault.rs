@@ -12,23 +12,22 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::codes::{HolderCode, LicenceId};
 use crate::jcs;
 use crate::keys::{DidKey, Signer};
+
 use crate::licence::Licence;
 use crate::metrics::Metrics;
 use crate::registry::Registries;
-use crate::store::{Change, Store, StoreError, Table};
+use crate::store::{Store, StoreError};
 use crate::verdict::{Reason, Rejection, Verdict};
 use crate::verify::SigningError;
 
 mod access_log;
+pub mod backup;
 mod consents;
 mod delegations;
 mod deposit;
@@ -36,6 +35,7 @@ mod door;
 mod extraction;
 mod ids;
 mod issuers;
+pub mod keyring;
 pub mod layout;
 mod lifecycle;
 mod notices;
@@ -53,6 +53,7 @@ use layout::HolderDigest;
 pub use door::At;
 pub(crate) use door::Tx;
 use door::HOLDER_STRIPES;
+pub use keyring::{FileKeys, IndexKey, KeyRing, KeySource};
 pub use registries::KeyEdit;
 use tokens::TokenCache;
 
@@ -163,8 +164,8 @@ impl VaultError {
 
 pub struct Vault {
     store: Arc<dyn Store>,
-    signer: Signer,
-    holder_key: [u8; 32],
+    /// The key history, the signing keys this process holds, the holder index secret.
+    keys: KeyRing,
     /// The registries as read, with the registry generation they were read at.
     registries: RwLock<(Option<Vec<u8>>, Arc<Registries>)>,
     /// Serialises check-then-write sequences (deposit idempotency, registry edits).
@@ -184,22 +185,22 @@ pub struct Vault {
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
-            .field("did", self.signer.did_key())
+            .field("keys", &self.keys.source().describe())
             .finish_non_exhaustive()
     }
 }
 
 impl Vault {
-    /// Opens the vault over `store`, signing receipts with `signer`. `idp_keys` are the identity
-    /// providers trusted for holder JWS tokens.
+    /// Opens the vault over `store` with one in-memory key (tests, benchmarks). `idp_keys` are
+    /// the identity providers trusted for holder JWS tokens.
     pub fn open(
         store: Arc<dyn Store>,
         signer: Signer,
         idp_keys: Vec<DidKey>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, VaultError> {
         Self::open_with(
             store,
-            signer,
+            KeyRing::in_memory(signer),
             VaultOptions {
                 idp_keys,
                 ..VaultOptions::default()
@@ -207,21 +208,17 @@ impl Vault {
         )
     }
 
+    /// Opens the vault over `store` with its keys; refuses keys of another vault
+    /// ([`keyring::bind`]).
     pub fn open_with(
         store: Arc<dyn Store>,
-        signer: Signer,
+        keys: KeyRing,
         options: VaultOptions,
-    ) -> Result<Self, StoreError> {
-        // The holder index key is derived from the vault's secret, so a copy of the database alone
-        // does not reveal which holder owns which licences.
-        let mut h = Sha256::new();
-        h.update(b"licence-vault holder index v1\0");
-        h.update(signer.to_private_multibase().as_bytes());
-        let holder_key: [u8; 32] = h.finalize().into();
+    ) -> Result<Self, VaultError> {
+        keyring::bind(&*store, &keys)?;
         let vault = Self {
             store,
-            signer,
-            holder_key,
+            keys,
             registries: RwLock::new((None, Arc::new(Registries::default()))),
             write: Mutex::new(()),
             holders: (0..HOLDER_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -246,49 +243,12 @@ impl Vault {
         &self.public_url
     }
 
-    pub fn did_key(&self) -> &DidKey {
-        self.signer.did_key()
-    }
-
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
     /// The keyed digest under which a holder's licences are indexed.
     pub fn holder_digest(&self, holder: &HolderCode) -> HolderDigest {
-        // HMAC accepts keys of any length; 32 bytes cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.holder_key)
-            .unwrap_or_else(|_| unreachable!());
-        mac.update(holder.key().as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-}
-
-/// Binds a data directory to its vault key on first open, and refuses any other key afterwards:
-/// receipts and the holder index depend on it.
-pub fn bind_vault_key(store: &dyn Store, did: &DidKey) -> Result<(), VaultError> {
-    match store.get(Table::Meta, layout::VAULT_DID)? {
-        None => {
-            let mut c = Change::durable();
-            c.expect(Table::Meta, layout::VAULT_DID, None).put(
-                Table::Meta,
-                layout::VAULT_DID,
-                did.as_str().as_bytes().to_vec(),
-            );
-            match store.commit(c) {
-                // Another node bound the database first: to its key, or to this one.
-                Err(StoreError::Conflict(_)) => bind_vault_key(store, did),
-                other => Ok(other?),
-            }
-        }
-        Some(v) if v == did.as_str().as_bytes() => Ok(()),
-        Some(v) => Err(VaultError::new(
-            Reason::Conflict,
-            "vault key",
-            format!(
-                "this data directory belongs to vault key {}, not {did}",
-                String::from_utf8_lossy(&v)
-            ),
-        )),
+        self.keys.index().mac(holder.key().as_bytes())
     }
 }

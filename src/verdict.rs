@@ -27,6 +27,10 @@ pub enum Reason {
     UnknownKey,
     KeyNotActive,
     KeyCompromised,
+    /// A vault-signed document made by a vault key after that key's `validUntil` (SPEC §18).
+    VaultKeyRetired,
+    /// A vault-signed document made by a vault key at or after its declared compromise.
+    VaultKeyCompromised,
     IssuerMismatch,
     TypeNotAllowed,
     Suspended,
@@ -61,6 +65,9 @@ pub enum Reason {
     PayloadTooLarge,
     Internal,
     Unavailable,
+    /// The vault's signing key cannot sign now (its hardware module failed, or this node does
+    /// not hold the key now in force): nothing was written; retry later.
+    VaultKeyUnavailable,
     /// The vault's disk is full: nothing was written; retry later.
     StorageFull,
 }
@@ -78,6 +85,8 @@ impl Reason {
             Self::UnknownKey => "unknown_key",
             Self::KeyNotActive => "key_not_active",
             Self::KeyCompromised => "key_compromised",
+            Self::VaultKeyRetired => "vault_key_retired",
+            Self::VaultKeyCompromised => "vault_key_compromised",
             Self::IssuerMismatch => "issuer_mismatch",
             Self::TypeNotAllowed => "type_not_allowed",
             Self::Suspended => "suspended",
@@ -108,6 +117,7 @@ impl Reason {
             Self::PayloadTooLarge => "payload_too_large",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::VaultKeyUnavailable => "vault_key_unavailable",
             Self::StorageFull => "storage_full",
         }
     }

@@ -36,6 +36,9 @@ pub mod notice;
 pub mod receipt;
 pub mod statement;
 pub mod status_list;
+pub mod vault_keys;
+
+pub use vault_keys::{VaultKey, VaultKeys};
 
 /// `bytes` as a `urn:uuid:` of `version` (4: random, 8: derived), with the RFC 9562 variant bits.
 pub fn uuid_urn(mut b: [u8; 16], version: u8) -> String {
@@ -59,6 +62,9 @@ pub struct SigningError {
     /// What was being issued (`deposit receipt`, `stamped copy`, `status list`).
     pub what: &'static str,
     pub detail: String,
+    /// The key could not sign now (its module failed, or no key is in force here): a retry
+    /// may succeed; nothing was signed.
+    pub unavailable: bool,
 }
 
 impl SigningError {
@@ -66,6 +72,21 @@ impl SigningError {
         Self {
             what,
             detail: detail.to_string(),
+            unavailable: false,
+        }
+    }
+    /// The vault has no key that can sign now.
+    pub fn unavailable(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self {
+            unavailable: true,
+            ..Self::new(what, detail)
+        }
+    }
+    /// A proof that could not be made.
+    pub fn proof(what: &'static str, e: crate::proof::ProofError) -> Self {
+        match e {
+            crate::proof::ProofError::Signing(k) => Self::unavailable(what, k),
+            e => Self::new(what, e),
         }
     }
 }
@@ -492,7 +513,7 @@ fn subject_schema(members: &[(&str, bool)], what: &str, detail: impl FnOnce() ->
 /// and the vault share.
 pub fn vault_signed(
     doc: &Value,
-    trusted: Option<&[DidKey]>,
+    trusted: Option<&VaultKeys>,
     now: DateTime<Utc>,
 ) -> Option<Verdict> {
     if consent_receipt::is_consent_receipt(doc) {
@@ -505,20 +526,13 @@ pub fn vault_signed(
 }
 
 /// Verifies any `eddsa-jcs-2022`-signed document that is not a licence (a receipt, a stamped copy,
-/// a status list, any VC): the signature and validity period, and — when `trusted` names the keys
-/// that may sign such documents — the signer.
-pub fn document(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Verdict {
+/// a status list, any VC): the signature and validity period, and — when `trusted` is the history
+/// of the keys that may sign such documents — the signer and its period.
+pub fn document(doc: &Value, trusted: Option<&VaultKeys>, now: DateTime<Utc>) -> Verdict {
     let prepared = proof::prepare(doc);
     let mut checks = vec![proof_check(&prepared, None, now)];
     checks.push(match (trusted, &prepared) {
-        (Some(keys), Ok(p)) if keys.contains(&p.key) => {
-            Check::pass_with(CheckName::IssuerKey, format!("signed by {}", p.key))
-        }
-        (Some(_), Ok(p)) => Check::fail(
-            CheckName::IssuerKey,
-            Reason::UnknownKey,
-            format!("{} is not a key trusted for this document", p.key),
-        ),
+        (Some(keys), Ok(p)) => keys.check(&p.key, p.created),
         _ => Check::not_checked(CheckName::IssuerKey, "no trusted key given"),
     });
     checks.push(readable_validity(doc, now));

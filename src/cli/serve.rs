@@ -13,7 +13,8 @@ use super::{
 use crate::keys::{DidKey, Signer};
 use crate::store::rocks::RocksConfig;
 use crate::store::{PgStore, RocksStore, Store};
-use crate::vault::{Vault, VaultOptions};
+use crate::vault::keyring::{self, IndexKeyState};
+use crate::vault::{FileKeys, IndexKey, KeyRing, Vault, VaultOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeOpt {
@@ -92,14 +93,15 @@ impl StoreSpec {
     }
 }
 
-/// Loads the vault key, creating it on first start.
-pub fn vault_signer(
+/// The vault's first key file (`--vault-key`, else DATA/vault.key, created on first start).
+pub fn vault_key_path(
     data: &Path,
     explicit: Option<&Path>,
     demo_keys: Option<&Path>,
-) -> anyhow::Result<Signer> {
+) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
-        return read_signer(p);
+        read_signer(p)?;
+        return Ok(p.to_owned());
     }
     let path = data.join("vault.key");
     if !path.exists() {
@@ -110,7 +112,7 @@ pub fn vault_signer(
         write_secret(&path, &signer)?;
         tracing::info!(path = %path.display(), did = %signer.did_key(), "created the vault key");
     }
-    read_signer(&path)
+    Ok(path)
 }
 
 /// Opens the data directory: RocksDB, the vault key, and a check that the key belongs to the data.
@@ -141,7 +143,7 @@ pub fn open_vault_with(
     spec: &StoreSpec,
 ) -> anyhow::Result<Arc<Vault>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let signer = vault_signer(data, vault_key, demo_keys)?;
+    let first = vault_key_path(data, vault_key, demo_keys)?;
     let store: Arc<dyn Store> = match spec {
         StoreSpec::Rocks(rocks) => {
             Arc::new(RocksStore::open_with(&data.join("db"), rocks).map_err(|e| {
@@ -160,8 +162,68 @@ pub fn open_vault_with(
                 .map_err(|e| anyhow::anyhow!("opening PostgreSQL (schema {schema}): {e}"))?,
         ),
     };
-    crate::vault::bind_vault_key(&*store, signer.did_key())?;
-    Ok(Arc::new(Vault::open_with(store, signer, options)?))
+    let index = index_key(data, &first, &*store)?;
+    let source = FileKeys {
+        first,
+        dir: data.join(KEY_DIR),
+    };
+    let ring = KeyRing::new(Box::new(source), index)
+        .map_err(anyhow::Error::msg)?
+        .with_index_file(data.join(INDEX_KEY_FILE));
+    Ok(Arc::new(Vault::open_with(store, ring, options)?))
+}
+
+/// Where a serving vault says it can be reached, in its data directory (for `backup`).
+pub const SERVE_URL_FILE: &str = "serve.url";
+/// Where a rotation puts the vault's new key files, under DATA.
+pub const KEY_DIR: &str = "vault-keys";
+/// The holder index secret, under DATA (64 hex digits, mode 0600).
+pub const INDEX_KEY_FILE: &str = "index.key";
+
+/// The holder index key: DATA/index.key, made on first start. A store written before the index
+/// key was a secret of its own keeps the key it was indexed with (derived from its first vault
+/// key), now written to the file, so that rotations leave the index alone.
+fn index_key(data: &Path, first: &Path, store: &dyn Store) -> anyhow::Result<IndexKey> {
+    let path = data.join(INDEX_KEY_FILE);
+    if path.exists() {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        );
+        return IndexKey::from_hex(&text)
+            .with_context(|| format!("{} is not 64 hex digits", path.display()));
+    }
+    let key = match keyring::index_key_state(store)? {
+        IndexKeyState::Bound => anyhow::bail!(
+            "{} is missing: this store's holder index needs it (restore it with the vault's key \
+             material, docs/OPERATIONS.md)",
+            path.display()
+        ),
+        IndexKeyState::Legacy => {
+            tracing::info!(
+                "moving the holder index key out of the vault key into {}",
+                path.display()
+            );
+            IndexKey::legacy(&read_signer(first)?)
+        }
+        IndexKeyState::New => IndexKey::generate(),
+    };
+    write_hex_secret(&path, &key)?;
+    Ok(key)
+}
+
+fn write_hex_secret(path: &Path, key: &IndexKey) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(format!("{}\n", key.to_hex().as_str()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
@@ -200,6 +262,19 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", opt.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, did = %vault.did_key(), "licence-vault serving");
+        if let Some(r) = vault.restored()? {
+            tracing::warn!(
+                restored_at = %r.restored_at,
+                backup_made = %r.backup_created_at,
+                "this vault was restored from a backup: writes after the backup was made are not here"
+            );
+        }
+        // Where `licence-vault backup --data DATA` finds this vault while it holds the database.
+        std::fs::write(
+            opt.data.join(SERVE_URL_FILE),
+            format!("http://{addr}\n"),
+        )
+        .context("writing DATA/serve.url")?;
         if opt.demo {
             crate::demo::print_walkthrough(addr, &opt.data);
         }
@@ -215,6 +290,7 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .await?;
         anyhow::Ok(())
     })?;
+    let _ = std::fs::remove_file(opt.data.join(SERVE_URL_FILE));
     tracing::info!("shutting down: flushing the store");
     vault.store().flush().context("flushing the store")?;
     Ok(())

@@ -14,11 +14,10 @@ use clap::Args;
 use serde_json::Value;
 
 use super::read_input;
-use crate::keys::DidKey;
 use crate::licence::Licence;
 use crate::registry::{Agency, LicenceType, Matter, Registries, Requester};
 use crate::verdict::{Check, CheckName, Verdict};
-use crate::verify::{self, copy, receipt, status_list, Evidence, RecordFacts};
+use crate::verify::{self, copy, receipt, status_list, Evidence, RecordFacts, VaultKeys};
 
 #[derive(Debug, Args)]
 pub struct VerifyOpt {
@@ -62,9 +61,10 @@ pub struct RegistryFile {
     pub agencies: Vec<Agency>,
     #[serde(default)]
     pub requesters: Vec<Requester>,
-    /// did:keys trusted for vault-signed documents (receipts, stamped copies, status lists).
+    /// The vault's key history (`GET /v1/vault/keys`'s `keys`), or bare did:keys trusted at any
+    /// time, for vault-signed documents (receipts, copies, status lists, notices).
     #[serde(default)]
-    pub vault_keys: Vec<DidKey>,
+    pub vault_keys: VaultKeys,
 }
 
 impl RegistryFile {
@@ -151,20 +151,20 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
             (Some(reg), Some(keys))
         }
     };
-    if let Some(v) = verify::vault_signed(doc, vault_keys.as_deref(), now) {
+    if let Some(v) = verify::vault_signed(doc, vault_keys.as_ref(), now) {
         return Ok(v);
     }
     if copy::is_stamped_copy(doc) {
         // The copy's signature against the vault keys, its binding, and the embedded licence
         // judged as a presented licence would be here.
-        let judged = copy::check(doc, vault_keys.as_deref(), now, |lic| {
+        let judged = copy::check(doc, vault_keys.as_ref(), now, |lic| {
             let ev = Evidence::new(registries.as_ref(), now);
             Ok::<_, std::convert::Infallible>(verify::licence(lic, ev).0)
         });
         return Ok(judged.unwrap_or_else(|never| match never {}));
     }
     if !Licence::is_licence(doc) {
-        return Ok(verify::document(doc, vault_keys.as_deref(), now));
+        return Ok(verify::document(doc, vault_keys.as_ref(), now));
     }
     let receipt: Option<Value> = match &opt.receipt {
         Some(p) => Some(parse_file(p).with_context(|| format!("receipt {}", p.display()))?),
@@ -172,7 +172,7 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
     };
     // A receipt the vault signed for exactly these bytes proves when the vault received them: the
     // evidence that judges a key's later retirement or compromise (SPEC §5).
-    let deposit = match (&receipt, vault_keys.as_deref()) {
+    let deposit = match (&receipt, vault_keys.as_ref()) {
         (Some(r), Some(keys)) => Some(receipt::deposit_time(r, doc, keys, now)),
         _ => None,
     };
@@ -208,7 +208,7 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
     );
     let status = status_from_lists(
         &receipt,
-        vault_keys.as_deref().unwrap_or_default(),
+        &vault_keys.clone().unwrap_or_default(),
         &opt.status,
         &source,
         now,
@@ -220,7 +220,7 @@ fn verify_local(opt: &VerifyOpt, doc: &Value) -> anyhow::Result<Verdict> {
 /// saved files first, else (with `--vault`) fetched from the URLs the entries name.
 fn status_from_lists(
     receipt: &Value,
-    keys: &[DidKey],
+    keys: &VaultKeys,
     saved: &[PathBuf],
     source: &Source,
     now: DateTime<Utc>,
@@ -301,12 +301,10 @@ impl Client {
     }
 
     /// The catalogue, matters, the issuing agency named by the document, and the vault's key.
-    fn registries(&self, doc: &Value) -> anyhow::Result<(Registries, Vec<DidKey>)> {
-        let vault_key: DidKey = self.get("/v1/vault")?["didKey"]
-            .as_str()
-            .context("/v1/vault has no didKey")?
-            .parse()
-            .context("/v1/vault didKey")?;
+    fn registries(&self, doc: &Value) -> anyhow::Result<(Registries, VaultKeys)> {
+        let vault_keys: VaultKeys =
+            serde_json::from_value(self.get("/v1/vault/keys")?["keys"].clone())
+                .context("/v1/vault/keys")?;
         let mut types = Vec::new();
         for mut entry in self.get("/v1/catalogue")?["types"]
             .as_array()
@@ -341,7 +339,7 @@ impl Client {
         }
         Ok((
             Registries::new(types, matters, agencies, Vec::new()),
-            vec![vault_key],
+            vault_keys,
         ))
     }
 }

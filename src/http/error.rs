@@ -110,11 +110,13 @@ pub fn status_of(reason: Reason) -> StatusCode {
         | PresentationCancelled => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        BadSignature | UnknownKey | KeyNotActive | KeyCompromised | IssuerMismatch
-        | TypeNotAllowed | Suspended | Revoked | Cancelled | Expired | NotYetValid | Superseded
-        | IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
+        BadSignature | UnknownKey | KeyNotActive | KeyCompromised | VaultKeyRetired
+        | VaultKeyCompromised | IssuerMismatch | TypeNotAllowed | Suspended | Revoked
+        | Cancelled | Expired | NotYetValid | Superseded | IntegrityFailure => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        Unavailable | StorageFull => StatusCode::SERVICE_UNAVAILABLE,
+        Unavailable | StorageFull | VaultKeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -194,7 +196,15 @@ impl From<VaultError> for ApiError {
 
 impl From<SigningError> for ApiError {
     fn from(e: SigningError) -> Self {
-        Self::internal(e)
+        if e.unavailable {
+            tracing::error!(error = %e, "the vault key cannot sign");
+            Self::new(
+                Reason::VaultKeyUnavailable,
+                "the vault's signing key is unavailable: nothing was written; retry later",
+            )
+        } else {
+            Self::internal(e)
+        }
     }
 }
 

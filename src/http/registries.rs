@@ -15,6 +15,7 @@ use crate::keys::DidKey;
 use crate::registry::{Agency, AgencyKey, LicenceType, Matter, Requester};
 use crate::vault::KeyEdit;
 use crate::verdict::Reason;
+use crate::verify::VaultKey;
 
 /// A catalogue entry with the matters that accept it (derived from the matter registry).
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,7 +90,118 @@ pub async fn vault_info(State(state): State<AppState>) -> Json<VaultInfo> {
     })
 }
 
+/// The vault's key history (SPEC §18): every key it has signed with, and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VaultKeyHistory {
+    /// Oldest first; a document the vault signed verifies against the key and period here.
+    pub keys: Vec<VaultKey>,
+}
+
+#[utoipa::path(get, path = "/v1/vault/keys", tag = "registries",
+    responses((status = 200, body = VaultKeyHistory), (status = 503, body = ErrorBody)))]
+pub async fn vault_keys(State(state): State<AppState>) -> Result<Json<VaultKeyHistory>, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || {
+        Ok(Json(VaultKeyHistory {
+            keys: vault.key_history()?.keys().to_vec(),
+        }))
+    })
+    .await
+}
+
 // ----- admin ---------------------------------------------------------------------------------
+
+/// Why the vault key is rotated (kept in the log with the rotation).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/admin/vault/keys/rotate", tag = "admin", request_body = Rotation,
+    responses((status = 201, body = VaultKey, description = "The new key, which signs from now on"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn rotate_vault_key(
+    State(state): State<AppState>,
+    _: Allow<ADMIN>,
+    AppJson(why): AppJson<Rotation>,
+) -> Result<(StatusCode, Json<VaultKey>), ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || {
+        let key = vault.rotate_key()?;
+        let reason = why.reason.unwrap_or_default();
+        tracing::warn!(did = %key.did_key, %reason, "the vault key was rotated");
+        Ok((StatusCode::CREATED, Json(key)))
+    })
+    .await
+}
+
+/// Where a backup goes: a new directory on the vault's machine.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRequest {
+    #[schema(value_type = String)]
+    pub to: std::path::PathBuf,
+}
+
+/// Backs up the serving vault (RocksDB) into a new directory on its machine; the CLI's
+/// `backup --data` asks this of the vault that holds the database.
+#[utoipa::path(post, path = "/v1/admin/backups", tag = "admin", request_body = BackupRequest,
+    responses((status = 201, description = "The backup's signed manifest"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_backup(
+    State(state): State<AppState>,
+    _: Allow<ADMIN>,
+    AppJson(req): AppJson<BackupRequest>,
+) -> Result<(StatusCode, Json<crate::vault::backup::Manifest>), ApiError> {
+    if !req.to.is_absolute() {
+        return Err(ApiError::new(Reason::InvalidRequest, "to: an absolute path").field("to"));
+    }
+    let vault = state.vault.clone();
+    blocking(move || {
+        let m = vault.backup(&req.to).map_err(|e| match e {
+            crate::vault::backup::BackupError::Vault(v) => ApiError::from(v),
+            other => ApiError::new(Reason::Conflict, other.to_string()),
+        })?;
+        tracing::info!(to = %req.to.display(), "backup made");
+        Ok((StatusCode::CREATED, Json(m)))
+    })
+    .await
+}
+
+/// A vault key declared compromised since a time.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Compromise {
+    #[schema(value_type = String)]
+    pub did_key: DidKey,
+    #[schema(value_type = String, format = DateTime)]
+    pub since: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/v1/admin/vault/keys/compromise", tag = "admin", request_body = Compromise,
+    responses((status = 200, body = VaultKeyHistory), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn compromise_vault_key(
+    State(state): State<AppState>,
+    _: Allow<ADMIN>,
+    AppJson(c): AppJson<Compromise>,
+) -> Result<Json<VaultKeyHistory>, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || {
+        let h = vault.declare_key_compromised(&c.did_key, c.since)?;
+        tracing::warn!(did = %c.did_key, since = %c.since, "a vault key was declared compromised");
+        Ok(Json(VaultKeyHistory {
+            keys: h.keys().to_vec(),
+        }))
+    })
+    .await
+}
 
 fn created(new: bool) -> StatusCode {
     if new {

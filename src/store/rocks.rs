@@ -27,6 +27,9 @@ pub struct RocksConfig {
     /// at once (atomic flush), so after a crash the store holds a consistent prefix of the writes
     /// and the import can simply be run again. The caller must [`Store::flush`] at the end.
     pub bulk_load: bool,
+    /// Opened to read only (a backup being checked): nothing in the directory is written; the
+    /// engine's own log goes to the temporary directory.
+    pub read_only: bool,
 }
 
 impl Default for RocksConfig {
@@ -37,6 +40,7 @@ impl Default for RocksConfig {
             bloom_bits_per_key: 10.0,
             memtable_budget_bytes: 512 << 20,
             bulk_load: false,
+            read_only: false,
         }
     }
 }
@@ -215,7 +219,24 @@ impl RocksStore {
             }
             ColumnFamilyDescriptor::new(t.name(), opts)
         });
+        if config.read_only {
+            db_opts.create_if_missing(false);
+            db_opts.create_missing_column_families(false);
+            db_opts.set_db_log_dir(std::env::temp_dir());
+            return DB::open_cf_descriptors_read_only(&db_opts, path, cfs, false).map_err(engine);
+        }
         DB::open_cf_descriptors(&db_opts, path, cfs).map_err(engine)
+    }
+
+    /// A consistent copy of the database as of now in `to` (which must not exist), taken while
+    /// it serves: RocksDB's checkpoint (memtables flushed, table files hard-linked where the
+    /// file system allows, copied otherwise).
+    fn checkpoint(&self, to: &Path) -> Result<(), StoreError> {
+        let db = self.db();
+        let db = db.get()?;
+        rocksdb::checkpoint::Checkpoint::new(db)
+            .and_then(|c| c.create_checkpoint(to))
+            .map_err(engine)
     }
 }
 
@@ -395,6 +416,10 @@ impl Store for RocksStore {
             db.get()?.flush_wal(true).map_err(engine)?;
         }
         Ok(())
+    }
+
+    fn checkpoint(&self, to: &Path) -> Result<(), StoreError> {
+        RocksStore::checkpoint(self, to)
     }
 }
 

@@ -283,7 +283,7 @@ impl Vault {
         let mut out = Vec::new();
         for (e, event, terms) in events.into_iter().skip(skip) {
             out.push(consent_receipt::issue(
-                &self.signer,
+                &*self.signing_key(e.at)?,
                 &ReceiptFacts {
                     event,
                     at: e.at,

@@ -472,6 +472,13 @@ impl Vault {
         status_index: u64,
         at: DateTime<Utc>,
     ) -> Result<Value, SigningError> {
-        verify::receipt::issue(&self.signer, &self.public_url, id, sha, status_index, at)
+        verify::receipt::issue(
+            &*self.signing_key(at)?,
+            &self.public_url,
+            id,
+            sha,
+            status_index,
+            at,
+        )
     }
 }

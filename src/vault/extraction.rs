@@ -216,11 +216,11 @@ impl Vault {
         now: DateTime<Utc>,
         judge: impl Fn(&Value) -> Result<Verdict, E>,
     ) -> Result<Verdict, E> {
-        let keys = std::slice::from_ref(self.signer.did_key());
-        let verdict = if let Some(v) = verify::vault_signed(doc, Some(keys), now) {
+        let keys = self.keys.history();
+        let verdict = if let Some(v) = verify::vault_signed(doc, Some(&keys), now) {
             v
         } else if verify::copy::is_stamped_copy(doc) {
-            verify::copy::check(doc, Some(keys), now, &judge)?
+            verify::copy::check(doc, Some(&keys), now, &judge)?
         } else {
             judge(doc)?
         };
@@ -279,7 +279,7 @@ impl Vault {
                 None => verify::licence(doc, Evidence::new(Some(&reg), now)).0,
             }
         } else {
-            verify::document(doc, Some(std::slice::from_ref(self.signer.did_key())), now)
+            verify::document(doc, Some(&self.keys.history()), now)
         };
         Ok(verdict)
     }

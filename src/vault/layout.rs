@@ -136,8 +136,14 @@ pub fn statement(id: &LicenceId, seq: u32) -> Vec<u8> {
 
 // ----- the vault's own settings (`meta`) ---------------------------------------------------------
 
-/// The did:key of the vault key the data directory belongs to.
+/// The did:key of the vault's first key (stores written before key histories have only this).
 pub const VAULT_DID: &[u8] = b"vault_did";
+/// The vault's key history (JSON, `verify::VaultKeys`).
+pub const VAULT_KEYS: &[u8] = b"vault_keys";
+/// When the store was restored from a backup, and from which (JSON, `vault::backup::Restored`).
+pub const RESTORED: &[u8] = b"restored";
+/// A MAC by the holder index key of a fixed text: recognises the index key without storing it.
+pub const INDEX_KEY_CHECK: &[u8] = b"index_key_check";
 /// When the demo data was seeded.
 pub const DEMO_SEEDED: &[u8] = b"demo_seeded";
 /// A holder's version in `holderdigest_version`.

@@ -259,7 +259,7 @@ impl Vault {
             .unwrap_or_else(|| vec![0; (LIST_SIZE / 8) as usize]);
         let url = self.status_list_url(issuer, purpose, list);
         Ok(Some(status_list::issue(
-            &self.signer,
+            &*self.signing_key(now)?,
             &url,
             purpose,
             &bits,

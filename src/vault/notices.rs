@@ -120,7 +120,7 @@ impl Vault {
                 .get(requester)
                 .map_or(requester.as_str(), |r| r.name.as_str());
             let doc = notice::issue(
-                &self.signer,
+                &*self.signing_key(what.received_at)?,
                 &NoticeFacts {
                     change: what,
                     requester: (requester, name),

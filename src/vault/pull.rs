@@ -306,12 +306,15 @@ impl Vault {
                     };
                     match (fields, &e.licence) {
                         (None, _) => {
-                            let copy = copy::issue(&self.signer, &facts, &licence)?;
+                            let copy = copy::issue(&*self.signing_key(now)?, &facts, &licence)?;
                             (Some(licence), Some(copy))
                         }
                         (Some(names), Some(lic)) => {
-                            let copy =
-                                copy::issue_minimised(&self.signer, &facts, lic.face(names))?;
+                            let copy = copy::issue_minimised(
+                                &*self.signing_key(now)?,
+                                &facts,
+                                lic.face(names),
+                            )?;
                             (None, Some(copy))
                         }
                         (Some(_), None) => {

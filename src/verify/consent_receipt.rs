@@ -12,8 +12,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::envelope::Envelope;
 use super::SigningError;
+use super::VaultKeys;
 use crate::codes::HolderCode;
-use crate::keys::{DidKey, Signer};
+use crate::keys::Sign;
 use crate::proof::{self, format_time};
 use crate::reuse::Terms;
 use crate::verdict::Verdict;
@@ -90,7 +91,7 @@ fn receipt_id(f: &ReceiptFacts<'_>) -> String {
 }
 
 /// Signs a consent receipt.
-pub fn issue(signer: &Signer, f: &ReceiptFacts<'_>) -> Result<Value, SigningError> {
+pub fn issue(signer: &dyn Sign, f: &ReceiptFacts<'_>) -> Result<Value, SigningError> {
     let mut subject = json!({
         "event": f.event.as_str(),
         "at": format_time(f.at),
@@ -123,13 +124,13 @@ pub fn issue(signer: &Signer, f: &ReceiptFacts<'_>) -> Result<Value, SigningErro
         valid_until: None,
     }
     .around(signer, subject);
-    proof::sign(unsigned, signer, f.at).map_err(|e| SigningError::new("consent receipt", e))
+    proof::sign(unsigned, signer, f.at).map_err(|e| SigningError::proof("consent receipt", e))
 }
 
 /// Verifies a consent receipt: its signature by a `trusted` vault key (when given), its validity,
 /// and `schema`: it states an event, when, the holder, the consent, the requester, the matter,
 /// the purpose and until when. No I/O.
-pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Verdict {
+pub fn check(doc: &Value, trusted: Option<&VaultKeys>, now: DateTime<Utc>) -> Verdict {
     let mut checks = super::document(doc, trusted, now).checks;
     let s = &doc["credentialSubject"];
     let text = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
@@ -167,6 +168,7 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Signer;
     use crate::verdict::{CheckName, Reason};
 
     #[test]
@@ -195,7 +197,7 @@ mod tests {
         let a = issue(&signer, &facts).unwrap();
         assert_eq!(a, issue(&signer, &facts).unwrap());
         assert!(is_consent_receipt(&a));
-        let keys = [signer.did_key().clone()];
+        let keys = VaultKeys::trusting([signer.did_key().clone()]);
         let v = check(&a, Some(&keys), at);
         assert!(v.valid, "{v:?}");
         let mut b = a.clone();

@@ -13,9 +13,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::envelope::Envelope;
 use super::SigningError;
+use super::VaultKeys;
 use crate::codes::LicenceId;
 use crate::jcs;
-use crate::keys::{DidKey, Signer};
+use crate::keys::Sign;
 use crate::licence::Licence;
 use crate::proof::{self, format_time};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
@@ -64,7 +65,7 @@ fn subject(facts: &CopyFacts<'_>) -> Value {
     })
 }
 
-fn unsigned(signer: &Signer, facts: &CopyFacts<'_>, types: &[&str], subject: Value) -> Value {
+fn unsigned(signer: &dyn Sign, facts: &CopyFacts<'_>, types: &[&str], subject: Value) -> Value {
     Envelope {
         id: Some(facts.id),
         types,
@@ -77,7 +78,7 @@ fn unsigned(signer: &Signer, facts: &CopyFacts<'_>, types: &[&str], subject: Val
 /// Signs a minimised copy: of the licence, only the face fields `disclosed` (already cut to
 /// what the matter needs), its id and its content digest.
 pub fn issue_minimised(
-    signer: &Signer,
+    signer: &dyn Sign,
     facts: &CopyFacts<'_>,
     disclosed: serde_json::Map<String, Value>,
 ) -> Result<jcs::Canonical, SigningError> {
@@ -90,7 +91,7 @@ pub fn issue_minimised(
         subject,
     );
     let signed = proof::sign(copy, signer, facts.issued)
-        .map_err(|e| SigningError::new("stamped copy", e))?;
+        .map_err(|e| SigningError::proof("stamped copy", e))?;
     jcs::Canonical::new(jcs::canonicalize(&signed))
         .map_err(|e| SigningError::new("stamped copy", format!("not JSON: {e}")))
 }
@@ -99,7 +100,7 @@ pub fn issue_minimised(
 /// bytes, spliced into the copy's canonical bytes in place of a null: signed and served without
 /// parsing or serialising it again.
 pub fn issue(
-    signer: &Signer,
+    signer: &dyn Sign,
     facts: &CopyFacts<'_>,
     licence: &jcs::Canonical,
 ) -> Result<jcs::Canonical, SigningError> {
@@ -114,7 +115,8 @@ pub fn issue(
         )
         .ok_or_else(|| SigningError::new("stamped copy", "no document slot"))
     };
-    let proof = proof::proof_for(&embed(&copy)?, copy.get("@context"), signer, facts.issued);
+    let proof = proof::proof_for(&embed(&copy)?, copy.get("@context"), signer, facts.issued)
+        .map_err(|e| SigningError::proof("stamped copy", e))?;
     copy["proof"] = proof;
     jcs::Canonical::new(embed(&copy)?)
         .map_err(|e| SigningError::new("stamped copy", format!("not JSON: {e}")))
@@ -126,7 +128,7 @@ pub fn issue(
 /// them (each detail prefixed with `licence:`). No I/O: the caller decides how licences are judged.
 pub fn check<E>(
     doc: &Value,
-    trusted: Option<&[DidKey]>,
+    trusted: Option<&VaultKeys>,
     now: DateTime<Utc>,
     licence_verdict: impl FnOnce(&Value) -> Result<Verdict, E>,
 ) -> Result<Verdict, E> {
@@ -246,6 +248,7 @@ fn minimised(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Signer;
     use crate::licence::VC_CONTEXT;
 
     #[test]
@@ -261,7 +264,7 @@ mod tests {
         assert!(is_stamped_copy(&signed) && !Licence::is_licence(&signed));
         let v = check(
             &signed,
-            Some(std::slice::from_ref(signer.did_key())),
+            Some(&VaultKeys::trusting([signer.did_key().clone()])),
             now,
             |_| Err::<Verdict, ()>(()),
         )

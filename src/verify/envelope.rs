@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::keys::Signer;
+use crate::keys::Sign;
 use crate::licence::VC_CONTEXT;
 use crate::proof::format_time;
 
@@ -21,7 +21,7 @@ pub struct Envelope<'a> {
 
 impl Envelope<'_> {
     /// The unsigned credential, issued by the vault's key, around `subject`.
-    pub fn around(&self, signer: &Signer, subject: Value) -> Value {
+    pub fn around(&self, signer: &dyn Sign, subject: Value) -> Value {
         let mut types = vec!["VerifiableCredential"];
         types.extend_from_slice(self.types);
         let mut vc = json!({

@@ -12,9 +12,10 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::envelope::Envelope;
+use super::VaultKeys;
 use super::{SigningError, Status};
 use crate::codes::LicenceId;
-use crate::keys::{DidKey, Signer};
+use crate::keys::Sign;
 use crate::lifecycle::status_name;
 use crate::proof::{self, format_time};
 use crate::verdict::Verdict;
@@ -69,7 +70,7 @@ fn notice_id(f: &NoticeFacts<'_>) -> String {
 }
 
 /// Signs a notice.
-pub fn issue(signer: &Signer, f: &NoticeFacts<'_>) -> Result<Value, SigningError> {
+pub fn issue(signer: &dyn Sign, f: &NoticeFacts<'_>) -> Result<Value, SigningError> {
     let c = f.change;
     let mut subject = json!({
         "licence": c.licence.urn(),
@@ -92,13 +93,13 @@ pub fn issue(signer: &Signer, f: &NoticeFacts<'_>) -> Result<Value, SigningError
         valid_until: None,
     }
     .around(signer, subject);
-    proof::sign(unsigned, signer, c.received_at).map_err(|e| SigningError::new("notice", e))
+    proof::sign(unsigned, signer, c.received_at).map_err(|e| SigningError::proof("notice", e))
 }
 
 /// Verifies a notice: its signature by a `trusted` vault key (when given), its validity, and
 /// `schema`: it names a licence, two statuses, the reason, the times, the requester and at least
 /// one access record. No I/O.
-pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Verdict {
+pub fn check(doc: &Value, trusted: Option<&VaultKeys>, now: DateTime<Utc>) -> Verdict {
     let mut checks = super::document(doc, trusted, now).checks;
     let s = &doc["credentialSubject"];
     let text = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty());
@@ -141,6 +142,7 @@ pub fn check(doc: &Value, trusted: Option<&[DidKey]>, now: DateTime<Utc>) -> Ver
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Signer;
     use crate::verdict::{CheckName, Reason};
 
     #[test]
@@ -169,7 +171,7 @@ mod tests {
         let doc = issue(&signer, &facts).unwrap();
         assert_eq!(issue(&signer, &facts).unwrap(), doc, "deterministic");
         assert!(is_notice(&doc));
-        let keys = [signer.did_key().clone()];
+        let keys = VaultKeys::trusting([signer.did_key().clone()]);
         let v = check(&doc, Some(&keys), at);
         assert!(v.valid, "{v:?}");
         assert_eq!(doc["credentialSubject"]["previousStatus"], "active");
@@ -180,7 +182,7 @@ mod tests {
         let v = check(&forged, Some(&keys), at);
         assert_eq!(v.reason(), Some(Reason::BadSignature));
 
-        let other = [Signer::generate().did_key().clone()];
+        let other = VaultKeys::trusting([Signer::generate().did_key().clone()]);
         assert_eq!(
             check(&doc, Some(&other), at).reason(),
             Some(Reason::UnknownKey)

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::envelope::Envelope;
+use super::VaultKeys;
 use super::{status_list, SigningError};
 use crate::codes::LicenceId;
-use crate::keys::{DidKey, Signer};
+use crate::keys::Sign;
 use crate::lifecycle::Purpose;
 use crate::proof::{self, format_time};
 use crate::verdict::{Check, CheckName, Reason};
@@ -16,7 +17,7 @@ use crate::verdict::{Check, CheckName, Reason};
 /// `status_index` in its issuer's lists under `public_url`. Ed25519 is deterministic and `created`
 /// is the deposit time, so the same facts always give the same bytes.
 pub fn issue(
-    signer: &Signer,
+    signer: &dyn Sign,
     public_url: &str,
     id: &LicenceId,
     sha256: &str,
@@ -37,7 +38,7 @@ pub fn issue(
         json!({"licence": id.urn(), "sha256": sha256, "depositedAt": format_time(at)}),
     );
     unsigned["credentialStatus"] = json!([entry(Purpose::Revocation), entry(Purpose::Suspension)]);
-    proof::sign(unsigned, signer, at).map_err(|e| SigningError::new("deposit receipt", e))
+    proof::sign(unsigned, signer, at).map_err(|e| SigningError::proof("deposit receipt", e))
 }
 
 /// The deposit time a receipt signed by one of the vault's `keys` proves for `doc`, or the failing
@@ -46,7 +47,7 @@ pub fn issue(
 pub fn deposit_time(
     receipt: &Value,
     doc: &Value,
-    keys: &[DidKey],
+    keys: &VaultKeys,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, Check> {
     let rv = super::document(receipt, Some(keys), now);

@@ -6,8 +6,9 @@ use serde_json::{json, Value};
 
 use super::envelope::Envelope;
 use super::SigningError;
+use super::VaultKeys;
 use crate::codes::Uscc;
-use crate::keys::{DidKey, Signer};
+use crate::keys::Sign;
 use crate::lifecycle::{self, Purpose};
 use crate::proof::{self};
 use crate::verdict::{Check, CheckName, Reason};
@@ -76,7 +77,7 @@ impl Entry {
 /// Signs the status list credential at `url` of `purpose` holding `bits`, valid from `now` for
 /// [`LIST_VALIDITY`].
 pub fn issue(
-    signer: &Signer,
+    signer: &dyn Sign,
     url: &str,
     purpose: Purpose,
     bits: &[u8],
@@ -97,7 +98,7 @@ pub fn issue(
             "encodedList": lifecycle::encode_list(bits),
         }),
     );
-    proof::sign(unsigned, signer, now).map_err(|e| SigningError::new("status list", e))
+    proof::sign(unsigned, signer, now).map_err(|e| SigningError::proof("status list", e))
 }
 
 /// The status check of a licence from its entries and the lists found for them (`None`: no list
@@ -105,7 +106,7 @@ pub fn issue(
 /// `now`. `Err` says why a list cannot be read at all (wrong purpose, undecodable, too short).
 pub fn check(
     found: &[(Entry, Option<Value>)],
-    keys: &[DidKey],
+    keys: &VaultKeys,
     now: DateTime<Utc>,
 ) -> Result<Check, String> {
     let mut read = Vec::new();

@@ -20,7 +20,7 @@ async fn deposit_returns_a_vault_signed_receipt_and_is_idempotent() {
     assert_eq!(receipt["issuer"], app.vault.did_key().as_str());
     let verdict = licence_vault::verify::document(
         &receipt,
-        Some(std::slice::from_ref(app.vault.did_key())),
+        Some(&app.vault.key_history().unwrap()),
         chrono::Utc::now(),
     );
     assert!(verdict.valid, "{verdict:?}");

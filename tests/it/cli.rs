@@ -307,7 +307,7 @@ fn import_deposits_jsonl_and_summarises_rejections() {
     );
     let v = licence_vault::verify::document(
         &receipt,
-        Some(std::slice::from_ref(vault.did_key())),
+        Some(&vault.key_history().unwrap()),
         chrono::Utc::now(),
     );
     assert!(v.valid, "{v:?}");

@@ -663,7 +663,7 @@ async fn status_list_bits_flip_with_statements() {
             assert_eq!(s, StatusCode::OK, "{list}");
             let v = licence_vault::verify::document(
                 &list,
-                Some(std::slice::from_ref(app.vault.did_key())),
+                Some(&app.vault.key_history().unwrap()),
                 Utc::now(),
             );
             assert!(v.valid, "{v:?}");
@@ -723,7 +723,7 @@ async fn offline_verify_uses_a_saved_status_list() {
     let doc = sign(&business_licence("O0001", COMPANY), "scjgj");
     let receipt = app.deposit(&doc).await;
     let save = |name: &str, v: &Value| write_json(dir.path(), name, v);
-    let registry = registry_file(dir.path(), app.vault.did_key());
+    let registry = registry_file(dir.path(), &app.vault.did_key());
     let (doc_p, receipt_p) = (save("licence.json", &doc), save("receipt.json", &receipt));
     let rev_url = entry(&receipt, "revocation")["statusListCredential"]
         .as_str()

@@ -23,6 +23,7 @@ mod logs;
 mod nodes;
 mod notices;
 mod notifications;
+mod operations;
 mod pages;
 mod presentations;
 mod requests;

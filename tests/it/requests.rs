@@ -262,7 +262,7 @@ async fn a_request_is_previewed_approved_and_pulled_with_only_the_declared_field
     assert_eq!(v["disclosed"], json!(sorted(&DL_FIELDS)));
     assert_eq!(check(&v, "binding")["ok"], true);
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry_file(dir.path(), c.app.vault.did_key());
+    let registry = registry_file(dir.path(), &c.app.vault.did_key());
     let (code_, v) = cli(&[
         "verify",
         "--in",
@@ -863,7 +863,7 @@ async fn every_consent_change_gives_a_receipt_that_verifies_offline_and_fails_wh
 
     // Each verifies offline against the vault's key, and fails after one byte changes.
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry_file(dir.path(), c.app.vault.did_key());
+    let registry = registry_file(dir.path(), &c.app.vault.did_key());
     for (i, receipt) in all["receipts"].as_array().unwrap().iter().enumerate() {
         let path = write_json(dir.path(), &format!("r{i}.json"), receipt);
         let (code_, v) = cli(&["verify", "--in", &path, "--registry", &registry]);

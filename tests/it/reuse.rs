@@ -1428,7 +1428,7 @@ fn the_verify_cli_checks_stamped_copies_against_the_published_vault_key() {
     );
 
     let write = |name: &str, v: &Value| write_json(dir.path(), name, v);
-    let registry = registry_file(dir.path(), vault.did_key());
+    let registry = registry_file(dir.path(), &vault.did_key());
     let mut swapped = fresh.clone();
     swapped["credentialSubject"]["document"] = other_business();
 

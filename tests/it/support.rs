@@ -15,7 +15,7 @@ use licence_vault::auth::Principal;
 use licence_vault::codes::{CitizenId, HolderCode, LicenceId, Uscc};
 use licence_vault::keys::{DidKey, Signer};
 use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
-use licence_vault::vault::Vault;
+use licence_vault::vault::{KeyRing, Vault};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use tower::ServiceExt as _;
@@ -391,7 +391,7 @@ fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
         idp_keys: vec![key("idp").did_key().clone()],
         public_url: url.to_owned(),
     };
-    Arc::new(Vault::open_with(store, key("vault"), options).unwrap())
+    Arc::new(Vault::open_with(store, KeyRing::in_memory(key("vault")), options).unwrap())
 }
 
 /// A JSON file of the repository, parsed strictly.
