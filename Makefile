@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash bench fresh-clone-check
+.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash drill bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -17,8 +17,8 @@ run: deps
 
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
 ## then fuzz the API with schemathesis against the real server, test the pages in headless Chromium,
-## and fuzz the parsers with cargo-fuzz.
-test: deps lint unit test-pg test-ha api-fuzz web-test fuzz-short crash-short
+## fuzz the parsers with cargo-fuzz, crash the server under load and run the disaster drill.
+test: deps lint unit test-pg test-ha api-fuzz web-test fuzz-short crash-short drill
 
 lint:
 	$(CARGO) fmt --check
@@ -75,6 +75,14 @@ crash-short:
 test-crash: deps
 	$(CARGO) build --bin licence-vault
 	scripts/crash-suite.py $(CARGO_TARGET_DIR)/debug/licence-vault --kills 100 --seed 7
+
+## The disaster drill (scripts/drill.py), on RocksDB and on PostgreSQL with its WAL archived: writes
+## under load, a backup, more writes, SIGKILL, the data wiped, restore (scripts/pg-backup.sh for
+## PostgreSQL), start; every write acknowledged before the backup is there and verifies, and the
+## vault says at start and in /healthz that it was restored, and from when.
+drill:
+	$(CARGO) build --bin licence-vault
+	scripts/drill.py $(CARGO_TARGET_DIR)/debug/licence-vault
 
 bench: deps
 	$(CARGO) bench

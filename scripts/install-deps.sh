@@ -4,7 +4,8 @@
 # rustfmt and clippy components, schemathesis (the API fuzzer of `make test`) in a Python venv
 # under the build cache, cargo-fuzz with a nightly toolchain (the parser fuzzer), and for the page
 # tests Debian's Chromium, a Chinese font, Node.js and the pinned node packages of tests/web,
-# and Debian's PostgreSQL server for the suite's run on PostgreSQL.
+# Debian's PostgreSQL server for the suite's run on PostgreSQL, and SoftHSM2 with opensc for the
+# keys kept in a PKCS#11 module.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,10 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 command -v patroni >/dev/null 2>&1 || missing+=(patroni)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# Keys in a hardware security module: SoftHSM2 as the PKCS#11 module of the tests, and opensc's
+# pkcs11-tool, which acts on the token from outside the vault (a key removed mid-run).
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

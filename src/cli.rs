@@ -69,7 +69,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct KeygenOpt {
-    /// Path prefix: writes PATH.key and PATH.pub.
+    /// Path prefix: writes PATH.key and PATH.pub. Or a PKCS#11 URI (`pkcs11:token=…;object=…`):
+    /// the key is made inside the token (PIN from pin-source or LICENCE_VAULT_PKCS11_PIN).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -154,6 +155,24 @@ pub fn write_secret(path: &Path, signer: &Signer) -> anyhow::Result<()> {
 }
 
 fn keygen(opt: &KeygenOpt) -> anyhow::Result<()> {
+    if let Some(uri) = serve::pkcs11_uri(&opt.out).transpose()? {
+        // Made inside the token, never extractable: only its did:key comes out.
+        let pin = uri
+            .pin(std::env::var(serve::PIN_VAR).ok().as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let what = uri.describe();
+        let keys =
+            crate::vault::pkcs11::Pkcs11Keys::open(uri, pin, true).map_err(anyhow::Error::msg)?;
+        let held = crate::vault::KeySource::held(&keys).map_err(anyhow::Error::msg)?;
+        let did = held
+            .first()
+            .context("no key in the token")?
+            .did_key()
+            .clone();
+        eprintln!("{what} holds the key");
+        println!("{did}");
+        return Ok(());
+    }
     let signer = Signer::generate();
     // Append, never replace: `--out agency.v2` writes agency.v2.key and agency.v2.pub.
     let key = PathBuf::from(format!("{}.key", opt.out.display()));

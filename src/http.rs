@@ -114,10 +114,14 @@ async fn healthz(State(state): State<AppState>) -> String {
     };
     if let Ok(Some(r)) = restored {
         out.push_str(&format!(
-            "restored {} from a backup made {}\n",
+            "restored {} from a backup made {}",
             crate::proof::format_time(r.restored_at),
             crate::proof::format_time(r.backup_created_at)
         ));
+        if let Some(t) = r.recovered_to {
+            out.push_str(&format!(", recovered to {}", crate::proof::format_time(t)));
+        }
+        out.push('\n');
     }
     out
 }

@@ -41,6 +41,7 @@ mod lifecycle;
 mod notices;
 mod notifications;
 pub mod page;
+pub mod pkcs11;
 mod presentations;
 mod pull;
 mod registries;

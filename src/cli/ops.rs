@@ -70,6 +70,10 @@ pub struct RestoreOpt {
     /// PostgreSQL only: when the base backup was made (RFC 3339).
     #[arg(long, requires = "store")]
     pub backup_made: Option<DateTime<Utc>>,
+    /// PostgreSQL only, after a point-in-time recovery: the time of the last transaction the
+    /// archived WAL replayed (`pg_last_xact_replay_timestamp()`).
+    #[arg(long, requires = "store")]
+    pub recovered_to: Option<DateTime<Utc>>,
     /// The data directory to restore into: new or empty.
     #[arg(long, env = "LICENCE_VAULT_DATA", default_value = DEFAULT_DATA)]
     pub data: PathBuf,
@@ -390,6 +394,7 @@ pub fn restore(opt: RestoreOpt) -> anyhow::Result<i32> {
             restored_at: Utc::now(),
             backup_created_at: manifest.created_at,
             manifest_sha256,
+            recovered_to: None,
         },
     )?;
     drop(store);
@@ -417,6 +422,7 @@ fn mark_pg_restored(opt: &RestoreOpt, url: &str) -> anyhow::Result<i32> {
             restored_at: Utc::now(),
             backup_created_at: made,
             manifest_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(label.as_bytes())),
+            recovered_to: opt.recovered_to,
         },
     )?;
     eprintln!(

@@ -14,7 +14,8 @@ use crate::keys::{DidKey, Signer};
 use crate::store::rocks::RocksConfig;
 use crate::store::{PgStore, RocksStore, Store};
 use crate::vault::keyring::{self, IndexKeyState};
-use crate::vault::{FileKeys, IndexKey, KeyRing, Vault, VaultOptions};
+use crate::vault::pkcs11::{Pkcs11Keys, Pkcs11Uri};
+use crate::vault::{FileKeys, IndexKey, KeyRing, KeySource, Vault, VaultOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeOpt {
@@ -28,7 +29,9 @@ pub struct ServeOpt {
     #[arg(long, env = "LICENCE_VAULT_DEMO", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub demo: bool,
     /// The vault's secret key file; default DATA/vault.key, created on first start
-    /// (with --demo: a copy of KEYS/vault.key).
+    /// (with --demo: a copy of KEYS/vault.key). Or a key in a hardware module, by its RFC 7512
+    /// URI: `pkcs11:token=LABEL;object=LABEL?module-path=…&pin-source=file:…` (PIN otherwise
+    /// from LICENCE_VAULT_PKCS11_PIN); the vault then signs through the module.
     #[arg(long, env = "LICENCE_VAULT_KEY")]
     pub vault_key: Option<PathBuf>,
     /// did:key of an identity provider trusted to sign holder tokens (JWS, EdDSA); repeatable.
@@ -143,7 +146,11 @@ pub fn open_vault_with(
     spec: &StoreSpec,
 ) -> anyhow::Result<Arc<Vault>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let first = vault_key_path(data, vault_key, demo_keys)?;
+    let hsm = vault_key.and_then(pkcs11_uri).transpose()?;
+    let first = match hsm {
+        Some(_) => None,
+        None => Some(vault_key_path(data, vault_key, demo_keys)?),
+    };
     let store: Arc<dyn Store> = match spec {
         StoreSpec::Rocks(rocks) => {
             Arc::new(RocksStore::open_with(&data.join("db"), rocks).map_err(|e| {
@@ -162,15 +169,36 @@ pub fn open_vault_with(
                 .map_err(|e| anyhow::anyhow!("opening PostgreSQL (schema {schema}): {e}"))?,
         ),
     };
-    let index = index_key(data, &first, &*store)?;
-    let source = FileKeys {
-        first,
-        dir: data.join(KEY_DIR),
+    let index = index_key(data, first.as_deref(), &*store)?;
+    let source: Box<dyn KeySource> = match (hsm, first) {
+        (Some(uri), _) => {
+            let pin = uri
+                .pin(std::env::var(PIN_VAR).ok().as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let keys = Pkcs11Keys::open(uri, pin, false).map_err(anyhow::Error::msg)?;
+            Box::new(keys)
+        }
+        (None, first) => Box::new(FileKeys {
+            first: first.unwrap_or_else(|| data.join("vault.key")),
+            dir: data.join(KEY_DIR),
+        }),
     };
-    let ring = KeyRing::new(Box::new(source), index)
+    let ring = KeyRing::new(source, index)
         .map_err(anyhow::Error::msg)?
         .with_index_file(data.join(INDEX_KEY_FILE));
     Ok(Arc::new(Vault::open_with(store, ring, options)?))
+}
+
+/// The environment variable that gives the PKCS#11 user PIN when the URI has no `pin-source`.
+pub const PIN_VAR: &str = "LICENCE_VAULT_PKCS11_PIN";
+
+/// The PKCS#11 URI `--vault-key` gives, if it gives one rather than a key file.
+pub fn pkcs11_uri(arg: &Path) -> Option<anyhow::Result<Pkcs11Uri>> {
+    let s = arg.to_str()?;
+    s.starts_with("pkcs11:").then(|| {
+        s.parse()
+            .map_err(|e: String| anyhow::anyhow!("--vault-key: {e}"))
+    })
 }
 
 /// Where a serving vault says it can be reached, in its data directory (for `backup`).
@@ -183,7 +211,7 @@ pub const INDEX_KEY_FILE: &str = "index.key";
 /// The holder index key: DATA/index.key, made on first start. A store written before the index
 /// key was a secret of its own keeps the key it was indexed with (derived from its first vault
 /// key), now written to the file, so that rotations leave the index alone.
-fn index_key(data: &Path, first: &Path, store: &dyn Store) -> anyhow::Result<IndexKey> {
+fn index_key(data: &Path, first: Option<&Path>, store: &dyn Store) -> anyhow::Result<IndexKey> {
     let path = data.join(INDEX_KEY_FILE);
     if path.exists() {
         let text = zeroize::Zeroizing::new(
@@ -204,6 +232,10 @@ fn index_key(data: &Path, first: &Path, store: &dyn Store) -> anyhow::Result<Ind
                 "moving the holder index key out of the vault key into {}",
                 path.display()
             );
+            let first = first.context(
+                "this store's holder index was keyed from its vault key file: open it once with \
+                 that file before moving the key into a hardware module",
+            )?;
             IndexKey::legacy(&read_signer(first)?)
         }
         IndexKeyState::New => IndexKey::generate(),
@@ -262,12 +294,19 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", opt.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, did = %vault.did_key(), "licence-vault serving");
-        if let Some(r) = vault.restored()? {
-            tracing::warn!(
+        match vault.restored()? {
+            Some(r) if r.recovered_to.is_some() => tracing::warn!(
+                restored_at = %r.restored_at,
+                backup_made = %r.backup_created_at,
+                recovered_to = %r.recovered_to.unwrap_or(r.backup_created_at),
+                "this vault was restored from a backup and its log replayed: writes after the last one replayed are not here"
+            ),
+            Some(r) => tracing::warn!(
                 restored_at = %r.restored_at,
                 backup_made = %r.backup_created_at,
                 "this vault was restored from a backup: writes after the backup was made are not here"
-            );
+            ),
+            None => {}
         }
         // Where `licence-vault backup --data DATA` finds this vault while it holds the database.
         std::fs::write(

@@ -304,6 +304,10 @@ pub struct Restored {
     pub backup_created_at: DateTime<Utc>,
     /// The SHA-256 of the backup's manifest.
     pub manifest_sha256: String,
+    /// After a point-in-time recovery (PostgreSQL's archived WAL replayed over the base backup):
+    /// the time of the last transaction replayed. Writes up to it are here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_to: Option<DateTime<Utc>>,
 }
 
 /// Records in a restored store that it was restored (before any vault serves it).

@@ -101,6 +101,13 @@ impl Cluster {
         for _ in 1..3 {
             nodes.push(serve_demo_with(dir.path(), &args));
         }
+        // Each node logs a line per request to its piped stderr: read it, or a full pipe
+        // would stop the node mid-request.
+        for (child, _) in &mut nodes {
+            if let Some(mut err) = child.stderr.take() {
+                std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            }
+        }
         let tokens =
             serde_json::from_slice(&std::fs::read(dir.path().join("demo-tokens.json")).unwrap())
                 .unwrap();
@@ -401,4 +408,106 @@ fn a_registry_edit_on_one_node_is_seen_by_the_others_at_once() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(answers, [200, 200]);
+}
+
+/// A rotation on one node while the three nodes pull (SPEC §18): every copy signed meanwhile
+/// verifies under the key history every node then publishes, and none is signed by the retired
+/// key at or after its `validUntil`; once the overlap is over, every node signs with the new key.
+#[test]
+fn a_rotation_racing_pulls_on_three_nodes_leaves_every_copy_valid() {
+    let c = Cluster::start();
+    grant(&c, 0, None);
+    let police = c.token(&["requesters", POLICE]);
+    let admin = c.token(&["admin"]);
+    let (_, before) = c.call(1, "GET", "/v1/vault/keys", &admin, None);
+    let old = before["keys"][0]["didKey"].as_str().unwrap().to_owned();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (copies, rotated) = std::thread::scope(|s| {
+        // One client pulls on the three nodes in turn, as the rotation lands on one of them.
+        let pullers: Vec<_> = (0..1)
+            .map(|_| {
+                let (c, police, stop) = (&c, &police, &stop);
+                s.spawn(move || {
+                    let mut copies = Vec::new();
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (status, p) =
+                            c.call(n % 3, "POST", "/v1/reuse", police, Some(&pull_body()));
+                        n += 1;
+                        assert_eq!(status, 200, "{p}");
+                        for r in p["results"].as_array().unwrap() {
+                            if !r["stampedCopy"].is_null() {
+                                copies.push(r["stampedCopy"].clone());
+                            }
+                        }
+                    }
+                    copies
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let (status, rotated) = c.call(
+            0,
+            "POST",
+            "/v1/admin/vault/keys/rotate",
+            &admin,
+            Some(&json!({"reason": "rotation under load"})),
+        );
+        assert_eq!(status, 201, "{rotated}");
+        // Past the overlap (10 s) and the nodes' view of the history (2 s).
+        std::thread::sleep(std::time::Duration::from_secs(12));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let copies: Vec<Value> = pullers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        (copies, rotated)
+    });
+    let new = rotated["didKey"].as_str().unwrap();
+    let mut histories = Vec::new();
+    for n in 0..3 {
+        let (_, h) = c.call(n, "GET", "/v1/vault/keys", &admin, None);
+        histories.push(h["keys"].clone());
+    }
+    assert!(
+        histories.iter().all(|h| *h == histories[0]),
+        "{histories:?}"
+    );
+    let history: licence_vault::verify::VaultKeys =
+        serde_json::from_value(histories[0].clone()).unwrap();
+    let signer = |copy: &Value| {
+        copy["proof"]["verificationMethod"]
+            .as_str()
+            .unwrap()
+            .split('#')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (mut by_old, mut by_new) = (0, 0);
+    for copy in &copies {
+        let v = licence_vault::verify::document(copy, Some(&history), chrono::Utc::now());
+        let key = v
+            .check(licence_vault::verdict::CheckName::IssuerKey)
+            .unwrap();
+        assert_eq!(key.ok, Some(true), "{copy}: {:?}", key);
+        if signer(copy) == old {
+            by_old += 1;
+        } else {
+            assert_eq!(signer(copy), new);
+            by_new += 1;
+        }
+    }
+    assert!(by_old > 0 && by_new > 0, "old {by_old}, new {by_new}");
+    // After the overlap, every node signs with the new key.
+    for n in 0..3 {
+        let (_, p) = c.call(n, "POST", "/v1/reuse", &police, Some(&pull_body()));
+        let copy = p["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| !r["stampedCopy"].is_null())
+            .unwrap();
+        assert_eq!(signer(&copy["stampedCopy"]), new, "node {n}");
+    }
 }

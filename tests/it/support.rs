@@ -504,6 +504,15 @@ pub fn serve_demo(data: &Path) -> (std::process::Child, String) {
 
 /// [`serve_demo`] with more arguments (`--store postgres://…`).
 pub fn serve_demo_with(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
+    serve_demo_env(data, extra, &[])
+}
+
+/// [`serve_demo_with`] with environment variables (a PKCS#11 module's configuration).
+pub fn serve_demo_env(
+    data: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -519,6 +528,7 @@ pub fn serve_demo_with(data: &Path, extra: &[&str]) -> (std::process::Child, Str
             &format!("127.0.0.1:{port}"),
         ])
         .args(extra)
+        .envs(env.iter().copied())
         .current_dir(root())
         .stderr(std::process::Stdio::piped())
         .spawn()
