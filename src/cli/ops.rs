@@ -195,6 +195,13 @@ pub fn backup(cmd: BackupCmd) -> anyhow::Result<i32> {
         .clone()
         .context("--to: the new backup directory is required")?;
     let to = std::path::absolute(&to).with_context(|| format!("{}", to.display()))?;
+    if !opt.data.join("db").is_dir() {
+        bail!(
+            "{} holds no RocksDB database (db/): a vault on PostgreSQL is backed up with \
+             PostgreSQL's tools and its key files (scripts/pg-backup.sh, docs/OPERATIONS.md)",
+            opt.data.display()
+        );
+    }
     let opened = open_vault_with(
         &opt.data,
         opt.vault_key.as_deref(),

@@ -253,6 +253,17 @@ fn a_backup_checks_offline_and_restores_only_when_sound() {
     assert_eq!(c, Some(0), "{report}");
     assert_eq!(report["sound"], true);
     assert_eq!(report["licences"], 1);
+    // A data directory without RocksDB (a PostgreSQL node's) is not backed up as if it were empty.
+    let o = run_cli(&[
+        "backup",
+        "--data",
+        &p(&dir.path().join("pg-node")),
+        "--to",
+        &p(&dir.path().join("b0")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no RocksDB database"));
+    assert!(!dir.path().join("pg-node").exists() && !dir.path().join("b0").exists());
     // A second backup into the same place is refused.
     let o = run_cli(&["backup", "--data", &p(&data), "--to", &p(&b)]);
     assert_eq!(o.status.code(), Some(2));
