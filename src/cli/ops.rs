@@ -77,8 +77,8 @@ pub struct RestoreOpt {
     /// The data directory to restore into: new or empty.
     #[arg(long, env = "LICENCE_VAULT_DATA", default_value = DEFAULT_DATA)]
     pub data: PathBuf,
-    /// The key the restored vault will sign with, when it is not in the backup (a key file):
-    /// refused unless it is in the backup's key history.
+    /// The key the restored vault will sign with, when it is not in the backup: a key file, or
+    /// a PKCS#11 URI (the token must hold a key of the backup's history); refused otherwise.
     #[arg(long)]
     pub vault_key: Option<PathBuf>,
 }
@@ -129,6 +129,10 @@ pub struct KeyOpt {
 
 fn open(opt: &KeyOpt) -> anyhow::Result<Arc<Vault>> {
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
+    // A mistyped --data must not become a new, empty vault with keys of its own.
+    if matches!(spec, StoreSpec::Rocks(_)) && !opt.data.join("db").is_dir() {
+        bail!("{} holds no vault (no db/)", opt.data.display());
+    }
     open_vault_with(
         &opt.data,
         opt.vault_key.as_deref(),
@@ -377,8 +381,29 @@ pub fn restore(opt: RestoreOpt) -> anyhow::Result<i32> {
     let report = verify(&opt.from).context("refusing to restore")?;
     let manifest = backup::check_files(&opt.from)?;
     let keys = opt.from.join(backup::KEYS_DIR);
+    let hsm = opt
+        .vault_key
+        .as_deref()
+        .and_then(super::serve::pkcs11_uri)
+        .transpose()?;
     if let Some(k) = &opt.vault_key {
-        let did = super::read_signer(k)?.did_key().clone();
+        let did = match hsm.clone() {
+            // A key in a module: the token must hold a key of this vault.
+            Some(uri) => {
+                let pin = uri
+                    .pin(std::env::var(super::serve::PIN_VAR).ok().as_deref())
+                    .map_err(anyhow::Error::msg)?;
+                let keys = crate::vault::pkcs11::Pkcs11Keys::open(uri, pin, false)
+                    .map_err(anyhow::Error::msg)?;
+                let held = crate::vault::KeySource::held(&keys).map_err(anyhow::Error::msg)?;
+                held.iter()
+                    .map(|k| k.did_key().clone())
+                    .find(|d| manifest.vault_keys.get(d).is_some())
+                    .or_else(|| held.first().map(|k| k.did_key().clone()))
+                    .context("the token holds no key")?
+            }
+            None => super::read_signer(k)?.did_key().clone(),
+        };
         if manifest.vault_keys.get(&did).is_none() {
             bail!("{did} is not a key of the vault this backup is of: refusing to restore");
         }
@@ -388,7 +413,7 @@ pub fn restore(opt: RestoreOpt) -> anyhow::Result<i32> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     copy_tree(&opt.from.join(backup::DB_DIR), &data.join("db"))?;
     copy_tree(&keys, data)?;
-    if let Some(k) = &opt.vault_key {
+    if let (Some(k), None) = (&opt.vault_key, &hsm) {
         std::fs::remove_file(data.join("vault.key")).ok();
         std::fs::copy(k, data.join("vault.key"))?;
     }

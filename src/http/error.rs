@@ -9,9 +9,9 @@
 //! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11) |
 //! | 413 | `payload_too_large` |
 //! | 415 | `unsupported_media_type` |
-//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
+//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
 //! | 500 | `internal` (generic message; the detail goes to the log) |
-//! | 503 | `unavailable` |
+//! | 503 | `unavailable` (`Retry-After: 2`), `storage_full` (`Retry-After: 30`), `vault_key_unavailable` (the vault key cannot sign here now: nothing was written; `Retry-After: 30`) |
 //!
 //! Within a `200` answer of `POST /v1/reuse`, each type that was not provided carries one of the reuse
 //! reasons (`no_consent` … `matter_not_allowed`) or a verification reason; the table applies only
@@ -127,7 +127,10 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.reason == Reason::StorageFull {
+        if matches!(
+            self.reason,
+            Reason::StorageFull | Reason::VaultKeyUnavailable
+        ) {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         }

@@ -2,7 +2,7 @@
 //! store (the engine's checkpoint), the key material beside it, and a manifest signed by the
 //! vault that names every file with its SHA-256, the key history, what the store held (entries
 //! per table, the newest access record) and when it was made. Restoring is the CLI's
-//! (`cli/backup`): files only, checked against the manifest first.
+//! (`cli/ops`): files only, checked against the manifest first.
 //!
 //! **Invariants:** a backup is complete or absent (it is made in a sibling directory and renamed
 //! into place); a backup whose files or manifest do not match is never restored; the manifest

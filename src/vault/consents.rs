@@ -76,6 +76,7 @@ impl Vault {
     ) -> Result<Consent, VaultError> {
         let digest = self.holder_digest(&acting.holder);
         let consent = self.as_holder(acting, at, |tx| {
+            self.can_sign(tx.now())?;
             let consent =
                 self.checked_consent(&digest, acting.acted_by(), new.clone(), None, tx.now())?;
             tx.change().put(
@@ -158,6 +159,7 @@ impl Vault {
         let digest = self.holder_digest(&acting.holder);
         let (consent, withdrawn) = self.as_holder(acting, at, |tx| {
             let now = tx.now();
+            self.can_sign(now)?;
             let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
                 return Ok((None, false));
             };
@@ -190,6 +192,7 @@ impl Vault {
         let digest = self.holder_digest(&acting.holder);
         let consent = self.as_holder(acting, at, |tx| {
             let now = tx.now();
+            self.can_sign(now)?;
             let Some((key, mut consent)) = self.locked_consent(&digest, id)? else {
                 return Ok(None);
             };

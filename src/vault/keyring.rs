@@ -430,6 +430,14 @@ impl Vault {
         })
     }
 
+    /// Whether a document dated `at` can be signed: asked inside a decision's door before a
+    /// change whose answer carries signed documents is recorded, so that without a key nothing
+    /// is written (a module that fails between this and the signature still can: the answer is
+    /// then 503 with the change made, and the holder's log shows it).
+    pub(crate) fn can_sign(&self, at: DateTime<Utc>) -> Result<(), VaultError> {
+        self.signing_key(at).map(|_| ()).map_err(VaultError::from)
+    }
+
     /// Rotates the vault key: a new key made by the key source signs from now on; the current
     /// key is retired after the overlap. Every node sees the new history at its next read.
     pub fn rotate_key(&self) -> Result<VaultKey, VaultError> {

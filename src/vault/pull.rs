@@ -195,6 +195,10 @@ impl Vault {
         let found = self.find_licences(digest, &ask.types, &needs, &consents, now)?;
         let mut decisions = decide_all(&ask.types, &needs, found);
         let mut record = access_record(ask, kind, digest, &consents, &mut decisions, now);
+        // A copy will be signed: the key must be there before anything is recorded.
+        if decisions.iter().any(|d| d.copy_id.is_some()) {
+            self.can_sign(now)?;
+        }
         fill(&mut record, &decisions);
         let stats = write_pull(
             tx.change(),

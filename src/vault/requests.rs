@@ -312,6 +312,7 @@ impl Vault {
         let by = acting.acted_by();
         let (consent, req) = self.as_holder(acting, at, |tx| {
             let now = tx.now();
+            self.can_sign(now)?;
             let mut req = self.pending_request(&digest, id, now)?;
             if narrowing.licences.is_some() {
                 return Err(VaultError::new(

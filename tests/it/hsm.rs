@@ -185,6 +185,47 @@ fn the_vault_signs_through_the_module_and_recovers_from_a_lost_key() {
             .next(),
         new["didKey"].as_str()
     );
+    // A backup of the serving vault holds no private key; it restores with the token's key.
+    if pg.is_none() {
+        let admin_file = dir.path().join("admin");
+        std::fs::write(&admin_file, &admin).unwrap();
+        let b = dir.path().join("backup");
+        let o = cli_command()
+            .envs(env)
+            .args(["backup", "--data", d, "--to", b.to_str().unwrap()])
+            .args(["--token-file", admin_file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!b.join("keys/vault.key").exists());
+        let r = dir.path().join("restored");
+        let o = cli_command()
+            .envs(env)
+            .args([
+                "restore",
+                "--from",
+                b.to_str().unwrap(),
+                "--data",
+                r.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("give --vault-key"));
+        let o = cli_command()
+            .envs(env)
+            .args([
+                "restore",
+                "--from",
+                b.to_str().unwrap(),
+                "--data",
+                r.to_str().unwrap(),
+            ])
+            .args(["--vault-key", &uri("vault")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     let mut log = String::new();

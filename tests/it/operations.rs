@@ -136,6 +136,14 @@ async fn a_rotated_key_keeps_earlier_documents_valid_and_its_end_is_enforced() {
 async fn with_no_key_in_force_nothing_is_written_and_a_rotation_recovers() {
     let app = TestApp::new();
     let old = key("vault");
+    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
+        .await;
+    let consent = json!({
+        "requester": "fz-scjg-xk", "matter": "350100-SJ-004", "purpose": "食品经营许可证延续申请",
+        "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)});
+    grant(&app, &app.tokens.holder_company, consent.clone()).await;
+    let pull =
+        json!({"holder": format!("001:{COMPANY}"), "matter": "350100-SJ-004", "purpose": "受理"});
     let (s, _) = app
         .post(
             "/v1/admin/vault/keys/compromise",
@@ -153,9 +161,33 @@ async fn with_no_key_in_force_nothing_is_written_and_a_rotation_recovers() {
         (StatusCode::SERVICE_UNAVAILABLE, "vault_key_unavailable"),
         "{e}"
     );
-    // Nothing half-written: the licence is not there.
+    // Nothing half-written: the licence is not there; a pull that would release a signed copy
+    // records no access and spends no use; a consent that would get a signed receipt is not made.
     let (s, _) = app.get(&licence_path(&doc), Some(&app.tokens.market)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, e) = app
+        .post("/v1/reuse", Some(&app.tokens.requester), pull.clone())
+        .await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::SERVICE_UNAVAILABLE, "vault_key_unavailable"),
+        "{e}"
+    );
+    let (_, log) = app
+        .get("/v1/me/access-log", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(log["records"].as_array().map(Vec::len), Some(0), "{log}");
+    let (s, e) = app
+        .post("/v1/me/consents", Some(&app.tokens.holder_company), consent)
+        .await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::SERVICE_UNAVAILABLE, "vault_key_unavailable")
+    );
+    let (_, mine) = app
+        .get("/v1/me/consents", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(mine["consents"].as_array().map(Vec::len), Some(1), "{mine}");
     let (s, _) = app
         .post(
             "/v1/admin/vault/keys/rotate",
@@ -166,6 +198,8 @@ async fn with_no_key_in_force_nothing_is_written_and_a_rotation_recovers() {
     assert_eq!(s, StatusCode::CREATED);
     let receipt = app.deposit(&doc).await;
     assert_ne!(receipt["issuer"], old.did_key().as_str());
+    let p = pull_as(&app, &app.tokens.requester, pull).await;
+    assert_eq!(p["provided"], 1, "{p}");
 }
 
 /// The holder index of a store written before the index key was a secret of its own (keyed from
@@ -203,6 +237,11 @@ fn the_holder_index_survives_the_upgrade_and_a_rotation() {
         assert!(data.join("index.key").exists());
         assert_eq!(vault.holder_licences(&holder, Utc::now()).unwrap().len(), 1);
     }
+    // A mistyped data directory is not made into a new vault.
+    let typo = dir.path().join("dta");
+    let o = run_cli(&["key", "list", "--data", typo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!typo.exists());
     let (code_, out) = cli(&["key", "rotate", "--data", d]);
     assert_eq!(code_, Some(0), "{out}");
     let (code_, list) = cli(&["key", "list", "--data", d]);
