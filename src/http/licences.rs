@@ -169,8 +169,11 @@ pub struct LicenceView {
     pub versions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
-    #[schema(value_type = Object)]
-    pub receipt: Value,
+    /// The deposit receipt. Absent only when it was never signed (a bulk import signs it at the
+    /// first read) and no vault key can sign for its time now (declared compromised then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<Value>,
     pub verdict: Verdict,
 }
 
@@ -191,7 +194,15 @@ impl LicenceView {
             licence: e.document,
             status,
             status_reason,
-            receipt: vault.receipt_of(&e.id, &e.meta)?,
+            // A receipt that cannot be signed for its time does not hide the licence.
+            receipt: match vault.receipt_of(&e.id, &e.meta) {
+                Ok(r) => Some(r),
+                Err(s) if s.unavailable => {
+                    tracing::warn!(licence = %e.id, error = %s, "deposit receipt not signed");
+                    None
+                }
+                Err(s) => return Err(s.into()),
+            },
             superseded_by: e.meta.superseded_by.map(|s| s.urn()),
             verdict: e.verdict,
         })

@@ -431,3 +431,39 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A licence imported in bulk gets its receipt signed at its first read, dated its deposit. When
+/// the key of that time was declared compromised since before it, no key may sign that receipt:
+/// the holder still sees the licence (without the receipt) instead of a 503 for the whole list.
+#[tokio::test]
+async fn a_receipt_no_key_can_sign_does_not_hide_the_licence() {
+    let app = TestApp::new();
+    let doc = sign(&business_licence("K0006", COMPANY), "scjgj");
+    let now = Utc::now();
+    let reg = app.vault.registries();
+    let checked = app.vault.check_for_deposit(&reg, &[doc.clone()], now);
+    let stored = app.vault.import_checked(checked, now).unwrap();
+    assert!(matches!(stored[..], [Ok(true)]));
+    let since = licence_vault::proof::format_time(now - Duration::seconds(1));
+    let (s, _) = app
+        .post(
+            "/v1/admin/vault/keys/compromise",
+            Some(&app.tokens.admin),
+            json!({"didKey": key("vault").did_key().as_str(), "since": since}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.post(
+        "/v1/admin/vault/keys/rotate",
+        Some(&app.tokens.admin),
+        json!({}),
+    )
+    .await;
+    let (s, list) = app
+        .get("/v1/me/licences", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let item = &list["licences"][0];
+    assert_eq!(item["id"], doc["id"], "{list}");
+    assert!(item.get("receipt").is_none(), "{item}");
+}
