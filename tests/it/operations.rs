@@ -441,7 +441,9 @@ async fn a_receipt_no_key_can_sign_does_not_hide_the_licence() {
     let doc = sign(&business_licence("K0006", COMPANY), "scjgj");
     let now = Utc::now();
     let reg = app.vault.registries();
-    let checked = app.vault.check_for_deposit(&reg, &[doc.clone()], now);
+    let checked = app
+        .vault
+        .check_for_deposit(&reg, std::slice::from_ref(&doc), now);
     let stored = app.vault.import_checked(checked, now).unwrap();
     assert!(matches!(stored[..], [Ok(true)]));
     let since = licence_vault::proof::format_time(now - Duration::seconds(1));
