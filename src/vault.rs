@@ -113,6 +113,9 @@ pub struct VaultOptions {
     pub idp_keys: Vec<DidKey>,
     /// The base URL under which this vault is reached; status list URLs in receipts start with it.
     pub public_url: String,
+    /// Where backups asked of the serving vault are made (`POST /v1/admin/backups`); none: the
+    /// serving vault makes none.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for VaultOptions {
@@ -120,6 +123,7 @@ impl Default for VaultOptions {
         Self {
             idp_keys: Vec::new(),
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            backup_dir: None,
         }
     }
 }
@@ -180,6 +184,7 @@ pub struct Vault {
     /// [`Vault::known_token`]).
     tokens: RwLock<TokenCache>,
     public_url: String,
+    backup_dir: Option<std::path::PathBuf>,
     pub metrics: Metrics,
 }
 
@@ -226,6 +231,7 @@ impl Vault {
             idp_keys: options.idp_keys,
             tokens: RwLock::default(),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
+            backup_dir: options.backup_dir,
             metrics: Metrics::default(),
         };
         vault.reload_registries()?;

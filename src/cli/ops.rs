@@ -251,6 +251,12 @@ fn through_server(opt: &BackupOpt, to: &Path) -> anyhow::Result<Manifest> {
             .with_context(|| format!("reading the admin token {}", token_file.display()))?,
     );
     eprintln!("the vault serving {} makes the backup", opt.data.display());
+    // Made in the vault's backup directory under a name of ours, then moved where we were told.
+    let name = format!(
+        "cli-{}-{:08x}",
+        Utc::now().format("%Y%m%dT%H%M%S"),
+        rand::random::<u32>()
+    );
     let resp = reqwest::blocking::Client::builder()
         .timeout(None)
         .build()?
@@ -259,7 +265,7 @@ fn through_server(opt: &BackupOpt, to: &Path) -> anyhow::Result<Manifest> {
             url.trim().trim_end_matches('/')
         ))
         .bearer_auth(token.trim())
-        .json(&serde_json::json!({ "to": to }))
+        .json(&serde_json::json!({ "name": name }))
         .send()
         .context("asking the serving vault for a backup")?;
     let status = resp.status();
@@ -267,7 +273,19 @@ fn through_server(opt: &BackupOpt, to: &Path) -> anyhow::Result<Manifest> {
     if !status.is_success() {
         bail!("the serving vault answered {status}: {body}");
     }
-    serde_json::from_str(&body).context("the backup's manifest")
+    #[derive(serde::Deserialize)]
+    struct Made {
+        path: PathBuf,
+        manifest: Manifest,
+    }
+    let made: Made = serde_json::from_str(&body).context("the backup's manifest")?;
+    if std::fs::rename(&made.path, to).is_err() {
+        // Another file system: copy, then remove the vault's copy.
+        copy_tree(&made.path, to)?;
+        std::fs::remove_dir_all(&made.path)
+            .with_context(|| format!("removing {}", made.path.display()))?;
+    }
+    Ok(made.manifest)
 }
 
 /// What `backup verify` found.

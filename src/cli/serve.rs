@@ -57,6 +57,10 @@ pub struct ServeOpt {
     /// serve one database (give them the same vault key); see docs/SCALING.md.
     #[arg(long, env = "LICENCE_VAULT_STORE", default_value = "rocksdb")]
     pub store: String,
+    /// Where the serving vault makes the backups asked of it (`licence-vault backup --data` of a
+    /// serving vault, `POST /v1/admin/backups`); default DATA/backups.
+    #[arg(long, env = "LICENCE_VAULT_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// The PostgreSQL schema the vault creates its tables in.
     #[arg(long, env = "LICENCE_VAULT_PG_SCHEMA", default_value = DEFAULT_PG_SCHEMA)]
     pub pg_schema: String,
@@ -262,6 +266,11 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     crate::init_tracing();
     let demo_keys = opt.demo.then_some(opt.keys.as_path());
     let options = VaultOptions {
+        backup_dir: Some(
+            opt.backup_dir
+                .clone()
+                .unwrap_or_else(|| opt.data.join("backups")),
+        ),
         idp_keys: opt.idp_keys.clone(),
         public_url: opt
             .public_url

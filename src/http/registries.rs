@@ -138,18 +138,30 @@ pub async fn rotate_vault_key(
     .await
 }
 
-/// Where a backup goes: a new directory on the vault's machine.
+/// A backup's name: a new directory in the vault's backup directory (`serve --backup-dir`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRequest {
-    #[schema(value_type = String)]
-    pub to: std::path::PathBuf,
+    /// Letters, digits, `.`, `_` and `-`; not starting with `.`.
+    #[schema(pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")]
+    pub name: String,
 }
 
-/// Backs up the serving vault (RocksDB) into a new directory on its machine; the CLI's
-/// `backup --data` asks this of the vault that holds the database.
+/// A backup made by the serving vault.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupMade {
+    /// Where it is, on the vault's machine.
+    #[schema(value_type = String)]
+    pub path: std::path::PathBuf,
+    /// Its signed manifest.
+    #[schema(value_type = Object)]
+    pub manifest: crate::vault::backup::Manifest,
+}
+
+/// Backs up the serving vault (RocksDB) into its backup directory; the CLI's `backup --data`
+/// asks this of the vault that holds the database, then moves the backup where it was told.
 #[utoipa::path(post, path = "/v1/admin/backups", tag = "admin", request_body = BackupRequest,
-    responses((status = 201, description = "The backup's signed manifest"),
+    responses((status = 201, body = BackupMade),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -157,18 +169,22 @@ pub async fn create_backup(
     State(state): State<AppState>,
     _: Allow<ADMIN>,
     AppJson(req): AppJson<BackupRequest>,
-) -> Result<(StatusCode, Json<crate::vault::backup::Manifest>), ApiError> {
-    if !req.to.is_absolute() {
-        return Err(ApiError::new(Reason::InvalidRequest, "to: an absolute path").field("to"));
+) -> Result<(StatusCode, Json<BackupMade>), ApiError> {
+    if !crate::vault::backup::valid_name(&req.name) {
+        return Err(ApiError::new(
+            Reason::InvalidRequest,
+            "a backup's name is letters, digits, '.', '_' and '-', not starting with '.'",
+        )
+        .field("name"));
     }
     let vault = state.vault.clone();
     blocking(move || {
-        let m = vault.backup(&req.to).map_err(|e| match e {
+        let (path, manifest) = vault.backup_named(&req.name).map_err(|e| match e {
             crate::vault::backup::BackupError::Vault(v) => ApiError::from(v),
             other => ApiError::new(Reason::Conflict, other.to_string()),
         })?;
-        tracing::info!(to = %req.to.display(), "backup made");
-        Ok((StatusCode::CREATED, Json(m)))
+        tracing::info!(path = %path.display(), "backup made");
+        Ok((StatusCode::CREATED, Json(BackupMade { path, manifest })))
     })
     .await
 }

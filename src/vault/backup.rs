@@ -319,7 +319,33 @@ pub fn mark_restored(store: &dyn crate::store::Store, mark: &Restored) -> Result
     Ok(())
 }
 
+/// Whether `name` may name a backup in the backup directory: one path segment of letters, digits,
+/// `.`, `_` and `-`, not starting with a dot (never a path that leaves the directory).
+pub fn valid_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl Vault {
+    /// A backup asked of the serving vault: made in its backup directory under `name` (see
+    /// [`valid_name`]); where it is, and its manifest.
+    pub fn backup_named(&self, name: &str) -> Result<(PathBuf, Manifest), BackupError> {
+        let dir = self.backup_dir.as_ref().ok_or_else(|| {
+            BackupError::Io("this vault was started without a backup directory".into())
+        })?;
+        if !valid_name(name) {
+            return Err(BackupError::Io(format!(
+                "{name:?}: a backup's name is letters, digits, '.', '_' and '-', not starting with '.'"
+            )));
+        }
+        let to = dir.join(name);
+        let m = self.backup(&to)?;
+        Ok((to, m))
+    }
+
     /// Whether this vault's store was restored from a backup, and from when.
     pub fn restored(&self) -> Result<Option<Restored>, StoreError> {
         self.store

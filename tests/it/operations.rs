@@ -469,3 +469,41 @@ async fn a_receipt_no_key_can_sign_does_not_hide_the_licence() {
     assert_eq!(item["id"], doc["id"], "{list}");
     assert!(item.get("receipt").is_none(), "{item}");
 }
+
+/// A backup asked over HTTP goes only into the vault's backup directory, under a plain name: the
+/// API writes nowhere else on the vault's machine.
+#[tokio::test]
+async fn a_backup_over_http_is_named_never_placed() {
+    let app = TestApp::new();
+    for name in ["../escape", "/tmp/x", ".hidden", "a/b", ""] {
+        let (s, e) = app
+            .post(
+                "/v1/admin/backups",
+                Some(&app.tokens.admin),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(
+            (s, code(&e)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{name}: {e}"
+        );
+    }
+    let (s, e) = app
+        .post(
+            "/v1/admin/backups",
+            Some(&app.tokens.admin),
+            json!({"to": "/tmp/x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    // This vault was opened without a backup directory: it makes none.
+    let (s, e) = app
+        .post(
+            "/v1/admin/backups",
+            Some(&app.tokens.admin),
+            json!({"name": "b1"}),
+        )
+        .await;
+    assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "conflict"), "{e}");
+}

@@ -390,6 +390,7 @@ fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
     let options = licence_vault::vault::VaultOptions {
         idp_keys: vec![key("idp").did_key().clone()],
         public_url: url.to_owned(),
+        ..Default::default()
     };
     Arc::new(Vault::open_with(store, KeyRing::in_memory(key("vault")), options).unwrap())
 }
