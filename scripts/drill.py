@@ -432,8 +432,10 @@ def postgres(binary, work, seed):
         # How far the archived WAL brought the database: the last transaction replayed.
         replayed_to = must(psql + ["SELECT to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', "
                                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"], "the replay's end").stdout.strip()
-        if not replayed_to or epoch(replayed_to) < last:
-            raise Violation(f"recovery replayed to {replayed_to!r}, before the last acknowledged write")
+        # The last write acknowledged committed between its sending and its answer.
+        last_sent = max(w[3] for w in load.writes)
+        if not replayed_to or epoch(replayed_to) < last_sent:
+            raise Violation(f"recovery replayed to {replayed_to!r}, before the last acknowledged write was sent")
         data = os.path.join(work, "data-restored")
         shutil.copytree(os.path.join(backup, "keys"), data)
         must([binary, "restore", "--from", label, "--store", url, "--backup-made", made,
