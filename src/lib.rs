@@ -23,6 +23,7 @@ pub mod registry;
 pub mod reuse;
 #[cfg(feature = "server")]
 pub mod store;
+pub mod tlog;
 #[cfg(feature = "server")]
 pub mod vault;
 pub mod verdict;

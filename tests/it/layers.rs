@@ -32,6 +32,7 @@ const DOMAIN: &[&str] = &[
     "verify",
     "auth",
     "metrics",
+    "tlog",
 ];
 
 /// The layers outside the domain, which the domain never uses.
