@@ -303,7 +303,7 @@ pub struct VerifyReport {
 pub fn verify(dir: &Path) -> anyhow::Result<VerifyReport> {
     let manifest = backup::check_files(dir)?;
     let keys = dir.join(backup::KEYS_DIR);
-    let index = read_index(&keys.join("index.key"))?;
+    let index = IndexKey::read(&keys.join("index.key")).map_err(anyhow::Error::msg)?;
     if hex::encode(index.check_value()) != manifest.index_key_check {
         return Err(BackupError::Corrupt("keys/index.key is not this vault's".into()).into());
     }
@@ -364,13 +364,6 @@ pub fn verify(dir: &Path) -> anyhow::Result<VerifyReport> {
         licences: audit.licences,
         newest_access_record: manifest.newest_access_record,
     })
-}
-
-fn read_index(path: &Path) -> anyhow::Result<IndexKey> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    );
-    IndexKey::from_hex(&text).with_context(|| format!("{} is not 64 hex digits", path.display()))
 }
 
 pub fn restore(opt: RestoreOpt) -> anyhow::Result<i32> {

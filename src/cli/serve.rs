@@ -218,12 +218,7 @@ pub const INDEX_KEY_FILE: &str = "index.key";
 fn index_key(data: &Path, first: Option<&Path>, store: &dyn Store) -> anyhow::Result<IndexKey> {
     let path = data.join(INDEX_KEY_FILE);
     if path.exists() {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        );
-        return IndexKey::from_hex(&text)
-            .with_context(|| format!("{} is not 64 hex digits", path.display()));
+        return IndexKey::read(&path).map_err(anyhow::Error::msg);
     }
     let key = match keyring::index_key_state(store)? {
         IndexKeyState::Bound => anyhow::bail!(
@@ -244,22 +239,8 @@ fn index_key(data: &Path, first: Option<&Path>, store: &dyn Store) -> anyhow::Re
         }
         IndexKeyState::New => IndexKey::generate(),
     };
-    write_hex_secret(&path, &key)?;
+    key.write(&path).map_err(anyhow::Error::msg)?;
     Ok(key)
-}
-
-fn write_hex_secret(path: &Path, key: &IndexKey) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(format!("{}\n", key.to_hex().as_str()).as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn run(opt: ServeOpt) -> anyhow::Result<()> {

@@ -88,19 +88,25 @@ impl FileKeys {
 
     /// Writes a secret key file that only its owner may read; refuses to overwrite one.
     pub fn write(path: &Path, signer: &Signer) -> Result<(), String> {
-        use std::io::Write as _;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts
-            .open(path)
-            .map_err(|e| format!("creating {}: {e}", path.display()))?;
-        let line = Zeroizing::new(format!("{}\n", signer.to_private_multibase().as_str()));
-        f.write_all(line.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| format!("writing {}: {e}", path.display()))
+        write_secret_line(path, &signer.to_private_multibase())
     }
+}
+
+/// Writes one line of secret text to a new file that only its owner may read, synced; refuses to
+/// overwrite a file. The one way key material is written.
+fn write_secret_line(path: &Path, secret: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let line = Zeroizing::new(format!("{secret}\n"));
+    f.write_all(line.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 impl KeySource for FileKeys {
@@ -170,6 +176,18 @@ impl IndexKey {
     pub fn from_hex(s: &str) -> Option<Self> {
         let v = Zeroizing::new(hex::decode(s.trim()).ok()?);
         Some(Self::new(v.as_slice().try_into().ok()?))
+    }
+    /// Reads an index key file (64 hex digits).
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?,
+        );
+        Self::from_hex(&text).ok_or_else(|| format!("{} is not 64 hex digits", path.display()))
+    }
+    /// Writes it to a new file only its owner may read.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        write_secret_line(path, &self.to_hex())
     }
     pub fn mac(&self, data: &[u8]) -> [u8; 32] {
         // HMAC accepts keys of any length; 32 bytes cannot fail.
@@ -404,14 +422,17 @@ impl Vault {
             self.refresh_keys(Utc::now())
                 .map_err(|e| SigningError::unavailable("vault key", e))?;
         }
-        let history = self.keys.history();
-        let Some(key) = history.signing_at(at) else {
+        let in_force = {
+            let v = self.keys.view.read().unwrap_or_else(|p| p.into_inner());
+            v.keys.signing_at(at).map(|k| k.did_key.clone())
+        };
+        let Some(did) = in_force else {
             return Err(SigningError::unavailable(
                 "vault key",
                 "no vault key is in force (the last one was declared compromised): rotate",
             ));
         };
-        if let Some(k) = self.keys.held_key(&key.did_key) {
+        if let Some(k) = self.keys.held_key(&did) {
             return Ok(k);
         }
         // A rotation on another node, or by the CLI: the new key may have been put where this
@@ -419,13 +440,10 @@ impl Vault {
         if let Ok(held) = self.keys.source.held() {
             *self.keys.held.write().unwrap_or_else(|p| p.into_inner()) = held;
         }
-        self.keys.held_key(&key.did_key).ok_or_else(|| {
+        self.keys.held_key(&did).ok_or_else(|| {
             SigningError::unavailable(
                 "vault key",
-                format!(
-                    "this node does not hold {}, the vault key in force",
-                    key.did_key
-                ),
+                format!("this node does not hold {did}, the vault key in force"),
             )
         })
     }
