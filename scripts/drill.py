@@ -247,6 +247,19 @@ def check_told(vault, log_path, made, restore_started):
     return health.splitlines()[1]
 
 
+def check_restored(vault, log_path, tokens, load, made, backup_done, restore_started, what):
+    """The restored vault says it was restored, and every write acknowledged before `what` was made
+    is there: what it said, the writes split by the backup, and those found."""
+    told = check_told(vault, log_path, made, restore_started)
+    before, between, after = split(load.writes, epoch(made), backup_done)
+    found = present(vault, tokens, load.writes)
+    lost = [w for w in before if w[1] not in found]
+    if lost:
+        raise Violation(f"{len(lost)} of {len(before)} writes acknowledged before {what} are gone, "
+                        f"e.g. {lost[0][0]} {lost[0][1]}")
+    return told, before, between, after, found
+
+
 def split(writes, made, done):
     """Acknowledged before the backup was made; sent after it was done; the rest in between."""
     before = [w for w in writes if w[4] < made]
@@ -337,13 +350,8 @@ def rocksdb(binary, work, seed):
     try:
         vault.start()
         serving = time.time()
-        told = check_told(vault, log2, made, restore_started)
-        before, between, after = split(load.writes, epoch(made), backup_done)
-        found = present(vault, tokens, load.writes)
-        lost = [w for w in before if w[1] not in found]
-        if lost:
-            raise Violation(f"{len(lost)} of {len(before)} writes acknowledged before the backup are gone, "
-                            f"e.g. {lost[0][0]} {lost[0][1]}")
+        told, before, between, after, found = check_restored(vault, log2, tokens, load, made, backup_done,
+                                                             restore_started, "the backup")
         back = [w for w in after if w[1] in found]
         if back:
             raise Violation(f"{len(back)} writes sent after the backup was done are there: the data was not "
@@ -445,13 +453,8 @@ def postgres(binary, work, seed):
         try:
             vault.start()
             serving = time.time()
-            told = check_told(vault, log2, made, restore_started)
-            before, between, after = split(load.writes, epoch(made), backup_done)
-            found = present(vault, tokens, load.writes)
-            lost = [w for w in before if w[1] not in found]
-            if lost:
-                raise Violation(f"{len(lost)} of {len(before)} writes acknowledged before the base backup are "
-                                f"gone, e.g. {lost[0][0]} {lost[0][1]}")
+            told, before, between, after, found = check_restored(vault, log2, tokens, load, made, backup_done,
+                                                                 restore_started, "the base backup")
             later = between + after
             replayed = [w for w in later if w[1] in found]
             if len(replayed) != len(later):
