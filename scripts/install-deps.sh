@@ -5,7 +5,7 @@
 # under the build cache, cargo-fuzz with a nightly toolchain (the parser fuzzer), and for the page
 # tests Debian's Chromium, a Chinese font, Node.js and the pinned node packages of tests/web,
 # Debian's PostgreSQL server for the suite's run on PostgreSQL, and SoftHSM2 with opensc for the
-# keys kept in a PKCS#11 module.
+# keys kept in a PKCS#11 module, and Go with golang.org/x/mod for the logs' outside checker.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,10 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 # pkcs11-tool, which acts on the token from outside the vault (a key removed mid-run).
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
+# The transparency logs' outside checker (tests/tlog-check): Go with golang.org/x/mod's sumdb/tlog
+# and note packages, both from Debian, built offline with GO111MODULE=off.
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -9,6 +9,7 @@ mod extract;
 mod issuers;
 mod licences;
 mod lifecycle;
+mod logs;
 mod notices;
 mod page;
 pub mod pages;
@@ -112,6 +113,14 @@ async fn healthz(State(state): State<AppState>) -> String {
         Ok(()) => "ok\n".to_owned(),
         Err(e) => format!("degraded: {}\n", ApiError::from(e).reason.as_str()),
     };
+    for log in crate::vault::logs::LogName::ALL {
+        if state.vault.log_health.broken(log) {
+            out.push_str(&format!(
+                "log {}: its stored tree no longer contains its last checkpoint; no checkpoint is signed\n",
+                log.as_str()
+            ));
+        }
+    }
     if let Ok(Some(r)) = restored {
         out.push_str(&format!(
             "restored {} from a backup made {}",
@@ -298,7 +307,8 @@ fn api(vault: Arc<Vault>) -> Router {
         .with_state(state)
 }
 
-/// Panic catching, the 30 s timeout, request ids, trace spans and `Cache-Control: no-store`.
+/// Panic catching, the 30 s timeout, request ids, trace spans and `Cache-Control: no-store`
+/// (unless the handler said otherwise: the logs' tiles are immutable).
 fn layered(router: Router) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
@@ -311,8 +321,11 @@ fn layered(router: Router) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Only the logs' static resources say how long they may be kept (`http/logs`).
         .layer(axum::middleware::map_response(|mut r: Response| async move {
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if !r.headers().contains_key(header::CACHE_CONTROL) {
+                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
             r
         }))
 }

@@ -91,10 +91,19 @@ pub enum Table {
     /// (a pull, a withdrawal, an answer, a notice) reads first and bumps on the condition that it
     /// is unchanged, so two such decisions on different nodes never both apply.
     HolderVersion,
+    /// Leaves of the transparency logs written with the records they log, not yet in a tree:
+    /// the integration moves them into `LogEntry` in one change.
+    LogPending,
+    /// A log's leaves by index.
+    LogEntry,
+    /// A log's tiles (C2SP `tlog-tiles`): the hashes at one tile level, up to 256 per row.
+    LogTile,
+    /// A log's leaf hash → its index, for proofs asked by leaf.
+    LogLeaf,
 }
 
 impl Table {
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 32] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -123,6 +132,10 @@ impl Table {
         Table::IssuerDeposit,
         Table::IssuerNotice,
         Table::HolderVersion,
+        Table::LogPending,
+        Table::LogEntry,
+        Table::LogTile,
+        Table::LogLeaf,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -170,6 +183,10 @@ impl Table {
             Table::IssuerDeposit => "uscc_deposit",
             Table::IssuerNotice => "uscc_notice",
             Table::HolderVersion => "holderdigest_version",
+            Table::LogPending => "log_pending",
+            Table::LogEntry => "logindex_entry",
+            Table::LogTile => "logtile_hashes",
+            Table::LogLeaf => "leafhash_index",
         }
     }
 }

@@ -7,6 +7,9 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod note;
+pub mod tiles;
+
 /// A node or leaf hash.
 pub type Hash = [u8; 32];
 

@@ -38,6 +38,7 @@ mod issuers;
 pub mod keyring;
 pub mod layout;
 mod lifecycle;
+pub mod logs;
 mod notices;
 mod notifications;
 pub mod page;
@@ -81,6 +82,8 @@ pub struct Checked {
     /// The JCS bytes to store (what was verified).
     pub bytes: Vec<u8>,
     pub sha256: String,
+    /// The verification method of its proof (the agency key the public log names).
+    pub signed_by: String,
     /// Its key in the holder index.
     pub holder_key: Vec<u8>,
 }
@@ -185,6 +188,9 @@ pub struct Vault {
     tokens: RwLock<TokenCache>,
     public_url: String,
     backup_dir: Option<std::path::PathBuf>,
+    /// One integration at a time per log in this process (`vault/logs`).
+    log_locks: [Mutex<()>; 2],
+    pub log_health: logs::LogHealth,
     pub metrics: Metrics,
 }
 
@@ -232,10 +238,13 @@ impl Vault {
             tokens: RwLock::default(),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
             backup_dir: options.backup_dir,
+            log_locks: [Mutex::new(()), Mutex::new(())],
+            log_health: logs::LogHealth::default(),
             metrics: Metrics::default(),
         };
         vault.reload_registries()?;
         vault.load_reuse_stats()?;
+        vault.begin_logs();
         Ok(vault)
     }
 

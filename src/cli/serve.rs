@@ -271,6 +271,7 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     } else {
         crate::demo::bootstrap_admin(&vault, &opt.data)?;
     }
+    crate::vault::logs::spawn_integrator(&vault);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking work is bounded by http::blocking's permits; without a cap, threads finishing

@@ -89,6 +89,8 @@ pub struct RedeemedView {
     pub presentation: String,
     /// The holder's access log entry (kind `in_person`) for this showing.
     pub access_record: String,
+    /// Its leaf in the access log (SPEC §14).
+    pub log: crate::vault::logs::LogReceipt,
     pub redeemed_at: DateTime<Utc>,
     pub licence: String,
     #[serde(rename = "type")]
@@ -218,6 +220,7 @@ pub async fn redeem(
         Ok(Json(RedeemedView {
             presentation: r.presentation,
             access_record: r.access_record,
+            log: r.log,
             redeemed_at: r.redeemed_at,
             licence: r.licence.urn(),
             type_code: r.type_code.to_string(),

@@ -509,6 +509,8 @@ impl From<TypeResult> for ReuseItem {
 pub struct ReuseResponse {
     /// The access record written before this answer was released.
     pub access_record: String,
+    /// Its leaf in the access log (SPEC §14).
+    pub log: crate::vault::logs::LogReceipt,
     #[schema(value_type = String, format = DateTime)]
     pub pulled_at: DateTime<Utc>,
     pub matter: String,
@@ -548,6 +550,7 @@ pub async fn reuse(
             .count();
         Ok(Json(ReuseResponse {
             access_record: pull.access_record,
+            log: pull.log,
             pulled_at: pull.pulled_at,
             matter: pull.matter,
             purpose: pull.purpose,
@@ -593,6 +596,8 @@ pub struct ClaimResult {
 pub struct CheckResponse {
     /// The access record written before this answer was released.
     pub access_record: String,
+    /// Its leaf in the access log (SPEC §14).
+    pub log: crate::vault::logs::LogReceipt,
     #[schema(value_type = String, format = DateTime)]
     pub checked_at: DateTime<Utc>,
     pub matter: String,
@@ -637,6 +642,7 @@ pub async fn check(
         let a = vault.check_claims(&requester, check, At::Now)?;
         Ok(Json(CheckResponse {
             access_record: a.access_record,
+            log: a.log,
             checked_at: a.checked_at,
             matter: a.matter,
             type_code: a.type_code.to_string(),

@@ -28,8 +28,8 @@ use utoipa_axum::routes;
 
 use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER};
 use super::{
-    delegations, issuers, licences, lifecycle, notices, presentations, registries, requests, reuse,
-    vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
+    delegations, issuers, licences, lifecycle, logs, notices, presentations, registries, requests,
+    reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
 };
 use crate::auth::Role;
 
@@ -101,6 +101,12 @@ pub fn routes() -> Vec<Route> {
         route(routes!(presentations::list), HOLDER, Yes),
         route(routes!(presentations::cancel), HOLDER, Yes),
         route(routes!(presentations::redeem), REQUESTER, No),
+        // The transparency logs (public: they hold no personal data).
+        route(routes!(logs::checkpoint), PUBLIC, No),
+        route(routes!(logs::tile), PUBLIC, No),
+        route(routes!(logs::logs), PUBLIC, No),
+        route(routes!(logs::proof), PUBLIC, No),
+        route(routes!(logs::consistency), PUBLIC, No),
         // The VC-API verifier and the service's own.
         route(routes!(vcapi::verify), PUBLIC, No),
         route(routes!(super::openapi), PUBLIC, No),

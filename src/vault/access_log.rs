@@ -11,6 +11,8 @@ use crate::registry::Registries;
 use crate::reuse::{Ask, Consent, Outcome, Refusal};
 use crate::store::{Change, StoreError, Table};
 use crate::verdict::Reason;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
@@ -83,6 +85,43 @@ pub struct AccessRecord {
     /// granted the consent a licence was provided under, or who made the presentation code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acted_by: Option<String>,
+    /// The record's place in its holder's chain (absent on records made before the logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<AccessChain>,
+    /// 32 random bytes (base64url), so that the record's digest — the leaf of the access log —
+    /// cannot be found by guessing what the record says. Only the holder sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+/// Where an access record stands in its holder's chain: a holder who once saw record `seq` can
+/// prove that nothing before it was removed or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessChain {
+    /// 0 for the holder's first chained record, then one more for each.
+    pub seq: u64,
+    /// The digest (hex SHA-256 of its canonical JSON) of the holder's previous record, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
+}
+
+impl AccessRecord {
+    /// Hex SHA-256 of the record's canonical JSON: what the chain links and the access log's
+    /// leaf commits to.
+    pub fn digest(&self) -> String {
+        super::logs::sha256_hex(&crate::jcs::canonicalize(
+            &serde_json::to_value(self).unwrap_or_default(),
+        ))
+    }
+
+    /// The leaf the access log holds for this record.
+    pub fn leaf(&self) -> super::logs::LogReceipt {
+        super::logs::receipt(
+            super::logs::LogName::Access,
+            &super::logs::access_leaf(self.at, &self.digest()),
+        )
+    }
 }
 
 /// A page of the access log, newest first.
@@ -119,13 +158,43 @@ pub struct HolderSummary {
     pub matters: Vec<MatterSummary>,
 }
 
-/// Adds an access record to `change`: in time order, named by the holder's index.
+/// Adds an access record to `change`: in time order, named by the holder's index, with its
+/// leaf in the access log. The record must be chained ([`Vault::chain_access`]).
 pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, record: &AccessRecord) {
     let mut random = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let key = AccessKey::new(digest, record.at, random);
     change.put(Table::AccessRecord, key.record, layout::encode(record));
     change.put(Table::HolderAccess, key.index, Vec::new());
+    super::logs::append(
+        change,
+        super::logs::LogName::Access,
+        record.at,
+        &super::logs::access_leaf(record.at, &record.digest()),
+    );
+}
+
+impl Vault {
+    /// Gives `record` its place in the holder's chain (after the holder's latest record, read
+    /// under the holder's lock) and its salt.
+    pub(super) fn chain_access(
+        &self,
+        digest: &HolderDigest,
+        record: &mut AccessRecord,
+    ) -> Result<(), VaultError> {
+        let last = self.access_records(digest, None, 1)?.pop().map(|(_, r)| r);
+        record.chain = Some(match last {
+            Some(prev) => AccessChain {
+                seq: prev.chain.as_ref().map_or(0, |c| c.seq + 1),
+                prev: Some(prev.digest()),
+            },
+            None => AccessChain { seq: 0, prev: None },
+        });
+        let mut salt = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        record.salt = Some(URL_SAFE_NO_PAD.encode(salt));
+        Ok(())
+    }
 }
 
 /// The decision for one type, under the lock.
@@ -197,6 +266,8 @@ pub(super) fn in_person_record(
         }],
         presentation: Some(p.id.clone()),
         acted_by: p.acted_by.clone(),
+        chain: None,
+        salt: None,
     }
 }
 
@@ -224,6 +295,8 @@ pub(super) fn access_record(
         outcomes: Vec::with_capacity(decisions.len()),
         presentation: None,
         acted_by: None,
+        chain: None,
+        salt: None,
     };
     for d in decisions {
         let licence = d.extracted.as_ref().map(|e| e.id.urn());

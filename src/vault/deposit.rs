@@ -242,6 +242,7 @@ impl Vault {
             bytes,
             sha256,
             holder_key,
+            signed_by,
         } = checked;
         let existing = match (plan.in_batch.get(&lic.id), stored) {
             (Some((s, r)), _) => Some((s.clone(), r.clone())),
@@ -306,6 +307,15 @@ impl Vault {
             status_index: Some(status_index),
             status: None,
         };
+        let leaf = super::logs::deposit_leaf(
+            now,
+            &sha256,
+            lic.issuer.as_str(),
+            lic.type_code.as_str(),
+            lic.id.version(),
+            &signed_by,
+        );
+        super::logs::append(&mut plan.change, super::logs::LogName::Public, now, &leaf);
         let key = layout::licence(&lic.id);
         plan.change
             .expect(Table::LicenceMeta, key, None)
@@ -434,6 +444,10 @@ impl Vault {
                             &licence.id,
                         );
                         Ok(Checked {
+                            signed_by: doc["proof"]["verificationMethod"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
                             licence,
                             bytes,
                             sha256,

@@ -87,6 +87,15 @@ impl Tx<'_> {
         &mut self.change
     }
 
+    /// Logs `leaf` in `log` with this change (`vault/logs`): durable exactly when it is.
+    pub(crate) fn log(
+        &mut self,
+        log: super::logs::LogName,
+        leaf: &serde_json::Value,
+    ) -> super::logs::LogReceipt {
+        super::logs::append(&mut self.change, log, self.now, leaf)
+    }
+
     /// Locks the holders a decision under the write lock turns out to touch (the holders of the
     /// licences a deposit supersedes or a statement changes), each stripe once and in order.
     /// Only the write lock's holder takes more than one stripe, so two such sets never wait on

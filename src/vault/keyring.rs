@@ -510,6 +510,11 @@ impl Vault {
             tx.change()
                 .expect(Table::Meta, layout::VAULT_KEYS, raw)
                 .put(Table::Meta, layout::VAULT_KEYS, layout::encode(&next));
+            let leaf = super::logs::vault_key_leaf(
+                tx.now(),
+                &serde_json::to_value(&next).unwrap_or_default(),
+            );
+            tx.log(super::logs::LogName::Public, &leaf);
             Ok(next)
         })?;
         self.keys.set_history(keys, Utc::now());

@@ -31,6 +31,11 @@
 //! | `uscc_deposit` | USCC ‖ `0x00` ‖ u64 BE status-list index | the licence id |
 //! | `uscc_notice` | USCC ‖ `0x00` ‖ u64 BE notice seq | the requester id |
 //! | `holderdigest_version` | holder digest | u64 BE: the decisions made on the holder so far |
+//! | `log_pending` | log byte ‖ u64 BE µs ‖ 16 random bytes | the leaf |
+//! | `logindex_entry` | log byte ‖ u64 BE index | the leaf |
+//! | `logtile_hashes` | log byte ‖ level byte ‖ u64 BE tile index | up to 256 hashes of 32 bytes |
+//! | `leafhash_index` | log byte ‖ leaf hash | u64 BE index |
+//! | `meta` `log/{name}` | | `LogState` of `vault/logs` (JSON): origin, size, root, the signed checkpoint |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
 //! codes appear in keys only as the keyed [`HolderDigest`].
@@ -420,6 +425,47 @@ impl StatKey {
             _ => Err(bad()),
         }
     }
+}
+
+// ----- the transparency logs ---------------------------------------------------------------------
+
+/// A log's state in `meta`.
+pub fn log_state(name: &str) -> Vec<u8> {
+    format!("log/{name}").into_bytes()
+}
+
+/// The key of a leaf waiting for its log's integration: in time order, then at random.
+pub fn log_pending(log: u8, at: DateTime<Utc>, random: [u8; 16]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(25);
+    k.push(log);
+    k.extend_from_slice(&micros(at).to_be_bytes());
+    k.extend_from_slice(&random);
+    k
+}
+
+/// The key of leaf `index` of a log.
+pub fn log_entry(log: u8, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(log);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The key of tile `level`/`index` of a log.
+pub fn log_tile(log: u8, level: u8, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10);
+    k.push(log);
+    k.push(level);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The key of a leaf hash in a log's index of leaves.
+pub fn log_leaf(log: u8, hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(log);
+    k.extend_from_slice(hash);
+    k
 }
 
 #[cfg(test)]

@@ -132,6 +132,16 @@ impl Vault {
                 received_at: now,
             });
             write_statement(tx.change(), id, history.len(), &stored, &meta);
+            let leaf = super::logs::status_leaf(
+                now,
+                &meta.sha256,
+                lifecycle::status_name(st.status),
+                &sha,
+                doc["proof"]["verificationMethod"]
+                    .as_str()
+                    .unwrap_or_default(),
+            );
+            super::logs::append(tx.change(), super::logs::LogName::Public, now, &leaf);
             self.flip_status_bits(tx.change(), issuer, &meta, st.status)?;
             let change = StatusChange {
                 licence: id,

@@ -88,6 +88,7 @@ pub struct NewPresentation {
 pub struct Redeemed {
     pub presentation: String,
     pub access_record: String,
+    pub log: super::logs::LogReceipt,
     pub redeemed_at: DateTime<Utc>,
     pub licence: LicenceId,
     pub type_code: TypeCode,
@@ -260,7 +261,8 @@ impl Vault {
                 .types
                 .get(&licence.type_code())
                 .map_or_else(String::new, |t| t.name.clone());
-            let record = in_person_record(&reg, requester, &digest, p, &e, shown, tx.now());
+            let mut record = in_person_record(&reg, requester, &digest, p, &e, shown, tx.now());
+            self.chain_access(&digest, &mut record)?;
             p.state = PresentationState::Redeemed;
             p.redeemed_by = Some(requester.to_owned());
             p.redeemed_at = Some(tx.now());
@@ -273,7 +275,7 @@ impl Vault {
             put_access_record(tx.change(), &digest, &record);
             let answer = shown_part(
                 stored.presentation,
-                record.id,
+                (record.id.clone(), record.leaf()),
                 e,
                 shown,
                 type_name,
@@ -308,7 +310,7 @@ impl Vault {
 /// when the licence was shown (it verifies).
 fn shown_part(
     p: Presentation,
-    access_record: String,
+    (access_record, log): (String, super::logs::LogReceipt),
     e: Extracted,
     shown: bool,
     type_name: String,
@@ -322,6 +324,7 @@ fn shown_part(
     Redeemed {
         presentation: p.id,
         access_record,
+        log,
         redeemed_at: now,
         licence: e.id.clone(),
         type_code: e.id.type_code(),

@@ -52,6 +52,8 @@ pub struct TypeResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pull {
     pub access_record: String,
+    /// The access record's leaf in the access log.
+    pub log: super::logs::LogReceipt,
     pub pulled_at: DateTime<Utc>,
     pub matter: String,
     pub purpose: String,
@@ -63,6 +65,7 @@ pub struct Pull {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimAnswer {
     pub access_record: String,
+    pub log: super::logs::LogReceipt,
     pub checked_at: DateTime<Utc>,
     pub matter: String,
     pub type_code: TypeCode,
@@ -137,6 +140,7 @@ impl Vault {
         let outcome = record.outcomes.first();
         Ok(ClaimAnswer {
             access_record: record.id.clone(),
+            log: record.leaf(),
             checked_at: record.at,
             matter: ask.matter.code.clone(),
             type_code: check.type_code,
@@ -200,6 +204,7 @@ impl Vault {
             self.can_sign(now)?;
         }
         fill(&mut record, &decisions);
+        self.chain_access(digest, &mut record)?;
         let stats = write_pull(
             tx.change(),
             ask,
@@ -349,6 +354,7 @@ impl Vault {
         }
         Ok(Pull {
             access_record: record.id.clone(),
+            log: record.leaf(),
             pulled_at: now,
             matter: ask.matter.code.clone(),
             purpose: ask.purpose.clone(),

@@ -141,6 +141,13 @@ impl Vault {
                     layout::encode_count(next),
                 )
                 .put(table, layout::registry(&code), layout::encode(&entry));
+            let leaf = super::logs::registry_leaf(
+                tx.now(),
+                registry_name(table),
+                &code,
+                &serde_json::to_value(&entry).unwrap_or_default(),
+            );
+            tx.log(super::logs::LogName::Public, &leaf);
             Ok(answer)
         })?;
         self.reload_registries()?;
@@ -289,5 +296,16 @@ impl Vault {
                 new,
             ))
         })
+    }
+}
+
+/// How the public log names a registry.
+fn registry_name(table: Table) -> &'static str {
+    match table {
+        Table::UsccAgency => "agency",
+        Table::TypeCodeType => "type",
+        Table::MatterCodeMatter => "matter",
+        Table::RequesterIdRequester => "requester",
+        other => other.name(),
     }
 }

@@ -32,3 +32,4 @@ mod reuse;
 mod routes;
 mod socket;
 mod store;
+mod tlog;

@@ -346,6 +346,7 @@ async fn a_check_answers_match_per_field_releases_nothing_else_and_is_logged() {
         sorted(&[
             "accessRecord",
             "checkedAt",
+            "log",
             "matter",
             "type",
             "outcome",

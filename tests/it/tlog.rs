@@ -1,0 +1,402 @@
+//! The transparency logs (SPEC §14) through the real router: what the public log holds, the
+//! access log's salted leaves and the holders' chains, the tiles and proofs an outside verifier
+//! reads, and what the vault does when its stored tree was altered.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+
+use crate::support::*;
+use licence_vault::store::{Change, Table};
+use licence_vault::tlog::note::{Checkpoint, Note, NoteVerifier, TlogProof};
+use licence_vault::tlog::tiles::{unbundle, TilePath};
+use licence_vault::tlog::{leaf_hash, verify_consistency, verify_inclusion};
+use licence_vault::vault::logs::{open_checkpoint, LogName};
+
+const REQUESTER: &str = "fz-scjg-xk";
+const NEW_FOOD: &str = "350100-SJ-004";
+
+/// GET `path`: status, content type, cache control and the body's bytes.
+async fn fetch(app: &TestApp, path: &str) -> (StatusCode, String, String, Vec<u8>) {
+    let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    let header = |n| {
+        res.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let (ct, cc) = (header("content-type"), header("cache-control"));
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, ct, cc, body)
+}
+
+async fn text(app: &TestApp, path: &str) -> String {
+    let (s, _, _, b) = fetch(app, path).await;
+    assert_eq!(s, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&b));
+    String::from_utf8(b).unwrap()
+}
+
+async fn verifiers(app: &TestApp, log: &str) -> Vec<NoteVerifier> {
+    let (s, logs) = app.get("/v1/logs", None).await;
+    assert_eq!(s, StatusCode::OK, "{logs}");
+    let l = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == log)
+        .unwrap();
+    assert_eq!(l["origin"], format!("127.0.0.1:8080/log/{log}"));
+    l["verifierKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| NoteVerifier::parse(k.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// Every leaf of `log`, read from its entry bundles as an outside monitor would.
+async fn leaves(app: &TestApp, log: &str, size: u64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut n = 0;
+    while (n as u64) * 256 < size {
+        let w = (size - n as u64 * 256).min(256);
+        let path = TilePath {
+            level: None,
+            index: n as u64,
+            partial: (w < 256).then_some(w as u8),
+        };
+        let (s, ct, cc, b) = fetch(app, &format!("/log/{log}/tile/{}", path.to_path())).await;
+        assert_eq!(
+            (s, ct.as_str()),
+            (StatusCode::OK, "application/octet-stream")
+        );
+        assert!(cc.contains("immutable"), "{cc}");
+        out.extend(unbundle(&b).unwrap());
+        n += 1;
+    }
+    out
+}
+
+/// The C2SP proof of `leaf_hash` (base64) in `log`, checked against a checkpoint verified
+/// with the log's keys: the leaf's index.
+async fn proven(app: &TestApp, log: &str, leaf_hash_b64: &str) -> u64 {
+    let keys = verifiers(app, log).await;
+    let q = leaf_hash_b64
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let p = TlogProof::parse(&text(app, &format!("/v1/logs/{log}/proof?leaf={q}")).await).unwrap();
+    let cp = open_checkpoint(&p.checkpoint, &keys).unwrap();
+    let proof: Vec<Vec<u8>> = p.proof.iter().map(|h| h.to_vec()).collect();
+    verify_inclusion(
+        p.index,
+        cp.size,
+        &STANDARD.decode(leaf_hash_b64).unwrap(),
+        &proof,
+        &cp.root,
+    )
+    .unwrap();
+    p.index
+}
+
+fn leaf_json(leaf: &[u8]) -> Value {
+    serde_json::from_slice(leaf).unwrap()
+}
+
+#[tokio::test]
+async fn the_public_log_holds_deposits_statuses_registry_and_key_events_and_nothing_personal() {
+    let app = TestApp::new();
+    let lic = sign(&business_licence("L0001", COMPANY), "scjgj");
+    app.deposit(&lic).await;
+    let (s, _) = post_status(
+        &app,
+        &lic,
+        signed_statement(&lic, "suspended", "整改", "scjgj"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, rotated) = app
+        .post(
+            "/v1/admin/vault/keys/rotate",
+            Some(&app.tokens.admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rotated}");
+    app.vault.integrate_logs().unwrap();
+
+    let keys = verifiers(&app, "public").await;
+    assert_eq!(keys.len(), 2, "one verifier key per vault key");
+    let note = text(&app, "/log/public/checkpoint").await;
+    let cp = open_checkpoint(&note, &keys).unwrap();
+    assert_eq!(cp.origin, "127.0.0.1:8080/log/public");
+    let all = leaves(&app, "public", cp.size).await;
+    assert_eq!(all.len() as u64, cp.size);
+    // The tree of the leaves served is the tree the checkpoint signs.
+    let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+    assert_eq!(licence_vault::tlog::tree_hash(&refs), cp.root);
+
+    let events: Vec<Value> = all.iter().map(|l| leaf_json(l)).collect();
+    assert_eq!(events[0]["event"], "genesis");
+    assert_eq!(events[0]["licences"], 0);
+    assert_eq!(
+        events[1]["event"], "registry",
+        "the demo registries were seeded after"
+    );
+    let deposit = events.iter().find(|e| e["event"] == "deposit").unwrap();
+    assert_eq!(deposit["licence"], sha(&lic));
+    assert_eq!(deposit["issuer"], MARKET);
+    assert_eq!(
+        deposit["type"],
+        BUSINESS_LICENCE[..BUSINESS_LICENCE.len() - 3].to_owned() + "001"
+    );
+    assert_eq!(deposit["key"], lic["proof"]["verificationMethod"]);
+    let status = events.iter().find(|e| e["event"] == "status").unwrap();
+    assert_eq!(
+        (status["licence"].as_str(), status["status"].as_str()),
+        (Some(sha(&lic).as_str()), Some("suspended"))
+    );
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "vault_keys" && e["keys"].as_array().map(Vec::len) == Some(2)));
+    // Registry edits made after the log began are logged too.
+    let (s, _) = app
+        .post(
+            "/v1/admin/requesters",
+            Some(&app.tokens.admin),
+            json!({"id": "fz-new", "name": "新系统", "matters": [NEW_FOOD]}),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    app.vault.integrate_logs().unwrap();
+    let cp2 = open_checkpoint(&text(&app, "/log/public/checkpoint").await, &keys).unwrap();
+    let last = leaves(&app, "public", cp2.size).await.pop().unwrap();
+    assert_eq!(
+        leaf_json(&last)["entry"],
+        json!({"id": "fz-new", "name": "新系统", "matters": [NEW_FOOD]})
+    );
+    // No holder code nor name anywhere in the public log.
+    let dump = String::from_utf8(leaves(&app, "public", cp2.size).await.concat()).unwrap();
+    assert!(!dump.contains(COMPANY) && !dump.contains("闽"), "{dump}");
+
+    // The consistency proof between the two checkpoints holds, and is the one served.
+    let (s, c) = app
+        .get(
+            &format!(
+                "/v1/logs/public/consistency?from={}&to={}",
+                cp.size, cp2.size
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let proof: Vec<Vec<u8>> = c["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| STANDARD.decode(h.as_str().unwrap()).unwrap())
+        .collect();
+    verify_consistency(cp.size, cp2.size, &cp.root, &cp2.root, &proof).unwrap();
+    assert_eq!(c["fromRoot"], STANDARD.encode(cp.root));
+}
+
+#[tokio::test]
+async fn every_release_has_a_salted_leaf_and_its_place_in_the_holders_chain() {
+    let app = TestApp::new();
+    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
+        .await;
+    grant(
+        &app,
+        &app.tokens.holder_company,
+        json!({"requester": REQUESTER, "matter": NEW_FOOD, "purpose": "食品经营许可证新办",
+            "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
+    )
+    .await;
+    let body = json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"});
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(pull_as(&app, &app.tokens.requester, body.clone()).await);
+    }
+    // The pull answers before its leaf is integrated; the proof is there at once when asked.
+    for a in &answers {
+        assert_eq!(a["log"]["log"], "access");
+        let leaf = a["log"]["leaf"].as_str().unwrap();
+        assert_eq!(
+            a["log"]["leafHash"].as_str().unwrap(),
+            STANDARD.encode(leaf_hash(leaf.as_bytes()))
+        );
+        proven(&app, "access", a["log"]["leafHash"].as_str().unwrap()).await;
+    }
+    let (s, log) = app
+        .get("/v1/me/access-log", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut records: Vec<Value> = log["records"].as_array().unwrap().clone();
+    records.reverse(); // oldest first
+    assert_eq!(records.len(), 3);
+    let mut prev: Option<String> = None;
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["chain"]["seq"], i as u64);
+        assert_eq!(r["chain"]["prev"].as_str().map(str::to_owned), prev);
+        assert_eq!(
+            STANDARD
+                .decode(
+                    r["salt"]
+                        .as_str()
+                        .unwrap()
+                        .replace('-', "+")
+                        .replace('_', "/")
+                        + "="
+                )
+                .unwrap()
+                .len(),
+            32
+        );
+        // The record's digest, recomputed by the holder from what the page shows, is its leaf.
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            licence_vault::jcs::canonicalize(r),
+        ));
+        let leaf = licence_vault::jcs::canonicalize(&json!({"at": r["at"], "record": digest}));
+        assert_eq!(
+            answers[i]["log"]["leaf"].as_str().unwrap().as_bytes(),
+            &leaf[..],
+            "the requester's receipt names the holder's record"
+        );
+        prev = Some(digest);
+    }
+    // The public sees when a release happened, and nothing of who or what.
+    let cp = app.vault.log_state(LogName::Access).unwrap().unwrap();
+    let dump = String::from_utf8(leaves(&app, "access", cp.size).await.concat()).unwrap();
+    assert!(!dump.contains(REQUESTER) && !dump.contains(COMPANY) && !dump.contains(NEW_FOOD));
+}
+
+#[tokio::test]
+async fn tiles_and_proofs_refuse_what_the_tree_does_not_have() {
+    let app = TestApp::new();
+    app.deposit(&sign(&business_licence("L0002", COMPANY), "scjgj"))
+        .await;
+    app.vault.integrate_logs().unwrap();
+    let size = app.vault.log_state(LogName::Public).unwrap().unwrap().size;
+    // The genesis leaf, the demo registries' edits and the deposit.
+    assert!((3..256).contains(&size), "{size}");
+    let tile = |p: &str| format!("/log/public/tile/{p}");
+    for (path, status, code_) in [
+        (tile(&format!("0/000.p/{size}")), StatusCode::OK, ""),
+        (tile(&format!("entries/000.p/{size}")), StatusCode::OK, ""),
+        (tile("0/000.p/1"), StatusCode::OK, ""),
+        (
+            tile(&format!("0/000.p/{}", size + 1)),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (tile("0/000"), StatusCode::NOT_FOUND, "not_found"),
+        (tile("0/001.p/1"), StatusCode::NOT_FOUND, "not_found"),
+        (tile("1/000.p/1"), StatusCode::NOT_FOUND, "not_found"),
+        (tile("0/0.p/1"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            tile("0/000.p/256"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (tile("64/000"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            tile("0/x000/000"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "/log/secret/checkpoint".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/v1/logs/public/proof?leaf=AAAA".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "/v1/logs/public/proof?leaf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/v1/logs/public/proof?leaf=x&more=1".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "/v1/logs/public/consistency?from=2&to=1".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            format!("/v1/logs/public/consistency?from=1&to={}", size + 1),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/v1/logs/public/consistency?from=1&to=x".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ] {
+        let (s, b) = app.get(&path, None).await;
+        assert_eq!(s, status, "{path}: {b}");
+        if !code_.is_empty() {
+            assert_eq!(code(&b), code_, "{path}: {b}");
+        }
+    }
+    let (_, ct, cc, b) = fetch(&app, "/log/public/checkpoint").await;
+    assert_eq!(ct, "text/plain; charset=utf-8");
+    assert!(cc.contains("max-age=1"), "{cc}");
+    let note = Note::parse(std::str::from_utf8(&b).unwrap()).unwrap();
+    assert_eq!(Checkpoint::parse(&note.text).unwrap().size, size);
+    let (_, _, _, t) = fetch(&app, &format!("/log/public/tile/0/000.p/{size}")).await;
+    assert_eq!(t.len() as u64, 32 * size);
+}
+
+#[tokio::test]
+async fn an_altered_tree_is_never_signed_again_and_health_says_so() {
+    let app = TestApp::new();
+    app.deposit(&sign(&business_licence("L0003", COMPANY), "scjgj"))
+        .await;
+    app.vault.integrate_logs().unwrap();
+    // An insider rewrites the deposit's leaf hash in the level-0 tile.
+    let key = licence_vault::vault::layout::log_tile(1, 0, 0);
+    let mut row = app.store().get(Table::LogTile, &key).unwrap().unwrap();
+    row[32] ^= 1;
+    overwrite(&app, Table::LogTile, &key, row);
+    app.deposit(&sign(&business_licence("L0004", COMPANY), "scjgj"))
+        .await;
+    let before = app.vault.log_state(LogName::Public).unwrap().unwrap();
+    let e = app.vault.integrate_logs().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("does not contain its last checkpoint"),
+        "{e}"
+    );
+    assert_eq!(
+        app.vault.log_state(LogName::Public).unwrap().unwrap(),
+        before
+    );
+    let (_, health) = app.get("/healthz", None).await;
+    assert!(
+        health
+            .as_str()
+            .unwrap()
+            .contains("log public: its stored tree no longer contains its last checkpoint"),
+        "{health}"
+    );
+    // A pending leaf deleted behind the vault's back never reaches a checkpoint; nothing else
+    // is lost (the monitor's replay finds the deposit without its leaf: tests of the monitor).
+    let mut c = Change::durable();
+    c.delete(Table::LogTile, key);
+    app.store().commit(c).unwrap();
+    assert!(app.vault.integrate_logs().is_err());
+}
