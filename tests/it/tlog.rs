@@ -51,7 +51,8 @@ async fn verifiers(app: &TestApp, log: &str) -> Vec<NoteVerifier> {
         .iter()
         .find(|l| l["name"] == log)
         .unwrap();
-    assert_eq!(l["origin"], format!("127.0.0.1:8080/log/{log}"));
+    let host = app.vault.public_url().split_once("://").unwrap().1;
+    assert_eq!(l["origin"], format!("{host}/log/{log}"));
     l["verifierKeys"]
         .as_array()
         .unwrap()
@@ -399,4 +400,125 @@ async fn an_altered_tree_is_never_signed_again_and_health_says_so() {
     c.delete(Table::LogTile, key);
     app.store().commit(c).unwrap();
     assert!(app.vault.integrate_logs().is_err());
+}
+
+/// Builds the outside checker of `tests/tlog-check` (Go's `sumdb/tlog` and `note`, from Debian,
+/// offline) once per test run.
+fn go_checker() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tlog-check");
+            let o = std::process::Command::new("go")
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg(".")
+                .current_dir(root().join("tests/tlog-check"))
+                .env("GO111MODULE", "off")
+                .env("GOPATH", "/usr/share/gocode")
+                .env(
+                    "GOCACHE",
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+                )
+                .env("GOFLAGS", "-mod=mod")
+                .output()
+                .expect("go (Debian's golang-go, installed by scripts/install-deps.sh)");
+            assert!(
+                o.status.success(),
+                "go build: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            out
+        })
+        .clone()
+}
+
+/// Runs the Go checker against `log` of the vault at `base`: its JSON report.
+fn go_check(base: &str, log: &str, key: &str, extra: &[&str]) -> Value {
+    let o = std::process::Command::new(go_checker())
+        .args(["-url", base, "-log", log, "-key", key])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "tlog-check {log}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_sumdb_tlog_checks_the_served_logs_their_proofs_and_their_growth() {
+    let (app, base, server) = TestApp::served().await;
+    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
+        .await;
+    grant(
+        &app,
+        &app.tokens.holder_company,
+        json!({"requester": REQUESTER, "matter": NEW_FOOD, "purpose": "食品经营许可证新办",
+            "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
+    )
+    .await;
+    let body = json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"});
+    pull_as(&app, &app.tokens.requester, body.clone()).await;
+    app.vault.integrate_logs().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = Vec::new();
+    for log in ["public", "access"] {
+        let p = dir.path().join(format!("{log}.checkpoint"));
+        std::fs::write(&p, text(&app, &format!("/log/{log}/checkpoint")).await).unwrap();
+        old.push(p);
+    }
+    // More than a tile of leaves, so that level-1 tiles and full bundles are read too.
+    for i in 0..300 {
+        app.deposit(&sign(
+            &business_licence(&format!("G{i:04}"), COMPANY),
+            "scjgj",
+        ))
+        .await;
+    }
+    let last = pull_as(&app, &app.tokens.requester, body).await;
+    app.vault.integrate_logs().unwrap();
+
+    let key = |log: &'static str| {
+        let app = &app;
+        async move { verifiers(app, log).await[0].to_text() }
+    };
+    let (public_key, access_key) = (key("public").await, key("access").await);
+    let report = tokio::task::spawn_blocking({
+        let (base, old, last) = (base.clone(), old.clone(), last.clone());
+        move || {
+            let leaf = last["log"]["leafHash"].as_str().unwrap().to_owned();
+            (
+                go_check(
+                    &base,
+                    "public",
+                    &public_key,
+                    &["-old", old[0].to_str().unwrap()],
+                ),
+                go_check(
+                    &base,
+                    "access",
+                    &access_key,
+                    &["-old", old[1].to_str().unwrap(), "-leaf", &leaf],
+                ),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let size = app.vault.log_state(LogName::Public).unwrap().unwrap().size;
+    assert!(size > 300, "{size}");
+    assert_eq!(report.0["size"], size);
+    assert_eq!(report.0["entriesHashed"], size);
+    assert_eq!(
+        report.0["origin"],
+        format!("{}/log/public", base.trim_start_matches("http://"))
+    );
+    assert!(report.0["consistentFrom"].as_u64().unwrap() < size);
+    assert_eq!(report.1["size"], 3, "the genesis leaf and two releases");
+    assert_eq!(report.1["leafIndex"], 2);
+    assert_eq!(report.1["consistentFrom"], 2);
+    server.abort();
 }
