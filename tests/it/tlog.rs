@@ -422,7 +422,9 @@ fn go_checker() -> std::path::PathBuf {
                 )
                 .env("GOFLAGS", "-mod=mod")
                 .output()
-                .expect("go (Debian's golang-go, installed by scripts/install-deps.sh)");
+                .unwrap_or_else(|e| {
+                    panic!("go (Debian's golang-go, installed by scripts/install-deps.sh): {e}")
+                });
             assert!(
                 o.status.success(),
                 "go build: {}",
