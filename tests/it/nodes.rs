@@ -511,3 +511,119 @@ fn a_rotation_racing_pulls_on_three_nodes_leaves_every_copy_valid() {
         assert_eq!(signer(&copy["stampedCopy"]), new, "node {n}");
     }
 }
+
+/// GET `path` on node `n`, no token: the body as text.
+fn text(c: &Cluster, n: usize, path: &str) -> String {
+    let resp = c
+        .http
+        .get(format!("{}{path}", c.nodes[n].1))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{path}");
+    resp.text().unwrap()
+}
+
+#[test]
+fn three_nodes_appending_at_once_grow_one_tree_per_log_and_sign_one_checkpoint_per_size() {
+    use licence_vault::tlog::note::{Checkpoint, Note};
+    let c = Cluster::start();
+    grant(&c, 0, None);
+    let police = c.token(&["requesters", POLICE]);
+    let market = c.token(&["issuers", MARKET]);
+    let access_before = {
+        let cp = Note::parse(&text(&c, 0, "/log/access/checkpoint")).unwrap();
+        Checkpoint::parse(&cp.text).unwrap().size
+    };
+    // Pulls and deposits on all three nodes at once, while each node's integrator runs and
+    // readers fetch checkpoints from every node.
+    let seen = std::sync::Mutex::new(Vec::<String>::new());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..3)
+            .map(|n| {
+                let (c, seen, done) = (&c, &seen, &done);
+                s.spawn(move || {
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        for log in ["public", "access"] {
+                            let t = text(c, n, &format!("/log/{log}/checkpoint"));
+                            seen.lock().unwrap().push(t);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..30)
+            .map(|i| {
+                let (c, police, market) = (&c, &police, &market);
+                s.spawn(move || {
+                    if i % 5 == 4 {
+                        let doc = sign(&business_licence(&format!("N{i:04}"), COMPANY), "scjgj");
+                        let (st, r) = c.call(i % 3, "POST", "/v1/licences", market, Some(&doc));
+                        assert_eq!(st, 201, "{r}");
+                    } else {
+                        let (st, p) =
+                            c.call(i % 3, "POST", "/v1/reuse", police, Some(&pull_body()));
+                        assert_eq!(st, 200, "{p}");
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        // The bound on the delay (INTEGRATION_INTERVAL_MS and the integration itself): within a
+        // second every release is in a checkpoint, whichever node is asked.
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+    for n in 0..3 {
+        let cp = Note::parse(&text(&c, n, "/log/access/checkpoint")).unwrap();
+        assert_eq!(
+            Checkpoint::parse(&cp.text).unwrap().size,
+            access_before + 24,
+            "node {n} serves every release within a second"
+        );
+    }
+    // One checkpoint per (origin, size), and every one consistent with the final tree.
+    let mut by_size = std::collections::BTreeMap::<(String, u64), [u8; 32]>::new();
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.len() > 6);
+    for t in &seen {
+        let cp = Checkpoint::parse(&Note::parse(t).unwrap().text).unwrap();
+        let prior = by_size.insert((cp.origin.clone(), cp.size), cp.root);
+        assert!(
+            prior.is_none_or(|r| r == cp.root),
+            "two checkpoints of size {} differ",
+            cp.size
+        );
+    }
+    for ((origin, size), root) in &by_size {
+        let log = origin.rsplit('/').next().unwrap();
+        let last = Checkpoint::parse(
+            &Note::parse(&text(&c, 1, &format!("/log/{log}/checkpoint")))
+                .unwrap()
+                .text,
+        )
+        .unwrap();
+        let p: Value = serde_json::from_str(&text(
+            &c,
+            2,
+            &format!("/v1/logs/{log}/consistency?from={size}&to={}", last.size),
+        ))
+        .unwrap();
+        let b64 = |v: &Value| {
+            base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                v.as_str().unwrap(),
+            )
+            .unwrap()
+        };
+        let proof: Vec<Vec<u8>> = p["proof"].as_array().unwrap().iter().map(b64).collect();
+        licence_vault::tlog::verify_consistency(*size, last.size, root, &last.root, &proof)
+            .unwrap_or_else(|e| panic!("{log} {size} → {}: {e}", last.size));
+    }
+}
