@@ -4,6 +4,7 @@
 
 mod gen;
 mod import;
+mod monitor;
 mod ops;
 mod serve;
 mod verify;
@@ -65,6 +66,9 @@ pub enum Command {
     /// The vault key: list its history, rotate it, declare one compromised.
     #[command(subcommand)]
     Key(ops::KeyCmd),
+    /// The transparency logs: `log verify` checks one as an outside monitor.
+    #[command(subcommand)]
+    Log(monitor::LogCmd),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Backup(cmd) => ops::backup(cmd),
         Command::Restore(opt) => ops::restore(opt),
         Command::Key(cmd) => ops::key(cmd),
+        Command::Log(cmd) => monitor::run(cmd),
     }
 }
 

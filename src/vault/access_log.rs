@@ -119,7 +119,7 @@ impl AccessRecord {
     pub fn leaf(&self) -> super::logs::LogReceipt {
         super::logs::receipt(
             super::logs::LogName::Access,
-            &super::logs::access_leaf(self.at, &self.digest()),
+            &crate::tlog::leaves::access(self.at, &self.digest()),
         )
     }
 }
@@ -170,7 +170,7 @@ pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, reco
         change,
         super::logs::LogName::Access,
         record.at,
-        &super::logs::access_leaf(record.at, &record.digest()),
+        &crate::tlog::leaves::access(record.at, &record.digest()),
     );
 }
 

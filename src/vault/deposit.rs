@@ -307,7 +307,7 @@ impl Vault {
             status_index: Some(status_index),
             status: None,
         };
-        let leaf = super::logs::deposit_leaf(
+        let leaf = crate::tlog::leaves::deposit(
             now,
             &sha256,
             lic.issuer.as_str(),

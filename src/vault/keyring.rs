@@ -510,7 +510,7 @@ impl Vault {
             tx.change()
                 .expect(Table::Meta, layout::VAULT_KEYS, raw)
                 .put(Table::Meta, layout::VAULT_KEYS, layout::encode(&next));
-            let leaf = super::logs::vault_key_leaf(
+            let leaf = crate::tlog::leaves::vault_keys(
                 tx.now(),
                 &serde_json::to_value(&next).unwrap_or_default(),
             );

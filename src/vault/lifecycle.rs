@@ -132,7 +132,7 @@ impl Vault {
                 received_at: now,
             });
             write_statement(tx.change(), id, history.len(), &stored, &meta);
-            let leaf = super::logs::status_leaf(
+            let leaf = crate::tlog::leaves::status(
                 now,
                 &meta.sha256,
                 lifecycle::status_name(st.status),

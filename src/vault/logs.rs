@@ -24,7 +24,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -32,6 +32,7 @@ use super::layout;
 use super::{Vault, VaultError};
 use crate::jcs;
 use crate::store::{Change, StoreError, Table};
+use crate::tlog::leaves;
 use crate::tlog::note::{self, Checkpoint, Note, NoteVerifier, TlogProof};
 use crate::tlog::tiles::{self, TilePath, TreeReader};
 use crate::tlog::{leaf_hash, verify_consistency, Hash, ProofError};
@@ -131,53 +132,6 @@ pub(super) fn receipt(log: LogName, leaf: &Value) -> LogReceipt {
 /// Hex SHA-256.
 pub(super) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// The leaf of a deposit: the digest of the stored licence, its issuer, type and version, and
-/// the key that signed it. No names, no ID numbers.
-pub(super) fn deposit_leaf(
-    at: DateTime<Utc>,
-    sha256: &str,
-    issuer: &str,
-    type_code: &str,
-    version: u16,
-    key: &str,
-) -> Value {
-    json!({"event": "deposit", "at": at, "licence": sha256, "issuer": issuer,
-        "type": type_code, "version": version, "key": key})
-}
-
-/// The leaf of a status statement on the licence whose digest is `licence`.
-pub(super) fn status_leaf(
-    at: DateTime<Utc>,
-    licence: &str,
-    status: &str,
-    statement_sha256: &str,
-    key: &str,
-) -> Value {
-    json!({"event": "status", "at": at, "licence": licence, "status": status,
-        "statement": statement_sha256, "key": key})
-}
-
-/// The leaf of a registry edit: the entry as it now stands (`null` once removed). Entries too
-/// large for one leaf are logged by their digest.
-pub(super) fn registry_leaf(at: DateTime<Utc>, registry: &str, id: &str, entry: &Value) -> Value {
-    let entry = if jcs::canonicalize(entry).len() > 16_384 {
-        json!({"sha256": sha256_hex(&jcs::canonicalize(entry))})
-    } else {
-        entry.clone()
-    };
-    json!({"event": "registry", "at": at, "registry": registry, "id": id, "entry": entry})
-}
-
-/// The leaf of a change of the vault's key history: the history as it now stands.
-pub(super) fn vault_key_leaf(at: DateTime<Utc>, history: &Value) -> Value {
-    json!({"event": "vault_keys", "at": at, "keys": history})
-}
-
-/// The leaf of a release: when, and the salted digest of its access record.
-pub(super) fn access_leaf(at: DateTime<Utc>, record_digest: &str) -> Value {
-    json!({"at": at, "record": record_digest})
 }
 
 /// Why a log cannot be read or grown.
@@ -322,7 +276,7 @@ impl Vault {
         let now = Utc::now();
         let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(pending.len() + 1);
         if state.is_none() {
-            leaves.push(jcs::canonicalize(&self.genesis_leaf(log, now)?));
+            leaves.extend(self.genesis_leaves(log, now)?.iter().map(jcs::canonicalize));
         }
         if let Some(s) = &state {
             if pending.is_empty() {
@@ -427,9 +381,10 @@ impl Vault {
         Ok((next, more))
     }
 
-    /// The first leaf of a log: what the store held when the log began (counts and a digest of
-    /// every stored licence's digest, in id order), and the vault's key history then.
-    fn genesis_leaf(&self, log: LogName, now: DateTime<Utc>) -> Result<Value, VaultError> {
+    /// The first leaves of a log: what the store held when the log began (counts and a digest
+    /// of every stored licence's digest, in id order), the vault's key history then, and for the
+    /// public log the registries as they stood.
+    fn genesis_leaves(&self, log: LogName, now: DateTime<Utc>) -> Result<Vec<Value>, VaultError> {
         let mut licences = 0u64;
         let mut digest = Sha256::new();
         let mut after: Option<Vec<u8>> = None;
@@ -465,9 +420,57 @@ impl Vault {
             records += page.len() as u64;
         }
         let keys = serde_json::to_value(self.key_history()?).unwrap_or(Value::Null);
-        Ok(json!({"event": "genesis", "log": log.as_str(), "at": now,
-            "licences": licences, "licenceDigests": hex::encode(digest.finalize()),
-            "accessRecords": records, "vaultKeys": keys}))
+        let digests = hex::encode(digest.finalize());
+        let mut out = vec![leaves::genesis(
+            log.as_str(),
+            now,
+            licences,
+            &digests,
+            records,
+            &keys,
+        )];
+        // The public log begins with the registries as they stand, so that a replay knows
+        // which agency keys existed before its first edit.
+        if log == LogName::Public {
+            let reg = self.registries();
+            for a in reg.agencies.values() {
+                out.push(leaves::registry(
+                    now,
+                    "agency",
+                    a.uscc.as_str(),
+                    &serde_json::to_value(a).unwrap_or_default(),
+                    true,
+                ));
+            }
+            for t in reg.types.values() {
+                out.push(leaves::registry(
+                    now,
+                    "type",
+                    t.type_code.as_str(),
+                    &serde_json::to_value(t).unwrap_or_default(),
+                    true,
+                ));
+            }
+            for m in reg.matters.values() {
+                out.push(leaves::registry(
+                    now,
+                    "matter",
+                    &m.code,
+                    &serde_json::to_value(m).unwrap_or_default(),
+                    true,
+                ));
+            }
+            for r in reg.requesters.values() {
+                out.push(leaves::registry(
+                    now,
+                    "requester",
+                    &r.id,
+                    &serde_json::to_value(r).unwrap_or_default(),
+                    true,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// A tile or entry bundle of `log` as of its current checkpoint; `None` when the tree has

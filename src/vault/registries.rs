@@ -141,11 +141,12 @@ impl Vault {
                     layout::encode_count(next),
                 )
                 .put(table, layout::registry(&code), layout::encode(&entry));
-            let leaf = super::logs::registry_leaf(
+            let leaf = crate::tlog::leaves::registry(
                 tx.now(),
                 registry_name(table),
                 &code,
                 &serde_json::to_value(&entry).unwrap_or_default(),
+                false,
             );
             tx.log(super::logs::LogName::Public, &leaf);
             Ok(answer)

@@ -856,7 +856,8 @@ fn vault_no_http(g: &Graph) -> Vec<String> {
     out
 }
 
-/// `cli/verify` uses neither `vault` nor `http` nor `store`; `demo` does not use `http`.
+/// `cli/verify` and `cli/monitor` use neither `vault` nor `http` nor `store`; `demo` does not use
+/// `http`.
 fn cli_verify_and_demo(g: &Graph) -> Vec<String> {
     let mut out = uses_of(
         g,
@@ -864,6 +865,12 @@ fn cli_verify_and_demo(g: &Graph) -> Vec<String> {
         &["vault", "http", "store"],
         "cli/verify depends only on the domain and verify",
     );
+    out.extend(uses_of(
+        g,
+        "cli::monitor",
+        &["vault", "http", "store"],
+        "the monitor reads only what the vault serves, with the domain's checks",
+    ));
     out.extend(uses_of(g, "demo", &["http"], "demo does not use http"));
     out
 }
@@ -1102,6 +1109,7 @@ fn each_rule_fails_on_a_source_made_to_break_it() {
         ("http", ""),
         ("cli", ""),
         ("cli/verify", "use crate::vault::Vault;"),
+        ("cli/monitor", "use crate::store::Store;"),
         ("demo", "use crate::http::router;"),
         ("store", ""),
     ]);
@@ -1111,9 +1119,10 @@ fn each_rule_fails_on_a_source_made_to_break_it() {
     assert_eq!(v.len(), 2, "{v:?}");
     let c = cli_verify_and_demo(&g);
     assert!(
-        c.len() == 2
+        c.len() == 3
             && c[0].starts_with("cli::verify uses vault")
-            && c[1].starts_with("demo uses http"),
+            && c[1].starts_with("cli::monitor uses store")
+            && c[2].starts_with("demo uses http"),
         "{c:?}"
     );
     let l = layout_only(&g);

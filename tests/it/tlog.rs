@@ -524,3 +524,176 @@ async fn go_sumdb_tlog_checks_the_served_logs_their_proofs_and_their_growth() {
     assert_eq!(report.1["consistentFrom"], 2);
     server.abort();
 }
+
+/// `licence-vault log verify` against `base`: exit code, report and stderr.
+async fn monitor(base: &str, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut all = vec![
+        "log".to_owned(),
+        "verify".into(),
+        "--url".into(),
+        base.to_owned(),
+    ];
+    all.extend(args.iter().map(|s| (*s).to_owned()));
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let o = run_cli(&refs);
+        let report = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (
+            o.status.code(),
+            report,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn problems(report: &Value) -> Vec<String> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["problem"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_follows_the_log_and_catches_a_rewrite_a_rollback_and_a_forged_key() {
+    let (app, base, server) = TestApp::served().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("public.json");
+    let state_s = state.to_str().unwrap();
+    app.deposit(&sign(&business_licence("M0001", COMPANY), "scjgj"))
+        .await;
+    app.vault.integrate_logs().unwrap();
+    let (code_, r, err) = monitor(&base, &["--state", state_s, "--replay"]).await;
+    assert_eq!(code_, Some(0), "{r} {err}");
+    assert!(
+        err.contains("trusting the vault's own keys on first use"),
+        "{err}"
+    );
+    assert_eq!(r["problems"], json!([]));
+    let first_size = r["size"].as_u64().unwrap();
+    assert_eq!(r["entries"], first_size);
+
+    // It grows: the next run checks the new tree against what it saw.
+    let before_second = app
+        .store()
+        .get(
+            Table::Meta,
+            &licence_vault::vault::layout::log_state("public"),
+        )
+        .unwrap()
+        .unwrap();
+    app.deposit(&sign(&business_licence("M0002", COMPANY), "scjgj"))
+        .await;
+    app.vault.integrate_logs().unwrap();
+    let (code_, r, err) = monitor(&base, &["--state", state_s, "--replay"]).await;
+    assert_eq!(
+        (code_, r["previousSize"].as_u64()),
+        (Some(0), Some(first_size)),
+        "{r} {err}"
+    );
+    let second = std::fs::read(&state).unwrap();
+
+    // An insider adds a key to the market regulator behind the registry's back and deposits
+    // under it: the replay finds the deposit under a key the log never showed.
+    let forged = licence_vault::keys::Signer::from_seed(&[7u8; 32]);
+    let akey = licence_vault::vault::layout::registry(MARKET);
+    let mut agency: Value =
+        serde_json::from_slice(&app.store().get(Table::UsccAgency, &akey).unwrap().unwrap())
+            .unwrap();
+    agency["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"didKey": forged.did_key().as_str(), "activeFrom": "2020-01-01T00:00:00Z"}));
+    overwrite(
+        &app,
+        Table::UsccAgency,
+        &akey,
+        serde_json::to_vec(&agency).unwrap(),
+    );
+    let (s, _) = app
+        .post(
+            "/v1/admin/requesters",
+            Some(&app.tokens.admin),
+            json!({"id": "fz-x", "name": "X", "matters": [NEW_FOOD]}),
+        )
+        .await;
+    assert!(s.is_success());
+    let doc = licence_vault::proof::sign(
+        business_licence("M0003", COMPANY),
+        &forged,
+        time("2024-06-01T08:00:00Z"),
+    )
+    .unwrap();
+    app.deposit(&doc).await;
+    app.vault.integrate_logs().unwrap();
+    let (code_, r, _) = monitor(&base, &["--state", state_s, "--replay"]).await;
+    assert_eq!(code_, Some(1), "{r}");
+    let p = problems(&r);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(&format!(
+            "a deposit under {}, a key the log never showed registered",
+            forged.did_key().as_str()
+        )),
+        "{p:?}"
+    );
+    // The state is only moved on when every check held.
+    assert_eq!(std::fs::read(&state).unwrap(), second);
+
+    // An insider rewrites a leaf: the entries no longer give the root, nor the tree seen before.
+    let size = app.vault.log_state(LogName::Public).unwrap().unwrap().size;
+    let entry_key = licence_vault::vault::layout::log_entry(1, 1);
+    let old_leaf = app
+        .store()
+        .get(Table::LogEntry, &entry_key)
+        .unwrap()
+        .unwrap();
+    overwrite(&app, Table::LogEntry, &entry_key, b"{}".to_vec());
+    let (code_, r, _) = monitor(&base, &["--state", state_s]).await;
+    assert_eq!(code_, Some(1), "{r}");
+    let p = problems(&r);
+    assert!(
+        p.contains(&"the entries do not give the checkpoint's root".to_owned()),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|x| x.contains("is not the one seen before")),
+        "{p:?}"
+    );
+    overwrite(&app, Table::LogEntry, &entry_key, old_leaf);
+
+    // Rolled back to the state of the first run: smaller than when last seen.
+    overwrite(
+        &app,
+        Table::Meta,
+        &licence_vault::vault::layout::log_state("public"),
+        before_second,
+    );
+    let (code_, r, _) = monitor(&base, &["--state", state_s]).await;
+    assert_eq!(code_, Some(1), "{r}");
+    assert!(
+        problems(&r).iter().any(|x| x.contains("rolled back")),
+        "{r}"
+    );
+    assert!(size > first_size);
+
+    // A key the checkpoints are not signed by.
+    let other = NoteVerifier::new(
+        &format!("{}/log/public", base.trim_start_matches("http://")),
+        *forged.did_key().verifying_key(),
+    )
+    .unwrap();
+    let (code_, r, _) = monitor(&base, &["--key", &other.to_text()]).await;
+    assert_eq!(code_, Some(1), "{r}");
+    assert!(
+        problems(&r)[0].starts_with("the checkpoint is not signed by a trusted key"),
+        "{r}"
+    );
+    // A vault that is not there: the log could not be checked.
+    let (code_, _, err) = monitor("http://127.0.0.1:9", &[]).await;
+    assert_eq!(code_, Some(2), "{err}");
+    server.abort();
+}
