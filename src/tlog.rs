@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 pub mod leaves;
 pub mod note;
 pub mod tiles;
+pub mod witness;
 
 /// A node or leaf hash.
 pub type Hash = [u8; 32];

@@ -49,6 +49,7 @@ mod registries;
 mod requests;
 mod statistics;
 mod tokens;
+pub mod witness;
 
 use layout::HolderDigest;
 
@@ -119,6 +120,8 @@ pub struct VaultOptions {
     /// Where backups asked of the serving vault are made (`POST /v1/admin/backups`); none: the
     /// serving vault makes none.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// The witnesses of the transparency logs, and how many must cosign (`vault/witness`).
+    pub witnesses: witness::WitnessPolicy,
 }
 
 impl Default for VaultOptions {
@@ -127,6 +130,7 @@ impl Default for VaultOptions {
             idp_keys: Vec::new(),
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
             backup_dir: None,
+            witnesses: witness::WitnessPolicy::default(),
         }
     }
 }
@@ -191,6 +195,8 @@ pub struct Vault {
     /// One integration at a time per log in this process (`vault/logs`).
     log_locks: [Mutex<()>; 2],
     pub log_health: logs::LogHealth,
+    witnesses: witness::WitnessPolicy,
+    witness_memory: witness::WitnessMemory,
     pub metrics: Metrics,
 }
 
@@ -240,6 +246,8 @@ impl Vault {
             backup_dir: options.backup_dir,
             log_locks: [Mutex::new(()), Mutex::new(())],
             log_health: logs::LogHealth::default(),
+            witnesses: options.witnesses,
+            witness_memory: witness::WitnessMemory::default(),
             metrics: Metrics::default(),
         };
         vault.reload_registries()?;

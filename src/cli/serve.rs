@@ -45,6 +45,15 @@ pub struct ServeOpt {
     /// Default: http://LISTEN.
     #[arg(long, env = "LICENCE_VAULT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A witness of the transparency logs, as `URL,KEY`: its submission prefix and its C2SP
+    /// cosigner key (name+id+base64(0x04 ‖ key)). Repeat for each. With witnesses, a log's
+    /// checkpoint is served once a quorum of them cosigned it.
+    #[arg(long = "witness", value_parser = parse_witness)]
+    pub witnesses: Vec<crate::vault::witness::Witness>,
+    /// How many witnesses must cosign a checkpoint before it is served (default 1 when there are
+    /// witnesses).
+    #[arg(long)]
+    pub witness_quorum: Option<usize>,
     /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
@@ -246,6 +255,13 @@ fn index_key(data: &Path, first: Option<&Path>, store: &dyn Store) -> anyhow::Re
 pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     crate::init_tracing();
     let demo_keys = opt.demo.then_some(opt.keys.as_path());
+    if let Some(q) = opt.witness_quorum {
+        anyhow::ensure!(
+            q <= opt.witnesses.len() && (q > 0 || opt.witnesses.is_empty()),
+            "--witness-quorum {q} with {} witnesses: it must be between 1 and their number",
+            opt.witnesses.len()
+        );
+    }
     let options = VaultOptions {
         backup_dir: Some(
             opt.backup_dir
@@ -253,6 +269,12 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
                 .unwrap_or_else(|| opt.data.join("backups")),
         ),
         idp_keys: opt.idp_keys.clone(),
+        witnesses: crate::vault::witness::WitnessPolicy {
+            witnesses: opt.witnesses.clone(),
+            quorum: opt
+                .witness_quorum
+                .unwrap_or(usize::from(!opt.witnesses.is_empty())),
+        },
         public_url: opt
             .public_url
             .clone()
@@ -346,4 +368,8 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("signal received, finishing in-flight requests");
+}
+
+fn parse_witness(s: &str) -> Result<crate::vault::witness::Witness, String> {
+    crate::vault::witness::Witness::parse(s)
 }

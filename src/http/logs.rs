@@ -50,12 +50,13 @@ pub async fn checkpoint(
     let log = log_name(&name)?;
     let vault = state.vault.clone();
     blocking(move || {
-        let state = match vault.log_state(log)? {
-            Some(s) => s,
-            // A log is begun by its first integration (its first leaf is the store's state).
-            None => vault.integrate(log)?.0,
-        };
-        Ok(text(state.checkpoint, "no-cache, max-age=1"))
+        let checkpoint = vault.served_checkpoint(log)?.ok_or_else(|| {
+            ApiError::new(
+                Reason::Unavailable,
+                "no checkpoint of this log has been cosigned by its witnesses yet",
+            )
+        })?;
+        Ok(text(checkpoint, "no-cache, max-age=1"))
     })
     .await
 }
@@ -103,6 +104,10 @@ pub struct LogInfo {
     pub verifier_keys: Vec<String>,
     /// Where the tiles are: `{prefix}/checkpoint`, `{prefix}/tile/…`.
     pub prefix: String,
+    /// The witnesses' cosigner keys (C2SP `tlog-cosignature`), and how many of them cosign every
+    /// checkpoint served.
+    pub witnesses: Vec<String>,
+    pub quorum: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,6 +136,13 @@ pub async fn logs(State(state): State<AppState>) -> Result<Json<Logs>, ApiError>
                     .map(|v| v.to_text())
                     .collect(),
                 prefix: format!("{}/log/{}", vault.public_url(), log.as_str()),
+                witnesses: vault
+                    .witness_policy()
+                    .witnesses
+                    .iter()
+                    .map(|w| w.cosigner.to_text())
+                    .collect(),
+                quorum: vault.witness_policy().quorum,
             });
         }
         Ok(Json(Logs { logs }))

@@ -36,6 +36,7 @@
 //! | `logtile_hashes` | log byte ‖ level byte ‖ u64 BE tile index | up to 256 hashes of 32 bytes |
 //! | `leafhash_index` | log byte ‖ leaf hash | u64 BE index |
 //! | `meta` `log/{name}` | | `LogState` of `vault/logs` (JSON): origin, size, root, the signed checkpoint |
+//! | `meta` `log/{name}/witnessed` | | `Witnessed` of `vault/witness` (JSON): the checkpoint a quorum cosigned |
 //!
 //! **Invariant:** no key or value of the store is built or parsed outside this module; holder
 //! codes appear in keys only as the keyed [`HolderDigest`].
@@ -432,6 +433,11 @@ impl StatKey {
 /// A log's state in `meta`.
 pub fn log_state(name: &str) -> Vec<u8> {
     format!("log/{name}").into_bytes()
+}
+
+/// The checkpoint of a log a quorum of witnesses cosigned, in `meta`.
+pub fn log_witnessed(name: &str) -> Vec<u8> {
+    format!("log/{name}/witnessed").into_bytes()
 }
 
 /// The key of a leaf waiting for its log's integration: in time order, then at random.

@@ -172,6 +172,19 @@ impl Vault {
         format!("{}/log/{}", host.trim_end_matches('/'), log.as_str())
     }
 
+    /// The checkpoint `/log/{name}/checkpoint` serves: the latest one, or with witnesses the
+    /// latest a quorum cosigned (`None`: none yet).
+    pub fn served_checkpoint(&self, log: LogName) -> Result<Option<String>, VaultError> {
+        if !self.witnesses.witnesses.is_empty() {
+            return Ok(self.witnessed(log)?.map(|w| w.checkpoint));
+        }
+        Ok(match self.log_state(log)? {
+            Some(s) => Some(s.checkpoint),
+            // A log is begun by its first integration (its first leaves are the store's state).
+            None => Some(self.integrate(log)?.0.checkpoint),
+        })
+    }
+
     /// A log's state; `None` before its first integration.
     pub fn log_state(&self, log: LogName) -> Result<Option<LogState>, VaultError> {
         Ok(self
@@ -197,7 +210,7 @@ impl Vault {
     }
 
     /// The hashes of a stored tile, the first `width` of them.
-    fn stored_tile(
+    pub(super) fn log_tile_hashes(
         &self,
         log: LogName,
         level: u8,
@@ -286,7 +299,7 @@ impl Vault {
         leaves.extend(pending.iter().map(|(_, v)| v.clone()));
         let size = state.as_ref().map_or(0, |s| s.size);
         let hashes: Vec<Hash> = leaves.iter().map(|l| leaf_hash(l)).collect();
-        let written = tiles::append(size, &hashes, |l, n, w| self.stored_tile(log, l, n, w))?;
+        let written = tiles::append(size, &hashes, |l, n, w| self.log_tile_hashes(log, l, n, w))?;
         let overlay: HashMap<(u8, u64), Vec<Hash>> = written
             .iter()
             .map(|(l, n, row)| ((*l, *n), row.clone()))
@@ -294,7 +307,7 @@ impl Vault {
         let new_size = size + leaves.len() as u64;
         let mut tree = TreeReader::new(new_size, |l, n, w| match overlay.get(&(l, n)) {
             Some(row) => Ok(row[..usize::try_from(w).unwrap_or(0).min(row.len())].to_vec()),
-            None => self.stored_tile(log, l, n, w),
+            None => self.log_tile_hashes(log, l, n, w),
         });
         let root = tree.root()?;
         // The tree grown must contain the last signed one, or nothing is signed.
@@ -484,7 +497,9 @@ impl Vault {
         }
         let width = path.width();
         match path.level {
-            Some(l) => Ok(Some(self.stored_tile(log, l, path.index, width)?.concat())),
+            Some(l) => Ok(Some(
+                self.log_tile_hashes(log, l, path.index, width)?.concat(),
+            )),
             None => {
                 let start = path.index * tiles::TILE_WIDTH;
                 let n = usize::try_from(width).unwrap_or(256);
@@ -526,7 +541,12 @@ impl Vault {
         let Some(state) = self.log_state(log)? else {
             return Ok(None);
         };
-        let mut tree = TreeReader::new(state.size, |l, n, w| self.stored_tile(log, l, n, w));
+        // Against the checkpoint the witnesses cosigned, when there is one that holds the leaf.
+        let (size, checkpoint) = match self.witnessed(log)? {
+            Some(w) if index < w.size => (w.size, w.checkpoint),
+            _ => (state.size, state.checkpoint),
+        };
+        let mut tree = TreeReader::new(size, |l, n, w| self.log_tile_hashes(log, l, n, w));
         if tree.leaf(index)? != *leaf {
             return Err(
                 layout::corrupt(Table::LogLeaf, "a leaf index that names another leaf").into(),
@@ -536,7 +556,7 @@ impl Vault {
             extra: None,
             index,
             proof: tree.inclusion(index)?,
-            checkpoint: state.checkpoint,
+            checkpoint,
         }))
     }
 
@@ -554,7 +574,7 @@ impl Vault {
         if from > to || to > state.size {
             return Ok(None);
         }
-        let mut tree = TreeReader::new(to, |l, n, w| self.stored_tile(log, l, n, w));
+        let mut tree = TreeReader::new(to, |l, n, w| self.log_tile_hashes(log, l, n, w));
         let from_root = if from == 0 {
             crate::tlog::tree_hash(&[])
         } else {
@@ -573,7 +593,12 @@ pub fn spawn_integrator(vault: &std::sync::Arc<Vault>) {
         loop {
             std::thread::sleep(std::time::Duration::from_millis(INTEGRATION_INTERVAL_MS));
             let Some(v) = weak.upgrade() else { return };
-            match v.integrate_logs() {
+            let witnessed = v.integrate_logs().and_then(|()| {
+                LogName::ALL
+                    .into_iter()
+                    .try_for_each(|log| v.witness(log).map(|_| ()))
+            });
+            match witnessed {
                 Ok(()) if failing.is_some() => {
                     tracing::info!("log integration works again");
                     failing = None;

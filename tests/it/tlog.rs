@@ -3,7 +3,7 @@
 //! reads, and what the vault does when its stored tree was altered.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
@@ -402,42 +402,41 @@ async fn an_altered_tree_is_never_signed_again_and_health_says_so() {
     assert!(app.vault.integrate_logs().is_err());
 }
 
-/// Builds the outside checker of `tests/tlog-check` (Go's `sumdb/tlog` and `note`, from Debian,
-/// offline) once per test run.
-fn go_checker() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tlog-check");
-            let o = std::process::Command::new("go")
-                .args(["build", "-o"])
-                .arg(&out)
-                .arg(".")
-                .current_dir(root().join("tests/tlog-check"))
-                .env("GO111MODULE", "off")
-                .env("GOPATH", "/usr/share/gocode")
-                .env(
-                    "GOCACHE",
-                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
-                )
-                .env("GOFLAGS", "-mod=mod")
-                .output()
-                .unwrap_or_else(|e| {
-                    panic!("go (Debian's golang-go, installed by scripts/install-deps.sh): {e}")
-                });
-            assert!(
-                o.status.success(),
-                "go build: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            out
-        })
-        .clone()
+/// Builds the Go program of `tests/{name}` (Go's `sumdb/tlog` and `note`, from Debian, offline)
+/// once per test run.
+fn go_program(name: &'static str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(&str, std::path::PathBuf)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, p)) = built.iter().find(|(n, _)| *n == name) {
+        return p.clone();
+    }
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = tmp.join(name);
+    let o = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(root().join("tests").join(name))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", tmp.join("gocache"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("go (Debian's golang-go, installed by scripts/install-deps.sh): {e}")
+        });
+    assert!(
+        o.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    built.push((name, out.clone()));
+    out
 }
 
 /// Runs the Go checker against `log` of the vault at `base`: its JSON report.
 fn go_check(base: &str, log: &str, key: &str, extra: &[&str]) -> Value {
-    let o = std::process::Command::new(go_checker())
+    let o = std::process::Command::new(go_program("tlog-check"))
         .args(["-url", base, "-log", log, "-key", key])
         .args(extra)
         .output()
@@ -696,4 +695,180 @@ async fn the_monitor_follows_the_log_and_catches_a_rewrite_a_rollback_and_a_forg
     let (code_, _, err) = monitor("http://127.0.0.1:9", &[]).await;
     assert_eq!(code_, Some(2), "{err}");
     server.abort();
+}
+
+/// A witness of `tests/witness` (Go) for the logs of the vault whose key is `vault_key` and
+/// public URL `http://127.0.0.1:8080`: the process, its URL and its cosigner key.
+fn start_witness(
+    name: &str,
+    seed: u8,
+    vault_key: &licence_vault::keys::Signer,
+) -> (
+    std::process::Child,
+    String,
+    licence_vault::tlog::witness::Cosigner,
+) {
+    use std::io::BufRead as _;
+    let mut args = vec![
+        "-name".to_owned(),
+        name.to_owned(),
+        "-seed".into(),
+        hex::encode([seed; 32]),
+    ];
+    for log in ["public", "access"] {
+        let v = NoteVerifier::new(
+            &format!("127.0.0.1:8080/log/{log}"),
+            *vault_key.did_key().verifying_key(),
+        )
+        .unwrap();
+        args.extend(["-log".to_owned(), v.to_text()]);
+    }
+    let mut child = std::process::Command::new(go_program("witness"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut key, mut listen) = (String::new(), String::new());
+    out.read_line(&mut key).unwrap();
+    out.read_line(&mut listen).unwrap();
+    let cosigner = licence_vault::tlog::witness::Cosigner::parse(key.trim()).unwrap();
+    let w = licence_vault::keys::Signer::from_seed(&[seed; 32]);
+    assert_eq!(
+        cosigner,
+        licence_vault::tlog::witness::Cosigner::new(name, *w.did_key().verifying_key()).unwrap()
+    );
+    let addr = listen
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    (child, format!("http://{addr}"), cosigner)
+}
+
+fn witnessed_vault(
+    dir: &std::path::Path,
+    witnesses: Vec<licence_vault::vault::witness::Witness>,
+    quorum: usize,
+) -> std::sync::Arc<licence_vault::vault::Vault> {
+    let options = licence_vault::vault::VaultOptions {
+        idp_keys: vec![key("idp").did_key().clone()],
+        witnesses: licence_vault::vault::witness::WitnessPolicy { witnesses, quorum },
+        ..Default::default()
+    };
+    std::sync::Arc::new(
+        licence_vault::vault::Vault::open_with(
+            store_at(&dir.join("db")),
+            licence_vault::vault::KeyRing::in_memory(key("vault")),
+            options,
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witnesses_cosign_each_checkpoint_served_and_the_policy_holds_it_back_until_a_quorum() {
+    use licence_vault::vault::witness::Witness;
+    let vault_key = key("vault");
+    let (mut w1, url1, c1) = start_witness("witness.test/w1", 1, &vault_key);
+    let (mut w2, url2, c2) = start_witness("witness.test/w2", 2, &vault_key);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = vec![
+        Witness {
+            url: url1.clone(),
+            cosigner: c1.clone(),
+        },
+        Witness {
+            url: url2.clone(),
+            cosigner: c2.clone(),
+        },
+    ];
+    let vault = witnessed_vault(dir.path(), ws.clone(), 2);
+    let router = licence_vault::http::router(vault.clone());
+    let get = |path: &'static str| {
+        let router = router.clone();
+        async move { respond(&router, request(Method::GET, path, None, "", None)).await }
+    };
+    // Nothing is served before the witnesses cosigned.
+    let (s, b) = get("/log/public/checkpoint").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        "{b}"
+    );
+    let v = vault.clone();
+    let cosigned = tokio::task::spawn_blocking(move || {
+        seed_registries(&v);
+        v.integrate_logs().unwrap();
+        v.witness(LogName::Public).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(cosigned, 2);
+    let (s, b) = get("/log/public/checkpoint").await;
+    assert_eq!(s, StatusCode::OK);
+    let note = Note::parse(b.as_str().unwrap()).unwrap();
+    assert_eq!(
+        note.signatures.len(),
+        3,
+        "the log's line and one per witness"
+    );
+    for c in [&c1, &c2] {
+        let t = note
+            .signatures
+            .iter()
+            .find_map(|s| c.verify(&note.text, s))
+            .unwrap()
+            .unwrap();
+        assert!(t.abs_diff(chrono::Utc::now().timestamp() as u64) < 60);
+    }
+    let first = Checkpoint::parse(&note.text).unwrap();
+    let (_, logs) = get("/v1/logs").await;
+    assert_eq!(
+        logs["logs"][0]["witnesses"],
+        json!([c1.to_text(), c2.to_text()])
+    );
+    assert_eq!(logs["logs"][0]["quorum"], 2);
+
+    // A witness down: the new checkpoint is signed, but not served until a quorum cosigns it.
+    w2.kill().unwrap();
+    w2.wait().unwrap();
+    let v = vault.clone();
+    let cosigned = tokio::task::spawn_blocking(move || {
+        v.put_requester(licence_vault::registry::Requester {
+            id: "fz-w".into(),
+            name: "W".into(),
+            matters: vec![NEW_FOOD.into()],
+        })
+        .unwrap();
+        v.integrate_logs().unwrap();
+        v.witness(LogName::Public).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(cosigned, 1);
+    let (_, b) = get("/log/public/checkpoint").await;
+    assert_eq!(
+        Checkpoint::parse(&Note::parse(b.as_str().unwrap()).unwrap().text).unwrap(),
+        first
+    );
+    assert!(vault.log_state(LogName::Public).unwrap().unwrap().size > first.size);
+    drop(router);
+    drop(vault);
+
+    // Reopened with a quorum of one: the vault no longer knows what w1 cosigned, sends `old 0`,
+    // is told the size by a 409 and sends the proof from there.
+    let vault = witnessed_vault(dir.path(), ws[..1].to_vec(), 1);
+    let v = vault.clone();
+    let cosigned = tokio::task::spawn_blocking(move || v.witness(LogName::Public).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(cosigned, 1);
+    let w = vault.witnessed(LogName::Public).unwrap().unwrap();
+    assert_eq!(
+        w.size,
+        vault.log_state(LogName::Public).unwrap().unwrap().size
+    );
+    w1.kill().unwrap();
+    w1.wait().unwrap();
 }
