@@ -227,7 +227,10 @@ def moment(text):
 def check_told(vault, log_path, made, restore_started):
     """The WARN at start and /healthz both say it was restored, from a backup made `made`."""
     s, health = call(vault.base, "GET", "/healthz")
-    m = re.fullmatch(r"ok\nrestored (\S+) from a backup made (\S+?)(?:, recovered to (\S+))?\n",
+    # …and that its transparency logs are frozen until an operator resumes them.
+    m = re.fullmatch(r"ok\nrestored (\S+) from a backup made (\S+?)(?:, recovered to (\S+))?\n"
+                     r"log public: frozen, no checkpoint is signed \(restored from a backup made .*\n"
+                     r"log access: frozen, no checkpoint is signed \(restored from a backup made .*\n",
                      health if isinstance(health, str) else "")
     if s != 200 or not m:
         raise Violation(f"/healthz does not say it was restored: {s} {health!r}")

@@ -106,21 +106,25 @@ impl utoipa::Modify for BearerAuth {
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "`ok` or `degraded: <why>`")))]
 async fn healthz(State(state): State<AppState>) -> String {
     let vault = state.vault.clone();
-    let (ready, restored) = blocking(move || Ok((vault.ready(), vault.restored())))
-        .await
-        .unwrap_or_else(|e| (Ok(()), Err(crate::store::StoreError::Engine(e.message))));
+    let (ready, restored, frozen) = blocking(move || {
+        let frozen: Vec<(crate::vault::logs::LogName, String)> = crate::vault::logs::LogName::ALL
+            .into_iter()
+            .filter_map(|l| Some((l, vault.log_state(l).ok()??.frozen?)))
+            .collect();
+        Ok((vault.ready(), vault.restored(), frozen))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (
+            Ok(()),
+            Err(crate::store::StoreError::Engine(e.message)),
+            Vec::new(),
+        )
+    });
     let mut out = match ready {
         Ok(()) => "ok\n".to_owned(),
         Err(e) => format!("degraded: {}\n", ApiError::from(e).reason.as_str()),
     };
-    for log in crate::vault::logs::LogName::ALL {
-        if state.vault.log_health.broken(log) {
-            out.push_str(&format!(
-                "log {}: its stored tree no longer contains its last checkpoint; no checkpoint is signed\n",
-                log.as_str()
-            ));
-        }
-    }
     if let Ok(Some(r)) = restored {
         out.push_str(&format!(
             "restored {} from a backup made {}",
@@ -131,6 +135,21 @@ async fn healthz(State(state): State<AppState>) -> String {
             out.push_str(&format!(", recovered to {}", crate::proof::format_time(t)));
         }
         out.push('\n');
+    }
+    for log in crate::vault::logs::LogName::ALL {
+        if let Some((_, why)) = frozen.iter().find(|(l, _)| *l == log) {
+            out.push_str(&format!(
+                "log {}: frozen, no checkpoint is signed ({why}); resume it: POST /v1/admin/logs/{}/resume\n",
+                log.as_str(),
+                log.as_str()
+            ));
+        }
+        if state.vault.log_health.broken(log) {
+            out.push_str(&format!(
+                "log {}: its stored tree no longer contains its last checkpoint; no checkpoint is signed\n",
+                log.as_str()
+            ));
+        }
     }
     out
 }

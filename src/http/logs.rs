@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::AppPath;
+use super::extract::{Allow, AppJson, AppPath, ADMIN};
 use super::reuse::query_error;
 use super::{blocking, AppState};
 use crate::tlog::tiles::TilePath;
@@ -235,6 +235,54 @@ pub async fn consistency(
             from_root: STANDARD.encode(a),
             to_root: STANDARD.encode(b),
             proof: p.iter().map(|h| STANDARD.encode(h)).collect(),
+        }))
+    })
+    .await
+}
+
+/// What an operator knows of a frozen log.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    /// The latest checkpoint of the log anyone saw (a witness's or a monitor's), verbatim; none:
+    /// nobody knows what was published, and the log goes on under a new origin.
+    #[serde(default)]
+    pub published: Option<String>,
+}
+
+/// The state of a resumed log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Resumed {
+    pub origin: String,
+    pub size: u64,
+    /// The signed checkpoint it goes on from.
+    pub checkpoint: String,
+}
+
+/// Resumes a log frozen by a restore: on as before if this tree contains the latest checkpoint
+/// it published, else under a new origin whose first leaf says where it continues from.
+#[utoipa::path(post, path = "/v1/admin/logs/{name}/resume", tag = "admin", request_body = Resume,
+    params(("name" = String, Path, description = "public or access")),
+    responses((status = 200, body = Resumed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    _: Allow<ADMIN>,
+    AppPath(name): AppPath<String>,
+    AppJson(body): AppJson<Resume>,
+) -> Result<Json<Resumed>, ApiError> {
+    let log = log_name(&name)?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let s = vault.resume_log(log, body.published.as_deref())?;
+        tracing::warn!(log = log.as_str(), origin = %s.origin, size = s.size, "a frozen log was resumed");
+        Ok(Json(Resumed {
+            origin: s.origin,
+            size: s.size,
+            checkpoint: s.checkpoint,
         }))
     })
     .await

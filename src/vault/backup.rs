@@ -314,6 +314,16 @@ pub struct Restored {
 pub fn mark_restored(store: &dyn crate::store::Store, mark: &Restored) -> Result<(), BackupError> {
     let mut c = crate::store::Change::durable();
     c.put(Table::Meta, layout::RESTORED, layout::encode(mark));
+    // The logs may have published checkpoints beyond what the backup holds: none is signed
+    // until an operator resumes them (`Vault::resume_log`), so that no size is signed twice.
+    super::logs::freeze_logs(
+        store,
+        &mut c,
+        &format!(
+            "restored from a backup made {}: it may have published checkpoints beyond this tree",
+            crate::proof::format_time(mark.backup_created_at)
+        ),
+    )?;
     store.commit(c)?;
     store.flush()?;
     Ok(())

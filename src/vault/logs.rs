@@ -88,6 +88,9 @@ pub struct LogState {
     /// The signed checkpoint of `size` (a C2SP signed note).
     pub checkpoint: String,
     pub at: DateTime<Utc>,
+    /// Why no checkpoint is signed until an operator resumes the log (after a restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<String>,
 }
 
 /// What an answer carries of the leaf its record was logged under.
@@ -158,6 +161,34 @@ impl LogHealth {
     }
     pub fn broken(&self, log: LogName) -> bool {
         self.broken[usize::from(log.id() - 1)].load(Ordering::Relaxed)
+    }
+}
+
+/// Freezes every begun log of `store` in `change` (a restore): see [`LogState::frozen`].
+pub(super) fn freeze_logs(
+    store: &dyn crate::store::Store,
+    change: &mut Change,
+    why: &str,
+) -> Result<(), StoreError> {
+    for log in LogName::ALL {
+        let key = layout::log_state(log.as_str());
+        if let Some(v) = store.get(Table::Meta, &key)? {
+            let mut s: LogState = layout::decode(Table::Meta, &v)?;
+            s.frozen = Some(why.to_owned());
+            change.put(Table::Meta, key, layout::encode(&s));
+        }
+    }
+    Ok(())
+}
+
+/// The origin a log continues under after a restore lost what it had published: the same
+/// prefix with a generation number (`…/log/public` → `…/log/public/2` → `…/log/public/3`).
+fn next_origin(origin: &str) -> String {
+    match origin.rsplit_once('/') {
+        Some((head, n)) if n.parse::<u32>().is_ok_and(|n| n >= 2) && !head.ends_with("/log") => {
+            format!("{head}/{}", n.parse::<u32>().unwrap_or(1) + 1)
+        }
+        _ => format!("{origin}/2"),
     }
 }
 
@@ -285,6 +316,16 @@ impl Vault {
         let pending = self
             .store
             .scan(Table::LogPending, &[log.id()], false, MAX_BATCH)?;
+        if let Some(why) = state.as_ref().and_then(|s| s.frozen.clone()) {
+            return Err(VaultError::new(
+                Reason::Unavailable,
+                "log",
+                format!(
+                    "the {} log is frozen ({why}); an operator resumes it",
+                    log.as_str()
+                ),
+            ));
+        }
         let more = pending.len() == MAX_BATCH;
         let now = Utc::now();
         let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(pending.len() + 1);
@@ -357,6 +398,7 @@ impl Vault {
             root: STANDARD.encode(root),
             checkpoint: signed.to_text(),
             at: now,
+            frozen: None,
         };
         let mut c = Change::durable();
         c.expect(Table::Meta, state_key.clone(), raw).put(
@@ -392,6 +434,81 @@ impl Vault {
         self.store.commit(c)?;
         self.log_health.set(log, false);
         Ok((next, more))
+    }
+
+    /// Resumes a log frozen by a restore. `published` is the latest checkpoint of it anyone
+    /// saw (a witness's, a monitor's): when this tree contains it, the log goes on as it was;
+    /// otherwise — or when nobody knows — what was published beyond this tree is lost, and the
+    /// log goes on under a new origin ([`next_origin`]) whose first leaf says from where. No
+    /// checkpoint of the old origin is ever signed again at a size it may have had.
+    pub fn resume_log(
+        &self,
+        log: LogName,
+        published: Option<&str>,
+    ) -> Result<LogState, VaultError> {
+        let bad = |m: String| VaultError::new(Reason::InvalidRequest, "published", m);
+        let key = layout::log_state(log.as_str());
+        {
+            let _one = self.log_locks[usize::from(log.id() - 1)]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let raw = self.store.get(Table::Meta, &key)?;
+            let Some(mut state) = raw
+                .as_ref()
+                .map(|v| layout::decode::<LogState>(Table::Meta, v))
+                .transpose()?
+            else {
+                return Err(VaultError::new(
+                    Reason::NotFound,
+                    "log",
+                    "this log has not begun",
+                ));
+            };
+            if state.frozen.is_none() {
+                return Err(VaultError::new(
+                    Reason::Conflict,
+                    "log",
+                    "this log is not frozen",
+                ));
+            }
+            let contained = match published {
+                None => false,
+                Some(text) => {
+                    let cp = open_checkpoint(text, &self.log_verifiers(log)?)
+                        .map_err(|e| bad(format!("the published checkpoint: {e}")))?;
+                    if cp.origin != state.origin {
+                        return Err(bad(format!(
+                            "the published checkpoint is of {}, not {}",
+                            cp.origin, state.origin
+                        )));
+                    }
+                    cp.size <= state.size && cp.size > 0 && {
+                        let mut tree = TreeReader::new(state.size, |l, n, w| {
+                            self.log_tile_hashes(log, l, n, w)
+                        });
+                        tree.range(0, cp.size)? == cp.root
+                    }
+                }
+            };
+            let mut c = Change::durable();
+            if !contained {
+                let previous = state.origin.clone();
+                state.origin = next_origin(&previous);
+                append(
+                    &mut c,
+                    log,
+                    Utc::now(),
+                    &serde_json::json!({"event": "continued", "at": Utc::now(), "from": previous,
+                        "size": state.size, "root": state.root, "published": published}),
+                );
+                tracing::warn!(log = log.as_str(), from = %previous, to = %state.origin, "the log goes on under a new origin after a restore");
+            }
+            state.frozen = None;
+            c.expect(Table::Meta, key.clone(), raw)
+                .put(Table::Meta, key, layout::encode(&state));
+            self.store.commit(c)?;
+        }
+        Ok(self.integrate(log)?.0)
     }
 
     /// The first leaves of a log: what the store held when the log began (counts and a digest
