@@ -262,5 +262,154 @@ const LV = (() => {
     await start();
   }
 
-  return { t, h, append, clear, say, api, errorText, time, verdict, fields, download, section, docInput, readFile, setHeader, init, get lang() { return lang; } };
+  // ----- the transparency logs (SPEC §14), checked here in the browser, not by the vault -----
+  // RFC 8785 canonical JSON: keys in UTF-16 code unit order (the default sort), numbers and
+  // strings as JSON.stringify writes them (which is what RFC 8785 asks).
+  function jcs(v) {
+    if (v === null || typeof v !== 'object') return JSON.stringify(v);
+    if (Array.isArray(v)) return '[' + v.map(jcs).join(',') + ']';
+    return '{' + Object.keys(v).sort().filter((k) => v[k] !== undefined)
+      .map((k) => JSON.stringify(k) + ':' + jcs(v[k])).join(',') + '}';
+  }
+  const utf8 = (s) => new TextEncoder().encode(s);
+  const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  const toB64 = (b) => btoa(String.fromCharCode(...b));
+  const fromB64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)); }
+  async function leafHash(leaf) { const b = new Uint8Array(leaf.length + 1); b.set(leaf, 1); return sha256(b); }
+  async function nodeHash(l, r) { const b = new Uint8Array(65); b[0] = 1; b.set(l, 1); b.set(r, 33); return sha256(b); }
+
+  // RFC 9162 §2.1.3.2: whether `proof` leads from the leaf at `index` to `root`.
+  async function inclusionHolds(index, size, leaf, proof, root) {
+    if (!(index < size)) return false;
+    let fn = index, sn = size - 1, r = leaf;
+    for (const p of proof) {
+      if (sn === 0 || p.length !== 32) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        r = await nodeHash(p, r);
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      } else {
+        r = await nodeHash(r, p);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    return sn === 0 && same(r, root);
+  }
+
+  // A C2SP signed note checked with a verifier key (name+id+base64(0x01 ‖ key)): true, false,
+  // or null when this browser cannot verify Ed25519 (then it is not checked, never passed).
+  async function noteVerifies(text, vkey) {
+    const cut = text.lastIndexOf('\n\n');
+    if (cut < 0) return false;
+    const body = text.slice(0, cut + 1);
+    const [name, id, b64] = [vkey.split('+')[0], vkey.split('+')[1], vkey.split('+').slice(2).join('+')];
+    const key = fromB64(b64).slice(1);
+    let k;
+    try {
+      k = await crypto.subtle.importKey('raw', key, { name: 'Ed25519' }, false, ['verify']);
+    } catch (_) { return null; }
+    for (const line of text.slice(cut + 2).split('\n')) {
+      const m = line.match(/^\u2014 (\S+) (\S+)$/);
+      if (!m || m[1] !== name) continue;
+      const sig = fromB64(m[2]);
+      if (toHex(sig.slice(0, 4)) !== id) continue;
+      return crypto.subtle.verify('Ed25519', k, sig.slice(4), utf8(body));
+    }
+    return false;
+  }
+
+  function parseCheckpoint(note) {
+    const [origin, size, root] = note.slice(0, note.indexOf('\n\n') + 1).split('\n');
+    return { origin, size: Number(size), root: fromB64(root) };
+  }
+
+  function parseProof(text) {
+    const cut = text.indexOf('\n\n');
+    const lines = text.slice(0, cut).split('\n');
+    if (lines.shift() !== 'c2sp.org/tlog-proof@v1') return null;
+    if (lines[0].startsWith('extra ')) lines.shift();
+    const index = Number((lines.shift() || '').replace(/^index /, ''));
+    return { index, proof: lines.map(fromB64), checkpoint: text.slice(cut + 2) };
+  }
+
+  // The log's keys, as the vault lists them.
+  async function logKeys(log) {
+    const r = await fetch('/v1/logs', { credentials: 'same-origin' });
+    if (!r.ok) return [];
+    const l = ((await r.json()).logs || []).find((x) => x.name === log);
+    return l ? l.verifierKeys : [];
+  }
+
+  // Whether `leaf` (canonical bytes) is in `log`: { index, size, origin, signed } or a reason.
+  async function proveLeaf(log, leaf, keys) {
+    const lh = await leafHash(leaf);
+    const r = await fetch('/v1/logs/' + log + '/proof?leaf=' + encodeURIComponent(toB64(lh)), { credentials: 'same-origin' });
+    if (r.status === 404) return { missing: true };
+    if (!r.ok) return { error: r.status };
+    const p = parseProof(await r.text());
+    if (!p) return { error: 'proof' };
+    const cp = parseCheckpoint(p.checkpoint);
+    if (!(await inclusionHolds(p.index, cp.size, lh, p.proof, cp.root))) return { wrong: true };
+    let signed = false;
+    for (const k of keys) {
+      const v = await noteVerifies(p.checkpoint, k);
+      if (v === null) { signed = null; break; }
+      if (v) { signed = true; break; }
+    }
+    return { index: p.index, size: cp.size, origin: cp.origin, signed };
+  }
+
+  // The holder's access records (newest first, as the page loaded them) checked against their
+  // chain and the access log; what was seen before is remembered in this browser under
+  // `memoryKey`, so that records removed or rewritten since, or a log rolled back, are found.
+  async function checkAccessChain(records, memoryKey) {
+    const problems = [];
+    const chained = records.filter((r) => r.chain).slice().reverse(); // oldest first
+    const keys = await logKeys('access');
+    let prev = null, size = 0, origin = '', signed = true, proved = 0;
+    const digests = {};
+    for (const r of chained) {
+      const digest = toHex(await sha256(utf8(jcs(r))));
+      digests[r.chain.seq] = digest;
+      if (prev && r.chain.seq !== prev.seq + 1) problems.push({ key: 'chain.gap', vars: { from: prev.seq, to: r.chain.seq } });
+      else if (prev && r.chain.prev !== prev.digest) problems.push({ key: 'chain.broken', vars: { seq: r.chain.seq } });
+      if (r.chain.seq === 0 && r.chain.prev) problems.push({ key: 'chain.broken', vars: { seq: 0 } });
+      prev = { seq: r.chain.seq, digest };
+      const p = await proveLeaf('access', utf8(jcs({ at: r.at, record: digest })), keys);
+      if (p.missing || p.wrong || p.error) problems.push({ key: 'chain.notLogged', vars: { seq: r.chain.seq } });
+      else {
+        proved += 1;
+        size = Math.max(size, p.size); origin = p.origin;
+        if (p.signed !== true) signed = signed === false ? false : p.signed;
+      }
+    }
+    let seen = null;
+    try { seen = JSON.parse(localStorage.getItem(memoryKey) || 'null'); } catch (_) { seen = null; }
+    if (seen && prev) {
+      if (prev.seq < seen.seq) problems.push({ key: 'chain.lost', vars: { seen: seen.seq, now: prev.seq } });
+      else if (digests[seen.seq] !== undefined && digests[seen.seq] !== seen.digest) problems.push({ key: 'chain.rewritten', vars: { seq: seen.seq } });
+    }
+    if (seen && !prev && seen.seq >= 0) problems.push({ key: 'chain.lost', vars: { seen: seen.seq, now: '—' } });
+    if (seen && size && seen.origin === origin && size < seen.size) problems.push({ key: 'chain.rolledBack', vars: { seen: seen.size, now: size } });
+    if (!problems.length && prev) {
+      try { localStorage.setItem(memoryKey, JSON.stringify({ seq: prev.seq, digest: prev.digest, size, origin })); } catch (_) { /* private mode */ }
+    }
+    return { problems, checked: chained.length, proved, size, signed, first: chained.length ? chained[0].chain.seq : null, last: prev ? prev.seq : null };
+  }
+
+  // A deposit receipt's deposit in the public log: { index, size, signed } or a reason.
+  async function checkDeposit(sha) {
+    const r = await fetch('/v1/logs/public/deposit?sha256=' + encodeURIComponent(sha), { credentials: 'same-origin' });
+    if (r.status === 404) return { missing: true };
+    if (!r.ok) return { error: r.status };
+    const d = await r.json();
+    const leaf = JSON.parse(d.leaf);
+    if (leaf.event !== 'deposit' || leaf.licence !== sha) return { wrong: true };
+    return proveLeaf('public', utf8(d.leaf), await logKeys('public'));
+  }
+
+  const tlog = { checkAccessChain, checkDeposit, jcs };
+
+  return { t, h, append, clear, say, api, errorText, time, verdict, fields, download, section, docInput, readFile, setHeader, init, tlog, get lang() { return lang; }, get who() { return state && state.label; } };
 })();

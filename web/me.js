@@ -261,6 +261,22 @@
     const who = h('input', { id: 'log-who', type: 'search', autocomplete: 'off' });
     const list = h('ul', { class: 'log' });
     const more = h('button', { type: 'button', class: 'secondary' }, t('log.more'));
+    // The records' chain and their leaves in the access log, checked in this browser.
+    const proof = h('div', { id: 'log-proof', 'aria-live': 'polite' }, h('p', { class: 'muted' }, t('chain.checking')));
+    const check = async () => {
+      const c = await LV.tlog.checkAccessChain(records, 'lv-chain:' + (LV.who || '') + ':' + actingFor);
+      clear(proof);
+      if (c.problems.length) {
+        proof.append(h('p', { class: 'error', 'data-chain': 'broken' }, t('chain.problems')),
+          h('ul', {}, c.problems.map((p) => h('li', { class: 'error' }, t(p.key, p.vars)))));
+      } else if (!c.checked) {
+        proof.append(h('p', { class: 'muted', 'data-chain': 'none' }, t('chain.none')));
+      } else {
+        proof.append(h('p', { class: 'ok', 'data-chain': c.signed === true ? 'verified' : 'unsigned' },
+          t('chain.ok', { n: c.checked, first: c.first, last: c.last, size: c.size }),
+          c.signed === true ? ' ' + t('chain.signed') : ' ' + t('chain.notSigned')));
+      }
+    };
     const draw = () => {
       clear(list);
       const q = who.value.trim().toLowerCase();
@@ -283,13 +299,14 @@
       records = records.concat(r.body.records || []);
       cursor = r.body.nextCursor;
       draw();
+      await check();
     };
     kind.addEventListener('change', draw);
     who.addEventListener('input', draw);
     more.addEventListener('click', load);
     clear(el).append(h('div', { class: 'filters' },
       h('label', { for: 'log-kind' }, t('log.kind')), kind,
-      h('label', { for: 'log-who' }, t('log.filter')), who), list, more);
+      h('label', { for: 'log-who' }, t('log.filter')), who), proof, list, more);
     await load();
   }
 

@@ -35,6 +35,15 @@
         return say(t('verify.failed'), 'error');
       }
       out.append(h('p', {}, t('verify.kind', { kind: kindOf(doc) })), verdict(r.body));
+      // A deposit receipt: is the deposit it proves in the public log? Checked in this browser.
+      const types = [].concat((doc && doc.type) || []);
+      if (types.includes('DepositReceipt') && doc.credentialSubject && doc.credentialSubject.sha256) {
+        const d = await LV.tlog.checkDeposit(doc.credentialSubject.sha256);
+        out.append(d.index !== undefined && d.signed !== false
+          ? h('p', { class: 'ok', id: 'deposit-logged', 'data-signed': String(d.signed) },
+            t('deposit.logged', { index: d.index, size: d.size }), ' ', d.signed ? t('chain.signed') : t('chain.notSigned'))
+          : h('p', { class: 'error', id: 'deposit-logged', 'data-signed': 'false' }, t('deposit.notLogged')));
+      }
       say(r.body.valid ? t('verdict.valid') : t('verdict.invalid'), r.body.valid ? 'ok' : 'error');
     });
     main.append(section('check', t('verify.checkTitle'), form, out));

@@ -287,3 +287,53 @@ pub async fn resume(
     })
     .await
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DepositQuery {
+    /// The licence's SHA-256 (hex), as its deposit receipt gives it.
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositLeaf {
+    /// The deposit's leaf in the public log (canonical JSON).
+    pub leaf: String,
+    /// Its hash, base64: `GET /v1/logs/public/proof?leaf=` proves it.
+    pub leaf_hash: String,
+}
+
+/// The public log's leaf of a licence's deposit, by the licence's digest: how a deposit
+/// receipt is checked against the log.
+#[utoipa::path(get, path = "/v1/logs/public/deposit", tag = "logs", params(DepositQuery),
+    responses((status = 200, body = DepositLeaf), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn deposit(
+    State(state): State<AppState>,
+    query: Result<Query<DepositQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DepositLeaf>, ApiError> {
+    let Query(q) = query.map_err(|e| query_error(&e, &["sha256"]))?;
+    if q.sha256.len() != 64
+        || !q
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::new(
+            Reason::InvalidRequest,
+            "sha256 must be 64 lowercase hex digits",
+        )
+        .field("sha256"));
+    }
+    let vault = state.vault.clone();
+    blocking(move || {
+        let leaf = vault
+            .deposit_leaf(&q.sha256)?
+            .ok_or_else(|| ApiError::not_found("no deposit of this licence in the public log"))?;
+        Ok(Json(DepositLeaf {
+            leaf_hash: STANDARD.encode(crate::tlog::leaf_hash(&leaf)),
+            leaf: String::from_utf8_lossy(&leaf).into_owned(),
+        }))
+    })
+    .await
+}

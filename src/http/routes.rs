@@ -107,6 +107,7 @@ pub fn routes() -> Vec<Route> {
         route(routes!(logs::logs), PUBLIC, No),
         route(routes!(logs::proof), PUBLIC, No),
         route(routes!(logs::consistency), PUBLIC, No),
+        route(routes!(logs::deposit), PUBLIC, No),
         route(routes!(logs::resume), ADMIN, No),
         // The VC-API verifier and the service's own.
         route(routes!(vcapi::verify), PUBLIC, No),

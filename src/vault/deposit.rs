@@ -315,7 +315,7 @@ impl Vault {
             lic.id.version(),
             &signed_by,
         );
-        super::logs::append(&mut plan.change, super::logs::LogName::Public, now, &leaf);
+        super::logs::append_deposit(&mut plan.change, now, &leaf, &sha256);
         let key = layout::licence(&lic.id);
         plan.change
             .expect(Table::LicenceMeta, key, None)

@@ -35,6 +35,7 @@
 //! | `logindex_entry` | log byte ‖ u64 BE index | the leaf |
 //! | `logtile_hashes` | log byte ‖ level byte ‖ u64 BE tile index | up to 256 hashes of 32 bytes |
 //! | `leafhash_index` | log byte ‖ leaf hash | u64 BE index |
+//! | `leafhash_index` | `deposit/` ‖ hex SHA-256 of a licence | its deposit's leaf hash |
 //! | `meta` `log/{name}` | | `LogState` of `vault/logs` (JSON): origin, size, root, the signed checkpoint |
 //! | `meta` `log/{name}/witnessed` | | `Witnessed` of `vault/witness` (JSON): the checkpoint a quorum cosigned |
 //!
@@ -438,6 +439,12 @@ pub fn log_state(name: &str) -> Vec<u8> {
 /// The checkpoint of a log a quorum of witnesses cosigned, in `meta`.
 pub fn log_witnessed(name: &str) -> Vec<u8> {
     format!("log/{name}/witnessed").into_bytes()
+}
+
+/// The key of a deposit's leaf hash in `leafhash_index`, by the licence's digest (hex): how a
+/// deposit receipt finds its leaf.
+pub fn log_deposit(sha256: &str) -> Vec<u8> {
+    format!("deposit/{sha256}").into_bytes()
 }
 
 /// The key of a leaf waiting for its log's integration: in time order, then at random.

@@ -122,6 +122,17 @@ pub(super) fn append(
     receipt(log, leaf)
 }
 
+/// Appends a deposit's leaf to the public log, findable by the licence's digest.
+pub(super) fn append_deposit(change: &mut Change, at: DateTime<Utc>, leaf: &Value, sha256: &str) {
+    let bytes = jcs::canonicalize(leaf);
+    change.put(
+        Table::LogLeaf,
+        layout::log_deposit(sha256),
+        leaf_hash(&bytes).to_vec(),
+    );
+    append(change, LogName::Public, at, leaf);
+}
+
 /// The receipt of a leaf (as [`append`] gives it).
 pub(super) fn receipt(log: LogName, leaf: &Value) -> LogReceipt {
     let bytes = jcs::canonicalize(leaf);
@@ -675,6 +686,33 @@ impl Vault {
             proof: tree.inclusion(index)?,
             checkpoint,
         }))
+    }
+
+    /// The public leaf of the deposit of the licence whose digest (hex) is `sha256`, integrated
+    /// first if it is still pending. `None`: no such deposit in the log.
+    pub fn deposit_leaf(&self, sha256: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        let Some(hash) = self
+            .store
+            .get(Table::LogLeaf, &layout::log_deposit(sha256))?
+        else {
+            return Ok(None);
+        };
+        let key = layout::log_leaf(
+            LogName::Public.id(),
+            &Hash::try_from(hash.as_slice())
+                .map_err(|_| layout::corrupt(Table::LogLeaf, "a deposit's leaf hash"))?,
+        );
+        let mut index = self.store.get(Table::LogLeaf, &key)?;
+        if index.is_none() {
+            self.integrate(LogName::Public)?;
+            index = self.store.get(Table::LogLeaf, &key)?;
+        }
+        let Some(index) = index else { return Ok(None) };
+        let index = layout::decode_count(Table::LogLeaf, &index)?;
+        Ok(self.store.get(
+            Table::LogEntry,
+            &layout::log_entry(LogName::Public.id(), index),
+        )?)
     }
 
     /// The consistency proof between the trees of `from` and `to` leaves (`to` at most the

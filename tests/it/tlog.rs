@@ -164,6 +164,25 @@ async fn the_public_log_holds_deposits_statuses_registry_and_key_events_and_noth
         BUSINESS_LICENCE[..BUSINESS_LICENCE.len() - 3].to_owned() + "001"
     );
     assert_eq!(deposit["key"], lic["proof"]["verificationMethod"]);
+    // A deposit receipt finds its leaf by the licence's digest; the leaf is proved like any.
+    let (s, d) = app
+        .get(
+            &format!("/v1/logs/public/deposit?sha256={}", sha(&lic)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(leaf_json(d["leaf"].as_str().unwrap().as_bytes()), *deposit);
+    proven(&app, "public", d["leafHash"].as_str().unwrap()).await;
+    for (q, st) in [
+        ("00", StatusCode::BAD_REQUEST),
+        (&"0".repeat(64)[..], StatusCode::NOT_FOUND),
+    ] {
+        let (s, b) = app
+            .get(&format!("/v1/logs/public/deposit?sha256={q}"), None)
+            .await;
+        assert_eq!(s, st, "{b}");
+    }
     let status = events.iter().find(|e| e["event"] == "status").unwrap();
     assert_eq!(
         (status["licence"].as_str(), status["status"].as_str()),

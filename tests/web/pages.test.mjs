@@ -555,3 +555,56 @@ test('signing in and acting work from the keyboard alone', async () => {
   assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
   await context.close();
 });
+
+test('/me checks its access records in the browser: chained, in the signed log; a removal, a rewrite and a rollback are each found', async () => {
+  const holder = tokens.holders[HUANG];
+  const id = await askConsent(HUANG);
+  await call(holder, 'POST', `/v1/me/consent-requests/${id}:approve`, {});
+  for (let i = 0; i < 3; i++) await pull(HUANG);
+  const { context, page, errors } = await fresh();
+  await signIn(page, 'me', '黄建华');
+  const verdict = page.locator('#log-proof p[data-chain]');
+  await verdict.waitFor();
+  assert.equal(await verdict.getAttribute('data-chain'), 'verified', await verdict.textContent());
+  assert.match(await verdict.textContent(), /一条不少、一字未改.*检查点签名已验证/);
+  await page.locator('#log-proof').scrollIntoViewIfNeeded();
+  await shot(page, 'me-log-checked');
+
+  // The server (an insider) now answers with the access log altered in three ways.
+  const alter = async (how) => {
+    await page.unroute('**/me/api/v1/me/access-log**');
+    await page.route('**/me/api/v1/me/access-log**', async (route) => {
+      const r = await route.fetch();
+      const body = await r.json();
+      how(body.records);
+      await route.fulfill({ response: r, json: body });
+    });
+    await page.reload();
+    await page.locator('#log-proof p[data-chain]').waitFor();
+    assert.equal(await page.locator('#log-proof p[data-chain]').getAttribute('data-chain'), 'broken');
+    return page.locator('#log-proof ul').textContent();
+  };
+  assert.match(await alter((rs) => rs.splice(1, 1)), /中间的记录不见了/);
+  assert.match(await alter((rs) => { rs[1].purpose = '改过的用途'; }), /接不上|不在公开的访问日志中/);
+  assert.match(await alter((rs) => rs.splice(0, 1)), /您上次看到了第 \d+ 号记录/);
+  // (A record the log does not hold is a 404 the browser reports; the untouched page has none.)
+  errors.length = 0;
+  await page.unroute('**/me/api/v1/me/access-log**');
+  await page.reload();
+  await verdict.waitFor();
+  assert.equal(await verdict.getAttribute('data-chain'), 'verified');
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // /verify finds a deposit receipt's deposit in the public log.
+  const mine = (await call(holder, 'GET', '/v1/me/licences')).body.licences[0];
+  const v = await fresh();
+  await signIn(v.page, 'verify', REQUESTER);
+  await v.page.fill('#doc', JSON.stringify(mine.receipt));
+  await v.page.getByRole('button', { name: '核验', exact: true }).click();
+  const logged = v.page.locator('#deposit-logged');
+  await logged.waitFor();
+  assert.equal(await logged.getAttribute('data-signed'), 'true', await logged.textContent());
+  assert.match(await logged.textContent(), /已写入公开日志/);
+  await v.context.close();
+});
