@@ -5,7 +5,7 @@
 # to a scratch corpus, never into the repository; a crash leaves its input in fuzz/artifacts/ and
 # fails the run.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: json codes did_key proof licence
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: json codes did_key proof licence tlog
 #
 # Needs cargo-fuzz and a nightly toolchain (scripts/install-deps.sh installs both).
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-30}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(json codes did_key proof licence)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(json codes did_key proof licence tlog)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/licence-vault/target}
 FUZZ_TARGET_DIR=$CARGO_TARGET_DIR/fuzz
 cargo fuzz --version >/dev/null 2>&1 || { echo "fuzz: cargo-fuzz missing; run scripts/install-deps.sh" >&2; exit 1; }
@@ -28,7 +28,7 @@ failed=0
 for t in "${TARGETS[@]}"; do
   case $t in
     json|proof|licence) seeds=(fixtures) ;;
-    codes|did_key) seeds=("fuzz/seeds/$t") ;;
+    codes|did_key|tlog) seeds=("fuzz/seeds/$t") ;;
     *) echo "fuzz: unknown target $t" >&2; exit 2 ;;
   esac
   mkdir -p "$WORK/$t" "fuzz/artifacts/$t"
