@@ -228,7 +228,23 @@ pub fn openapi_document() -> Value {
         add("503", "Timed out or unavailable; nothing was changed");
     }
     open_flattened(&mut doc);
+    untemplate_wildcards(&mut doc);
     doc
+}
+
+/// A path that ends in axum's wildcard (`{*path}`, the logs' tiles) is an OpenAPI template
+/// parameter of the same name (`{path}`, which OpenAPI lets hold slashes only encoded: clients
+/// that need the raw path read the parameter's description).
+fn untemplate_wildcards(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let wild: Vec<String> = paths.keys().filter(|k| k.contains("{*")).cloned().collect();
+    for k in wild {
+        if let Some(item) = paths.remove(&k) {
+            paths.insert(k.replace("{*", "{"), item);
+        }
+    }
 }
 
 /// A flattened struct (`#[serde(flatten)]`) is an `allOf` of its parts; a part that refuses
