@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # What the transparency logs cost (issue 27, SPEC §14), as ratios measured in one run on one machine:
-# the same steps on the release build of HEAD and of BASELINE (default dcf8e63, the last commit
-# before the logs), on the same generated licences, in the order HEAD, BASELINE, HEAD again (so that
-# a drift of this shared machine shows as a difference between the two HEAD runs):
+# the same steps on the release build of BASELINE (default dcf8e63, the last commit before the
+# logs) and of HEAD, one after the other, on the same generated licences:
 #
 #   - import of SCALE licences into a fresh RocksDB vault (scripts/bench.sh, step import);
-#   - GET /v1/licences/{id} and POST /v1/reuse at 1, 16 and 64 connections (bench.sh, step http);
+#   - GET /v1/licences/{id} at 1, 16 and 64 connections (bench.sh, step http);
+#   - POST /v1/reuse at 16 connections, pulls for holders spread over the stored set (wrk,
+#     benches/http/reuse.lua, the requests of `vault-bench reuse-setup`);
 #   - POST /v1/licences at 16 connections, licences the vault lacks (wrk, benches/http/deposit.lua);
 #   - with the logs, the leaves integrated and the size of each log at the end.
 #
 #   scripts/bench-logs.sh [--scale 100k] [--http-seconds 10] [--baseline COMMIT] [--work DIR]
 #
-# Results: WORK/{head,base,head2}/results/*.json and WORK/report.md. The baseline is checked out
+# Results: WORK/{base,head}/results/*.json and WORK/report.md. The baseline is checked out
 # in a git worktree (WORK/base-tree) and built with the same CARGO_TARGET_DIR, so only the crate
 # itself is compiled again; its binaries are copied aside before HEAD is rebuilt. Nothing here
 # asserts a time.
@@ -41,20 +42,20 @@ say() { printf '\n== %s\n' "$*" >&2; }
 run() {
   local name=$1 tree=$2
   mkdir -p "$WORK/$name"
-  if [ "$name" != head ]; then
-    # gen reuses licences of the same scale and seed: the very ones HEAD's run made.
-    cp "$WORK/head/licences.jsonl" "$WORK/head/ids.txt" "$WORK/$name/"
-    cp "$WORK/head/"*.stamp "$WORK/$name/" 2>/dev/null || true
+  if [ "$name" != base ] && [ -s "$WORK/base/licences.jsonl" ]; then
+    # gen reuses licences of the same scale and seed: the very ones the first run made.
+    cp "$WORK/base/licences.jsonl" "$WORK/base/ids.txt" "$WORK/$name/"
+    cp "$WORK/base/"*.stamp "$WORK/$name/" 2>/dev/null || true
   fi
   rm -rf "$WORK/$name/data"
   say "$name ($(git -C "$tree" rev-parse --short HEAD)): import and http"
-  (cd "$tree" && scripts/bench.sh --scale "$SCALE" --work "$WORK/$name" --only gen,import,http \
+  (cd "$tree" && BENCH_SKIP_REUSE=1 scripts/bench.sh --scale "$SCALE" --work "$WORK/$name" --only gen,import,http \
      --http-seconds "$SECS" --port "$PORT")
-  deposits "$name" "$tree"
+  writes "$name" "$tree"
 }
 
-# NAME TREE: POST /v1/licences at 16 connections for SECS, licences the vault lacks.
-deposits() {
+# NAME TREE: POST /v1/reuse and POST /v1/licences at 16 connections for SECS each.
+writes() {
   local name=$1 tree=$2 w=$WORK/$1
   local bin=$CARGO_TARGET_DIR/release/licence-vault
   local bench
@@ -66,9 +67,15 @@ for l in sys.stdin:
         print(m["executable"])' | tail -1)
   [ -s "$WORK/deposits.jsonl" ] || "$bin" gen --count 50000 --skip 10000000 --seed 7 --out "$WORK/deposits.jsonl" --quiet > /dev/null
   "$bench" deposits --in "$WORK/deposits.jsonl" --tokens "$w/data/demo-tokens.json" --out "$w/deposits.txt" > /dev/null
+  "$bench" reuse-setup --data "$w/data" --ids "$w/ids.txt" --tokens "$w/data/demo-tokens.json" \
+    --out "$w/reuse-requests.txt" > "$w/results/reuse-setup.json"
   RUST_LOG=warn "$bin" serve --data "$w/data" --listen "127.0.0.1:$PORT" >> "$w/server.log" 2>&1 &
   local pid=$!
   until curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz"; do sleep 0.05; done
+  say "$name: POST /v1/reuse, 16 connections, ${SECS}s"
+  (cd "$tree" && wrk -t2 -c16 -d"${SECS}s" --timeout 10s -s benches/http/reuse.lua \
+     "http://127.0.0.1:$PORT" -- "$w/reuse-requests.txt" > "$w/wrk-reuse-16.txt" 2>&1)
+  grep '^{"requests"' "$w/wrk-reuse-16.txt" > "$w/results/http-reuse-16.json"
   say "$name: POST /v1/licences, 16 connections, ${SECS}s"
   (cd "$tree" && LV_THREADS=2 wrk -t2 -c16 -d"${SECS}s" --timeout 10s -s benches/http/deposit.lua \
      "http://127.0.0.1:$PORT" -- "$w/deposits.txt" > "$w/wrk-deposit-16.txt" 2>&1)
@@ -77,11 +84,11 @@ for l in sys.stdin:
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-# The binaries bench.sh builds land at one path: keep each tree's aside.
-run head "$ROOT"
+# The baseline first, HEAD last: the binaries of a build land at one path, and the tree is left
+# with HEAD's.
 [ -d "$WORK/base-tree" ] || git worktree add --detach "$WORK/base-tree" "$BASELINE"
 run base "$WORK/base-tree"
-run head2 "$ROOT"
+run head "$ROOT"
 
 python3 - "$WORK" <<'EOF' | tee "$WORK/report.md"
 import json, os, sys
@@ -101,18 +108,17 @@ for label, f, key in [
     ("import (licences/s)", "import.json", lambda d: round(d["licencesPerSecond"]) if d.get("licencesPerSecond") else None),
     ("GET, 16 connections (req/s)", "http-get-16.json", rate),
     ("pull, 16 connections (req/s)", "http-reuse-16.json", rate),
-    ("pull, 64 connections (req/s)", "http-reuse-64.json", rate),
     ("deposit, 16 connections (req/s)", "http-deposit-16.json", rate),
     ("pull p99, 16 connections (ms)", "http-reuse-16.json", p99),
     ("deposit p99, 16 connections (ms)", "http-deposit-16.json", p99),
 ]:
-    h, b, h2 = (key(get(r, f)) for r in ("head", "base", "head2"))
+    h, b = (key(get(r, f)) for r in ("head", "base"))
     ratio = lambda x: f"{x / b:.3f}" if (x and b and "p99" not in label) else (f"{x - b:+.2f} ms" if (x is not None and b is not None) else "")
-    rows.append(f"| {label} | {b} | {h} | {h2} | {ratio(h)} | {ratio(h2)} |")
-print("| path | without the logs (baseline) | with (HEAD) | with (HEAD, again) | HEAD / baseline | again / baseline |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    rows.append(f"| {label} | {b} | {h} | {ratio(h)} |")
+print("| path | without the logs (baseline) | with the logs (HEAD) | HEAD against baseline |")
+print("| --- | ---: | ---: | ---: |")
 print("\n".join(rows))
-logs = get("head2", "logs.json")
+logs = get("head", "logs.json")
 for l in logs.get("logs", []):
     print(f"\n{l['name']} log at the end: {l['size']} leaves")
 EOF

@@ -222,7 +222,8 @@ if want extract; then
 fi
 
 REUSE_READY=0
-if want http && grep -q '"/v1/reuse"' src/http.rs && [ -f benches/http/reuse.lua ]; then
+# (BENCH_SKIP_REUSE=1: scripts/bench-logs.sh runs the pulls itself, alike on every tree.)
+if want http && [ -z "${BENCH_SKIP_REUSE:-}" ] && [ -f benches/http/reuse.lua ]; then
   say "reuse: consents for holders spread over the stored set; Vault::reuse in-process"
   "$BENCH" reuse-setup --data "$DATA" --ids "$IDS" --tokens "$DATA/demo-tokens.json" \
     --out "$WORK/reuse-requests.txt" > "$RESULTS/reuse-setup.json" 2> >(tee -a "$LOG" >&2)

@@ -91,6 +91,9 @@ pub enum Table {
     /// (a pull, a withdrawal, an answer, a notice) reads first and bumps on the condition that it
     /// is unchanged, so two such decisions on different nodes never both apply.
     HolderVersion,
+    /// Holder digest → the newest record of the holder's access chain (its number and digest),
+    /// written with each access record under the holder's door.
+    HolderChain,
     /// Leaves of the transparency logs written with the records they log, not yet in a tree:
     /// the integration moves them into `LogEntry` in one change.
     LogPending,
@@ -103,7 +106,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 32] = [
+    pub const ALL: [Table; 33] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -132,6 +135,7 @@ impl Table {
         Table::IssuerDeposit,
         Table::IssuerNotice,
         Table::HolderVersion,
+        Table::HolderChain,
         Table::LogPending,
         Table::LogEntry,
         Table::LogTile,
@@ -183,6 +187,7 @@ impl Table {
             Table::IssuerDeposit => "uscc_deposit",
             Table::IssuerNotice => "uscc_notice",
             Table::HolderVersion => "holderdigest_version",
+            Table::HolderChain => "holderdigest_chain",
             Table::LogPending => "log_pending",
             Table::LogEntry => "logindex_entry",
             Table::LogTile => "logtile_hashes",

@@ -374,7 +374,6 @@ const LV = (() => {
       digests[r.chain.seq] = digest;
       if (prev && r.chain.seq !== prev.seq + 1) problems.push({ key: 'chain.gap', vars: { from: prev.seq, to: r.chain.seq } });
       else if (prev && r.chain.prev !== prev.digest) problems.push({ key: 'chain.broken', vars: { seq: r.chain.seq } });
-      if (r.chain.seq === 0 && r.chain.prev) problems.push({ key: 'chain.broken', vars: { seq: 0 } });
       prev = { seq: r.chain.seq, digest };
       const p = await proveLeaf('access', utf8(jcs({ at: r.at, record: digest })), keys);
       if (p.missing || p.wrong || p.error) problems.push({ key: 'chain.notLogged', vars: { seq: r.chain.seq } });

@@ -490,6 +490,46 @@ mod tests {
         }
     }
 
+    /// SPEC §14's bound, on a tree of a million leaves: an inclusion proof reads at most five
+    /// tiles (the leaf's at levels 0 and 1, and the right edge's partial tiles at levels 0–2).
+    #[test]
+    fn a_proof_in_a_million_leaves_reads_at_most_five_tiles() {
+        let n = 1_000_000u64;
+        let hashes: Vec<Hash> = (0..n)
+            .map(|i| {
+                let mut h = [0u8; 32];
+                h[..8].copy_from_slice(&i.to_be_bytes());
+                h
+            })
+            .collect();
+        let mut tiles: HashMap<(u8, u64), Vec<Hash>> = HashMap::new();
+        for (l, t, row) in append::<ProofError>(0, &hashes, |_, _, _| unreachable!()).unwrap() {
+            tiles.insert((l, t), row);
+        }
+        let mut most = 0;
+        for i in [
+            0, 1, 255, 256, 65_535, 65_536, 500_000, 999_679, 999_680, 999_999,
+        ] {
+            // The root comes with the checkpoint; the proof is what the tiles are read for.
+            let root = TreeReader::new(n, |l, t, w| {
+                Ok::<_, ProofError>(tiles[&(l, t)][..w as usize].to_vec())
+            })
+            .root()
+            .unwrap();
+            let mut read = std::collections::HashSet::new();
+            let mut r = TreeReader::new(n, |l, t, w| {
+                read.insert((l, t, w));
+                Ok::<_, ProofError>(tiles[&(l, t)][..w as usize].to_vec())
+            });
+            let p: Vec<Vec<u8>> = r.inclusion(i).unwrap().iter().map(|h| h.to_vec()).collect();
+            drop(r);
+            super::super::verify_inclusion(i, n, &hashes[i as usize], &p, &root).unwrap();
+            most = most.max(read.len());
+            assert!(read.len() <= 5, "leaf {i}: {} tiles: {read:?}", read.len());
+        }
+        assert_eq!(most, 5);
+    }
+
     #[test]
     fn bundles_round_trip_and_refuse_cut_ones() {
         let e = vec![b"a".to_vec(), Vec::new(), vec![7; 300]];

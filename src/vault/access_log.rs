@@ -158,14 +158,32 @@ pub struct HolderSummary {
     pub matters: Vec<MatterSummary>,
 }
 
+/// The newest record of a holder's chain: its place and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ChainHead {
+    seq: u64,
+    digest: String,
+}
+
 /// Adds an access record to `change`: in time order, named by the holder's index, with its
-/// leaf in the access log. The record must be chained ([`Vault::chain_access`]).
+/// leaf in the access log and as the head of the holder's chain. The record must be chained
+/// ([`Vault::chain_access`]).
 pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, record: &AccessRecord) {
     let mut random = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let key = AccessKey::new(digest, record.at, random);
     change.put(Table::AccessRecord, key.record, layout::encode(record));
     change.put(Table::HolderAccess, key.index, Vec::new());
+    if let Some(c) = &record.chain {
+        change.put(
+            Table::HolderChain,
+            layout::holder_chain(digest),
+            layout::encode(&ChainHead {
+                seq: c.seq,
+                digest: record.digest(),
+            }),
+        );
+    }
     super::logs::append(
         change,
         super::logs::LogName::Access,
@@ -175,20 +193,31 @@ pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, reco
 }
 
 impl Vault {
-    /// Gives `record` its place in the holder's chain (after the holder's latest record, read
-    /// under the holder's lock) and its salt.
+    /// Gives `record` its place in the holder's chain (after the chain's head, read under the
+    /// holder's lock, so that the order is the door's whatever the nodes' clocks say) and its
+    /// salt. A holder whose records predate the chain starts it after the newest of them.
     pub(super) fn chain_access(
         &self,
         digest: &HolderDigest,
         record: &mut AccessRecord,
     ) -> Result<(), VaultError> {
-        let last = self.access_records(digest, None, 1)?.pop().map(|(_, r)| r);
-        record.chain = Some(match last {
-            Some(prev) => AccessChain {
-                seq: prev.chain.as_ref().map_or(0, |c| c.seq + 1),
-                prev: Some(prev.digest()),
+        let head = self
+            .store
+            .get(Table::HolderChain, &layout::holder_chain(digest))?
+            .map(|v| layout::decode::<ChainHead>(Table::HolderChain, &v))
+            .transpose()?;
+        record.chain = Some(match head {
+            Some(h) => AccessChain {
+                seq: h.seq + 1,
+                prev: Some(h.digest),
             },
-            None => AccessChain { seq: 0, prev: None },
+            None => match self.access_records(digest, None, 1)?.pop() {
+                Some((_, prev)) => AccessChain {
+                    seq: 0,
+                    prev: Some(prev.digest()),
+                },
+                None => AccessChain { seq: 0, prev: None },
+            },
         });
         let mut salt = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut salt);

@@ -31,6 +31,7 @@
 //! | `uscc_deposit` | USCC ‖ `0x00` ‖ u64 BE status-list index | the licence id |
 //! | `uscc_notice` | USCC ‖ `0x00` ‖ u64 BE notice seq | the requester id |
 //! | `holderdigest_version` | holder digest | u64 BE: the decisions made on the holder so far |
+//! | `holderdigest_chain` | holder digest | `AccessChain` of the holder's newest record, with its digest (JSON) |
 //! | `log_pending` | log byte ‖ u64 BE µs ‖ 16 random bytes | the leaf |
 //! | `logindex_entry` | log byte ‖ u64 BE index | the leaf |
 //! | `logtile_hashes` | log byte ‖ level byte ‖ u64 BE tile index | up to 256 hashes of 32 bytes |
@@ -434,6 +435,11 @@ impl StatKey {
 /// A log's state in `meta`.
 pub fn log_state(name: &str) -> Vec<u8> {
     format!("log/{name}").into_bytes()
+}
+
+/// The key of a holder's chain head in `holderdigest_chain`.
+pub fn holder_chain(digest: &HolderDigest) -> Vec<u8> {
+    digest.to_vec()
 }
 
 /// The checkpoint of a log a quorum of witnesses cosigned, in `meta`.

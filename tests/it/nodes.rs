@@ -588,6 +588,34 @@ fn three_nodes_appending_at_once_grow_one_tree_per_log_and_sign_one_checkpoint_p
             "node {n} serves every release within a second"
         );
     }
+    // The holder's chain, written from three nodes: every number once, each record after the
+    // one before it.
+    let (_, log) = c.call(
+        0,
+        "GET",
+        "/v1/me/access-log?limit=200",
+        &c.token(&["holders", WANG]),
+        None,
+    );
+    let mut chained: Vec<&Value> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("chain").is_some())
+        .collect();
+    chained.sort_by_key(|r| r["chain"]["seq"].as_u64().unwrap());
+    assert!(chained.len() >= 24);
+    for (i, pair) in chained.windows(2).enumerate() {
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            licence_vault::jcs::canonicalize(pair[0]),
+        ));
+        assert_eq!(
+            pair[1]["chain"]["seq"],
+            pair[0]["chain"]["seq"].as_u64().unwrap() + 1,
+            "at {i}"
+        );
+        assert_eq!(pair[1]["chain"]["prev"], digest.as_str(), "at {i}");
+    }
     // One checkpoint per (origin, size), and every one consistent with the final tree.
     let mut by_size = std::collections::BTreeMap::<(String, u64), [u8; 32]>::new();
     let seen = seen.into_inner().unwrap();
