@@ -174,22 +174,23 @@ pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, reco
     let key = AccessKey::new(digest, record.at, random);
     change.put(Table::AccessRecord, key.record, layout::encode(record));
     change.put(Table::HolderAccess, key.index, Vec::new());
+    let record_digest = record.digest();
+    super::logs::append(
+        change,
+        super::logs::LogName::Access,
+        record.at,
+        &crate::tlog::leaves::access(record.at, &record_digest),
+    );
     if let Some(c) = &record.chain {
         change.put(
             Table::HolderChain,
             layout::holder_chain(digest),
             layout::encode(&ChainHead {
                 seq: c.seq,
-                digest: record.digest(),
+                digest: record_digest,
             }),
         );
     }
-    super::logs::append(
-        change,
-        super::logs::LogName::Access,
-        record.at,
-        &crate::tlog::leaves::access(record.at, &record.digest()),
-    );
 }
 
 impl Vault {

@@ -112,6 +112,18 @@ pub(super) fn append(
     leaf: &Value,
 ) -> LogReceipt {
     let bytes = jcs::canonicalize(leaf);
+    let text = String::from_utf8(bytes.clone()).unwrap_or_default();
+    let hash = append_canonical(change, log, at, bytes);
+    LogReceipt {
+        log,
+        leaf: text,
+        leaf_hash: STANDARD.encode(hash),
+    }
+}
+
+/// Adds the leaf whose canonical bytes are `bytes`: its hash. Canonicalised once per leaf.
+fn append_canonical(change: &mut Change, log: LogName, at: DateTime<Utc>, bytes: Vec<u8>) -> Hash {
+    let hash = leaf_hash(&bytes);
     let mut random = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut random);
     change.put(
@@ -119,18 +131,13 @@ pub(super) fn append(
         layout::log_pending(log.id(), at, random),
         bytes,
     );
-    receipt(log, leaf)
+    hash
 }
 
 /// Appends a deposit's leaf to the public log, findable by the licence's digest.
 pub(super) fn append_deposit(change: &mut Change, at: DateTime<Utc>, leaf: &Value, sha256: &str) {
-    let bytes = jcs::canonicalize(leaf);
-    change.put(
-        Table::LogLeaf,
-        layout::log_deposit(sha256),
-        leaf_hash(&bytes).to_vec(),
-    );
-    append(change, LogName::Public, at, leaf);
+    let hash = append_canonical(change, LogName::Public, at, jcs::canonicalize(leaf));
+    change.put(Table::LogLeaf, layout::log_deposit(sha256), hash.to_vec());
 }
 
 /// The receipt of a leaf (as [`append`] gives it).
