@@ -83,8 +83,9 @@ pub struct Checked {
     /// The JCS bytes to store (what was verified).
     pub bytes: Vec<u8>,
     pub sha256: String,
-    /// The verification method of its proof (the agency key the public log names).
-    pub signed_by: String,
+    /// Its leaf in the public log (canonical JSON), made here on all cores rather than under the
+    /// write lock: the deposit's time is the one it was checked at.
+    pub leaf: Vec<u8>,
     /// Its key in the holder index.
     pub holder_key: Vec<u8>,
 }

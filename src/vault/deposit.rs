@@ -242,7 +242,7 @@ impl Vault {
             bytes,
             sha256,
             holder_key,
-            signed_by,
+            leaf,
         } = checked;
         let existing = match (plan.in_batch.get(&lic.id), stored) {
             (Some((s, r)), _) => Some((s.clone(), r.clone())),
@@ -307,15 +307,7 @@ impl Vault {
             status_index: Some(status_index),
             status: None,
         };
-        let leaf = crate::tlog::leaves::deposit(
-            now,
-            &sha256,
-            lic.issuer.as_str(),
-            lic.type_code.as_str(),
-            lic.id.version(),
-            &signed_by,
-        );
-        super::logs::append_deposit(&mut plan.change, now, &leaf, &sha256);
+        super::logs::append_deposit(&mut plan.change, now, leaf, &sha256);
         let key = layout::licence(&lic.id);
         plan.change
             .expect(Table::LicenceMeta, key, None)
@@ -443,11 +435,18 @@ impl Vault {
                             &self.holder_digest(&licence.holder),
                             &licence.id,
                         );
-                        Ok(Checked {
-                            signed_by: doc["proof"]["verificationMethod"]
+                        let leaf = jcs::canonicalize(&crate::tlog::leaves::deposit(
+                            now,
+                            &sha256,
+                            licence.issuer.as_str(),
+                            licence.type_code.as_str(),
+                            licence.id.version(),
+                            doc["proof"]["verificationMethod"]
                                 .as_str()
-                                .unwrap_or_default()
-                                .to_owned(),
+                                .unwrap_or_default(),
+                        ));
+                        Ok(Checked {
+                            leaf,
                             licence,
                             bytes,
                             sha256,

@@ -134,9 +134,9 @@ fn append_canonical(change: &mut Change, log: LogName, at: DateTime<Utc>, bytes:
     hash
 }
 
-/// Appends a deposit's leaf to the public log, findable by the licence's digest.
-pub(super) fn append_deposit(change: &mut Change, at: DateTime<Utc>, leaf: &Value, sha256: &str) {
-    let hash = append_canonical(change, LogName::Public, at, jcs::canonicalize(leaf));
+/// Appends a deposit's leaf (canonical bytes) to the public log, findable by the licence's digest.
+pub(super) fn append_deposit(change: &mut Change, at: DateTime<Utc>, leaf: Vec<u8>, sha256: &str) {
+    let hash = append_canonical(change, LogName::Public, at, leaf);
     change.put(Table::LogLeaf, layout::log_deposit(sha256), hash.to_vec());
 }
 
