@@ -95,6 +95,38 @@ impl CompactRange {
     }
 }
 
+/// A size or an index as C2SP writes it: ASCII decimal, no leading zeroes (but `0`).
+pub(crate) fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Proof lines: one base64 hash each, at most `max` of them.
+pub(crate) fn hash_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    max: usize,
+) -> Result<Vec<Hash>, ProofError> {
+    use base64::Engine as _;
+    let hashes = lines
+        .map(|l| {
+            base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .ok()
+                .and_then(|h| Hash::try_from(h).ok())
+                .ok_or(ProofError("a proof line that is not 32 bytes of base64"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if hashes.len() > max {
+        return Err(ProofError("more proof lines than any tree's path"));
+    }
+    Ok(hashes)
+}
+
 fn hash32(b: &[u8]) -> Result<Hash, ProofError> {
     b.try_into()
         .map_err(|_| ProofError("a hash that is not 32 bytes"))

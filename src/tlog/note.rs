@@ -11,7 +11,7 @@ use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::{Hash, ProofError};
+use super::{decimal, hash_lines, Hash, ProofError};
 use crate::keys::{KeyError, Sign};
 
 /// The signature type of an Ed25519 line.
@@ -110,74 +110,91 @@ pub fn valid_name(name: &str) -> bool {
 /// The key id of an Ed25519 key under `name`: the first 4 bytes of
 /// `SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key)`.
 pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519, key)
+}
+
+/// The key id of an Ed25519 key of signature type `ty` (0x01 a note's, 0x04 a cosignature's).
+pub(crate) fn typed_key_id(name: &str, ty: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ED25519]);
+    h.update([ty]);
     h.update(key.as_bytes());
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
 }
 
-/// A key that verifies notes: `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
+/// Parses a C2SP verifier key of signature type `ty`: `<name>+<hex key id>+<base64(ty ‖ key)>`,
+/// whose id must be its key's.
+pub(crate) fn parse_vkey(s: &str, ty: u8) -> Result<(String, [u8; 4], VerifyingKey), ProofError> {
+    let bad = ProofError("not a verifier key: <name>+<hex key id>+<base64(type ‖ key)>");
+    // The key's base64 may itself hold `+`: the name and the id hold none.
+    let mut parts = s.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad);
+    };
+    if id.len() != 8
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(bad);
+    }
+    let id = hex::decode(id).map_err(|_| bad.clone())?;
+    let key = STANDARD.decode(key).map_err(|_| bad.clone())?;
+    if key.len() != 33 || key[0] != ty || !valid_name(name) {
+        return Err(bad);
+    }
+    let vk = VerifyingKey::from_bytes(key[1..].try_into().map_err(|_| bad.clone())?)
+        .map_err(|_| ProofError("not an Ed25519 public key"))?;
+    let key_id = typed_key_id(name, ty, &vk);
+    if key_id[..] != id[..] {
+        return Err(ProofError("a verifier key whose id is not its key's"));
+    }
+    Ok((name.to_owned(), key_id, vk))
+}
+
+/// A C2SP verifier key's text.
+pub(crate) fn vkey_text(name: &str, key_id: &[u8; 4], ty: u8, key: &VerifyingKey) -> String {
+    let mut k = vec![ty];
+    k.extend_from_slice(key.as_bytes());
+    format!("{name}+{}+{}", hex::encode(key_id), STANDARD.encode(k))
+}
+
+/// A C2SP verifier key of signature type `TY`: `<name>+<hex key id>+<base64(TY ‖ key)>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoteVerifier {
+pub struct VerifierKey<const TY: u8> {
     pub name: String,
     pub key_id: [u8; 4],
     pub key: VerifyingKey,
 }
 
-impl NoteVerifier {
+/// A key that verifies notes (signature type 0x01).
+pub type NoteVerifier = VerifierKey<ED25519>;
+
+impl<const TY: u8> VerifierKey<TY> {
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, ProofError> {
         if !valid_name(name) {
             return Err(ProofError("a bad key name"));
         }
         Ok(Self {
             name: name.to_owned(),
-            key_id: key_id(name, &key),
+            key_id: typed_key_id(name, TY, &key),
             key,
         })
     }
 
     pub fn parse(s: &str) -> Result<Self, ProofError> {
-        let bad = ProofError("not a verifier key: <name>+<hex key id>+<base64 key>");
-        // The key's base64 may itself hold `+`: the name and the id hold none.
-        let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad);
-        };
-        if id.len() != 8
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(bad);
-        }
-        let id = hex::decode(id).map_err(|_| bad.clone())?;
-        let key = STANDARD.decode(key).map_err(|_| bad.clone())?;
-        if key.len() != 33 || key[0] != ED25519 {
-            return Err(bad);
-        }
-        let vk = VerifyingKey::from_bytes(key[1..].try_into().map_err(|_| bad.clone())?)
-            .map_err(|_| ProofError("not an Ed25519 public key"))?;
-        let v = Self::new(name, vk)?;
-        if v.key_id[..] != id[..] {
-            return Err(ProofError("a verifier key whose id is not its key's"));
-        }
-        Ok(v)
+        let (name, key_id, key) = parse_vkey(s, TY)?;
+        Ok(Self { name, key_id, key })
     }
 
     pub fn to_text(&self) -> String {
-        let mut k = vec![ED25519];
-        k.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(k)
-        )
+        vkey_text(&self.name, &self.key_id, TY, &self.key)
     }
+}
 
+impl NoteVerifier {
     /// Whether `sig` is this key's line and verifies over `text`.
     fn verifies(&self, text: &str, sig: &NoteSignature) -> bool {
         if sig.name != self.name || sig.key_id != self.key_id {
@@ -275,12 +292,15 @@ impl Checkpoint {
     }
 }
 
-fn decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
+/// Appends proof lines (base64), the empty line and the checkpoint: the tail of a tlog-proof and
+/// of a witness's `add-checkpoint` request.
+pub(crate) fn push_proof_and_checkpoint(s: &mut String, proof: &[Hash], checkpoint: &str) {
+    for h in proof {
+        s.push_str(&STANDARD.encode(h));
+        s.push('\n');
     }
-    s.parse().ok()
+    s.push('\n');
+    s.push_str(checkpoint);
 }
 
 /// A C2SP `tlog-proof`: an entry's index, its inclusion proof and the signed checkpoint.
@@ -302,12 +322,7 @@ impl TlogProof {
             s.push_str(&format!("extra {}\n", STANDARD.encode(e)));
         }
         s.push_str(&format!("index {}\n", self.index));
-        for h in &self.proof {
-            s.push_str(&STANDARD.encode(h));
-            s.push('\n');
-        }
-        s.push('\n');
-        s.push_str(&self.checkpoint);
+        push_proof_and_checkpoint(&mut s, &self.proof, &self.checkpoint);
         s
     }
 
@@ -333,18 +348,7 @@ impl TlogProof {
             .strip_prefix("index ")
             .and_then(decimal)
             .ok_or(ProofError("a proof index that is not a decimal"))?;
-        let proof = lines
-            .map(|l| {
-                STANDARD
-                    .decode(l)
-                    .ok()
-                    .and_then(|h| Hash::try_from(h).ok())
-                    .ok_or(ProofError("a proof hash that is not 32 bytes of base64"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if proof.len() > 64 {
-            return Err(ProofError("a proof longer than any tree's path"));
-        }
+        let proof = hash_lines(lines, 64)?;
         Ok(Self {
             extra,
             index,

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{node_hash, Hash, ProofError};
+use super::{decimal, node_hash, Hash, ProofError};
 
 /// Hashes in a full tile.
 pub const TILE_WIDTH: u64 = 256;
@@ -127,16 +127,6 @@ impl TilePath {
             Some(w) => hashes >= start.saturating_add(u64::from(w)) && hashes < start + TILE_WIDTH,
         }
     }
-}
-
-fn decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if s.len() > 1 && s.starts_with('0') {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// How many hashes a tree of `size` leaves has at tile level `l` (complete subtrees of

@@ -5,34 +5,20 @@
 //! and key id) and verifies (`verify_strict`) over `cosignature/v1`, its time and the
 //! checkpoint's text exactly.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
-use sha2::{Digest, Sha256};
 
-use super::note::{valid_name, NoteSignature};
-use super::{Hash, ProofError};
+use super::note::{push_proof_and_checkpoint, typed_key_id, NoteSignature, VerifierKey};
+use super::{decimal, hash_lines, Hash, ProofError};
 use crate::keys::{KeyError, Sign};
 
 /// The signature type of an Ed25519 `cosignature/v1`.
 const COSIGNATURE_V1: u8 = 0x04;
 
 /// A witness's key: `<name>+<hex key id>+<base64(0x04 ‖ public key)>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cosigner {
-    pub name: String,
-    pub key_id: [u8; 4],
-    pub key: VerifyingKey,
-}
+pub type Cosigner = VerifierKey<COSIGNATURE_V1>;
 
 fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([COSIGNATURE_V1]);
-    h.update(key.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    typed_key_id(name, COSIGNATURE_V1, key)
 }
 
 /// What a cosignature signs: `cosignature/v1`, its time, then the checkpoint's text.
@@ -41,48 +27,6 @@ pub fn cosigned_message(timestamp: u64, checkpoint_text: &str) -> String {
 }
 
 impl Cosigner {
-    pub fn new(name: &str, key: VerifyingKey) -> Result<Self, ProofError> {
-        if !valid_name(name) {
-            return Err(ProofError("a bad cosigner name"));
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            key_id: key_id(name, &key),
-            key,
-        })
-    }
-
-    pub fn parse(s: &str) -> Result<Self, ProofError> {
-        let bad = ProofError("not a cosigner key: <name>+<hex key id>+<base64(0x04 ‖ key)>");
-        let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad);
-        };
-        let id = hex::decode(id).map_err(|_| bad.clone())?;
-        let key = STANDARD.decode(key).map_err(|_| bad.clone())?;
-        if key.len() != 33 || key[0] != COSIGNATURE_V1 || id.len() != 4 {
-            return Err(bad);
-        }
-        let vk = VerifyingKey::from_bytes(key[1..].try_into().map_err(|_| bad.clone())?)
-            .map_err(|_| ProofError("not an Ed25519 public key"))?;
-        let c = Self::new(name, vk)?;
-        if c.key_id[..] != id[..] {
-            return Err(ProofError("a cosigner key whose id is not its key's"));
-        }
-        Ok(c)
-    }
-
-    pub fn to_text(&self) -> String {
-        let mut k = vec![COSIGNATURE_V1];
-        k.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(k)
-        )
-    }
-
     /// Whether `sig` is this cosigner's line; if so, the time it cosigned at, once it verifies
     /// over `checkpoint_text`.
     pub fn verify(
@@ -144,12 +88,7 @@ pub struct AddCheckpoint {
 impl AddCheckpoint {
     pub fn to_text(&self) -> String {
         let mut s = format!("old {}\n", self.old);
-        for h in &self.proof {
-            s.push_str(&STANDARD.encode(h));
-            s.push('\n');
-        }
-        s.push('\n');
-        s.push_str(&self.checkpoint);
+        push_proof_and_checkpoint(&mut s, &self.proof, &self.checkpoint);
         s
     }
 
@@ -161,26 +100,9 @@ impl AddCheckpoint {
         let old = lines
             .next()
             .and_then(|l| l.strip_prefix("old "))
-            .filter(|n| !n.is_empty() && (n == &"0" || !n.starts_with('0')))
-            .and_then(|n| {
-                n.bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| n.parse().ok())
-                    .flatten()
-            })
+            .and_then(decimal)
             .ok_or(ProofError("the first line must be `old <size>`"))?;
-        let proof = lines
-            .map(|l| {
-                STANDARD
-                    .decode(l)
-                    .ok()
-                    .and_then(|h| Hash::try_from(h).ok())
-                    .ok_or(ProofError("a proof line that is not a hash"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if proof.len() > 63 {
-            return Err(ProofError("more than 63 proof lines"));
-        }
+        let proof = hash_lines(lines, 63)?;
         Ok(Self {
             old,
             proof,

@@ -535,38 +535,20 @@ impl Vault {
     fn genesis_leaves(&self, log: LogName, now: DateTime<Utc>) -> Result<Vec<Value>, VaultError> {
         let mut licences = 0u64;
         let mut digest = Sha256::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = match &after {
-                None => self.store.scan(Table::LicenceMeta, &[], false, 10_000)?,
-                Some(a) => self
-                    .store
-                    .scan_after(Table::LicenceMeta, &[], a, false, 10_000)?,
-            };
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            for (k, v) in &page {
-                let meta: super::LicenceMeta = layout::decode(Table::LicenceMeta, v)?;
-                digest.update(k);
-                digest.update(b" ");
-                digest.update(meta.sha256.as_bytes());
-                digest.update(b"\n");
-                licences += 1;
-            }
-        }
+        self.each_entry(Table::LicenceMeta, |k, v| {
+            let meta: super::LicenceMeta = layout::decode(Table::LicenceMeta, v)?;
+            digest.update(k);
+            digest.update(b" ");
+            digest.update(meta.sha256.as_bytes());
+            digest.update(b"\n");
+            licences += 1;
+            Ok(())
+        })?;
         let mut records = 0u64;
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = match &after {
-                None => self.store.scan(Table::AccessRecord, &[], false, 10_000)?,
-                Some(a) => self
-                    .store
-                    .scan_after(Table::AccessRecord, &[], a, false, 10_000)?,
-            };
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            records += page.len() as u64;
-        }
+        self.each_entry(Table::AccessRecord, |_, _| {
+            records += 1;
+            Ok(())
+        })?;
         let keys = serde_json::to_value(self.key_history()?).unwrap_or(Value::Null);
         let digests = hex::encode(digest.finalize());
         let mut out = vec![leaves::genesis(
@@ -581,44 +563,55 @@ impl Vault {
         // which agency keys existed before its first edit.
         if log == LogName::Public {
             let reg = self.registries();
-            for a in reg.agencies.values() {
-                out.push(leaves::registry(
-                    now,
-                    "agency",
-                    a.uscc.as_str(),
-                    &serde_json::to_value(a).unwrap_or_default(),
-                    true,
-                ));
-            }
-            for t in reg.types.values() {
-                out.push(leaves::registry(
-                    now,
-                    "type",
-                    t.type_code.as_str(),
-                    &serde_json::to_value(t).unwrap_or_default(),
-                    true,
-                ));
-            }
-            for m in reg.matters.values() {
-                out.push(leaves::registry(
-                    now,
-                    "matter",
-                    &m.code,
-                    &serde_json::to_value(m).unwrap_or_default(),
-                    true,
-                ));
-            }
-            for r in reg.requesters.values() {
-                out.push(leaves::registry(
-                    now,
-                    "requester",
-                    &r.id,
-                    &serde_json::to_value(r).unwrap_or_default(),
-                    true,
-                ));
+            let value = |v: Result<Value, serde_json::Error>| v.unwrap_or_default();
+            let entries = reg
+                .agencies
+                .values()
+                .map(|a| ("agency", a.uscc.to_string(), value(serde_json::to_value(a))))
+                .chain(reg.types.values().map(|t| {
+                    (
+                        "type",
+                        t.type_code.to_string(),
+                        value(serde_json::to_value(t)),
+                    )
+                }))
+                .chain(
+                    reg.matters
+                        .values()
+                        .map(|m| ("matter", m.code.clone(), value(serde_json::to_value(m)))),
+                )
+                .chain(
+                    reg.requesters
+                        .values()
+                        .map(|r| ("requester", r.id.clone(), value(serde_json::to_value(r)))),
+                );
+            for (kind, id, entry) in entries {
+                out.push(leaves::registry(now, kind, &id, &entry, true));
             }
         }
         Ok(out)
+    }
+
+    /// Every entry of `table`, in key order, page by page.
+    fn each_entry(
+        &self,
+        table: Table,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = match &after {
+                None => self.store.scan(table, &[], false, 10_000)?,
+                Some(a) => self.store.scan_after(table, &[], a, false, 10_000)?,
+            };
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            for (k, v) in &page {
+                f(k, v)?;
+            }
+        }
     }
 
     /// A tile or entry bundle of `log` as of its current checkpoint; `None` when the tree has

@@ -112,6 +112,20 @@ async fn proven(app: &TestApp, log: &str, leaf_hash_b64: &str) -> u64 {
     p.index
 }
 
+/// The company's business licence deposited and consented to for NEW_FOOD: the pull's body.
+async fn consented(app: &TestApp) -> Value {
+    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
+        .await;
+    grant(
+        app,
+        &app.tokens.holder_company,
+        json!({"requester": REQUESTER, "matter": NEW_FOOD, "purpose": "食品经营许可证新办",
+            "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
+    )
+    .await;
+    json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"})
+}
+
 fn leaf_json(leaf: &[u8]) -> Value {
     serde_json::from_slice(leaf).unwrap()
 }
@@ -235,16 +249,7 @@ async fn the_public_log_holds_deposits_statuses_registry_and_key_events_and_noth
 #[tokio::test]
 async fn every_release_has_a_salted_leaf_and_its_place_in_the_holders_chain() {
     let app = TestApp::new();
-    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
-        .await;
-    grant(
-        &app,
-        &app.tokens.holder_company,
-        json!({"requester": REQUESTER, "matter": NEW_FOOD, "purpose": "食品经营许可证新办",
-            "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
-    )
-    .await;
-    let body = json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"});
+    let body = consented(&app).await;
     let mut answers = Vec::new();
     for _ in 0..3 {
         answers.push(pull_as(&app, &app.tokens.requester, body.clone()).await);
@@ -477,16 +482,7 @@ fn go_check(base: &str, log: &str, key: &str, extra: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_sumdb_tlog_checks_the_served_logs_their_proofs_and_their_growth() {
     let (app, base, server) = TestApp::served().await;
-    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
-        .await;
-    grant(
-        &app,
-        &app.tokens.holder_company,
-        json!({"requester": REQUESTER, "matter": NEW_FOOD, "purpose": "食品经营许可证新办",
-            "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
-    )
-    .await;
-    let body = json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"});
+    let body = consented(&app).await;
     pull_as(&app, &app.tokens.requester, body.clone()).await;
     app.vault.integrate_logs().unwrap();
     let dir = tempfile::tempdir().unwrap();
