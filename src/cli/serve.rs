@@ -48,11 +48,12 @@ pub struct ServeOpt {
     /// A witness of the transparency logs, as `URL,KEY`: its submission prefix and its C2SP
     /// cosigner key (name+id+base64(0x04 ‖ key)). Repeat for each. With witnesses, a log's
     /// checkpoint is served once a quorum of them cosigned it.
-    #[arg(long = "witness", value_parser = parse_witness)]
+    /// In the environment, `;` separates witnesses.
+    #[arg(long = "witness", env = "LICENCE_VAULT_WITNESSES", value_delimiter = ';', value_parser = parse_witness)]
     pub witnesses: Vec<crate::vault::witness::Witness>,
     /// How many witnesses must cosign a checkpoint before it is served (default 1 when there are
     /// witnesses).
-    #[arg(long)]
+    #[arg(long, env = "LICENCE_VAULT_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
     /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
