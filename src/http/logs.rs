@@ -122,10 +122,7 @@ pub async fn logs(State(state): State<AppState>) -> Result<Json<Logs>, ApiError>
     blocking(move || {
         let mut logs = Vec::new();
         for log in LogName::ALL {
-            let state = match vault.log_state(log)? {
-                Some(s) => s,
-                None => vault.integrate(log)?.0,
-            };
+            let state = vault.log_begun(log)?;
             logs.push(LogInfo {
                 name: log,
                 origin: state.origin,

@@ -114,14 +114,6 @@ impl AccessRecord {
             &serde_json::to_value(self).unwrap_or_default(),
         ))
     }
-
-    /// The leaf the access log holds for this record.
-    pub fn leaf(&self) -> super::logs::LogReceipt {
-        super::logs::receipt(
-            super::logs::LogName::Access,
-            &crate::tlog::leaves::access(self.at, &self.digest()),
-        )
-    }
 }
 
 /// A page of the access log, newest first.
@@ -166,16 +158,20 @@ struct ChainHead {
 }
 
 /// Adds an access record to `change`: in time order, named by the holder's index, with its
-/// leaf in the access log and as the head of the holder's chain. The record must be chained
-/// ([`Vault::chain_access`]).
-pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, record: &AccessRecord) {
+/// leaf in the access log and as the head of the holder's chain. The record must be chained by
+/// [`Vault::chain_access`], which gives `record_digest`. The leaf's receipt, for the answer.
+pub(super) fn put_access_record(
+    change: &mut Change,
+    digest: &HolderDigest,
+    record: &AccessRecord,
+    record_digest: String,
+) -> super::logs::LogReceipt {
     let mut random = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let key = AccessKey::new(digest, record.at, random);
     change.put(Table::AccessRecord, key.record, layout::encode(record));
     change.put(Table::HolderAccess, key.index, Vec::new());
-    let record_digest = record.digest();
-    super::logs::append(
+    let receipt = super::logs::append(
         change,
         super::logs::LogName::Access,
         record.at,
@@ -191,17 +187,19 @@ pub(super) fn put_access_record(change: &mut Change, digest: &HolderDigest, reco
             }),
         );
     }
+    receipt
 }
 
 impl Vault {
     /// Gives `record` its place in the holder's chain (after the chain's head, read under the
     /// holder's lock, so that the order is the door's whatever the nodes' clocks say) and its
-    /// salt. A holder whose records predate the chain starts it after the newest of them.
+    /// salt: the last change to the record, whose digest it returns. A holder whose records
+    /// predate the chain starts it after the newest of them.
     pub(super) fn chain_access(
         &self,
         digest: &HolderDigest,
         record: &mut AccessRecord,
-    ) -> Result<(), VaultError> {
+    ) -> Result<String, VaultError> {
         let head = self
             .store
             .get(Table::HolderChain, &layout::holder_chain(digest))?
@@ -223,7 +221,7 @@ impl Vault {
         let mut salt = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         record.salt = Some(URL_SAFE_NO_PAD.encode(salt));
-        Ok(())
+        Ok(record.digest())
     }
 }
 

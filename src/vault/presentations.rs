@@ -262,7 +262,7 @@ impl Vault {
                 .get(&licence.type_code())
                 .map_or_else(String::new, |t| t.name.clone());
             let mut record = in_person_record(&reg, requester, &digest, p, &e, shown, tx.now());
-            self.chain_access(&digest, &mut record)?;
+            let record_digest = self.chain_access(&digest, &mut record)?;
             p.state = PresentationState::Redeemed;
             p.redeemed_by = Some(requester.to_owned());
             p.redeemed_at = Some(tx.now());
@@ -272,10 +272,10 @@ impl Vault {
                 key.to_vec(),
                 layout::encode(&stored),
             );
-            put_access_record(tx.change(), &digest, &record);
+            let log = put_access_record(tx.change(), &digest, &record, record_digest);
             let answer = shown_part(
                 stored.presentation,
-                (record.id.clone(), record.leaf()),
+                (record.id.clone(), log),
                 e,
                 shown,
                 type_name,

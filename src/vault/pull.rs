@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::access_log::{access_record, put_access_record, AccessKind, AccessRecord, Decision};
 use super::layout::{self, HolderDigest, StatKey};
+use super::logs::LogReceipt;
 use super::statistics::{add_to_metrics, NO_AGENCY};
 use super::{At, Extracted, LicenceMeta, Tx, Vault, VaultError};
 use crate::codes::{LicenceId, TypeCode};
@@ -94,10 +95,10 @@ impl Vault {
     ) -> Result<Pull, VaultError> {
         let reg = self.registries();
         let ask = Ask::new(&reg, requester, req)?;
-        let (consents, decisions, record) =
+        let (consents, decisions, record, log) =
             self.decide_and_record(&ask, AccessKind::Pull, |_, _| {}, at.into())?;
         let now = record.at;
-        self.release(&reg, &ask, &consents, decisions, &record, now)
+        self.release(&reg, &ask, &consents, decisions, (&record, log), now)
     }
 
     /// Checks claimed face values of one of the holder's licences for `requester` (核验): under the
@@ -121,7 +122,7 @@ impl Vault {
             },
         )?;
         reuse::check_claims(&reg, ask.matter, &check)?;
-        let (_, decisions, record) = self.decide_and_record(
+        let (_, decisions, record, log) = self.decide_and_record(
             &ask,
             AccessKind::Check,
             |record, decisions| {
@@ -140,7 +141,7 @@ impl Vault {
         let outcome = record.outcomes.first();
         Ok(ClaimAnswer {
             access_record: record.id.clone(),
-            log: record.leaf(),
+            log,
             checked_at: record.at,
             matter: ask.matter.code.clone(),
             type_code: check.type_code,
@@ -159,9 +160,9 @@ impl Vault {
         kind: AccessKind,
         fill: impl Fn(&mut AccessRecord, &[Decision]),
         at: At,
-    ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord), VaultError> {
+    ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord, LogReceipt), VaultError> {
         let digest = self.holder_digest(&ask.holder);
-        let (consents, decisions, record, stats) = self
+        let (consents, decisions, record, stats, log) = self
             .for_holder(&digest, at, |tx| self.decide(tx, ask, kind, &digest, &fill))
             .inspect_err(|e| {
                 if let VaultError::Store(e) = e {
@@ -173,7 +174,7 @@ impl Vault {
         }
         let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
         tracing::info!(access_record = %record.id, kind = ?kind, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
-        Ok((consents, decisions, record))
+        Ok((consents, decisions, record, log))
     }
 
     /// One attempt of [`Vault::decide_and_record`], behind the holder's door: a concurrent pull
@@ -204,38 +205,40 @@ impl Vault {
             self.can_sign(now)?;
         }
         fill(&mut record, &decisions);
-        self.chain_access(digest, &mut record)?;
-        let stats = write_pull(
+        let record_digest = self.chain_access(digest, &mut record)?;
+        let (stats, log) = write_pull(
             tx.change(),
             ask,
             digest,
             (&keys, &consents),
             &decisions,
-            &record,
+            (&record, record_digest),
         );
-        Ok((consents, decisions, record, stats))
+        Ok((consents, decisions, record, stats, log))
     }
 }
 
-/// What a pull decided: the consents read, a decision per type, its access record and the
-/// statistics it counts.
+/// What a pull decided: the consents read, a decision per type, its access record, the
+/// statistics it counts and the record's leaf.
 pub(super) type PullDecided = (
     Vec<Consent>,
     Vec<Decision>,
     AccessRecord,
     BTreeMap<StatKey, u64>,
+    LogReceipt,
 );
 
-/// Writes a pull's access record, its consent uses and its statistics into its change, and
-/// returns the statistics (counted in the metrics once the change is committed).
+/// Writes a pull's access record (with its digest), its consent uses and its statistics into its
+/// change, and returns the statistics (counted in the metrics once the change is committed) and
+/// the record's leaf.
 pub(super) fn write_pull(
     change: &mut Change,
     ask: &Ask<'_>,
     digest: &HolderDigest,
     (keys, consents): (&[Vec<u8>], &[Consent]),
     decisions: &[Decision],
-    record: &AccessRecord,
-) -> BTreeMap<StatKey, u64> {
+    (record, record_digest): (&AccessRecord, String),
+) -> (BTreeMap<StatKey, u64>, LogReceipt) {
     let mut stats: BTreeMap<StatKey, u64> = BTreeMap::new();
     *stats
         .entry(StatKey::Pulls {
@@ -255,7 +258,7 @@ pub(super) fn write_pull(
         *stats.entry(key).or_default() += 1;
     }
 
-    put_access_record(change, digest, record);
+    let log = put_access_record(change, digest, record, record_digest);
     // The count is read and written under the holder's lock, so a plain put is exact (a
     // merge operand per pull would leave every later read folding them until a compaction).
     let used: std::collections::BTreeSet<usize> = decisions
@@ -273,7 +276,7 @@ pub(super) fn write_pull(
     for (k, n) in &stats {
         change.add(Table::ReuseStats, k.encode(), *n);
     }
-    stats
+    (stats, log)
 }
 
 impl Vault {
@@ -284,7 +287,7 @@ impl Vault {
         ask: &Ask<'_>,
         consents: &[Consent],
         decisions: Vec<Decision>,
-        record: &AccessRecord,
+        (record, log): (&AccessRecord, LogReceipt),
         now: DateTime<Utc>,
     ) -> Result<Pull, VaultError> {
         let expires = now + Duration::days(COPY_VALIDITY_DAYS);
@@ -354,7 +357,7 @@ impl Vault {
         }
         Ok(Pull {
             access_record: record.id.clone(),
-            log: record.leaf(),
+            log,
             pulled_at: now,
             matter: ask.matter.code.clone(),
             purpose: ask.purpose.clone(),

@@ -126,14 +126,7 @@ fn the_vault_signs_through_the_module_and_recovers_from_a_lost_key() {
     let list = format!("{base}/v1/status-lists/{MARKET}/revocation/0");
     let (s, signed) = get(&list);
     assert_eq!(s, 200, "{signed}");
-    assert_eq!(
-        signed["proof"]["verificationMethod"]
-            .as_str()
-            .unwrap()
-            .split('#')
-            .next(),
-        Some(did.as_str())
-    );
+    assert_eq!(signer_of(&signed), Some(did.as_str()));
     // An outside check of what the module signed, with the published history.
     let file = write_json(dir.path(), "list.json", &signed);
     let (c, v) = cli(&["verify", "--in", &file, "--vault", &base]);
@@ -177,14 +170,7 @@ fn the_vault_signs_through_the_module_and_recovers_from_a_lost_key() {
     let new: Value = r.json().unwrap();
     let (s, signed) = get(&list);
     assert_eq!(s, 200, "{signed}");
-    assert_eq!(
-        signed["proof"]["verificationMethod"]
-            .as_str()
-            .unwrap()
-            .split('#')
-            .next(),
-        new["didKey"].as_str()
-    );
+    assert_eq!(signer_of(&signed), new["didKey"].as_str());
     // A backup of the serving vault holds no private key; it restores with the token's key.
     if pg.is_none() {
         let admin_file = dir.path().join("admin");
@@ -241,4 +227,12 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The did:key whose key signed `doc` (its proof's verification method without the fragment).
+fn signer_of(doc: &Value) -> Option<&str> {
+    doc["proof"]["verificationMethod"]
+        .as_str()?
+        .split('#')
+        .next()
 }
