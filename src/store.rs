@@ -69,6 +69,10 @@ pub enum Table {
     ConsentRequest,
     /// A holder's index of consent requests, in creation order.
     HolderRequest,
+    /// A holder's consent requests that may still be answered, in creation order → the requester
+    /// and the expiry. Answered ones leave it in the answer's change; expired ones are pruned by
+    /// the next request (so it holds at most the per-holder cap).
+    HolderPending,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -106,7 +110,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 33] = [
+    pub const ALL: [Table; 34] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -140,6 +144,7 @@ impl Table {
         Table::LogEntry,
         Table::LogTile,
         Table::LogLeaf,
+        Table::HolderPending,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -150,6 +155,7 @@ impl Table {
             | Table::HolderConsent
             | Table::HolderAccess
             | Table::HolderRequest
+            | Table::HolderPending
             | Table::HolderPresentation
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
@@ -192,6 +198,7 @@ impl Table {
             Table::LogEntry => "logindex_entry",
             Table::LogTile => "logtile_hashes",
             Table::LogLeaf => "leafhash_index",
+            Table::HolderPending => "holderdigest_pendingrequest",
         }
     }
 }

@@ -66,7 +66,7 @@ pub use access_log::{
 pub use notifications::{Notification, NotificationKind, NotificationPage, EXPIRING_WITHIN_DAYS};
 pub use presentations::{NewPresentation, Presentation, Redeemed, StoredPresentation};
 pub use pull::{ClaimAnswer, Pull, TypeResult};
-pub use requests::{PreviewItem, PreviewLicence, StoredRequest};
+pub use requests::{PendingLimits, PendingPage, PreviewItem, PreviewLicence, StoredRequest};
 pub use statistics::{LicenceCount, PullCount, ReuseStats, StatsTotals};
 
 pub use issuers::{IssuerDeposit, IssuerNotice, IssuerPage};
@@ -123,6 +123,8 @@ pub struct VaultOptions {
     pub backup_dir: Option<std::path::PathBuf>,
     /// The witnesses of the transparency logs, and how many must cosign (`vault/witness`).
     pub witnesses: witness::WitnessPolicy,
+    /// How many consent requests may wait for one holder (`vault/requests`).
+    pub pending: requests::PendingLimits,
 }
 
 impl Default for VaultOptions {
@@ -132,6 +134,7 @@ impl Default for VaultOptions {
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
             backup_dir: None,
             witnesses: witness::WitnessPolicy::default(),
+            pending: requests::PendingLimits::default(),
         }
     }
 }
@@ -198,6 +201,7 @@ pub struct Vault {
     pub log_health: logs::LogHealth,
     witnesses: witness::WitnessPolicy,
     witness_memory: witness::WitnessMemory,
+    pending: requests::PendingLimits,
     pub metrics: Metrics,
 }
 
@@ -248,11 +252,13 @@ impl Vault {
             log_locks: [Mutex::new(()), Mutex::new(())],
             log_health: logs::LogHealth::default(),
             witnesses: options.witnesses,
+            pending: options.pending,
             witness_memory: witness::WitnessMemory::default(),
             metrics: Metrics::default(),
         };
         vault.reload_registries()?;
         vault.load_reuse_stats()?;
+        vault.index_pending()?;
         vault.begin_logs();
         Ok(vault)
     }

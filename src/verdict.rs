@@ -70,6 +70,12 @@ pub enum Reason {
     VaultKeyUnavailable,
     /// The vault's disk is full: nothing was written; retry later.
     StorageFull,
+    /// A requester has as many pending consent requests for the holder as the vault keeps, or the
+    /// holder has (SPEC §10): nothing was stored; the holder's answers make room.
+    TooManyPendingRequests,
+    /// The caller made more requests of this class than its share allows: retry after the time
+    /// `Retry-After` says.
+    RateLimited,
 }
 
 impl Reason {
@@ -119,6 +125,8 @@ impl Reason {
             Self::Unavailable => "unavailable",
             Self::VaultKeyUnavailable => "vault_key_unavailable",
             Self::StorageFull => "storage_full",
+            Self::TooManyPendingRequests => "too_many_pending_requests",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

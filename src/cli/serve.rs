@@ -15,7 +15,7 @@ use crate::store::rocks::RocksConfig;
 use crate::store::{PgStore, RocksStore, Store};
 use crate::vault::keyring::{self, IndexKeyState};
 use crate::vault::pkcs11::{Pkcs11Keys, Pkcs11Uri};
-use crate::vault::{FileKeys, IndexKey, KeyRing, KeySource, Vault, VaultOptions};
+use crate::vault::{FileKeys, IndexKey, KeyRing, KeySource, PendingLimits, Vault, VaultOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeOpt {
@@ -56,6 +56,13 @@ pub struct ServeOpt {
     #[arg(long, env = "LICENCE_VAULT_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
     /// Demo fixtures directory.
+    /// Consent requests one approval system may have waiting for one holder; more answer `429
+    /// too_many_pending_requests` until the holder answers or they expire.
+    #[arg(long, env = "LICENCE_VAULT_MAX_PENDING_PER_REQUESTER", default_value_t = PendingLimits::DEFAULT.per_requester as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_pending_per_requester: u64,
+    /// Consent requests one holder may have waiting, from all approval systems.
+    #[arg(long, env = "LICENCE_VAULT_MAX_PENDING_PER_HOLDER", default_value_t = PendingLimits::DEFAULT.per_holder as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_pending_per_holder: u64,
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
     /// Demo keys directory.
@@ -280,6 +287,10 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", opt.listen)),
+        pending: PendingLimits {
+            per_requester: usize::try_from(opt.max_pending_per_requester)?,
+            per_holder: usize::try_from(opt.max_pending_per_holder)?,
+        },
     };
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     let vault = open_vault_with(

@@ -8,6 +8,7 @@
 //! | 404 | `not_found`; `no_licence` |
 //! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11) |
 //! | 413 | `payload_too_large` |
+//! | 429 | `too_many_pending_requests` (a requester's or a holder's cap of pending consent requests, SPEC §10), `rate_limited` (the caller's share of a class of endpoints is used up; `Retry-After` says when to come back) |
 //! | 415 | `unsupported_media_type` |
 //! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure` |
 //! | 500 | `internal` (generic message; the detail goes to the log) |
@@ -117,6 +118,7 @@ pub fn status_of(reason: Reason) -> StatusCode {
         }
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Unavailable | StorageFull | VaultKeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        TooManyPendingRequests | RateLimited => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 

@@ -1,22 +1,28 @@
 //! Consent requests at the point of service (SPEC §10): the approval system asks, the holder
 //! previews and answers.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ActionPath, Allow, AppJson, AppPath, Me, REQUESTER};
-use super::reuse::{holder_member, requester_of, required, ConsentView, NarrowRequest};
+use super::page;
+use super::reuse::{
+    holder_member, query_error, requester_of, required, ConsentView, NarrowRequest,
+};
 use super::{blocking, AppState};
 use crate::codes::{HolderCode, TypeCode};
 use crate::reuse::delegation::Acting;
 use crate::reuse::request::{ConsentRequest, NewRequest, RequestState};
+use crate::vault::page as vault_page;
 use crate::vault::{At, PreviewItem, Vault};
+use crate::verdict::Reason;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -112,9 +118,42 @@ impl HolderRequestView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct HolderRequests {
     /// Pending requests, newest first.
     pub requests: Vec<HolderRequestView>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the caller's pending requests.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PendingQuery {
+    /// At most this many (default 20, at most 50).
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Whose pending requests to reject at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejectAllRequest {
+    /// The approval system (requester id) whose pending requests are all rejected.
+    #[schema(value_type = String)]
+    pub requester: Option<String>,
+    /// Why, for the requester (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+/// The requests rejected at once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedAll {
+    /// Each request rejected, as its requester now sees it.
+    pub rejected: Vec<RequestView>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -140,7 +179,8 @@ fn not_found(id: &str) -> ApiError {
 /// or not the holder exists or holds anything; the holder answers at `holderUrl`.
 #[utoipa::path(post, path = "/v1/consent-requests", tag = "reuse", request_body = NewConsentRequest,
     responses((status = 201, body = RequestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "Not a requester token, or `matter_not_allowed`", body = ErrorBody)),
+        (status = 403, description = "Not a requester token, or `matter_not_allowed`", body = ErrorBody),
+        (status = 429, description = "`too_many_pending_requests`: the caller or the holder has as many requests waiting as the vault keeps", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -191,26 +231,67 @@ pub async fn get(
     .await
 }
 
-/// The caller's pending consent requests, newest first, each with a preview of exactly what
-/// approving would release (holder).
-#[utoipa::path(get, path = "/v1/me/consent-requests", tag = "holder",
-    responses((status = 200, body = HolderRequests), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+/// The caller's pending consent requests, newest first, a page at a time, each with a preview of
+/// exactly what approving would release (holder).
+#[utoipa::path(get, path = "/v1/me/consent-requests", tag = "holder", params(PendingQuery),
+    responses((status = 200, body = HolderRequests), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_mine(
     State(state): State<AppState>,
     Me(me): Me,
+    query: Result<Query<PendingQuery>, QueryRejection>,
 ) -> Result<Json<HolderRequests>, ApiError> {
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let limit = page::limit(q.limit, vault_page::CONSENT_REQUESTS)?;
+    let cursor = q
+        .cursor
+        .map(|c| {
+            request_id(&c).map_err(|_| {
+                ApiError::new(Reason::InvalidRequest, "not a cursor this feed gave").field("cursor")
+            })
+        })
+        .transpose()?;
     let holder = me.holder.clone();
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let requests = vault
-            .pending_requests(&holder, now)?
+        let page = vault.pending_page(&holder, cursor.as_deref(), limit, now, |r| {
+            me.allows_matter(&r.matter)
+        })?;
+        let requests = page
+            .requests
             .into_iter()
-            .filter(|r| me.allows_matter(&r.matter))
             .map(|r| HolderRequestView::build(&vault, &holder, r, now))
             .collect::<Result<_, _>>()?;
-        Ok(Json(HolderRequests { requests }))
+        Ok(Json(HolderRequests {
+            requests,
+            next_cursor: page.next,
+        }))
+    })
+    .await
+}
+
+/// Reject at once every pending request of one approval system that the caller's scope covers,
+/// with one optional reason (holder). Rejecting none is not an error.
+#[utoipa::path(post, path = "/v1/me/consent-requests:rejectAll", tag = "holder", request_body = RejectAllRequest,
+    responses((status = 200, description = "The requests rejected", body = RejectedAll),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reject_all(
+    State(AppState { vault }): State<AppState>,
+    Me(me): Me,
+    AppJson(body): AppJson<RejectAllRequest>,
+) -> Result<Json<RejectedAll>, ApiError> {
+    let requester = required(body.requester, "$.requester")?;
+    blocking(move || {
+        let now = Utc::now();
+        let rejected = vault
+            .reject_all(&me, &requester, body.reason.as_deref(), At::Now)?
+            .into_iter()
+            .map(|r| RequestView::own(&vault, r, now))
+            .collect();
+        Ok(Json(RejectedAll { rejected }))
     })
     .await
 }

@@ -86,6 +86,7 @@ pub fn routes() -> Vec<Route> {
         route(routes!(requests::get_mine), HOLDER, Yes),
         route(routes!(requests::approve), HOLDER, Yes),
         route(routes!(requests::reject), HOLDER, Yes),
+        route(routes!(requests::reject_all), HOLDER, Yes),
         // Notices and notifications.
         route(routes!(notices::list), REQUESTER, No),
         route(routes!(notices::notifications), HOLDER, Yes),

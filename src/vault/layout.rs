@@ -152,6 +152,9 @@ pub const VAULT_KEYS: &[u8] = b"vault_keys";
 pub const RESTORED: &[u8] = b"restored";
 /// A MAC by the holder index key of a fixed text: recognises the index key without storing it.
 pub const INDEX_KEY_CHECK: &[u8] = b"index_key_check";
+/// Set once the pending consent requests of a store written before `holderdigest_pendingrequest`
+/// are in it (`Vault::index_pending`).
+pub const PENDING_INDEXED: &[u8] = b"pending_indexed";
 /// When the demo data was seeded.
 pub const DEMO_SEEDED: &[u8] = b"demo_seeded";
 /// A holder's version in `holderdigest_version`.
@@ -224,6 +227,28 @@ pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
     key.get(HOLDER_DIGEST_LEN..)
         .and_then(|t| std::str::from_utf8(t).ok())
         .ok_or_else(|| corrupt(Table::HolderRequest, "bad request id in key"))
+}
+
+/// The key of a pending request in its holder's `holderdigest_pendingrequest` (ids start with
+/// their time, so the oldest come first).
+pub fn holder_pending(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
+/// The request id of a holder's pending-request key.
+pub fn holder_pending_id(key: &[u8]) -> Result<&str, StoreError> {
+    key.get(HOLDER_DIGEST_LEN..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or_else(|| corrupt(Table::HolderPending, "bad request id in key"))
+}
+
+/// What the pending-request index keeps of a request: enough to count a requester's requests
+/// and to prune expired ones without reading the requests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingEntry {
+    pub requester: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The key of a presentation in its holder's `holderdigest_presentation` (ids start with their

@@ -31,6 +31,12 @@ pub const NOTIFICATIONS: PageSize = PageSize {
     default: 50,
     max: 200,
 };
+/// A holder's pending consent requests, newest first, each with its preview (which verifies
+/// licences): smaller pages.
+pub const CONSENT_REQUESTS: PageSize = PageSize {
+    default: 20,
+    max: 50,
+};
 /// A requester's revocation notices, oldest first.
 pub const NOTICES: PageSize = PageSize {
     default: 50,

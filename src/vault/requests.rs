@@ -6,6 +6,12 @@
 //! requester learns nothing of the holder; an answer and the consent it creates are one durable
 //! [`Change`] made under the holder's lock, so two racing approvals create one consent; a request
 //! is found only by its holder (`404` to anyone else) or by the requester that asked.
+//!
+//! **Bounded work:** the requests that may still be answered are kept apart from the rest
+//! (`holderdigest_pendingrequest`), at most [`PendingLimits`] of them per holder and per requester
+//! and holder; a new request beyond a cap is refused with `429 too_many_pending_requests`, after
+//! the expired ones are pruned in the same change. No read of a holder's requests goes beyond the
+//! cap, and a preview (which verifies licences) is built only for the page shown.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -74,6 +80,50 @@ pub struct PreviewItem {
     pub whole_licence: bool,
 }
 
+/// How many consent requests may wait for an answer at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLimits {
+    /// Per requester and holder.
+    pub per_requester: usize,
+    /// Per holder, from all requesters.
+    pub per_holder: usize,
+}
+
+impl PendingLimits {
+    pub const DEFAULT: Self = Self {
+        per_requester: 20,
+        per_holder: 200,
+    };
+}
+
+impl Default for PendingLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A page of a holder's pending requests, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPage {
+    pub requests: Vec<ConsentRequest>,
+    /// The id of the last request of this page, when more follow.
+    pub next: Option<String>,
+}
+
+/// The most pending-index entries one request reads: the cap, plus room to prune what expired
+/// (or what an older vault left answered) since the last request.
+fn pending_scan(limits: PendingLimits) -> usize {
+    limits.per_holder.saturating_mul(2).saturating_add(64)
+}
+
+fn too_many(whose: &str, cap: usize) -> VaultError {
+    VaultError::new(
+        Reason::TooManyPendingRequests,
+        "$.holder",
+        format!("{whose} has {cap} consent requests waiting for an answer, as many as the vault keeps; ask again once some are answered or expired"),
+    )
+}
+
 fn not_found(id: &str) -> VaultError {
     VaultError::new(Reason::NotFound, "id", format!("no consent request {id}"))
 }
@@ -92,6 +142,10 @@ impl Vault {
             let now = tx.now();
             let reg = self.registries();
             let c = request::check_new_request(&reg, requester, &new, now)?;
+            // A refusal still commits the pruning.
+            if let Err(e) = self.make_room(tx.change(), &digest, &c.requester.id, now)? {
+                return Ok(Err(e));
+            }
             let req = ConsentRequest {
                 // Time first, so a holder's requests sort by creation; 128 random bits after it.
                 id: ids::request(now),
@@ -111,13 +165,121 @@ impl Vault {
                 layout::holder_request(&digest, &req.id),
                 Vec::new(),
             );
-            Ok(req)
-        })?;
+            tx.change().put(
+                Table::HolderPending,
+                layout::holder_pending(&digest, &req.id),
+                layout::encode(&layout::PendingEntry {
+                    requester: req.requester.clone(),
+                    expires_at: req.expires_at,
+                }),
+            );
+            Ok(Ok(req))
+        })??;
         tracing::info!(request = %req.id, requester = %req.requester, matter = %req.matter, holder = %new.holder, "consent requested");
         Ok(req)
     }
 
+    /// Whether a new request of `requester` fits under the caps (the caller holds the holder's
+    /// lock); prunes, in `change`, the index entries of requests that can no longer be answered,
+    /// whether or not it fits. An index longer than one read takes (a lowered cap, an older
+    /// vault's entries) counts as full: the refusal is conservative and the pruning makes room.
+    fn make_room(
+        &self,
+        change: &mut Change,
+        digest: &HolderDigest,
+        requester: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), VaultError>, VaultError> {
+        let limits = self.pending;
+        let scan = pending_scan(limits);
+        let entries = self.store.scan(Table::HolderPending, digest, false, scan)?;
+        let (mut holder, mut mine) = (0, 0);
+        for (k, v) in &entries {
+            let e: layout::PendingEntry = layout::decode(Table::HolderPending, v)?;
+            if e.expires_at <= now {
+                change.delete(Table::HolderPending, k.clone());
+                continue;
+            }
+            holder += 1;
+            mine += usize::from(e.requester == requester);
+        }
+        Ok(if entries.len() == scan || holder >= limits.per_holder {
+            Err(too_many("the holder", limits.per_holder))
+        } else if mine >= limits.per_requester {
+            Err(too_many(
+                "this requester for the holder",
+                limits.per_requester,
+            ))
+        } else {
+            Ok(())
+        })
+    }
+
+    /// Puts the requests still pending of a store written before the pending index into it, once
+    /// (at open, in chunks). A request another node answers meanwhile is skipped by every read
+    /// of the list, which checks each request's state, and counts against the caps until it
+    /// expires.
+    pub(super) fn index_pending(&self) -> Result<(), StoreError> {
+        if self
+            .store
+            .get(Table::Meta, layout::PENDING_INDEXED)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut after: Option<Vec<u8>> = None;
+        let mut indexed = 0u64;
+        loop {
+            let chunk = match &after {
+                None => self.store.scan(Table::ConsentRequest, b"", false, 1024)?,
+                Some(k) => self
+                    .store
+                    .scan_after(Table::ConsentRequest, b"", k, false, 1024)?,
+            };
+            let Some((last, _)) = chunk.last() else { break };
+            after = Some(last.clone());
+            let mut change = Change::durable();
+            for (_, v) in &chunk {
+                let s: StoredRequest = layout::decode(Table::ConsentRequest, v)?;
+                if s.request.state(now) != RequestState::Pending {
+                    continue;
+                }
+                let digest: HolderDigest = hex::decode(&s.holder_digest)
+                    .ok()
+                    .and_then(|d| d.try_into().ok())
+                    .ok_or_else(|| layout::corrupt(Table::ConsentRequest, "bad holder digest"))?;
+                change.put(
+                    Table::HolderPending,
+                    layout::holder_pending(&digest, &s.request.id),
+                    layout::encode(&layout::PendingEntry {
+                        requester: s.request.requester.clone(),
+                        expires_at: s.request.expires_at,
+                    }),
+                );
+                indexed += 1;
+            }
+            if !change.is_empty() {
+                self.store.commit(change)?;
+            }
+        }
+        let mut change = Change::durable();
+        change.put(Table::Meta, layout::PENDING_INDEXED, layout::encode(&now));
+        self.store.commit(change)?;
+        if indexed > 0 {
+            tracing::info!(indexed, "pending consent requests indexed");
+        }
+        Ok(())
+    }
+
+    /// Writes the request; an answered one leaves the holder's pending index in the same change.
     fn put_request(&self, change: &mut Change, digest: &HolderDigest, req: &ConsentRequest) {
+        if req.answer.is_some() {
+            change.delete(
+                Table::HolderPending,
+                layout::holder_pending(digest, &req.id),
+            );
+        }
         let stored = StoredRequest {
             request: req.clone(),
             holder_digest: hex::encode(digest),
@@ -182,22 +344,39 @@ impl Vault {
         Ok(req)
     }
 
-    /// The holder's requests still pending at `now`, newest first.
-    pub fn pending_requests(
+    /// The holder's requests still pending at `now`, newest first, that `shown` lets through: at
+    /// most `limit`, after the request `cursor` (a request id a page gave). `next` is set only when
+    /// a later request would be shown too, so a page says nothing of the requests it filters out.
+    /// Reads at most the index's bound, whatever the caller asks.
+    pub fn pending_page(
         &self,
         holder: &HolderCode,
+        cursor: Option<&str>,
+        limit: usize,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConsentRequest>, StoreError> {
+        shown: impl Fn(&ConsentRequest) -> bool,
+    ) -> Result<PendingPage, StoreError> {
         let digest = self.holder_digest(holder);
-        let keys = self
-            .store
-            .scan(Table::HolderRequest, &digest, true, usize::MAX)?
-            .into_iter()
-            .map(|(k, _)| {
-                layout::holder_request_id(&k).map(|id| layout::consent_request(id).to_vec())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::new();
+        let scan = pending_scan(self.pending);
+        let entries = match cursor {
+            None => self.store.scan(Table::HolderPending, &digest, true, scan)?,
+            Some(id) => self.store.scan_after(
+                Table::HolderPending,
+                &digest,
+                &layout::holder_pending(&digest, id),
+                true,
+                scan,
+            )?,
+        };
+        let mut keys = Vec::new();
+        for (k, v) in &entries {
+            let e: layout::PendingEntry = layout::decode(Table::HolderPending, v)?;
+            if e.expires_at > now {
+                keys.push(layout::consent_request(layout::holder_pending_id(k)?).to_vec());
+            }
+        }
+        let mut requests = Vec::new();
+        let mut next = None;
         for v in self
             .store
             .multi_get(Table::ConsentRequest, &keys)?
@@ -205,11 +384,27 @@ impl Vault {
             .flatten()
         {
             let s: StoredRequest = layout::decode(Table::ConsentRequest, &v)?;
-            if s.request.state(now) == RequestState::Pending {
-                out.push(s.request);
+            if s.request.state(now) != RequestState::Pending || !shown(&s.request) {
+                continue;
             }
+            if requests.len() == limit {
+                next = requests.last().map(|r: &ConsentRequest| r.id.clone());
+                break;
+            }
+            requests.push(s.request);
         }
-        Ok(out)
+        Ok(PendingPage { requests, next })
+    }
+
+    /// All of the holder's requests still pending at `now`, newest first (at most the cap).
+    pub fn pending_requests(
+        &self,
+        holder: &HolderCode,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConsentRequest>, StoreError> {
+        Ok(self
+            .pending_page(holder, None, usize::MAX, now, |_| true)?
+            .requests)
     }
 
     /// What approving `req` now would release, per requested type: the licence a pull would
@@ -383,5 +578,42 @@ impl Vault {
         })?;
         tracing::info!(holder = %acting.holder, request = %req.id, "consent request rejected");
         Ok(req)
+    }
+
+    /// Rejects every request of `requester` pending for the holder that the caller's scope
+    /// covers, in one change, with one optional reason; returns them (none is not an error).
+    pub fn reject_all(
+        &self,
+        acting: &Acting,
+        requester: &str,
+        reason: Option<&str>,
+        at: impl Into<At>,
+    ) -> Result<Vec<ConsentRequest>, VaultError> {
+        let reason = request::check_reject_reason(reason)?;
+        let digest = self.holder_digest(&acting.holder);
+        let by = acting.acted_by();
+        let rejected = self.as_holder(acting, at, |tx| {
+            let now = tx.now();
+            let mut out = Vec::new();
+            for mut req in self
+                .pending_page(&acting.holder, None, usize::MAX, now, |r| {
+                    r.requester == requester && acting.allows_matter(&r.matter)
+                })?
+                .requests
+            {
+                req.answer = Some(Answer {
+                    state: RequestState::Rejected,
+                    at: now,
+                    consent: None,
+                    reason: reason.clone(),
+                    acted_by: by.map(HolderCode::key),
+                });
+                self.put_request(tx.change(), &digest, &req);
+                out.push(req);
+            }
+            Ok(out)
+        })?;
+        tracing::info!(holder = %acting.holder, requester, rejected = rejected.len(), "consent requests rejected");
+        Ok(rejected)
     }
 }

@@ -16,6 +16,7 @@ mod disk_full;
 mod door;
 mod faults;
 mod fixtures;
+mod flood;
 mod hsm;
 mod integrity;
 mod layers;

@@ -180,8 +180,16 @@ impl TestApp {
 
     /// A vault that names `url` in its receipts' status list URLs (for tests over a real socket).
     pub fn with_public_url(url: &str) -> Self {
+        Self::with_options(licence_vault::vault::VaultOptions {
+            public_url: url.to_owned(),
+            ..Default::default()
+        })
+    }
+
+    /// A vault run with `options` (the test identity provider is added to them).
+    pub fn with_options(options: licence_vault::vault::VaultOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let vault = open_with_url(dir.path(), url);
+        let vault = open_with_options(dir.path(), options);
         seed_registries(&vault);
         let tok = |p: Principal| token(&vault, &p);
         let holder = |s: &str| Principal::Holder(s.parse::<HolderCode>().unwrap());
@@ -356,7 +364,7 @@ pub async fn send(
 }
 
 pub fn open(dir: &Path) -> Arc<Vault> {
-    open_with_url(dir, licence_vault::vault::DEFAULT_PUBLIC_URL)
+    open_with_options(dir, Default::default())
 }
 
 /// The environment variable that makes the suite run on PostgreSQL (`make test-pg`).
@@ -385,13 +393,9 @@ pub fn pg_schema(path: &Path) -> String {
     format!("t_{}", &hex::encode(digest)[..20])
 }
 
-fn open_with_url(dir: &Path, url: &str) -> Arc<Vault> {
+fn open_with_options(dir: &Path, mut options: licence_vault::vault::VaultOptions) -> Arc<Vault> {
     let store = store_at(&dir.join("db"));
-    let options = licence_vault::vault::VaultOptions {
-        idp_keys: vec![key("idp").did_key().clone()],
-        public_url: url.to_owned(),
-        ..Default::default()
-    };
+    options.idp_keys = vec![key("idp").did_key().clone()];
     Arc::new(Vault::open_with(store, KeyRing::in_memory(key("vault")), options).unwrap())
 }
 
