@@ -513,14 +513,8 @@ pub fn check_new_consent<'r, E: From<Rejection>>(
         }
     }
     for (i, id) in new.licences.iter().enumerate() {
-        // Absent and foreign licences get the same answer: nothing about others leaks.
-        if !owns(id)? {
-            return Err(E::from(Rejection::new(
-                Reason::Forbidden,
-                format!("$.licences[{i}]"),
-                format!("{} is not one of your licences", id.urn()),
-            )));
-        }
+        // The type is read off the id the caller gave, before anything is looked up: what the
+        // answer says does not depend on what the holder has.
         if !matter.types.contains(&id.type_code()) {
             return Err(E::from(Rejection::new(
                 Reason::InvalidRequest,
@@ -530,6 +524,14 @@ pub fn check_new_consent<'r, E: From<Rejection>>(
                     matter.code,
                     id.type_code()
                 ),
+            )));
+        }
+        // Absent and foreign licences get the same answer: nothing about others leaks.
+        if !owns(id)? {
+            return Err(E::from(Rejection::new(
+                Reason::Forbidden,
+                format!("$.licences[{i}]"),
+                format!("{} is not one of your licences", id.urn()),
             )));
         }
     }

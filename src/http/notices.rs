@@ -111,10 +111,10 @@ pub async fn notifications(
     let limit = page::limit(q.limit, NOTIFICATIONS)?;
     let vault = state.vault.clone();
     blocking(move || {
-        let mut page = vault.notifications(&holder, limit, q.cursor.as_deref(), Utc::now())?;
         // A delegate for some matters hears of those matters only.
-        page.notifications
-            .retain(|n| me.allows_matter(n.matter.as_deref().unwrap_or_default()));
+        let page = vault.notifications(&holder, limit, q.cursor.as_deref(), Utc::now(), |n| {
+            me.allows_matter(n.matter.as_deref().unwrap_or_default())
+        })?;
         Ok(Json(Notifications {
             notifications: page.notifications,
             next_cursor: page.next_cursor,

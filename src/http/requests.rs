@@ -311,10 +311,11 @@ pub async fn get_mine(
     let id = request_id(&id)?;
     let vault = state.vault.clone();
     blocking(move || {
+        // Out of a delegate's scope: as absent.
         let r = vault
             .holder_request(&holder, &id)?
+            .filter(|r| me.allows_matter(&r.matter))
             .ok_or_else(|| not_found(&id))?;
-        me.require_matter(&r.matter, "id")?;
         Ok(Json(HolderRequestView::build(
             &vault,
             &holder,
@@ -401,14 +402,14 @@ pub async fn reject(
     .await
 }
 
-/// The holder `me` acts for, once the request's matter is within a delegate's scope (`404` if the
-/// holder has no such request, as the answer itself would say).
+/// The holder `me` acts for, once the request's matter is within a delegate's scope; out of it,
+/// the `404` of a request that does not exist.
 fn request_in_scope(vault: &Vault, me: &Acting, id: &str) -> Result<HolderCode, ApiError> {
     if !me.scope.is_all() {
-        let r = vault
+        vault
             .holder_request(&me.holder, id)?
+            .filter(|r| me.allows_matter(&r.matter))
             .ok_or_else(|| not_found(id))?;
-        me.require_matter(&r.matter, "id")?;
     }
     Ok(me.holder.clone())
 }

@@ -215,18 +215,18 @@ pub async fn withdraw_consent(
     .await
 }
 
-/// Refuses an act on a consent whose matter is outside a delegate's scope (`404` if there is no
-/// such consent, as the act itself would say).
+/// Refuses an act on a consent whose matter is outside a delegate's scope with the `404` of a
+/// consent that does not exist: a delegate learns nothing of what it may not see.
 fn consent_in_scope(vault: &Vault, me: &Acting, id: &str) -> Result<(), ApiError> {
     if me.scope.is_all() {
         return Ok(());
     }
-    let consent = vault
+    vault
         .consents(&me.holder)?
         .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| consent_not_found(id))?;
-    Ok(me.require_matter(&consent.matter, "id")?)
+        .find(|c| c.id == id && me.allows_matter(&c.matter))
+        .map(|_| ())
+        .ok_or_else(|| consent_not_found(id))
 }
 
 fn consent_not_found(id: &str) -> ApiError {
@@ -348,12 +348,12 @@ pub async fn consent_receipts(
     let id = consent_id(&id)?;
     let vault = state.vault.clone();
     blocking(move || {
+        // Out of a delegate's scope: as absent.
         let consent = vault
             .consents(&holder)?
             .into_iter()
-            .find(|c| c.id == id)
+            .find(|c| c.id == id && me.allows_matter(&c.matter))
             .ok_or_else(|| consent_not_found(&id))?;
-        me.require_matter(&consent.matter, "id")?;
         Ok(Json(ConsentReceipts {
             receipts: vault.consent_receipts(&holder, &consent)?,
         }))
@@ -418,9 +418,10 @@ pub async fn access_log(
     let limit = super::page::limit(q.limit, crate::vault::page::ACCESS_LOG)?;
     let vault = state.vault.clone();
     blocking(move || {
-        let mut page = vault.access_log(&holder, limit, q.cursor.as_deref())?;
         // A delegate for some matters sees the records of those matters only.
-        page.records.retain(|r| me.allows_matter(&r.matter));
+        let page = vault.access_log_shown(&holder, limit, q.cursor.as_deref(), |r| {
+            me.allows_matter(&r.matter)
+        })?;
         Ok(Json(AccessLog {
             records: page.records,
             next_cursor: page.next_cursor,

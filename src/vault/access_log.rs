@@ -364,9 +364,23 @@ impl Vault {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<AccessPage, VaultError> {
+        self.access_log_shown(holder, limit, cursor, |_| true)
+    }
+
+    /// A page of the records of the holder's access log that `shown` lets through (a delegate's
+    /// scope), newest first: the page is filled with shown records, and the cursor is the last
+    /// one's, set only when a later shown record exists, so a page carries nothing of the
+    /// records it filters out.
+    pub fn access_log_shown(
+        &self,
+        holder: &HolderCode,
+        limit: usize,
+        cursor: Option<&str>,
+        shown: impl Fn(&AccessRecord) -> bool,
+    ) -> Result<AccessPage, VaultError> {
         let digest = self.holder_digest(holder);
         let limit = page::ACCESS_LOG.clamp(limit);
-        let after = match cursor {
+        let mut after = match cursor {
             None => None,
             Some(c) => Some(layout::access_after(&digest, c).ok_or_else(|| {
                 VaultError::new(
@@ -376,7 +390,16 @@ impl Vault {
                 )
             })?),
         };
-        let mut records = self.access_records(&digest, after.as_deref(), limit + 1)?;
+        let mut records = Vec::new();
+        loop {
+            let chunk = self.access_records(&digest, after.as_deref(), limit + 1)?;
+            let full = chunk.len() == limit + 1;
+            after = chunk.last().map(|(k, _)| k.clone());
+            records.extend(chunk.into_iter().filter(|(_, r)| shown(r)));
+            if records.len() > limit || !full {
+                break;
+            }
+        }
         let more = records.len() > limit;
         records.truncate(limit);
         let next_cursor = match records.last() {

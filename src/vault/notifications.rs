@@ -157,13 +157,17 @@ fn bad_cursor() -> VaultError {
 }
 
 impl Vault {
-    /// A page of the holder's notifications, newest first, strictly after `cursor`.
+    /// A page of the holder's notifications that `shown` lets through (a delegate's scope),
+    /// newest first, strictly after `cursor`. The page is filled with shown notifications and the
+    /// cursor is the last one's, set only when a later shown one exists: nothing of what is
+    /// filtered out reaches the caller.
     pub fn notifications(
         &self,
         holder: &HolderCode,
         limit: usize,
         cursor: Option<&str>,
         now: DateTime<Utc>,
+        shown: impl Fn(&Notification) -> bool,
     ) -> Result<NotificationPage, VaultError> {
         let limit = page::NOTIFICATIONS.clamp(limit);
         let before = match cursor {
@@ -174,9 +178,12 @@ impl Vault {
                 Some((DateTime::from_timestamp_nanos(t), id.to_owned()))
             }
         };
-        let older = |n: &Notification| match &before {
-            None => true,
-            Some((at, id)) => (n.at, &n.id) < (*at, id),
+        let older = |n: &Notification| {
+            shown(n)
+                && match &before {
+                    None => true,
+                    Some((at, id)) => (n.at, &n.id) < (*at, id),
+                }
         };
         let digest = self.holder_digest(holder);
         let mut all: Vec<Notification> = self

@@ -203,9 +203,10 @@ async fn a_delegate_acts_within_its_scope_and_every_record_names_them() {
     let (status, body) = w
         .for_company(Method::POST, &approve(&r2), &w.staff_token, Some(json!({})))
         .await;
+    // Out of its scope: as if there were no such request.
     assert_eq!(
-        (status, forbidden(&body)),
-        (StatusCode::FORBIDDEN, Some("forbidden")),
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
         "{body}"
     );
     let (status, c2) = w
@@ -384,8 +385,8 @@ async fn a_delegate_acts_within_its_scope_and_every_record_names_them() {
         .for_company(Method::DELETE, &withdraw, &w.staff_token, None)
         .await;
     assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (StatusCode::FORBIDDEN, Some("id")),
+        (status, code(&body), body["error"]["field"].as_str()),
+        (StatusCode::NOT_FOUND, "not_found", Some("id")),
         "{body}"
     );
     let (status, _) = w
@@ -739,5 +740,180 @@ async fn a_guardian_acts_for_a_registered_ward() {
                 &[&t.admin, &t.market, &t.requester],
             )
             .await;
+    }
+}
+
+/// Over the route table: every endpoint that takes an id and `Acting-For` answers a delegate an
+/// id outside its scope exactly as it answers an id that does not exist — same status, same
+/// code, same message but for the id — for each kind of scope.
+#[tokio::test]
+async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_endpoint() {
+    use licence_vault::http::{routes, ActingFor};
+    let w = World::new().await;
+    // Out of a NEW_FOOD delegate's scope: the 食品经营许可证, a consent and a request for RENEW_FOOD.
+    let food = read_json("fixtures/licences/30-spjy-minwei.json");
+    let (status, r) = w
+        .app
+        .post("/v1/licences", Some(&w.app.tokens.market), food.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let company = &w.app.tokens.holder_company;
+    let (status, c) = w
+        .app
+        .post("/v1/me/consents", Some(company), consent(RENEW_FOOD))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let (status, q) = w
+        .app
+        .post(
+            "/v1/consent-requests",
+            Some(&w.app.tokens.requester),
+            json!({"holder": format!("001:{COMPANY}"), "matter": RENEW_FOOD, "purpose": "办理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{q}");
+    let food_id = food["id"].as_str().unwrap().to_owned();
+    let hidden = [
+        (
+            "/v1/licences/",
+            food_id.clone(),
+            food_id.replace(".001.G", ".002.G"),
+        ),
+        (
+            "/v1/me/consents/",
+            c["id"].as_str().unwrap().to_owned(),
+            "cst_0000000000000000000000000000000000000000".to_owned(),
+        ),
+        (
+            "/v1/me/consent-requests/",
+            q["id"].as_str().unwrap().to_owned(),
+            "creq_00000000000000000000000000000000000000000000".to_owned(),
+        ),
+    ];
+    for scope in [json!([NEW_FOOD]), json!([NEW_FOOD, "350100-GA-003"])] {
+        w.delegate(scope.clone()).await;
+        let mut covered = 0;
+        for r in routes() {
+            if r.acting_for != ActingFor::Yes || !r.path.contains('{') {
+                continue;
+            }
+            let (prefix, out, absent) = match hidden.iter().find(|(p, ..)| r.path.starts_with(p)) {
+                Some(h) => h,
+                // Refused to any delegate before a lookup (presentations, delegations): no id
+                // is told apart there.
+                None => {
+                    let path = r.path.replace("{id}", "x_absent");
+                    let (status, body) = w
+                        .for_company(r.method.clone(), &path, &w.staff_token, Some(json!({})))
+                        .await;
+                    assert_eq!(
+                        (status, forbidden(&body)),
+                        (StatusCode::FORBIDDEN, Some("forbidden")),
+                        "{} {}: {body}",
+                        r.method,
+                        r.path
+                    );
+                    continue;
+                }
+            };
+            let call = |id: &str| {
+                let path = format!(
+                    "{prefix}{}",
+                    &r.path[prefix.len()..].replacen("{id}", id, 1)
+                );
+                let body = (r.method == Method::POST).then(|| json!({}));
+                let req = {
+                    let mut req = json_request(r.method.clone(), &path, Some(&w.staff_token), body);
+                    req.headers_mut()
+                        .insert("acting-for", format!("001:{COMPANY}").parse().unwrap());
+                    req
+                };
+                respond(&w.app.router, req)
+            };
+            let (s_out, b_out) = call(out).await;
+            let (s_abs, b_abs) = call(absent).await;
+            assert_eq!(
+                s_out,
+                StatusCode::NOT_FOUND,
+                "{} {} ({scope}): {b_out}",
+                r.method,
+                r.path
+            );
+            assert_eq!(
+                (s_out, code(&b_out)),
+                (s_abs, code(&b_abs)),
+                "{} {}",
+                r.method,
+                r.path
+            );
+            assert_eq!(
+                b_out["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace(out.as_str(), "ID"),
+                b_abs["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace(absent.as_str(), "ID"),
+                "{} {}",
+                r.method,
+                r.path
+            );
+            assert!(!b_out.to_string().contains(RENEW_FOOD), "{b_out}");
+            covered += 1;
+        }
+        // GET licence; consent DELETE, :narrow, receipts; request GET, :approve, :reject.
+        assert_eq!(covered, 7, "{scope}");
+    }
+
+    // The feeds: a delegate's pages are filled with what it may see, and no cursor stands for
+    // (or follows) something it may not.
+    let (status, visible) = w
+        .app
+        .post(
+            "/v1/consent-requests",
+            Some(&w.app.tokens.requester),
+            json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "办理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{visible}");
+    for feed in [
+        "/v1/me/notifications",
+        "/v1/me/consent-requests",
+        "/v1/me/access-log",
+    ] {
+        let mut cursor: Option<String> = None;
+        let mut seen = Vec::new();
+        loop {
+            let path = match &cursor {
+                None => format!("{feed}?limit=1"),
+                Some(c) => format!("{feed}?limit=1&cursor={c}"),
+            };
+            let (status, page) = w
+                .for_company(Method::GET, &path, &w.staff_token, None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{feed}: {page}");
+            let items = ["notifications", "requests", "records"]
+                .iter()
+                .find_map(|k| page[*k].as_array())
+                .unwrap();
+            assert!(
+                cursor.is_none() || !items.is_empty(),
+                "{feed}: an empty page after a cursor"
+            );
+            seen.extend(items.iter().map(|i| i["id"].clone()));
+            match page["nextCursor"].as_str() {
+                Some(c) => {
+                    for (_, out, _) in &hidden {
+                        assert!(!c.contains(out.as_str()), "{feed}: {c}");
+                    }
+                    cursor = Some(c.to_owned());
+                }
+                None => break,
+            }
+        }
+        if feed != "/v1/me/access-log" {
+            assert_eq!(seen, vec![visible["id"].clone()], "{feed}");
+        }
     }
 }
