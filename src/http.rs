@@ -33,7 +33,6 @@ use axum::{Json, Router};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -318,6 +317,32 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
+/// Answers a request that takes longer than `limit` ([`REQUEST_TIMEOUT`]) with `503
+/// unavailable` in the error envelope (the handler's blocking work, if any, finishes under its
+/// permit).
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            Reason::Unavailable,
+            format!(
+                "the request took longer than {} ms; try again",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Whether a client's `X-Request-Id` may be kept (and logged, and echoed): 1 to 64 characters of
+/// `A-Z a-z 0-9 . _ -`.
+fn plain_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// The API and the pages, without demo sign-in.
 pub fn router(vault: Arc<Vault>) -> Router {
     app(vault, pages::Pages::default())
@@ -348,7 +373,7 @@ fn layered(router: Router) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(middleware::from_fn_with_state(REQUEST_TIMEOUT, time_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -356,6 +381,14 @@ fn layered(router: Router) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // A client's request id is kept only when it is short and plain; else the vault makes one.
+        .layer(axum::middleware::map_request(|mut req: Request| async move {
+            let plain = req.headers().get("x-request-id").is_none_or(|v| plain_request_id(v.as_bytes()));
+            if !plain {
+                req.headers_mut().remove("x-request-id");
+            }
+            req
+        }))
         // Only the logs' static resources say how long they may be kept (`http/logs`).
         .layer(axum::middleware::map_response(|mut r: Response| async move {
             if !r.headers().contains_key(header::CACHE_CONTROL) {
@@ -369,6 +402,50 @@ fn layered(router: Router) -> Router {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_request_past_its_time_gets_the_error_envelope() {
+        let slow = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    "late"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                std::time::Duration::from_millis(20),
+                super::time_limit,
+            ));
+        let res = slow
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()["retry-after"], "2");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "unavailable");
+        assert_eq!(
+            v["error"]["message"],
+            "the request took longer than 20 ms; try again"
+        );
+    }
+
+    #[test]
+    fn only_a_short_plain_request_id_is_kept() {
+        for ok in ["a", "req-1.2_3", &"x".repeat(64)] {
+            assert!(super::plain_request_id(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "a b", "<script>", "é", &"x".repeat(65), "a\r\nb"] {
+            assert!(!super::plain_request_id(bad.as_bytes()), "{bad}");
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn blocking_work_never_exceeds_its_permits() {

@@ -141,12 +141,17 @@ pub struct NewGuardianship {
     /// The guardian, a citizen `111:…`.
     #[schema(value_type = String)]
     pub guardian: Option<String>,
-    /// The minor, a citizen `111:…`.
+    /// The ward, a citizen `111:…`.
     #[schema(value_type = String)]
     pub ward: Option<String>,
-    /// Until when (default: the ward's 18th birthday, read from the number).
+    /// Until when. A minor's: at the latest (and by default) the ward's 18th birthday, read
+    /// from the number. An adult's: required, at most 1,826 days ahead.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// `true` registers a guardianship of an adult ward (a court's or an agreed one), which must
+    /// be said explicitly; default `false`, a minor's.
+    #[serde(default)]
+    pub adult: bool,
 }
 
 fn citizen(value: Option<String>, at: &str) -> Result<HolderCode, ApiError> {
@@ -155,7 +160,8 @@ fn citizen(value: Option<String>, at: &str) -> Result<HolderCode, ApiError> {
         .map_err(|e| ApiError::new(Reason::InvalidHolderCode, format!("{e}")).field(at))
 }
 
-/// Register a guardian to act for a minor, with the whole scope (admin).
+/// Register a guardian to act for a ward, with the whole scope (admin): a minor until 18 at the
+/// latest, an adult (`adult: true`) for a bounded term.
 #[utoipa::path(post, path = "/v1/admin/guardianships", tag = "admin", request_body = NewGuardianship,
     responses((status = 201, body = Delegation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
@@ -169,7 +175,8 @@ pub async fn create_guardianship(
     let ward = citizen(req.ward, "$.ward")?;
     let vault = state.vault.clone();
     blocking(move || {
-        let g = vault.register_guardianship(&guardian, &ward, req.expires_at, At::Now)?;
+        let g =
+            vault.register_guardianship(&guardian, &ward, req.expires_at, req.adult, At::Now)?;
         Ok((StatusCode::CREATED, Json(g)))
     })
     .await

@@ -8,7 +8,7 @@
 //! who granted it and ends — without any write — as soon as the company's 营业执照 in force names
 //! someone else: a renewal with a new representative stops the old one's delegations at once.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::ids;
 use super::layout::{self, HolderDigest};
@@ -20,6 +20,9 @@ use crate::reuse::delegation::{
 };
 use crate::store::{Change, StoreError, Table};
 use crate::verdict::Reason;
+
+/// The longest term of an adult guardianship (about five years); a minor's ends at 18.
+pub const MAX_ADULT_GUARDIANSHIP_DAYS: i64 = 1_826;
 
 /// The grantor of a guardianship.
 pub const ADMIN_GRANTOR: &str = "admin";
@@ -327,13 +330,16 @@ impl Vault {
         Ok(d)
     }
 
-    /// Registers `guardian` to act for the minor `ward` (admin), until `expires_at` or, by
-    /// default, the ward's 18th birthday.
+    /// Registers `guardian` to act for `ward` (admin). For a minor, until the ward's 18th
+    /// birthday (read from the number) or an earlier `expires_at`, never later. For an adult
+    /// (`adult`, said explicitly: a court's or an agreed guardianship), until `expires_at`, at
+    /// most [`MAX_ADULT_GUARDIANSHIP_DAYS`] ahead; it is registered again when renewed.
     pub fn register_guardianship(
         &self,
         guardian: &HolderCode,
         ward: &HolderCode,
         expires_at: Option<DateTime<Utc>>,
+        adult: bool,
         at: impl Into<At>,
     ) -> Result<Delegation, VaultError> {
         let bad = |field: &str, message: &str| {
@@ -351,19 +357,52 @@ impl Vault {
         if guardian == ward {
             return Err(bad("$.guardian", "a ward is not their own guardian"));
         }
-        let expires_at = expires_at.or_else(|| coming_of_age(ward)).ok_or_else(|| {
-            bad(
-                "$.expiresAt",
-                "the ward's birth date cannot be read: give expiresAt",
-            )
-        })?;
+        let of_age = coming_of_age(ward);
         let d = self.for_holder(&self.holder_digest(ward), at, |tx| {
             let now = tx.now();
+            let expires_at = match (adult, of_age) {
+                (false, None) => {
+                    return Err(bad(
+                        "$.ward",
+                        "the ward's birth date cannot be read from the number: a minor's guardianship ends at 18; register an adult guardianship (adult: true) with expiresAt",
+                    ))
+                }
+                (false, Some(age)) if age <= now => {
+                    return Err(bad(
+                        "$.ward",
+                        "the ward is of age: register an adult guardianship (adult: true) with expiresAt",
+                    ))
+                }
+                (false, Some(age)) => match expires_at {
+                    Some(e) if e > age => {
+                        return Err(bad(
+                            "$.expiresAt",
+                            "a minor's guardianship ends at the latest on the ward's 18th birthday",
+                        ))
+                    }
+                    e => e.unwrap_or(age),
+                },
+                (true, Some(age)) if age > now => {
+                    return Err(bad(
+                        "$.adult",
+                        "the ward is a minor: their guardianship ends at 18 (leave adult out)",
+                    ))
+                }
+                (true, _) => {
+                    let e = expires_at.ok_or_else(|| {
+                        bad("$.expiresAt", "an adult guardianship needs expiresAt")
+                    })?;
+                    if e > now + Duration::days(MAX_ADULT_GUARDIANSHIP_DAYS) {
+                        return Err(bad(
+                            "$.expiresAt",
+                            &format!("an adult guardianship lasts at most {MAX_ADULT_GUARDIANSHIP_DAYS} days; register it again to renew it"),
+                        ));
+                    }
+                    e
+                }
+            };
             if expires_at <= now {
-                return Err(bad(
-                    "$.expiresAt",
-                    "must be in the future (the ward is of age: give expiresAt for another ground)",
-                ));
+                return Err(bad("$.expiresAt", "must be in the future"));
             }
             let d = Delegation {
                 id: ids::guardianship(now),

@@ -917,3 +917,69 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
         }
     }
 }
+
+#[tokio::test]
+async fn a_minors_guardianship_ends_by_18_and_an_adults_is_explicit_and_bounded() {
+    let app = TestApp::new();
+    let admin = Some(app.tokens.admin.as_str());
+    let guardian = format!("111:{}", citizen(4));
+    let with = |first17: &str| format!("111:{first17}{}", CitizenId::check_char(first17).unwrap());
+    let minor = with("35010220120312001"); // 18 on 2030-03-12 (UTC+8)
+    let adult = with("35010219600312001");
+    let register = |body: Value| app.post("/v1/admin/guardianships", admin, body);
+    let refused = |body: &Value, field: &str| {
+        assert_eq!(
+            (code(body), body["error"]["field"].as_str()),
+            ("invalid_request", Some(field)),
+            "{body}"
+        )
+    };
+
+    // A minor: past the 18th birthday is refused (2099, 9999-12-31); before it is kept.
+    for late in [
+        "2099-01-01T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+        "2030-03-11T16:00:01Z",
+    ] {
+        let (status, body) =
+            register(json!({"guardian": guardian, "ward": minor, "expiresAt": late})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{late}");
+        refused(&body, "$.expiresAt");
+    }
+    let (status, g) =
+        register(json!({"guardian": guardian, "ward": minor, "expiresAt": "2029-01-01T00:00:00Z"}))
+            .await;
+    assert_eq!(
+        (status, &g["expiresAt"]),
+        (StatusCode::CREATED, &json!("2029-01-01T00:00:00Z")),
+        "{g}"
+    );
+    // A minor is no adult ward.
+    let (status, body) = register(
+        json!({"guardian": guardian, "ward": minor, "adult": true, "expiresAt": in_days(30)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    refused(&body, "$.adult");
+
+    // An adult: only when said explicitly, with an expiry, within five years.
+    let (status, body) = register(json!({"guardian": guardian, "ward": adult})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    refused(&body, "$.ward");
+    let (status, body) =
+        register(json!({"guardian": guardian, "ward": adult, "adult": true})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    refused(&body, "$.expiresAt");
+    let (status, body) = register(json!({"guardian": guardian, "ward": adult, "adult": true, "expiresAt": "9999-12-31T00:00:00Z"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    refused(&body, "$.expiresAt");
+    let (status, g) = register(
+        json!({"guardian": guardian, "ward": adult, "adult": true, "expiresAt": in_days(1_800)}),
+    )
+    .await;
+    assert_eq!(
+        (status, &g["relation"]),
+        (StatusCode::CREATED, &json!("guardianship")),
+        "{g}"
+    );
+}

@@ -157,3 +157,29 @@ async fn vault_log_lines_from_blocking_work_carry_the_request_id() {
     );
     assert_logged(id, "INTEGRITY FAILURE");
 }
+
+#[tokio::test]
+async fn a_clients_request_id_is_echoed_only_when_short_and_plain() {
+    let app = TestApp::new();
+    for (sent, kept) in [
+        ("client-id_1.2", true),
+        ("<img src=x onerror=alert(1)>", false),
+        (&*"a".repeat(65), false),
+        ("id with spaces", false),
+    ] {
+        let mut req = json_request(Method::GET, "/healthz", None, None);
+        req.headers_mut()
+            .insert("x-request-id", HeaderValue::from_str(sent).unwrap());
+        let res = tower::ServiceExt::oneshot(app.router.clone(), req)
+            .await
+            .unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        if kept {
+            assert_eq!(echoed, sent);
+        } else {
+            // Replaced by one the vault made (a UUID).
+            assert_ne!(echoed, sent);
+            assert_eq!(echoed.len(), 36, "{echoed}");
+        }
+    }
+}
