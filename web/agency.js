@@ -145,11 +145,9 @@
     if (!r.ok) return el.append(h('p', { class: 'error' }, errorText(r.body, r.status)));
     const list = r.body.notices || [];
     if (!list.length) return el.append(h('p', {}, t('agency.noNotices')));
-    el.append(h('ul', { class: 'notices' }, list.map((n) => {
-      const s = (n.notice && n.notice.credentialSubject) || {};
-      return h('li', {}, time(s.receivedAt || (n.notice && n.notice.validFrom)), ' · ', t('agency.sentTo', { who: n.requester }), ' · ',
-        h('span', { class: 'mono' }, String(s.licence || '')), ' · ', t('status.' + (s.status || '')));
-    })));
+    el.append(h('ul', { class: 'notices' }, list.map((n) =>
+      h('li', {}, time(n.receivedAt), ' · ', t('agency.sentTo', { n: n.requesters }), ' · ',
+        h('span', { class: 'mono' }, String(n.licence || '')), ' · ', t('status.' + (n.status || ''))))));
   }
 
   document.addEventListener('DOMContentLoaded', () => LV.init(render));

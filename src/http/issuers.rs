@@ -95,8 +95,8 @@ pub async fn deposits(
     .await
 }
 
-/// The revocation notices the caller's licences caused (issuer), newest first: to whom each went
-/// and the signed notice.
+/// The status changes of the caller's licences that caused revocation notices (issuer), newest
+/// first: each with how many approval systems it reached (not which).
 #[utoipa::path(get, path = "/v1/issuer/notices", tag = "licences", params(IssuerQuery),
     responses((status = 200, body = IssuerNotices), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),

@@ -33,16 +33,25 @@ pub struct IssuerDeposit {
     pub superseded_by: Option<String>,
 }
 
-/// A revocation notice one of the issuer's licences caused.
+/// A status change of one of the issuer's licences and how many approval systems its revocation
+/// notices reached. Not which: that the statement reached the requesters it had to is what the
+/// agency needs to know; who pulled a holder's licence is the holder's to see (docs/DECISIONS.md).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuerNotice {
+    /// The position of the statement's last notice in the issuer's notices.
     pub seq: u64,
-    /// The requester it was sent to.
-    pub requester: String,
-    /// The signed `LicenceStatusNotice`.
-    #[schema(value_type = Object)]
-    pub notice: Value,
+    /// `urn:gbt36904:…` of the licence.
+    pub licence: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<String>,
+    pub status: String,
+    /// When the vault accepted the statement (the notices went out in the same change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub received_at: Option<Value>,
+    /// How many approval systems were sent a notice.
+    pub requesters: usize,
 }
 
 /// A newest-first page and the cursor of the next one.
@@ -123,32 +132,72 @@ impl Vault {
         })
     }
 
-    /// The revocation notices the issuer's licences caused, newest first.
+    /// The status changes of the issuer's licences that caused revocation notices, newest first,
+    /// each with how many approval systems it reached; at most `limit` of them after `cursor`.
+    /// A statement's notices are consecutive in the index: a page reads on until the last one
+    /// it shows is complete.
     pub fn issuer_notices(
         &self,
         issuer: &Uscc,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<IssuerPage<IssuerNotice>, VaultError> {
-        let (entries, next) = self.issuer_index(Table::IssuerNotice, issuer, cursor, limit)?;
-        let mut items = Vec::with_capacity(entries.len());
-        for (seq, v) in entries {
-            let requester = String::from_utf8(v)
-                .map_err(|_| layout::corrupt(Table::IssuerNotice, "bad requester id"))?;
-            let stored = self
-                .store
-                .get(Table::RequesterNotice, &layout::notice(&requester, seq))?
-                .ok_or_else(|| layout::corrupt(Table::IssuerNotice, "index without its notice"))?;
-            let StoredNotice { notice, .. } = layout::decode(Table::RequesterNotice, &stored)?;
-            items.push(IssuerNotice {
-                seq,
-                requester,
-                notice,
-            });
+        let limit = page::ISSUER.clamp(limit);
+        let mut items: Vec<IssuerNotice> = Vec::new();
+        let mut position = cursor.map(str::to_owned);
+        let mut more = false;
+        'read: loop {
+            let (entries, next) =
+                self.issuer_index(Table::IssuerNotice, issuer, position.as_deref(), limit)?;
+            for (seq, v) in entries {
+                let requester = String::from_utf8(v)
+                    .map_err(|_| layout::corrupt(Table::IssuerNotice, "bad requester id"))?;
+                let stored = self
+                    .store
+                    .get(Table::RequesterNotice, &layout::notice(&requester, seq))?
+                    .ok_or_else(|| {
+                        layout::corrupt(Table::IssuerNotice, "index without its notice")
+                    })?;
+                let StoredNotice { notice, .. } = layout::decode(Table::RequesterNotice, &stored)?;
+                let s = &notice["credentialSubject"];
+                let text = |k: &str| s[k].as_str().map(str::to_owned);
+                let (licence, status) = (
+                    text("licence").unwrap_or_default(),
+                    text("status").unwrap_or_default(),
+                );
+                let received_at = s.get("receivedAt").cloned();
+                let full = items.len() == limit;
+                match items.last_mut() {
+                    Some(last)
+                        if last.licence == licence
+                            && last.status == status
+                            && last.received_at == received_at =>
+                    {
+                        last.requesters += 1;
+                        last.seq = seq;
+                    }
+                    _ if full => {
+                        more = true;
+                        break 'read;
+                    }
+                    _ => items.push(IssuerNotice {
+                        seq,
+                        licence,
+                        previous_status: text("previousStatus"),
+                        status,
+                        received_at,
+                        requesters: 1,
+                    }),
+                }
+            }
+            match next {
+                Some(n) => position = Some(n.to_string()),
+                None => break,
+            }
         }
         Ok(IssuerPage {
+            next_cursor: page::cursor_at(items.last().filter(|_| more).map(|n| n.seq)),
             items,
-            next_cursor: page::cursor_at(next),
         })
     }
 }
