@@ -9,6 +9,7 @@ mod extract;
 mod issuers;
 mod licences;
 mod lifecycle;
+pub mod limits;
 mod logs;
 mod notices;
 mod page;
@@ -52,6 +53,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub vault: Arc<Vault>,
+    /// The rate limits' shares (`http/limits`); none: not limited (the tests' own routers).
+    pub limiter: Option<Arc<limits::Limiter>>,
 }
 
 /// Runs blocking vault work off the async runtime, at most [`blocking_permits`] at a time: the work
@@ -63,8 +66,19 @@ pub struct AppState {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let permits = PERMITS.get_or_init(|| tokio::sync::Semaphore::new(blocking_permits()));
+    static PERMITS: std::sync::OnceLock<[tokio::sync::Semaphore; 2]> = std::sync::OnceLock::new();
+    let [cheap, expensive] = PERMITS.get_or_init(|| {
+        let n = blocking_permits();
+        [
+            tokio::sync::Semaphore::new(n),
+            tokio::sync::Semaphore::new((n / 2).max(1)),
+        ]
+    });
+    // Expensive work waits for its own permits, never for the cheap class's (`http/limits`).
+    let permits = match limits::current() {
+        limits::Class::Cheap => cheap,
+        limits::Class::Expensive => expensive,
+    };
     let _permit = permits.acquire().await.map_err(ApiError::internal)?;
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f)).await?
@@ -224,6 +238,10 @@ pub fn openapi_document() -> Value {
             add("401", "No valid bearer token");
             add("403", "A token of another role, or outside its scope");
         }
+        add(
+            "429",
+            "`rate_limited`: the caller's share of this class of endpoints is used up; `Retry-After` says when to come back",
+        );
         add("503", "Timed out or unavailable; nothing was changed");
     }
     open_flattened(&mut doc);
@@ -343,20 +361,24 @@ fn plain_request_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// The API and the pages, without demo sign-in.
+/// The API and the pages, without demo sign-in and without rate limits.
 pub fn router(vault: Arc<Vault>) -> Router {
-    app(vault, pages::Pages::default())
+    app(vault, pages::Pages::default(), None)
 }
 
-/// The API and the pages (SPEC §12) in front of it, under the layers every request passes.
-pub fn app(vault: Arc<Vault>, pages: pages::Pages) -> Router {
-    layered(pages::with_pages(api(vault.clone()), vault, pages))
+/// The API and the pages (SPEC §12) in front of it, under the layers every request passes; rate
+/// limited as `limits` say when given.
+pub fn app(vault: Arc<Vault>, pages: pages::Pages, limits: Option<&limits::RateLimits>) -> Router {
+    layered(pages::with_pages(api(vault.clone(), limits), vault, pages))
 }
 
 /// The JSON API's routes ([`routes`]), without the outer layers (the pages' calls reach it from
 /// inside them).
-fn api(vault: Arc<Vault>) -> Router {
-    let state = AppState { vault };
+fn api(vault: Arc<Vault>, limits: Option<&limits::RateLimits>) -> Router {
+    let state = AppState {
+        vault,
+        limiter: limits.map(|l| Arc::new(limits::Limiter::new(l))),
+    };
     routes::router(routes(), &state)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -429,7 +451,7 @@ mod tests {
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()["retry-after"], "2");
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let v = crate::jcs::parse(&body).unwrap();
         assert_eq!(v["error"]["code"], "unavailable");
         assert_eq!(
             v["error"]["message"],

@@ -10,6 +10,7 @@ use clap::Args;
 use super::{
     read_signer, write_secret, DEFAULT_DATA, DEFAULT_FIXTURES, DEFAULT_KEYS, DEFAULT_LISTEN,
 };
+use crate::http::limits::RateLimits;
 use crate::keys::{DidKey, Signer};
 use crate::store::rocks::RocksConfig;
 use crate::store::{PgStore, RocksStore, Store};
@@ -63,6 +64,23 @@ pub struct ServeOpt {
     /// Consent requests one holder may have waiting, from all approval systems.
     #[arg(long, env = "LICENCE_VAULT_MAX_PENDING_PER_HOLDER", default_value_t = PendingLimits::DEFAULT.per_holder as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_pending_per_holder: u64,
+    /// Requests per second each client address may make, whatever it asks (bursts of twice).
+    #[arg(long, env = "LICENCE_VAULT_RATE_PER_ADDRESS", default_value_t = RateLimits::default().per_address, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_per_address: u32,
+    /// Requests per second each credential may make of the cheap endpoints (bursts of twice).
+    #[arg(long, env = "LICENCE_VAULT_RATE_CHEAP", default_value_t = RateLimits::default().cheap, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_cheap: u32,
+    /// Requests per second each credential may make of the expensive endpoints (pulls, checks,
+    /// previews, lists of licences, the verifiers, batch deposits; bursts of twice).
+    #[arg(long, env = "LICENCE_VAULT_RATE_EXPENSIVE", default_value_t = RateLimits::default().expensive, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_expensive: u32,
+    /// The SHA-256 (hex) of a bearer token no rate limit counts: the benchmarks' own tokens,
+    /// named explicitly. Repeat, or `,`-separate in the environment.
+    #[arg(long = "rate-limit-exempt", env = "LICENCE_VAULT_RATE_LIMIT_EXEMPT", value_delimiter = ',', value_parser = parse_digest)]
+    pub rate_limit_exempt: Vec<[u8; 32]>,
+    /// Serve without any rate limit (a test rig behind its own limits; never in production).
+    #[arg(long, env = "LICENCE_VAULT_NO_RATE_LIMITS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    pub no_rate_limits: bool,
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
     /// Demo keys directory.
@@ -260,6 +278,24 @@ fn index_key(data: &Path, first: Option<&Path>, store: &dyn Store) -> anyhow::Re
     Ok(key)
 }
 
+fn parse_digest(s: &str) -> Result<[u8; 32], String> {
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| "64 hex digits: the SHA-256 of a bearer token".to_owned())
+}
+
+impl ServeOpt {
+    fn rate_limits(&self) -> RateLimits {
+        RateLimits {
+            per_address: self.rate_per_address,
+            cheap: self.rate_cheap,
+            expensive: self.rate_expensive,
+            exempt: self.rate_limit_exempt.iter().copied().collect(),
+        }
+    }
+}
+
 pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
     crate::init_tracing();
     let demo_keys = opt.demo.then_some(opt.keys.as_path());
@@ -349,8 +385,13 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
                 Vec::new()
             },
         };
-        axum::serve(listener, crate::http::app(vault.clone(), pages))
-            .with_graceful_shutdown(shutdown_signal())
+        let limits = (!opt.no_rate_limits).then(|| opt.rate_limits());
+        let app = crate::http::app(vault.clone(), pages, limits.as_ref());
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
             .await?;
         anyhow::Ok(())
     })?;

@@ -279,7 +279,7 @@ pub async fn list_mine(
         (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reject_all(
-    State(AppState { vault }): State<AppState>,
+    State(AppState { vault, .. }): State<AppState>,
     Me(me): Me,
     AppJson(body): AppJson<RejectAllRequest>,
 ) -> Result<Json<RejectedAll>, ApiError> {
@@ -358,7 +358,7 @@ impl FromRequestParts<AppState> for AnsweredRequest {
         (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn approve(
-    State(AppState { vault }): State<AppState>,
+    State(AppState { vault, .. }): State<AppState>,
     Me(me): Me,
     AnsweredRequest(id): AnsweredRequest,
     AppJson(body): AppJson<NarrowRequest>,
@@ -385,7 +385,7 @@ pub async fn approve(
         (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reject(
-    State(AppState { vault }): State<AppState>,
+    State(AppState { vault, .. }): State<AppState>,
     Me(me): Me,
     AnsweredRequest(id): AnsweredRequest,
     AppJson(body): AppJson<RejectRequest>,

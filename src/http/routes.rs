@@ -27,6 +27,7 @@ use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER};
+pub use super::limits::Class;
 use super::{
     delegations, issuers, licences, lifecycle, logs, notices, presentations, registries, requests,
     reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
@@ -42,11 +43,13 @@ pub fn routes() -> Vec<Route> {
     vec![
         // Licences (issuers deposit and state; holders and issuers read).
         route(routes!(licences::deposit), ISSUER, No),
-        route(routes!(licences::deposit_batch), ISSUER, No).body_limit(BATCH_BODY_LIMIT),
+        route(routes!(licences::deposit_batch), ISSUER, No)
+            .body_limit(BATCH_BODY_LIMIT)
+            .expensive(),
         route(routes!(licences::get_licence), ISSUER | HOLDER, Yes),
         route(routes!(licences::post_status), ISSUER, No),
-        route(routes!(licences::verify), REQUESTER | HOLDER | ADMIN, No),
-        route(routes!(licences::my_licences), HOLDER, Yes),
+        route(routes!(licences::verify), REQUESTER | HOLDER | ADMIN, No).expensive(),
+        route(routes!(licences::my_licences), HOLDER, Yes).expensive(),
         route(routes!(issuers::deposits), ISSUER, No),
         route(routes!(issuers::notices), ISSUER, No),
         route(routes!(lifecycle::status_list), PUBLIC, No),
@@ -75,25 +78,25 @@ pub fn routes() -> Vec<Route> {
         route(routes!(reuse::consent_action), HOLDER, Yes),
         route(routes!(reuse::consent_receipts), HOLDER, Yes),
         route(routes!(reuse::access_log), HOLDER, Yes),
-        route(routes!(reuse::summary), HOLDER, Yes),
-        route(routes!(reuse::reuse), REQUESTER, No),
-        route(routes!(reuse::check), REQUESTER, No),
+        route(routes!(reuse::summary), HOLDER, Yes).expensive(),
+        route(routes!(reuse::reuse), REQUESTER, No).expensive(),
+        route(routes!(reuse::check), REQUESTER, No).expensive(),
         route(routes!(reuse::stats), ADMIN, No),
         // Consent requests at the point of service.
-        route(routes!(requests::create), REQUESTER, No),
+        route(routes!(requests::create), REQUESTER, No).expensive(),
         route(routes!(requests::get), REQUESTER, No),
-        route(routes!(requests::list_mine), HOLDER, Yes),
-        route(routes!(requests::get_mine), HOLDER, Yes),
+        route(routes!(requests::list_mine), HOLDER, Yes).expensive(),
+        route(routes!(requests::get_mine), HOLDER, Yes).expensive(),
         route(routes!(requests::approve), HOLDER, Yes),
         route(routes!(requests::reject), HOLDER, Yes),
         route(routes!(requests::reject_all), HOLDER, Yes),
         // Notices and notifications.
         route(routes!(notices::list), REQUESTER, No),
-        route(routes!(notices::notifications), HOLDER, Yes),
+        route(routes!(notices::notifications), HOLDER, Yes).expensive(),
         route(routes!(notices::mark_read), HOLDER, Yes),
         // Acting for others.
         route(routes!(delegations::create), HOLDER, Yes),
-        route(routes!(delegations::list), HOLDER, Yes),
+        route(routes!(delegations::list), HOLDER, Yes).expensive(),
         route(routes!(delegations::revoke), HOLDER, Yes),
         route(routes!(delegations::create_guardianship), ADMIN, No),
         route(routes!(delegations::revoke_guardianship), ADMIN, No),
@@ -101,7 +104,7 @@ pub fn routes() -> Vec<Route> {
         route(routes!(presentations::create), HOLDER, Yes),
         route(routes!(presentations::list), HOLDER, Yes),
         route(routes!(presentations::cancel), HOLDER, Yes),
-        route(routes!(presentations::redeem), REQUESTER, No),
+        route(routes!(presentations::redeem), REQUESTER, No).expensive(),
         // The transparency logs (public: they hold no personal data).
         route(routes!(logs::checkpoint), PUBLIC, No),
         route(routes!(logs::tile), PUBLIC, No),
@@ -111,7 +114,7 @@ pub fn routes() -> Vec<Route> {
         route(routes!(logs::deposit), PUBLIC, No),
         route(routes!(logs::resume), ADMIN, No),
         // The VC-API verifier and the service's own.
-        route(routes!(vcapi::verify), PUBLIC, No),
+        route(routes!(vcapi::verify), PUBLIC, No).expensive(),
         route(routes!(super::openapi), PUBLIC, No),
         route(routes!(super::healthz), PUBLIC, No),
         route(routes!(super::readyz), PUBLIC, No),
@@ -153,6 +156,8 @@ pub struct Route {
     pub path: String,
     pub roles: Roles,
     pub acting_for: ActingFor,
+    /// What it costs: its rate-limit share and blocking permits (`http/limits`).
+    pub class: Class,
     body_limit: usize,
     handler: MethodRouter<AppState>,
     operation: Operation,
@@ -166,6 +171,7 @@ impl std::fmt::Debug for Route {
             .field("path", &self.path)
             .field("roles", &self.roles)
             .field("acting_for", &self.acting_for)
+            .field("class", &self.class)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +197,7 @@ fn route(
         path,
         roles: Roles(roles),
         acting_for,
+        class: Class::Cheap,
         body_limit: BODY_LIMIT,
         handler,
         operation,
@@ -202,6 +209,14 @@ impl Route {
     fn body_limit(self, limit: usize) -> Self {
         Self {
             body_limit: limit,
+            ..self
+        }
+    }
+
+    /// Work that grows with what a holder has or verifies many signatures.
+    fn expensive(self) -> Self {
+        Self {
+            class: Class::Expensive,
             ..self
         }
     }
@@ -297,7 +312,12 @@ fn merge(a: Option<MethodRouter<AppState>>, b: MethodRouter<AppState>) -> Method
 pub(super) fn router(routes: Vec<Route>, state: &AppState) -> Router<AppState> {
     let mut resources: BTreeMap<String, Resource> = BTreeMap::new();
     for r in routes {
-        let handler = r.handler.layer(DefaultBodyLimit::max(r.body_limit));
+        let handler = r.handler.layer(DefaultBodyLimit::max(r.body_limit)).layer(
+            axum::middleware::from_fn_with_state(
+                (state.limiter.clone(), r.class),
+                super::limits::limit,
+            ),
+        );
         match custom_method(&r.path) {
             Some((base, verb)) => {
                 let res = resources.entry(base.to_owned()).or_default();

@@ -524,6 +524,8 @@ pub fn serve_demo_env(
     };
     let mut child = cli_command()
         .env("RUST_LOG", "info")
+        // The suites' own load; the limits are tested over a socket (`socket.rs`).
+        .env("LICENCE_VAULT_NO_RATE_LIMITS", "true")
         .args([
             "serve",
             "--demo",
