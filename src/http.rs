@@ -352,6 +352,60 @@ async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> 
     }
 }
 
+/// A request body that says when it was read to its end.
+struct Tracked {
+    inner: axum::body::Body,
+    read: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Closes the connection after an answer given without reading the request's whole body (a
+/// `401` or `403` decided from the headers, a `413`): the unread rest would otherwise be taken
+/// for the client's next request on the connection. `Connection: close` tells the client so.
+async fn close_if_unread(req: Request, next: Next) -> Response {
+    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = {
+        let (parts, body) = req.into_parts();
+        if http_body::Body::is_end_stream(&body) {
+            read.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let body = axum::body::Body::new(Tracked {
+            inner: body,
+            read: read.clone(),
+        });
+        Request::from_parts(parts, body)
+    };
+    let mut res = next.run(req).await;
+    if !read.load(std::sync::atomic::Ordering::Relaxed) {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
 /// Whether a client's `X-Request-Id` may be kept (and logged, and echoed): 1 to 64 characters of
 /// `A-Z a-z 0-9 . _ -`.
 fn plain_request_id(id: &[u8]) -> bool {
@@ -394,6 +448,7 @@ fn api(vault: Arc<Vault>, limits: Option<&limits::RateLimits>) -> Router {
 fn layered(router: Router) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
+        .layer(middleware::from_fn(close_if_unread))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(REQUEST_TIMEOUT, time_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
