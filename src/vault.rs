@@ -278,6 +278,19 @@ impl Vault {
         &self.store
     }
 
+    /// A MAC by the vault's index secret (shared by every node of the vault) of `data` for
+    /// `purpose`: values the vault mints and later recognises without storing them (the pages'
+    /// pre-sign-in cookie). The input starts with a NUL byte, which no holder key has, so no
+    /// such MAC is a holder digest.
+    pub fn mint_mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut input = Vec::with_capacity(2 + purpose.len() + data.len());
+        input.push(0);
+        input.extend_from_slice(purpose.as_bytes());
+        input.push(0);
+        input.extend_from_slice(data);
+        self.keys.index().mac(&input)
+    }
+
     /// The keyed digest under which a holder's licences are indexed.
     pub fn holder_digest(&self, holder: &HolderCode) -> HolderDigest {
         self.keys.index().mac(holder.key().as_bytes())

@@ -25,7 +25,7 @@ use tower::ServiceExt as _;
 use super::error::ApiError;
 use super::extract::AppJson;
 use super::realm::Realm;
-use super::sessions::{random_token, same_secret, Session, Sessions};
+use super::sessions::{self, same_secret, Session, Sessions};
 use crate::auth::{Principal, Role};
 use crate::demo::SignInChoice;
 use crate::vault::Vault;
@@ -309,9 +309,11 @@ async fn session_state(
         })
         .into_response();
     }
+    // Only a value this vault minted is kept; any other is replaced.
+    let mac = |d: &[u8]| state.vault.mint_mac(PRE_COOKIE, d);
     let (pre, fresh) = match cookie(&headers, PRE_COOKIE) {
-        Some(p) if p.len() == 43 => (p.to_owned(), false),
-        _ => (random_token(), true),
+        Some(p) if sessions::minted(p, mac) => (p.to_owned(), false),
+        _ => (sessions::mint(mac), true),
     };
     let mut r = Json(SessionState {
         signed_in: false,
@@ -345,10 +347,12 @@ async fn sign_in(
     AppJson(body): AppJson<SignIn>,
     realm: Realm,
 ) -> Result<Response, ApiError> {
-    let pre = cookie(&headers, PRE_COOKIE).ok_or_else(|| {
-        ApiError::forbidden("open the page first: the sign-in cookie is missing")
-            .field("X-CSRF-Token")
-    })?;
+    let pre = cookie(&headers, PRE_COOKIE)
+        .filter(|p| sessions::minted(p, |d| state.vault.mint_mac(PRE_COOKIE, d)))
+        .ok_or_else(|| {
+            ApiError::forbidden("open the page first: the sign-in cookie is missing")
+                .field("X-CSRF-Token")
+        })?;
     check_csrf(&state, &headers, None, pre)?;
     let (token, demo_label) = match (body.token, body.demo) {
         (Some(t), None) => (t.trim().to_owned(), None),

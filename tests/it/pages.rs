@@ -322,6 +322,38 @@ async fn sign_in_needs_the_pre_sign_in_token_a_known_token_and_the_page_s_role()
     .await;
     assert_eq!((status, code(&b)), (StatusCode::FORBIDDEN, "forbidden"));
     assert_eq!(b["error"]["field"], "X-CSRF-Token");
+    // A cookie the client chose, repeated in the header as a double submit would: not one the
+    // vault minted, so refused; and the session state replaces it with one the vault mints.
+    let chosen = "A".repeat(43);
+    let (status, _, b) = exchange(
+        &app,
+        req(
+            Method::POST,
+            "/me/session",
+            Some(&format!("lv_pre={chosen}")),
+            Some(&chosen),
+            Some(json!({"token": app.tokens.holder_company})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&b), &b["error"]["field"]),
+        (StatusCode::FORBIDDEN, "forbidden", &json!("X-CSRF-Token"))
+    );
+    let (_, headers, state) = exchange(
+        &app,
+        req(
+            Method::GET,
+            "/me/session",
+            Some(&format!("lv_pre={chosen}")),
+            None,
+            None,
+        ),
+    )
+    .await;
+    let (pre, _) = set_cookie(&headers, "lv_pre").expect("a minted cookie replaces the chosen one");
+    assert_ne!(pre, format!("lv_pre={chosen}"));
+    assert_eq!(pre, format!("lv_pre={}", state["csrf"].as_str().unwrap()));
     // An unknown token, another role's token, a body with neither or both members.
     assert_eq!(
         sign_in(&app, "me", "lv_nope")
