@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash drill bench fresh-clone-check
+.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash drill flood bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -46,6 +46,12 @@ test-ha:
 ## schemathesis against /v1/openapi.json with every role's token: no 5xx, no undocumented status.
 api-fuzz:
 	scripts/api-fuzz.sh 20
+
+## One holder flooded with 40,000 consent requests on the real server, rate limits on; the other
+## principals' latency beside an idle run (docs/OPERATIONS.md, "Rate limits and caps").
+flood:
+	$(CARGO) build --release --bin licence-vault
+	scripts/flood.py $(CARGO_TARGET_DIR)/release/licence-vault --requests 40000
 
 ## The pages (/me, /verify, /agency) in headless Chromium against the real server (tests/web).
 web-test:
