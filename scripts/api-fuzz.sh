@@ -35,7 +35,9 @@ TOKENS=$WORK/data/demo-tokens.json
 token() { python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"t": t}))' "$TOKENS" "$1"; }
 
 failed=0
-for role in none admin issuer requester holder; do
+# The admin last: its fuzzing may rotate the vault key to one this server does not hold, after
+# which signing answers 503 vault_key_unavailable (as documented) for every later role.
+for role in none issuer requester holder admin; do
   case $role in
     none) header=() ;;
     admin) header=(-H "Authorization: Bearer $(token 't["admin"]')") ;;

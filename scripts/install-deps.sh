@@ -5,7 +5,8 @@
 # under the build cache, cargo-fuzz with a nightly toolchain (the parser fuzzer), and for the page
 # tests Debian's Chromium, a Chinese font, Node.js and the pinned node packages of tests/web,
 # Debian's PostgreSQL server for the suite's run on PostgreSQL, and SoftHSM2 with opensc for the
-# keys kept in a PKCS#11 module, and Go with golang.org/x/mod for the logs' outside checker.
+# keys kept in a PKCS#11 module, Go with golang.org/x/mod for the logs' outside checker, and
+# valgrind (callgrind) for the instruction-count comparisons of the suite.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,8 @@ command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 # and note packages, both from Debian, built offline with GO111MODULE=off.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
+# Existence oracles are compared by instruction counts, not wall time (tests/it/oracle.rs).
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -283,11 +283,7 @@ impl Vault {
     /// pre-sign-in cookie). The input starts with a NUL byte, which no holder key has, so no
     /// such MAC is a holder digest.
     pub fn mint_mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
-        let mut input = Vec::with_capacity(2 + purpose.len() + data.len());
-        input.push(0);
-        input.extend_from_slice(purpose.as_bytes());
-        input.push(0);
-        input.extend_from_slice(data);
+        let input = [&[0][..], purpose.as_bytes(), &[0], data].concat();
         self.keys.index().mac(&input)
     }
 

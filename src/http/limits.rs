@@ -110,12 +110,14 @@ impl Limiter {
         }
     }
 
-    /// `Ok` if the request fits its shares; else how many seconds until it would.
+    /// `Ok` if the request fits its shares; else how many seconds until it would. `class` is none
+    /// for a call that the handler refuses from its headers alone (no credential where one is
+    /// needed): only the address share counts it, and the caller gets the `401` it needs to see.
     fn check(
         &self,
         address: IpAddr,
         credential: Option<[u8; 32]>,
-        class: Class,
+        class: Option<Class>,
     ) -> Result<(), u64> {
         if credential.is_some_and(|c| self.exempt.contains(&c)) {
             return Ok(());
@@ -130,8 +132,9 @@ impl Limiter {
         self.address.check_key(&address).map_err(wait)?;
         let key = credential.unwrap_or_else(|| Sha256::digest(address.to_string()).into());
         match class {
-            Class::Cheap => self.cheap.check_key(&key),
-            Class::Expensive => self.expensive.check_key(&key),
+            None => Ok(()),
+            Some(Class::Cheap) => self.cheap.check_key(&key),
+            Some(Class::Expensive) => self.expensive.check_key(&key),
         }
         .map_err(wait)
     }
@@ -158,8 +161,9 @@ fn credential(req: &Request) -> Option<[u8; 32]> {
 
 /// The route layer: counts the request against its shares, then serves it with its class set
 /// for [`super::blocking`].
+/// `public`: the route needs no credential.
 pub async fn limit(
-    State((limiter, class)): State<(Option<Arc<Limiter>>, Class)>,
+    State((limiter, class, public)): State<(Option<Arc<Limiter>>, Class, bool)>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -168,7 +172,9 @@ pub async fn limit(
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        if let Err(secs) = limiter.check(address, credential(&req), class) {
+        let credential = credential(&req);
+        let counted = (public || credential.is_some()).then_some(class);
+        if let Err(secs) = limiter.check(address, credential, counted) {
             let mut res = ApiError::new(
                 Reason::RateLimited,
                 format!("too many requests from this caller; try again in {secs} s"),
@@ -198,17 +204,20 @@ mod tests {
         let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let (a, b) = (Some([1; 32]), Some([2; 32]));
         for _ in 0..6 {
-            assert_eq!(limiter.check(here, a, Class::Cheap), Ok(()));
+            assert_eq!(limiter.check(here, a, Some(Class::Cheap)), Ok(()));
         }
-        assert_eq!(limiter.check(here, a, Class::Cheap), Err(1));
+        assert_eq!(limiter.check(here, a, Some(Class::Cheap)), Err(1));
         // Another caller, and the same caller's other class, have their own shares.
-        assert_eq!(limiter.check(here, b, Class::Cheap), Ok(()));
-        assert_eq!(limiter.check(here, a, Class::Expensive), Ok(()));
-        assert_eq!(limiter.check(here, a, Class::Expensive), Ok(()));
-        assert_eq!(limiter.check(here, a, Class::Expensive), Err(1));
+        assert_eq!(limiter.check(here, b, Some(Class::Cheap)), Ok(()));
+        assert_eq!(limiter.check(here, a, Some(Class::Expensive)), Ok(()));
+        assert_eq!(limiter.check(here, a, Some(Class::Expensive)), Ok(()));
+        assert_eq!(limiter.check(here, a, Some(Class::Expensive)), Err(1));
         // An exempt credential is never counted.
         for _ in 0..100 {
-            assert_eq!(limiter.check(here, Some([7; 32]), Class::Expensive), Ok(()));
+            assert_eq!(
+                limiter.check(here, Some([7; 32]), Some(Class::Expensive)),
+                Ok(())
+            );
         }
     }
 
@@ -222,10 +231,10 @@ mod tests {
         });
         let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for i in 0..4 {
-            assert_eq!(limiter.check(here, Some([i; 32]), Class::Cheap), Ok(()));
+            assert_eq!(limiter.check(here, Some([i; 32]), None), Ok(()));
         }
-        assert_eq!(limiter.check(here, Some([9; 32]), Class::Cheap), Err(1));
+        assert_eq!(limiter.check(here, Some([9; 32]), None), Err(1));
         let there = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(limiter.check(there, Some([9; 32]), Class::Cheap), Ok(()));
+        assert_eq!(limiter.check(there, Some([9; 32]), None), Ok(()));
     }
 }

@@ -314,7 +314,7 @@ pub(super) fn router(routes: Vec<Route>, state: &AppState) -> Router<AppState> {
     for r in routes {
         let handler = r.handler.layer(DefaultBodyLimit::max(r.body_limit)).layer(
             axum::middleware::from_fn_with_state(
-                (state.limiter.clone(), r.class),
+                (state.limiter.clone(), r.class, r.roles.is_public()),
                 super::limits::limit,
             ),
         );

@@ -26,6 +26,7 @@ mod nodes;
 mod notices;
 mod notifications;
 mod operations;
+mod oracle;
 mod pages;
 mod presentations;
 mod requests;
