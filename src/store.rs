@@ -73,6 +73,10 @@ pub enum Table {
     /// and the expiry. Answered ones leave it in the answer's change; expired ones are pruned by
     /// the next request (so it holds at most the per-holder cap).
     HolderPending,
+    /// A holder's summary per matter (what `GET /v1/me/summary` shows), kept with each access
+    /// record that provided something, once built from the holder's log (the digest alone marks
+    /// it built).
+    HolderSummary,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -110,7 +114,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 34] = [
+    pub const ALL: [Table; 35] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -145,6 +149,7 @@ impl Table {
         Table::LogTile,
         Table::LogLeaf,
         Table::HolderPending,
+        Table::HolderSummary,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -156,6 +161,7 @@ impl Table {
             | Table::HolderAccess
             | Table::HolderRequest
             | Table::HolderPending
+            | Table::HolderSummary
             | Table::HolderPresentation
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
@@ -199,6 +205,7 @@ impl Table {
             Table::LogTile => "logtile_hashes",
             Table::LogLeaf => "leafhash_index",
             Table::HolderPending => "holderdigest_pendingrequest",
+            Table::HolderSummary => "holderdigest_summary",
         }
     }
 }

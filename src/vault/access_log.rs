@@ -124,7 +124,7 @@ pub struct AccessPage {
 }
 
 /// Per matter, what the holder did not have to upload again (SPEC §10, `GET /v1/me/summary`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MatterSummary {
     pub matter: String,
@@ -453,9 +453,83 @@ impl Vault {
         Ok(records)
     }
 
-    /// The holder's summary, from the whole access log: per matter, the licences provided
-    /// without being uploaded again, and when.
+    /// The holder's summary: per matter, the licences provided without being uploaded again,
+    /// and when. Read from `holderdigest_summary` (one entry per matter), built once from the
+    /// whole access log under the holder's lock the first time it is asked for, and kept by every
+    /// access record after: no read grows with the log.
     pub fn holder_summary(&self, holder: &HolderCode) -> Result<HolderSummary, VaultError> {
+        let digest = self.holder_digest(holder);
+        let built = layout::holder_summary_built(&digest);
+        if self.store.get(Table::HolderSummary, &built)?.is_none() {
+            self.for_holder(&digest, super::At::Now, |tx| {
+                if self.store.get(Table::HolderSummary, &built)?.is_some() {
+                    return Ok(());
+                }
+                for m in self.summary_from_log(holder)?.into_values() {
+                    tx.change().put(
+                        Table::HolderSummary,
+                        layout::holder_summary(&digest, &m.matter),
+                        layout::encode(&m),
+                    );
+                }
+                tx.change()
+                    .put(Table::HolderSummary, built.clone(), Vec::new());
+                Ok(())
+            })?;
+        }
+        let mut matters = Vec::new();
+        for (k, v) in self
+            .store
+            .scan(Table::HolderSummary, &digest, false, usize::MAX)?
+        {
+            if k != built {
+                matters.push(layout::decode::<MatterSummary>(Table::HolderSummary, &v)?);
+            }
+        }
+        matters.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.matter.cmp(&b.matter)));
+        Ok(HolderSummary {
+            licences_provided: matters.iter().map(|m| m.licences_provided).sum(),
+            matters,
+        })
+    }
+
+    /// Counts `record` in the holder's summary, in `change` (the caller holds the holder's lock):
+    /// only once the summary is built (until then, building it will count the record).
+    pub(super) fn count_access(
+        &self,
+        change: &mut Change,
+        digest: &HolderDigest,
+        record: &AccessRecord,
+    ) -> Result<(), StoreError> {
+        let provided = record
+            .outcomes
+            .iter()
+            .filter(|o| o.outcome == Outcome::Provided)
+            .count() as u64;
+        if provided == 0
+            || record.kind == AccessKind::InPerson
+            || self
+                .store
+                .get(Table::HolderSummary, &layout::holder_summary_built(digest))?
+                .is_none()
+        {
+            return Ok(());
+        }
+        let key = layout::holder_summary(digest, &record.matter);
+        let mut m = match self.store.get(Table::HolderSummary, &key)? {
+            Some(v) => layout::decode(Table::HolderSummary, &v)?,
+            None => MatterSummary::new(record),
+        };
+        m.count(record, provided);
+        change.put(Table::HolderSummary, key, layout::encode(&m));
+        Ok(())
+    }
+
+    /// The summary per matter from the whole access log.
+    fn summary_from_log(
+        &self,
+        holder: &HolderCode,
+    ) -> Result<BTreeMap<String, MatterSummary>, VaultError> {
         let mut by_matter: BTreeMap<String, MatterSummary> = BTreeMap::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -470,38 +544,42 @@ impl Vault {
                 if provided == 0 || r.kind == AccessKind::InPerson {
                     continue;
                 }
-                let m = by_matter
+                by_matter
                     .entry(r.matter.clone())
-                    .or_insert_with(|| MatterSummary {
-                        matter: r.matter.clone(),
-                        matter_name: r.matter_name.clone(),
-                        licences_provided: 0,
-                        pulls: 0,
-                        checks: 0,
-                        first_at: r.at,
-                        last_at: r.at,
-                    });
-                match r.kind {
-                    AccessKind::Pull => {
-                        m.pulls += 1;
-                        m.licences_provided += provided;
-                    }
-                    AccessKind::Check => m.checks += 1,
-                    AccessKind::InPerson => {}
-                }
-                m.first_at = m.first_at.min(r.at);
-                m.last_at = m.last_at.max(r.at);
+                    .or_insert_with(|| MatterSummary::new(r))
+                    .count(r, provided);
             }
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
-                None => break,
+                None => return Ok(by_matter),
             }
         }
-        let mut matters: Vec<MatterSummary> = by_matter.into_values().collect();
-        matters.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.matter.cmp(&b.matter)));
-        Ok(HolderSummary {
-            licences_provided: matters.iter().map(|m| m.licences_provided).sum(),
-            matters,
-        })
+    }
+}
+
+impl MatterSummary {
+    fn new(r: &AccessRecord) -> Self {
+        Self {
+            matter: r.matter.clone(),
+            matter_name: r.matter_name.clone(),
+            licences_provided: 0,
+            pulls: 0,
+            checks: 0,
+            first_at: r.at,
+            last_at: r.at,
+        }
+    }
+
+    fn count(&mut self, r: &AccessRecord, provided: u64) {
+        match r.kind {
+            AccessKind::Pull => {
+                self.pulls += 1;
+                self.licences_provided += provided;
+            }
+            AccessKind::Check => self.checks += 1,
+            AccessKind::InPerson => {}
+        }
+        self.first_at = self.first_at.min(r.at);
+        self.last_at = self.last_at.max(r.at);
     }
 }

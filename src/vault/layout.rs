@@ -229,6 +229,16 @@ pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
         .ok_or_else(|| corrupt(Table::HolderRequest, "bad request id in key"))
 }
 
+/// The key of a holder's summary of one matter in `holderdigest_summary`.
+pub fn holder_summary(holder: &HolderDigest, matter: &str) -> Vec<u8> {
+    consent(holder, matter)
+}
+
+/// The key that marks a holder's summary built (the digest alone, first in the holder's range).
+pub fn holder_summary_built(holder: &HolderDigest) -> Vec<u8> {
+    holder.to_vec()
+}
+
 /// The key of a pending request in its holder's `holderdigest_pendingrequest` (ids start with
 /// their time, so the oldest come first).
 pub fn holder_pending(holder: &HolderDigest, id: &str) -> Vec<u8> {

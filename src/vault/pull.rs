@@ -206,6 +206,7 @@ impl Vault {
         }
         fill(&mut record, &decisions);
         let record_digest = self.chain_access(digest, &mut record)?;
+        self.count_access(tx.change(), digest, &record)?;
         let (stats, log) = write_pull(
             tx.change(),
             ask,
