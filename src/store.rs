@@ -77,6 +77,10 @@ pub enum Table {
     /// record that provided something, once built from the holder's log (the digest alone marks
     /// it built).
     HolderSummary,
+    /// A company's licences that name a legal representative, by the representative: company
+    /// digest ‖ representative digest ‖ licence id. Who may be the representative is found by
+    /// one lookup, the same work whatever the company holds.
+    CompanyRepresentative,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -114,7 +118,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 35] = [
+    pub const ALL: [Table; 36] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -150,6 +154,7 @@ impl Table {
         Table::LogLeaf,
         Table::HolderPending,
         Table::HolderSummary,
+        Table::CompanyRepresentative,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -162,6 +167,7 @@ impl Table {
             | Table::HolderRequest
             | Table::HolderPending
             | Table::HolderSummary
+            | Table::CompanyRepresentative
             | Table::HolderPresentation
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
@@ -206,6 +212,7 @@ impl Table {
             Table::LogLeaf => "leafhash_index",
             Table::HolderPending => "holderdigest_pendingrequest",
             Table::HolderSummary => "holderdigest_summary",
+            Table::CompanyRepresentative => "companydigest_representative",
         }
     }
 }

@@ -88,6 +88,9 @@ pub struct Checked {
     pub leaf: Vec<u8>,
     /// Its key in the holder index.
     pub holder_key: Vec<u8>,
+    /// Its key in the company's representative index, when its type names a legal
+    /// representative and it names one.
+    pub representative_key: Option<Vec<u8>>,
 }
 
 /// What the vault records about a deposited licence, besides its bytes.
@@ -259,6 +262,7 @@ impl Vault {
         vault.reload_registries()?;
         vault.load_reuse_stats()?;
         vault.index_pending()?;
+        vault.index_representatives()?;
         vault.begin_logs();
         Ok(vault)
     }

@@ -14,11 +14,12 @@ use super::ids;
 use super::layout::{self, HolderDigest};
 use super::{At, Vault, VaultError};
 use crate::codes::{mask, HolderCode, CODE_TYPE_CITIZEN, CODE_TYPE_USCC};
-use crate::registry::{FieldRole, HolderCategory};
+use crate::licence::Licence;
+use crate::registry::{FieldRole, HolderCategory, Registries};
 use crate::reuse::delegation::{
     self, coming_of_age, Acting, Basis, Delegation, NewDelegation, Relation, Scope,
 };
-use crate::store::{Change, StoreError, Table};
+use crate::store::{Change, StoreError, Table, HOLDER_DIGEST_LEN};
 use crate::verdict::Reason;
 
 /// The longest term of an adult guardianship (about five years); a minor's ends at 18.
@@ -26,6 +27,17 @@ pub const MAX_ADULT_GUARDIANSHIP_DAYS: i64 = 1_826;
 
 /// The grantor of a guardianship.
 pub const ADMIN_GRANTOR: &str = "admin";
+
+fn no_authorisation(holder: &HolderCode) -> VaultError {
+    VaultError::new(
+        Reason::Forbidden,
+        "Acting-For",
+        format!(
+            "no delegation in force lets you act for {}",
+            mask(holder.code())
+        ),
+    )
+}
 
 fn not_found() -> VaultError {
     VaultError::new(Reason::NotFound, "id", "no such delegation")
@@ -79,8 +91,109 @@ impl Vault {
             .and_then(|(_, rep)| HolderCode::new(CODE_TYPE_CITIZEN, rep.as_str()).ok()))
     }
 
+    /// The citizen a licence of a legal-person type names as the legal representative, if it
+    /// names one.
+    pub(super) fn representative_of(&self, reg: &Registries, lic: &Licence) -> Option<HolderCode> {
+        let ty = reg.types.get(&lic.type_code)?;
+        if ty.holder_category != HolderCategory::LegalPerson {
+            return None;
+        }
+        let rep = ty.legal_representative(&lic.fields)?;
+        HolderCode::new(CODE_TYPE_CITIZEN, rep.as_str()).ok()
+    }
+
+    /// Whether any licence of the company names `actor` as its legal representative (one
+    /// lookup: the same work for every company, whatever it holds).
+    fn ever_named(&self, company: &HolderDigest, actor: &HolderDigest) -> Result<bool, StoreError> {
+        Ok(!self
+            .store
+            .scan(
+                Table::CompanyRepresentative,
+                &layout::company_representative(company, actor),
+                false,
+                1,
+            )?
+            .is_empty())
+    }
+
+    /// Puts the representatives named by the licences of a store written before the
+    /// representative index into it, once (at open, in chunks of the holder index).
+    pub(super) fn index_representatives(&self) -> Result<(), StoreError> {
+        if self
+            .store
+            .get(Table::Meta, layout::REPRESENTATIVES_INDEXED)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let reg = self.registries();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let chunk = match &after {
+                None => self.store.scan(Table::HolderLicence, b"", false, 4096)?,
+                Some(k) => self
+                    .store
+                    .scan_after(Table::HolderLicence, b"", k, false, 4096)?,
+            };
+            let Some((last, _)) = chunk.last() else { break };
+            after = Some(last.clone());
+            let mut change = Change::durable();
+            for (k, _) in &chunk {
+                let id = layout::holder_licence_id(k)?;
+                let legal = reg
+                    .types
+                    .get(&id.type_code())
+                    .is_some_and(|t| t.holder_category == HolderCategory::LegalPerson);
+                if !legal {
+                    continue;
+                }
+                let Some(doc) = self
+                    .store
+                    .get(Table::LicenceDocument, layout::licence(&id))?
+                else {
+                    continue;
+                };
+                // Parsed only: who it names is a candidate, verified when it is relied on.
+                let Some(lic) = crate::jcs::parse(&doc)
+                    .ok()
+                    .and_then(|v| Licence::parse(&v).ok())
+                else {
+                    continue;
+                };
+                if let Some(rep) = self.representative_of(&reg, &lic) {
+                    let company: HolderDigest = k
+                        .get(..HOLDER_DIGEST_LEN)
+                        .and_then(|d| d.try_into().ok())
+                        .ok_or_else(|| layout::corrupt(Table::HolderLicence, "short key"))?;
+                    change.put(
+                        Table::CompanyRepresentative,
+                        layout::company_representative_licence(
+                            &company,
+                            &self.holder_digest(&rep),
+                            &id,
+                        ),
+                        Vec::new(),
+                    );
+                }
+            }
+            if !change.is_empty() {
+                self.store.commit(change)?;
+            }
+        }
+        let mut change = Change::durable();
+        change.put(
+            Table::Meta,
+            layout::REPRESENTATIVES_INDEXED,
+            layout::encode(&Utc::now()),
+        );
+        self.store.commit(change)
+    }
+
     /// Whether `actor` may act for `holder` now, and within what: the holder itself, the
     /// company's legal representative, or a delegate or guardian with an authorisation in force.
+    /// A caller who is neither named by any of the company's licences nor given an authorisation
+    /// is refused after two lookups, the same work whatever the company holds: the refusal tells
+    /// nothing of its licences (whether a 营业执照 is in force).
     pub fn acting(
         &self,
         actor: &HolderCode,
@@ -89,6 +202,11 @@ impl Vault {
     ) -> Result<Acting, VaultError> {
         if actor == holder {
             return Ok(Acting::own(holder.clone()));
+        }
+        let (actor_digest, holder_digest) = (self.holder_digest(actor), self.holder_digest(holder));
+        let received = self.received_from(&actor_digest, &holder_digest)?;
+        if received.is_empty() && !self.ever_named(&holder_digest, &actor_digest)? {
+            return Err(no_authorisation(holder));
         }
         let rep = self.legal_representative(holder, now)?;
         if rep.as_ref() == Some(actor) {
@@ -99,9 +217,8 @@ impl Vault {
                 basis: Basis::Representative,
             });
         }
-        let (actor_digest, holder_digest) = (self.holder_digest(actor), self.holder_digest(holder));
         let mut found: Option<(String, Scope)> = None;
-        for d in self.received_from(&actor_digest, &holder_digest)? {
+        for d in received {
             if !d.lets_act(rep.as_ref(), now) {
                 continue;
             }
@@ -124,14 +241,7 @@ impl Vault {
                 scope,
                 basis: Basis::Authorised(id),
             }),
-            None => Err(VaultError::new(
-                Reason::Forbidden,
-                "Acting-For",
-                format!(
-                    "no delegation in force lets you act for {}",
-                    mask(holder.code())
-                ),
-            )),
+            None => Err(no_authorisation(holder)),
         }
     }
 

@@ -243,6 +243,7 @@ impl Vault {
             sha256,
             holder_key,
             leaf,
+            representative_key,
         } = checked;
         let existing = match (plan.in_batch.get(&lic.id), stored) {
             (Some((s, r)), _) => Some((s.clone(), r.clone())),
@@ -314,6 +315,9 @@ impl Vault {
             .put(Table::LicenceDocument, key, bytes)
             .put(Table::LicenceMeta, key, layout::encode(&meta))
             .put(Table::HolderLicence, holder_key, Vec::new());
+        if let Some(k) = representative_key {
+            plan.change.put(Table::CompanyRepresentative, k, Vec::new());
+        }
         plan.in_batch.insert(lic.id, (sha256, receipt.clone()));
         Ok(Ok((true, receipt)))
     }
@@ -431,10 +435,15 @@ impl Vault {
                     (None, Some(licence)) => {
                         let bytes = std::mem::take(canonical);
                         let sha256 = hex::encode(Sha256::digest(&bytes));
-                        let holder_key = layout::holder_licence(
-                            &self.holder_digest(&licence.holder),
-                            &licence.id,
-                        );
+                        let holder_digest = self.holder_digest(&licence.holder);
+                        let holder_key = layout::holder_licence(&holder_digest, &licence.id);
+                        let representative_key = self.representative_of(reg, &licence).map(|rep| {
+                            layout::company_representative_licence(
+                                &holder_digest,
+                                &self.holder_digest(&rep),
+                                &licence.id,
+                            )
+                        });
                         let leaf = jcs::canonicalize(&crate::tlog::leaves::deposit(
                             now,
                             &sha256,
@@ -451,6 +460,7 @@ impl Vault {
                             bytes,
                             sha256,
                             holder_key,
+                            representative_key,
                         })
                     }
                     (Some(c), _) => Err(check_rejection(c, p)),

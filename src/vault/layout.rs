@@ -229,6 +229,30 @@ pub fn holder_request_id(key: &[u8]) -> Result<&str, StoreError> {
         .ok_or_else(|| corrupt(Table::HolderRequest, "bad request id in key"))
 }
 
+/// The prefix of the licences of `company` that name `representative` in
+/// `companydigest_representative`.
+pub fn company_representative(company: &HolderDigest, representative: &HolderDigest) -> Vec<u8> {
+    [&company[..], &representative[..]].concat()
+}
+
+/// The key of `licence` of `company`, naming `representative`, in `companydigest_representative`.
+pub fn company_representative_licence(
+    company: &HolderDigest,
+    representative: &HolderDigest,
+    licence: &LicenceId,
+) -> Vec<u8> {
+    [
+        &company[..],
+        &representative[..],
+        licence.as_str().as_bytes(),
+    ]
+    .concat()
+}
+
+/// Set once the representatives of a store written before `companydigest_representative` are in
+/// it (`Vault::index_representatives`).
+pub const REPRESENTATIVES_INDEXED: &[u8] = b"representatives_indexed";
+
 /// The key of a holder's summary of one matter in `holderdigest_summary`.
 pub fn holder_summary(holder: &HolderDigest, matter: &str) -> Vec<u8> {
     consent(holder, matter)

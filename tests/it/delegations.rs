@@ -983,3 +983,34 @@ async fn a_minors_guardianship_ends_by_18_and_an_adults_is_explicit_and_bounded(
         "{g}"
     );
 }
+
+#[test]
+fn a_legal_representative_of_a_store_from_before_the_representative_index_still_acts() {
+    use licence_vault::store::{Change, Table};
+    let dir = tempfile::tempdir().unwrap();
+    let company: HolderCode = format!("001:{COMPANY}").parse().unwrap();
+    let rep: HolderCode = format!("111:{REPRESENTATIVE}").parse().unwrap();
+    {
+        let vault = open(dir.path());
+        seed_registries(&vault);
+        let licence = sign(&business_licence("IDX0001", COMPANY), "scjgj");
+        vault.deposit(&uscc(MARKET), &licence, Utc::now()).unwrap();
+        assert!(vault.acting(&rep, &company, Utc::now()).is_ok());
+        // What an older vault wrote: no representative index, no mark.
+        let store = vault.store();
+        let mut c = Change::durable();
+        for (k, _) in store
+            .scan(Table::CompanyRepresentative, b"", false, 10)
+            .unwrap()
+        {
+            c.delete(Table::CompanyRepresentative, k);
+        }
+        c.delete(Table::Meta, b"representatives_indexed".to_vec());
+        store.commit(c).unwrap();
+        let refused = vault.acting(&rep, &company, Utc::now()).unwrap_err();
+        assert!(matches!(refused, VaultError::Rejected(ref r) if r.reason == Reason::Forbidden));
+    }
+    let vault = open(dir.path());
+    let acting = vault.acting(&rep, &company, Utc::now()).unwrap();
+    assert_eq!(acting.actor, rep);
+}
