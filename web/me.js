@@ -91,10 +91,16 @@
 
   // ----- licences -----------------------------------------------------------------------------
   async function licences(el) {
-    const r = await api('GET', '/v1/me/licences');
-    if (!r.ok) return failed(el, r);
+    // A page at a time (at most 200 each), all of them.
+    let list = [];
+    let cursor = null;
+    do {
+      const r = await api('GET', '/v1/me/licences?limit=200' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      if (!r.ok) return failed(el, r);
+      list = list.concat(r.body.licences || []);
+      cursor = r.body.nextCursor;
+    } while (cursor);
     clear(el);
-    const list = r.body.licences || [];
     if (!list.length) el.append(h('p', {}, t('licences.none')));
     for (const l of list) {
       const doc = l.licence || {};

@@ -1,18 +1,20 @@
 //! Deposit, read and verify licences.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
     acting_for, Allow, AppJson, JsonDoc, LicencePath, Me, ADMIN, HOLDER, ISSUER, REQUESTER,
 };
+use super::reuse::query_error;
 use super::{blocking, AppState};
 use crate::auth::Principal;
 use crate::codes::LicenceId;
@@ -277,28 +279,62 @@ pub async fn verify(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct MyLicences {
+    /// In identifier order.
     pub licences: Vec<LicenceView>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
-/// The caller's own licences (holder), each with its status and a fresh verdict.
-#[utoipa::path(get, path = "/v1/me/licences", tag = "holder",
-    responses((status = 200, body = MyLicences), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+/// A page of the caller's licences.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MyLicencesQuery {
+    /// At most this many (default 100, at most 200).
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The caller's own licences (holder), each with its status and a fresh verdict, a page at a
+/// time (a delegate's: those of its scope).
+#[utoipa::path(get, path = "/v1/me/licences", tag = "holder", params(MyLicencesQuery),
+    responses((status = 200, body = MyLicences), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn my_licences(
     State(state): State<AppState>,
     Me(me): Me,
+    query: Result<Query<MyLicencesQuery>, QueryRejection>,
 ) -> Result<Json<MyLicences>, ApiError> {
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let limit = super::page::limit(q.limit, crate::vault::page::LICENCES)?;
+    // The cursor is the id of the last licence of the previous page, which the caller was shown.
+    let after = q
+        .cursor
+        .map(|c| {
+            c.parse::<LicenceId>().map_err(|_| {
+                ApiError::new(Reason::InvalidRequest, "not a cursor this feed gave").field("cursor")
+            })
+        })
+        .transpose()?;
     let vault = state.vault.clone();
     blocking(move || {
-        let list = vault.holder_licences(&me.holder, Utc::now())?;
         let reg = vault.registries();
+        let (list, next) =
+            vault.holder_licence_page(&me.holder, after.as_ref(), limit, Utc::now(), |id| {
+                me.allows_type(&reg, &id.type_code())
+            })?;
         let licences = list
             .into_iter()
-            .filter(|e| me.allows_type(&reg, &e.id.type_code()))
             .map(|e| LicenceView::build(&vault, e))
             .collect::<Result<_, _>>()?;
-        Ok(Json(MyLicences { licences }))
+        Ok(Json(MyLicences {
+            licences,
+            next_cursor: next.map(|id| id.to_string()),
+        }))
     })
     .await
 }

@@ -171,6 +171,58 @@ impl Vault {
         Ok(out)
     }
 
+    /// A page of the holder's licences that `shown` lets through (a delegate's scope), in
+    /// identifier order after the licence `after`, each freshly verified: at most `limit`, and
+    /// the id to continue after when a later shown one exists. Only the page is read and
+    /// verified; the rest of the index is stepped over by key.
+    pub fn holder_licence_page(
+        &self,
+        holder: &HolderCode,
+        after: Option<&LicenceId>,
+        limit: usize,
+        now: DateTime<Utc>,
+        shown: impl Fn(&LicenceId) -> bool,
+    ) -> Result<(Vec<Extracted>, Option<LicenceId>), StoreError> {
+        let digest = self.holder_digest(holder);
+        let mut ids = Vec::new();
+        let mut from = after.map(|a| layout::holder_licence(&digest, a));
+        'scan: loop {
+            let chunk = match &from {
+                None => self
+                    .store
+                    .scan(Table::HolderLicence, &digest, false, limit + 1)?,
+                Some(k) => {
+                    self.store
+                        .scan_after(Table::HolderLicence, &digest, k, false, limit + 1)?
+                }
+            };
+            let full = chunk.len() == limit + 1;
+            from = chunk.last().map(|(k, _)| k.clone());
+            for (k, _) in chunk {
+                let id = layout::holder_licence_id(&k)?;
+                if shown(&id) {
+                    ids.push(id);
+                    if ids.len() > limit {
+                        break 'scan;
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let next = ids.last().filter(|_| more).cloned();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(e) = self.extract(id, now)? {
+                out.push(e);
+            }
+        }
+        Ok((out, next))
+    }
+
     /// The licence `id` with a fresh verdict, as `principal` may read it (its issuer, its
     /// holder); `None` for a licence that does not exist and for one that is not theirs alike.
     /// Which is decided first, by one index lookup that costs the same either way, before anything

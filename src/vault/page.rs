@@ -31,6 +31,11 @@ pub const NOTIFICATIONS: PageSize = PageSize {
     default: 50,
     max: 200,
 };
+/// A holder's licences, in identifier order, each verified afresh.
+pub const LICENCES: PageSize = PageSize {
+    default: 100,
+    max: 200,
+};
 /// A holder's pending consent requests, newest first, each with its preview (which verifies
 /// licences): smaller pages.
 pub const CONSENT_REQUESTS: PageSize = PageSize {

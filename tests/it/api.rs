@@ -756,3 +756,64 @@ async fn remembered_tokens_are_forgotten_when_revoked() {
     );
     assert!(!app.vault.revoke_token(&id).unwrap());
 }
+
+#[tokio::test]
+async fn a_holders_licences_come_a_page_at_a_time_each_verified() {
+    let app = TestApp::new();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let doc = sign(&business_licence(&format!("PAGE{i:04}"), COMPANY), "scjgj");
+        app.deposit(&doc).await;
+        ids.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/me/licences?limit=2".to_owned(),
+            Some(c) => format!("/v1/me/licences?limit=2&cursor={c}"),
+        };
+        let (status, page) = app.get(&path, Some(&app.tokens.holder_company)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let list = page["licences"].as_array().unwrap();
+        assert!(!list.is_empty() && list.len() <= 2, "{page}");
+        for l in list {
+            assert_eq!(l["verdict"]["valid"], true);
+            seen.push(l["id"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    // Every licence once, in identifier order, in three pages.
+    let bare: Vec<String> = ids
+        .iter()
+        .map(|u| u.trim_start_matches("urn:gbt36904:").to_owned())
+        .collect();
+    assert_eq!(
+        seen.iter()
+            .map(|u| u.trim_start_matches("urn:gbt36904:").to_owned())
+            .collect::<Vec<_>>(),
+        bare
+    );
+    let (_, all) = app
+        .get("/v1/me/licences", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(all["licences"].as_array().unwrap().len(), 5);
+    assert!(all.get("nextCursor").is_none());
+    for bad in ["?limit=0", "?limit=201", "?cursor=nonsense", "?page=2"] {
+        let (status, body) = app
+            .get(
+                &format!("/v1/me/licences{bad}"),
+                Some(&app.tokens.holder_company),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{bad}: {body}"
+        );
+    }
+}
