@@ -52,6 +52,8 @@ pub struct DelegationList {
     /// Authorisations the caller received, to act for others (newest first), when acting for
     /// themselves: what a switcher offers.
     pub received: Vec<DelegationView>,
+    /// Either list holds only its newest 200: there are older ones.
+    pub more: bool,
 }
 
 /// Authorise a citizen to act for the company (the company, or its legal representative with
@@ -93,10 +95,16 @@ pub async fn list(
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let view = |list: Vec<Delegation>| -> Result<Vec<DelegationView>, ApiError> {
+        let max = crate::vault::page::DELEGATIONS;
+        // Each company's representative is found once for the whole answer.
+        let mut reps = std::collections::HashMap::new();
+        let mut more = false;
+        let mut view = |mut list: Vec<Delegation>| -> Result<Vec<DelegationView>, ApiError> {
+            more |= list.len() > max;
+            list.truncate(max);
             list.into_iter()
                 .map(|delegation| {
-                    let in_force = vault.in_force(&delegation, now)?;
+                    let in_force = vault.in_force_among(&delegation, now, &mut reps)?;
                     Ok(DelegationView {
                         delegation,
                         in_force,
@@ -105,16 +113,20 @@ pub async fn list(
                 .collect()
         };
         let given = if me.may_delegate() {
-            view(vault.delegations_given(&me.holder)?)?
+            view(vault.delegations_given(&me.holder, max + 1)?)?
         } else {
             Vec::new()
         };
         let received = if me.basis == Basis::Own {
-            view(vault.delegations_received(&me.actor)?)?
+            view(vault.delegations_received(&me.actor, max + 1)?)?
         } else {
             Vec::new()
         };
-        Ok(Json(DelegationList { given, received }))
+        Ok(Json(DelegationList {
+            given,
+            received,
+            more,
+        }))
     })
     .await
 }

@@ -248,11 +248,29 @@ impl Vault {
     /// Whether an authorisation lets its delegate act now: not revoked or expired and, for a
     /// delegation, granted by the company's legal representative in office.
     pub fn in_force(&self, d: &Delegation, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.in_force_among(d, now, &mut std::collections::HashMap::new())
+    }
+
+    /// [`Vault::in_force`] for one of many, with the representatives already found (by company)
+    /// in `reps`: a list asks each company once.
+    pub fn in_force_among(
+        &self,
+        d: &Delegation,
+        now: DateTime<Utc>,
+        reps: &mut std::collections::HashMap<String, Option<HolderCode>>,
+    ) -> Result<bool, StoreError> {
         if !d.in_force(now) {
             return Ok(false);
         }
         let rep = match (d.relation, d.holder.parse::<HolderCode>()) {
-            (Relation::Delegation, Ok(holder)) => self.legal_representative(&holder, now)?,
+            (Relation::Delegation, Ok(holder)) => match reps.get(&d.holder) {
+                Some(rep) => rep.clone(),
+                None => {
+                    let rep = self.legal_representative(&holder, now)?;
+                    reps.insert(d.holder.clone(), rep.clone());
+                    rep
+                }
+            },
             _ => None,
         };
         Ok(d.lets_act(rep.as_ref(), now))
@@ -368,10 +386,14 @@ impl Vault {
 
     /// The authorisations given for `holder` (its delegations, or guardianships over it), newest
     /// first.
-    pub fn delegations_given(&self, holder: &HolderCode) -> Result<Vec<Delegation>, StoreError> {
+    pub fn delegations_given(
+        &self,
+        holder: &HolderCode,
+        limit: usize,
+    ) -> Result<Vec<Delegation>, StoreError> {
         let digest = self.holder_digest(holder);
         self.store
-            .scan(Table::HolderDelegation, &digest, true, usize::MAX)?
+            .scan(Table::HolderDelegation, &digest, true, limit)?
             .into_iter()
             .map(|(_, v)| layout::decode::<Delegation>(Table::HolderDelegation, &v))
             .collect()
@@ -381,12 +403,13 @@ impl Vault {
     pub fn delegations_received(
         &self,
         delegate: &HolderCode,
+        limit: usize,
     ) -> Result<Vec<Delegation>, StoreError> {
         let digest = self.holder_digest(delegate);
         let mut out = Vec::new();
         for (k, _) in self
             .store
-            .scan(Table::DelegateDelegation, &digest, true, usize::MAX)?
+            .scan(Table::DelegateDelegation, &digest, true, limit)?
         {
             let (holder_digest, id) = layout::delegate_index_parts(&k)?;
             if let Some(d) = self.delegation_at(&holder_digest, id)? {

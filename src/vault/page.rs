@@ -31,6 +31,9 @@ pub const NOTIFICATIONS: PageSize = PageSize {
     default: 50,
     max: 200,
 };
+/// The authorisations given for a holder, and those a person received: the newest this many of
+/// each (beyond, `more` says so; older ones are revoked or expired as a rule).
+pub const DELEGATIONS: usize = 200;
 /// A holder's licences, in identifier order, each verified afresh.
 pub const LICENCES: PageSize = PageSize {
     default: 100,

@@ -403,6 +403,7 @@ async fn a_delegate_acts_within_its_scope_and_every_record_names_them() {
     let (_, mine) = w.app.get("/v1/me/delegations", Some(&w.staff_token)).await;
     assert_eq!(mine["received"][0]["id"], d["id"]);
     assert_eq!(mine["received"][0]["inForce"], true);
+    assert_eq!(mine["more"], false);
     let (_, given) = w
         .app
         .get("/v1/me/delegations", Some(&w.app.tokens.holder_company))
