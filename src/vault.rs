@@ -291,6 +291,49 @@ impl Vault {
         self.keys.index().mac(&input)
     }
 
+    /// Builds an index a store written before it lacks, once: unless `marker` is set in `meta`,
+    /// `index` adds to a change what each entry of `table` gives, a chunk of entries per durable
+    /// change, and then the marker is set. Returns how many entries gave something.
+    pub(crate) fn backfill_once(
+        &self,
+        marker: &[u8],
+        table: crate::store::Table,
+        mut index: impl FnMut(
+            &crate::store::Entry,
+            &mut crate::store::Change,
+        ) -> Result<bool, StoreError>,
+    ) -> Result<u64, StoreError> {
+        use crate::store::{Change, Table};
+        if self.store.get(Table::Meta, marker)?.is_some() {
+            return Ok(0);
+        }
+        let mut after: Option<Vec<u8>> = None;
+        let mut indexed = 0;
+        loop {
+            let chunk = match &after {
+                None => self.store.scan(table, b"", false, 4096)?,
+                Some(k) => self.store.scan_after(table, b"", k, false, 4096)?,
+            };
+            let Some((last, _)) = chunk.last() else { break };
+            after = Some(last.clone());
+            let mut change = Change::durable();
+            for entry in &chunk {
+                indexed += u64::from(index(entry, &mut change)?);
+            }
+            if !change.is_empty() {
+                self.store.commit(change)?;
+            }
+        }
+        let mut change = Change::durable();
+        change.put(
+            Table::Meta,
+            marker.to_vec(),
+            layout::encode(&chrono::Utc::now()),
+        );
+        self.store.commit(change)?;
+        Ok(indexed)
+    }
+
     /// The keyed digest under which a holder's licences are indexed.
     pub fn holder_digest(&self, holder: &HolderCode) -> HolderDigest {
         self.keys.index().mac(holder.key().as_bytes())

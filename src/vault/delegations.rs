@@ -119,74 +119,50 @@ impl Vault {
     /// Puts the representatives named by the licences of a store written before the
     /// representative index into it, once (at open, in chunks of the holder index).
     pub(super) fn index_representatives(&self) -> Result<(), StoreError> {
-        if self
-            .store
-            .get(Table::Meta, layout::REPRESENTATIVES_INDEXED)?
-            .is_some()
-        {
-            return Ok(());
-        }
         let reg = self.registries();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let chunk = match &after {
-                None => self.store.scan(Table::HolderLicence, b"", false, 4096)?,
-                Some(k) => self
-                    .store
-                    .scan_after(Table::HolderLicence, b"", k, false, 4096)?,
-            };
-            let Some((last, _)) = chunk.last() else { break };
-            after = Some(last.clone());
-            let mut change = Change::durable();
-            for (k, _) in &chunk {
+        self.backfill_once(
+            layout::REPRESENTATIVES_INDEXED,
+            Table::HolderLicence,
+            |(k, _), change| {
                 let id = layout::holder_licence_id(k)?;
                 let legal = reg
                     .types
                     .get(&id.type_code())
                     .is_some_and(|t| t.holder_category == HolderCategory::LegalPerson);
                 if !legal {
-                    continue;
+                    return Ok(false);
                 }
                 let Some(doc) = self
                     .store
                     .get(Table::LicenceDocument, layout::licence(&id))?
                 else {
-                    continue;
+                    return Ok(false);
                 };
                 // Parsed only: who it names is a candidate, verified when it is relied on.
-                let Some(lic) = crate::jcs::parse(&doc)
+                let Some(rep) = crate::jcs::parse(&doc)
                     .ok()
                     .and_then(|v| Licence::parse(&v).ok())
+                    .and_then(|lic| self.representative_of(&reg, &lic))
                 else {
-                    continue;
+                    return Ok(false);
                 };
-                if let Some(rep) = self.representative_of(&reg, &lic) {
-                    let company: HolderDigest = k
-                        .get(..HOLDER_DIGEST_LEN)
-                        .and_then(|d| d.try_into().ok())
-                        .ok_or_else(|| layout::corrupt(Table::HolderLicence, "short key"))?;
-                    change.put(
-                        Table::CompanyRepresentative,
-                        layout::company_representative_licence(
-                            &company,
-                            &self.holder_digest(&rep),
-                            &id,
-                        ),
-                        Vec::new(),
-                    );
-                }
-            }
-            if !change.is_empty() {
-                self.store.commit(change)?;
-            }
-        }
-        let mut change = Change::durable();
-        change.put(
-            Table::Meta,
-            layout::REPRESENTATIVES_INDEXED,
-            layout::encode(&Utc::now()),
-        );
-        self.store.commit(change)
+                let company: HolderDigest = k
+                    .get(..HOLDER_DIGEST_LEN)
+                    .and_then(|d| d.try_into().ok())
+                    .ok_or_else(|| layout::corrupt(Table::HolderLicence, "short key"))?;
+                change.put(
+                    Table::CompanyRepresentative,
+                    layout::company_representative_licence(
+                        &company,
+                        &self.holder_digest(&rep),
+                        &id,
+                    ),
+                    Vec::new(),
+                );
+                Ok(true)
+            },
+        )?;
+        Ok(())
     }
 
     /// Whether `actor` may act for `holder` now, and within what: the holder itself, the

@@ -116,6 +116,17 @@ fn pending_scan(limits: PendingLimits) -> usize {
     limits.per_holder.saturating_mul(2).saturating_add(64)
 }
 
+/// The answer of a rejection at `now`, with the holder's reason, by whom if not the holder.
+fn rejected(now: DateTime<Utc>, reason: &Option<String>, by: Option<&HolderCode>) -> Answer {
+    Answer {
+        state: RequestState::Rejected,
+        at: now,
+        consent: None,
+        reason: reason.clone(),
+        acted_by: by.map(HolderCode::key),
+    }
+}
+
 fn too_many(whose: &str, cap: usize) -> VaultError {
     VaultError::new(
         Reason::TooManyPendingRequests,
@@ -220,30 +231,14 @@ impl Vault {
     /// of the list, which checks each request's state, and counts against the caps until it
     /// expires.
     pub(super) fn index_pending(&self) -> Result<(), StoreError> {
-        if self
-            .store
-            .get(Table::Meta, layout::PENDING_INDEXED)?
-            .is_some()
-        {
-            return Ok(());
-        }
         let now = Utc::now();
-        let mut after: Option<Vec<u8>> = None;
-        let mut indexed = 0u64;
-        loop {
-            let chunk = match &after {
-                None => self.store.scan(Table::ConsentRequest, b"", false, 1024)?,
-                Some(k) => self
-                    .store
-                    .scan_after(Table::ConsentRequest, b"", k, false, 1024)?,
-            };
-            let Some((last, _)) = chunk.last() else { break };
-            after = Some(last.clone());
-            let mut change = Change::durable();
-            for (_, v) in &chunk {
+        let indexed = self.backfill_once(
+            layout::PENDING_INDEXED,
+            Table::ConsentRequest,
+            |(_, v), change| {
                 let s: StoredRequest = layout::decode(Table::ConsentRequest, v)?;
                 if s.request.state(now) != RequestState::Pending {
-                    continue;
+                    return Ok(false);
                 }
                 let digest: HolderDigest = hex::decode(&s.holder_digest)
                     .ok()
@@ -257,15 +252,9 @@ impl Vault {
                         expires_at: s.request.expires_at,
                     }),
                 );
-                indexed += 1;
-            }
-            if !change.is_empty() {
-                self.store.commit(change)?;
-            }
-        }
-        let mut change = Change::durable();
-        change.put(Table::Meta, layout::PENDING_INDEXED, layout::encode(&now));
-        self.store.commit(change)?;
+                Ok(true)
+            },
+        )?;
         if indexed > 0 {
             tracing::info!(indexed, "pending consent requests indexed");
         }
@@ -566,13 +555,7 @@ impl Vault {
         let req = self.as_holder(acting, at, |tx| {
             let now = tx.now();
             let mut req = self.pending_request(&digest, id, now)?;
-            req.answer = Some(Answer {
-                state: RequestState::Rejected,
-                at: now,
-                consent: None,
-                reason: reason.clone(),
-                acted_by: by.map(HolderCode::key),
-            });
+            req.answer = Some(rejected(now, &reason, by));
             self.put_request(tx.change(), &digest, &req);
             Ok(req)
         })?;
@@ -601,13 +584,7 @@ impl Vault {
                 })?
                 .requests
             {
-                req.answer = Some(Answer {
-                    state: RequestState::Rejected,
-                    at: now,
-                    consent: None,
-                    reason: reason.clone(),
-                    acted_by: by.map(HolderCode::key),
-                });
+                req.answer = Some(rejected(now, &reason, by));
                 self.put_request(tx.change(), &digest, &req);
                 out.push(req);
             }
