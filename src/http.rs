@@ -448,9 +448,11 @@ fn api(vault: Arc<Vault>, limits: Option<&limits::RateLimits>) -> Router {
 fn layered(router: Router) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
-        .layer(middleware::from_fn(close_if_unread))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(REQUEST_TIMEOUT, time_limit))
+        // Outside the timeout and the panic catcher: their answers close too when the body was
+        // not read.
+        .layer(middleware::from_fn(close_if_unread))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

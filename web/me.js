@@ -142,11 +142,18 @@
 
   // ----- consent requests ---------------------------------------------------------------------
   async function requests(el) {
-    const r = await api('GET', '/v1/me/consent-requests');
-    if (!r.ok) return failed(el, r);
+    // A page at a time (at most 50, each with its preview), all of them.
+    let all = [];
+    let cursor = null;
+    do {
+      const r = await api('GET', '/v1/me/consent-requests?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      if (!r.ok) return failed(el, r);
+      all = all.concat(r.body.requests || []);
+      cursor = r.body.nextCursor;
+    } while (cursor);
     clear(el);
-    const pending = (r.body.requests || []).filter((q) => q.state === 'pending');
-    const answered = (r.body.requests || []).filter((q) => q.state !== 'pending');
+    const pending = all.filter((q) => q.state === 'pending');
+    const answered = all.filter((q) => q.state !== 'pending');
     if (!pending.length) el.append(h('p', {}, t('requests.none')));
     for (const q of pending) el.append(requestCard(q));
     if (answered.length) {

@@ -56,7 +56,6 @@ pub struct ServeOpt {
     /// witnesses).
     #[arg(long, env = "LICENCE_VAULT_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
-    /// Demo fixtures directory.
     /// Consent requests one approval system may have waiting for one holder; more answer `429
     /// too_many_pending_requests` until the holder answers or they expire.
     #[arg(long, env = "LICENCE_VAULT_MAX_PENDING_PER_REQUESTER", default_value_t = PendingLimits::DEFAULT.per_requester as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -81,6 +80,7 @@ pub struct ServeOpt {
     /// Serve without any rate limit (a test rig behind its own limits; never in production).
     #[arg(long, env = "LICENCE_VAULT_NO_RATE_LIMITS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub no_rate_limits: bool,
+    /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
     /// Demo keys directory.

@@ -129,8 +129,9 @@ impl Limiter {
         }
         let clock = DefaultClock::default();
         let wait = |e: governor::NotUntil<_>| e.wait_time_from(clock.now()).as_secs() + 1;
+        let address = client(address);
         self.address.check_key(&address).map_err(wait)?;
-        let key = credential.unwrap_or_else(|| Sha256::digest(address.to_string()).into());
+        let key = credential.unwrap_or_else(|| address_key(address));
         match class {
             None => Ok(()),
             Some(Class::Cheap) => self.cheap.check_key(&key),
@@ -140,15 +141,45 @@ impl Limiter {
     }
 }
 
-/// The credential a request carries, as the SHA-256 of its bearer token or page session.
+/// The key of a credential's shares: its SHA-256 (what `--rate-limit-exempt` names). An
+/// address's is the SHA-256 of a 0 byte and the address ([`address_key`]); no header value holds
+/// a 0 byte, so no credential can take an address's key.
+fn credential_key(credential: &[u8]) -> [u8; 32] {
+    Sha256::digest(credential).into()
+}
+
+fn address_key(address: IpAddr) -> [u8; 32] {
+    Sha256::new()
+        .chain_update([0])
+        .chain_update(address.to_string())
+        .finalize()
+        .into()
+}
+
+/// The address a share is kept for: an IPv4 address, or the /64 an IPv6 address is in (one
+/// client's usual allocation, which it could otherwise walk through).
+fn client(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// The credential a request carries, as the key of its bearer token (the scheme in any case, as
+/// the extractors read it) or of its page session.
 fn credential(req: &Request) -> Option<[u8; 32]> {
     let headers = req.headers();
     if let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
     {
-        return Some(Sha256::digest(token.trim().as_bytes()).into());
+        return Some(credential_key(token.as_bytes()));
     }
     headers
         .get_all(header::COOKIE)
@@ -156,7 +187,7 @@ fn credential(req: &Request) -> Option<[u8; 32]> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|c| c.trim().strip_prefix("lv_session="))
-        .map(|s| Sha256::digest(s.as_bytes()).into())
+        .map(|s| credential_key(s.as_bytes()))
 }
 
 /// The route layer: counts the request against its shares, then serves it with its class set
@@ -219,6 +250,44 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn the_scheme_is_read_in_any_case_and_no_token_takes_an_addresss_key() {
+        let req = |auth: &str| {
+            axum::http::Request::builder()
+                .header("authorization", auth)
+                .body(axum::body::Body::empty())
+                .unwrap_or_default()
+        };
+        let upper = credential(&req("Bearer lv_abc"));
+        assert!(upper.is_some());
+        assert_eq!(credential(&req("bearer lv_abc")), upper);
+        assert_eq!(credential(&req("BEARER  lv_abc")), upper);
+        assert_eq!(credential(&req("Basic lv_abc")), None);
+        // `--rate-limit-exempt` names the token's plain SHA-256.
+        assert_eq!(upper, Some(Sha256::digest(b"lv_abc").into()));
+        let ip: IpAddr = "203.0.113.7"
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_ne!(
+            credential(&req("Bearer 203.0.113.7")),
+            Some(address_key(ip))
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let ip = |s: &str| {
+            s.parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        };
+        assert_eq!(
+            client(ip("2001:db8:1:2:3:4:5:6")),
+            client(ip("2001:db8:1:2:ffff::1"))
+        );
+        assert_ne!(client(ip("2001:db8:1:2::1")), client(ip("2001:db8:1:3::1")));
+        assert_eq!(client(ip("203.0.113.7")), ip("203.0.113.7"));
     }
 
     #[test]

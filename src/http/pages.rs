@@ -524,6 +524,15 @@ async fn forward(state: &WebState, req: Request, realm: Realm) -> Result<Respons
             body
         })
         .map_err(|_| ApiError::new(Reason::InvalidRequest, "bad request"))?;
+    // The client's address goes with the call: the rate limits count the page's caller, not the
+    // proxy.
+    let mut inner = inner;
+    if let Some(c) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        inner.extensions_mut().insert(*c);
+    }
     let mut r = state
         .api
         .clone()

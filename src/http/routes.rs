@@ -77,7 +77,7 @@ pub fn routes() -> Vec<Route> {
         route(routes!(reuse::withdraw_consent), HOLDER, Yes),
         route(routes!(reuse::consent_action), HOLDER, Yes),
         route(routes!(reuse::consent_receipts), HOLDER, Yes),
-        route(routes!(reuse::access_log), HOLDER, Yes),
+        route(routes!(reuse::access_log), HOLDER, Yes).expensive(),
         route(routes!(reuse::summary), HOLDER, Yes).expensive(),
         route(routes!(reuse::reuse), REQUESTER, No).expensive(),
         route(routes!(reuse::check), REQUESTER, No).expensive(),

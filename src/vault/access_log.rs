@@ -454,38 +454,52 @@ impl Vault {
     }
 
     /// The holder's summary: per matter, the licences provided without being uploaded again,
-    /// and when. Read from `holderdigest_summary` (one entry per matter), built once from the
-    /// whole access log under the holder's lock the first time it is asked for, and kept by every
-    /// access record after: no read grows with the log.
+    /// and when. Read from `holderdigest_summary` (one entry per matter), kept by every access
+    /// record once built. It is built from the whole access log the first time it is asked for,
+    /// read without the holder's lock, and stored under it only if no record was added meanwhile
+    /// (the chain's head is unchanged); else it is answered as read and built again next time.
     pub fn holder_summary(&self, holder: &HolderCode) -> Result<HolderSummary, VaultError> {
         let digest = self.holder_digest(holder);
         let built = layout::holder_summary_built(&digest);
-        if self.store.get(Table::HolderSummary, &built)?.is_none() {
+        let matters: Vec<MatterSummary> = if self.store.get(Table::HolderSummary, &built)?.is_some()
+        {
+            let mut matters = Vec::new();
+            for (k, v) in self
+                .store
+                .scan(Table::HolderSummary, &digest, false, usize::MAX)?
+            {
+                if k != built {
+                    matters.push(layout::decode(Table::HolderSummary, &v)?);
+                }
+            }
+            matters
+        } else {
+            let head = self
+                .store
+                .get(Table::HolderChain, &layout::holder_chain(&digest))?;
+            let from_log = self.summary_from_log(holder)?;
             self.for_holder(&digest, super::At::Now, |tx| {
-                if self.store.get(Table::HolderSummary, &built)?.is_some() {
+                let unchanged = self
+                    .store
+                    .get(Table::HolderChain, &layout::holder_chain(&digest))?
+                    == head;
+                if !unchanged || self.store.get(Table::HolderSummary, &built)?.is_some() {
                     return Ok(());
                 }
-                for m in self.summary_from_log(holder)?.into_values() {
+                for m in from_log.values() {
                     tx.change().put(
                         Table::HolderSummary,
                         layout::holder_summary(&digest, &m.matter),
-                        layout::encode(&m),
+                        layout::encode(m),
                     );
                 }
                 tx.change()
                     .put(Table::HolderSummary, built.clone(), Vec::new());
                 Ok(())
             })?;
-        }
-        let mut matters = Vec::new();
-        for (k, v) in self
-            .store
-            .scan(Table::HolderSummary, &digest, false, usize::MAX)?
-        {
-            if k != built {
-                matters.push(layout::decode::<MatterSummary>(Table::HolderSummary, &v)?);
-            }
-        }
+            from_log.into_values().collect()
+        };
+        let mut matters = matters;
         matters.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.matter.cmp(&b.matter)));
         Ok(HolderSummary {
             licences_provided: matters.iter().map(|m| m.licences_provided).sum(),

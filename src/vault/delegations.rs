@@ -19,7 +19,7 @@ use crate::registry::{FieldRole, HolderCategory, Registries};
 use crate::reuse::delegation::{
     self, coming_of_age, Acting, Basis, Delegation, NewDelegation, Relation, Scope,
 };
-use crate::store::{Change, StoreError, Table, HOLDER_DIGEST_LEN};
+use crate::store::{Change, StoreError, Table};
 use crate::verdict::Reason;
 
 /// The longest term of an adult guardianship (about five years); a minor's ends at 18.
@@ -146,10 +146,7 @@ impl Vault {
                 else {
                     return Ok(false);
                 };
-                let company: HolderDigest = k
-                    .get(..HOLDER_DIGEST_LEN)
-                    .and_then(|d| d.try_into().ok())
-                    .ok_or_else(|| layout::corrupt(Table::HolderLicence, "short key"))?;
+                let company = layout::holder_licence_digest(k)?;
                 change.put(
                     Table::CompanyRepresentative,
                     layout::company_representative_licence(

@@ -121,6 +121,13 @@ pub fn holder_licence_text(key: &[u8]) -> Result<&str, StoreError> {
         .ok_or_else(|| corrupt(Table::HolderLicence, "bad licence id in key"))
 }
 
+/// The holder digest a holder index key starts with.
+pub fn holder_licence_digest(key: &[u8]) -> Result<HolderDigest, StoreError> {
+    key.get(..HOLDER_DIGEST_LEN)
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| corrupt(Table::HolderLicence, "short key"))
+}
+
 /// The licence id of a holder index key.
 pub fn holder_licence_id(key: &[u8]) -> Result<LicenceId, StoreError> {
     holder_licence_text(key)?
