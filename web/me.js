@@ -155,6 +155,21 @@
     const pending = all.filter((q) => q.state === 'pending');
     const answered = all.filter((q) => q.state !== 'pending');
     if (!pending.length) el.append(h('p', {}, t('requests.none')));
+    // One approval system asking again and again: all of its requests rejected at once.
+    const byRequester = new Map();
+    for (const q of pending) byRequester.set(q.requester, [...(byRequester.get(q.requester) || []), q]);
+    for (const [requester, qs] of byRequester) {
+      if (qs.length < 2) continue;
+      const all = h('button', { type: 'button', class: 'danger reject-all' },
+        t('requests.rejectAll', { who: qs[0].requesterName || requester, n: qs.length }));
+      all.addEventListener('click', async () => {
+        const r = await api('POST', '/v1/me/consent-requests:rejectAll', { requester });
+        if (!r.ok) return say(errorText(r.body, r.status), 'error');
+        say(t('requests.rejectedAll', { n: (r.body.rejected || []).length }), 'ok');
+        await render();
+      });
+      el.append(h('p', {}, all));
+    }
     for (const q of pending) el.append(requestCard(q));
     if (answered.length) {
       el.append(h('details', {}, h('summary', {}, t('requests.answered', { n: answered.length })),

@@ -123,6 +123,24 @@ test('a holder approves a request on /me, and the approval system\'s pull is the
   await context.close();
 });
 
+test('an approval system asking again and again: /me rejects all of its requests at once', async () => {
+  const ids = [await askConsent(HUANG), await askConsent(HUANG), await askConsent(HUANG)];
+  const { context, page, errors } = await fresh();
+  await signIn(page, 'me', '黄建华');
+  await page.locator('#req-' + ids[2]).waitFor();
+  const all = page.locator('button.reject-all');
+  assert.match(await all.textContent(), /拒绝 .+ 的全部 \d+ 个请求/);
+  await all.click();
+  await page.locator('#status', { hasText: /已拒绝 \d+ 个请求/ }).waitFor();
+  for (const id of ids) {
+    await page.locator('#req-' + id).waitFor({ state: 'detached' });
+    const r = await call(tokens.requesters[REQUESTER], 'GET', `/v1/consent-requests/${id}`);
+    assert.equal(r.body.state, 'rejected');
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('narrowing while approving: the unticked type is not provided', async () => {
   const id = await askConsent(ZHENG);
   const { context, page } = await fresh();
