@@ -224,10 +224,16 @@
 
   // ----- consents -----------------------------------------------------------------------------
   async function consents(el) {
-    const r = await api('GET', '/v1/me/consents');
-    if (!r.ok) return failed(el, r);
+    // A page at a time (at most 200 each), all of them.
+    let list = [];
+    let cursor = null;
+    do {
+      const r = await api('GET', '/v1/me/consents?limit=200' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      if (!r.ok) return failed(el, r);
+      list = list.concat(r.body.consents || []);
+      cursor = r.body.nextCursor;
+    } while (cursor);
     clear(el);
-    const list = r.body.consents || [];
     if (!list.length) el.append(h('p', {}, t('consents.none')));
     for (const c of list) {
       const active = c.state === 'active';

@@ -111,9 +111,24 @@ impl ConsentView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ConsentList {
     /// Newest first.
     pub consents: Vec<ConsentView>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the caller's consents.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConsentsQuery {
+    /// At most this many (default 100, at most 200).
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Authorise an approval system to pull some of the caller's licences for one matter (holder).
@@ -162,25 +177,39 @@ pub async fn create_consent(
     .await
 }
 
-/// The caller's consents, newest first, with remaining uses and history (holder).
-#[utoipa::path(get, path = "/v1/me/consents", tag = "holder",
-    responses((status = 200, body = ConsentList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+/// The caller's consents, newest first, a page at a time, with remaining uses and history
+/// (holder; a delegate's: those of its matters).
+#[utoipa::path(get, path = "/v1/me/consents", tag = "holder", params(ConsentsQuery),
+    responses((status = 200, body = ConsentList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_consents(
     State(state): State<AppState>,
     Me(me): Me,
+    query: Result<Query<ConsentsQuery>, QueryRejection>,
 ) -> Result<Json<ConsentList>, ApiError> {
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let limit = super::page::limit(q.limit, crate::vault::page::CONSENTS)?;
+    let cursor = q
+        .cursor
+        .map(|c| {
+            consent_id(&c).map_err(|_| {
+                ApiError::new(Reason::InvalidRequest, "not a cursor this feed gave").field("cursor")
+            })
+        })
+        .transpose()?;
     let holder = me.holder.clone();
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let consents = vault.consents(&holder)?;
+        let (consents, next) = vault.consent_page(&holder, cursor.as_deref(), limit, |c| {
+            me.allows_matter(&c.matter)
+        })?;
         Ok(Json(ConsentList {
             consents: consents
                 .into_iter()
-                .filter(|c| me.allows_matter(&c.matter))
                 .map(|c| ConsentView::new(c, now))
                 .collect(),
+            next_cursor: next,
         }))
     })
     .await
@@ -222,9 +251,8 @@ fn consent_in_scope(vault: &Vault, me: &Acting, id: &str) -> Result<(), ApiError
         return Ok(());
     }
     vault
-        .consents(&me.holder)?
-        .into_iter()
-        .find(|c| c.id == id && me.allows_matter(&c.matter))
+        .consent_of(&me.holder, id)?
+        .filter(|c| me.allows_matter(&c.matter))
         .map(|_| ())
         .ok_or_else(|| consent_not_found(id))
 }
@@ -350,9 +378,8 @@ pub async fn consent_receipts(
     blocking(move || {
         // Out of a delegate's scope: as absent.
         let consent = vault
-            .consents(&holder)?
-            .into_iter()
-            .find(|c| c.id == id && me.allows_matter(&c.matter))
+            .consent_of(&holder, &id)?
+            .filter(|c| me.allows_matter(&c.matter))
             .ok_or_else(|| consent_not_found(&id))?;
         Ok(Json(ConsentReceipts {
             receipts: vault.consent_receipts(&holder, &consent)?,

@@ -57,6 +57,63 @@ impl Vault {
         Ok(())
     }
 
+    /// One of the holder's consents, by id (one lookup), with its use count.
+    pub fn consent_of(&self, holder: &HolderCode, id: &str) -> Result<Option<Consent>, StoreError> {
+        let key = layout::consent(&self.holder_digest(holder), id);
+        let Some(v) = self.store.get(Table::HolderConsent, &key)? else {
+            return Ok(None);
+        };
+        let mut one = [(key, layout::decode::<Consent>(Table::HolderConsent, &v)?)];
+        self.count_uses(&mut one)?;
+        let [(_, c)] = one;
+        Ok(Some(c))
+    }
+
+    /// A page of the holder's consents that `shown` lets through (a delegate's scope), newest
+    /// first, after the consent `cursor`: at most `limit`, and the id to continue after when a
+    /// later shown one exists.
+    pub fn consent_page(
+        &self,
+        holder: &HolderCode,
+        cursor: Option<&str>,
+        limit: usize,
+        shown: impl Fn(&Consent) -> bool,
+    ) -> Result<(Vec<Consent>, Option<String>), StoreError> {
+        let digest = self.holder_digest(holder);
+        let mut from = cursor.map(|id| layout::consent(&digest, id));
+        let mut page = Vec::new();
+        'scan: loop {
+            let chunk = match &from {
+                None => self
+                    .store
+                    .scan(Table::HolderConsent, &digest, true, limit + 1)?,
+                Some(k) => {
+                    self.store
+                        .scan_after(Table::HolderConsent, &digest, k, true, limit + 1)?
+                }
+            };
+            let full = chunk.len() == limit + 1;
+            from = chunk.last().map(|(k, _)| k.clone());
+            for (k, v) in chunk {
+                let c: Consent = layout::decode(Table::HolderConsent, &v)?;
+                if shown(&c) {
+                    page.push((k, c));
+                    if page.len() > limit {
+                        break 'scan;
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let more = page.len() > limit;
+        page.truncate(limit);
+        self.count_uses(&mut page)?;
+        let next = page.last().filter(|_| more).map(|(_, c)| c.id.clone());
+        Ok((page.into_iter().map(|(_, c)| c).collect(), next))
+    }
+
     /// A holder's consents, newest first.
     pub fn consents(&self, holder: &HolderCode) -> Result<Vec<Consent>, StoreError> {
         Ok(self

@@ -817,3 +817,55 @@ async fn a_holders_licences_come_a_page_at_a_time_each_verified() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_holders_consents_come_a_page_at_a_time_newest_first() {
+    let app = TestApp::new();
+    let doc = sign(&business_licence("CPAGE001", COMPANY), "scjgj");
+    app.deposit(&doc).await;
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let c = grant(
+            &app,
+            &app.tokens.holder_company,
+            json!({"requester": "fz-scjg-xk", "matter": "350100-SJ-004", "purpose": "分页",
+                   "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
+        )
+        .await;
+        made.push(c["id"].as_str().unwrap().to_owned());
+    }
+    made.reverse();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/me/consents?limit=2".to_owned(),
+            Some(c) => format!("/v1/me/consents?limit=2&cursor={c}"),
+        };
+        let (status, page) = app.get(&path, Some(&app.tokens.holder_company)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let list = page["consents"].as_array().unwrap();
+        assert!(!list.is_empty() && list.len() <= 2, "{page}");
+        seen.extend(list.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made);
+    let (_, all) = app
+        .get("/v1/me/consents", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(all["consents"].as_array().unwrap().len(), 5);
+    assert!(all.get("nextCursor").is_none());
+    let (status, body) = app
+        .get(
+            "/v1/me/consents?cursor=../x",
+            Some(&app.tokens.holder_company),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("cursor"))
+    );
+}
