@@ -3,17 +3,18 @@
 //! verifier page opens; the code rides in the URL's fragment, which browsers never send to a
 //! server, so no request log ever holds it.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Allow, AppJson, AppPath, Me, REQUESTER};
-use super::reuse::{requester_of, required};
+use super::reuse::{query_error, requester_of, required};
 use super::{blocking, AppState};
 use crate::codes::LicenceId;
 use crate::jcs;
@@ -72,6 +73,20 @@ pub struct NewPresentationView {
 pub struct PresentationList {
     /// Newest first.
     pub presentations: Vec<PresentationView>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the caller's presentation codes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PresentationsQuery {
+    /// At most this many (default 100, at most 200).
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -154,25 +169,42 @@ pub async fn create(
     .await
 }
 
-/// The caller's presentation codes with their state now, newest first (holder).
-#[utoipa::path(get, path = "/v1/me/presentations", tag = "holder",
-    responses((status = 200, body = PresentationList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+/// The caller's presentation codes with their state now, newest first, a page at a time
+/// (holder).
+#[utoipa::path(get, path = "/v1/me/presentations", tag = "holder", params(PresentationsQuery),
+    responses((status = 200, body = PresentationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Me(me): Me,
+    query: Result<Query<PresentationsQuery>, QueryRejection>,
 ) -> Result<Json<PresentationList>, ApiError> {
     let holder = me.holder.clone();
     me.require_all("presentation codes")?;
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let limit = super::page::limit(q.limit, crate::vault::page::PRESENTATIONS)?;
+    let cursor = q
+        .cursor
+        .map(|c| {
+            let plain = !c.is_empty()
+                && c.len() <= 80
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            plain.then_some(c).ok_or_else(|| {
+                ApiError::new(Reason::InvalidRequest, "not a cursor this feed gave").field("cursor")
+            })
+        })
+        .transpose()?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let presentations = vault
-            .presentations(&holder)?
-            .into_iter()
-            .map(|p| PresentationView::new(p, now))
-            .collect();
-        Ok(Json(PresentationList { presentations }))
+        let (page, next) = vault.presentation_page(&holder, cursor.as_deref(), limit)?;
+        Ok(Json(PresentationList {
+            presentations: page
+                .into_iter()
+                .map(|p| PresentationView::new(p, now))
+                .collect(),
+            next_cursor: next,
+        }))
     })
     .await
 }

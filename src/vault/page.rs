@@ -34,6 +34,11 @@ pub const NOTIFICATIONS: PageSize = PageSize {
 /// The authorisations given for a holder, and those a person received: the newest this many of
 /// each (beyond, `more` says so; older ones are revoked or expired as a rule).
 pub const DELEGATIONS: usize = 200;
+/// A holder's presentation codes, newest first.
+pub const PRESENTATIONS: PageSize = PageSize {
+    default: 100,
+    max: 200,
+};
 /// A holder's consents, newest first.
 pub const CONSENTS: PageSize = PageSize {
     default: 100,

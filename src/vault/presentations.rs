@@ -184,12 +184,35 @@ impl Vault {
 
     /// The holder's presentation codes, newest first.
     pub fn presentations(&self, holder: &HolderCode) -> Result<Vec<Presentation>, StoreError> {
+        Ok(self.presentation_page(holder, None, usize::MAX - 1)?.0)
+    }
+
+    /// A page of the holder's presentation codes, newest first, after the code `cursor` (an id a
+    /// page gave): at most `limit`, and the id to continue after when more follow.
+    pub fn presentation_page(
+        &self,
+        holder: &HolderCode,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Presentation>, Option<String>), StoreError> {
         let digest = self.holder_digest(holder);
-        let index = self
-            .store
-            .scan(Table::HolderPresentation, &digest, true, usize::MAX)?;
+        let mut index = match cursor {
+            None => self
+                .store
+                .scan(Table::HolderPresentation, &digest, true, limit + 1)?,
+            Some(id) => self.store.scan_after(
+                Table::HolderPresentation,
+                &digest,
+                &layout::holder_presentation(&digest, id),
+                true,
+                limit + 1,
+            )?,
+        };
+        let more = index.len() > limit;
+        index.truncate(limit);
         let keys: Vec<Vec<u8>> = index.into_iter().map(|(_, v)| v).collect();
-        self.store
+        let page: Vec<Presentation> = self
+            .store
             .multi_get(Table::PresentationCode, &keys)?
             .into_iter()
             .flatten()
@@ -197,7 +220,9 @@ impl Vault {
                 layout::decode::<StoredPresentation>(Table::PresentationCode, &v)
                     .map(|s| s.presentation)
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let next = page.last().filter(|_| more).map(|p| p.id.clone());
+        Ok((page, next))
     }
 
     /// Cancels one of the holder's pending codes; a code already redeemed or expired stays so.

@@ -430,3 +430,48 @@ async fn presentation_and_notice_endpoints_refuse_other_roles() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_holders_codes_come_a_page_at_a_time_newest_first() {
+    let (app, licence) = with_licence().await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let (status, p) = make(&app, json!({"licence": licence["id"]})).await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        made.push(p["id"].as_str().unwrap().to_owned());
+    }
+    made.reverse();
+    let (status, first) = app
+        .get(
+            "/v1/me/presentations?limit=2",
+            Some(&app.tokens.holder_company),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (_, second) = app
+        .get(
+            &format!("/v1/me/presentations?limit=2&cursor={cursor}"),
+            Some(&app.tokens.holder_company),
+        )
+        .await;
+    assert!(second.get("nextCursor").is_none(), "{second}");
+    let ids: Vec<&str> = first["presentations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["presentations"].as_array().unwrap())
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, made.iter().map(String::as_str).collect::<Vec<_>>());
+    let (status, e) = app
+        .get(
+            "/v1/me/presentations?cursor=a%20b",
+            Some(&app.tokens.holder_company),
+        )
+        .await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("cursor"))
+    );
+}
