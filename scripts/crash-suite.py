@@ -263,17 +263,22 @@ def load(server, tokens, ledger, licences, statements, stop, rng_seed):
                 time.sleep(0.01)
 
 
-def whole_log(base, token):
-    records, cursor = [], None
+def whole(base, token, feed, member):
+    """Every item of a paged feed of the holder's, following `nextCursor`."""
+    items, cursor = [], None
     while True:
-        path = "/v1/me/access-log?limit=200" + (f"&cursor={cursor}" if cursor else "")
+        path = f"{feed}?limit=200" + (f"&cursor={cursor}" if cursor else "")
         s, page = call(base, "GET", path, token)
         if s != 200:
-            raise Violation(f"access log answered {s}: {page}")
-        records += page["records"]
+            raise Violation(f"{feed} answered {s}: {page}")
+        items += page[member]
         cursor = page.get("nextCursor")
         if not cursor:
-            return records
+            return items
+
+
+def whole_log(base, token):
+    return whole(base, token, "/v1/me/access-log", "records")
 
 
 def check_notices(base, tokens, pulled):
@@ -336,10 +341,7 @@ def check(server, tokens, ledger, checked, rng, everything=False):
             raise Violation(f"{lid} does not verify after the restart: {view['verdict']}")
     for holder in {h for h, _, _ in CONSENT_PAIRS}:
         tok = tokens["holders"][holder]
-        s, listed = call(base, "GET", "/v1/me/consents", tok)
-        if s != 200:
-            raise Violation(f"consents answered {s}")
-        by_id = {c["id"]: c for c in listed["consents"]}
+        by_id = {c["id"]: c for c in whole(base, tok, "/v1/me/consents", "consents")}
         log = whole_log(base, tok)
         in_log = {r["id"] for r in log}
         provided = {}
