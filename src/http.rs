@@ -5,6 +5,7 @@
 
 mod delegations;
 mod error;
+mod exports;
 mod extract;
 mod issuers;
 mod licences;

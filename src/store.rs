@@ -81,6 +81,9 @@ pub enum Table {
     /// digest ‖ representative digest ‖ licence id. Who may be the representative is found by
     /// one lookup, the same work whatever the company holds.
     CompanyRepresentative,
+    /// A holder's exports that may still be downloaded, by export id → who made it and until
+    /// when (SPEC §17). Expired ones are pruned by the holder's next export.
+    HolderExport,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -118,7 +121,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 36] = [
+    pub const ALL: [Table; 37] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -155,6 +158,7 @@ impl Table {
         Table::HolderPending,
         Table::HolderSummary,
         Table::CompanyRepresentative,
+        Table::HolderExport,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -168,6 +172,7 @@ impl Table {
             | Table::HolderPending
             | Table::HolderSummary
             | Table::CompanyRepresentative
+            | Table::HolderExport
             | Table::HolderPresentation
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
@@ -213,6 +218,7 @@ impl Table {
             Table::HolderPending => "holderdigest_pendingrequest",
             Table::HolderSummary => "holderdigest_summary",
             Table::CompanyRepresentative => "companydigest_representative",
+            Table::HolderExport => "holderdigest_export",
         }
     }
 }

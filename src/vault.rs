@@ -32,6 +32,7 @@ mod consents;
 mod delegations;
 mod deposit;
 mod door;
+mod exports;
 mod extraction;
 mod ids;
 mod issuers;
@@ -63,6 +64,7 @@ use tokens::TokenCache;
 pub use access_log::{
     AccessKind, AccessOutcome, AccessPage, AccessRecord, HolderSummary, MatterSummary,
 };
+pub use exports::{ExportTicket, EXPORT_TTL_MINUTES};
 pub use notifications::{Notification, NotificationKind, NotificationPage, EXPIRING_WITHIN_DAYS};
 pub use presentations::{NewPresentation, Presentation, Redeemed, StoredPresentation};
 pub use pull::{ClaimAnswer, Pull, TypeResult};

@@ -32,6 +32,7 @@ pub use crate::lifecycle::Status;
 pub mod consent_receipt;
 pub mod copy;
 pub mod envelope;
+pub mod export_manifest;
 pub mod notice;
 pub mod receipt;
 pub mod statement;
@@ -509,7 +510,7 @@ fn subject_schema(members: &[(&str, bool)], what: &str, detail: impl FnOnce() ->
 }
 
 /// Verifies a document the vault signs that is judged from the vault's keys alone — a consent
-/// receipt or a revocation notice — or `None` for any other document. The one dispatch the CLI
+/// receipt, a revocation notice or an export manifest — or `None` for any other document. The one dispatch the CLI
 /// and the vault share.
 pub fn vault_signed(
     doc: &Value,
@@ -520,6 +521,8 @@ pub fn vault_signed(
         Some(consent_receipt::check(doc, trusted, now))
     } else if notice::is_notice(doc) {
         Some(notice::check(doc, trusted, now))
+    } else if export_manifest::is_export_manifest(doc) {
+        Some(export_manifest::check(doc, trusted, now))
     } else {
         None
     }

@@ -74,6 +74,8 @@ const LV = (() => {
       payload = typeof body === 'string' ? body : JSON.stringify(body);
     }
     const r = await fetch(base + '/api' + path, { method, headers, body: payload, credentials: 'same-origin' });
+    // A file (an export's archive): its bytes as they came.
+    if (opts && opts.blob && r.ok) return { status: r.status, ok: true, body: await r.blob() };
     let json = null;
     try { json = await r.json(); } catch (_) { json = null; }
     if (r.status === 401 && !(opts && opts.quiet401)) {
@@ -124,8 +126,10 @@ const LV = (() => {
       h('dt', {}, k), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))]));
   }
 
+  // Saves a Blob as it is, or any other value as JSON.
   function download(name, value) {
-    const blob = new Blob([JSON.stringify(value, null, 2) + '\n'], { type: 'application/json' });
+    const blob = value instanceof Blob ? value
+      : new Blob([JSON.stringify(value, null, 2) + '\n'], { type: 'application/json' });
     const url = URL.createObjectURL(blob);
     const a = h('a', { href: url, download: name });
     document.body.append(a);

@@ -22,7 +22,7 @@
   }
   const matterName = (code) => (matterNames && matterNames[code]) ? `${matterNames[code]} (${code})` : code;
 
-  const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'notifications'];
+  const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'notifications', 'export'];
 
   function nav() {
     const n = clear(document.getElementById('nav'));
@@ -44,7 +44,7 @@
     await Promise.all([
       acting(parts.acting), requests(parts.requests), licences(parts.licences),
       presentations(parts.presentations), consents(parts.consents), accessLog(parts.log),
-      notifications(parts.notifications)]);
+      notifications(parts.notifications), exportData(parts.export)]);
     if (linked) {
       const el = document.getElementById('req-' + linked);
       if (el) { el.scrollIntoView(); el.querySelector('h3').focus(); }
@@ -291,7 +291,7 @@
     let cursor = null;
     const kind = h('select', { id: 'log-kind' },
       h('option', { value: '' }, t('log.allKinds')),
-      ['pull', 'check', 'in_person'].map((k) => h('option', { value: k }, t('kind.' + k))));
+      ['pull', 'check', 'in_person', 'export'].map((k) => h('option', { value: k }, t('kind.' + k))));
     const who = h('input', { id: 'log-who', type: 'search', autocomplete: 'off' });
     const list = h('ul', { class: 'log' });
     const more = h('button', { type: 'button', class: 'secondary' }, t('log.more'));
@@ -366,6 +366,23 @@
       n.requesterName ? ' · ' + n.requesterName : '', n.matterName ? ' · ' + n.matterName : '',
       n.status ? ' · ' + t('status.' + n.status) : '',
       (n.licences || []).length ? h('span', { class: 'mono' }, ' · ' + n.licences.join(', ')) : null))));
+  }
+
+  // ----- a copy of everything (SPEC §17) -----------------------------------------------------------
+  function exportData(el) {
+    const button = h('button', { type: 'button', class: 'export' }, t('export.button'));
+    const status = h('p', { class: 'muted', 'aria-live': 'polite' }, t('export.what'));
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      clear(status).append(t('export.making'));
+      const made = await api('POST', '/v1/me/exports', {});
+      const file = made.ok && await api('GET', made.body.href, undefined, { blob: true });
+      button.disabled = false;
+      if (!made.ok || !file.ok) return failed(status, made.ok ? file : made);
+      LV.download('licence-vault-export-' + made.body.id + '.tar', file.body);
+      clear(status).append(t('export.done', { id: made.body.id }));
+    });
+    clear(el).append(status, button);
   }
 
   // ----- presentation codes -----------------------------------------------------------------------

@@ -99,6 +99,12 @@ pub fn run(opt: &VerifyOpt) -> i32 {
         Ok(b) => b,
         Err(e) => return unusable(format!("{e:#}")),
     };
+    if is_tar(&bytes) {
+        return match verify_export(opt, &bytes) {
+            Ok(v) => report(&serde_json::to_value(v).unwrap_or_default()),
+            Err(e) => unusable(format!("{e:#}")),
+        };
+    }
     let doc = match crate::jcs::parse(&bytes) {
         Ok(d) => d,
         Err(e) => return unusable(format!("not I-JSON (malformed_json): {e}")),
@@ -116,15 +122,61 @@ pub fn run(opt: &VerifyOpt) -> i32 {
         Ok(v) => v,
         Err(e) => return unusable(format!("{e:#}")),
     };
+    report(&verdict)
+}
+
+/// Prints a verdict; the exit code is 0 when it is valid, else 1.
+fn report(verdict: &Value) -> i32 {
     println!(
         "{}",
-        serde_json::to_string_pretty(&verdict).unwrap_or_default()
+        serde_json::to_string_pretty(verdict).unwrap_or_default()
     );
     if verdict.get("valid") == Some(&Value::Bool(true)) {
         0
     } else {
         1
     }
+}
+
+/// Whether the input is a tar archive (ustar or GNU magic at offset 257): an export.
+fn is_tar(bytes: &[u8]) -> bool {
+    bytes.get(257..262) == Some(b"ustar")
+}
+
+/// Verifies a holder's export (SPEC §17): its manifest against the vault's keys (from
+/// `--registry` or `--vault`) and every file against the manifest.
+fn verify_export(opt: &VerifyOpt, bytes: &[u8]) -> anyhow::Result<Verdict> {
+    let mut files = std::collections::BTreeMap::new();
+    for entry in tar::Archive::new(bytes).entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            bail!("the archive holds something other than files");
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content)?;
+        if files.insert(path.clone(), content).is_some() {
+            bail!("the archive holds {path} twice");
+        }
+    }
+    let manifest_path = verify::export_manifest::MANIFEST_PATH;
+    let manifest = files
+        .get(manifest_path)
+        .map(|m| crate::jcs::parse(m))
+        .transpose()
+        .with_context(|| format!("{manifest_path} is not I-JSON"))?
+        .with_context(|| format!("not an export: no {manifest_path}"))?;
+    let keys = match (&opt.registry, &opt.vault) {
+        (Some(p), _) => Some(
+            parse_file::<RegistryFile>(p)
+                .with_context(|| format!("registry {}", p.display()))?
+                .vault_keys,
+        ),
+        (None, Some(url)) => Some(Client::new(url).registries(&manifest)?.1),
+        (None, None) => None,
+    };
+    verify::export_manifest::check_archive(&files, keys.as_ref(), Utc::now())
+        .with_context(|| format!("{manifest_path} is not I-JSON"))
 }
 
 /// Where registries and status lists come from.

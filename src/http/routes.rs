@@ -29,8 +29,8 @@ use utoipa_axum::routes;
 use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER};
 pub use super::limits::Class;
 use super::{
-    delegations, issuers, licences, lifecycle, logs, notices, presentations, registries, requests,
-    reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
+    delegations, exports, issuers, licences, lifecycle, logs, notices, presentations, registries,
+    requests, reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
 };
 use crate::auth::Role;
 
@@ -94,6 +94,9 @@ pub fn routes() -> Vec<Route> {
         route(routes!(notices::list), REQUESTER, No),
         route(routes!(notices::notifications), HOLDER, Yes).expensive(),
         route(routes!(notices::mark_read), HOLDER, Yes),
+        // The holder's rights (SPEC §17).
+        route(routes!(exports::create), HOLDER, Yes),
+        route(routes!(exports::download), HOLDER, Yes).expensive(),
         // Acting for others.
         route(routes!(delegations::create), HOLDER, Yes),
         route(routes!(delegations::list), HOLDER, Yes).expensive(),

@@ -56,6 +56,9 @@ pub enum AccessKind {
     Check,
     /// `POST /v1/presentations:redeem`: the holder showed the licence in person (亮证).
     InPerson,
+    /// `POST /v1/me/exports`: a copy of everything the vault holds about the holder was made
+    /// for the holder (or a delegate, within its scope); nothing went to a requester.
+    Export,
 }
 
 /// The record of one pull or check, written durably before anything is returned.
@@ -246,6 +249,33 @@ impl Decision {
         } else {
             Outcome::NotProvided
         }
+    }
+}
+
+/// The access record of an export made for the holder: no requester, no matter, nothing
+/// provided to anyone but the holder.
+pub(super) fn export_record(
+    digest: &HolderDigest,
+    id: String,
+    acted_by: Option<String>,
+    now: DateTime<Utc>,
+) -> AccessRecord {
+    AccessRecord {
+        id,
+        kind: AccessKind::Export,
+        at: now,
+        requester: String::new(),
+        requester_name: String::new(),
+        matter: String::new(),
+        matter_name: String::new(),
+        purpose: String::new(),
+        holder_digest: hex::encode(digest),
+        licences: Vec::new(),
+        outcomes: Vec::new(),
+        presentation: None,
+        acted_by,
+        chain: None,
+        salt: None,
     }
 }
 
@@ -591,7 +621,7 @@ impl MatterSummary {
                 self.licences_provided += provided;
             }
             AccessKind::Check => self.checks += 1,
-            AccessKind::InPerson => {}
+            AccessKind::InPerson | AccessKind::Export => {}
         }
         self.first_at = self.first_at.min(r.at);
         self.last_at = self.last_at.max(r.at);

@@ -39,6 +39,11 @@ pub(super) fn delegation(now: DateTime<Utc>) -> String {
     make("dlg", now, 8)
 }
 
+/// An export (`exp_`).
+pub(super) fn export(now: DateTime<Utc>) -> String {
+    make("exp", now, 16)
+}
+
 /// A guardianship (`gdn_`).
 pub(super) fn guardianship(now: DateTime<Utc>) -> String {
     make("gdn", now, 8)

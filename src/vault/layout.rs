@@ -23,6 +23,10 @@
 //! | `holderdigest_request` | holder digest ‖ consent request id | empty |
 //! | `codedigest_presentation` | SHA-256 of the presentation code | [`StoredPresentation`] (JSON) |
 //! | `holderdigest_presentation` | holder digest ‖ presentation id | SHA-256 of the code |
+//! | `holderdigest_pendingrequest` | holder digest ‖ consent request id | [`PendingEntry`] (JSON) |
+//! | `holderdigest_summary` | holder digest (built mark), holder digest ‖ matter code | the summary of one matter (JSON) |
+//! | `companydigest_representative` | company digest ‖ representative digest ‖ licence id | empty |
+//! | `holderdigest_export` | holder digest ‖ export id | [`ExportEntry`] (JSON) |
 //! | `holderdigest_readmark` | holder digest | u64 BE ns since 1970: the notifications read up to then |
 //! | `holderdigest_delegation` | holder digest ‖ delegation id | [`Delegation`] (JSON) |
 //! | `delegatedigest_delegation` | delegate digest ‖ holder digest ‖ delegation id | empty |
@@ -289,6 +293,29 @@ pub fn holder_pending_id(key: &[u8]) -> Result<&str, StoreError> {
 #[serde(rename_all = "camelCase")]
 pub struct PendingEntry {
     pub requester: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The key of an export in its holder's `holderdigest_export` (ids start with their time).
+pub fn holder_export(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
+/// The export id of a holder's export key.
+pub fn holder_export_id(key: &[u8]) -> Result<&str, StoreError> {
+    key.get(HOLDER_DIGEST_LEN..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or_else(|| corrupt(Table::HolderExport, "bad export id in key"))
+}
+
+/// What the export index keeps of an export: who made it (the actor's holder digest, hex), the
+/// access record that logged it, and until when it may be downloaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportEntry {
+    pub actor: String,
+    pub access_record: String,
+    pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -34,6 +34,7 @@ pub enum NotificationKind {
     Pull,
     Check,
     InPerson,
+    Export,
     StatusChange,
     ConsentRequest,
     ConsentExpiring,
@@ -110,6 +111,7 @@ impl Notification {
             AccessKind::Pull => NotificationKind::Pull,
             AccessKind::Check => NotificationKind::Check,
             AccessKind::InPerson => NotificationKind::InPerson,
+            AccessKind::Export => NotificationKind::Export,
         };
         let provided = r
             .outcomes
@@ -120,8 +122,8 @@ impl Notification {
         let matter = (!r.matter.is_empty()).then_some(r.matter);
         n.matter_name = matter.as_ref().map(|_| r.matter_name);
         n.matter = matter;
-        n.requester = Some(r.requester);
-        n.requester_name = Some(r.requester_name);
+        n.requester = (!r.requester.is_empty()).then_some(r.requester);
+        n.requester_name = n.requester.as_ref().map(|_| r.requester_name);
         n.not_provided = Some(r.outcomes.len() - provided);
         n.provided = Some(provided);
         n.licences = if r.licences.is_empty() {

@@ -773,6 +773,8 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{q}");
+    let (status, export) = w.app.post("/v1/me/exports", Some(company), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{export}");
     let food_id = food["id"].as_str().unwrap().to_owned();
     let hidden = [
         (
@@ -789,6 +791,12 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             "/v1/me/consent-requests/",
             q["id"].as_str().unwrap().to_owned(),
             "creq_00000000000000000000000000000000000000000000".to_owned(),
+        ),
+        // An export the company made itself: only the person who made it downloads it.
+        (
+            "/v1/me/exports/",
+            export["id"].as_str().unwrap().to_owned(),
+            "exp_0000000000000000000000000000000000000000000000".to_owned(),
         ),
     ];
     for scope in [json!([NEW_FOOD]), json!([NEW_FOOD, "350100-GA-003"])] {
@@ -863,8 +871,9 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             assert!(!b_out.to_string().contains(RENEW_FOOD), "{b_out}");
             covered += 1;
         }
-        // GET licence; consent DELETE, :narrow, receipts; request GET, :approve, :reject.
-        assert_eq!(covered, 7, "{scope}");
+        // GET licence; consent DELETE, :narrow, receipts; request GET, :approve, :reject; GET
+        // export.
+        assert_eq!(covered, 8, "{scope}");
     }
 
     // The feeds: a delegate's pages are filled with what it may see, and no cursor stands for

@@ -14,6 +14,7 @@ mod cli;
 mod delegations;
 mod disk_full;
 mod door;
+mod exports;
 mod faults;
 mod fixtures;
 mod flood;

@@ -179,6 +179,33 @@ test('withdrawing a consent on /me: the next pull is not provided, and receipts 
   await context.close();
 });
 
+test('a holder exports everything on /me: one archive that the CLI verifies against the vault', async () => {
+  const { context, page, errors } = await fresh({ acceptDownloads: true });
+  await signIn(page, 'me', '吴晓燕');
+  const button = page.getByRole('button', { name: '导出我的全部数据' });
+  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  await page.locator('#export', { hasText: /已下载导出 exp_/ }).waitFor();
+  const file = await download.path();
+  const bytes = readFileSync(file);
+  assert.equal(bytes.subarray(257, 262).toString(), 'ustar');
+  let out = '';
+  try {
+    out = execFileSync(BIN, ['verify', '--in', file, '--vault', BASE]).toString();
+  } catch (e) {
+    assert.fail('verify refused the export: ' + e.stdout + e.stderr);
+  }
+  const verdict = JSON.parse(out);
+  assert.equal(verdict.valid, true);
+  assert.match(verdict.checks.find((c) => c.check === 'integrity').detail, /^\d+ files match the manifest$/);
+  // The export itself is the newest record of the holder's access log.
+  const log = (await call(tokens.holders[WU], 'GET', '/v1/me/access-log')).body.records;
+  assert.equal(log[0].kind, 'export');
+  await page.reload();
+  await page.locator('#log .log-entry', { hasText: '导出本人数据' }).first().waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a presentation code made on /me is redeemed once on /verify and is dead on reuse', async () => {
   const holder = await fresh();
   await signIn(holder.page, 'me', '王海峰');
