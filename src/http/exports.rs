@@ -2,7 +2,8 @@
 //! record of its own kind) and `GET /v1/me/exports/{id}` streams it as a tar archive.
 //!
 //! The archive is the API's own answers, byte for byte: each file is the body of a `GET` the
-//! caller could make itself — every page of its licences, consents, consent requests, access
+//! caller could make itself — every page of its licences, consents, consent requests (pending
+//! and answered), access
 //! log, notifications and presentation codes, each consent's receipts, its delegations and its
 //! summary — asked of the same routes with the caller's own credential and `Acting-For`, so a
 //! delegate's export holds exactly its scope, and nothing is assembled twice. Each signed
@@ -207,9 +208,10 @@ async fn pages(
 ) -> Result<(), String> {
     let mut cursor: Option<String> = None;
     for n in 1.. {
+        let sep = if path.contains('?') { '&' } else { '?' };
         let url = match &cursor {
-            None => format!("{path}?limit={limit}"),
-            Some(c) => format!("{path}?limit={limit}&cursor={}", encode(c)),
+            None => format!("{path}{sep}limit={limit}"),
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={}", encode(c)),
         };
         let Some(body) = get(api, credentials, &url).await? else {
             return Ok(());
@@ -286,6 +288,11 @@ async fn write_export(
         (
             "consent-requests",
             "/v1/me/consent-requests",
+            page::CONSENT_REQUESTS.max,
+        ),
+        (
+            "consent-requests/answered",
+            "/v1/me/consent-requests?state=answered",
             page::CONSENT_REQUESTS.max,
         ),
         ("access-log", "/v1/me/access-log", page::ACCESS_LOG.max),

@@ -120,7 +120,7 @@ impl HolderRequestView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HolderRequests {
-    /// Pending requests, newest first.
+    /// Newest first: pending ones, or (`state=answered`) answered and expired ones.
     pub requests: Vec<HolderRequestView>,
     /// Where the next page starts; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +136,18 @@ pub struct PendingQuery {
     pub limit: Option<usize>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// `pending` (the default): those that may be answered, each with its preview;
+    /// `answered`: those that no longer may (approved, rejected or expired), with their answer.
+    pub state: Option<ListedState>,
+}
+
+/// Which of the holder's requests a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListedState {
+    #[default]
+    Pending,
+    Answered,
 }
 
 /// Whose pending requests to reject at once.
@@ -232,7 +244,8 @@ pub async fn get(
 }
 
 /// The caller's pending consent requests, newest first, a page at a time, each with a preview of
-/// exactly what approving would release (holder).
+/// exactly what approving would release (holder); with `state=answered`, those answered or
+/// expired, with their answer.
 #[utoipa::path(get, path = "/v1/me/consent-requests", tag = "holder", params(PendingQuery),
     responses((status = 200, body = HolderRequests), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -241,7 +254,7 @@ pub async fn list_mine(
     Me(me): Me,
     query: Result<Query<PendingQuery>, QueryRejection>,
 ) -> Result<Json<HolderRequests>, ApiError> {
-    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor"]))?;
+    let Query(q) = query.map_err(|e| query_error(&e, &["limit", "cursor", "state"]))?;
     let limit = page::limit(q.limit, vault_page::CONSENT_REQUESTS)?;
     let cursor = q
         .cursor
@@ -255,9 +268,15 @@ pub async fn list_mine(
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let page = vault.pending_page(&holder, cursor.as_deref(), limit, now, |r| {
-            me.allows_matter(&r.matter)
-        })?;
+        let shown = |r: &ConsentRequest| me.allows_matter(&r.matter);
+        let page = match q.state.unwrap_or_default() {
+            ListedState::Pending => {
+                vault.pending_page(&holder, cursor.as_deref(), limit, now, shown)?
+            }
+            ListedState::Answered => {
+                vault.answered_page(&holder, cursor.as_deref(), limit, now, shown)?
+            }
+        };
         let requests = page
             .requests
             .into_iter()

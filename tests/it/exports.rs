@@ -137,6 +137,7 @@ async fn an_export_is_the_apis_own_answers_with_a_signed_manifest() {
         "consents/page-0001.json",
         receipts.as_str(),
         "consent-requests/page-0001.json",
+        "consent-requests/answered/page-0001.json",
         "access-log/page-0001.json",
         "notifications/page-0001.json",
         "presentations/page-0001.json",
@@ -157,6 +158,10 @@ async fn an_export_is_the_apis_own_answers_with_a_signed_manifest() {
         (
             receipts.as_str(),
             format!("/v1/me/consents/{consent}/receipts"),
+        ),
+        (
+            "consent-requests/answered/page-0001.json",
+            "/v1/me/consent-requests?state=answered&limit=50".into(),
         ),
         (
             "consent-requests/page-0001.json",

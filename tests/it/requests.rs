@@ -461,6 +461,62 @@ async fn requests_move_only_from_pending_and_answers_are_final() {
         .await;
     assert_eq!(mine["state"], "expired");
     assert!(mine.get("preview").is_none(), "no preview once not pending");
+
+    // The holder's two lists: one still pending; the three answered or expired, newest first,
+    // a page at a time without gaps, with their answers and no preview.
+    let pending = c.ask().await;
+    let c = &c;
+    let list = |q: &'static str| async move {
+        let (status, l) = c
+            .app
+            .get(&format!("/v1/me/consent-requests{q}"), Some(&c.citizen))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{l}");
+        l
+    };
+    let ids = |l: &Value| -> Vec<String> {
+        l["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&list("").await), [pending["id"].as_str().unwrap()]);
+    let first = list("?state=answered&limit=2").await;
+    let states: Vec<&Value> = first["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["state"])
+        .collect();
+    assert_eq!(states, [&json!("expired"), &json!("approved")]);
+    assert!(first["requests"][0].get("preview").is_none());
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let (_, rest) = c
+        .app
+        .get(
+            &format!("/v1/me/consent-requests?state=answered&limit=2&cursor={cursor}"),
+            Some(&c.citizen),
+        )
+        .await;
+    assert_eq!(rest["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            &rest["requests"][0]["state"],
+            &rest["requests"][0]["answer"]["reason"]
+        ),
+        (&json!("rejected"), &json!("不在本人办理"))
+    );
+    assert!(rest.get("nextCursor").is_none(), "{rest}");
+    let (status, e) = c
+        .app
+        .get("/v1/me/consent-requests?state=all", Some(&c.citizen))
+        .await;
+    assert_eq!(
+        (status, code(&e), e["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_request", Some("state"))
+    );
 }
 
 #[tokio::test]
