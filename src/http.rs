@@ -3,6 +3,7 @@
 //! Handlers are thin: authenticate, parse into domain types, call the [`Vault`] on the blocking
 //! pool (RocksDB and Ed25519 are synchronous), map the result.
 
+mod corrections;
 mod delegations;
 mod error;
 mod exports;

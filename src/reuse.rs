@@ -11,6 +11,7 @@
 //! **Invariant:** no I/O; a licence is released only under an active consent that covers its type
 //! and admits it, and only when its fresh verdict is valid and its stored bytes can be served.
 
+pub mod correction;
 pub mod delegation;
 pub mod presentation;
 pub mod request;

@@ -84,6 +84,15 @@ pub enum Table {
     /// A holder's exports that may still be downloaded, by export id → who made it and until
     /// when (SPEC §17). Expired ones are pruned by the holder's next export.
     HolderExport,
+    /// Correction id → the correction and whose it is (SPEC §17).
+    Correction,
+    /// A holder's corrections, in creation order.
+    HolderCorrection,
+    /// An issuing agency's corrections to answer, in creation order.
+    IssuerCorrection,
+    /// Licence id → its open correction and, when the holder marked it, the dispute (read with
+    /// every verification of the licence).
+    LicenceCorrection,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -121,7 +130,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 37] = [
+    pub const ALL: [Table; 41] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -159,6 +168,10 @@ impl Table {
         Table::HolderSummary,
         Table::CompanyRepresentative,
         Table::HolderExport,
+        Table::Correction,
+        Table::HolderCorrection,
+        Table::IssuerCorrection,
+        Table::LicenceCorrection,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -173,6 +186,7 @@ impl Table {
             | Table::HolderSummary
             | Table::CompanyRepresentative
             | Table::HolderExport
+            | Table::HolderCorrection
             | Table::HolderPresentation
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
@@ -219,6 +233,10 @@ impl Table {
             Table::HolderSummary => "holderdigest_summary",
             Table::CompanyRepresentative => "companydigest_representative",
             Table::HolderExport => "holderdigest_export",
+            Table::Correction => "correctionid_correction",
+            Table::HolderCorrection => "holderdigest_correction",
+            Table::IssuerCorrection => "uscc_correction",
+            Table::LicenceCorrection => "licenceid_opencorrection",
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::verify::SigningError;
 mod access_log;
 pub mod backup;
 mod consents;
+pub mod corrections;
 mod delegations;
 mod deposit;
 mod door;
@@ -130,6 +131,8 @@ pub struct VaultOptions {
     pub witnesses: witness::WitnessPolicy,
     /// How many consent requests may wait for one holder (`vault/requests`).
     pub pending: requests::PendingLimits,
+    /// Working days an agency has to answer a correction request (`vault/corrections`).
+    pub correction_working_days: u32,
 }
 
 impl Default for VaultOptions {
@@ -140,6 +143,7 @@ impl Default for VaultOptions {
             backup_dir: None,
             witnesses: witness::WitnessPolicy::default(),
             pending: requests::PendingLimits::default(),
+            correction_working_days: crate::reuse::correction::DEFAULT_WORKING_DAYS,
         }
     }
 }
@@ -207,6 +211,7 @@ pub struct Vault {
     witnesses: witness::WitnessPolicy,
     witness_memory: witness::WitnessMemory,
     pending: requests::PendingLimits,
+    correction_working_days: u32,
     pub metrics: Metrics,
 }
 
@@ -258,6 +263,7 @@ impl Vault {
             log_health: logs::LogHealth::default(),
             witnesses: options.witnesses,
             pending: options.pending,
+            correction_working_days: options.correction_working_days,
             witness_memory: witness::WitnessMemory::default(),
             metrics: Metrics::default(),
         };

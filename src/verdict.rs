@@ -76,6 +76,10 @@ pub enum Reason {
     /// The caller made more requests of this class than its share allows: retry after the time
     /// `Retry-After` says.
     RateLimited,
+    /// The licence already has an open correction request (SPEC §17).
+    CorrectionOpen,
+    /// The correction request was answered or withdrawn already: nothing moves it now.
+    CorrectionClosed,
 }
 
 impl Reason {
@@ -127,6 +131,8 @@ impl Reason {
             Self::StorageFull => "storage_full",
             Self::TooManyPendingRequests => "too_many_pending_requests",
             Self::RateLimited => "rate_limited",
+            Self::CorrectionOpen => "correction_open",
+            Self::CorrectionClosed => "correction_closed",
         }
     }
 }
@@ -287,6 +293,20 @@ pub struct Verdict {
     /// carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosed: Option<Vec<String>>,
+    /// The holder disputes the licence while a correction is open (SPEC §17). Not a check: the
+    /// licence is valid until its issuer says otherwise, but whoever relies on it is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disputed: Option<Disputed>,
+}
+
+/// A licence under dispute: which correction, since when, which fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Disputed {
+    pub correction: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub since: DateTime<Utc>,
+    pub fields: Vec<String>,
 }
 
 impl Verdict {
@@ -301,6 +321,7 @@ impl Verdict {
             checks,
             checked_at,
             disclosed: None,
+            disputed: None,
         }
     }
     /// The first failing reason, in check order.
@@ -314,14 +335,18 @@ impl Verdict {
         self.checks.iter().find(|c| c.check == name)
     }
     /// The same verdict with `replacement` in place of the check of its name (or first, if there
-    /// was none), and `valid` recomputed.
+    /// was none), and `valid` recomputed; what it says besides its checks is kept.
     pub fn replacing(self, replacement: Check) -> Self {
         let mut checks = self.checks;
         match checks.iter_mut().find(|c| c.check == replacement.check) {
             Some(c) => *c = replacement,
             None => checks.insert(0, replacement),
         }
-        Self::new(checks, self.checked_at)
+        Self {
+            disclosed: self.disclosed,
+            disputed: self.disputed,
+            ..Self::new(checks, self.checked_at)
+        }
     }
 }
 

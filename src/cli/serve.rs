@@ -63,6 +63,10 @@ pub struct ServeOpt {
     /// Consent requests one holder may have waiting, from all approval systems.
     #[arg(long, env = "LICENCE_VAULT_MAX_PENDING_PER_HOLDER", default_value_t = PendingLimits::DEFAULT.per_holder as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_pending_per_holder: u64,
+    /// Working days (Monday to Friday, China Standard Time) an issuing agency has to answer a
+    /// holder's correction request; holidays are not known, so count them in.
+    #[arg(long, env = "LICENCE_VAULT_CORRECTION_WORKING_DAYS", default_value_t = crate::reuse::correction::DEFAULT_WORKING_DAYS, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub correction_working_days: u32,
     /// Requests per second each client address may make, whatever it asks (bursts of twice).
     #[arg(long, env = "LICENCE_VAULT_RATE_PER_ADDRESS", default_value_t = RateLimits::default().per_address, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_per_address: u32,
@@ -327,6 +331,7 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             per_requester: usize::try_from(opt.max_pending_per_requester)?,
             per_holder: usize::try_from(opt.max_pending_per_holder)?,
         },
+        correction_working_days: opt.correction_working_days,
     };
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     let vault = open_vault_with(

@@ -108,7 +108,9 @@ pub fn status_of(reason: Reason) -> StatusCode {
         | RequestAnswered
         | PresentationUsed
         | PresentationExpired
-        | PresentationCancelled => StatusCode::CONFLICT,
+        | PresentationCancelled
+        | CorrectionOpen
+        | CorrectionClosed => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | VaultKeyRetired

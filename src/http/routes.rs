@@ -29,8 +29,8 @@ use utoipa_axum::routes;
 use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER};
 pub use super::limits::Class;
 use super::{
-    delegations, exports, issuers, licences, lifecycle, logs, notices, presentations, registries,
-    requests, reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
+    corrections, delegations, exports, issuers, licences, lifecycle, logs, notices, presentations,
+    registries, requests, reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
 };
 use crate::auth::Role;
 
@@ -97,6 +97,14 @@ pub fn routes() -> Vec<Route> {
         // The holder's rights (SPEC §17).
         route(routes!(exports::create), HOLDER, Yes),
         route(routes!(exports::download), HOLDER, Yes).expensive(),
+        route(routes!(corrections::create), HOLDER, Yes),
+        route(routes!(corrections::list_mine), HOLDER, Yes),
+        route(routes!(corrections::get_mine), HOLDER, Yes),
+        route(routes!(corrections::withdraw), HOLDER, Yes),
+        route(routes!(corrections::dispute), HOLDER, Yes),
+        route(routes!(corrections::list_issuer), ISSUER, No),
+        route(routes!(corrections::get_issuer), ISSUER, No),
+        route(routes!(corrections::answer), ISSUER, No),
         // Acting for others.
         route(routes!(delegations::create), HOLDER, Yes),
         route(routes!(delegations::list), HOLDER, Yes).expensive(),

@@ -65,18 +65,18 @@ impl Vault {
         let bytes = self
             .store
             .get(Table::LicenceDocument, layout::licence(id))?;
-        Ok(Some(self.verify_stored(id, bytes, meta, now)))
+        Ok(Some(self.verify_stored(id, bytes, meta, now)?))
     }
 
     /// Verifies a stored licence afresh: its digest, then every check with `verify_strict` for
-    /// the signature, as of `now`.
+    /// the signature, as of `now`; and says whether its holder disputes it.
     pub(super) fn verify_stored(
         &self,
         id: &LicenceId,
         bytes: Option<Vec<u8>>,
         meta: LicenceMeta,
         now: DateTime<Utc>,
-    ) -> Extracted {
+    ) -> Result<Extracted, StoreError> {
         let loaded = Loaded::new(bytes, &meta);
         let reg = self.registries();
         let mut facts = RecordFacts {
@@ -142,13 +142,15 @@ impl Vault {
         self.metrics.inc(Counter::Extractions {
             verdict: verdict_label,
         });
-        Extracted {
+        let mut verdict = verdict;
+        verdict.disputed = self.dispute_of(id)?;
+        Ok(Extracted {
             id: id.clone(),
             document,
             licence,
             meta,
             verdict,
-        }
+        })
     }
 
     /// All licences of a holder, each freshly verified, in identifier order.
@@ -316,7 +318,7 @@ impl Vault {
                     let bytes = self
                         .store
                         .get(Table::LicenceDocument, layout::licence(&id))?;
-                    self.verify_stored(&id, bytes, meta, now).verdict
+                    self.verify_stored(&id, bytes, meta, now)?.verdict
                 }
                 Some((_, meta)) => {
                     // The vault holds other content under this identifier. A forgery simply fails its

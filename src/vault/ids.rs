@@ -44,6 +44,11 @@ pub(super) fn export(now: DateTime<Utc>) -> String {
     make("exp", now, 16)
 }
 
+/// A correction request (`cor_`).
+pub(super) fn correction(now: DateTime<Utc>) -> String {
+    make("cor", now, 8)
+}
+
 /// A guardianship (`gdn_`).
 pub(super) fn guardianship(now: DateTime<Utc>) -> String {
     make("gdn", now, 8)

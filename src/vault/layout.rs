@@ -27,6 +27,10 @@
 //! | `holderdigest_summary` | holder digest (built mark), holder digest ‖ matter code | the summary of one matter (JSON) |
 //! | `companydigest_representative` | company digest ‖ representative digest ‖ licence id | empty |
 //! | `holderdigest_export` | holder digest ‖ export id | [`ExportEntry`] (JSON) |
+//! | `correctionid_correction` | correction id | [`StoredCorrection`] (JSON) |
+//! | `holderdigest_correction` | holder digest ‖ correction id | empty |
+//! | `uscc_correction` | USCC ‖ `0x00` ‖ correction id | empty |
+//! | `licenceid_opencorrection` | licence id | [`OpenCorrection`] (JSON) |
 //! | `holderdigest_readmark` | holder digest | u64 BE ns since 1970: the notifications read up to then |
 //! | `holderdigest_delegation` | holder digest ‖ delegation id | [`Delegation`] (JSON) |
 //! | `delegatedigest_delegation` | delegate digest ‖ holder digest ‖ delegation id | empty |
@@ -317,6 +321,56 @@ pub struct ExportEntry {
     pub access_record: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A holder digest written as hex in a stored value of `table` (whose holder it is, for the door).
+pub fn holder_digest_from_hex(table: Table, hex_digest: &str) -> Result<HolderDigest, StoreError> {
+    hex::decode(hex_digest)
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| corrupt(table, "bad holder digest"))
+}
+
+/// The key of a correction in `correctionid_correction`.
+pub fn correction(id: &str) -> &[u8] {
+    id.as_bytes()
+}
+
+/// The key of a correction in its holder's `holderdigest_correction` (ids start with their time).
+pub fn holder_correction(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
+/// The correction id of a holder's or an issuer's correction index key.
+pub fn correction_id_of(table: Table, key: &[u8], prefix_len: usize) -> Result<&str, StoreError> {
+    key.get(prefix_len..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or_else(|| corrupt(table, "bad correction id in key"))
+}
+
+/// The key of a correction in its issuer's `uscc_correction` (after the prefix [`issuer`]).
+pub fn issuer_correction(issuer_code: &Uscc, id: &str) -> Vec<u8> {
+    let mut k = issuer(issuer_code);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// A correction as stored: whose it is (the holder digest, hex, for the holder's door) and the
+/// correction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCorrection {
+    pub holder_digest: String,
+    pub correction: crate::reuse::correction::Correction,
+}
+
+/// A licence's open correction, and its dispute when the holder marked one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenCorrection {
+    pub correction: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disputed: Option<crate::verdict::Disputed>,
 }
 
 /// The key of a presentation in its holder's `holderdigest_presentation` (ids start with their

@@ -1,7 +1,7 @@
 //! The holder's notifications (SPEC §11, `GET /v1/me/notifications`): every pull, check and
 //! in-person showing, every status change of an own licence, every pending consent request, and
-//! every consent in force that expires within [`EXPIRING_WITHIN_DAYS`] days — newest first, with a
-//! read mark.
+//! every consent in force that expires within [`EXPIRING_WITHIN_DAYS`] days, every change of a
+//! correction request — newest first, with a read mark.
 //!
 //! Notifications are not stored: they are read from where the facts already are (the access log,
 //! the licences' statements and successors, the consent requests, the consents), so there is
@@ -18,6 +18,7 @@ use super::layout::{self, HolderDigest};
 use super::page;
 use super::{At, Vault, VaultError};
 use crate::codes::HolderCode;
+use crate::reuse::correction::{CorrectionEventKind, CorrectionState};
 use crate::reuse::delegation::Acting;
 use crate::reuse::{ConsentState, Outcome};
 use crate::store::{StoreError, Table};
@@ -38,6 +39,8 @@ pub enum NotificationKind {
     StatusChange,
     ConsentRequest,
     ConsentExpiring,
+    /// A correction request of the holder's was opened, disputed, answered or withdrawn.
+    Correction,
 }
 
 /// One notification. Which members are present depends on `kind`.
@@ -81,6 +84,11 @@ pub struct Notification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The correction request, and what happened to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<CorrectionEventKind>,
 }
 
 impl Notification {
@@ -103,6 +111,8 @@ impl Notification {
             request: None,
             consent: None,
             expires_at: None,
+            correction: None,
+            event: None,
         }
     }
 
@@ -238,8 +248,8 @@ impl Vault {
         }
     }
 
-    /// Status changes of the holder's licences, pending consent requests and consents about to
-    /// expire: all of them (one holder's are few).
+    /// Status changes of the holder's licences, pending consent requests, consents about to
+    /// expire and the holder's corrections: all of them (one holder's are few).
     fn other_notifications(
         &self,
         holder: &HolderCode,
@@ -320,6 +330,26 @@ impl Vault {
             n.consent = Some(c.id);
             n.expires_at = Some(c.expires_at);
             out.push(n);
+        }
+        for c in self.holder_corrections(digest)? {
+            for (i, e) in c.history.iter().enumerate() {
+                let mut n = Notification::new(
+                    format!("{}#{}", c.id, i + 1),
+                    NotificationKind::Correction,
+                    e.at,
+                );
+                n.licences = vec![c.licence.clone()];
+                n.correction = Some(c.id.clone());
+                n.event = Some(e.event);
+                if e.event == CorrectionEventKind::Refused {
+                    n.reason = c.answer.as_ref().and_then(|a| a.reason.clone());
+                }
+                if c.state == CorrectionState::Corrected {
+                    n.licences
+                        .extend(c.answer.as_ref().and_then(|a| a.renewal.clone()));
+                }
+                out.push(n);
+            }
         }
         Ok(out)
     }

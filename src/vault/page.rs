@@ -55,6 +55,11 @@ pub const CONSENT_REQUESTS: PageSize = PageSize {
     default: 20,
     max: 50,
 };
+/// A holder's corrections or an agency's, newest first.
+pub const CORRECTIONS: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
 /// A requester's revocation notices, oldest first.
 pub const NOTICES: PageSize = PageSize {
     default: 50,

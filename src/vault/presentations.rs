@@ -324,10 +324,10 @@ impl Vault {
     /// Whose code it is (read before the holder's door, which is then taken for that holder).
     fn presentation_holder(&self, key: &[u8]) -> Result<HolderDigest, VaultError> {
         let stored = self.stored_presentation(key)?.ok_or_else(not_found)?;
-        hex::decode(stored.holder_digest)
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| layout::corrupt(Table::PresentationCode, "bad holder digest").into())
+        Ok(layout::holder_digest_from_hex(
+            Table::PresentationCode,
+            &stored.holder_digest,
+        )?)
     }
 }
 

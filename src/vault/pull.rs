@@ -316,6 +316,7 @@ impl Vault {
                         access_record: &record.id,
                         issued: now,
                         expires,
+                        disputed: e.verdict.disputed.as_ref(),
                     };
                     match (fields, &e.licence) {
                         (None, _) => {
@@ -432,7 +433,7 @@ impl Vault {
         // may accept a mixed-order R that verify_strict refuses, docs/DECISIONS.md) is for
         // deposits only, and with two or three signatures per pull it saves little.
         for ((i, id, consent, meta), b) in candidates.into_iter().zip(bytes) {
-            let e = self.verify_stored(&id, b, meta, now);
+            let e = self.verify_stored(&id, b, meta, now)?;
             let rank =
                 |e: &Extracted| reuse::preference(e.verdict.valid, &e.id, e.meta.deposited_at);
             if best[i]

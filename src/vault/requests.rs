@@ -240,10 +240,8 @@ impl Vault {
                 if s.request.state(now) != RequestState::Pending {
                     return Ok(false);
                 }
-                let digest: HolderDigest = hex::decode(&s.holder_digest)
-                    .ok()
-                    .and_then(|d| d.try_into().ok())
-                    .ok_or_else(|| layout::corrupt(Table::ConsentRequest, "bad holder digest"))?;
+                let digest =
+                    layout::holder_digest_from_hex(Table::ConsentRequest, &s.holder_digest)?;
                 change.put(
                     Table::HolderPending,
                     layout::holder_pending(&digest, &s.request.id),

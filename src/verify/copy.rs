@@ -19,7 +19,7 @@ use crate::jcs;
 use crate::keys::Sign;
 use crate::licence::Licence;
 use crate::proof::{self, format_time};
-use crate::verdict::{Check, CheckName, Reason, Verdict};
+use crate::verdict::{Check, CheckName, Disputed, Reason, Verdict};
 
 /// The `type` that marks a purpose-stamped copy.
 pub const STAMPED_COPY_TYPE: &str = "PurposeStampedCopy";
@@ -43,6 +43,8 @@ pub struct CopyFacts<'a> {
     pub access_record: &'a str,
     pub issued: DateTime<Utc>,
     pub expires: DateTime<Utc>,
+    /// The holder's dispute of the licence when the copy was made (SPEC §17).
+    pub disputed: Option<&'a Disputed>,
 }
 
 /// Whether a document claims to be a purpose-stamped copy.
@@ -53,7 +55,7 @@ pub fn is_stamped_copy(doc: &Value) -> bool {
 }
 
 fn subject(facts: &CopyFacts<'_>) -> Value {
-    json!({
+    let mut subject = json!({
         "licence": facts.licence.urn(),
         "sha256": facts.sha256,
         "requester": facts.requester,
@@ -62,7 +64,16 @@ fn subject(facts: &CopyFacts<'_>) -> Value {
         "issuedAt": format_time(facts.issued),
         "expiresAt": format_time(facts.expires),
         "accessRecord": facts.access_record,
-    })
+    });
+    if let Some(d) = facts.disputed {
+        subject["disputed"] = serde_json::to_value(d).unwrap_or_default();
+    }
+    subject
+}
+
+/// What a copy says of its holder's dispute, when it says something well-formed.
+fn disputed_of(doc: &Value) -> Option<Disputed> {
+    serde_json::from_value(doc.get("credentialSubject")?.get("disputed")?.clone()).ok()
 }
 
 fn unsigned(signer: &dyn Sign, facts: &CopyFacts<'_>, types: &[&str], subject: Value) -> Value {
@@ -151,7 +162,9 @@ pub fn check<E>(
     }
 
     if let Some(disclosed) = field("disclosed") {
-        return Ok(minimised(checks, doc, disclosed, now));
+        let mut v = minimised(checks, doc, disclosed, now);
+        v.disputed = disputed_of(doc);
+        return Ok(v);
     }
     let embedded = field("document").filter(|d| Licence::is_licence(d) && !is_stamped_copy(d));
     checks.push(match (embedded, text("licence"), text("sha256")) {
@@ -194,7 +207,9 @@ pub fn check<E>(
             checks.push(c);
         }
     }
-    Ok(Verdict::new(checks, now))
+    let mut v = Verdict::new(checks, now);
+    v.disputed = disputed_of(doc);
+    Ok(v)
 }
 
 /// The verdict of a minimised copy: its own checks, and `binding` passes when it names a licence

@@ -775,6 +775,16 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
     assert_eq!(status, StatusCode::CREATED, "{q}");
     let (status, export) = w.app.post("/v1/me/exports", Some(company), json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{export}");
+    // A correction of the food licence, a type outside the delegate's matters.
+    let (status, cor) = w
+        .app
+        .post(
+            "/v1/me/corrections",
+            Some(company),
+            json!({"licence": food["id"], "fields": ["经营场所"], "problem": "门牌号错误"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cor}");
     let food_id = food["id"].as_str().unwrap().to_owned();
     let hidden = [
         (
@@ -797,6 +807,11 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             "/v1/me/exports/",
             export["id"].as_str().unwrap().to_owned(),
             "exp_0000000000000000000000000000000000000000000000".to_owned(),
+        ),
+        (
+            "/v1/me/corrections/",
+            cor["id"].as_str().unwrap().to_owned(),
+            "cor_00000000000000000000000000000000".to_owned(),
         ),
     ];
     for scope in [json!([NEW_FOOD]), json!([NEW_FOOD, "350100-GA-003"])] {
@@ -872,8 +887,8 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             covered += 1;
         }
         // GET licence; consent DELETE, :narrow, receipts; request GET, :approve, :reject; GET
-        // export.
-        assert_eq!(covered, 8, "{scope}");
+        // export; correction GET, :withdraw, :dispute.
+        assert_eq!(covered, 11, "{scope}");
     }
 
     // The feeds: a delegate's pages are filled with what it may see, and no cursor stands for

@@ -11,6 +11,7 @@ mod support;
 mod api;
 mod bad_input;
 mod cli;
+mod corrections;
 mod delegations;
 mod disk_full;
 mod door;
