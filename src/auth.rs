@@ -22,6 +22,9 @@ pub enum Principal {
     Issuer(Uscc),
     Requester(String),
     Holder(HolderCode),
+    /// An oversight body (e.g. the city's data authority), by a name the admin gives: sees every
+    /// objection and its answer (SPEC §17).
+    Supervisor(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -31,6 +34,7 @@ pub enum Role {
     Issuer,
     Requester,
     Holder,
+    Supervisor,
 }
 
 impl Principal {
@@ -40,6 +44,7 @@ impl Principal {
             Self::Issuer(_) => Role::Issuer,
             Self::Requester(_) => Role::Requester,
             Self::Holder(_) => Role::Holder,
+            Self::Supervisor(_) => Role::Supervisor,
         }
     }
 
@@ -58,6 +63,12 @@ impl Principal {
                 .parse()
                 .map(Self::Holder)
                 .map_err(|e| format!("holder subject (codeType:code): {e}")),
+            Role::Supervisor if !subject.trim().is_empty() && subject.chars().count() <= 64 => {
+                Ok(Self::Supervisor(subject.trim().to_owned()))
+            }
+            Role::Supervisor => {
+                Err("supervisor subject must be a name of 1 to 64 characters".into())
+            }
         }
     }
 
@@ -68,6 +79,7 @@ impl Principal {
             Self::Issuer(u) => u.to_string(),
             Self::Requester(r) => r.clone(),
             Self::Holder(h) => h.key(),
+            Self::Supervisor(s) => s.clone(),
         }
     }
 }
@@ -80,6 +92,7 @@ impl std::fmt::Display for Principal {
             Self::Issuer(u) => write!(f, "issuer:{u}"),
             Self::Requester(r) => write!(f, "requester:{r}"),
             Self::Holder(h) => write!(f, "holder:{h}"),
+            Self::Supervisor(s) => write!(f, "supervisor:{s}"),
         }
     }
 }

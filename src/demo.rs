@@ -21,7 +21,13 @@ pub struct DemoTokens {
     pub issuers: BTreeMap<String, String>,
     pub requesters: BTreeMap<String, String>,
     pub holders: BTreeMap<String, String>,
+    /// The oversight body's token (objections, SPEC §17), by its name.
+    #[serde(default)]
+    pub supervisors: BTreeMap<String, String>,
 }
+
+/// The demo's supervisor: the city's data authority.
+pub const DEMO_SUPERVISOR: &str = "fz-dsj";
 
 #[derive(Deserialize)]
 struct TypesFile {
@@ -176,6 +182,12 @@ pub fn seed(vault: &Vault, fixtures: &Path, data: &Path) -> anyhow::Result<()> {
             vault.create_token(&Principal::Issuer(uscc.clone()), now)?.1,
         );
     }
+    tokens.supervisors.insert(
+        DEMO_SUPERVISOR.to_owned(),
+        vault
+            .create_token(&Principal::Supervisor(DEMO_SUPERVISOR.to_owned()), now)?
+            .1,
+    );
     for id in reg.requesters.keys() {
         tokens.requesters.insert(
             id.clone(),

@@ -14,6 +14,7 @@ mod lifecycle;
 pub mod limits;
 mod logs;
 mod notices;
+mod objections;
 mod page;
 pub mod pages;
 mod presentations;

@@ -13,6 +13,7 @@
 
 pub mod correction;
 pub mod delegation;
+pub mod objection;
 pub mod presentation;
 pub mod request;
 

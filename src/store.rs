@@ -93,6 +93,13 @@ pub enum Table {
     /// Licence id → its open correction and, when the holder marked it, the dispute (read with
     /// every verification of the licence).
     LicenceCorrection,
+    /// Objection id → the objection and whose it is (SPEC §17); in id (time) order, the
+    /// supervisor's feed.
+    Objection,
+    /// A holder's objections, in creation order.
+    HolderObjection,
+    /// The objections to an approval system's uses, in creation order.
+    RequesterObjection,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -130,7 +137,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 41] = [
+    pub const ALL: [Table; 44] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -172,6 +179,9 @@ impl Table {
         Table::HolderCorrection,
         Table::IssuerCorrection,
         Table::LicenceCorrection,
+        Table::Objection,
+        Table::HolderObjection,
+        Table::RequesterObjection,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -187,6 +197,7 @@ impl Table {
             | Table::CompanyRepresentative
             | Table::HolderExport
             | Table::HolderCorrection
+            | Table::HolderObjection
             | Table::HolderPresentation
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
@@ -237,6 +248,9 @@ impl Table {
             Table::HolderCorrection => "holderdigest_correction",
             Table::IssuerCorrection => "uscc_correction",
             Table::LicenceCorrection => "licenceid_opencorrection",
+            Table::Objection => "objectionid_objection",
+            Table::HolderObjection => "holderdigest_objection",
+            Table::RequesterObjection => "requesterid_objection",
         }
     }
 }

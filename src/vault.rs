@@ -43,6 +43,7 @@ mod lifecycle;
 pub mod logs;
 mod notices;
 mod notifications;
+pub mod objections;
 pub mod page;
 pub mod pkcs11;
 mod presentations;

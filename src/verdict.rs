@@ -80,6 +80,8 @@ pub enum Reason {
     CorrectionOpen,
     /// The correction request was answered or withdrawn already: nothing moves it now.
     CorrectionClosed,
+    /// The objection was answered or withdrawn already.
+    ObjectionClosed,
 }
 
 impl Reason {
@@ -133,6 +135,7 @@ impl Reason {
             Self::RateLimited => "rate_limited",
             Self::CorrectionOpen => "correction_open",
             Self::CorrectionClosed => "correction_closed",
+            Self::ObjectionClosed => "objection_closed",
         }
     }
 }

@@ -31,6 +31,7 @@ pub use crate::lifecycle::Status;
 
 pub mod consent_receipt;
 pub mod copy;
+pub mod deletion;
 pub mod envelope;
 pub mod export_manifest;
 pub mod notice;
@@ -510,7 +511,7 @@ fn subject_schema(members: &[(&str, bool)], what: &str, detail: impl FnOnce() ->
 }
 
 /// Verifies a document the vault signs that is judged from the vault's keys alone — a consent
-/// receipt, a revocation notice or an export manifest — or `None` for any other document. The one dispatch the CLI
+/// receipt, a revocation notice, an export manifest or a deletion attestation — or `None` for any other document. The one dispatch the CLI
 /// and the vault share.
 pub fn vault_signed(
     doc: &Value,
@@ -523,6 +524,8 @@ pub fn vault_signed(
         Some(notice::check(doc, trusted, now))
     } else if export_manifest::is_export_manifest(doc) {
         Some(export_manifest::check(doc, trusted, now))
+    } else if deletion::is_deletion_attestation(doc) {
+        Some(deletion::check(doc, trusted, now))
     } else {
         None
     }

@@ -109,6 +109,7 @@ pub struct Corrections {
     pub next_cursor: Option<String>,
 }
 
+/// A page of corrections or objections.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -117,8 +118,8 @@ pub struct CorrectionsQuery {
     pub limit: Option<usize>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
-    /// `open` (only those waiting for an answer) or `all`. The holder's default: `all`; the
-    /// agency's: `open`.
+    /// `open` (only those waiting for an answer) or `all`. The holder's and the supervisor's
+    /// default: `all`; the agency's and the approval system's: `open`.
     pub state: Option<String>,
 }
 
@@ -133,7 +134,7 @@ fn page_of(page: vault_corrections::CorrectionPage) -> Json<Corrections> {
     })
 }
 
-fn query(
+pub(super) fn query(
     query: Result<Query<CorrectionsQuery>, QueryRejection>,
     default_open: bool,
 ) -> Result<(Option<String>, usize, bool), ApiError> {

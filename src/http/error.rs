@@ -110,7 +110,8 @@ pub fn status_of(reason: Reason) -> StatusCode {
         | PresentationExpired
         | PresentationCancelled
         | CorrectionOpen
-        | CorrectionClosed => StatusCode::CONFLICT,
+        | CorrectionClosed
+        | ObjectionClosed => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | VaultKeyRetired

@@ -4,7 +4,7 @@
 //! The archive is the API's own answers, byte for byte: each file is the body of a `GET` the
 //! caller could make itself — every page of its licences, consents, consent requests (pending
 //! and answered), access
-//! log, corrections, notifications and presentation codes, each consent's receipts, its delegations and its
+//! log, corrections, objections, notifications and presentation codes, each consent's receipts, its delegations and its
 //! summary — asked of the same routes with the caller's own credential and `Acting-For`, so a
 //! delegate's export holds exactly its scope, and nothing is assembled twice. Each signed
 //! licence is also written alone, as its issuer signed it (`licences/{id}.json`, its JCS bytes),
@@ -297,6 +297,7 @@ async fn write_export(
         ),
         ("access-log", "/v1/me/access-log", page::ACCESS_LOG.max),
         ("corrections", "/v1/me/corrections", page::CORRECTIONS.max),
+        ("objections", "/v1/me/objections", page::CORRECTIONS.max),
         (
             "notifications",
             "/v1/me/notifications",

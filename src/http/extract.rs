@@ -123,13 +123,16 @@ pub const ADMIN: u8 = 1;
 pub const ISSUER: u8 = 2;
 pub const REQUESTER: u8 = 4;
 pub const HOLDER: u8 = 8;
+pub const SUPERVISOR: u8 = 16;
 
-fn bit(role: Role) -> u8 {
+/// A role's bit: the one mapping, for the extractors and the route table.
+pub(super) fn bit(role: Role) -> u8 {
     match role {
         Role::Admin => ADMIN,
         Role::Issuer => ISSUER,
         Role::Requester => REQUESTER,
         Role::Holder => HOLDER,
+        Role::Supervisor => SUPERVISOR,
     }
 }
 

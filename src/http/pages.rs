@@ -393,6 +393,7 @@ async fn sign_in(
             Role::Requester => "approval system (requester)",
             Role::Issuer => "issuing agency",
             Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
         };
         return Err(ApiError::forbidden(format!("this page is for {whose} tokens")).field("token"));
     }
@@ -440,7 +441,7 @@ fn label_of(p: &Principal) -> String {
     match p {
         Principal::Holder(h) => h.to_string(),
         Principal::Issuer(u) => u.to_string(),
-        Principal::Requester(r) => r.clone(),
+        Principal::Requester(r) | Principal::Supervisor(r) => r.clone(),
         Principal::Admin => "admin".into(),
     }
 }

@@ -26,11 +26,12 @@ use utoipa::openapi::{RefOr, Required};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER};
+use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER, SUPERVISOR};
 pub use super::limits::Class;
 use super::{
-    corrections, delegations, exports, issuers, licences, lifecycle, logs, notices, presentations,
-    registries, requests, reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT, BODY_LIMIT,
+    corrections, delegations, exports, issuers, licences, lifecycle, logs, notices, objections,
+    presentations, registries, requests, reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT,
+    BODY_LIMIT,
 };
 use crate::auth::Role;
 
@@ -105,6 +106,15 @@ pub fn routes() -> Vec<Route> {
         route(routes!(corrections::list_issuer), ISSUER, No),
         route(routes!(corrections::get_issuer), ISSUER, No),
         route(routes!(corrections::answer), ISSUER, No),
+        route(routes!(objections::create), HOLDER, Yes),
+        route(routes!(objections::list_mine), HOLDER, Yes),
+        route(routes!(objections::get_mine), HOLDER, Yes),
+        route(routes!(objections::withdraw), HOLDER, Yes),
+        route(routes!(objections::list_requester), REQUESTER, No),
+        route(routes!(objections::get_requester), REQUESTER, No),
+        route(routes!(objections::answer), REQUESTER, No),
+        route(routes!(objections::list_supervisor), SUPERVISOR, No),
+        route(routes!(objections::get_supervisor), SUPERVISOR, No),
         // Acting for others.
         route(routes!(delegations::create), HOLDER, Yes),
         route(routes!(delegations::list), HOLDER, Yes).expensive(),
@@ -150,13 +160,7 @@ impl Roles {
     }
 
     pub fn admits(self, role: Role) -> bool {
-        let bit = match role {
-            Role::Admin => ADMIN,
-            Role::Issuer => ISSUER,
-            Role::Requester => REQUESTER,
-            Role::Holder => HOLDER,
-        };
-        self.0 & bit != 0
+        self.0 & super::extract::bit(role) != 0
     }
 }
 

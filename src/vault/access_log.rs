@@ -442,6 +442,25 @@ impl Vault {
         })
     }
 
+    /// The holder's access record `id`, if it is theirs: found among the records of the
+    /// microsecond its id starts with, so the same few reads whether it exists or not.
+    pub(super) fn holder_access_record(
+        &self,
+        digest: &HolderDigest,
+        id: &str,
+    ) -> Result<Option<AccessRecord>, StoreError> {
+        let Some(t) = ids::time_of(id).filter(|_| id.starts_with("acc_")) else {
+            return Ok(None);
+        };
+        let until = layout::access_until(digest, t);
+        Ok(self
+            .access_records(digest, Some(&until), 8)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .take_while(|r| r.at >= t)
+            .find(|r| r.id == id))
+    }
+
     /// Up to `n` of a holder's access records with their index keys, newest first, strictly
     /// older than the index key `after` when given.
     pub(super) fn access_records(

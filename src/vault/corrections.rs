@@ -219,7 +219,7 @@ impl Vault {
             .store
             .scan(Table::HolderCorrection, digest, false, usize::MAX)?
         {
-            let id = layout::correction_id_of(Table::HolderCorrection, &k, digest.len())?;
+            let id = layout::index_id(Table::HolderCorrection, &k, digest.len())?;
             out.extend(self.stored_correction(id)?.map(|s| s.correction));
         }
         Ok(out)
@@ -267,7 +267,7 @@ impl Vault {
         open_only: bool,
     ) -> Result<CorrectionPage, VaultError> {
         let limit = page::CORRECTIONS.clamp(limit);
-        let (table, prefix, mut after) = match &reader {
+        let (table, prefix, after) = match &reader {
             Reader::Holder(a) => {
                 let digest = self.holder_digest(&a.holder);
                 let at = cursor.map(|id| layout::holder_correction(&digest, id));
@@ -278,36 +278,16 @@ impl Vault {
                 (Table::IssuerCorrection, layout::issuer(u), at)
             }
         };
-        let chunk = limit + 1;
-        let mut out: Vec<Correction> = Vec::new();
-        loop {
-            let entries = match &after {
-                None => self.store.scan(table, &prefix, true, chunk)?,
-                Some(a) => self.store.scan_after(table, &prefix, a, true, chunk)?,
+        let (corrections, more) = self.index_page(table, &prefix, after, limit, |id| {
+            let Some(s) = self.stored_correction(id)? else {
+                return Ok(None);
             };
-            let full = entries.len() == chunk;
-            after = entries.last().map(|(k, _)| k.clone());
-            for (k, _) in &entries {
-                let id = layout::correction_id_of(table, k, prefix.len())?;
-                let Some(s) = self.stored_correction(id)? else {
-                    continue;
-                };
-                if (!open_only || s.correction.state == CorrectionState::Open)
-                    && self.may_read(&reader, &s)?
-                {
-                    out.push(s.correction);
-                }
-            }
-            if out.len() > limit || !full {
-                break;
-            }
-        }
-        let next = (out.len() > limit).then(|| out[limit - 1].id.clone());
-        out.truncate(limit);
-        Ok(CorrectionPage {
-            corrections: out,
-            next,
-        })
+            let keep = (!open_only || s.correction.state == CorrectionState::Open)
+                && self.may_read(&reader, &s)?;
+            Ok(keep.then_some(s.correction))
+        })?;
+        let next = corrections.last().filter(|_| more).map(|c| c.id.clone());
+        Ok(CorrectionPage { corrections, next })
     }
 
     /// The holder's change to one of its open corrections, under its door: `f` changes it and

@@ -238,7 +238,7 @@ impl Vault {
         let allowed = match principal {
             Principal::Issuer(u) => &id.issuer() == u,
             Principal::Holder(h) => self.holds(&self.holder_digest(h), id)?,
-            Principal::Admin | Principal::Requester(_) => false,
+            Principal::Admin | Principal::Requester(_) | Principal::Supervisor(_) => false,
         };
         if !allowed {
             return Ok(None);

@@ -49,6 +49,18 @@ pub(super) fn correction(now: DateTime<Utc>) -> String {
     make("cor", now, 8)
 }
 
+/// An objection (`obj_`).
+pub(super) fn objection(now: DateTime<Utc>) -> String {
+    make("obj", now, 8)
+}
+
+/// The time an id starts with (after its prefix), to the microsecond.
+pub(super) fn time_of(id: &str) -> Option<DateTime<Utc>> {
+    let (_, rest) = id.split_once('_')?;
+    let micros = i64::from_str_radix(rest.get(..16)?, 16).ok()?;
+    DateTime::from_timestamp_micros(micros)
+}
+
 /// A guardianship (`gdn_`).
 pub(super) fn guardianship(now: DateTime<Utc>) -> String {
     make("gdn", now, 8)

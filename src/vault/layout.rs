@@ -31,6 +31,9 @@
 //! | `holderdigest_correction` | holder digest ‖ correction id | empty |
 //! | `uscc_correction` | USCC ‖ `0x00` ‖ correction id | empty |
 //! | `licenceid_opencorrection` | licence id | [`OpenCorrection`] (JSON) |
+//! | `objectionid_objection` | objection id | [`StoredObjection`] (JSON) |
+//! | `holderdigest_objection` | holder digest ‖ objection id | empty |
+//! | `requesterid_objection` | requester id ‖ `0x00` ‖ objection id | empty |
 //! | `holderdigest_readmark` | holder digest | u64 BE ns since 1970: the notifications read up to then |
 //! | `holderdigest_delegation` | holder digest ‖ delegation id | [`Delegation`] (JSON) |
 //! | `delegatedigest_delegation` | delegate digest ‖ holder digest ‖ delegation id | empty |
@@ -341,11 +344,11 @@ pub fn holder_correction(holder: &HolderDigest, id: &str) -> Vec<u8> {
     consent(holder, id)
 }
 
-/// The correction id of a holder's or an issuer's correction index key.
-pub fn correction_id_of(table: Table, key: &[u8], prefix_len: usize) -> Result<&str, StoreError> {
+/// The id that ends a key of an index keyed `prefix` ‖ id (`prefix_len` bytes of prefix).
+pub fn index_id(table: Table, key: &[u8], prefix_len: usize) -> Result<&str, StoreError> {
     key.get(prefix_len..)
         .and_then(|t| std::str::from_utf8(t).ok())
-        .ok_or_else(|| corrupt(table, "bad correction id in key"))
+        .ok_or_else(|| corrupt(table, "bad id in key"))
 }
 
 /// The key of a correction in its issuer's `uscc_correction` (after the prefix [`issuer`]).
@@ -371,6 +374,38 @@ pub struct OpenCorrection {
     pub correction: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disputed: Option<crate::verdict::Disputed>,
+}
+
+/// The key of an objection in `objectionid_objection`.
+pub fn objection(id: &str) -> &[u8] {
+    id.as_bytes()
+}
+
+/// The key of an objection in its holder's `holderdigest_objection`.
+pub fn holder_objection(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
+/// The prefix of the objections to a requester's uses in `requesterid_objection`.
+pub fn requester_objections(requester: &str) -> Vec<u8> {
+    let mut k = requester.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+/// The key of an objection in `requesterid_objection`.
+pub fn requester_objection(requester: &str, id: &str) -> Vec<u8> {
+    let mut k = requester_objections(requester);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// An objection as stored: whose it is (the holder digest, hex) and the objection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredObjection {
+    pub holder_digest: String,
+    pub objection: crate::reuse::objection::Objection,
 }
 
 /// The key of a presentation in its holder's `holderdigest_presentation` (ids start with their

@@ -1,7 +1,7 @@
 //! The holder's notifications (SPEC §11, `GET /v1/me/notifications`): every pull, check and
 //! in-person showing, every status change of an own licence, every pending consent request, and
 //! every consent in force that expires within [`EXPIRING_WITHIN_DAYS`] days, every change of a
-//! correction request — newest first, with a read mark.
+//! correction request or objection — newest first, with a read mark.
 //!
 //! Notifications are not stored: they are read from where the facts already are (the access log,
 //! the licences' statements and successors, the consent requests, the consents), so there is
@@ -41,6 +41,8 @@ pub enum NotificationKind {
     ConsentExpiring,
     /// A correction request of the holder's was opened, disputed, answered or withdrawn.
     Correction,
+    /// An objection of the holder's was opened, answered or withdrawn.
+    Objection,
 }
 
 /// One notification. Which members are present depends on `kind`.
@@ -84,11 +86,14 @@ pub struct Notification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
-    /// The correction request, and what happened to it.
+    /// The correction request or objection, and what happened to it (`opened`, `disputed`,
+    /// `undisputed`, `corrected`, `refused`, `answered`, `withdrawn`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correction: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event: Option<CorrectionEventKind>,
+    pub objection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 impl Notification {
@@ -112,6 +117,7 @@ impl Notification {
             consent: None,
             expires_at: None,
             correction: None,
+            objection: None,
             event: None,
         }
     }
@@ -158,6 +164,14 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
     /// Everything at or before this time is read.
     pub read_up_to: Option<DateTime<Utc>>,
+}
+
+/// An event's wire name (its serde name).
+fn event_name(event: &impl Serialize) -> String {
+    serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn bad_cursor() -> VaultError {
@@ -249,7 +263,7 @@ impl Vault {
     }
 
     /// Status changes of the holder's licences, pending consent requests, consents about to
-    /// expire and the holder's corrections: all of them (one holder's are few).
+    /// expire, the holder's corrections and objections: all of them (one holder's are few).
     fn other_notifications(
         &self,
         holder: &HolderCode,
@@ -340,7 +354,7 @@ impl Vault {
                 );
                 n.licences = vec![c.licence.clone()];
                 n.correction = Some(c.id.clone());
-                n.event = Some(e.event);
+                n.event = Some(event_name(&e.event));
                 if e.event == CorrectionEventKind::Refused {
                     n.reason = c.answer.as_ref().and_then(|a| a.reason.clone());
                 }
@@ -348,6 +362,23 @@ impl Vault {
                     n.licences
                         .extend(c.answer.as_ref().and_then(|a| a.renewal.clone()));
                 }
+                out.push(n);
+            }
+        }
+        for o in self.holder_objections(digest)? {
+            for (i, e) in o.history.iter().enumerate() {
+                let mut n = Notification::new(
+                    format!("{}#{}", o.id, i + 1),
+                    NotificationKind::Objection,
+                    e.at,
+                );
+                n.licences.clone_from(&o.licences);
+                n.requester = Some(o.requester.clone());
+                n.requester_name = Some(o.requester_name.clone());
+                n.matter = (!o.matter.is_empty()).then(|| o.matter.clone());
+                n.matter_name = n.matter.as_ref().map(|_| o.matter_name.clone());
+                n.objection = Some(o.id.clone());
+                n.event = Some(event_name(&e.event));
                 out.push(n);
             }
         }

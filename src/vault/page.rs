@@ -91,3 +91,38 @@ pub fn position(cursor: Option<&str>) -> Result<Option<u64>, VaultError> {
 pub fn cursor_at(position: Option<u64>) -> Option<String> {
     position.map(|n| n.to_string())
 }
+
+impl super::Vault {
+    /// A page of an index whose keys are `prefix` ‖ id (ids start with their time): up to
+    /// `limit` items, newest first, strictly before the key `after` when given. Each id is loaded
+    /// by `load`, which keeps it or not (a delegate's scope, a state filter); the index is read a
+    /// chunk at a time until the page is full. The page, and whether a later kept item exists.
+    pub(super) fn index_page<T>(
+        &self,
+        table: crate::store::Table,
+        prefix: &[u8],
+        mut after: Option<Vec<u8>>,
+        limit: usize,
+        mut load: impl FnMut(&str) -> Result<Option<T>, VaultError>,
+    ) -> Result<(Vec<T>, bool), VaultError> {
+        let chunk = limit + 1;
+        let mut out = Vec::new();
+        loop {
+            let entries = match &after {
+                None => self.store.scan(table, prefix, true, chunk)?,
+                Some(a) => self.store.scan_after(table, prefix, a, true, chunk)?,
+            };
+            let full = entries.len() == chunk;
+            after = entries.last().map(|(k, _)| k.clone());
+            for (k, _) in &entries {
+                let id = super::layout::index_id(table, k, prefix.len())?;
+                out.extend(load(id)?);
+            }
+            if out.len() > limit || !full {
+                let more = out.len() > limit;
+                out.truncate(limit);
+                return Ok((out, more));
+            }
+        }
+    }
+}

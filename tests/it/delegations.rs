@@ -785,6 +785,26 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{cor}");
+    // An objection to a pull for a matter outside the delegate's scope.
+    let (status, p) = w
+        .app
+        .post(
+            "/v1/reuse",
+            Some(&w.app.tokens.requester),
+            json!({"holder": format!("001:{COMPANY}"), "matter": RENEW_FOOD, "purpose": "受理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let (_, log) = w.app.get("/v1/me/access-log", Some(company)).await;
+    let (status, obj) = w
+        .app
+        .post(
+            "/v1/me/objections",
+            Some(company),
+            json!({"accessRecord": log["records"][0]["id"], "reason": "未办理"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{obj}");
     let food_id = food["id"].as_str().unwrap().to_owned();
     let hidden = [
         (
@@ -812,6 +832,11 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             "/v1/me/corrections/",
             cor["id"].as_str().unwrap().to_owned(),
             "cor_00000000000000000000000000000000".to_owned(),
+        ),
+        (
+            "/v1/me/objections/",
+            obj["id"].as_str().unwrap().to_owned(),
+            "obj_00000000000000000000000000000000".to_owned(),
         ),
     ];
     for scope in [json!([NEW_FOOD]), json!([NEW_FOOD, "350100-GA-003"])] {
@@ -887,8 +912,8 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             covered += 1;
         }
         // GET licence; consent DELETE, :narrow, receipts; request GET, :approve, :reject; GET
-        // export; correction GET, :withdraw, :dispute.
-        assert_eq!(covered, 11, "{scope}");
+        // export; correction GET, :withdraw, :dispute; objection GET, :withdraw.
+        assert_eq!(covered, 13, "{scope}");
     }
 
     // The feeds: a delegate's pages are filled with what it may see, and no cursor stands for

@@ -140,6 +140,7 @@ async fn an_export_is_the_apis_own_answers_with_a_signed_manifest() {
         "consent-requests/answered/page-0001.json",
         "access-log/page-0001.json",
         "corrections/page-0001.json",
+        "objections/page-0001.json",
         "notifications/page-0001.json",
         "presentations/page-0001.json",
         "delegations.json",

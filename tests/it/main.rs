@@ -27,6 +27,7 @@ mod logs;
 mod nodes;
 mod notices;
 mod notifications;
+mod objections;
 mod operations;
 mod oracle;
 mod pages;

@@ -47,13 +47,14 @@ fn concrete(template: &str) -> String {
 }
 
 /// One token of each role.
-fn tokens(app: &TestApp) -> [(Role, &String); 4] {
+fn tokens(app: &TestApp) -> [(Role, &String); 5] {
     let t = &app.tokens;
     [
         (Role::Admin, &t.admin),
         (Role::Issuer, &t.market),
         (Role::Requester, &t.requester),
         (Role::Holder, &t.holder_company),
+        (Role::Supervisor, &t.supervisor),
     ]
 }
 

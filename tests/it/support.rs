@@ -163,6 +163,7 @@ pub struct Tokens {
     pub requester: String,
     pub holder_company: String,
     pub holder_other: String,
+    pub supervisor: String,
 }
 
 pub struct TestApp {
@@ -200,6 +201,7 @@ impl TestApp {
             requester: tok(Principal::Requester("fz-scjg-xk".into())),
             holder_company: tok(holder(&format!("001:{COMPANY}"))),
             holder_other: tok(holder(&format!("001:{OTHER_COMPANY}"))),
+            supervisor: tok(Principal::Supervisor("fz-dsj".into())),
         };
         let router = licence_vault::http::router(vault.clone());
         Self {
