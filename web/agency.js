@@ -1,6 +1,6 @@
 // The agency page (/agency): deposit one licence or a JSON Lines file (progress, per-line
-// results, resumable), post a signed status statement, and see recent deposits and the
-// revocation notices that went out.
+// results, resumable), post a signed status statement, answer holders' correction requests, and
+// see recent deposits and the revocation notices that went out.
 'use strict';
 
 (() => {
@@ -16,7 +16,7 @@
     const main = clear(document.getElementById('main'));
     const n = clear(document.getElementById('nav'));
     n.setAttribute('aria-label', t('nav.label'));
-    n.append(h('ul', {}, ['one', 'file', 'status', 'deposits', 'notices'].map((s) =>
+    n.append(h('ul', {}, ['one', 'file', 'status', 'corrections', 'deposits', 'notices'].map((s) =>
       h('li', {}, h('a', { href: '#' + s }, t('agency.' + s))))));
 
     // One licence.
@@ -58,10 +58,47 @@
     });
     main.append(section('status', t('agency.status'), stForm, stOut));
 
+    const cor = h('div', { class: 'body' });
     const dep = h('div', { class: 'body' });
     const not = h('div', { class: 'body' });
-    main.append(section('deposits', t('agency.deposits'), dep), section('notices', t('agency.notices'), not));
-    await Promise.all([deposits(dep), notices(not)]);
+    main.append(section('corrections', t('agency.corrections'), cor),
+      section('deposits', t('agency.deposits'), dep), section('notices', t('agency.notices'), not));
+    await Promise.all([corrections(cor), deposits(dep), notices(not)]);
+  }
+
+  // Holders' correction requests waiting for an answer (SPEC §17): what is said to be wrong, the
+  // values claimed, the deadline; answered by naming the renewal deposited, or refused with a reason.
+  async function corrections(el) {
+    const r = await api('GET', '/v1/issuer/corrections?limit=50');
+    clear(el);
+    if (!r.ok) return el.append(h('p', { class: 'error' }, errorText(r.body, r.status)));
+    const list = r.body.corrections || [];
+    if (!list.length) return el.append(h('p', {}, t('corrections.noneOpen')));
+    for (const c of list) {
+      const renewal = h('input', { type: 'text', name: 'renewal', autocomplete: 'off', 'aria-label': t('corrections.renewal') });
+      const fixed = h('form', { class: 'inline corrected' }, h('label', {}, t('corrections.renewal'), ' ', renewal),
+        h('button', { type: 'submit' }, t('corrections.markCorrected')));
+      const reason = h('textarea', { name: 'reason', rows: '2', 'aria-label': t('corrections.refuseReason') });
+      const refuse = h('form', { class: 'inline refused' }, h('label', {}, t('corrections.refuseReason'), ' ', reason),
+        h('button', { type: 'submit', class: 'danger' }, t('corrections.refuse')));
+      const answer = async (body) => {
+        const a = await api('POST', '/v1/issuer/corrections/' + encodeURIComponent(c.id) + ':answer', body);
+        if (!a.ok) return say(errorText(a.body, a.status), 'error');
+        say(t('corrections.answered', { state: t('correction.' + a.body.state) }), 'ok');
+        await corrections(el);
+      };
+      fixed.addEventListener('submit', (e) => { e.preventDefault(); answer({ outcome: 'corrected', renewal: renewal.value.trim() }); });
+      refuse.addEventListener('submit', (e) => { e.preventDefault(); answer({ outcome: 'refused', reason: reason.value }); });
+      el.append(h('article', { class: 'correction', 'data-id': c.id },
+        h('h3', {}, c.typeName, ' · ', c.fields.join('、')),
+        h('p', {}, c.problem),
+        c.claimed && Object.keys(c.claimed).length ? h('dl', { class: 'fields' }, Object.entries(c.claimed).map(([k, v]) =>
+          [h('dt', {}, t('corrections.claimed', { field: k })), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))])) : null,
+        h('p', { class: c.overdue ? 'error' : 'muted' }, t(c.overdue ? 'corrections.overdue' : 'corrections.due', { at: time(c.dueAt) }),
+          c.disputed ? ' · ' + t('corrections.disputed') : ''),
+        h('p', { class: 'mono' }, c.licence),
+        fixed, refuse));
+    }
   }
 
   // A JSON Lines upload, one licence per line, sent one at a time so each line has its own

@@ -22,7 +22,7 @@
   }
   const matterName = (code) => (matterNames && matterNames[code]) ? `${matterNames[code]} (${code})` : code;
 
-  const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'notifications', 'export'];
+  const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'rights', 'notifications', 'export'];
 
   function nav() {
     const n = clear(document.getElementById('nav'));
@@ -44,7 +44,7 @@
     await Promise.all([
       acting(parts.acting), requests(parts.requests), licences(parts.licences),
       presentations(parts.presentations), consents(parts.consents), accessLog(parts.log),
-      notifications(parts.notifications), exportData(parts.export)]);
+      rights(parts.rights), notifications(parts.notifications), exportData(parts.export)]);
     if (linked) {
       const el = document.getElementById('req-' + linked);
       if (el) { el.scrollIntoView(); el.querySelector('h3').focus(); }
@@ -136,7 +136,95 @@
         h('details', {}, h('summary', {}, t('licence.verdict')), verdict(v)),
         h('details', {}, h('summary', {}, t('licence.versions')),
           h('ol', {}, (l.versions || []).map((id) => h('li', { class: 'mono' }, id, id === l.id ? ' ' + t('licence.thisVersion') : '')))),
-        h('details', {}, h('summary', {}, t('present.title')), showForm)));
+        h('details', {}, h('summary', {}, t('present.title')), showForm),
+        h('details', { class: 'correct' }, h('summary', {}, t('correct.title')), correctionForm(l, face))));
+      if (v.disputed) {
+        el.lastChild.querySelector('p').append(' ', h('span', { class: 'badge disputed' }, t('corrections.disputed')));
+      }
+    }
+  }
+
+  // A request to the issuer to correct fields of this licence (SPEC §17): the fields, what is
+  // wrong, the right value of each, and whether to mark it disputed meanwhile.
+  function correctionForm(l, face) {
+    const rows = Object.keys(face).map((k) => {
+      const box = h('input', { type: 'checkbox', name: 'field', value: k });
+      const value = h('input', { type: 'text', name: 'claimed', 'data-field': k, autocomplete: 'off',
+        'aria-label': t('corrections.claimed', { field: k }) });
+      return h('div', { class: 'choice-row' }, h('label', { class: 'choice' }, box, k), value);
+    });
+    const problem = h('textarea', { name: 'problem', rows: '2', required: true });
+    const disputed = h('input', { type: 'checkbox', name: 'disputed' });
+    const form = h('form', { class: 'correction-form' },
+      h('fieldset', {}, h('legend', {}, t('correct.fields')), rows),
+      h('label', {}, t('correct.problem'), ' ', problem),
+      h('label', { class: 'choice' }, disputed, t('correct.dispute')),
+      h('button', { type: 'submit' }, t('correct.send')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const fields = [...form.querySelectorAll('input[name=field]:checked')].map((c) => c.value);
+      const claimed = {};
+      for (const f of fields) {
+        const v = form.querySelector(`input[name=claimed][data-field="${CSS.escape(f)}"]`).value.trim();
+        if (v) claimed[f] = v;
+      }
+      const r = await api('POST', '/v1/me/corrections', { licence: l.id, fields, problem: problem.value, claimed, disputed: disputed.checked });
+      if (!r.ok) return say(errorText(r.body, r.status), 'error');
+      say(t('correct.sent', { due: time(r.body.dueAt) }), 'ok');
+      await rights(clear(document.querySelector('#rights .body')));
+    });
+    return form;
+  }
+
+  // ----- corrections and objections (SPEC §17) ----------------------------------------------------
+  async function rights(el) {
+    const [c, o] = await Promise.all([api('GET', '/v1/me/corrections?limit=200'), api('GET', '/v1/me/objections?limit=200')]);
+    if (!c.ok) return failed(el, c);
+    if (!o.ok) return failed(el, o);
+    clear(el);
+    const act = (path, body, done) => async () => {
+      const r = await api('POST', path, body);
+      if (!r.ok) return say(errorText(r.body, r.status), 'error');
+      say(t(done), 'ok');
+      await rights(clear(el));
+    };
+    const button = (label, cls, fn) => {
+      const b = h('button', { type: 'button', class: cls }, label);
+      b.addEventListener('click', fn);
+      return b;
+    };
+    el.append(h('h3', {}, t('rights.corrections')));
+    const cs = c.body.corrections || [];
+    if (!cs.length) el.append(h('p', {}, t('rights.noCorrections')));
+    for (const x of cs) {
+      const base = '/v1/me/corrections/' + encodeURIComponent(x.id);
+      const a = x.answer || {};
+      el.append(h('article', { class: 'correction', 'data-id': x.id },
+        h('p', {}, h('strong', {}, x.typeName), ' · ', x.fields.join('、'), ' · ', x.issuerName, ' ',
+          h('span', { class: 'badge ' + x.state }, t('correction.' + x.state)),
+          x.disputed ? h('span', { class: 'badge disputed' }, t('corrections.disputed')) : null),
+        h('p', {}, x.problem),
+        x.state === 'open' ? h('p', { class: x.overdue ? 'error' : 'muted' }, t(x.overdue ? 'corrections.overdue' : 'corrections.due', { at: time(x.dueAt) })) : null,
+        a.reason ? h('p', {}, t('rights.refusedBecause', { reason: a.reason })) : null,
+        a.renewal ? h('p', {}, t('rights.correctedBy'), ' ', h('span', { class: 'mono' }, a.renewal)) : null,
+        x.state === 'open' ? h('div', { class: 'actions' },
+          button(t(x.disputed ? 'rights.undispute' : 'rights.dispute'), 'secondary',
+            act(base + ':dispute', { disputed: !x.disputed }, x.disputed ? 'rights.undisputed' : 'rights.disputedDone')),
+          button(t('rights.withdraw'), 'danger', act(base + ':withdraw', {}, 'rights.withdrawn'))) : null));
+    }
+    el.append(h('h3', {}, t('rights.objections')));
+    const os = o.body.objections || [];
+    if (!os.length) el.append(h('p', {}, t('rights.noObjections')));
+    for (const x of os) {
+      const a = x.answer || {};
+      el.append(h('article', { class: 'objection', 'data-id': x.id },
+        h('p', {}, h('strong', {}, x.requesterName || x.requester), x.matterName ? ' · ' + x.matterName : '', ' · ', time(x.usedAt), ' ',
+          h('span', { class: 'badge ' + x.state }, t('objection.' + x.state))),
+        h('p', {}, x.reason),
+        a.legalBasis ? h('p', {}, t('rights.legalBasis', { basis: a.legalBasis })) : null,
+        a.deletion ? h('p', { class: 'ok' }, t('rights.deletionAttested', { at: time(a.deletion.credentialSubject.deletedAt) })) : null,
+        x.state === 'open' ? h('div', { class: 'actions' },
+          button(t('rights.withdraw'), 'danger', act('/v1/me/objections/' + encodeURIComponent(x.id) + ':withdraw', {}, 'rights.withdrawn'))) : null));
     }
   }
 
@@ -318,12 +406,13 @@
         (!q || [r.requester, r.requesterName, r.matter, r.matterName, r.purpose].join(' ').toLowerCase().includes(q)));
       if (!shown.length) list.append(h('li', {}, t('log.none')));
       for (const r of shown) {
-        list.append(h('li', { class: 'log-entry' },
+        list.append(h('li', { class: 'log-entry', 'data-id': r.id },
           h('strong', {}, time(r.at || r.pulledAt)), ' · ', t('kind.' + (r.kind || 'pull')), ' · ',
           (r.requesterName || r.requester), ' · ', (r.matterName || r.matter || ''),
           r.purpose ? ' · ' + r.purpose : '',
           h('ul', {}, (r.outcomes || []).map((i) => h('li', {}, i.type + ': ' + t('outcome.' + i.outcome) +
-            (i.reason ? ' — ' + t('reason.' + i.reason) : ''))))));
+            (i.reason ? ' — ' + t('reason.' + i.reason) : '')))),
+          r.requester ? objectionForm(r) : null));
       }
       more.hidden = !cursor;
     };
@@ -344,6 +433,24 @@
     await load();
   }
 
+  // An objection to one use (SPEC §17): why, and whether to ask for deletion.
+  function objectionForm(r) {
+    const reason = h('textarea', { name: 'reason', rows: '2', required: true });
+    const deletion = h('input', { type: 'checkbox', name: 'askDeletion' });
+    const form = h('form', { class: 'objection-form' },
+      h('label', {}, t('object.reason'), ' ', reason),
+      h('label', { class: 'choice' }, deletion, t('object.askDeletion')),
+      h('button', { type: 'submit' }, t('object.send')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const o = await api('POST', '/v1/me/objections', { accessRecord: r.id, reason: reason.value, askDeletion: deletion.checked });
+      if (!o.ok) return say(errorText(o.body, o.status), 'error');
+      say(t('object.sent', { who: r.requesterName || r.requester }), 'ok');
+      await rights(clear(document.querySelector('#rights .body')));
+    });
+    return h('details', { class: 'object' }, h('summary', {}, t('object.title')), form);
+  }
+
   // ----- notifications --------------------------------------------------------------------------
   async function notifications(el) {
     const r = await api('GET', '/v1/me/notifications?limit=50');
@@ -362,7 +469,7 @@
       el.append(mark);
     }
     el.append(h('ul', { class: 'notifications' }, list.map((n) => h('li', { class: n.read ? 'read' : 'unread' },
-      h('strong', {}, t('notice.' + n.kind)), ' · ', time(n.at),
+      h('strong', {}, t('notice.' + n.kind)), n.event ? ' · ' + t('event.' + n.event) : '', ' · ', time(n.at),
       n.requesterName ? ' · ' + n.requesterName : '', n.matterName ? ' · ' + n.matterName : '',
       n.status ? ' · ' + t('status.' + n.status) : '',
       (n.licences || []).length ? h('span', { class: 'mono' }, ' · ' + n.licences.join(', ')) : null))));

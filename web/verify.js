@@ -1,5 +1,6 @@
-// The verifier (/verify): check any signed document, check by check, and redeem a presentation
-// code typed in, opened from its link (/verify#code=…) or scanned with the camera.
+// The verifier (/verify): check any signed document, check by check, redeem a presentation
+// code typed in, opened from its link (/verify#code=…) or scanned with the camera, and answer
+// holders' objections to the approval system's uses.
 'use strict';
 
 (() => {
@@ -8,7 +9,7 @@
   // What kind of signed document this is, by its `type` (and the members that tell them apart).
   function kindOf(doc) {
     const types = [].concat((doc && doc.type) || []);
-    for (const k of ['ElectronicLicence', 'MinimisedCopy', 'PurposeStampedCopy', 'DepositReceipt', 'ConsentReceipt', 'LicenceStatusNotice', 'BitstringStatusListCredential']) {
+    for (const k of ['ElectronicLicence', 'MinimisedCopy', 'PurposeStampedCopy', 'DepositReceipt', 'ConsentReceipt', 'LicenceStatusNotice', 'ExportManifest', 'DeletionAttestation', 'BitstringStatusListCredential']) {
       if (types.includes(k)) return t('doctype.' + k);
     }
     if (doc && doc.licence && doc.status) return t('doctype.StatusStatement');
@@ -86,6 +87,42 @@
       parts.push(h('p', { class: 'muted' }, t('redeem.noCamera')));
     }
     main.append(section('redeem', t('redeem.title'), parts, shown));
+    const ob = h('div', { class: 'body' });
+    main.append(section('objections', t('objections.title'), ob));
+    objections(ob);
+  }
+
+  // Holders' objections to this approval system's uses (SPEC §17), answered once with the legal
+  // basis and, when the holder asked, an attestation that what the use released was deleted.
+  async function objections(el) {
+    const r = await api('GET', '/v1/objections?limit=50');
+    clear(el);
+    if (!r.ok) return el.append(h('p', { class: 'error' }, errorText(r.body, r.status)));
+    const list = r.body.objections || [];
+    if (!list.length) return el.append(h('p', {}, t('objections.none')));
+    for (const o of list) {
+      const basis = h('textarea', { name: 'legalBasis', rows: '2', required: true });
+      const deleted = h('input', { type: 'checkbox', name: 'deleted' });
+      const form = h('form', { class: 'objection-answer' },
+        h('label', {}, t('objections.legalBasis'), ' ', basis),
+        h('label', { class: 'choice' }, deleted, t(o.askDeletion ? 'objections.deletedAsked' : 'objections.deleted')),
+        h('button', { type: 'submit' }, t('objections.answer')));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const body = { legalBasis: basis.value };
+        if (deleted.checked) body.deleted = true;
+        const a = await api('POST', '/v1/objections/' + encodeURIComponent(o.id) + ':answer', body);
+        if (!a.ok) return say(errorText(a.body, a.status), 'error');
+        say(t('objections.answered'), 'ok');
+        await objections(el);
+      });
+      el.append(h('article', { class: 'objection', 'data-id': o.id },
+        h('p', {}, h('strong', {}, o.matterName || t('kind.in_person')), ' · ', time(o.usedAt)),
+        h('p', {}, o.reason),
+        o.askDeletion ? h('p', { class: 'error' }, t('objections.askedDeletion')) : null,
+        h('p', { class: o.overdue ? 'error' : 'muted' }, t(o.overdue ? 'corrections.overdue' : 'corrections.due', { at: time(o.dueAt) })),
+        form));
+    }
   }
 
   // Scans a QR code with the camera where the browser has a BarcodeDetector.

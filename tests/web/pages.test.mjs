@@ -29,6 +29,7 @@ const ZHENG = '111:350111199206171282';   // narrows while approving
 const WU = '111:350102199612030462';      // approves, then withdraws
 const WANG = '111:350105199011280350';    // shows a licence in person
 const LI = '111:35011220010426093X';      // holds a licence whose face field is "<script>"
+const ZHANG = '111:350121198808080714';   // asks for a correction and objects to a use
 const REQUESTER = 'fz-rs-zwfw';
 const MATTER = '350100-RS-007';           // 居民身份证 (姓名) + 社会保障卡 (姓名, 社会保障号码, 卡号)
 const ID_CARD = '11100000000019713D001';
@@ -204,6 +205,72 @@ test('a holder exports everything on /me: one archive that the CLI verifies agai
   await page.locator('#log .log-entry', { hasText: '导出本人数据' }).first().waitFor();
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('a correction asked on /me is refused on /agency, and an objection raised on /me is answered on /verify', async () => {
+  // 张伟 asks the police to correct his 居民身份证, marking it disputed meanwhile.
+  const holder = await fresh({ viewport: { width: 1280, height: 900 } });
+  await signIn(holder.page, 'me', '张伟');
+  const card = holder.page.locator(`article.licence:has(h3:text-is("居民身份证"))`);
+  await card.locator('details.correct summary').click();
+  await card.locator('input[name=field][value="住址"]').check();
+  await card.locator('input[name=claimed][data-field="住址"]').fill('福建省福州市闽侯县上街镇大学城学府路2号');
+  await card.locator('textarea[name=problem]').fill('住址门牌号错误');
+  await card.locator('input[name=disputed]').check();
+  await card.getByRole('button', { name: '提交更正申请' }).click();
+  await holder.page.locator('#status', { hasText: '已提交，发证机关应于' }).waitFor();
+  const mine = holder.page.locator('#rights article.correction').first();
+  await mine.locator('.badge', { hasText: '处理中' }).waitFor();
+  await mine.locator('.badge', { hasText: '持证人有异议' }).waitFor();
+
+  // The police see it with the value claimed, and refuse it with a reason.
+  const agency = await fresh({ viewport: { width: 1280, height: 900 } });
+  await signIn(agency.page, 'agency', POLICE);
+  const toAnswer = agency.page.locator('#corrections article.correction', { hasText: '住址门牌号错误' });
+  await toAnswer.getByText('福建省福州市闽侯县上街镇大学城学府路2号').waitFor();
+  await toAnswer.locator('textarea[name=reason]').fill('住址以户籍登记为准，请先到派出所办理住址变更');
+  await toAnswer.getByRole('button', { name: '不予更正' }).click();
+  await agency.page.locator('#status', { hasText: '已答复：不予更正' }).waitFor();
+  await holder.page.reload();
+  await holder.page.locator('#rights article.correction', { hasText: '住址以户籍登记为准' })
+    .locator('.badge', { hasText: '不予更正' }).waitFor();
+
+  // A use 张伟 did not expect: he objects on /me and asks for deletion.
+  const consent = await call(tokens.holders[ZHANG], 'POST', '/v1/me/consents',
+    { requester: REQUESTER, matter: MATTER, purpose: '页面测试', types: [ID_CARD], expiresAt: new Date(Date.now() + 86400e3).toISOString() });
+  assert.equal(consent.status, 201, JSON.stringify(consent.body));
+  await pull(ZHANG);
+  await holder.page.reload();
+  const entry = holder.page.locator('#log .log-entry', { hasText: '页面测试' }).first();
+  await entry.locator('details.object summary').click();
+  await entry.locator('textarea[name=reason]').fill('我没有申请社保业务');
+  await entry.locator('input[name=askDeletion]').check();
+  await entry.getByRole('button', { name: '提交异议' }).click();
+  await holder.page.locator('#status', { hasText: '已提交给' }).waitFor();
+
+  // The approval system answers on /verify with its legal basis and attests deletion.
+  const requester = await fresh({ viewport: { width: 1280, height: 900 } });
+  await signIn(requester.page, 'verify', REQUESTER);
+  const objection = requester.page.locator('#objections article.objection', { hasText: '我没有申请社保业务' });
+  await objection.getByText('持证人要求删除所获取的信息').waitFor();
+  await objection.locator('textarea[name=legalBasis]').fill('《社会保险法》第五十八条');
+  await objection.locator('input[name=deleted]').check();
+  await objection.getByRole('button', { name: '答复' }).click();
+  await requester.page.locator('#status', { hasText: '已答复' }).waitFor();
+  await holder.page.reload();
+  const answered = holder.page.locator('#rights article.objection', { hasText: '我没有申请社保业务' });
+  await answered.getByText('依据：《社会保险法》第五十八条').waitFor();
+  await answered.getByText(/对方已于 .+ 确认删除（金库签名）/).waitFor();
+  // The supervisor sees the objection and its answer.
+  const all = await call(tokens.supervisors['fz-dsj'], 'GET', '/v1/supervisor/objections');
+  assert.equal(all.status, 200);
+  const seen = all.body.objections.find((o) => o.reason === '我没有申请社保业务');
+  assert.equal(seen.answer.legalBasis, '《社会保险法》第五十八条');
+  await shot(holder.page, 'me-rights');
+  for (const p of [holder, agency, requester]) {
+    assert.deepEqual(p.errors, []);
+    await p.context.close();
+  }
 });
 
 test('a presentation code made on /me is redeemed once on /verify and is dead on reuse', async () => {
