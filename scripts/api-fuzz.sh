@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # API fuzzing: schemathesis against the vault's own /v1/openapi.json, once with no token and once
-# with each role's demo token (admin, an issuer, a requester, a holder), N examples per operation
+# with each role's demo token (admin, an issuer, a requester, a holder, the supervisor), N examples per operation
 # (default 20), with every check schemathesis has (`--checks all`): besides 5xx, undocumented
 # statuses, content types and response schemas, a valid request refused or an invalid one accepted,
 # an undeclared method not answered 405 with a true `Allow`, a missing required header accepted
@@ -37,13 +37,14 @@ token() { python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(eva
 failed=0
 # The admin last: its fuzzing may rotate the vault key to one this server does not hold, after
 # which signing answers 503 vault_key_unavailable (as documented) for every later role.
-for role in none issuer requester holder admin; do
+for role in none issuer requester holder supervisor admin; do
   case $role in
     none) header=() ;;
     admin) header=(-H "Authorization: Bearer $(token 't["admin"]')") ;;
     issuer) header=(-H "Authorization: Bearer $(token 't["issuers"]["113501000035920161"]')") ;;
     requester) header=(-H "Authorization: Bearer $(token 't["requesters"]["fz-ga-zwfw"]')") ;;
     holder) header=(-H "Authorization: Bearer $(token 't["holders"]["111:350102198503120130"]')") ;;
+    supervisor) header=(-H "Authorization: Bearer $(token 't["supervisors"]["fz-dsj"]')") ;;
   esac
   echo "api-fuzz: $role, $N examples per operation" >&2
   if ! "$ST" --config-file scripts/api-fuzz.toml run "http://127.0.0.1:$PORT/v1/openapi.json" "${header[@]}" \
