@@ -6,7 +6,7 @@
 //! | 401 | `unauthorized` (missing, malformed or unknown credential) |
 //! | 403 | `forbidden` (a valid credential acting outside its role or scope); `matter_not_allowed` (a requester pulling for a matter it is not registered for); `no_consent`, `consent_expired`, `consent_exhausted`, `consent_withdrawn` |
 //! | 404 | `not_found`; `no_licence` |
-//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11) |
+//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11), `correction_open`, `correction_closed` and `objection_closed` (SPEC §17) |
 //! | 413 | `payload_too_large` |
 //! | 429 | `too_many_pending_requests` (a requester's or a holder's cap of pending consent requests, SPEC §10), `rate_limited` (the caller's share of a class of endpoints is used up; `Retry-After` says when to come back) |
 //! | 415 | `unsupported_media_type` |
