@@ -1,5 +1,7 @@
-// The holder portal (/me): licences, pending requests, consents, the access log, notifications,
-// presentation codes, and acting for a company or ward.
+// The holder portal (/me): an overview, licences, pending requests, consents, the access log,
+// corrections and objections, notifications, presentation codes, an export, and acting for a
+// company or ward. People read names: a requester, matter or licence type is shown by its name,
+// with its code on request (the element's title).
 'use strict';
 
 (() => {
@@ -12,17 +14,28 @@
   // The request a `holderUrl` link (/me/consent-requests/{id}) opened the portal at.
   const linked = (location.pathname.match(/^\/me\/consent-requests\/([A-Za-z0-9_]+)$/) || [])[1];
 
-  // Matter code → name, from the public registry (consents name only the code).
+  // Matter and licence type code → name, from the public registries.
   let matterNames = null;
+  let typeNames = null;
   async function loadMatters() {
     if (matterNames) return;
-    const r = await fetch('/v1/matters', { credentials: 'same-origin' });
+    const [m, c] = await Promise.all([fetch('/v1/matters', { credentials: 'same-origin' }),
+      fetch('/v1/catalogue', { credentials: 'same-origin' })]);
     matterNames = {};
-    if (r.ok) for (const m of (await r.json()).matters || []) matterNames[m.code] = m.name;
+    typeNames = {};
+    if (m.ok) for (const x of (await m.json()).matters || []) matterNames[x.code] = x.name;
+    if (c.ok) for (const x of (await c.json()).types || []) typeNames[x.typeCode] = x.name;
   }
-  const matterName = (code) => (matterNames && matterNames[code]) ? `${matterNames[code]} (${code})` : code;
+  // A name with its code on request.
+  const named = (name, code) => h('span', { title: code, 'data-code': code }, name || code);
+  const matterName = (code) => named(matterNames && matterNames[code], code);
+  const typeName = (code) => named(typeNames && typeNames[code], code);
+  const joined = (items) => items.flatMap((x, i) => (i ? ['、', x] : [x]));
 
-  const SECTIONS = ['acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'rights', 'notifications', 'export'];
+  // What the overview counts, filled in by the sections as they load.
+  let counts = {};
+
+  const SECTIONS = ['overview', 'acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'rights', 'notifications', 'export'];
 
   function nav() {
     const n = clear(document.getElementById('nav'));
@@ -41,14 +54,28 @@
       parts[s] = h('div', { class: 'body' }, h('p', { class: 'muted' }, t('app.loading')));
       main.append(section(s, t('me.' + s), parts[s]));
     }
+    counts = {};
     await Promise.all([
       acting(parts.acting), requests(parts.requests), licences(parts.licences),
       presentations(parts.presentations), consents(parts.consents), accessLog(parts.log),
       rights(parts.rights), notifications(parts.notifications), exportData(parts.export)]);
+    overview(parts.overview);
     if (linked) {
       const el = document.getElementById('req-' + linked);
       if (el) { el.scrollIntoView(); el.querySelector('h3').focus(); }
     }
+  }
+
+  // At a glance: licences, requests waiting, consents in force, uses in the last 30 days, open
+  // corrections; each a link to its section.
+  function overview(el) {
+    const item = (key, n, href) => h('li', {}, h('a', { href: '#' + href }, h('strong', { class: 'count' }, String(n ?? '–')), ' ', t(key)));
+    clear(el).append(h('ul', { class: 'overview' },
+      item('overview.licences', counts.licences, 'licences'),
+      item('overview.pending', counts.pending, 'requests'),
+      item('overview.consents', counts.consents, 'consents'),
+      item('overview.uses', counts.uses, 'log'),
+      item('overview.corrections', counts.corrections, 'rights')));
   }
 
   function failed(el, r) {
@@ -84,7 +111,7 @@
     if (actingFor) el.append(h('p', { class: 'acting-banner' }, t('acting.now', { who: actingFor })));
     if (r.ok && (r.body.given || []).length) {
       el.append(h('h3', {}, t('acting.given')), h('ul', {}, r.body.given.map((d) =>
-        h('li', {}, (d.delegateName || d.delegate) + ' · ' + (d.scope === 'all' ? t('acting.scopeAll') : (d.scope || []).join(', ')) +
+        h('li', {}, (d.delegateName || d.delegate) + ' · ', d.scope === 'all' ? t('acting.scopeAll') : joined((d.scope || []).map(matterName)),
           ' · ' + (d.inForce ? t('state.active') : t('state.ended'))))));
     }
   }
@@ -101,6 +128,7 @@
       cursor = r.body.nextCursor;
     } while (cursor);
     clear(el);
+    counts.licences = list.length;
     if (!list.length) el.append(h('p', {}, t('licences.none')));
     for (const l of list) {
       const doc = l.licence || {};
@@ -195,6 +223,7 @@
     };
     el.append(h('h3', {}, t('rights.corrections')));
     const cs = c.body.corrections || [];
+    counts.corrections = cs.filter((x) => x.state === 'open').length;
     if (!cs.length) el.append(h('p', {}, t('rights.noCorrections')));
     for (const x of cs) {
       const base = '/v1/me/corrections/' + encodeURIComponent(x.id);
@@ -242,6 +271,7 @@
     clear(el);
     const pending = all.filter((q) => q.state === 'pending');
     const answered = all.filter((q) => q.state !== 'pending');
+    counts.pending = pending.length;
     if (!pending.length) el.append(h('p', {}, t('requests.none')));
     // One approval system asking again and again: all of its requests rejected at once.
     const byRequester = new Map();
@@ -299,9 +329,9 @@
       await render();
     });
     return h('article', { class: 'request', id: 'req-' + q.id },
-      h('h3', { tabindex: '-1' }, (q.requesterName || q.requester)),
+      h('h3', { tabindex: '-1' }, named(q.requesterName, q.requester)),
       h('dl', { class: 'meta' },
-        h('dt', {}, t('consent.matter')), h('dd', {}, (q.matterName || q.matter) + ' (' + q.matter + ')'),
+        h('dt', {}, t('consent.matter')), h('dd', {}, named(q.matterName, q.matter)),
         h('dt', {}, t('consent.purpose')), h('dd', {}, q.purpose),
         h('dt', {}, t('requests.expires')), h('dd', {}, time(q.expiresAt))),
       h('p', {}, t('requests.wouldLeave')),
@@ -322,6 +352,7 @@
       cursor = r.body.nextCursor;
     } while (cursor);
     clear(el);
+    counts.consents = list.filter((c) => c.state === 'active').length;
     if (!list.length) el.append(h('p', {}, t('consents.none')));
     for (const c of list) {
       const active = c.state === 'active';
@@ -340,7 +371,7 @@
         say(t('consents.downloaded'), 'ok');
       });
       const typeBoxes = (c.types || []).map((ty, i) => h('label', { class: 'choice' },
-        h('input', { type: 'checkbox', value: ty, checked: true, id: `cn-${c.id}-${i}` }), ty));
+        h('input', { type: 'checkbox', value: ty, checked: true, id: `cn-${c.id}-${i}` }), named((c.typeNames || {})[ty], ty)));
       const uses = h('input', { type: 'number', min: '1', id: `cn-${c.id}-uses`, value: c.maxUses || '' });
       const narrow = h('form', { class: 'narrow' },
         h('fieldset', {}, h('legend', {}, t('consents.keepTypes')), typeBoxes),
@@ -359,12 +390,12 @@
         await render();
       });
       el.append(h('article', { class: 'consent', 'data-id': c.id },
-        h('h3', {}, c.requester),
+        h('h3', {}, named(c.requesterName, c.requester)),
         h('p', {}, h('span', { class: 'badge ' + c.state }, t('consentState.' + c.state))),
         h('dl', { class: 'meta' },
-          h('dt', {}, t('consent.matter')), h('dd', {}, matterName(c.matter)),
+          h('dt', {}, t('consent.matter')), h('dd', {}, named(c.matterName, c.matter)),
           h('dt', {}, t('consent.purpose')), h('dd', {}, c.purpose),
-          h('dt', {}, t('consent.types')), h('dd', {}, (c.types || []).join(', ')),
+          h('dt', {}, t('consent.types')), h('dd', {}, joined((c.types || []).map((ty) => named((c.typeNames || {})[ty], ty)))),
           h('dt', {}, t('consent.remaining')), h('dd', { class: 'remaining' }, c.remainingUses === null || c.remainingUses === undefined ? t('consent.unlimited') : String(c.remainingUses)),
           h('dt', {}, t('consent.used')), h('dd', {}, String(c.uses)),
           h('dt', {}, t('consent.expires')), h('dd', {}, time(c.expiresAt))),
@@ -408,9 +439,9 @@
       for (const r of shown) {
         list.append(h('li', { class: 'log-entry', 'data-id': r.id },
           h('strong', {}, time(r.at || r.pulledAt)), ' · ', t('kind.' + (r.kind || 'pull')), ' · ',
-          (r.requesterName || r.requester), ' · ', (r.matterName || r.matter || ''),
+          r.requester ? named(r.requesterName, r.requester) : t('log.self'), ' · ', r.matter ? named(r.matterName, r.matter) : '',
           r.purpose ? ' · ' + r.purpose : '',
-          h('ul', {}, (r.outcomes || []).map((i) => h('li', {}, i.type + ': ' + t('outcome.' + i.outcome) +
+          h('ul', {}, (r.outcomes || []).map((i) => h('li', {}, typeName(i.type), ': ' + t('outcome.' + i.outcome) +
             (i.reason ? ' — ' + t('reason.' + i.reason) : '')))),
           r.requester ? objectionForm(r) : null));
       }
@@ -420,6 +451,8 @@
       const r = await api('GET', '/v1/me/access-log?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
       if (!r.ok) return failed(el, r);
       records = records.concat(r.body.records || []);
+      const month = Date.now() - 30 * 86400e3;
+      counts.uses = records.filter((x) => x.requester && new Date(x.at) >= month).length;
       cursor = r.body.nextCursor;
       draw();
       await check();

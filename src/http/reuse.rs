@@ -78,6 +78,12 @@ pub struct ConsentView {
     pub state: ConsentState,
     /// Uses left; null when unlimited.
     pub remaining_uses: Option<u32>,
+    /// The names a person reads (the codes stay in `requester`, `matter`, `types`).
+    pub requester_name: String,
+    pub matter_name: String,
+    /// Each of `types` by name.
+    #[schema(value_type = Object)]
+    pub type_names: std::collections::BTreeMap<String, String>,
     /// The vault-signed consent receipt of what was just done (granted, approved, narrowed,
     /// withdrawn), for the holder to keep; `verify` checks it offline.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,10 +92,32 @@ pub struct ConsentView {
 }
 
 impl ConsentView {
-    fn new(consent: Consent, now: DateTime<Utc>) -> Self {
+    fn new(consent: Consent, now: DateTime<Utc>, reg: &crate::registry::Registries) -> Self {
+        let requester_name = reg
+            .requesters
+            .get(&consent.requester)
+            .map_or_else(|| consent.requester.clone(), |r| r.name.clone());
+        let matter_name = reg
+            .matters
+            .get(&consent.matter)
+            .map_or_else(|| consent.matter.clone(), |m| m.name.clone());
+        let type_names = consent
+            .types
+            .iter()
+            .map(|t| {
+                let name = reg
+                    .types
+                    .get(t)
+                    .map_or_else(|| t.to_string(), |x| x.name.clone());
+                (t.to_string(), name)
+            })
+            .collect();
         Self {
             state: consent.state(now),
             remaining_uses: consent.remaining_uses(),
+            requester_name,
+            matter_name,
+            type_names,
             consent,
             receipt: None,
         }
@@ -105,7 +133,7 @@ impl ConsentView {
         let receipt = vault.latest_consent_receipt(holder, &consent)?;
         Ok(Self {
             receipt,
-            ..Self::new(consent, now)
+            ..Self::new(consent, now, &vault.registries())
         })
     }
 }
@@ -204,10 +232,11 @@ pub async fn list_consents(
         let (consents, next) = vault.consent_page(&holder, cursor.as_deref(), limit, |c| {
             me.allows_matter(&c.matter)
         })?;
+        let reg = vault.registries();
         Ok(Json(ConsentList {
             consents: consents
                 .into_iter()
-                .map(|c| ConsentView::new(c, now))
+                .map(|c| ConsentView::new(c, now, &reg))
                 .collect(),
             next_cursor: next,
         }))

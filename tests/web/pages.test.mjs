@@ -274,6 +274,52 @@ test('a correction asked on /me is refused on /agency, and an objection raised o
   }
 });
 
+// Every requester id and licence type code the registries know: none may be the only label of
+// anything a person reads (a name is shown, the code only in its title).
+function rawCodes() {
+  const reg = (f) => JSON.parse(readFileSync(join(root, 'fixtures', f), 'utf8'));
+  return new Set([...reg('requesters.json').requesters.map((r) => r.id), ...reg('catalogue.json').types.map((t) => t.typeCode)]);
+}
+
+async function visibleCodes(page, codes) {
+  return page.evaluate((codes) => {
+    const found = [];
+    const walk = document.createTreeWalker(document.getElementById('main'), NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const el = n.parentElement;
+      if (!el || !el.checkVisibility()) continue;
+      for (const token of n.textContent.split(/[\s,，、·:：()（）]+/)) {
+        if (codes.includes(token)) found.push(`${token} in <${el.tagName.toLowerCase()} class="${el.className}">`);
+      }
+    }
+    return found;
+  }, [...codes]);
+}
+
+test('pages show names, not codes: no requester id or type code is the only label of anything', async () => {
+  const codes = rawCodes();
+  const { context, page } = await fresh({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, 'me', '黄建华');
+  await page.locator('#log .log-entry').first().waitFor();
+  await page.locator('#consents article.consent').first().waitFor();
+  // Open every collapsed part so that what it holds is checked too.
+  await page.evaluate(() => document.querySelectorAll('#main details').forEach((d) => { d.open = true; }));
+  assert.deepEqual(await visibleCodes(page, codes), []);
+  // The overview counts what the sections hold.
+  const overview = await page.locator('#overview .overview').textContent();
+  assert.match(overview, /\d+ 张证照/);
+  assert.match(overview, /\d+ 项有效授权/);
+  // The code is there on request.
+  const requester = page.locator('#consents article.consent h3 span[data-code]').first();
+  assert.equal(await requester.getAttribute('title'), await requester.getAttribute('data-code'));
+  for (const [realm, who] of [['agency', POLICE], ['verify', REQUESTER]]) {
+    await signIn(page, realm, who);
+    await page.evaluate(() => document.querySelectorAll('#main details').forEach((d) => { d.open = true; }));
+    assert.deepEqual(await visibleCodes(page, codes), [], realm);
+  }
+  await context.close();
+});
+
 test('a presentation code made on /me is redeemed once on /verify and is dead on reuse', async () => {
   const holder = await fresh();
   await signIn(holder.page, 'me', '王海峰');
