@@ -425,6 +425,13 @@ pub fn sign_in_choices(vault: &Vault, data: &Path) -> anyhow::Result<Vec<SignInC
             token: token.clone(),
         });
     }
+    for (name, token) in &tokens.supervisors {
+        out.push(SignInChoice {
+            role: Role::Supervisor,
+            label: format!("监督机构 · {name}"),
+            token: token.clone(),
+        });
+    }
     for (uscc, token) in &tokens.issuers {
         let name = uscc
             .parse()

@@ -91,6 +91,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/agency.js"),
     ),
     (
+        "supervise.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/supervise.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../../web/style.css"),

@@ -262,11 +262,15 @@ test('a correction asked on /me is refused on /agency, and an objection raised o
   const answered = holder.page.locator('#rights article.objection', { hasText: '我没有申请社保业务' });
   await answered.getByText('依据：《社会保险法》第五十八条').waitFor();
   await answered.getByText(/对方已于 .+ 确认删除（金库签名）/).waitFor();
-  // The supervisor sees the objection and its answer.
-  const all = await call(tokens.supervisors['fz-dsj'], 'GET', '/v1/supervisor/objections');
-  assert.equal(all.status, 200);
-  const seen = all.body.objections.find((o) => o.reason === '我没有申请社保业务');
-  assert.equal(seen.answer.legalBasis, '《社会保险法》第五十八条');
+  // The supervisor sees the objection and its answer on /supervise.
+  const supervisor = await fresh({ viewport: { width: 1280, height: 900 } });
+  await signIn(supervisor.page, 'supervise', 'fz-dsj');
+  await supervisor.page.selectOption('#objection-state', 'all');
+  const seen = supervisor.page.locator('#objections article.objection', { hasText: '我没有申请社保业务' });
+  await seen.getByText('《社会保险法》第五十八条').waitFor();
+  await seen.locator('.badge', { hasText: '已答复' }).waitFor();
+  assert.deepEqual(supervisor.errors, []);
+  await supervisor.context.close();
   await shot(holder.page, 'me-rights');
   for (const p of [holder, agency, requester]) {
     assert.deepEqual(p.errors, []);
@@ -513,7 +517,7 @@ test('the language toggle switches every text to English and back, and is rememb
 });
 
 test('every page fits a 375 px phone screen without sideways scrolling', async () => {
-  for (const [realm, who] of [['me', '黄建华'], ['verify', REQUESTER], ['agency', POLICE]]) {
+  for (const [realm, who] of [['me', '黄建华'], ['verify', REQUESTER], ['agency', POLICE], ['supervise', 'fz-dsj']]) {
     const { context, page } = await fresh();
     await page.goto(BASE + '/' + realm);
     await page.locator('#signin').waitFor();
@@ -571,7 +575,7 @@ test('sessions: HttpOnly SameSite=Strict cookies, a CSRF token on every call, no
 });
 
 test('every page sends the strict CSP and refuses framing; inline script does not run', async () => {
-  for (const path of ['/me', '/verify', '/agency', '/assets/app.js', '/me/session']) {
+  for (const path of ['/me', '/verify', '/agency', '/supervise', '/assets/app.js', '/me/session']) {
     const r = await fetch(BASE + path);
     assert.equal(r.headers.get('content-security-policy'), CSP, path);
     assert.equal(r.headers.get('x-frame-options'), 'DENY', path);
@@ -612,7 +616,7 @@ test('every page sends the strict CSP and refuses framing; inline script does no
 });
 
 test('axe-core finds no serious or critical violation on any page, signed out or in', async () => {
-  for (const [realm, who] of [['me', '黄建华'], ['verify', REQUESTER], ['agency', POLICE]]) {
+  for (const [realm, who] of [['me', '黄建华'], ['verify', REQUESTER], ['agency', POLICE], ['supervise', 'fz-dsj']]) {
     // axe is injected by the test, so this context alone does not enforce the CSP.
     const { context, page } = await fresh({ bypassCSP: true });
     await page.goto(BASE + '/' + realm);
