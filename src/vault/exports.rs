@@ -113,7 +113,7 @@ impl Vault {
     }
 
     /// Signs the manifest of an export's `files`, made at `now`, with the public log's
-    /// checkpoint of that moment when the vault keeps logs.
+    /// checkpoint served at that moment (none while witnesses have cosigned none yet).
     pub fn sign_export_manifest(
         &self,
         acting: &Acting,
@@ -121,7 +121,7 @@ impl Vault {
         files: &[FileEntry],
         now: DateTime<Utc>,
     ) -> Result<Value, VaultError> {
-        let checkpoint = self.served_checkpoint(LogName::Public).ok().flatten();
+        let checkpoint = self.served_checkpoint(LogName::Public)?;
         // Masked (a holder code's display), as the export's access record names them.
         let acted_by = acting.acted_by().map(ToString::to_string);
         let signer = self.signing_key(now)?;

@@ -433,3 +433,39 @@ async fn corrections_at_the_edges_leak_nothing_and_name_the_field() {
     body["licence"] = v2["id"].clone();
     assert_eq!(request(&app, body).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_delegate_asks_for_corrections_within_its_scope_and_is_named() {
+    let (app, v1) = with_licence("C0005").await;
+    let staff = format!("111:{}", citizen(3));
+    let staff_token = token(
+        &app.vault,
+        &licence_vault::auth::Principal::Holder(staff.parse().unwrap()),
+    );
+    let (s, d) = app
+        .post(
+            "/v1/me/delegations",
+            Some(&app.tokens.holder_company),
+            json!({"delegate": staff, "scope": [NEW_FOOD], "expiresAt": in_days(30)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    // The 营业执照 is needed by the delegate's matter: within its scope.
+    let mut req = json_request(
+        axum::http::Method::POST,
+        "/v1/me/corrections",
+        Some(&staff_token),
+        Some(ask(&v1)),
+    );
+    req.headers_mut()
+        .insert("acting-for", format!("001:{COMPANY}").parse().unwrap());
+    let (s, c) = respond(&app.router, req).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let masked = format!("111:{}*************{}", &citizen(3)[..3], &citizen(3)[16..]);
+    assert_eq!(c["history"][0]["by"], json!(masked));
+    // The company sees it among its own.
+    let (_, mine) = app
+        .get("/v1/me/corrections", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(mine["corrections"][0]["id"], c["id"]);
+}

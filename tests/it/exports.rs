@@ -238,6 +238,13 @@ async fn an_export_is_the_apis_own_answers_with_a_signed_manifest() {
         )
     );
     assert_eq!(subject["files"].as_array().unwrap().len(), files.len() - 1);
+    // The public log's checkpoint the export was made at: what the log serves everyone.
+    let (s, served) = get_bytes(&app, "/log/public/checkpoint", &h, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        subject["checkpoint"],
+        json!(String::from_utf8(served).unwrap())
+    );
     let keys = VaultKeys::trusting([app.vault.did_key().clone()]);
     let by_path: BTreeMap<String, Vec<u8>> = files.iter().cloned().collect();
     let v = export_manifest::check_archive(&by_path, Some(&keys), chrono::Utc::now()).unwrap();
@@ -376,5 +383,57 @@ async fn a_delegates_export_holds_its_scope_and_names_the_delegate() {
     assert_eq!(
         (&log["records"][0]["kind"], &log["records"][0]["actedBy"]),
         (&json!("export"), &masked)
+    );
+}
+
+#[tokio::test]
+async fn a_large_holders_export_follows_every_page_of_every_feed() {
+    let app = TestApp::new();
+    app.deposit(&read_json("fixtures/licences/29-yyzz-minwei.json"))
+        .await;
+    let h = app.tokens.holder_company.clone();
+    let (s, c) = app
+        .post(
+            "/v1/me/consents",
+            Some(&h),
+            json!({"requester": "fz-scjg-xk", "matter": NEW_FOOD, "purpose": "新办",
+                   "types": [BUSINESS_LICENCE], "expiresAt": in_days(30)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    for _ in 0..205 {
+        let (s, p) = app
+            .post(
+                "/v1/reuse",
+                Some(&app.tokens.requester),
+                json!({"holder": format!("001:{COMPANY}"), "matter": NEW_FOOD, "purpose": "受理"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+    }
+    let (_, files, _) = export(&app, &h, None).await;
+    let log: Vec<&(String, Vec<u8>)> = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("access-log/"))
+        .collect();
+    assert_eq!(
+        log.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["access-log/page-0001.json", "access-log/page-0002.json"]
+    );
+    // The second file is the API's second page, byte for byte: 205 pulls and the export.
+    let first: Value = serde_json::from_slice(&log[0].1).unwrap();
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (_, second) = get_bytes(
+        &app,
+        &format!("/v1/me/access-log?limit=200&cursor={cursor}"),
+        &h,
+        None,
+    )
+    .await;
+    assert_eq!(log[1].1, second);
+    let second: Value = serde_json::from_slice(&second).unwrap();
+    assert_eq!(
+        first["records"].as_array().unwrap().len() + second["records"].as_array().unwrap().len(),
+        206
     );
 }
