@@ -115,6 +115,7 @@ const LV = (() => {
       h('p', { class: 'verdict-head', role: 'status' },
         v.valid ? t('verdict.valid') : t('verdict.invalid'),
         v.checkedAt ? h('span', { class: 'muted' }, ' · ' + t('verdict.checkedAt', { at: time(v.checkedAt) })) : null),
+      v.disputed ? h('p', { class: 'disputed error' }, t('verdict.disputed', { fields: v.disputed.fields.join('、'), since: time(v.disputed.since) })) : null,
       h('ul', { class: 'checks', 'aria-label': t('verdict.checks') }, rows));
   }
 

@@ -223,6 +223,12 @@ test('a correction asked on /me is refused on /agency, and an objection raised o
   const mine = holder.page.locator('#rights article.correction').first();
   await mine.locator('.badge', { hasText: '处理中' }).waitFor();
   await mine.locator('.badge', { hasText: '持证人有异议' }).waitFor();
+  // The licence's verdict says it is disputed, and still valid.
+  await holder.page.reload();
+  const said = card.locator('.verdict p.disputed');
+  await said.waitFor({ state: 'attached' });
+  assert.match(await said.textContent(), /对 住址 有异议/);
+  await card.locator('.badge', { hasText: '持证人有异议' }).waitFor();
 
   // The police see it with the value claimed, and refuse it with a reason.
   const agency = await fresh({ viewport: { width: 1280, height: 900 } });
