@@ -385,8 +385,7 @@ impl Vault {
 
     /// A page of the holder's requests that can no longer be answered at `now` (approved,
     /// rejected, expired) and that `shown` lets through, newest first, after the request
-    /// `cursor`; `next` is set only when a later one would be shown too. Read a chunk of the
-    /// holder's request index at a time.
+    /// `cursor`; `next` is set only when a later one would be shown too.
     pub fn answered_page(
         &self,
         holder: &HolderCode,
@@ -394,43 +393,20 @@ impl Vault {
         limit: usize,
         now: DateTime<Utc>,
         shown: impl Fn(&ConsentRequest) -> bool,
-    ) -> Result<PendingPage, StoreError> {
+    ) -> Result<PendingPage, VaultError> {
         let digest = self.holder_digest(holder);
-        let chunk = limit + 1;
-        let mut after = cursor.map(|id| layout::holder_request(&digest, id));
-        let mut requests: Vec<ConsentRequest> = Vec::new();
-        loop {
-            let entries = match &after {
-                None => self
+        let after = cursor.map(|id| layout::holder_request(&digest, id));
+        let (requests, more) =
+            self.index_page(Table::HolderRequest, &digest, after, limit, |id| {
+                Ok(self
                     .store
-                    .scan(Table::HolderRequest, &digest, true, chunk)?,
-                Some(a) => self
-                    .store
-                    .scan_after(Table::HolderRequest, &digest, a, true, chunk)?,
-            };
-            let full = entries.len() == chunk;
-            after = entries.last().map(|(k, _)| k.clone());
-            let keys = entries
-                .iter()
-                .map(|(k, _)| Ok(layout::consent_request(layout::holder_request_id(k)?).to_vec()))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            for v in self
-                .store
-                .multi_get(Table::ConsentRequest, &keys)?
-                .into_iter()
-                .flatten()
-            {
-                let s: StoredRequest = layout::decode(Table::ConsentRequest, &v)?;
-                if s.request.state(now) != RequestState::Pending && shown(&s.request) {
-                    requests.push(s.request);
-                }
-            }
-            if requests.len() > limit || !full {
-                break;
-            }
-        }
-        let next = (requests.len() > limit).then(|| requests[limit - 1].id.clone());
-        requests.truncate(limit);
+                    .get(Table::ConsentRequest, layout::consent_request(id))?
+                    .map(|v| layout::decode::<StoredRequest>(Table::ConsentRequest, &v))
+                    .transpose()?
+                    .map(|s| s.request)
+                    .filter(|r| r.state(now) != RequestState::Pending && shown(r)))
+            })?;
+        let next = requests.last().filter(|_| more).map(|r| r.id.clone());
         Ok(PendingPage { requests, next })
     }
 
