@@ -100,6 +100,8 @@ pub enum Table {
     HolderObjection,
     /// The objections to an approval system's uses, in creation order.
     RequesterObjection,
+    /// Access record id → the objection to that use (one at a time; a withdrawal frees it).
+    AccessObjection,
     /// A requester's revocation notices, in the vault's notice order.
     RequesterNotice,
     /// SHA-256 of a presentation code → the presentation. Codes themselves are never stored.
@@ -137,7 +139,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 44] = [
+    pub const ALL: [Table; 45] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -182,6 +184,7 @@ impl Table {
         Table::Objection,
         Table::HolderObjection,
         Table::RequesterObjection,
+        Table::AccessObjection,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -251,6 +254,7 @@ impl Table {
             Table::Objection => "objectionid_objection",
             Table::HolderObjection => "holderdigest_objection",
             Table::RequesterObjection => "requesterid_objection",
+            Table::AccessObjection => "accessid_objection",
         }
     }
 }

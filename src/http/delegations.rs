@@ -2,16 +2,17 @@
 //! grants, lists and revokes delegations; a citizen lists what they received; the admin
 //! registers and ends guardianships.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Allow, AppJson, AppPath, Me, ADMIN};
-use super::reuse::{holder_member, required};
+use super::reuse::{holder_member, query_error, required};
 use super::{blocking, AppState};
 use crate::codes::HolderCode;
 use crate::reuse::delegation::{Basis, Delegation, NewDelegation, Scope};
@@ -52,8 +53,37 @@ pub struct DelegationList {
     /// Authorisations the caller received, to act for others (newest first), when acting for
     /// themselves: what a switcher offers.
     pub received: Vec<DelegationView>,
-    /// Either list holds only its newest 200: there are older ones.
+    /// Either list has a next page.
     pub more: bool,
+    /// Pass as `givenCursor` for the next page of `given`; absent on its last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_next_cursor: Option<String>,
+    /// Pass as `receivedCursor` for the next page of `received`; absent on its last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_next_cursor: Option<String>,
+}
+
+/// A page of each list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DelegationsQuery {
+    /// At most this many of each list (default 200, at most 200).
+    pub limit: Option<usize>,
+    /// The `givenNextCursor` of the previous page.
+    pub given_cursor: Option<String>,
+    /// The `receivedNextCursor` of the previous page.
+    pub received_cursor: Option<String>,
+    /// `given` or `received`: that list only (the other is empty); absent: both.
+    pub list: Option<DelegationLists>,
+}
+
+/// Which list `GET /v1/me/delegations` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DelegationLists {
+    Given,
+    Received,
 }
 
 /// Authorise a citizen to act for the company (the company, or its legal representative with
@@ -84,48 +114,66 @@ pub async fn create(
     .await
 }
 
-/// The delegations given for the holder spoken for, and those the caller received (holder).
-#[utoipa::path(get, path = "/v1/me/delegations", tag = "holder",
-    responses((status = 200, body = DelegationList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+/// The delegations given for the holder spoken for, and those the caller received (holder), a
+/// page of each at a time.
+#[utoipa::path(get, path = "/v1/me/delegations", tag = "holder", params(DelegationsQuery),
+    responses((status = 200, body = DelegationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Me(me): Me,
+    query: Result<Query<DelegationsQuery>, QueryRejection>,
 ) -> Result<Json<DelegationList>, ApiError> {
+    let Query(q) =
+        query.map_err(|e| query_error(&e, &["limit", "givenCursor", "receivedCursor", "list"]))?;
+    let given_too = q.list != Some(DelegationLists::Received);
+    let received_too = q.list != Some(DelegationLists::Given);
+    let max = super::page::limit(q.limit, crate::vault::page::DELEGATIONS)?;
     let vault = state.vault.clone();
     blocking(move || {
         let now = Utc::now();
-        let max = crate::vault::page::DELEGATIONS;
         // Each company's representative is found once for the whole answer.
         let mut reps = std::collections::HashMap::new();
-        let mut more = false;
-        let mut view = |mut list: Vec<Delegation>| -> Result<Vec<DelegationView>, ApiError> {
-            more |= list.len() > max;
-            list.truncate(max);
-            list.into_iter()
-                .map(|delegation| {
-                    let in_force = vault.in_force_among(&delegation, now, &mut reps)?;
-                    Ok(DelegationView {
-                        delegation,
-                        in_force,
+        // A page and its next cursor: the last one shown, when one more exists.
+        let mut view =
+            |mut list: Vec<Delegation>| -> Result<(Vec<DelegationView>, Option<String>), ApiError> {
+                let next = (list.len() > max).then(|| list[max - 1].id.clone());
+                list.truncate(max);
+                let views = list
+                    .into_iter()
+                    .map(|delegation| {
+                        let in_force = vault.in_force_among(&delegation, now, &mut reps)?;
+                        Ok(DelegationView {
+                            delegation,
+                            in_force,
+                        })
                     })
-                })
-                .collect()
-        };
-        let given = if me.may_delegate() {
-            view(vault.delegations_given(&me.holder, max + 1)?)?
+                    .collect::<Result<_, ApiError>>()?;
+                Ok((views, next))
+            };
+        let (given, given_next_cursor) = if given_too && me.may_delegate() {
+            view(vault.delegations_given(&me.holder, q.given_cursor.as_deref(), max + 1)?)?
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
-        let received = if me.basis == Basis::Own {
-            view(vault.delegations_received(&me.actor, max + 1)?)?
+        let (received, received_next_cursor) = if received_too && me.basis == Basis::Own {
+            let page = vault
+                .delegations_received(&me.actor, q.received_cursor.as_deref(), max + 1)?
+                .ok_or_else(|| {
+                    ApiError::new(Reason::InvalidRequest, "not a cursor this feed gave")
+                        .field("receivedCursor")
+                })?;
+            view(page)?
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
         Ok(Json(DelegationList {
             given,
             received,
-            more,
+            more: given_next_cursor.is_some() || received_next_cursor.is_some(),
+            given_next_cursor,
+            received_next_cursor,
         }))
     })
     .await

@@ -4,7 +4,8 @@
 //! The archive is the API's own answers, byte for byte: each file is the body of a `GET` the
 //! caller could make itself — every page of its licences, consents, consent requests (pending
 //! and answered), access
-//! log, corrections, objections, notifications and presentation codes, each consent's receipts, its delegations and its
+//! log, corrections, objections, notifications, presentation codes and delegations (given and
+//! received), each consent's receipts, and its
 //! summary — asked of the same routes with the caller's own credential and `Acting-For`, so a
 //! delegate's export holds exactly its scope, and nothing is assembled twice. Each signed
 //! licence is also written alone, as its issuer signed it (`licences/{id}.json`, its JCS bytes),
@@ -53,7 +54,7 @@ pub struct NewExport {}
 
 /// Make a copy of everything the vault holds about the holder spoken for (holder; a delegate:
 /// within its scope). Logged as an access record of kind `export`; the archive is then
-/// downloaded from `href` by the same person, within the hour.
+/// downloaded from `href` by the same person, once, within the hour.
 #[utoipa::path(post, path = "/v1/me/exports", tag = "holder", request_body = NewExport,
     responses((status = 201, body = ExportView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)),
@@ -72,14 +73,14 @@ pub async fn create(
     .await
 }
 
-/// Download an export (holder, the person who made it): a tar archive of the API's own answers
+/// Download an export, once (holder, the person who made it): a tar archive of the API's own answers
 /// and a `manifest.json` signed by the vault listing every file's SHA-256. Streamed; `licence-vault
 /// verify --in FILE.tar` checks it offline.
 #[utoipa::path(get, path = "/v1/me/exports/{id}", tag = "holder",
     params(("id" = String, Path, description = "The export id")),
     responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "No such export of this caller, or it expired", body = ErrorBody)),
+        (status = 404, description = "No such export of this caller, or it expired or was downloaded", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn download(
     State(state): State<AppState>,
@@ -89,7 +90,7 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let vault = state.vault.clone();
     let acting = me.clone();
-    let ticket = blocking(move || Ok(vault.export_ticket(&acting, &id, Utc::now())?)).await?;
+    let ticket = blocking(move || Ok(vault.take_export(&acting, &id, At::Now)?)).await?;
     let credentials: Vec<(header::HeaderName, HeaderValue)> = headers
         .iter()
         .filter(|(name, _)| {
@@ -196,25 +197,52 @@ async fn get(
     }
 }
 
-/// A feed's pages, each written as `{dir}/page-NNNN.json`, following `nextCursor`; the items of
-/// each page under `items` are handed to `each`.
+/// One paged feed of the API as an export writes it.
+struct Feed<'a> {
+    /// Written as `{dir}/page-NNNN.json`.
+    dir: &'a str,
+    path: &'a str,
+    limit: usize,
+    /// The query parameter that takes a cursor, and the member that gives the next one.
+    cursor: &'a str,
+    next: &'a str,
+}
+
+impl<'a> Feed<'a> {
+    const fn new(dir: &'a str, path: &'a str, limit: usize) -> Self {
+        Self {
+            dir,
+            path,
+            limit,
+            cursor: "cursor",
+            next: "nextCursor",
+        }
+    }
+}
+
+/// A feed's pages, following its cursor to the end; the items of each page under `items` are
+/// handed to `each`. A feed the caller may not read (`403` on its first page) is left out; one
+/// that stops being readable part-way fails the export, which must not sign half a feed as whole.
 async fn pages(
     w: &mut Writer,
     api: &Router,
     credentials: &[(header::HeaderName, HeaderValue)],
-    (dir, path, limit): (&str, &str, usize),
+    feed: Feed<'_>,
     items: &str,
     mut each: impl FnMut(&Value),
 ) -> Result<(), String> {
     let mut cursor: Option<String> = None;
     for n in 1.. {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            None => format!("{path}{sep}limit={limit}"),
-            Some(c) => format!("{path}{sep}limit={limit}&cursor={}", encode(c)),
-        };
+        let sep = if feed.path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{}{sep}limit={}", feed.path, feed.limit);
+        if let Some(c) = &cursor {
+            url = format!("{url}&{}={}", feed.cursor, encode(c));
+        }
         let Some(body) = get(api, credentials, &url).await? else {
-            return Ok(());
+            return match n {
+                1 => Ok(()),
+                _ => Err(format!("GET {url}: no longer allowed part-way")),
+            };
         };
         let page = crate::jcs::parse(&body).map_err(|e| format!("{url}: {e}"))?;
         page[items]
@@ -222,8 +250,9 @@ async fn pages(
             .into_iter()
             .flatten()
             .for_each(&mut each);
-        w.file(&format!("{dir}/page-{n:04}.json"), body).await?;
-        cursor = page["nextCursor"].as_str().map(str::to_owned);
+        w.file(&format!("{}/page-{n:04}.json", feed.dir), body)
+            .await?;
+        cursor = page[feed.next].as_str().map(str::to_owned);
         if cursor.is_none() {
             break;
         }
@@ -254,7 +283,7 @@ async fn write_export(
     // Licences: the pages (status, history, versions, a fresh verdict), then each signed licence
     // alone, as its issuer signed it.
     let mut licences: Vec<(String, Value)> = Vec::new();
-    let feed = ("licences", "/v1/me/licences", page::LICENCES.max);
+    let feed = Feed::new("licences", "/v1/me/licences", page::LICENCES.max);
     pages(w, api, credentials, feed, "licences", |l| {
         if let (Some(id), Some(doc)) = (l["id"].as_str(), l.get("licence")) {
             if !doc.is_null() {
@@ -272,52 +301,67 @@ async fn write_export(
         .await?;
     }
     let mut consents: Vec<String> = Vec::new();
-    let feed = ("consents", "/v1/me/consents", page::CONSENTS.max);
+    let feed = Feed::new("consents", "/v1/me/consents", page::CONSENTS.max);
     pages(w, api, credentials, feed, "consents", |c| {
         consents.extend(c["id"].as_str().map(str::to_owned));
     })
     .await?;
     for id in consents {
         let path = format!("/v1/me/consents/{}/receipts", encode(&id));
-        if let Some(body) = get(api, credentials, &path).await? {
-            w.file(&format!("consents/{id}/receipts.json"), body)
-                .await?;
-        }
+        let body = get(api, credentials, &path)
+            .await?
+            .ok_or_else(|| format!("GET {path}: no longer allowed part-way"))?;
+        w.file(&format!("consents/{id}/receipts.json"), body)
+            .await?;
     }
+    let delegations = page::DELEGATIONS.max;
     for feed in [
-        (
+        Feed::new(
             "consent-requests",
             "/v1/me/consent-requests",
             page::CONSENT_REQUESTS.max,
         ),
-        (
+        Feed::new(
             "consent-requests/answered",
             "/v1/me/consent-requests?state=answered",
             page::CONSENT_REQUESTS.max,
         ),
-        ("access-log", "/v1/me/access-log", page::ACCESS_LOG.max),
-        ("corrections", "/v1/me/corrections", page::CORRECTIONS.max),
-        ("objections", "/v1/me/objections", page::CORRECTIONS.max),
-        (
+        Feed::new("access-log", "/v1/me/access-log", page::ACCESS_LOG.max),
+        Feed::new("corrections", "/v1/me/corrections", page::CORRECTIONS.max),
+        Feed::new("objections", "/v1/me/objections", page::CORRECTIONS.max),
+        Feed::new(
             "notifications",
             "/v1/me/notifications",
             page::NOTIFICATIONS.max,
         ),
-        (
+        Feed::new(
             "presentations",
             "/v1/me/presentations",
             page::PRESENTATIONS.max,
         ),
+        Feed {
+            cursor: "givenCursor",
+            next: "givenNextCursor",
+            ..Feed::new(
+                "delegations/given",
+                "/v1/me/delegations?list=given",
+                delegations,
+            )
+        },
+        Feed {
+            cursor: "receivedCursor",
+            next: "receivedNextCursor",
+            ..Feed::new(
+                "delegations/received",
+                "/v1/me/delegations?list=received",
+                delegations,
+            )
+        },
     ] {
         pages(w, api, credentials, feed, "", |_| {}).await?;
     }
-    for (file, path) in [
-        ("delegations.json", "/v1/me/delegations"),
-        ("summary.json", "/v1/me/summary"),
-    ] {
-        if let Some(body) = get(api, credentials, path).await? {
-            w.file(file, body).await?;
-        }
+    if let Some(body) = get(api, credentials, "/v1/me/summary").await? {
+        w.file("summary.json", body).await?;
     }
     let vault = state.vault.clone();
     let (me, ticket, files) = (me.clone(), ticket.clone(), w.files.clone());

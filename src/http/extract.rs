@@ -153,6 +153,7 @@ impl<const ROLES: u8> FromRequestParts<AppState> for Allow<ROLES> {
             (ISSUER, "issuer"),
             (REQUESTER, "requester"),
             (HOLDER, "holder"),
+            (SUPERVISOR, "supervisor"),
         ]
         .into_iter()
         .filter(|(b, _)| b & ROLES != 0)

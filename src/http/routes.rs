@@ -96,7 +96,7 @@ pub fn routes() -> Vec<Route> {
         route(routes!(notices::notifications), HOLDER, Yes).expensive(),
         route(routes!(notices::mark_read), HOLDER, Yes),
         // The holder's rights (SPEC §17).
-        route(routes!(exports::create), HOLDER, Yes),
+        route(routes!(exports::create), HOLDER, Yes).expensive(),
         route(routes!(exports::download), HOLDER, Yes).expensive(),
         route(routes!(corrections::create), HOLDER, Yes),
         route(routes!(corrections::list_mine), HOLDER, Yes),

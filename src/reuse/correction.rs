@@ -24,7 +24,7 @@ pub const DEFAULT_WORKING_DAYS: u32 = 15;
 pub const MAX_FIELDS: usize = 20;
 /// Longest description of what is wrong, and longest refusal reason, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
-/// Largest evidence document, in bytes of its JSON.
+/// Largest evidence document and claimed values together, in bytes of their JSON.
 pub const MAX_EVIDENCE_BYTES: usize = 256 * 1024;
 
 /// Where a correction stands.
@@ -199,14 +199,20 @@ pub fn check_new(new: &NewCorrection, ty: &LicenceType) -> Result<(), Rejection>
             format!("{f} is not one of the fields named"),
         ));
     }
-    if let Some(e) = &new.evidence {
-        if serde_json::to_vec(e).map_or(usize::MAX, |b| b.len()) > MAX_EVIDENCE_BYTES {
-            return Err(Rejection::new(
-                Reason::InvalidRequest,
-                "$.evidence",
-                format!("at most {MAX_EVIDENCE_BYTES} bytes"),
-            ));
-        }
+    // What the holder gives beside the request is kept with it: bounded together.
+    let given = serde_json::to_vec(&(&new.claimed, &new.evidence)).map_or(usize::MAX, |b| b.len());
+    if given > MAX_EVIDENCE_BYTES {
+        return Err(Rejection::new(
+            Reason::InvalidRequest,
+            if new.evidence.is_some() {
+                "$.evidence"
+            } else {
+                "$.claimed"
+            },
+            format!(
+                "the claimed values and the evidence together: at most {MAX_EVIDENCE_BYTES} bytes"
+            ),
+        ));
     }
     Ok(())
 }

@@ -163,7 +163,7 @@ impl Vault {
                 layout::issuer_correction(&issuer, &id),
                 Vec::new(),
             );
-            self.put_correction(change, &digest, &c);
+            self.put_correction(change, &digest, &c)?;
             Ok(c)
         })
     }
@@ -174,12 +174,10 @@ impl Vault {
         change: &mut crate::store::Change,
         digest: &HolderDigest,
         c: &Correction,
-    ) {
-        let licence = c
-            .licence
-            .strip_prefix("urn:gbt36904:")
-            .unwrap_or(&c.licence);
-        let open_key = licence.as_bytes().to_vec();
+    ) -> Result<(), StoreError> {
+        let licence = LicenceId::from_urn_or_bare(&c.licence)
+            .map_err(|_| layout::corrupt(Table::Correction, "bad licence"))?;
+        let open_key = layout::licence(&licence).to_vec();
         if c.state == CorrectionState::Open {
             let since = c
                 .history
@@ -207,6 +205,7 @@ impl Vault {
                 correction: c.clone(),
             }),
         );
+        Ok(())
     }
 
     /// Every correction of the holder of `digest`, oldest first (one holder's are few).
@@ -315,7 +314,7 @@ impl Vault {
                     at: now,
                     by: by.clone(),
                 });
-                self.put_correction(tx.change(), &digest, &c);
+                self.put_correction(tx.change(), &digest, &c)?;
             }
             Ok(c)
         })
@@ -427,7 +426,7 @@ impl Vault {
                 at: now,
                 by: Some(issuer.to_string()),
             });
-            self.put_correction(tx.change(), &digest, &c);
+            self.put_correction(tx.change(), &digest, &c)?;
             Ok(c)
         })
     }

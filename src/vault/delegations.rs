@@ -357,39 +357,72 @@ impl Vault {
         Ok(d)
     }
 
-    /// The authorisations given for `holder` (its delegations, or guardianships over it), newest
-    /// first.
+    /// Up to `limit` of the authorisations given for `holder` (its delegations, or guardianships
+    /// over it), newest first, after the one `cursor` names.
     pub fn delegations_given(
         &self,
         holder: &HolderCode,
+        cursor: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Delegation>, StoreError> {
         let digest = self.holder_digest(holder);
-        self.store
-            .scan(Table::HolderDelegation, &digest, true, limit)?
+        let entries = match cursor {
+            None => self
+                .store
+                .scan(Table::HolderDelegation, &digest, true, limit)?,
+            Some(id) => self.store.scan_after(
+                Table::HolderDelegation,
+                &digest,
+                &layout::holder_delegation(&digest, id),
+                true,
+                limit,
+            )?,
+        };
+        entries
             .into_iter()
             .map(|(_, v)| layout::decode::<Delegation>(Table::HolderDelegation, &v))
             .collect()
     }
 
-    /// The authorisations `delegate` received, from anyone, newest first.
+    /// Up to `limit` of the authorisations `delegate` received, from anyone — grouped by who
+    /// gave them, newest first within each — after the one `cursor` names; `None` for a cursor
+    /// that names no authorisation.
     pub fn delegations_received(
         &self,
         delegate: &HolderCode,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Delegation>, StoreError> {
+    ) -> Result<Option<Vec<Delegation>>, StoreError> {
         let digest = self.holder_digest(delegate);
+        let entries = match cursor {
+            None => self
+                .store
+                .scan(Table::DelegateDelegation, &digest, true, limit)?,
+            Some(id) => {
+                let Some(holder) = self
+                    .store
+                    .get(Table::DelegationHolder, &layout::delegation_id(id))?
+                    .and_then(|v| HolderDigest::try_from(v).ok())
+                else {
+                    return Ok(None);
+                };
+                // Only an authorisation this delegate received is a cursor of its feed.
+                let at = layout::delegate_index(&digest, &holder, id);
+                if self.store.get(Table::DelegateDelegation, &at)?.is_none() {
+                    return Ok(None);
+                }
+                self.store
+                    .scan_after(Table::DelegateDelegation, &digest, &at, true, limit)?
+            }
+        };
         let mut out = Vec::new();
-        for (k, _) in self
-            .store
-            .scan(Table::DelegateDelegation, &digest, true, limit)?
-        {
+        for (k, _) in entries {
             let (holder_digest, id) = layout::delegate_index_parts(&k)?;
             if let Some(d) = self.delegation_at(&holder_digest, id)? {
                 out.push(d);
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// Revokes a delegation of the company `acting` speaks for: refused at once from the next

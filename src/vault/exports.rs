@@ -1,7 +1,7 @@
 //! Exports (SPEC §17): a copy of everything the vault holds about a holder. Making one
 //! (`POST /v1/me/exports`) is a use of the holder's data like any other, so it is an access
 //! record of its own kind, chained and logged; the ticket it gives lets the same person download
-//! the archive for [`EXPORT_TTL_MINUTES`]. What the archive holds is assembled by `http/exports`
+//! the archive once, within [`EXPORT_TTL_MINUTES`]. What the archive holds is assembled by `http/exports`
 //! from the API's own answers; the vault signs its manifest here.
 
 use chrono::{DateTime, Duration, Utc};
@@ -87,28 +87,33 @@ impl Vault {
         })
     }
 
-    /// The export `id` of the holder `acting` speaks for, if the same person made it and it
-    /// has not expired at `now`; else `404`, as for an id that never was.
-    pub fn export_ticket(
+    /// Takes the export `id` of the holder `acting` speaks for, if the same person made it and
+    /// it has not expired: a ticket is downloaded once (a broken download is asked again with a
+    /// new export). Anything else is `404`, as for an id that never was.
+    pub fn take_export(
         &self,
         acting: &Acting,
         id: &str,
-        now: DateTime<Utc>,
+        at: impl Into<At>,
     ) -> Result<ExportTicket, VaultError> {
         let digest = self.holder_digest(&acting.holder);
         let actor = hex::encode(self.holder_digest(&acting.actor));
-        let entry = self
-            .store
-            .get(Table::HolderExport, &layout::holder_export(&digest, id))?
-            .map(|v| layout::decode::<ExportEntry>(Table::HolderExport, &v))
-            .transpose()?
-            .filter(|e| e.actor == actor && e.expires_at > now)
-            .ok_or_else(not_found)?;
-        Ok(ExportTicket {
-            id: id.to_owned(),
-            access_record: entry.access_record,
-            created_at: entry.created_at,
-            expires_at: entry.expires_at,
+        self.as_holder(acting, at, |tx| {
+            let key = layout::holder_export(&digest, id);
+            let entry = self
+                .store
+                .get(Table::HolderExport, &key)?
+                .map(|v| layout::decode::<ExportEntry>(Table::HolderExport, &v))
+                .transpose()?
+                .filter(|e| e.actor == actor && e.expires_at > tx.now())
+                .ok_or_else(not_found)?;
+            tx.change().delete(Table::HolderExport, key);
+            Ok(ExportTicket {
+                id: id.to_owned(),
+                access_record: entry.access_record,
+                created_at: entry.created_at,
+                expires_at: entry.expires_at,
+            })
         })
     }
 

@@ -34,6 +34,7 @@
 //! | `objectionid_objection` | objection id | [`StoredObjection`] (JSON) |
 //! | `holderdigest_objection` | holder digest ‖ objection id | empty |
 //! | `requesterid_objection` | requester id ‖ `0x00` ‖ objection id | empty |
+//! | `accessid_objection` | access record id | the objection id |
 //! | `holderdigest_readmark` | holder digest | u64 BE ns since 1970: the notifications read up to then |
 //! | `holderdigest_delegation` | holder digest ‖ delegation id | [`Delegation`] (JSON) |
 //! | `delegatedigest_delegation` | delegate digest ‖ holder digest ‖ delegation id | empty |
@@ -398,6 +399,21 @@ pub fn requester_objection(requester: &str, id: &str) -> Vec<u8> {
     let mut k = requester_objections(requester);
     k.extend_from_slice(id.as_bytes());
     k
+}
+
+/// The key of the objection to one use in `accessid_objection`.
+pub fn access_objection(access_record: &str) -> &[u8] {
+    access_record.as_bytes()
+}
+
+/// An id kept as a value (the objection to one use).
+pub fn id_value(id: &str) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
+/// The id an [`id_value`] holds.
+pub fn id_of_value(table: Table, value: &[u8]) -> Result<&str, StoreError> {
+    std::str::from_utf8(value).map_err(|_| corrupt(table, "bad id"))
 }
 
 /// An objection as stored: whose it is (the holder digest, hex) and the objection.

@@ -38,7 +38,8 @@ fn not_found(id: &str) -> VaultError {
 impl Vault {
     /// Objects to the holder's access record `record` (one of theirs, within a delegate's
     /// matters: else `404`, as for a record that never was). A record of the holder's own export
-    /// released nothing to anyone: `400`. Due in the configured working days.
+    /// released nothing to anyone: `400`. One objection per use at a time (`409 conflict`; a
+    /// withdrawal frees it). Due in the configured working days.
     pub fn object(
         &self,
         acting: &Acting,
@@ -69,6 +70,17 @@ impl Vault {
         let by = acting.acted_by().map(ToString::to_string);
         self.as_holder(acting, at, |tx| {
             let now = tx.now();
+            let once = layout::access_objection(&r.id);
+            if let Some(v) = self.store.get(Table::AccessObjection, once)? {
+                return Err(VaultError::new(
+                    Reason::Conflict,
+                    "$.accessRecord",
+                    format!(
+                        "objection {} to this use exists already",
+                        layout::id_of_value(Table::AccessObjection, &v)?
+                    ),
+                ));
+            }
             let o = Objection {
                 id: super::ids::objection(now),
                 access_record: r.id.clone(),
@@ -100,6 +112,11 @@ impl Vault {
                 Table::RequesterObjection,
                 layout::requester_objection(&o.requester, &o.id),
                 Vec::new(),
+            );
+            change.put(
+                Table::AccessObjection,
+                once.to_vec(),
+                layout::id_value(&o.id),
             );
             put(change, &hex::encode(digest), &o);
             Ok(o)
@@ -210,6 +227,11 @@ impl Vault {
                 at: tx.now(),
                 by: by.clone(),
             });
+            // The use may be objected to again.
+            tx.change().delete(
+                Table::AccessObjection,
+                layout::access_objection(&o.access_record).to_vec(),
+            );
             put(tx.change(), &s.holder_digest, &o);
             Ok(o)
         })

@@ -31,9 +31,11 @@ pub const NOTIFICATIONS: PageSize = PageSize {
     default: 50,
     max: 200,
 };
-/// The authorisations given for a holder, and those a person received: the newest this many of
-/// each (beyond, `more` says so; older ones are revoked or expired as a rule).
-pub const DELEGATIONS: usize = 200;
+/// The authorisations given for a holder, and those a person received: a page of each.
+pub const DELEGATIONS: PageSize = PageSize {
+    default: 200,
+    max: 200,
+};
 /// A holder's presentation codes, newest first.
 pub const PRESENTATIONS: PageSize = PageSize {
     default: 100,

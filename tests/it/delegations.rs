@@ -1064,3 +1064,77 @@ fn a_legal_representative_of_a_store_from_before_the_representative_index_still_
     let acting = vault.acting(&rep, &company, Utc::now()).unwrap();
     assert_eq!(acting.actor, rep);
 }
+
+#[tokio::test]
+async fn delegations_given_and_received_come_a_page_at_a_time() {
+    let w = World::new().await;
+    let mut ids = Vec::new();
+    for scope in [json!([NEW_FOOD]), json!([RENEW_FOOD]), json!("all")] {
+        ids.push(w.delegate(scope).await["id"].as_str().unwrap().to_owned());
+    }
+    ids.reverse(); // newest first
+    let page = |token: &str, query: &str| {
+        let (token, query) = (token.to_owned(), query.to_owned());
+        let app = &w.app;
+        async move {
+            let (status, body) = app
+                .get(&format!("/v1/me/delegations{query}"), Some(&token))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let ids_of = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let company = w.app.tokens.holder_company.clone();
+    let first = page(&company, "?limit=2").await;
+    assert_eq!(ids_of(&first["given"]), ids[..2]);
+    assert_eq!(first["more"], true);
+    let next = first["givenNextCursor"].as_str().unwrap();
+    let second = page(&company, &format!("?limit=2&givenCursor={next}")).await;
+    assert_eq!(ids_of(&second["given"]), ids[2..]);
+    assert!(second.get("givenNextCursor").is_none(), "{second}");
+    assert_eq!(second["more"], false);
+
+    let first = page(&w.staff_token, "?limit=2").await;
+    assert_eq!(ids_of(&first["received"]), ids[..2]);
+    let next = first["receivedNextCursor"].as_str().unwrap();
+    let second = page(&w.staff_token, &format!("?limit=2&receivedCursor={next}")).await;
+    assert_eq!(ids_of(&second["received"]), ids[2..]);
+
+    // A cursor names an authorisation of this feed: one that never was, or one someone else
+    // received, is refused alike.
+    for (token, cursor) in [
+        (&w.staff_token, "dlg_nothing"),
+        (&w.app.tokens.holder_other, ids[0].as_str()),
+    ] {
+        let (status, e) = w
+            .app
+            .get(
+                &format!("/v1/me/delegations?receivedCursor={cursor}"),
+                Some(token),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&e), e["error"]["field"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                Some("receivedCursor")
+            )
+        );
+    }
+    let (status, e) = w
+        .app
+        .get("/v1/me/delegations?limit=201", Some(&company))
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limit"))
+    );
+}

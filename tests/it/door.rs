@@ -182,7 +182,7 @@ async fn no_act_of_a_delegate_is_dated_after_its_revocation() {
             });
         });
         let revoked_at = vault
-            .delegations_given(&company(), usize::MAX)
+            .delegations_given(&company(), None, usize::MAX)
             .unwrap()
             .into_iter()
             .find(|g| g.id == d.id)

@@ -64,6 +64,9 @@ async fn export(
     );
     let (status, tar) = get_bytes(app, &href, token, acting_for).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&tar));
+    // Once only.
+    let (status, _) = get_bytes(app, &href, token, acting_for).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     (ticket, untar(&tar), tar)
 }
 
@@ -143,7 +146,8 @@ async fn an_export_is_the_apis_own_answers_with_a_signed_manifest() {
         "objections/page-0001.json",
         "notifications/page-0001.json",
         "presentations/page-0001.json",
-        "delegations.json",
+        "delegations/given/page-0001.json",
+        "delegations/received/page-0001.json",
         "summary.json",
         "manifest.json",
     ]);
@@ -181,7 +185,10 @@ async fn an_export_is_the_apis_own_answers_with_a_signed_manifest() {
             "presentations/page-0001.json",
             "/v1/me/presentations?limit=200".into(),
         ),
-        ("delegations.json", "/v1/me/delegations".into()),
+        (
+            "delegations/given/page-0001.json",
+            "/v1/me/delegations?list=given&limit=200".into(),
+        ),
         ("summary.json", "/v1/me/summary".into()),
     ] {
         let (status, body) = get_bytes(&app, &url, &h, None).await;

@@ -217,6 +217,13 @@ async fn objections_at_the_edges_leak_nothing_and_move_only_from_open() {
     // Withdrawn, then nothing moves it.
     let (_, o) = object(&app, &h, json!({"accessRecord": record, "reason": "误会"})).await;
     let id = o["id"].as_str().unwrap();
+    // One objection to a use at a time.
+    let (s, e) = object(&app, &h, json!({"accessRecord": record, "reason": "again"})).await;
+    assert_eq!(
+        (s, code(&e), e["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, "conflict", Some("$.accessRecord"))
+    );
+    assert!(e["error"]["message"].as_str().unwrap().contains(id), "{e}");
     let (s, w) = app
         .post(
             &format!("/v1/me/objections/{id}:withdraw"),
@@ -247,4 +254,17 @@ async fn objections_at_the_edges_leak_nothing_and_move_only_from_open() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, mine) = app.get("/v1/me/objections", Some(&h)).await;
     assert_eq!(mine["objections"][0]["state"], "withdrawn");
+    // The withdrawal frees the use for a new objection.
+    let (s, again) = object(
+        &app,
+        &h,
+        json!({"accessRecord": record, "reason": "想清楚了"}),
+    )
+    .await;
+    assert_eq!(
+        (s, &again["state"]),
+        (StatusCode::CREATED, &json!("open")),
+        "{again}"
+    );
+    assert_ne!(again["id"].as_str(), Some(id));
 }
