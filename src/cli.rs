@@ -94,9 +94,19 @@ pub struct SignOpt {
     #[arg(long)]
     pub expires: Option<String>,
     /// Sign any JSON object, not only a VC 2.0 credential or a status statement (by default a
-    /// document that breaks the data model's basic rules is refused).
+    /// document that breaks the data model's rules is refused).
     #[arg(long)]
     pub plain_json: bool,
+    /// Sign a verifiable presentation as its holder (proof purpose `authentication`), for
+    /// `POST /presentations/verify`.
+    #[arg(long, conflicts_with_all = ["plain_json", "expires"])]
+    pub presentation: bool,
+    /// The verifier's challenge the presentation's proof answers (from `POST /challenges`).
+    #[arg(long, requires = "presentation")]
+    pub challenge: Option<String>,
+    /// The verifier's domain the presentation's proof is for.
+    #[arg(long, requires = "presentation")]
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,10 +215,22 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
             .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
+    if opt.presentation {
+        crate::verify::data_model::presentation(&doc).map_err(|r| {
+            anyhow::anyhow!("not a VC 2.0 presentation ({}: {})", r.field, r.message)
+        })?;
+        let binding = crate::proof::Binding {
+            challenge: opt.challenge.as_deref(),
+            domain: opt.domain.as_deref(),
+        };
+        let signed = crate::proof::sign_presentation(doc, &signer, created, binding)?;
+        println!("{}", serde_json::to_string_pretty(&signed)?);
+        return Ok(());
+    }
     // A status statement (SPEC §6) is the one document of this system that is not a credential.
     let statement = crate::lifecycle::Statement::parse(&doc).is_ok();
     if !opt.plain_json && !statement {
-        crate::verify::data_model(&doc).map_err(|r| {
+        crate::verify::data_model::credential(&doc).map_err(|r| {
             anyhow::anyhow!(
                 "not a VC 2.0 credential ({}: {}); pass --plain-json to sign it anyway",
                 r.field,

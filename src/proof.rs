@@ -20,6 +20,17 @@ use crate::keys::{multibase_decode, multibase_encode, DidKey, Sign};
 pub const PROOF_TYPE: &str = "DataIntegrityProof";
 pub const CRYPTOSUITE: &str = "eddsa-jcs-2022";
 pub const ASSERTION_METHOD: &str = "assertionMethod";
+/// The purpose of a holder's proof on a presentation (VC-API): it authenticates the holder to
+/// the verifier that gave the `challenge`, for its `domain`.
+pub const AUTHENTICATION: &str = "authentication";
+
+/// What a presentation's proof binds besides the document: the verifier's `challenge` and
+/// `domain` (Data Integrity §2.1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Binding<'a> {
+    pub challenge: Option<&'a str>,
+    pub domain: Option<&'a str>,
+}
 
 /// Why a document's proof cannot be checked at all (as opposed to a signature that does not verify).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,7 +150,42 @@ pub fn sign_until(
         return Err(ProofError::invalid("proof", "document already has a proof"));
     }
     let canonical = jcs::canonicalize_object(&signed, "proof", None);
-    let proof = proof_with(&canonical, signed.get("@context"), signer, created, expires)?;
+    let proof = proof_with(
+        &canonical,
+        signed.get("@context"),
+        signer,
+        created,
+        expires,
+        None,
+    )?;
+    signed.insert("proof".into(), proof);
+    Ok(Value::Object(signed))
+}
+
+/// Signs a presentation as its holder: an `eddsa-jcs-2022` proof for `authentication`, bound to
+/// the verifier's challenge and domain.
+pub fn sign_presentation(
+    presentation: Value,
+    signer: &dyn Sign,
+    created: DateTime<Utc>,
+    binding: Binding<'_>,
+) -> Result<Value, ProofError> {
+    let Value::Object(mut signed) = presentation else {
+        return Err(ProofError::NotAnObject);
+    };
+    if signed.contains_key("proof") {
+        return Err(ProofError::invalid("proof", "document already has a proof"));
+    }
+    let canonical = jcs::canonicalize_object(&signed, "proof", None);
+    let context = signed.get("@context");
+    let proof = proof_with(
+        &canonical,
+        context,
+        signer,
+        Some(created),
+        None,
+        Some(binding),
+    )?;
     signed.insert("proof".into(), proof);
     Ok(Value::Object(signed))
 }
@@ -153,7 +199,7 @@ pub fn proof_for(
     signer: &dyn Sign,
     created: DateTime<Utc>,
 ) -> Result<Value, ProofError> {
-    proof_with(canonical, context, signer, Some(created), None)
+    proof_with(canonical, context, signer, Some(created), None, None)
 }
 
 fn proof_with(
@@ -162,6 +208,7 @@ fn proof_with(
     signer: &dyn Sign,
     created: Option<DateTime<Utc>>,
     expires: Option<DateTime<Utc>>,
+    presentation: Option<Binding<'_>>,
 ) -> Result<Value, ProofError> {
     let mut config = Map::new();
     config.insert("type".into(), PROOF_TYPE.into());
@@ -176,7 +223,19 @@ fn proof_with(
         "verificationMethod".into(),
         signer.did_key().verification_method().into(),
     );
-    config.insert("proofPurpose".into(), ASSERTION_METHOD.into());
+    match presentation {
+        None => {
+            config.insert("proofPurpose".into(), ASSERTION_METHOD.into());
+        }
+        Some(b) => {
+            config.insert("proofPurpose".into(), AUTHENTICATION.into());
+            for (name, value) in [("challenge", b.challenge), ("domain", b.domain)] {
+                if let Some(v) = value {
+                    config.insert(name.into(), v.into());
+                }
+            }
+        }
+    }
     if let Some(ctx) = context {
         config.insert("@context".into(), ctx.clone());
     }
@@ -203,17 +262,27 @@ fn str_field<'a>(
 
 /// Checks the proof options of a secured document and builds what the curve check needs.
 pub fn prepare(secured: &Value) -> Result<Prepared, ProofError> {
-    prepare_with(secured, None)
+    prepare_with(secured, None, ASSERTION_METHOD)
+}
+
+/// [`prepare`] for a presentation's proof, whose purpose is `authentication`; its challenge and
+/// domain are judged by the caller, which knows what they must be.
+pub fn prepare_presentation(secured: &Value) -> Result<Prepared, ProofError> {
+    prepare_with(secured, None, AUTHENTICATION)
 }
 
 /// [`prepare`] for a document whose canonical bytes are at hand (stored bytes, or about to be
 /// stored): the document hash is taken from them with the proof cut out, not from a second
 /// canonicalisation. `canonical` must be `jcs::canonicalize(secured)`.
 pub fn prepare_canonical(secured: &Value, canonical: &[u8]) -> Result<Prepared, ProofError> {
-    prepare_with(secured, Some(canonical))
+    prepare_with(secured, Some(canonical), ASSERTION_METHOD)
 }
 
-fn prepare_with(secured: &Value, canonical: Option<&[u8]>) -> Result<Prepared, ProofError> {
+fn prepare_with(
+    secured: &Value,
+    canonical: Option<&[u8]>,
+    purpose: &'static str,
+) -> Result<Prepared, ProofError> {
     let obj = secured.as_object().ok_or(ProofError::NotAnObject)?;
     let proof = match obj.get("proof") {
         None => return Err(ProofError::Missing),
@@ -234,10 +303,10 @@ fn prepare_with(secured: &Value, canonical: Option<&[u8]>) -> Result<Prepared, P
             format!("must be {CRYPTOSUITE}"),
         ));
     }
-    if str_field(proof, "proofPurpose")? != ASSERTION_METHOD {
+    if str_field(proof, "proofPurpose")? != purpose {
         return Err(ProofError::invalid(
             "proofPurpose",
-            format!("must be {ASSERTION_METHOD}"),
+            format!("must be {purpose}"),
         ));
     }
     let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, ProofError> {

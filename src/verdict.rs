@@ -82,6 +82,11 @@ pub enum Reason {
     CorrectionClosed,
     /// The objection was answered or withdrawn already.
     ObjectionClosed,
+    /// A presentation's proof answers another challenge than the verifier's, or a challenge the
+    /// vault gave that is forged or expired.
+    ChallengeMismatch,
+    /// A presentation's proof is for another domain than the verifier's.
+    DomainMismatch,
 }
 
 impl Reason {
@@ -136,6 +141,8 @@ impl Reason {
             Self::CorrectionOpen => "correction_open",
             Self::CorrectionClosed => "correction_closed",
             Self::ObjectionClosed => "objection_closed",
+            Self::ChallengeMismatch => "challenge_mismatch",
+            Self::DomainMismatch => "domain_mismatch",
         }
     }
 }
@@ -187,9 +194,17 @@ pub enum CheckName {
     Validity,
     /// A purpose-stamped copy still matches the licence it names.
     Binding,
-    /// The document follows the basic rules of the VC 2.0 data model (`@context`, `type`,
-    /// `issuer`, `credentialSubject`).
+    /// The document follows the rules of the VC 2.0 data model (`@context`, `type`, `issuer`,
+    /// `credentialSubject` and the rest).
     DataModel,
+    /// A presentation's holder controls the key that signed it.
+    Holder,
+    /// A presentation's proof answers the verifier's challenge.
+    Challenge,
+    /// A presentation's proof is for the verifier's domain.
+    Domain,
+    /// Every credential a presentation carries is valid on its own.
+    Credentials,
 }
 
 /// One check's outcome: `ok` is `true`, `false` (with a `code`), or `null` when it was not checked.

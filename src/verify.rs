@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | licence | [`licence`], [`licence_prepared`] | the issuing agency |
 //! | any other signed VC | [`document`] | — |
+//! | verifiable presentation (VC-API) | [`presentation::check`] | the holder |
 //! | status statement | [`statement::check`] | the issuing agency |
 //! | deposit receipt | [`receipt::deposit_time`] (and [`document`]) | [`receipt::issue`] |
 //! | purpose-stamped copy, minimised copy | [`copy::check`] | [`copy::issue`], [`copy::issue_minimised`] |
@@ -24,17 +25,19 @@ use crate::keys::DidKey;
 use crate::licence::Licence;
 use crate::proof::{self, format_time, Prepared, ProofError};
 use crate::registry::{KeyStanding, Registries};
-use crate::verdict::{Check, CheckName, Reason, Rejection, Verdict};
+use crate::verdict::{Check, CheckName, Reason, Verdict};
 
 /// The status of a licence is the lifecycle's (SPEC §6); re-exported where the verifier uses it.
 pub use crate::lifecycle::Status;
 
 pub mod consent_receipt;
 pub mod copy;
+pub mod data_model;
 pub mod deletion;
 pub mod envelope;
 pub mod export_manifest;
 pub mod notice;
+pub mod presentation;
 pub mod receipt;
 pub mod statement;
 pub mod status_list;
@@ -152,61 +155,6 @@ fn proof_check(
             format!("signature by {} does not verify", p.key),
         ),
     }
-}
-
-/// The basic rules of the VC 2.0 data model (§4): `@context` is a list starting with the VC 2.0
-/// context, `type` names `VerifiableCredential`, `issuer` is a URL or an object with an `id` URL,
-/// and `credentialSubject` is an object or a non-empty list of objects. The dates are judged by
-/// the validity check.
-pub fn data_model(doc: &Value) -> Result<(), Rejection> {
-    let bad =
-        |field: &str, message: &str| Err(Rejection::new(Reason::SchemaViolation, field, message));
-    let is_url = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .and_then(|s| s.split_once(':'))
-            .is_some_and(|(scheme, rest)| {
-                !rest.is_empty()
-                    && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-            })
-    };
-    let Some(obj) = doc.as_object() else {
-        return bad("$", "a credential is a JSON object");
-    };
-    match obj.get("@context").and_then(Value::as_array) {
-        Some(c) if c.first().and_then(Value::as_str) == Some(crate::licence::VC_CONTEXT) => {}
-        _ => {
-            return bad(
-                "$.@context",
-                "must be a list whose first item is https://www.w3.org/ns/credentials/v2",
-            )
-        }
-    }
-    let types = match obj.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !types.contains(&"VerifiableCredential") {
-        return bad("$.type", "must name VerifiableCredential");
-    }
-    let issuer = obj.get("issuer");
-    if !(is_url(issuer) || is_url(issuer.and_then(|i| i.get("id")))) {
-        return bad("$.issuer", "must be a URL, or an object whose id is a URL");
-    }
-    match obj.get("credentialSubject") {
-        Some(Value::Object(_)) => {}
-        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_object) => {}
-        _ => {
-            return bad(
-                "$.credentialSubject",
-                "must be an object or a non-empty list of objects",
-            )
-        }
-    }
-    Ok(())
 }
 
 /// The validity check of a generic VC: `validFrom` / `validUntil`, each optional, against `now`.
@@ -541,10 +489,43 @@ pub fn document(doc: &Value, trusted: Option<&VaultKeys>, now: DateTime<Utc>) ->
         (Some(keys), Ok(p)) => keys.check(&p.key, p.created),
         _ => Check::not_checked(CheckName::IssuerKey, "no trusted key given"),
     });
+    if let Ok(p) = &prepared {
+        checks.push(controls(
+            doc.get("issuer"),
+            &p.key,
+            "$.issuer",
+            CheckName::Issuer,
+        ));
+    }
     checks.push(readable_validity(doc, now));
-    checks.push(match data_model(doc) {
+    checks.push(match data_model::credential(doc) {
         Ok(()) => Check::pass(CheckName::DataModel),
         Err(r) => Check::fail_at(CheckName::DataModel, r.reason, r.field, r.message),
     });
     Verdict::new(checks, now)
+}
+
+/// Whether the party a document names (its `issuer`, a presentation's `holder`: a URL or an
+/// object with one as `id`) controls the key that signed it. A `did:key` is its own key's
+/// controller, so the two must be the same DID; any other identifier would have to be resolved,
+/// which this verifier does not do, so it is not checked.
+pub fn controls(party: Option<&Value>, key: &DidKey, field: &str, check: CheckName) -> Check {
+    let id = party
+        .and_then(|p| p.as_str().or_else(|| p.get("id").and_then(Value::as_str)))
+        .unwrap_or_default();
+    if id == key.as_str() {
+        Check::pass_with(check, format!("{id} controls the signing key"))
+    } else if id.starts_with("did:key:") {
+        Check::fail_at(
+            check,
+            Reason::IssuerMismatch,
+            field,
+            format!("{id} does not control the signing key {key}"),
+        )
+    } else {
+        Check::not_checked(
+            check,
+            format!("who controls the signing key is resolved for did:key only, not for {id:?}"),
+        )
+    }
 }

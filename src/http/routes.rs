@@ -136,6 +136,8 @@ pub fn routes() -> Vec<Route> {
         route(routes!(logs::resume), ADMIN, No),
         // The VC-API verifier and the service's own.
         route(routes!(vcapi::verify), PUBLIC, No).expensive(),
+        route(routes!(vcapi::verify_presentation), PUBLIC, No).expensive(),
+        route(routes!(vcapi::challenge), PUBLIC, No),
         route(routes!(super::openapi), PUBLIC, No),
         route(routes!(super::healthz), PUBLIC, No),
         route(routes!(super::readyz), PUBLIC, No),

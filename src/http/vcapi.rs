@@ -1,6 +1,6 @@
-//! The W3C VC-API verifier (`POST /credentials/verify`), so that conformance suites can be pointed
-//! at a running vault as they are. Public, and judged from public data only
-//! (`Vault::verify_public`).
+//! The W3C VC-API verifier (`POST /credentials/verify`, `POST /presentations/verify`,
+//! `POST /challenges`), so that conformance suites and outside verifiers can be pointed at a
+//! running vault as they are. Public, and judged from public data only (`Vault::verify_public`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -104,6 +104,16 @@ pub enum NotVerified {
     Error(ErrorBody),
 }
 
+/// A request's own `@context`, when sent, is a list or a URL.
+fn request_context(context: Option<&Value>) -> Result<(), ApiError> {
+    if context.is_some_and(|c| !(c.is_array() || c.is_string())) {
+        return Err(
+            ApiError::new(Reason::InvalidRequest, "must be a list or a URL").field("$.@context"),
+        );
+    }
+    Ok(())
+}
+
 /// Verify a credential as the W3C VC-API says (anyone): `200` with the checks made when it is
 /// valid, `400` with the failed checks in `errors` when it is not.
 #[utoipa::path(post, path = "/credentials/verify", tag = "vc-api", request_body = VerifyCredential,
@@ -123,15 +133,7 @@ pub async fn verify(
         )
         .field("$.verifiableCredential"));
     }
-    if req
-        .context
-        .as_ref()
-        .is_some_and(|c| !(c.is_array() || c.is_string()))
-    {
-        return Err(
-            ApiError::new(Reason::InvalidRequest, "must be a list or a URL").field("$.@context"),
-        );
-    }
+    request_context(req.context.as_ref())?;
     if req.options.as_ref().is_some_and(|o| !o.is_object()) {
         return Err(ApiError::new(Reason::InvalidRequest, "must be an object").field("$.options"));
     }
@@ -147,4 +149,110 @@ pub async fn verify(
         })
     })
     .await
+}
+
+/// A VC-API presentation verification request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyPresentation {
+    /// The request's own JSON-LD context, which VC-API clients may send; only its shape is checked.
+    #[serde(rename = "@context")]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
+    /// The presentation, signed by its holder for `authentication`.
+    #[schema(value_type = Object)]
+    pub verifiable_presentation: Option<Value>,
+    pub options: Option<PresentationOptions>,
+}
+
+/// What the holder's proof must answer. Other VC-API options are accepted and change nothing.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresentationOptions {
+    /// The challenge the verifier gave the holder (from `POST /challenges`, or its own).
+    pub challenge: Option<String>,
+    /// The verifier's domain.
+    pub domain: Option<String>,
+}
+
+/// A VC-API presentation verification result: the presentation's checks as for a credential,
+/// and the result of each credential it carries, in order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresentationResult {
+    #[serde(flatten)]
+    pub presentation: VerificationResult,
+    pub credential_results: Vec<VerificationResult>,
+}
+
+/// Verify a presentation as the W3C VC-API says (anyone): its holder's proof (`authentication`,
+/// the `challenge` and `domain` of `options`, by a key the `holder` controls), the data model's
+/// rules for presentations, and each credential it carries as `POST /credentials/verify` would.
+/// `200` when all hold, else `400` with the failed checks in `errors`.
+#[utoipa::path(post, path = "/presentations/verify", tag = "vc-api", request_body = VerifyPresentation,
+    responses((status = 200, description = "Verified", body = PresentationResult),
+        (status = 400, description = "Not verified (`errors`), or not a verification request (the error envelope)", body = PresentationResult)))]
+pub async fn verify_presentation(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<VerifyPresentation>,
+) -> Result<Response, ApiError> {
+    let vp = req.verifiable_presentation.ok_or_else(|| {
+        ApiError::new(Reason::InvalidRequest, "is required").field("$.verifiablePresentation")
+    })?;
+    if !vp.is_object() {
+        return Err(ApiError::new(
+            Reason::MalformedJson,
+            "a verifiable presentation is a JSON object",
+        )
+        .field("$.verifiablePresentation"));
+    }
+    request_context(req.context.as_ref())?;
+    let options = req.options.unwrap_or_default();
+    let vault = state.vault.clone();
+    blocking(move || {
+        let judged = vault.verify_presentation(
+            &vp,
+            options.challenge.as_deref(),
+            options.domain.as_deref(),
+            Utc::now(),
+        );
+        let valid = judged.verdict.valid;
+        let result = PresentationResult {
+            presentation: judged.verdict.into(),
+            credential_results: judged.credentials.into_iter().map(Into::into).collect(),
+        };
+        let status = if valid {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Ok((status, Json(result)).into_response())
+    })
+    .await
+}
+
+/// A challenge for a holder to sign into a presentation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Challenge {
+    /// Opaque; accepted by `POST /presentations/verify` for ten minutes, by every node.
+    pub challenge: String,
+}
+
+/// A request for a challenge: an empty object.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChallenge {}
+
+/// Make a challenge (anyone, VC-API): the holder signs it into its presentation's proof and the
+/// verifier passes it as `options.challenge`; one the vault did not give, or given more than ten
+/// minutes before, then fails the `challenge` check.
+#[utoipa::path(post, path = "/challenges", tag = "vc-api", request_body = NewChallenge,
+    responses((status = 201, description = "A new challenge", body = Challenge),
+        (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
+pub async fn challenge(
+    State(state): State<AppState>,
+    AppJson(NewChallenge {}): AppJson<NewChallenge>,
+) -> (StatusCode, Json<Challenge>) {
+    let challenge = state.vault.challenge(Utc::now());
+    (StatusCode::CREATED, Json(Challenge { challenge }))
 }

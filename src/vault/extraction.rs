@@ -16,6 +16,9 @@ use super::layout::{self, HolderDigest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// The MAC purpose of challenges ([`Vault::mint_mac`]).
+const CHALLENGE_PURPOSE: &str = "vc-api challenge";
+
 use super::{Extracted, LicenceMeta, Vault};
 
 /// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
@@ -271,6 +274,36 @@ impl Vault {
             })
         })
         .unwrap_or_else(|never| match never {})
+    }
+
+    /// Verifies a presentation (VC-API): the holder's proof and each credential it carries, the
+    /// latter from public data only, as [`Vault::verify_public`] judges them. A challenge the
+    /// vault gave ([`Vault::challenge`]) must be one it gave and still in time.
+    pub fn verify_presentation(
+        &self,
+        vp: &Value,
+        challenge: Option<&str>,
+        domain: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> verify::presentation::Judged {
+        let refused = challenge.and_then(|c| {
+            verify::presentation::challenge_refusal(c, now, |d| self.mint_mac(CHALLENGE_PURPOSE, d))
+        });
+        let expected = verify::presentation::Expected {
+            challenge,
+            domain,
+            challenge_refused: refused,
+        };
+        verify::presentation::check(vp, expected, now, |c| self.verify_public(c, now))
+    }
+
+    /// A challenge for a holder's presentation (VC-API `POST /challenges`), recognised by every
+    /// node of the vault without being stored ([`verify::presentation::mint_challenge`]).
+    pub fn challenge(&self, now: DateTime<Utc>) -> String {
+        use rand::RngCore as _;
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        verify::presentation::mint_challenge(now, nonce, |d| self.mint_mac(CHALLENGE_PURPOSE, d))
     }
 
     /// The one dispatch of both verifiers, counted in the metrics: a consent receipt or a stamped

@@ -431,3 +431,95 @@ fn an_answered_pull_survives_a_kill() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn sign_refuses_what_the_data_model_forbids_and_signs_presentations_for_a_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = root().join("keys/scjgj.key");
+    let key_path = key_path.to_str().unwrap();
+    let issuer = key("scjgj").did_key().as_str().to_owned();
+    let vc = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"],
+        "issuer": issuer,
+        "credentialSubject": {"id": "did:example:subject"}
+    });
+    for (member, value, field) in [
+        ("credentialSubject", json!({}), "$.credentialSubject[0]"),
+        ("evidence", json!({}), "$.evidence[0].type"),
+        (
+            "validFrom",
+            json!("Sat 25 Feb 2023 07:16:31 PM CST"),
+            "$.validFrom",
+        ),
+    ] {
+        let mut bad = vc.clone();
+        bad[member] = value;
+        let path = write_json(dir.path(), "bad.json", &bad);
+        let o = run_cli(&["sign", "--key", key_path, "--in", &path]);
+        assert_eq!(o.status.code(), Some(2), "{member}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("not a VC 2.0 credential ({field}:")),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+
+    // A presentation signed as its holder answers the challenge, and the vault's verifier
+    // takes it.
+    let vp = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": issuer,
+    });
+    let path = write_json(dir.path(), "vp.json", &vp);
+    let o = run_cli(&[
+        "sign",
+        "--key",
+        key_path,
+        "--in",
+        &path,
+        "--presentation",
+        "--challenge",
+        "c-1",
+        "--domain",
+        "verifier.example.org",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let signed = stdout_json(&o);
+    assert_eq!(
+        (
+            &signed["proof"]["proofPurpose"],
+            &signed["proof"]["challenge"],
+            &signed["proof"]["domain"]
+        ),
+        (
+            &json!("authentication"),
+            &json!("c-1"),
+            &json!("verifier.example.org")
+        )
+    );
+    let judged = licence_vault::verify::presentation::check(
+        &signed,
+        licence_vault::verify::presentation::Expected {
+            challenge: Some("c-1"),
+            domain: Some("verifier.example.org"),
+            challenge_refused: None,
+        },
+        chrono::Utc::now(),
+        |_| unreachable!("no credentials"),
+    );
+    assert!(judged.verdict.valid, "{:?}", judged.verdict);
+    // A challenge without --presentation is refused by the parser.
+    let o = run_cli(&[
+        "sign",
+        "--key",
+        key_path,
+        "--in",
+        &path,
+        "--challenge",
+        "c-1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

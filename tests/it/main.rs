@@ -38,3 +38,4 @@ mod routes;
 mod socket;
 mod store;
 mod tlog;
+mod vcapi;

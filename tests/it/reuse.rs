@@ -1313,6 +1313,7 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
         [
             "signature",
             "issuer_key",
+            "issuer",
             "validity",
             "data_model",
             "binding",
@@ -1327,9 +1328,9 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
         ]
     );
     // The embedded licence's checks are marked as its own.
-    assert_eq!(v["checks"][5]["detail"], "licence");
+    assert_eq!(v["checks"][6]["detail"], "licence");
     assert!(
-        v["checks"][8]["detail"]
+        v["checks"][9]["detail"]
             .as_str()
             .unwrap()
             .starts_with("licence: eddsa-jcs-2022 by "),
@@ -1339,7 +1340,7 @@ async fn stamped_copies_expire_and_cannot_be_moved_onto_another_licence() {
     // After expiresAt the copy is expired (the licence itself is still valid).
     let v = verdict(&copy, now + Duration::days(30));
     assert_eq!(
-        (v["valid"].as_bool(), v["checks"][2]["code"].as_str()),
+        (v["valid"].as_bool(), v["checks"][3]["code"].as_str()),
         (Some(false), Some("expired"))
     );
     let v = verdict(&copy, now + Duration::days(30) - Duration::seconds(1));
@@ -1451,7 +1452,7 @@ fn the_verify_cli_checks_stamped_copies_against_the_published_vault_key() {
         &registry,
     ]);
     assert_eq!((code_, v["valid"].as_bool()), (Some(1), Some(false)));
-    assert_eq!(v["checks"][2]["code"], "expired");
+    assert_eq!(v["checks"][3]["code"], "expired");
 
     for (name, doc) in [
         ("swapped.json", swapped.clone()),
