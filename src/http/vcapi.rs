@@ -185,13 +185,26 @@ pub struct PresentationResult {
     pub credential_results: Vec<VerificationResult>,
 }
 
+/// What a `400` of `POST /presentations/verify` carries: a verification that failed, or the error
+/// envelope for a request that is not a verification request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PresentationNotVerified {
+    Result(PresentationResult),
+    #[expect(
+        dead_code,
+        reason = "the envelope is written by ApiError; this variant describes it in the OpenAPI"
+    )]
+    Error(ErrorBody),
+}
+
 /// Verify a presentation as the W3C VC-API says (anyone): its holder's proof (`authentication`,
 /// the `challenge` and `domain` of `options`, by a key the `holder` controls), the data model's
 /// rules for presentations, and each credential it carries as `POST /credentials/verify` would.
 /// `200` when all hold, else `400` with the failed checks in `errors`.
 #[utoipa::path(post, path = "/presentations/verify", tag = "vc-api", request_body = VerifyPresentation,
     responses((status = 200, description = "Verified", body = PresentationResult),
-        (status = 400, description = "Not verified (`errors`), or not a verification request (the error envelope)", body = PresentationResult)))]
+        (status = 400, description = "Not verified (`errors`), or not a verification request (the error envelope)", body = PresentationNotVerified)))]
 pub async fn verify_presentation(
     State(state): State<AppState>,
     AppJson(req): AppJson<VerifyPresentation>,
@@ -221,12 +234,12 @@ pub async fn verify_presentation(
             presentation: judged.verdict.into(),
             credential_results: judged.credentials.into_iter().map(Into::into).collect(),
         };
-        let status = if valid {
-            StatusCode::OK
+        Ok(if valid {
+            (StatusCode::OK, Json(result)).into_response()
         } else {
-            StatusCode::BAD_REQUEST
-        };
-        Ok((status, Json(result)).into_response())
+            let failed = PresentationNotVerified::Result(result);
+            (StatusCode::BAD_REQUEST, Json(failed)).into_response()
+        })
     })
     .await
 }
