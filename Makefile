@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test screenshots fuzz-short fuzz crash-short test-crash drill flood bench fresh-clone-check
+.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test vc-clients screenshots fuzz-short fuzz crash-short test-crash drill flood bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -18,7 +18,7 @@ run: deps
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
 ## then fuzz the API with schemathesis against the real server, test the pages in headless Chromium,
 ## fuzz the parsers with cargo-fuzz, crash the server under load and run the disaster drill.
-test: deps lint unit test-pg test-ha api-fuzz web-test fuzz-short crash-short drill
+test: deps lint unit test-pg test-ha api-fuzz web-test vc-clients fuzz-short crash-short drill
 
 lint:
 	$(CARGO) fmt --check
@@ -57,6 +57,11 @@ flood:
 web-test:
 	$(CARGO) build --bin licence-vault
 	scripts/web-test.sh $(CARGO_TARGET_DIR)/debug/licence-vault
+
+## The VC-API verifiers and `sign` against digitalbazaar's VC libraries (scripts/vc-clients.sh).
+vc-clients:
+	$(CARGO) build --bin licence-vault
+	scripts/vc-clients.sh $(CARGO_TARGET_DIR)/debug/licence-vault
 
 ## The same, writing the pages' screenshots into docs/screenshots/.
 screenshots: deps

@@ -93,11 +93,14 @@ if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
-# playwright-core and axe-core for the page tests, pinned by tests/web/package-lock.json.
-stamp=tests/web/node_modules/.lock-sha256
-want=$(sha256sum tests/web/package-lock.json | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "installing the page tests' node packages (npm ci in tests/web)" >&2
-  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
-  echo "$want" > "$stamp"
-fi
+# playwright-core and axe-core for the page tests, and digitalbazaar's VC libraries for the VC
+# client tests, each pinned by its package-lock.json.
+for dir in tests/web tests/vc-js; do
+  stamp=$dir/node_modules/.lock-sha256
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing $dir's node packages (npm ci)" >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    echo "$want" > "$stamp"
+  fi
+done
