@@ -215,10 +215,27 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
             .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
+    // A did:key named as issuer or holder must be the signer's own: what the verifiers require.
+    let signs_for = |member: &str| -> anyhow::Result<()> {
+        let named = doc.get(member).and_then(|p| {
+            p.as_str()
+                .or_else(|| p.get("id").and_then(serde_json::Value::as_str))
+        });
+        match named {
+            Some(id) if id.starts_with("did:key:") && id != signer.did_key().as_str() => {
+                anyhow::bail!(
+                    "the {member} {id} is not the signing key's {}",
+                    signer.did_key()
+                )
+            }
+            _ => Ok(()),
+        }
+    };
     if opt.presentation {
         crate::verify::data_model::presentation(&doc).map_err(|r| {
             anyhow::anyhow!("not a VC 2.0 presentation ({}: {})", r.field, r.message)
         })?;
+        signs_for("holder")?;
         let binding = crate::proof::Binding {
             challenge: opt.challenge.as_deref(),
             domain: opt.domain.as_deref(),
@@ -237,6 +254,7 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
                 r.message
             )
         })?;
+        signs_for("issuer")?;
     }
     let expires = match &opt.expires {
         Some(t) => Some(

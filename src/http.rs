@@ -42,6 +42,7 @@ use utoipa::OpenApi;
 
 pub use error::{status_of, ApiError, ErrorBody};
 pub use routes::{routes, ActingFor, Roles, Route};
+pub use vcapi::MAX_PRESENTED;
 
 use crate::metrics::Counter;
 use crate::vault::Vault;

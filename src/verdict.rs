@@ -87,6 +87,8 @@ pub enum Reason {
     ChallengeMismatch,
     /// A presentation's proof is for another domain than the verifier's.
     DomainMismatch,
+    /// A presentation's `holder` does not control the key that signed it.
+    HolderMismatch,
 }
 
 impl Reason {
@@ -143,6 +145,7 @@ impl Reason {
             Self::ObjectionClosed => "objection_closed",
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::DomainMismatch => "domain_mismatch",
+            Self::HolderMismatch => "holder_mismatch",
         }
     }
 }

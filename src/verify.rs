@@ -490,12 +490,7 @@ pub fn document(doc: &Value, trusted: Option<&VaultKeys>, now: DateTime<Utc>) ->
         _ => Check::not_checked(CheckName::IssuerKey, "no trusted key given"),
     });
     if let Ok(p) = &prepared {
-        checks.push(controls(
-            doc.get("issuer"),
-            &p.key,
-            "$.issuer",
-            CheckName::Issuer,
-        ));
+        checks.push(controls(doc, &p.key, Party::Issuer));
     }
     checks.push(readable_validity(doc, now));
     checks.push(match data_model::credential(doc) {
@@ -505,27 +500,43 @@ pub fn document(doc: &Value, trusted: Option<&VaultKeys>, now: DateTime<Utc>) ->
     Verdict::new(checks, now)
 }
 
+/// The party a signed document names as the one who signed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    /// A credential's `issuer`.
+    Issuer,
+    /// A presentation's `holder`.
+    Holder,
+}
+
 /// Whether the party a document names (its `issuer`, a presentation's `holder`: a URL or an
 /// object with one as `id`) controls the key that signed it. A `did:key` is its own key's
 /// controller, so the two must be the same DID; any other identifier would have to be resolved,
 /// which this verifier does not do, so it is not checked.
-pub fn controls(party: Option<&Value>, key: &DidKey, field: &str, check: CheckName) -> Check {
-    let id = party
+pub fn controls(doc: &Value, key: &DidKey, party: Party) -> Check {
+    let (member, check, mismatch) = match party {
+        Party::Issuer => ("issuer", CheckName::Issuer, Reason::IssuerMismatch),
+        Party::Holder => ("holder", CheckName::Holder, Reason::HolderMismatch),
+    };
+    let Some(id) = doc
+        .get(member)
         .and_then(|p| p.as_str().or_else(|| p.get("id").and_then(Value::as_str)))
-        .unwrap_or_default();
+    else {
+        return Check::not_checked(check, format!("the document names no {member}"));
+    };
     if id == key.as_str() {
         Check::pass_with(check, format!("{id} controls the signing key"))
     } else if id.starts_with("did:key:") {
         Check::fail_at(
             check,
-            Reason::IssuerMismatch,
-            field,
+            mismatch,
+            format!("$.{member}"),
             format!("{id} does not control the signing key {key}"),
         )
     } else {
         Check::not_checked(
             check,
-            format!("who controls the signing key is resolved for did:key only, not for {id:?}"),
+            format!("who controls the signing key is resolved for did:key only, not for {id}"),
         )
     }
 }

@@ -10,7 +10,7 @@
 //! | 413 | `payload_too_large` |
 //! | 429 | `too_many_pending_requests` (a requester's or a holder's cap of pending consent requests, SPEC §10), `rate_limited` (the caller's share of a class of endpoints is used up; `Retry-After` says when to come back) |
 //! | 415 | `unsupported_media_type` |
-//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure`, `challenge_mismatch`, `domain_mismatch` |
+//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure`, `challenge_mismatch`, `domain_mismatch`, `holder_mismatch` |
 //! | 500 | `internal` (generic message; the detail goes to the log) |
 //! | 503 | `unavailable` (`Retry-After: 2`), `storage_full` (`Retry-After: 30`), `vault_key_unavailable` (the vault key cannot sign here now: nothing was written; `Retry-After: 30`) |
 //!
@@ -117,7 +117,7 @@ pub fn status_of(reason: Reason) -> StatusCode {
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | VaultKeyRetired
         | VaultKeyCompromised | IssuerMismatch | TypeNotAllowed | Suspended | Revoked
         | Cancelled | Expired | NotYetValid | Superseded | IntegrityFailure | ChallengeMismatch
-        | DomainMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        | DomainMismatch | HolderMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Unavailable | StorageFull | VaultKeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         TooManyPendingRequests | RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -151,6 +151,10 @@ pub async fn verify(
     .await
 }
 
+/// The most credentials one presentation may carry here: each is verified on its own, so a
+/// presentation is bounded work like every request.
+pub const MAX_PRESENTED: usize = 50;
+
 /// A VC-API presentation verification request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -220,6 +224,14 @@ pub async fn verify_presentation(
         .field("$.verifiablePresentation"));
     }
     request_context(req.context.as_ref())?;
+    let carried = crate::verify::data_model::presented_credentials(&vp).len();
+    if carried > MAX_PRESENTED {
+        return Err(ApiError::new(
+            Reason::InvalidRequest,
+            format!("at most {MAX_PRESENTED} credentials in one presentation, not {carried}"),
+        )
+        .field("$.verifiablePresentation.verifiableCredential"));
+    }
     let options = req.options.unwrap_or_default();
     let vault = state.vault.clone();
     blocking(move || {

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{controls, data_model, proof_check};
+use super::{controls, data_model, proof_check, Party};
 use crate::proof;
 use crate::verdict::{Check, CheckName, Reason, Verdict};
 
@@ -40,7 +40,7 @@ pub fn check(
     let prepared = proof::prepare_presentation(vp);
     let mut checks = vec![proof_check(&prepared, None, now)];
     checks.push(match &prepared {
-        Ok(p) => controls(vp.get("holder"), &p.key, "$.holder", CheckName::Holder),
+        Ok(p) => controls(vp, &p.key, Party::Holder),
         Err(_) => Check::not_checked(CheckName::Holder, "no usable proof"),
     });
     let bound = |name: &str| {

@@ -511,6 +511,28 @@ fn sign_refuses_what_the_data_model_forbids_and_signs_presentations_for_a_challe
         |_| unreachable!("no credentials"),
     );
     assert!(judged.verdict.valid, "{:?}", judged.verdict);
+    // A did:key named as issuer or holder must be the signer's.
+    let stranger = licence_vault::keys::Signer::generate();
+    for (doc, extra) in [
+        (
+            json!({"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiableCredential"],
+                "issuer": stranger.did_key().as_str(), "credentialSubject": {"id": "did:example:s"}}),
+            None,
+        ),
+        (
+            json!({"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiablePresentation"],
+                "holder": {"id": stranger.did_key().as_str()}}),
+            Some("--presentation"),
+        ),
+    ] {
+        let path = write_json(dir.path(), "stranger.json", &doc);
+        let mut args = vec!["sign", "--key", key_path, "--in", &path];
+        args.extend(extra);
+        let o = run_cli(&args);
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("is not the signing key's did:key:"), "{err}");
+    }
     // A challenge without --presentation is refused by the parser.
     let o = run_cli(&[
         "sign",
