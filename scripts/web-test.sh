@@ -13,22 +13,9 @@ if [ ! -d tests/web/node_modules/playwright-core ] || [ ! -x "${CHROMIUM:-/usr/b
   exit 1
 fi
 
-work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" serve --demo --data "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.2
-done
+# shellcheck source=scripts/demo-server.sh
+. scripts/demo-server.sh
+start_demo "$BIN"
 
 if [ "${UPDATE_SCREENSHOTS:-}" = 1 ]; then shots=$PWD/docs/screenshots; else shots=$TARGET/screenshots; fi
 mkdir -p "$shots"
