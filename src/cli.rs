@@ -215,19 +215,12 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
             .with_context(|| format!("--created {t:?} is not an RFC 3339 time"))?,
         None => chrono::Utc::now(),
     };
-    // A did:key named as issuer or holder must be the signer's own: what the verifiers require.
-    let signs_for = |member: &str| -> anyhow::Result<()> {
-        let named = doc.get(member).and_then(|p| {
-            p.as_str()
-                .or_else(|| p.get("id").and_then(serde_json::Value::as_str))
-        });
-        match named {
-            Some(id) if id.starts_with("did:key:") && id != signer.did_key().as_str() => {
-                anyhow::bail!(
-                    "the {member} {id} is not the signing key's {}",
-                    signer.did_key()
-                )
-            }
+    // A did:key named as issuer or holder must be the signer's own: the verifiers' check, made
+    // before signing.
+    let signs_for = |party| -> anyhow::Result<()> {
+        let c = crate::verify::controls(&doc, signer.did_key(), party);
+        match (c.ok, &c.detail) {
+            (Some(false), Some(why)) => anyhow::bail!("{why}"),
             _ => Ok(()),
         }
     };
@@ -235,7 +228,7 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
         crate::verify::data_model::presentation(&doc).map_err(|r| {
             anyhow::anyhow!("not a VC 2.0 presentation ({}: {})", r.field, r.message)
         })?;
-        signs_for("holder")?;
+        signs_for(crate::verify::Party::Holder)?;
         let binding = crate::proof::Binding {
             challenge: opt.challenge.as_deref(),
             domain: opt.domain.as_deref(),
@@ -254,7 +247,7 @@ fn sign(opt: &SignOpt) -> anyhow::Result<()> {
                 r.message
             )
         })?;
-        signs_for("issuer")?;
+        signs_for(crate::verify::Party::Issuer)?;
     }
     let expires = match &opt.expires {
         Some(t) => Some(

@@ -51,6 +51,11 @@ impl Sign for Signer {
     }
 }
 
+/// Whether two secrets (or MACs) are equal, in time independent of where they differ.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Decodes a base58btc multibase string (`z…`).
 pub fn multibase_decode(s: &str) -> Result<Vec<u8>, KeyError> {
     let body = s.strip_prefix('z').ok_or(KeyError::NotBase58btc)?;

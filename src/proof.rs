@@ -143,23 +143,7 @@ pub fn sign_until(
     created: Option<DateTime<Utc>>,
     expires: Option<DateTime<Utc>>,
 ) -> Result<Value, ProofError> {
-    let Value::Object(mut signed) = document else {
-        return Err(ProofError::NotAnObject);
-    };
-    if signed.contains_key("proof") {
-        return Err(ProofError::invalid("proof", "document already has a proof"));
-    }
-    let canonical = jcs::canonicalize_object(&signed, "proof", None);
-    let proof = proof_with(
-        &canonical,
-        signed.get("@context"),
-        signer,
-        created,
-        expires,
-        None,
-    )?;
-    signed.insert("proof".into(), proof);
-    Ok(Value::Object(signed))
+    sign_with(document, signer, created, expires, None)
 }
 
 /// Signs a presentation as its holder: an `eddsa-jcs-2022` proof for `authentication`, bound to
@@ -170,7 +154,18 @@ pub fn sign_presentation(
     created: DateTime<Utc>,
     binding: Binding<'_>,
 ) -> Result<Value, ProofError> {
-    let Value::Object(mut signed) = presentation else {
+    sign_with(presentation, signer, Some(created), None, Some(binding))
+}
+
+/// Adds the proof: for `assertionMethod`, or for `authentication` with a presentation's binding.
+fn sign_with(
+    document: Value,
+    signer: &dyn Sign,
+    created: Option<DateTime<Utc>>,
+    expires: Option<DateTime<Utc>>,
+    presentation: Option<Binding<'_>>,
+) -> Result<Value, ProofError> {
+    let Value::Object(mut signed) = document else {
         return Err(ProofError::NotAnObject);
     };
     if signed.contains_key("proof") {
@@ -178,14 +173,7 @@ pub fn sign_presentation(
     }
     let canonical = jcs::canonicalize_object(&signed, "proof", None);
     let context = signed.get("@context");
-    let proof = proof_with(
-        &canonical,
-        context,
-        signer,
-        Some(created),
-        None,
-        Some(binding),
-    )?;
+    let proof = proof_with(&canonical, context, signer, created, expires, presentation)?;
     signed.insert("proof".into(), proof);
     Ok(Value::Object(signed))
 }

@@ -53,18 +53,12 @@ pub fn minted(value: &str, mac: impl Fn(&[u8]) -> [u8; 32]) -> bool {
     if b.len() != 32 {
         return false;
     }
-    let m = mac(&b[..16]);
-    b[16..]
-        .iter()
-        .zip(&m[..16])
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    crate::keys::same_bytes(&b[16..], &mac(&b[..16])[..16])
 }
 
 /// Compares two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::keys::same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 #[derive(Clone)]

@@ -48,44 +48,26 @@ pub fn check(
             .and_then(|p| p.get(name))
             .and_then(Value::as_str)
     };
-    for (check, name, want, reason) in [
-        (
+    checks.push(match expected.challenge_refused {
+        Some(why) => Check::fail_at(
             CheckName::Challenge,
-            "challenge",
-            expected.challenge,
             Reason::ChallengeMismatch,
+            "$.options.challenge",
+            why,
         ),
-        (
-            CheckName::Domain,
-            "domain",
-            expected.domain,
-            Reason::DomainMismatch,
+        None => binding(
+            (CheckName::Challenge, "challenge"),
+            Reason::ChallengeMismatch,
+            expected.challenge,
+            bound("challenge"),
         ),
-    ] {
-        let refused = expected.challenge_refused.filter(|_| name == "challenge");
-        checks.push(match (want, bound(name)) {
-            _ if refused.is_some() => Check::fail_at(
-                check,
-                reason,
-                "$.options.challenge",
-                refused.unwrap_or_default(),
-            ),
-            (None, _) => Check::not_checked(check, format!("the verifier gave no {name}")),
-            (Some(w), Some(got)) if w == got => Check::pass(check),
-            (Some(_), Some(_)) => Check::fail_at(
-                check,
-                reason,
-                format!("$.proof.{name}"),
-                format!("the proof answers another {name} than the verifier's"),
-            ),
-            (Some(_), None) => Check::fail_at(
-                check,
-                reason,
-                format!("$.proof.{name}"),
-                format!("the proof names no {name}; the verifier asked for one"),
-            ),
-        });
-    }
+    });
+    checks.push(binding(
+        (CheckName::Domain, "domain"),
+        Reason::DomainMismatch,
+        expected.domain,
+        bound("domain"),
+    ));
     checks.push(match data_model::presentation(vp) {
         Ok(()) => Check::pass(CheckName::DataModel),
         Err(r) => Check::fail_at(CheckName::DataModel, r.reason, r.field, r.message),
@@ -110,6 +92,31 @@ pub fn check(
     Judged {
         verdict: Verdict::new(checks, now),
         credentials,
+    }
+}
+
+/// Whether the proof's `challenge` or `domain` (`got`) is the one the verifier gave (`want`).
+fn binding(
+    (check, name): (CheckName, &str),
+    mismatch: Reason,
+    want: Option<&str>,
+    got: Option<&str>,
+) -> Check {
+    match (want, got) {
+        (None, _) => Check::not_checked(check, format!("the verifier gave no {name}")),
+        (Some(w), Some(g)) if w == g => Check::pass(check),
+        (Some(_), Some(_)) => Check::fail_at(
+            check,
+            mismatch,
+            format!("$.proof.{name}"),
+            format!("the proof answers another {name} than the verifier's"),
+        ),
+        (Some(_), None) => Check::fail_at(
+            check,
+            mismatch,
+            format!("$.proof.{name}"),
+            format!("the proof names no {name}; the verifier asked for one"),
+        ),
     }
 }
 
@@ -152,12 +159,7 @@ pub fn challenge_refusal(
         return forged;
     };
     let (body, tag) = raw.split_at(CHALLENGE_BODY);
-    // Compared in time independent of where they differ.
-    let differs = mac(body)[..16]
-        .iter()
-        .zip(tag)
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    if differs != 0 {
+    if !crate::keys::same_bytes(&mac(body)[..16], tag) {
         return forged;
     }
     let mut ends = [0u8; 8];

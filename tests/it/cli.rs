@@ -531,7 +531,10 @@ fn sign_refuses_what_the_data_model_forbids_and_signs_presentations_for_a_challe
         let o = run_cli(&args);
         assert_eq!(o.status.code(), Some(2));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("is not the signing key's did:key:"), "{err}");
+        assert!(
+            err.contains("does not control the signing key did:key:"),
+            "{err}"
+        );
     }
     // A challenge without --presentation is refused by the parser.
     let o = run_cli(&[
