@@ -15,6 +15,7 @@ pub mod limits;
 mod logs;
 mod notices;
 mod objections;
+mod oid4vci;
 mod page;
 pub mod pages;
 mod presentations;

@@ -74,6 +74,10 @@ pub struct LicenceType {
     #[schema(value_type = String, example = "11100000000013338W032")]
     pub type_code: TypeCode,
     pub name: String,
+    /// The type's name in English, for wallets that show credentials in other languages
+    /// (OpenID4VCI issuer metadata); absent: wallets show the Chinese name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
     /// The defining authority's name; its USCC is the first 18 characters of `typeCode`.
     pub authority: String,
     pub holder_category: HolderCategory,
@@ -420,6 +424,7 @@ mod tests {
         let ty = LicenceType {
             type_code: "11100000000013338W032".parse().unwrap(),
             name: "营业执照".into(),
+            name_en: None,
             authority: "国家市场监督管理总局".into(),
             holder_category: HolderCategory::LegalPerson,
             issuers: vec![],

@@ -16,6 +16,7 @@ pub mod delegation;
 pub mod objection;
 pub mod presentation;
 pub mod request;
+pub mod wallet_offer;
 
 use std::collections::{BTreeMap, BTreeSet};
 

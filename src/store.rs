@@ -108,6 +108,11 @@ pub enum Table {
     PresentationCode,
     /// A holder's index of presentation codes, in creation order.
     HolderPresentation,
+    /// SHA-256 of a wallet offer's pre-authorized code → the offer, its holder and the digests of
+    /// its transaction code and access token (SPEC §15). Codes themselves are never stored.
+    WalletOffer,
+    /// A holder's index of wallet offers, in creation order.
+    HolderWalletOffer,
     /// A holder's notification read mark.
     HolderReadMark,
     /// The authorisations to act for a holder (delegations of a company, guardianships of a ward).
@@ -139,7 +144,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 45] = [
+    pub const ALL: [Table; 47] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -185,6 +190,8 @@ impl Table {
         Table::HolderObjection,
         Table::RequesterObjection,
         Table::AccessObjection,
+        Table::WalletOffer,
+        Table::HolderWalletOffer,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -202,6 +209,7 @@ impl Table {
             | Table::HolderCorrection
             | Table::HolderObjection
             | Table::HolderPresentation
+            | Table::HolderWalletOffer
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
             _ => None,
@@ -255,6 +263,8 @@ impl Table {
             Table::HolderObjection => "holderdigest_objection",
             Table::RequesterObjection => "requesterid_objection",
             Table::AccessObjection => "accessid_objection",
+            Table::WalletOffer => "codedigest_walletoffer",
+            Table::HolderWalletOffer => "holderdigest_walletoffer",
         }
     }
 }

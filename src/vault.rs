@@ -52,6 +52,7 @@ mod registries;
 mod requests;
 mod statistics;
 mod tokens;
+pub mod wallet;
 pub mod witness;
 
 use layout::HolderDigest;

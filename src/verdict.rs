@@ -89,6 +89,15 @@ pub enum Reason {
     DomainMismatch,
     /// A presentation's `holder` does not control the key that signed it.
     HolderMismatch,
+    // Wallet offer reasons (SPEC §15, OpenID4VCI): why an offer cannot be taken a step further.
+    /// A wallet took the offer up already (its code was exchanged, or its licence received).
+    OfferUsed,
+    /// The offer, or its access token, has expired.
+    OfferExpired,
+    /// The holder cancelled the offer, or too many wrong transaction codes were tried.
+    OfferCancelled,
+    /// The transaction code the wallet sent is not the one shown to the holder.
+    TxCodeMismatch,
 }
 
 impl Reason {
@@ -146,6 +155,10 @@ impl Reason {
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::DomainMismatch => "domain_mismatch",
             Self::HolderMismatch => "holder_mismatch",
+            Self::OfferUsed => "offer_used",
+            Self::OfferExpired => "offer_expired",
+            Self::OfferCancelled => "offer_cancelled",
+            Self::TxCodeMismatch => "tx_code_mismatch",
         }
     }
 }

@@ -6,11 +6,13 @@
 //! | 401 | `unauthorized` (missing, malformed or unknown credential) |
 //! | 403 | `forbidden` (a valid credential acting outside its role or scope); `matter_not_allowed` (a requester pulling for a matter it is not registered for); `no_consent`, `consent_expired`, `consent_exhausted`, `consent_withdrawn` |
 //! | 404 | `not_found`; `no_licence` |
-//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11), `correction_open`, `correction_closed` and `objection_closed` (SPEC §17) |
+//! | 409 | `conflict` (same id, other content; existing agency or key), `invalid_transition` (a status change SPEC §6 forbids), `request_expired` and `request_answered` (a consent request that can no longer be answered, SPEC §10), `presentation_used`, `presentation_expired` and `presentation_cancelled` (a presentation code that can no longer be redeemed, SPEC §11), `correction_open`, `correction_closed` and `objection_closed` (SPEC §17), `offer_used`, `offer_expired` and `offer_cancelled` (a wallet offer the holder can no longer cancel, SPEC §15) |
 //! | 413 | `payload_too_large` |
 //! | 429 | `too_many_pending_requests` (a requester's or a holder's cap of pending consent requests, SPEC §10), `rate_limited` (the caller's share of a class of endpoints is used up; `Retry-After` says when to come back) |
 //! | 415 | `unsupported_media_type` |
-//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure`, `challenge_mismatch`, `domain_mismatch`, `holder_mismatch` |
+//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure`, `challenge_mismatch`, `domain_mismatch`, `holder_mismatch`, `tx_code_mismatch` |
+//!
+//! The OpenID4VCI endpoints (`http/oid4vci`) answer OAuth's own error object instead, as the protocol asks; their reasons become its codes there.
 //! | 500 | `internal` (generic message; the detail goes to the log) |
 //! | 503 | `unavailable` (`Retry-After: 2`), `storage_full` (`Retry-After: 30`), `vault_key_unavailable` (the vault key cannot sign here now: nothing was written; `Retry-After: 30`) |
 //!
@@ -111,13 +113,16 @@ pub fn status_of(reason: Reason) -> StatusCode {
         | PresentationCancelled
         | CorrectionOpen
         | CorrectionClosed
-        | ObjectionClosed => StatusCode::CONFLICT,
+        | ObjectionClosed
+        | OfferUsed
+        | OfferExpired
+        | OfferCancelled => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | VaultKeyRetired
         | VaultKeyCompromised | IssuerMismatch | TypeNotAllowed | Suspended | Revoked
         | Cancelled | Expired | NotYetValid | Superseded | IntegrityFailure | ChallengeMismatch
-        | DomainMismatch | HolderMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        | DomainMismatch | HolderMismatch | TxCodeMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Unavailable | StorageFull | VaultKeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         TooManyPendingRequests | RateLimited => StatusCode::TOO_MANY_REQUESTS,

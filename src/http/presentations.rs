@@ -123,7 +123,7 @@ pub struct RedeemedView {
 }
 
 /// The QR code of `text` as an SVG document.
-fn qr_svg(text: &str) -> Result<String, ApiError> {
+pub(super) fn qr_svg(text: &str) -> Result<String, ApiError> {
     use qrcode::render::svg;
     let code = qrcode::QrCode::new(text.as_bytes())
         .map_err(|e| ApiError::internal(format!("QR code: {e}")))?;

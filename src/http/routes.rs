@@ -30,8 +30,8 @@ use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER, SUPERVISOR};
 pub use super::limits::Class;
 use super::{
     corrections, delegations, exports, issuers, licences, lifecycle, logs, notices, objections,
-    presentations, registries, requests, reuse, vcapi, ApiError, AppState, BATCH_BODY_LIMIT,
-    BODY_LIMIT,
+    oid4vci, presentations, registries, requests, reuse, vcapi, ApiError, AppState,
+    BATCH_BODY_LIMIT, BODY_LIMIT,
 };
 use crate::auth::Role;
 
@@ -126,6 +126,15 @@ pub fn routes() -> Vec<Route> {
         route(routes!(presentations::list), HOLDER, Yes),
         route(routes!(presentations::cancel), HOLDER, Yes),
         route(routes!(presentations::redeem), REQUESTER, No).expensive(),
+        // A licence to a wallet (OpenID4VCI, pre-authorized code): the holder's offer, then the
+        // wallet's protocol, whose access token is its own (checked by the handler).
+        route(routes!(oid4vci::create), HOLDER, Yes),
+        route(routes!(oid4vci::cancel), HOLDER, Yes),
+        route(routes!(oid4vci::issuer_metadata), PUBLIC, No),
+        route(routes!(oid4vci::authorization_server_metadata), PUBLIC, No),
+        route(routes!(oid4vci::credential_offer), PUBLIC, No),
+        route(routes!(oid4vci::token), PUBLIC, No),
+        route(routes!(oid4vci::credential), PUBLIC, No).own_token(),
         // The transparency logs (public: they hold no personal data).
         route(routes!(logs::checkpoint), PUBLIC, No),
         route(routes!(logs::tile), PUBLIC, No),
@@ -175,6 +184,9 @@ pub struct Route {
     pub acting_for: ActingFor,
     /// What it costs: its rate-limit share and blocking permits (`http/limits`).
     pub class: Class,
+    /// Public to the vault's tokens, but the protocol's own access token is required by the
+    /// handler (OpenID4VCI's credential endpoint): without it, `401`.
+    pub own_token: bool,
     body_limit: usize,
     handler: MethodRouter<AppState>,
     operation: Operation,
@@ -215,6 +227,7 @@ fn route(
         roles: Roles(roles),
         acting_for,
         class: Class::Cheap,
+        own_token: false,
         body_limit: BODY_LIMIT,
         handler,
         operation,
@@ -226,6 +239,14 @@ impl Route {
     fn body_limit(self, limit: usize) -> Self {
         Self {
             body_limit: limit,
+            ..self
+        }
+    }
+
+    /// See [`Route::own_token`].
+    fn own_token(self) -> Self {
+        Self {
+            own_token: true,
             ..self
         }
     }

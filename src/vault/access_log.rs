@@ -59,6 +59,15 @@ pub enum AccessKind {
     /// `POST /v1/me/exports`: a copy of everything the vault holds about the holder was made
     /// for the holder (or a delegate, within its scope); nothing went to a requester.
     Export,
+    /// OpenID4VCI: the licence was handed, as stored, to a wallet the holder chose (SPEC §15).
+    Wallet,
+}
+
+impl AccessKind {
+    /// Whether a record of this kind serves a matter (and counts in the holder's summary).
+    pub fn serves_matter(self) -> bool {
+        matches!(self, Self::Pull | Self::Check)
+    }
 }
 
 /// The record of one pull or check, written durably before anything is returned.
@@ -81,7 +90,8 @@ pub struct AccessRecord {
     /// Licences released (URNs).
     pub licences: Vec<String>,
     pub outcomes: Vec<AccessOutcome>,
-    /// The presentation code redeemed, for an in-person record.
+    /// The presentation code redeemed, for an in-person record; the wallet offer taken up, for a
+    /// wallet's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presentation: Option<String>,
     /// Who acted for the holder in what this record rests on: the delegate or guardian who
@@ -273,6 +283,51 @@ pub(super) fn export_record(
         licences: Vec::new(),
         outcomes: Vec::new(),
         presentation: None,
+        acted_by,
+        chain: None,
+        salt: None,
+    }
+}
+
+/// The access record of a licence handed to a wallet (OpenID4VCI): no requester, no matter; the
+/// licence when `released`, or why it was not.
+pub(super) fn wallet_record(
+    digest: &HolderDigest,
+    (offer, licence, acted_by): (&str, &str, Option<String>),
+    e: &Extracted,
+    released: bool,
+    now: DateTime<Utc>,
+) -> AccessRecord {
+    AccessRecord {
+        id: ids::access_record(now),
+        kind: AccessKind::Wallet,
+        at: now,
+        requester: String::new(),
+        requester_name: String::new(),
+        matter: String::new(),
+        matter_name: String::new(),
+        purpose: String::new(),
+        holder_digest: hex::encode(digest),
+        licences: if released {
+            vec![licence.to_owned()]
+        } else {
+            Vec::new()
+        },
+        outcomes: vec![AccessOutcome {
+            type_code: e.id.type_code(),
+            outcome: if released {
+                Outcome::Provided
+            } else {
+                Outcome::NotProvided
+            },
+            reason: if released { None } else { e.verdict.reason() },
+            licence: Some(licence.to_owned()),
+            consent: None,
+            stamped_copy: None,
+            disclosed: None,
+            claims: None,
+        }],
+        presentation: Some(offer.to_owned()),
         acted_by,
         chain: None,
         salt: None,
@@ -570,7 +625,7 @@ impl Vault {
             .filter(|o| o.outcome == Outcome::Provided)
             .count() as u64;
         if provided == 0
-            || record.kind == AccessKind::InPerson
+            || !record.kind.serves_matter()
             || self
                 .store
                 .get(Table::HolderSummary, &layout::holder_summary_built(digest))?
@@ -603,8 +658,8 @@ impl Vault {
                     .iter()
                     .filter(|o| o.outcome == Outcome::Provided)
                     .count() as u64;
-                // An in-person showing serves no matter.
-                if provided == 0 || r.kind == AccessKind::InPerson {
+                // An in-person showing or a wallet's copy serves no matter.
+                if provided == 0 || !r.kind.serves_matter() {
                     continue;
                 }
                 by_matter
@@ -640,7 +695,7 @@ impl MatterSummary {
                 self.licences_provided += provided;
             }
             AccessKind::Check => self.checks += 1,
-            AccessKind::InPerson | AccessKind::Export => {}
+            AccessKind::InPerson | AccessKind::Export | AccessKind::Wallet => {}
         }
         self.first_at = self.first_at.min(r.at);
         self.last_at = self.last_at.max(r.at);

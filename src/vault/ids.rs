@@ -34,6 +34,11 @@ pub(super) fn presentation(now: DateTime<Utc>) -> String {
     make("prs", now, 8)
 }
 
+/// A wallet offer's record (`wof_`; its codes are made by `vault/wallet`).
+pub(super) fn wallet_offer(now: DateTime<Utc>) -> String {
+    make("wof", now, 8)
+}
+
 /// A delegation (`dlg_`).
 pub(super) fn delegation(now: DateTime<Utc>) -> String {
     make("dlg", now, 8)

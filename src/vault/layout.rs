@@ -430,6 +430,12 @@ pub fn holder_presentation(holder: &HolderDigest, id: &str) -> Vec<u8> {
     consent(holder, id)
 }
 
+/// The key of a wallet offer in its holder's `holderdigest_walletoffer` (ids start with their
+/// time).
+pub fn holder_wallet_offer(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
 // ----- delegations -------------------------------------------------------------------------------
 
 /// The key of an authorisation under its holder (the company or the ward).

@@ -36,6 +36,8 @@ pub enum NotificationKind {
     Check,
     InPerson,
     Export,
+    /// A licence was handed to a wallet (OpenID4VCI).
+    Wallet,
     StatusChange,
     ConsentRequest,
     ConsentExpiring,
@@ -128,6 +130,7 @@ impl Notification {
             AccessKind::Check => NotificationKind::Check,
             AccessKind::InPerson => NotificationKind::InPerson,
             AccessKind::Export => NotificationKind::Export,
+            AccessKind::Wallet => NotificationKind::Wallet,
         };
         let provided = r
             .outcomes

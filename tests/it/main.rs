@@ -39,3 +39,4 @@ mod socket;
 mod store;
 mod tlog;
 mod vcapi;
+mod wallet;
