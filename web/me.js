@@ -165,6 +165,7 @@
         h('details', {}, h('summary', {}, t('licence.versions')),
           h('ol', {}, (l.versions || []).map((id) => h('li', { class: 'mono' }, id, id === l.id ? ' ' + t('licence.thisVersion') : '')))),
         h('details', {}, h('summary', {}, t('present.title')), showForm),
+        h('details', { class: 'wallet' }, h('summary', {}, t('wallet.title')), walletOffer(l, v)),
         h('details', { class: 'correct' }, h('summary', {}, t('correct.title')), correctionForm(l, face))));
       if (v.disputed) {
         el.lastChild.querySelector('p').append(' ', h('span', { class: 'badge disputed' }, t('corrections.disputed')));
@@ -410,7 +411,7 @@
     let cursor = null;
     const kind = h('select', { id: 'log-kind' },
       h('option', { value: '' }, t('log.allKinds')),
-      ['pull', 'check', 'in_person', 'export'].map((k) => h('option', { value: k }, t('kind.' + k))));
+      ['pull', 'check', 'in_person', 'export', 'wallet'].map((k) => h('option', { value: k }, t('kind.' + k))));
     const who = h('input', { id: 'log-who', type: 'search', autocomplete: 'off' });
     const list = h('ul', { class: 'log' });
     const more = h('button', { type: 'button', class: 'secondary' }, t('log.more'));
@@ -523,6 +524,46 @@
       clear(status).append(t('export.done', { id: made.body.id }));
     });
     clear(el).append(status, button);
+  }
+
+  // ----- a licence to the holder's own wallet (OpenID4VCI, pre-authorized code) -------------------
+  // The offer's QR code and its transaction code are shown once, here; the vault keeps digests.
+  function walletOffer(l, v) {
+    const box = h('div', { class: 'wallet-offer' }, h('p', { class: 'muted' }, t('wallet.hint')));
+    if (!v.valid) {
+      box.append(h('p', {}, t('wallet.notValid')));
+      return box;
+    }
+    const make = h('button', { type: 'button' }, t('wallet.make'));
+    const shown = h('div', { class: 'offer-shown' });
+    make.addEventListener('click', async () => {
+      const r = await api('POST', '/v1/me/wallet-offers', { licence: l.id });
+      if (!r.ok) return say(errorText(r.body, r.status), 'error');
+      say(t('wallet.made'), 'ok');
+      const o = r.body;
+      const left = h('span', { class: 'countdown', role: 'timer', 'aria-live': 'off' });
+      const tick = () => {
+        const secs = Math.max(0, Math.round((new Date(o.offer.expiresAt) - Date.now()) / 1000));
+        left.textContent = secs ? t('wallet.left', { s: secs }) : t('presentState.expired');
+      };
+      tick();
+      countdowns.push(setInterval(tick, 1000));
+      const cancel = h('button', { type: 'button', class: 'danger' }, t('wallet.cancel'));
+      cancel.addEventListener('click', async () => {
+        const c = await api('DELETE', `/v1/me/wallet-offers/${o.offer.id}`);
+        if (!c.ok) return say(errorText(c.body, c.status), 'error');
+        say(t('wallet.cancelled'), 'ok');
+        clear(shown);
+      });
+      const svg = 'data:image/svg+xml;base64,' + btoa(unescape(encodeURIComponent(o.qrSvg)));
+      clear(shown).append(
+        h('img', { class: 'qr', src: svg, alt: t('wallet.qrAlt'), width: '180', height: '180', 'data-offer-uri': o.offerUri }),
+        h('p', {}, t('wallet.txCode'), ': ', h('strong', { class: 'code mono tx-code', 'aria-label': t('wallet.txCode') }, o.txCode)),
+        h('p', {}, left),
+        h('div', { class: 'actions' }, cancel));
+    });
+    box.append(make, shown);
+    return box;
   }
 
   // ----- presentation codes -----------------------------------------------------------------------

@@ -88,7 +88,9 @@ impl Vault {
                 let provided = r.outcomes.iter().any(|o| {
                     o.outcome == Outcome::Provided && o.licence.as_deref() == Some(urn.as_str())
                 });
-                if provided {
+                // A wallet's copy or an export went to no requester: nobody to notify (a wallet
+                // reads the status list the licence names).
+                if provided && !r.requester.is_empty() {
                     out.entry(r.requester).or_default().push(r.id);
                 }
             }

@@ -213,6 +213,19 @@ async fn a_wallet_receives_the_licence_as_stored_once_and_the_holder_sees_it() {
         .get("/v1/me/notifications", Some(&app.tokens.holder_company))
         .await;
     assert_eq!(n["notifications"][0]["kind"], "wallet", "{n}");
+    // A wallet is no approval system: suspending the licence notifies nobody.
+    let (status, st) = post_status(
+        &app,
+        &licence,
+        signed_statement(&licence, "suspended", "暂停", "scjgj"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{st}");
+    let (status, sent) = app
+        .get("/v1/issuer/notices", Some(&app.tokens.market))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["notices"], json!([]), "{sent}");
     // A wallet's copy serves no matter: the summary counts nothing.
     let (_, s) = app
         .get("/v1/me/summary", Some(&app.tokens.holder_company))

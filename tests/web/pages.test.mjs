@@ -364,6 +364,44 @@ test('a presentation code made on /me is redeemed once on /verify and is dead on
   await clerk.context.close();
 });
 
+test('a licence offered to a wallet on /me: the QR and transaction code shown, the wallet takes it once, the log says so', async () => {
+  const holder = await fresh();
+  await signIn(holder.page, 'me', '王海峰');
+  const lic = holder.page.locator('article.licence').first();
+  const licenceId = await lic.getAttribute('data-id');
+  await lic.locator('summary', { hasText: '存入我的证照钱包' }).click();
+  await lic.getByRole('button', { name: '生成钱包领取码' }).click();
+  const qr = lic.locator('.wallet-offer img.qr');
+  await qr.waitFor();
+  const offerUri = await qr.getAttribute('data-offer-uri');
+  const txCode = (await lic.locator('.wallet-offer .tx-code').textContent()).trim();
+  assert.match(txCode, /^\d{6}$/);
+  assert.match(await lic.locator('.wallet-offer .countdown').textContent(), /^剩余 \d+ 秒$/);
+  await axe(holder.page, 'me with a wallet offer');
+
+  // The wallet's side, as a wallet would: the offer by reference, the token, the credential.
+  const ref = new URL(offerUri).searchParams.get('credential_offer_uri');
+  const offer = await (await fetch(ref)).json();
+  const grant = offer.grants['urn:ietf:params:oauth:grant-type:pre-authorized_code'];
+  const token = await (await fetch(BASE + '/v1/oid4vci/token', {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:pre-authorized_code',
+      'pre-authorized_code': grant['pre-authorized_code'], tx_code: txCode }),
+  })).json();
+  const got = await fetch(BASE + '/v1/oid4vci/credential', {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token.access_token },
+    body: JSON.stringify({ credential_configuration_id: offer.credential_configuration_ids[0] }),
+  });
+  assert.equal(got.status, 200);
+  const credential = (await got.json()).credentials[0].credential;
+  assert.equal(credential.id, licenceId.startsWith('urn:') ? licenceId : 'urn:gbt36904:' + licenceId);
+
+  await holder.page.reload();
+  await holder.page.locator('#log .log-entry', { hasText: '存入证照钱包' }).first().waitFor();
+  assert.deepEqual(holder.errors, []);
+  await holder.context.close();
+});
+
 test('/verify shows a tampered licence as bad_signature, check by check, and an intact one as valid', async () => {
   const { context, page } = await fresh();
   await signIn(page, 'verify', REQUESTER);
