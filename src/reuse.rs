@@ -12,6 +12,7 @@
 //! and admits it, and only when its fresh verdict is valid and its stored bytes can be served.
 
 pub mod correction;
+pub mod dcql;
 pub mod delegation;
 pub mod objection;
 pub mod presentation;

@@ -113,6 +113,9 @@ pub enum Table {
     WalletOffer,
     /// A holder's index of wallet offers, in creation order.
     HolderWalletOffer,
+    /// OpenID4VP presentation transaction id → the transaction, its signed request object and,
+    /// once answered, the verdicts (SPEC §15).
+    VpTransaction,
     /// A holder's notification read mark.
     HolderReadMark,
     /// The authorisations to act for a holder (delegations of a company, guardianships of a ward).
@@ -144,7 +147,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 47] = [
+    pub const ALL: [Table; 48] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -192,6 +195,7 @@ impl Table {
         Table::AccessObjection,
         Table::WalletOffer,
         Table::HolderWalletOffer,
+        Table::VpTransaction,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -265,6 +269,7 @@ impl Table {
             Table::AccessObjection => "accessid_objection",
             Table::WalletOffer => "codedigest_walletoffer",
             Table::HolderWalletOffer => "holderdigest_walletoffer",
+            Table::VpTransaction => "txid_vptransaction",
         }
     }
 }

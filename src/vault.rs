@@ -44,6 +44,7 @@ pub mod logs;
 mod notices;
 mod notifications;
 pub mod objections;
+pub mod oid4vp;
 pub mod page;
 pub mod pkcs11;
 mod presentations;

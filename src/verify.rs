@@ -39,6 +39,7 @@ pub mod export_manifest;
 pub mod notice;
 pub mod presentation;
 pub mod receipt;
+pub mod request_object;
 pub mod statement;
 pub mod status_list;
 pub mod vault_keys;

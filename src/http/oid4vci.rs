@@ -29,6 +29,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AppPath, Me};
+use super::oauth::{form, OAuthError};
 use super::presentations::qr_svg;
 use super::reuse::required;
 use super::{blocking, AppState};
@@ -205,44 +206,6 @@ pub async fn authorization_server_metadata(State(state): State<AppState>) -> Jso
 
 // ----- the wallet's side -----------------------------------------------------------------------
 
-/// OAuth's error object, as the wallet's endpoints answer it.
-#[derive(Debug)]
-pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-}
-
-impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            description: description.into(),
-        }
-    }
-
-    fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "error_description": self.description});
-        let mut res = (self.status, Json(body)).into_response();
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            let challenge = format!("Bearer error=\"{}\"", self.error);
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                h.insert(header::WWW_AUTHENTICATE, v);
-            }
-        }
-        res
-    }
-}
-
 /// A wallet's step refused by the vault, as OAuth says it at `endpoint`; what is not a refusal
 /// (the store, a signing key) keeps the vault's own answer.
 fn refused(e: VaultError, on_token: bool) -> Response {
@@ -318,28 +281,6 @@ pub async fn credential_offer(
         .into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-/// The pairs of a form body, each name once (a repeated one is ambiguous, as in JSON).
-fn form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    let mime = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if mime.as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "the token request is a form (application/x-www-form-urlencoded)",
-        ));
-    }
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        if pairs.iter().any(|(n, _)| *n == k) {
-            return Err(OAuthError::invalid_request(format!("{k} is given twice")));
-        }
-        pairs.push((k.into_owned(), v.into_owned()));
-    }
-    Ok(pairs)
 }
 
 /// An access token for a pre-authorized code (RFC 6749 §5.1).

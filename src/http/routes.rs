@@ -30,7 +30,7 @@ use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER, SUPERVISOR};
 pub use super::limits::Class;
 use super::{
     corrections, delegations, exports, issuers, licences, lifecycle, logs, notices, objections,
-    oid4vci, presentations, registries, requests, reuse, vcapi, ApiError, AppState,
+    oid4vci, oid4vp, presentations, registries, requests, reuse, vcapi, ApiError, AppState,
     BATCH_BODY_LIMIT, BODY_LIMIT,
 };
 use crate::auth::Role;
@@ -135,6 +135,12 @@ pub fn routes() -> Vec<Route> {
         route(routes!(oid4vci::credential_offer), PUBLIC, No),
         route(routes!(oid4vci::token), PUBLIC, No),
         route(routes!(oid4vci::credential), PUBLIC, No).own_token(),
+        // OpenID4VP: the vault as an approval system's verifier back-end, and the wallet's side
+        // of its transactions (the request object, the direct_post answer).
+        route(routes!(oid4vp::create), REQUESTER, No),
+        route(routes!(oid4vp::get), REQUESTER, No),
+        route(routes!(oid4vp::request_object), PUBLIC, No),
+        route(routes!(oid4vp::response), PUBLIC, No).expensive(),
         // The transparency logs (public: they hold no personal data).
         route(routes!(logs::checkpoint), PUBLIC, No),
         route(routes!(logs::tile), PUBLIC, No),

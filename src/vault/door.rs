@@ -36,7 +36,7 @@ pub enum At {
 }
 
 impl At {
-    fn resolve(self) -> DateTime<Utc> {
+    pub(super) fn resolve(self) -> DateTime<Utc> {
         match self {
             Self::Now => Utc::now(),
             Self::Fixed(t) => t,

@@ -39,6 +39,11 @@ pub(super) fn wallet_offer(now: DateTime<Utc>) -> String {
     make("wof", now, 8)
 }
 
+/// A presentation transaction (`vpt_`): 128 random bits, since its id is its response URI's.
+pub(super) fn vp_transaction(now: DateTime<Utc>) -> String {
+    make("vpt", now, 16)
+}
+
 /// A delegation (`dlg_`).
 pub(super) fn delegation(now: DateTime<Utc>) -> String {
     make("dlg", now, 8)

@@ -436,6 +436,11 @@ pub fn holder_wallet_offer(holder: &HolderDigest, id: &str) -> Vec<u8> {
     consent(holder, id)
 }
 
+/// The key of a presentation transaction in `txid_vptransaction`.
+pub fn vp_transaction(id: &str) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
 // ----- delegations -------------------------------------------------------------------------------
 
 /// The key of an authorisation under its holder (the company or the ward).

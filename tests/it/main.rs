@@ -28,6 +28,7 @@ mod nodes;
 mod notices;
 mod notifications;
 mod objections;
+mod oid4vp;
 mod operations;
 mod oracle;
 mod pages;
