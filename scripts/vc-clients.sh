@@ -19,7 +19,7 @@ start_demo "$BIN" --no-rate-limits
 
 status=0
 VAULT_URL="http://127.0.0.1:$port" VAULT_DATA="$work/data" VAULT_BIN="$BIN" \
-  node --test --test-concurrency=1 --test-reporter=spec tests/vc-js/vc.test.mjs tests/vc-js/oid4vci.test.mjs || status=$?
+  node --test --test-concurrency=1 --test-reporter=spec tests/vc-js/vc.test.mjs tests/vc-js/oid4vci.test.mjs tests/vc-js/oid4vp.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- the server's log ---" >&2
   tail -n 50 "$work/server.log" >&2

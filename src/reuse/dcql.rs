@@ -160,7 +160,27 @@ impl CredentialQuery {
         let o = v
             .as_object()
             .ok_or_else(|| bad(at, "a credential query is an object"))?;
-        only_members(o, &["id", "format", "meta", "claims", "multiple"], at)?;
+        only_members(
+            o,
+            &[
+                "id",
+                "format",
+                "meta",
+                "claims",
+                "multiple",
+                "require_cryptographic_holder_binding",
+            ],
+            at,
+        )?;
+        // A presentation is always bound to its holder's key (its proof), so either value is met.
+        if o.get("require_cryptographic_holder_binding")
+            .is_some_and(|b| !b.is_boolean())
+        {
+            return Err(bad(
+                format!("{at}.require_cryptographic_holder_binding"),
+                "a boolean",
+            ));
+        }
         let id = o
             .get("id")
             .and_then(Value::as_str)

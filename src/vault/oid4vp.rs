@@ -185,7 +185,6 @@ impl Vault {
         let nonce = self.challenge(now);
         let expires_at = now + Duration::seconds(TRANSACTION_TTL_SECONDS);
         let payload = json!({
-            "iss": client_id,
             "aud": "https://self-issued.me/v2",
             "client_id": client_id,
             "response_type": "vp_token",

@@ -1,0 +1,196 @@
+// The vault as an approval system's OpenID4VP verifier back-end, answered by a wallet built from
+// libraries nobody on the team wrote: the OpenWallet Foundation's @openid4vc/openid4vp parses the
+// openid4vp:// URI, fetches and verifies the signed request object (client id prefix
+// decentralized_identifier), and posts the answer (direct_post); the `dcql` package checks the
+// query and that the licence satisfies it; digitalbazaar's @digitalbazaar/vc signs the
+// presentation with the eddsa-jcs-2022 suite. This file is glue.
+// Env (set by scripts/vc-clients.sh): VAULT_URL, VAULT_DATA (for demo-tokens.json).
+import {test, before} from 'node:test';
+import assert from 'node:assert/strict';
+import {createHash, randomBytes} from 'node:crypto';
+import {readFileSync} from 'node:fs';
+import {join} from 'node:path';
+
+import {Openid4vpClient} from '@openid4vc/openid4vp';
+import {setGlobalConfig} from '@openid4vc/utils';
+import {DcqlQuery} from 'dcql';
+import * as vc from '@digitalbazaar/vc';
+import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
+import {createSignCryptosuite} from '@digitalbazaar/eddsa-jcs-2022-cryptosuite';
+import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
+import {driver as didKeyDriver} from '@digitalbazaar/did-method-key';
+import {contexts as credentialsContexts} from '@digitalbazaar/credentials-context';
+
+const need = name => process.env[name] ?? assert.fail(`${name} is not set (run scripts/vc-clients.sh)`);
+const VAULT_URL = need('VAULT_URL').replace(/\/$/, '');
+const VAULT_DATA = need('VAULT_DATA');
+const VC_V2 = 'https://www.w3.org/ns/credentials/v2';
+const REQUESTER = 'fz-scjg-xk';
+const MATTER = '350100-SJ-004';          // 食品经营许可证新办: the 营业执照
+const COMPANY = '001:91350102MA2XN1A2K0';
+const BUSINESS_LICENCE = '11100000000013338W001';
+
+setGlobalConfig({allowInsecureUrls: true});
+
+const didKey = didKeyDriver();
+didKey.use({multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519Multikey.from});
+async function documentLoader(url) {
+  if(url === VC_V2) {
+    return {contextUrl: null, documentUrl: url, document: credentialsContexts.get(url)};
+  }
+  if(url.startsWith('did:key:')) {
+    return {contextUrl: null, documentUrl: url, document: await didKey.get({url})};
+  }
+  throw new Error(`documentLoader refuses ${url} (no network)`);
+}
+
+// The wallet's JWT check: an EdDSA signature by the did:key the signer names.
+async function verifyJwt(signer, jwt) {
+  if(signer.method !== 'did' || !signer.didUrl.startsWith('did:key:') || jwt.header.alg !== 'EdDSA') {
+    return {verified: false};
+  }
+  const vm = await didKey.get({url: signer.didUrl});
+  const key = await Ed25519Multikey.from(vm);
+  const [h, p, s] = jwt.compact.split('.');
+  const verified = await key.verifier().verify({
+    data: new TextEncoder().encode(`${h}.${p}`), signature: Buffer.from(s, 'base64url')
+  });
+  const signerJwk = await Ed25519Multikey.toJwk({keyPair: key});
+  return verified ? {verified: true, signerJwk} : {verified: false};
+}
+
+const callbacks = {
+  fetch,
+  verifyJwt,
+  hash: (data, alg) => createHash(alg.replace('-', '').toLowerCase()).update(data).digest(),
+  generateRandom: bytes => randomBytes(bytes),
+};
+
+let tokens;
+let licence;
+before(async () => {
+  tokens = JSON.parse(readFileSync(join(VAULT_DATA, 'demo-tokens.json'), 'utf8'));
+  const res = await fetch(`${VAULT_URL}/v1/me/licences`, {headers: {authorization: `Bearer ${tokens.holders[COMPANY]}`}});
+  licence = (await res.json()).licences
+    .map(v => v.licence)
+    .find(l => l?.credentialSubject?.licence?.typeCode === BUSINESS_LICENCE);
+  assert.ok(licence, 'the demo company holds a business licence');
+});
+
+async function openTransaction() {
+  const res = await fetch(`${VAULT_URL}/v1/oid4vp/transactions`, {
+    method: 'POST',
+    headers: {'content-type': 'application/json', authorization: `Bearer ${tokens.requesters[REQUESTER]}`},
+    body: JSON.stringify({matter: MATTER, purpose: '食品经营许可证新办'})
+  });
+  const body = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(body));
+  return body;
+}
+
+async function transaction(id) {
+  const res = await fetch(`${VAULT_URL}/v1/oid4vp/transactions/${id}`, {
+    headers: {authorization: `Bearer ${tokens.requesters[REQUESTER]}`}
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+async function resolve(requestUri) {
+  const client = new Openid4vpClient({callbacks});
+  const parsed = client.parseOpenid4vpAuthorizationRequest({authorizationRequest: requestUri});
+  const resolved = await client.resolveOpenId4vpAuthorizationRequest({authorizationRequestPayload: parsed.params});
+  return {client, resolved};
+}
+
+async function presentation(request) {
+  const holderKey = await Ed25519Multikey.generate({controller: 'did:key:placeholder'});
+  const fingerprint = holderKey.publicKeyMultibase;
+  holderKey.controller = `did:key:${fingerprint}`;
+  holderKey.id = `did:key:${fingerprint}#${fingerprint}`;
+  const suite = new DataIntegrityProof({signer: holderKey.signer(), cryptosuite: createSignCryptosuite()});
+  const unsigned = vc.createPresentation({verifiableCredential: [licence], holder: holderKey.controller, version: 2.0});
+  return vc.signPresentation({
+    presentation: unsigned, suite, documentLoader,
+    challenge: request.nonce, domain: request.client_id
+  });
+}
+
+test('@openid4vc/openid4vp as the wallet answers a transaction; the requester gets a valid verdict', async () => {
+  const opened = await openTransaction();
+  const {client, resolved} = await resolve(opened.requestUri);
+  const request = resolved.authorizationRequestPayload;
+  assert.equal(resolved.client.prefix, 'decentralized_identifier');
+  assert.equal(resolved.jar.sendBy, 'reference');
+  assert.equal(request.response_mode, 'direct_post');
+  assert.equal(request.client_id, opened.transaction.clientId);
+
+  // The dcql package reads the query and finds that the licence satisfies it.
+  const query = DcqlQuery.parse(resolved.dcql.query);
+  DcqlQuery.validate(query);
+  const matched = DcqlQuery.query(query, [{
+    credential_format: 'ldp_vc', type: licence.type, claims: licence, cryptographic_holder_binding: true
+  }]);
+  assert.equal(matched.can_be_satisfied, true, JSON.stringify(matched));
+  const queryId = query.credentials[0].id;
+
+  const vp = await presentation(request);
+  const response = await client.createOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: {vp_token: {[queryId]: [vp]}}
+  });
+  const submitted = await client.submitOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: response.authorizationResponsePayload
+  });
+  assert.equal(submitted.response.status, 200, await submitted.response.clone().text());
+
+  const t = await transaction(opened.transaction.id);
+  assert.equal(t.state, 'answered');
+  assert.equal(t.result.valid, true, JSON.stringify(t.result));
+  const p = t.result.presentations[0];
+  assert.deepEqual([p.query, p.matches, p.verdict.valid, p.credentials[0].valid], [queryId, true, true, true]);
+  const checks = Object.fromEntries(p.verdict.checks.map(c => [c.check, c.ok]));
+  assert.deepEqual([checks.challenge, checks.domain, checks.signature], [true, true, true]);
+
+  // The same answer again (a replayed state) is refused.
+  const again = await client.submitOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: response.authorizationResponsePayload
+  });
+  assert.equal(again.response.status, 400);
+  assert.equal((await again.response.json()).error, 'invalid_request');
+});
+
+test('@openid4vc/openid4vp: a presentation for another verifier is judged domain_mismatch; a refusal is kept', async () => {
+  const opened = await openTransaction();
+  const {client, resolved} = await resolve(opened.requestUri);
+  const request = resolved.authorizationRequestPayload;
+  const queryId = resolved.dcql.query.credentials[0].id;
+  const vp = await presentation({...request, client_id: 'redirect_uri:https://elsewhere.example/cb'});
+  const response = await client.createOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: {vp_token: {[queryId]: [vp]}}
+  });
+  await client.submitOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request, authorizationResponsePayload: response.authorizationResponsePayload
+  });
+  const t = await transaction(opened.transaction.id);
+  assert.equal(t.result.valid, false);
+  const domain = t.result.presentations[0].verdict.checks.find(c => c.check === 'domain');
+  assert.deepEqual([domain.ok, domain.code], [false, 'domain_mismatch']);
+
+  const refused = await openTransaction();
+  const second = await resolve(refused.requestUri);
+  const error = await second.client.createOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: second.resolved.authorizationRequestPayload,
+    authorizationResponsePayload: {error: 'access_denied', error_description: 'the holder said no'}
+  });
+  const sent = await second.client.submitOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: second.resolved.authorizationRequestPayload,
+    authorizationResponsePayload: error.authorizationResponsePayload
+  });
+  assert.equal(sent.response.status, 200);
+  const r = await transaction(refused.transaction.id);
+  assert.deepEqual([r.state, r.result.error], ['refused', 'access_denied']);
+});
