@@ -116,6 +116,9 @@ pub enum Table {
     /// OpenID4VP presentation transaction id → the transaction, its signed request object and,
     /// once answered, the verdicts (SPEC §15).
     VpTransaction,
+    /// The OpenID4VP requests a holder's wallet (the vault) resolved, by holder: the verifier, the
+    /// licences that answer, and the holder's answer.
+    HolderVpRequest,
     /// A holder's notification read mark.
     HolderReadMark,
     /// The authorisations to act for a holder (delegations of a company, guardianships of a ward).
@@ -147,7 +150,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 48] = [
+    pub const ALL: [Table; 49] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -196,6 +199,7 @@ impl Table {
         Table::WalletOffer,
         Table::HolderWalletOffer,
         Table::VpTransaction,
+        Table::HolderVpRequest,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -214,6 +218,7 @@ impl Table {
             | Table::HolderObjection
             | Table::HolderPresentation
             | Table::HolderWalletOffer
+            | Table::HolderVpRequest
             | Table::HolderDelegation
             | Table::DelegateDelegation => Some(HOLDER_DIGEST_LEN),
             _ => None,
@@ -270,6 +275,7 @@ impl Table {
             Table::WalletOffer => "codedigest_walletoffer",
             Table::HolderWalletOffer => "holderdigest_walletoffer",
             Table::VpTransaction => "txid_vptransaction",
+            Table::HolderVpRequest => "holderdigest_vprequest",
         }
     }
 }

@@ -54,6 +54,7 @@ mod requests;
 mod statistics;
 mod tokens;
 pub mod wallet;
+pub mod wallet_vp;
 pub mod witness;
 
 use layout::HolderDigest;

@@ -19,12 +19,13 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Allow, AppJson, AppPath, REQUESTER};
+use super::extract::{ActionPath, Allow, AppJson, AppPath, Me, REQUESTER};
 use super::oauth::{form, OAuthError};
 use super::presentations::qr_svg;
 use super::reuse::{requester_of, required};
 use super::{blocking, AppState};
 use crate::vault::oid4vp::{Transaction, WalletResponse};
+use crate::vault::wallet_vp::VpRequest;
 use crate::vault::{At, VaultError};
 use crate::verify::request_object::MEDIA_TYPE;
 
@@ -171,4 +172,105 @@ pub async fn response(
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+// ----- the vault as the holder's wallet --------------------------------------------------------
+
+/// A verifier's request to resolve for the caller.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewVpRequest {
+    /// The `openid4vp://…` URI (the QR code's content).
+    pub uri: Option<String>,
+}
+
+/// Resolve a verifier's OpenID4VP request for the caller (holder): who asks, for which matter and
+/// purpose, and which of the caller's licences (so which fields) would leave. Nothing leaves
+/// until the caller approves.
+#[utoipa::path(post, path = "/v1/me/oid4vp/requests", tag = "holder", request_body = NewVpRequest,
+    responses((status = 201, body = VpRequest), (status = 400, description = "Not a request the vault answers (`invalid_request` naming the parameter)", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "The vault's own transaction is gone", body = ErrorBody),
+        (status = 422, description = "A request object whose signature does not verify (`bad_signature`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Me(me): Me,
+    AppJson(req): AppJson<NewVpRequest>,
+) -> Result<(StatusCode, Json<VpRequest>), ApiError> {
+    me.require_all("answering a verifier")?;
+    let uri = required(req.uri, "$.uri")?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        Ok((
+            StatusCode::CREATED,
+            Json(vault.resolve_vp_request(&me, &uri, At::Now)?),
+        ))
+    })
+    .await
+}
+
+/// One of the caller's resolved requests (holder).
+#[utoipa::path(get, path = "/v1/me/oid4vp/requests/{id}", tag = "holder",
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, body = VpRequest), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_mine(
+    State(state): State<AppState>,
+    Me(me): Me,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<VpRequest>, ApiError> {
+    me.require_all("answering a verifier")?;
+    let vault = state.vault.clone();
+    blocking(move || {
+        let mut r = vault.vp_request(&me, &id)?;
+        r.state = r.state_at(Utc::now());
+        Ok(Json(r))
+    })
+    .await
+}
+
+/// Nothing to choose: an answer is `{}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {}
+
+/// Approve a resolved request (holder): each licence found is verified afresh, the access record
+/// written, and the presentation signed by the vault as the holder's custodian and posted to the
+/// verifier. `409 request_expired` / `request_answered`; `404 no_licence` when a credential asked
+/// for has no licence to answer it.
+#[utoipa::path(post, path = "/v1/me/oid4vp/requests/{id}:approve", tag = "holder", request_body = Answer,
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, body = VpRequest), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    Me(me): Me,
+    ActionPath(id): ActionPath,
+    AppJson(Answer {}): AppJson<Answer>,
+) -> Result<Json<VpRequest>, ApiError> {
+    me.require_all("answering a verifier")?;
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.answer_vp_request(&me, &id, true, At::Now)?))).await
+}
+
+/// Refuse a resolved request (holder): the verifier is told `access_denied`; nothing leaves.
+#[utoipa::path(post, path = "/v1/me/oid4vp/requests/{id}:reject", tag = "holder", request_body = Answer,
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, body = VpRequest), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`request_expired` or `request_answered`", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reject(
+    State(state): State<AppState>,
+    Me(me): Me,
+    ActionPath(id): ActionPath,
+    AppJson(Answer {}): AppJson<Answer>,
+) -> Result<Json<VpRequest>, ApiError> {
+    me.require_all("answering a verifier")?;
+    let vault = state.vault.clone();
+    blocking(move || Ok(Json(vault.answer_vp_request(&me, &id, false, At::Now)?))).await
 }

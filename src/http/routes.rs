@@ -141,6 +141,10 @@ pub fn routes() -> Vec<Route> {
         route(routes!(oid4vp::get), REQUESTER, No),
         route(routes!(oid4vp::request_object), PUBLIC, No),
         route(routes!(oid4vp::response), PUBLIC, No).expensive(),
+        route(routes!(oid4vp::resolve), HOLDER, Yes).expensive(),
+        route(routes!(oid4vp::get_mine), HOLDER, Yes),
+        route(routes!(oid4vp::approve), HOLDER, Yes).expensive(),
+        route(routes!(oid4vp::reject), HOLDER, Yes),
         // The transparency logs (public: they hold no personal data).
         route(routes!(logs::checkpoint), PUBLIC, No),
         route(routes!(logs::tile), PUBLIC, No),

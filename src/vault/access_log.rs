@@ -61,12 +61,15 @@ pub enum AccessKind {
     Export,
     /// OpenID4VCI: the licence was handed, as stored, to a wallet the holder chose (SPEC §15).
     Wallet,
+    /// OpenID4VP: the vault, as the holder's wallet, presented licences to a verifier the holder
+    /// approved (SPEC §15).
+    Oid4vp,
 }
 
 impl AccessKind {
     /// Whether a record of this kind serves a matter (and counts in the holder's summary).
     pub fn serves_matter(self) -> bool {
-        matches!(self, Self::Pull | Self::Check)
+        matches!(self, Self::Pull | Self::Check | Self::Oid4vp)
     }
 }
 
@@ -328,6 +331,64 @@ pub(super) fn wallet_record(
             claims: None,
         }],
         presentation: Some(offer.to_owned()),
+        acted_by,
+        chain: None,
+        salt: None,
+    }
+}
+
+/// Who an OpenID4VP answer went to, and what for (an access record's view of the request).
+pub(super) struct VpRecipient<'a> {
+    /// The approval system's registry id, or the outside verifier's client id.
+    pub requester: &'a str,
+    /// Its display name when the registry does not know it.
+    pub verifier: &'a str,
+    pub matter: &'a str,
+    pub matter_name: &'a str,
+    pub purpose: &'a str,
+    /// The resolved request answered.
+    pub request: &'a str,
+}
+
+/// The access record of an OpenID4VP answer the holder approved: the verifier (the approval
+/// system when the vault knows it, else its client id), the matter and purpose when known, and
+/// each licence presented.
+pub(super) fn vp_record(
+    reg: &Registries,
+    digest: &HolderDigest,
+    to: &VpRecipient<'_>,
+    presented: &[(String, Extracted)],
+    acted_by: Option<String>,
+    now: DateTime<Utc>,
+) -> AccessRecord {
+    AccessRecord {
+        id: ids::access_record(now),
+        kind: AccessKind::Oid4vp,
+        at: now,
+        requester: to.requester.to_owned(),
+        requester_name: reg
+            .requesters
+            .get(to.requester)
+            .map_or_else(|| to.verifier.to_owned(), |q| q.name.clone()),
+        matter: to.matter.to_owned(),
+        matter_name: to.matter_name.to_owned(),
+        purpose: to.purpose.to_owned(),
+        holder_digest: hex::encode(digest),
+        licences: presented.iter().map(|(_, e)| e.id.urn()).collect(),
+        outcomes: presented
+            .iter()
+            .map(|(_, e)| AccessOutcome {
+                type_code: e.id.type_code(),
+                outcome: Outcome::Provided,
+                reason: None,
+                licence: Some(e.id.urn()),
+                consent: None,
+                stamped_copy: None,
+                disclosed: None,
+                claims: None,
+            })
+            .collect(),
+        presentation: Some(to.request.to_owned()),
         acted_by,
         chain: None,
         salt: None,
@@ -695,6 +756,7 @@ impl MatterSummary {
                 self.licences_provided += provided;
             }
             AccessKind::Check => self.checks += 1,
+            AccessKind::Oid4vp => self.licences_provided += provided,
             AccessKind::InPerson | AccessKind::Export | AccessKind::Wallet => {}
         }
         self.first_at = self.first_at.min(r.at);

@@ -44,6 +44,11 @@ pub(super) fn vp_transaction(now: DateTime<Utc>) -> String {
     make("vpt", now, 16)
 }
 
+/// A verifier's request resolved for a holder (`wvp_`).
+pub(super) fn wallet_vp(now: DateTime<Utc>) -> String {
+    make("wvp", now, 8)
+}
+
 /// A delegation (`dlg_`).
 pub(super) fn delegation(now: DateTime<Utc>) -> String {
     make("dlg", now, 8)

@@ -441,6 +441,11 @@ pub fn vp_transaction(id: &str) -> Vec<u8> {
     id.as_bytes().to_vec()
 }
 
+/// The key of a verifier's request under its holder in `holderdigest_vprequest`.
+pub fn holder_vp_request(holder: &HolderDigest, id: &str) -> Vec<u8> {
+    consent(holder, id)
+}
+
 // ----- delegations -------------------------------------------------------------------------------
 
 /// The key of an authorisation under its holder (the company or the ward).

@@ -76,6 +76,7 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, Vec<String>>, VaultError> {
         let since = now - Duration::days(NOTICE_WINDOW_DAYS);
+        let reg = self.registries();
         let urn = id.urn();
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut cursor: Option<String> = None;
@@ -88,9 +89,10 @@ impl Vault {
                 let provided = r.outcomes.iter().any(|o| {
                     o.outcome == Outcome::Provided && o.licence.as_deref() == Some(urn.as_str())
                 });
-                // A wallet's copy or an export went to no requester: nobody to notify (a wallet
-                // reads the status list the licence names).
-                if provided && !r.requester.is_empty() {
+                // Only approval systems are notified: a wallet's copy went to no requester (a
+                // wallet reads the status list the licence names), and an outside verifier's
+                // answer went to a client id the vault has no channel to.
+                if provided && reg.requesters.contains_key(&r.requester) {
                     out.entry(r.requester).or_default().push(r.id);
                 }
             }

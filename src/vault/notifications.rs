@@ -38,6 +38,8 @@ pub enum NotificationKind {
     Export,
     /// A licence was handed to a wallet (OpenID4VCI).
     Wallet,
+    /// Licences were presented to a verifier (OpenID4VP).
+    Oid4vp,
     StatusChange,
     ConsentRequest,
     ConsentExpiring,
@@ -131,6 +133,7 @@ impl Notification {
             AccessKind::InPerson => NotificationKind::InPerson,
             AccessKind::Export => NotificationKind::Export,
             AccessKind::Wallet => NotificationKind::Wallet,
+            AccessKind::Oid4vp => NotificationKind::Oid4vp,
         };
         let provided = r
             .outcomes

@@ -232,7 +232,10 @@ impl Vault {
     }
 
     /// A transaction and its stored bytes (for a conditional answer).
-    fn vp_transaction_stored(&self, id: &str) -> Result<(Transaction, Vec<u8>), VaultError> {
+    pub(super) fn vp_transaction_stored(
+        &self,
+        id: &str,
+    ) -> Result<(Transaction, Vec<u8>), VaultError> {
         let bytes = self
             .store
             .get(Table::VpTransaction, &layout::vp_transaction(id))?

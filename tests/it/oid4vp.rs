@@ -351,3 +351,300 @@ async fn a_refusal_is_kept_and_malformed_answers_are_refused_without_spending_th
         assert_eq!((s, code(&e)), (status, code_), "{body}: {e}");
     }
 }
+
+// ----- the vault as the holder's wallet -------------------------------------------------------
+
+async fn resolve(app: &TestApp, uri: &str) -> (StatusCode, Value) {
+    app.post(
+        "/v1/me/oid4vp/requests",
+        Some(&app.tokens.holder_company),
+        json!({ "uri": uri }),
+    )
+    .await
+}
+
+async fn holder_answer(app: &TestApp, id: &str, verb: &str) -> (StatusCode, Value) {
+    app.post(
+        &format!("/v1/me/oid4vp/requests/{id}:{verb}"),
+        Some(&app.tokens.holder_company),
+        json!({}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_holder_approves_the_vaults_own_transaction_and_the_requester_gets_a_valid_verdict() {
+    let app = TestApp::new();
+    let licence = sign(&business_licence("V0101", COMPANY), "scjgj");
+    app.deposit(&licence).await;
+    let (_, t) = open(
+        &app,
+        json!({"matter": MATTER, "purpose": "新办食品经营许可"}),
+    )
+    .await;
+    let tx_id = t["transaction"]["id"].as_str().unwrap().to_owned();
+
+    let (status, r) = resolve(&app, t["requestUri"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["state"], "pending");
+    assert_eq!(r["requester"], "fz-scjg-xk");
+    assert_eq!(r["verifier"], "福州市市场监督管理局行政许可审批系统");
+    assert_eq!(
+        (&r["matter"], &r["purpose"]),
+        (&json!(MATTER), &json!("新办食品经营许可"))
+    );
+    assert_eq!(r["matterName"], "食品经营许可证新办");
+    let a = &r["answers"][0];
+    assert_eq!(
+        (&a["licence"], &a["typeName"]),
+        (&licence["id"], &json!("营业执照"))
+    );
+    assert!(
+        a["fields"].as_array().unwrap().contains(&json!("名称")),
+        "{a}"
+    );
+    // Nothing has left yet: the transaction still waits.
+    assert_eq!(result(&app, &tx_id).await["state"], "pending");
+
+    let id = r["id"].as_str().unwrap();
+    let (status, done) = holder_answer(&app, id, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (&done["state"], &done["delivered"]),
+        (&json!("approved"), &json!(200))
+    );
+    let t = result(&app, &tx_id).await;
+    assert_eq!(t["state"], "answered");
+    assert_eq!(t["result"]["valid"], true, "{t}");
+    // The holder's log: the release, to the approval system, for the matter, before it left.
+    let (_, log) = app
+        .get("/v1/me/access-log", Some(&app.tokens.holder_company))
+        .await;
+    let rec = &log["records"][0];
+    assert_eq!(
+        (&rec["kind"], &rec["requester"], &rec["matter"], &rec["id"]),
+        (
+            &json!("oid4vp"),
+            &json!("fz-scjg-xk"),
+            &json!(MATTER),
+            &done["accessRecord"]
+        )
+    );
+    assert_eq!(rec["licences"], json!([licence["id"]]));
+    // Answered once.
+    let (status, e) = holder_answer(&app, id, "approve").await;
+    assert_eq!(
+        (status, code(&e)),
+        (StatusCode::CONFLICT, "request_answered")
+    );
+    let (status, e) = holder_answer(&app, id, "reject").await;
+    assert_eq!(
+        (status, code(&e)),
+        (StatusCode::CONFLICT, "request_answered")
+    );
+    // The transaction is closed to the wallet too: resolving it again finds nothing.
+    let (status, e) = resolve(&app, t["requestUri"].as_str().unwrap_or("")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+}
+
+#[tokio::test]
+async fn a_refusal_reaches_the_requester_and_a_missing_licence_cannot_be_approved() {
+    let app = TestApp::new();
+    // No licence deposited: the holder has nothing that answers.
+    let (_, t) = open(&app, json!({"matter": MATTER, "purpose": "核验"})).await;
+    let tx_id = t["transaction"]["id"].as_str().unwrap().to_owned();
+    let (_, r) = resolve(&app, t["requestUri"].as_str().unwrap()).await;
+    assert!(r["answers"][0].get("licence").is_none(), "{r}");
+    let id = r["id"].as_str().unwrap();
+    let (status, e) = holder_answer(&app, id, "approve").await;
+    assert_eq!((status, code(&e)), (StatusCode::NOT_FOUND, "no_licence"));
+    let (status, done) = holder_answer(&app, id, "reject").await;
+    assert_eq!(
+        (status, &done["state"]),
+        (StatusCode::OK, &json!("rejected"))
+    );
+    let t = result(&app, &tx_id).await;
+    assert_eq!(
+        (&t["state"], &t["result"]["error"]),
+        (&json!("refused"), &json!("access_denied"))
+    );
+    let (_, log) = app
+        .get("/v1/me/access-log", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(
+        log["records"],
+        json!([]),
+        "a refusal releases nothing and logs no use"
+    );
+}
+
+#[tokio::test]
+async fn requests_the_vault_does_not_answer_are_refused_by_name() {
+    let app = TestApp::new();
+    let dcql = json!({"credentials": [{"id": "c", "format": "ldp_vc",
+        "meta": {"type_values": [["ElectronicLicence"]]}}]})
+    .to_string();
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let by_value = |client: &str, response: &str, extra: &str| {
+        format!(
+            "openid4vp://?client_id={}&response_type=vp_token&response_mode=direct_post&response_uri={}&nonce=n&state=s&dcql_query={}{extra}",
+            enc(client),
+            enc(response),
+            enc(&dcql)
+        )
+    };
+    let cb = "https://verifier.example/cb";
+    for (uri, field) in [
+        (
+            by_value("x509_san_dns:verifier.example", cb, ""),
+            "client_id",
+        ),
+        (by_value("fz-scjg-xk", cb, ""), "client_id"),
+        (
+            by_value(
+                &format!("redirect_uri:{cb}"),
+                "https://elsewhere.example/cb",
+                "",
+            ),
+            "response_uri",
+        ),
+        (
+            by_value(&format!("redirect_uri:{cb}"), cb, "&transaction_data=x"),
+            "transaction_data",
+        ),
+        (
+            by_value(&format!("redirect_uri:{cb}"), cb, "&nonce=again"),
+            "$.uri",
+        ),
+        (
+            by_value(&format!("redirect_uri:{cb}"), cb, "").replace("direct_post", "fragment"),
+            "response_mode",
+        ),
+        ("openid4vp://nothing".to_owned(), "$.uri"),
+    ] {
+        let (status, e) = resolve(&app, &uri).await;
+        assert_eq!(
+            (status, code(&e)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{uri}: {e}"
+        );
+        assert_eq!(e["error"]["field"], field, "{uri}: {e}");
+    }
+    // A decentralized_identifier request signed by another key than its client id's.
+    let signer = Signer::generate();
+    let other = Signer::generate();
+    let client = format!("decentralized_identifier:{}", other.did_key().as_str());
+    let jwt = request_object::issue(
+        &signer,
+        &json!({"client_id": client, "response_type": "vp_token", "response_mode": "direct_post",
+            "response_uri": cb, "nonce": "n", "dcql_query": serde_json::from_str::<Value>(&dcql).unwrap()}),
+    )
+    .unwrap();
+    let uri = format!("openid4vp://?client_id={}&request={jwt}", enc(&client));
+    let (status, e) = resolve(&app, &uri).await;
+    assert_eq!(
+        (status, code(&e)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
+        "{e}"
+    );
+    // Expired.
+    let client = format!("decentralized_identifier:{}", signer.did_key().as_str());
+    let jwt = request_object::issue(
+        &signer,
+        &json!({"client_id": client, "response_type": "vp_token", "response_mode": "direct_post",
+            "response_uri": cb, "nonce": "n", "exp": Utc::now().timestamp() - 1,
+            "dcql_query": serde_json::from_str::<Value>(&dcql).unwrap()}),
+    )
+    .unwrap();
+    let (status, e) = resolve(
+        &app,
+        &format!("openid4vp://?client_id={}&request={jwt}", enc(&client)),
+    )
+    .await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("exp")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_outside_verifier_receives_a_presentation_bound_to_its_nonce_and_client_id() {
+    use std::sync::{Arc, Mutex};
+    let app = TestApp::new();
+    let licence = sign(&business_licence("V0102", COMPANY), "scjgj");
+    app.deposit(&licence).await;
+    // The outside verifier: a listener on loopback that keeps what it is posted.
+    let received: Arc<Mutex<Option<String>>> = Arc::default();
+    let keep = received.clone();
+    let verifier = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                *keep.lock().unwrap() = Some(body);
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cb = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, verifier).await.unwrap() });
+
+    let client_id = format!("redirect_uri:{cb}");
+    let dcql = json!({"credentials": [{"id": "business", "format": "ldp_vc",
+        "meta": {"type_values": [["https://www.w3.org/ns/credentials/issuer-dependent#ElectronicLicence"]]},
+        "claims": [{"path": ["credentialSubject", "licence", "typeCode"], "values": [BUSINESS_LICENCE]}]}]});
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let uri = format!(
+        "openid4vp://?client_id={}&response_type=vp_token&response_mode=direct_post&response_uri={}&nonce=n-123&state=s-9&dcql_query={}",
+        enc(&client_id),
+        enc(&cb),
+        enc(&dcql.to_string())
+    );
+    let (status, r) = resolve(&app, &uri).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["verifier"], client_id);
+    let (status, done) = holder_answer(&app, r["id"].as_str().unwrap(), "approve").await;
+    assert_eq!(
+        (status, &done["delivered"]),
+        (StatusCode::OK, &json!(200)),
+        "{done}"
+    );
+
+    let body = received
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the verifier was posted to");
+    let form: std::collections::BTreeMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form["state"], "s-9");
+    let token: Value = serde_json::from_str(&form["vp_token"]).unwrap();
+    let vp = &token["business"][0];
+    assert_eq!(vp["verifiableCredential"][0], licence);
+    assert_eq!(vp["holder"], app.vault.did_key().as_str());
+    // The verifier's own check: the presentation answers its nonce and client id, nothing else.
+    let judged = app
+        .vault
+        .verify_presentation(vp, Some("n-123"), Some(&client_id), Utc::now());
+    assert!(judged.verdict.valid, "{:?}", judged.verdict);
+    let elsewhere = app.vault.verify_presentation(
+        vp,
+        Some("n-123"),
+        Some("redirect_uri:https://x.example"),
+        Utc::now(),
+    );
+    assert_eq!(
+        elsewhere.verdict.reason().map(|r| r.as_str()),
+        Some("domain_mismatch")
+    );
+    let (_, log) = app
+        .get("/v1/me/access-log", Some(&app.tokens.holder_company))
+        .await;
+    assert_eq!(
+        (&log["records"][0]["kind"], &log["records"][0]["requester"]),
+        (&json!("oid4vp"), &json!(client_id))
+    );
+}
