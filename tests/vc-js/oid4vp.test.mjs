@@ -194,3 +194,68 @@ test('@openid4vc/openid4vp: a presentation for another verifier is judged domain
   const r = await transaction(refused.transaction.id);
   assert.deepEqual([r.state, r.result.error], ['refused', 'access_denied']);
 });
+
+test('@openid4vc/openid4vp as an outside verifier asks; the holder approves on the vault; the verifier accepts the answer', async () => {
+  const {createServer} = await import('node:http');
+  const {Openid4vpVerifier} = await import('@openid4vc/openid4vp');
+  let posted;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', c => { body += c; });
+    req.on('end', () => {
+      posted = Object.fromEntries(new URLSearchParams(body));
+      res.writeHead(200, {'content-type': 'application/json'}).end('{}');
+    });
+  });
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  const cb = `http://127.0.0.1:${server.address().port}/cb`;
+  try {
+    const verifier = new Openid4vpVerifier({callbacks: {...callbacks,
+      signJwt: () => { throw new Error('a redirect_uri request is not signed'); }}});
+    const nonce = randomBytes(16).toString('base64url');
+    const {authorizationRequest, authorizationRequestPayload} = await verifier.createOpenId4vpAuthorizationRequest({
+      authorizationRequestPayload: {
+        response_type: 'vp_token', client_id: `redirect_uri:${cb}`, response_uri: cb,
+        response_mode: 'direct_post', nonce, state: 'outside-1',
+        dcql_query: {credentials: [{id: 'business', format: 'ldp_vc',
+          meta: {type_values: [['https://www.w3.org/ns/credentials/issuer-dependent#ElectronicLicence']]},
+          claims: [{path: ['credentialSubject', 'licence', 'typeCode'], values: [BUSINESS_LICENCE]}]}]}
+      }
+    });
+
+    // The holder, on the vault: the request resolved, who asks and what would leave, approved.
+    const holder = {'content-type': 'application/json', authorization: `Bearer ${tokens.holders[COMPANY]}`};
+    const resolved = await fetch(`${VAULT_URL}/v1/me/oid4vp/requests`, {
+      method: 'POST', headers: holder, body: JSON.stringify({uri: authorizationRequest})
+    });
+    const shown = await resolved.json();
+    assert.equal(resolved.status, 201, JSON.stringify(shown));
+    assert.equal(shown.verifier, `redirect_uri:${cb}`);
+    assert.equal(shown.answers[0].licence, licence.id);
+    const approved = await fetch(`${VAULT_URL}/v1/me/oid4vp/requests/${shown.id}:approve`, {
+      method: 'POST', headers: holder, body: '{}'
+    });
+    const done = await approved.json();
+    assert.equal(done.delivered, 200, JSON.stringify(done));
+
+    // The verifier's side: the library parses and validates the answer against its request.
+    const parsed = await verifier.parseOpenid4vpAuthorizationResponse({
+      authorizationResponse: posted, authorizationRequestPayload
+    });
+    assert.equal(parsed.expectedNonce, nonce);
+    assert.equal(parsed.authorizationResponsePayload.state, 'outside-1');
+    const vp = parsed.type === 'dcql' ? parsed.dcql.presentations.business[0] :
+      JSON.parse(posted.vp_token).business[0];
+    assert.deepEqual(vp.verifiableCredential[0], licence);
+    // And digitalbazaar checks the presentation's proof: the nonce, the client id, the vault's key.
+    const result = await vc.verify({
+      presentation: vp, challenge: nonce, domain: `redirect_uri:${cb}`, documentLoader,
+      suite: new DataIntegrityProof({cryptosuite: (await import('@digitalbazaar/eddsa-jcs-2022-cryptosuite')).createVerifyCryptosuite()}),
+      presentationPurpose: undefined, checkStatus: async () => ({verified: true}),
+      purpose: undefined, unsignedPresentation: false,
+    });
+    assert.equal(result.presentationResult.verified, true, JSON.stringify(result.presentationResult));
+  } finally {
+    server.close();
+  }
+});
