@@ -35,7 +35,7 @@
   // What the overview counts, filled in by the sections as they load.
   let counts = {};
 
-  const SECTIONS = ['overview', 'acting', 'requests', 'licences', 'presentations', 'consents', 'log', 'rights', 'notifications', 'export'];
+  const SECTIONS = ['overview', 'acting', 'requests', 'verifiers', 'licences', 'presentations', 'consents', 'log', 'rights', 'notifications', 'export'];
 
   function nav() {
     const n = clear(document.getElementById('nav'));
@@ -56,7 +56,7 @@
     }
     counts = {};
     await Promise.all([
-      acting(parts.acting), requests(parts.requests), licences(parts.licences),
+      acting(parts.acting), requests(parts.requests), verifiers(parts.verifiers), licences(parts.licences),
       presentations(parts.presentations), consents(parts.consents), accessLog(parts.log),
       rights(parts.rights), notifications(parts.notifications), exportData(parts.export)]);
     overview(parts.overview);
@@ -411,7 +411,7 @@
     let cursor = null;
     const kind = h('select', { id: 'log-kind' },
       h('option', { value: '' }, t('log.allKinds')),
-      ['pull', 'check', 'in_person', 'export', 'wallet'].map((k) => h('option', { value: k }, t('kind.' + k))));
+      ['pull', 'check', 'in_person', 'export', 'wallet', 'oid4vp'].map((k) => h('option', { value: k }, t('kind.' + k))));
     const who = h('input', { id: 'log-who', type: 'search', autocomplete: 'off' });
     const list = h('ul', { class: 'log' });
     const more = h('button', { type: 'button', class: 'secondary' }, t('log.more'));
@@ -524,6 +524,60 @@
       clear(status).append(t('export.done', { id: made.body.id }));
     });
     clear(el).append(status, button);
+  }
+
+  // ----- a verifier's OpenID4VP request: the vault answers as the holder's wallet ---------------
+  // The request (the QR code's text) is resolved by the vault; the holder sees who asks, for which
+  // matter and purpose, and which licences — every field of each — would leave, then decides.
+  function verifiers(el) {
+    clear(el);
+    const input = h('input', { id: 'vp-uri', type: 'text', autocomplete: 'off', spellcheck: 'false' });
+    const shown = h('div', { id: 'vp-request', 'aria-live': 'polite' });
+    const form = h('form', { id: 'vp-form' },
+      h('p', { class: 'muted' }, t('vp.hint')),
+      h('label', { for: 'vp-uri' }, t('vp.uri')), input,
+      h('button', { type: 'submit' }, t('vp.open')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clear(shown);
+      const r = await api('POST', '/v1/me/oid4vp/requests', { uri: input.value.trim() });
+      if (!r.ok) {
+        shown.append(h('p', { class: 'error', 'data-code': r.body && r.body.error && r.body.error.code }, errorText(r.body, r.status)));
+        return say(t('vp.refused'), 'error');
+      }
+      input.value = '';
+      shown.append(vpCard(r.body));
+      shown.querySelector('h3').focus();
+    });
+    el.append(form, shown);
+  }
+
+  function vpCard(q) {
+    const missing = q.answers.some((a) => !a.licence);
+    const items = q.answers.map((a) => h('li', {},
+      a.licence
+        ? [h('strong', {}, a.typeName ? typeName(a.typeCode) : a.licence), ' — ', t('vp.fields', { fields: a.fields.join('、') })]
+        : h('span', { class: 'error' }, t('vp.none'))));
+    const card = h('article', { class: 'vp-request', 'data-id': q.id },
+      h('h3', { tabindex: '-1' }, q.requester ? named(q.verifier, q.requester) : q.verifier),
+      q.matter ? h('p', {}, t('vp.matter'), ': ', matterName(q.matter)) : null,
+      q.purpose ? h('p', {}, t('vp.purpose'), ': ', q.purpose) : null,
+      h('p', {}, t('vp.leaves')), h('ul', {}, items),
+      h('p', { class: 'muted' }, t('vp.whole')));
+    const answer = (verb) => async () => {
+      const r = await api('POST', `/v1/me/oid4vp/requests/${q.id}:${verb}`, {});
+      if (!r.ok) return say(errorText(r.body, r.status), 'error');
+      say(t(verb === 'approve' ? 'vp.approved' : 'vp.rejected'), 'ok');
+      card.replaceWith(h('p', { class: 'ok vp-done', 'data-state': r.body.state }, t('vp.state.' + r.body.state)));
+      await accessLog(clear(document.querySelector('#log .body')));
+    };
+    const approve = h('button', { type: 'button' }, t('vp.approve'));
+    approve.disabled = missing;
+    approve.addEventListener('click', answer('approve'));
+    const reject = h('button', { type: 'button', class: 'danger' }, t('vp.reject'));
+    reject.addEventListener('click', answer('reject'));
+    card.append(h('div', { class: 'actions' }, approve, reject));
+    return card;
   }
 
   // ----- a licence to the holder's own wallet (OpenID4VCI, pre-authorized code) -------------------

@@ -87,9 +87,61 @@
       parts.push(h('p', { class: 'muted' }, t('redeem.noCamera')));
     }
     main.append(section('redeem', t('redeem.title'), parts, shown));
+    main.append(section('oid4vp', t('ask.title'), asking()));
     const ob = h('div', { class: 'body' });
     main.append(section('objections', t('objections.title'), ob));
     objections(ob);
+  }
+
+  // Ask a holder's wallet (OpenID4VP): a matter and a purpose make a transaction; its QR code is
+  // shown until the wallet answers, then the verdict of each presentation, check by check.
+  function asking() {
+    const matter = h('input', { id: 'ask-matter', type: 'text', autocomplete: 'off', spellcheck: 'false' });
+    const purpose = h('input', { id: 'ask-purpose', type: 'text', autocomplete: 'off' });
+    const out = h('div', { id: 'ask-result', 'aria-live': 'polite' });
+    const form = h('form', { id: 'ask-form' },
+      h('p', { class: 'muted' }, t('ask.hint')),
+      h('label', { for: 'ask-matter' }, t('ask.matter')), matter,
+      h('label', { for: 'ask-purpose' }, t('ask.purpose')), purpose,
+      h('button', { type: 'submit' }, t('ask.submit')));
+    let poll = null;
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clear(out);
+      if (poll) clearInterval(poll);
+      const r = await api('POST', '/v1/oid4vp/transactions', { matter: matter.value.trim(), purpose: purpose.value.trim() });
+      if (!r.ok) {
+        out.append(h('p', { class: 'error', 'data-code': r.body && r.body.error && r.body.error.code }, errorText(r.body, r.status)));
+        return say(t('ask.refused'), 'error');
+      }
+      const tx = r.body.transaction;
+      const svg = 'data:image/svg+xml;base64,' + btoa(unescape(encodeURIComponent(r.body.qrSvg)));
+      const waiting = h('p', { class: 'waiting' }, t('ask.waiting'));
+      out.append(h('img', { class: 'qr', src: svg, alt: t('ask.qrAlt'), width: '200', height: '200', 'data-request-uri': r.body.requestUri }),
+        h('p', { class: 'mono small' }, r.body.requestUri), waiting);
+      say(t('ask.made'), 'ok');
+      poll = setInterval(async () => {
+        const s = await api('GET', '/v1/oid4vp/transactions/' + encodeURIComponent(tx.id));
+        if (!s.ok || s.body.state === 'pending') return;
+        clearInterval(poll);
+        waiting.replaceWith(answered(s.body));
+      }, 1000);
+    });
+    return [form, out];
+  }
+
+  function answered(tx) {
+    const res = tx.result || {};
+    const box = h('div', { class: 'answered', 'data-state': tx.state, 'data-valid': String(!!res.valid) },
+      h('p', { class: res.valid ? 'ok' : 'error' }, t('ask.state.' + tx.state), res.valid ? ' · ' + t('verdict.valid') : ''));
+    if (res.error) box.append(h('p', {}, res.error + (res.errorDescription ? ' — ' + res.errorDescription : '')));
+    for (const p of res.presentations || []) {
+      box.append(h('article', { class: 'presented' },
+        h('h3', {}, p.query, ' · ', p.matches ? t('ask.matches') : t('ask.mismatch')),
+        p.mismatch ? h('p', { class: 'error' }, p.mismatch) : null,
+        verdict(p.verdict)));
+    }
+    return box;
   }
 
   // Holders' objections to this approval system's uses (SPEC §17), answered once with the legal

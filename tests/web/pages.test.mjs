@@ -402,6 +402,43 @@ test('a licence offered to a wallet on /me: the QR and transaction code shown, t
   await holder.context.close();
 });
 
+test('OpenID4VP end to end: the approval system shows a QR on /verify, the holder presents on /me, the verdict appears', async () => {
+  const clerk = await fresh();
+  await signIn(clerk.page, 'verify', 'fz-scjg-xk');
+  await clerk.page.fill('#ask-matter', '350100-SJ-004');
+  await clerk.page.fill('#ask-purpose', '页面测试：食品经营许可证新办');
+  await clerk.page.getByRole('button', { name: '生成二维码' }).click();
+  const qr = clerk.page.locator('#ask-result img.qr');
+  await qr.waitFor();
+  const requestUri = await qr.getAttribute('data-request-uri');
+  assert.match(requestUri, /^openid4vp:\/\/\?client_id=decentralized_identifier%3Adid%3Akey%3Az6Mk/);
+  await axe(clerk.page, 'verify with a presentation request');
+
+  const holder = await fresh();
+  await signIn(holder.page, 'me', '福州闽味餐饮');
+  await holder.page.fill('#vp-uri', requestUri);
+  await holder.page.getByRole('button', { name: '打开请求' }).click();
+  const card = holder.page.locator('article.vp-request');
+  await card.waitFor();
+  // Who asks, for which matter and purpose, and what would leave: names, not codes.
+  await card.getByText('福州市市场监督管理局行政许可审批系统').waitFor();
+  await card.getByText('页面测试：食品经营许可证新办').waitFor();
+  await card.getByText('营业执照').first().waitFor();
+  await axe(holder.page, 'me with a verifier request');
+  await card.getByRole('button', { name: '出示' }).click();
+  await holder.page.locator('.vp-done[data-state="approved"]').waitFor();
+  await holder.page.locator('#log .log-entry', { hasText: '向核验方出示' }).first().waitFor();
+
+  // The approval system's page shows the verdict of the wallet's answer.
+  const answered = clerk.page.locator('#ask-result .answered[data-valid="true"]');
+  await answered.waitFor({ timeout: 10000 });
+  await answered.locator('.verdict.valid').first().waitFor();
+  assert.deepEqual(holder.errors, []);
+  assert.deepEqual(clerk.errors, []);
+  await holder.context.close();
+  await clerk.context.close();
+});
+
 test('/verify shows a tampered licence as bad_signature, check by check, and an intact one as valid', async () => {
   const { context, page } = await fresh();
   await signIn(page, 'verify', REQUESTER);
