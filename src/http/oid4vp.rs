@@ -234,13 +234,13 @@ pub async fn get_mine(
 /// Nothing to choose: an answer is `{}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Answer {}
+pub struct VpAnswerBody {}
 
 /// Approve a resolved request (holder): each licence found is verified afresh, the access record
 /// written, and the presentation signed by the vault as the holder's custodian and posted to the
 /// verifier. `409 request_expired` / `request_answered`; `404 no_licence` when a credential asked
 /// for has no licence to answer it.
-#[utoipa::path(post, path = "/v1/me/oid4vp/requests/{id}:approve", tag = "holder", request_body = Answer,
+#[utoipa::path(post, path = "/v1/me/oid4vp/requests/{id}:approve", tag = "holder", request_body = VpAnswerBody,
     params(("id" = String, Path, description = "The request id")),
     responses((status = 200, body = VpRequest), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -250,7 +250,7 @@ pub async fn approve(
     State(state): State<AppState>,
     Me(me): Me,
     ActionPath(id): ActionPath,
-    AppJson(Answer {}): AppJson<Answer>,
+    AppJson(VpAnswerBody {}): AppJson<VpAnswerBody>,
 ) -> Result<Json<VpRequest>, ApiError> {
     me.require_all("answering a verifier")?;
     let vault = state.vault.clone();
@@ -258,7 +258,7 @@ pub async fn approve(
 }
 
 /// Refuse a resolved request (holder): the verifier is told `access_denied`; nothing leaves.
-#[utoipa::path(post, path = "/v1/me/oid4vp/requests/{id}:reject", tag = "holder", request_body = Answer,
+#[utoipa::path(post, path = "/v1/me/oid4vp/requests/{id}:reject", tag = "holder", request_body = VpAnswerBody,
     params(("id" = String, Path, description = "The request id")),
     responses((status = 200, body = VpRequest), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -268,7 +268,7 @@ pub async fn reject(
     State(state): State<AppState>,
     Me(me): Me,
     ActionPath(id): ActionPath,
-    AppJson(Answer {}): AppJson<Answer>,
+    AppJson(VpAnswerBody {}): AppJson<VpAnswerBody>,
 ) -> Result<Json<VpRequest>, ApiError> {
     me.require_all("answering a verifier")?;
     let vault = state.vault.clone();

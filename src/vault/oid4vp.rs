@@ -44,7 +44,7 @@ pub enum TransactionState {
 /// One presentation of an answer, judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PresentationResult {
+pub struct VpPresentationResult {
     /// The credential query it answers.
     pub query: String,
     /// The presentation's verdict: its proof under the nonce and client id, and every credential.
@@ -68,7 +68,7 @@ pub struct TransactionResult {
     /// Every query answered, every presentation and credential valid and matching.
     pub valid: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub presentations: Vec<PresentationResult>,
+    pub presentations: Vec<VpPresentationResult>,
     /// Queries the answer left unanswered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
@@ -396,7 +396,7 @@ impl Vault {
                         creds.len()
                     )),
                 };
-                presentations.push(PresentationResult {
+                presentations.push(VpPresentationResult {
                     query: qid.clone(),
                     verdict: judged.verdict,
                     credentials: judged.credentials,
