@@ -283,6 +283,19 @@ pub async fn credential_offer(
     }
 }
 
+/// The token request's form (OpenID4VCI §6.1), as the OpenAPI document describes it; each name
+/// at most once.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    /// `urn:ietf:params:oauth:grant-type:pre-authorized_code`
+    grant_type: String,
+    #[schema(rename = "pre-authorized_code")]
+    pre_authorized_code: String,
+    /// The transaction code the holder was shown.
+    tx_code: String,
+}
+
 /// An access token for a pre-authorized code (RFC 6749 §5.1).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -295,7 +308,7 @@ pub struct TokenResponse {
 /// `urn:ietf:params:oauth:grant-type:pre-authorized_code`, `pre-authorized_code` and `tx_code`,
 /// as a form. Each code is exchanged once; five wrong transaction codes cancel the offer.
 #[utoipa::path(post, path = "/v1/oid4vci/token", tag = "wallet",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse),
         (status = 400, description = "OAuth error: `invalid_request`, `invalid_grant` (an unknown, used, expired or cancelled code, or a wrong transaction code), `unsupported_grant_type`", body = Object)))]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

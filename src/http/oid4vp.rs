@@ -133,11 +133,23 @@ pub async fn request_object(
     Ok(([(header::CONTENT_TYPE, MEDIA_TYPE)], jwt).into_response())
 }
 
+/// The wallet's answer's form (OpenID4VP §8.2), as the OpenAPI document describes it; each name
+/// at most once.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ResponseForm {
+    /// A JSON object from credential query ids to arrays of presentations.
+    vp_token: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
 /// The wallet's answer (`direct_post`, a form): `vp_token` (a JSON object from credential query
 /// ids to presentations) and `state`, or `error` (and `error_description`) and `state`. Taken once.
 #[utoipa::path(post, path = "/v1/oid4vp/responses/{id}", tag = "wallet",
     params(("id" = String, Path, description = "The transaction id")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = ResponseForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Taken; the requester reads the verdict", body = Object),
         (status = 400, description = "OAuth error `invalid_request`: an unknown, answered or expired transaction, another `state`, a malformed `vp_token`", body = Object)))]
 pub async fn response(
