@@ -263,7 +263,7 @@ pub struct Challenge {
     pub challenge: String,
 }
 
-/// A request for a challenge: an empty object.
+/// A request for a challenge: an empty object, or no body at all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChallenge {}
@@ -276,8 +276,16 @@ pub struct NewChallenge {}
         (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn challenge(
     State(state): State<AppState>,
-    AppJson(NewChallenge {}): AppJson<NewChallenge>,
-) -> (StatusCode, Json<Challenge>) {
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Challenge>), ApiError> {
+    // VC-API clients post `{}` or nothing at all; any other body is refused as anywhere else.
+    if !body.is_empty() {
+        use axum::extract::FromRequest as _;
+        let mut req = axum::extract::Request::new(axum::body::Body::from(body));
+        *req.headers_mut() = headers;
+        let AppJson(NewChallenge {}) = AppJson::<NewChallenge>::from_request(req, &()).await?;
+    }
     let challenge = state.vault.challenge(Utc::now());
-    (StatusCode::CREATED, Json(Challenge { challenge }))
+    Ok((StatusCode::CREATED, Json(Challenge { challenge })))
 }

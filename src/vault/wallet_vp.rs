@@ -13,6 +13,8 @@
 //! - `decentralized_identifier:did:key:…`: a request object by value or reference, signed by that
 //!   key (`verify::request_object`);
 //! - `redirect_uri:…`: an unsigned request by value whose `response_uri` is the client id;
+//! - a pre-registered approval system by its registry id (no prefix), for a transaction it opened
+//!   on the vault;
 //! - anything else (another prefix, a bare id that is no transaction of the vault) is refused.
 
 use chrono::{DateTime, Duration, Utc};
@@ -519,6 +521,25 @@ impl Vault {
             },
             (None, None) => (None, None),
         };
+        // A pre-registered client by its registry id: only for a transaction it opened on the
+        // vault (it authenticated with its token then); the answer is bound to the transaction's
+        // own client id, as its request object says.
+        if let Some(tx_id) = &internal {
+            if !client_id.contains(':') {
+                let (tx, _) = self.vp_transaction_stored(tx_id)?;
+                if tx.requester != client_id {
+                    return Err(bad(
+                        "client_id",
+                        "this transaction is not that approval system's",
+                    ));
+                }
+                let checked = request_object::check(&tx.request_object)?;
+                return Ok(Resolved {
+                    payload: checked.payload,
+                    internal,
+                });
+            }
+        }
         let payload = match (client_id.split_once(':'), jwt) {
             (Some(("decentralized_identifier", did)), Some(jwt)) => {
                 let checked = request_object::check(&jwt)?;

@@ -648,3 +648,40 @@ async fn an_outside_verifier_receives_a_presentation_bound_to_its_nonce_and_clie
         (&json!("oid4vp"), &json!(client_id))
     );
 }
+
+#[tokio::test]
+async fn a_pre_registered_approval_system_is_named_by_its_registry_id() {
+    let app = TestApp::new();
+    let licence = sign(&business_licence("V0103", COMPANY), "scjgj");
+    app.deposit(&licence).await;
+    let (_, t) = open(&app, json!({"matter": MATTER, "purpose": "核验"})).await;
+    let tx_id = t["transaction"]["id"].as_str().unwrap().to_owned();
+    let by_id = |client: &str| {
+        format!(
+            "openid4vp://?client_id={client}&request_uri={}",
+            form_urlencoded::byte_serialize(
+                format!(
+                    "{}/v1/oid4vp/requests/{tx_id}",
+                    licence_vault::vault::DEFAULT_PUBLIC_URL
+                )
+                .as_bytes()
+            )
+            .collect::<String>()
+        )
+    };
+    let (status, e) = resolve(&app, &by_id("fz-gjj")).await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("client_id")),
+        "{e}"
+    );
+    let (status, r) = resolve(&app, &by_id("fz-scjg-xk")).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(
+        (&r["requester"], &r["answers"][0]["licence"]),
+        (&json!("fz-scjg-xk"), &licence["id"])
+    );
+    let (status, done) = holder_answer(&app, r["id"].as_str().unwrap(), "approve").await;
+    assert_eq!((status, &done["delivered"]), (StatusCode::OK, &json!(200)));
+    assert_eq!(result(&app, &tx_id).await["result"]["valid"], true);
+}

@@ -147,6 +147,14 @@ async fn a_presentation_is_verified_with_its_challenge_domain_holder_and_credent
     let app = TestApp::new();
     let issuer = Signer::generate();
     let holder = Signer::generate();
+    // No body at all is a request for a challenge too; any other body is refused.
+    let (s, c) = app
+        .call(axum::http::Method::POST, "/challenges", None, None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert!(c["challenge"].as_str().unwrap().starts_with("vch_"));
+    let (s, e) = app.post("/challenges", None, json!({"x": 1})).await;
+    assert_eq!((s, code(&e)), (StatusCode::BAD_REQUEST, "invalid_request"));
     let (s, c) = app.post("/challenges", None, json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
     let challenge = c["challenge"].as_str().unwrap().to_owned();
