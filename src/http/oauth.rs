@@ -48,8 +48,21 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// A form's pairs, each name once.
+pub(super) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The value given for `name`.
+    pub(super) fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// The pairs of a form body, each name once (a repeated one is ambiguous, as in JSON).
-pub(super) fn form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+pub(super) fn form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -67,5 +80,5 @@ pub(super) fn form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, Stri
         }
         pairs.push((k.into_owned(), v.into_owned()));
     }
-    Ok(pairs)
+    Ok(Form(pairs))
 }

@@ -316,12 +316,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |name: &str| pairs.get(name);
     match get("grant_type").as_deref() {
         Some(PRE_AUTHORIZED_GRANT) => {}
         Some(_) => {

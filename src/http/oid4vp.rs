@@ -162,12 +162,7 @@ pub async fn response(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |name: &str| pairs.get(name);
     let answer = WalletResponse {
         vp_token: get("vp_token"),
         state: get("state"),
@@ -264,9 +259,7 @@ pub async fn approve(
     ActionPath(id): ActionPath,
     AppJson(VpAnswerBody {}): AppJson<VpAnswerBody>,
 ) -> Result<Json<VpRequest>, ApiError> {
-    me.require_all("answering a verifier")?;
-    let vault = state.vault.clone();
-    blocking(move || Ok(Json(vault.answer_vp_request(&me, &id, true, At::Now)?))).await
+    answer(state, me, id, true).await
 }
 
 /// Refuse a resolved request (holder): the verifier is told `access_denied`; nothing leaves.
@@ -282,7 +275,17 @@ pub async fn reject(
     ActionPath(id): ActionPath,
     AppJson(VpAnswerBody {}): AppJson<VpAnswerBody>,
 ) -> Result<Json<VpRequest>, ApiError> {
+    answer(state, me, id, false).await
+}
+
+/// The holder's answer to one of their resolved requests.
+async fn answer(
+    state: AppState,
+    me: crate::reuse::delegation::Acting,
+    id: String,
+    approve: bool,
+) -> Result<Json<VpRequest>, ApiError> {
     me.require_all("answering a verifier")?;
     let vault = state.vault.clone();
-    blocking(move || Ok(Json(vault.answer_vp_request(&me, &id, false, At::Now)?))).await
+    blocking(move || Ok(Json(vault.answer_vp_request(&me, &id, approve, At::Now)?))).await
 }

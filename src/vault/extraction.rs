@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 /// The MAC purpose of challenges ([`Vault::mint_mac`]).
 const CHALLENGE_PURPOSE: &str = "vc-api challenge";
 
-use super::{Extracted, LicenceMeta, Vault};
+use super::{Extracted, LicenceMeta, Vault, VaultError};
 
 /// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
 /// proof prepared: each done once per read.
@@ -153,6 +153,28 @@ impl Vault {
             licence,
             meta,
             verdict,
+        })
+    }
+
+    /// One of the holder's own licences, verified afresh; another holder's licence is as absent
+    /// as one never deposited (and is not even read).
+    pub(super) fn extract_own(
+        &self,
+        digest: &HolderDigest,
+        licence: &LicenceId,
+        now: DateTime<Utc>,
+    ) -> Result<Extracted, VaultError> {
+        let found = if self.holds(digest, licence)? {
+            self.extract(licence, now)?
+        } else {
+            None
+        };
+        found.ok_or_else(|| {
+            VaultError::new(
+                Reason::NotFound,
+                "$.licence",
+                format!("you hold no licence {}", licence.urn()),
+            )
         })
     }
 

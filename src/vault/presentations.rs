@@ -122,20 +122,7 @@ impl Vault {
         let digest = self.holder_digest(&acting.holder);
         let made = self.as_holder(acting, at, |tx| {
             let now = tx.now();
-            // Whose it is first: another holder's licence is not even read.
-            let found = if self.holds(&digest, licence)? {
-                self.extract(licence, now)?
-            } else {
-                None
-            };
-            // Another holder's licence is as absent as one never deposited.
-            let shown = found.ok_or_else(|| {
-                VaultError::new(
-                    Reason::NotFound,
-                    "$.licence",
-                    format!("you hold no licence {}", licence.urn()),
-                )
-            })?;
+            let shown = self.extract_own(&digest, licence, now)?;
             if let (Some(f), Some(lic)) = (&fields, &shown.licence) {
                 let face: Vec<&str> = lic.fields.keys().map(String::as_str).collect();
                 rules::check_fields(f, &face)?;

@@ -151,19 +151,7 @@ impl Vault {
         let digest_h = self.holder_digest(&acting.holder);
         let made = self.as_holder(acting, at, |tx| {
             let now = tx.now();
-            // Whose it is first: another holder's licence is not even read.
-            let found = if self.holds(&digest_h, licence)? {
-                self.extract(licence, now)?
-            } else {
-                None
-            };
-            let e = found.ok_or_else(|| {
-                VaultError::new(
-                    Reason::NotFound,
-                    "$.licence",
-                    format!("you hold no licence {}", licence.urn()),
-                )
-            })?;
+            let e = self.extract_own(&digest_h, licence, now)?;
             if !e.verdict.valid {
                 let reason = e.verdict.reason().unwrap_or(Reason::IntegrityFailure);
                 return Err(VaultError::new(

@@ -18,31 +18,17 @@ import {OpenID4VCIClientV1_0_15, CredentialRequestClientBuilderV1_0_15} from '@s
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {createVerifyCryptosuite} from '@digitalbazaar/eddsa-jcs-2022-cryptosuite';
-import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
-import {driver as didKeyDriver} from '@digitalbazaar/did-method-key';
-import {contexts as credentialsContexts} from '@digitalbazaar/credentials-context';
+import {documentLoader} from './loader.mjs';
 import jsigs from 'jsonld-signatures';
 
 const need = name => process.env[name] ?? assert.fail(`${name} is not set (run scripts/vc-clients.sh)`);
 const VAULT_URL = need('VAULT_URL').replace(/\/$/, '');
 const VAULT_DATA = need('VAULT_DATA');
-const VC_V2 = 'https://www.w3.org/ns/credentials/v2';
 const PRE_AUTH = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
 
 // The loopback vault speaks http; the library refuses it unless told this is a test.
 setGlobalConfig({allowInsecureUrls: true});
 
-const didKey = didKeyDriver();
-didKey.use({multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519Multikey.from});
-async function documentLoader(url) {
-  if(url === VC_V2) {
-    return {contextUrl: null, documentUrl: url, document: credentialsContexts.get(url)};
-  }
-  if(url.startsWith('did:key:')) {
-    return {contextUrl: null, documentUrl: url, document: await didKey.get({url})};
-  }
-  throw new Error(`documentLoader refuses ${url} (no network)`);
-}
 
 let holderToken;
 let licences;

@@ -18,13 +18,11 @@ import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {createSignCryptosuite} from '@digitalbazaar/eddsa-jcs-2022-cryptosuite';
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
-import {driver as didKeyDriver} from '@digitalbazaar/did-method-key';
-import {contexts as credentialsContexts} from '@digitalbazaar/credentials-context';
+import {didKey, documentLoader} from './loader.mjs';
 
 const need = name => process.env[name] ?? assert.fail(`${name} is not set (run scripts/vc-clients.sh)`);
 const VAULT_URL = need('VAULT_URL').replace(/\/$/, '');
 const VAULT_DATA = need('VAULT_DATA');
-const VC_V2 = 'https://www.w3.org/ns/credentials/v2';
 const REQUESTER = 'fz-scjg-xk';
 const MATTER = '350100-SJ-004';          // 食品经营许可证新办: the 营业执照
 const COMPANY = '001:91350102MA2XN1A2K0';
@@ -32,17 +30,6 @@ const BUSINESS_LICENCE = '11100000000013338W001';
 
 setGlobalConfig({allowInsecureUrls: true});
 
-const didKey = didKeyDriver();
-didKey.use({multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519Multikey.from});
-async function documentLoader(url) {
-  if(url === VC_V2) {
-    return {contextUrl: null, documentUrl: url, document: credentialsContexts.get(url)};
-  }
-  if(url.startsWith('did:key:')) {
-    return {contextUrl: null, documentUrl: url, document: await didKey.get({url})};
-  }
-  throw new Error(`documentLoader refuses ${url} (no network)`);
-}
 
 // The wallet's JWT check: an EdDSA signature by the did:key the signer names.
 async function verifyJwt(signer, jwt) {
