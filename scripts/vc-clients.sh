@@ -15,7 +15,8 @@ fi
 
 # shellcheck source=scripts/demo-server.sh
 . scripts/demo-server.sh
-start_demo "$BIN" --no-rate-limits
+# The outside verifiers of the tests listen on loopback over http.
+start_demo "$BIN" --no-rate-limits --allow-private-verifiers
 
 status=0
 VAULT_URL="http://127.0.0.1:$port" VAULT_DATA="$work/data" VAULT_BIN="$BIN" \

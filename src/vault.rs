@@ -137,6 +137,9 @@ pub struct VaultOptions {
     pub pending: requests::PendingLimits,
     /// Working days an agency has to answer a correction request (`vault/corrections`).
     pub correction_working_days: u32,
+    /// Whether the vault as wallet may reach verifiers over http and at non-public addresses
+    /// (`vault/wallet_vp`).
+    pub allow_private_verifiers: bool,
 }
 
 impl Default for VaultOptions {
@@ -148,6 +151,7 @@ impl Default for VaultOptions {
             witnesses: witness::WitnessPolicy::default(),
             pending: requests::PendingLimits::default(),
             correction_working_days: crate::reuse::correction::DEFAULT_WORKING_DAYS,
+            allow_private_verifiers: false,
         }
     }
 }
@@ -212,6 +216,7 @@ pub struct Vault {
     /// One integration at a time per log in this process (`vault/logs`).
     log_locks: [Mutex<()>; 2],
     pub log_health: logs::LogHealth,
+    allow_private_verifiers: bool,
     witnesses: witness::WitnessPolicy,
     witness_memory: witness::WitnessMemory,
     pending: requests::PendingLimits,
@@ -268,6 +273,7 @@ impl Vault {
             witnesses: options.witnesses,
             pending: options.pending,
             correction_working_days: options.correction_working_days,
+            allow_private_verifiers: options.allow_private_verifiers,
             witness_memory: witness::WitnessMemory::default(),
             metrics: Metrics::default(),
         };

@@ -84,6 +84,11 @@ pub struct ServeOpt {
     /// Serve without any rate limit (a test rig behind its own limits; never in production).
     #[arg(long, env = "LICENCE_VAULT_NO_RATE_LIMITS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub no_rate_limits: bool,
+    /// Let the vault, as a holder's wallet, reach OpenID4VP verifiers over plain http and at
+    /// loopback, private and link-local addresses (tests, closed networks). Off: https to public
+    /// addresses only.
+    #[arg(long, env = "LICENCE_VAULT_ALLOW_PRIVATE_VERIFIERS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    pub allow_private_verifiers: bool,
     /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
@@ -332,6 +337,7 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
             per_holder: usize::try_from(opt.max_pending_per_holder)?,
         },
         correction_working_days: opt.correction_working_days,
+        allow_private_verifiers: opt.allow_private_verifiers,
     };
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     let vault = open_vault_with(

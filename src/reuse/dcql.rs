@@ -52,6 +52,9 @@ pub struct CredentialQuery {
     /// Absent: the whole credential is asked for.
     pub claims: Option<Vec<ClaimQuery>>,
     pub multiple: bool,
+    /// DCQL's `require_cryptographic_holder_binding` (default `true`): the presenter must be shown
+    /// to be the credential's holder, not merely someone with a copy.
+    pub require_binding: bool,
 }
 
 /// A DCQL query the vault can answer.
@@ -172,15 +175,16 @@ impl CredentialQuery {
             ],
             at,
         )?;
-        // A presentation is always bound to its holder's key (its proof), so either value is met.
-        if o.get("require_cryptographic_holder_binding")
-            .is_some_and(|b| !b.is_boolean())
-        {
-            return Err(bad(
-                format!("{at}.require_cryptographic_holder_binding"),
-                "a boolean",
-            ));
-        }
+        let require_binding = match o.get("require_cryptographic_holder_binding") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(bad(
+                    format!("{at}.require_cryptographic_holder_binding"),
+                    "a boolean",
+                ))
+            }
+        };
         let id = o
             .get("id")
             .and_then(Value::as_str)
@@ -254,6 +258,7 @@ impl CredentialQuery {
             type_values,
             claims,
             multiple,
+            require_binding,
         })
     }
 

@@ -687,6 +687,7 @@ impl Vault {
             .count() as u64;
         if provided == 0
             || !record.kind.serves_matter()
+            || record.matter.is_empty()
             || self
                 .store
                 .get(Table::HolderSummary, &layout::holder_summary_built(digest))?
@@ -720,7 +721,7 @@ impl Vault {
                     .filter(|o| o.outcome == Outcome::Provided)
                     .count() as u64;
                 // An in-person showing or a wallet's copy serves no matter.
-                if provided == 0 || !r.kind.serves_matter() {
+                if provided == 0 || !r.kind.serves_matter() || r.matter.is_empty() {
                     continue;
                 }
                 by_matter

@@ -53,6 +53,12 @@ pub struct VpPresentationResult {
     pub credentials: Vec<Verdict>,
     /// Whether the credentials answer the query (types and claims).
     pub matches: bool,
+    /// Whether the presenter is shown to be the licence's holder: `true` when the vault presented
+    /// it as the holder's custodian (its own key, after the holder approved on `/me`); `null`
+    /// (not checked) for any other presenter, since a licence is bound to an identity number, not
+    /// to a key, and anyone with a copy could have signed. Required unless the query said
+    /// `require_cryptographic_holder_binding: false`.
+    pub holder_bound: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mismatch: Option<String>,
     /// The claims the query asked for, as the presented credential holds them.
@@ -330,6 +336,18 @@ impl Vault {
         Ok(tx)
     }
 
+    /// The verdict of a presented licence that this vault holds with exactly these bytes: the
+    /// stored licence's fresh verdict (status included). `None` for anything else.
+    fn held_verdict(&self, credential: &Value, now: DateTime<Utc>) -> Option<Verdict> {
+        if !crate::licence::Licence::is_licence(credential) {
+            return None;
+        }
+        let id = crate::codes::LicenceId::from_urn_or_bare(credential.get("id")?.as_str()?).ok()?;
+        let e = self.extract(&id, now).ok()??;
+        let stored = e.document.as_ref()?;
+        (crate::jcs::canonicalize(credential).as_slice() == stored.as_bytes()).then_some(e.verdict)
+    }
+
     /// Judges a `vp_token`: a JSON object from credential query ids to arrays of presentations.
     fn judge_vp_token(
         &self,
@@ -379,6 +397,12 @@ impl Vault {
                 }
                 let judged =
                     self.verify_presentation(vp, Some(&tx.nonce), Some(&tx.client_id), now);
+                // The custodian's key: the one the transaction's client id names (in force when
+                // it opened), which signed the presentation (the verdict says) as `holder`.
+                let custodian = tx.client_id.strip_prefix("decentralized_identifier:");
+                let holder_bound = (judged.verdict.valid
+                    && vp.get("holder").and_then(Value::as_str) == custodian)
+                    .then_some(true);
                 let creds: Vec<&Value> = match vp.get("verifiableCredential") {
                     Some(Value::Array(a)) => a.iter().collect(),
                     Some(o @ Value::Object(_)) => vec![o],
@@ -396,11 +420,20 @@ impl Vault {
                         creds.len()
                     )),
                 };
+                // A licence this vault holds, presented byte for byte as stored, is judged as a
+                // read of it is: with its status and dispute, which public data cannot give.
+                let credentials = judged
+                    .credentials
+                    .into_iter()
+                    .zip(&creds)
+                    .map(|(public, c)| self.held_verdict(c, now).unwrap_or(public))
+                    .collect();
                 presentations.push(VpPresentationResult {
                     query: qid.clone(),
                     verdict: judged.verdict,
-                    credentials: judged.credentials,
+                    credentials,
                     matches: matched.is_ok(),
+                    holder_bound,
                     mismatch: matched.as_ref().err().cloned(),
                     claims: matched.unwrap_or_default(),
                 });
@@ -412,10 +445,16 @@ impl Vault {
             .filter(|c| !map.contains_key(&c.id))
             .map(|c| c.id.clone())
             .collect();
+        let bound_enough = |p: &VpPresentationResult| {
+            p.holder_bound == Some(true) || query.get(&p.query).is_some_and(|q| !q.require_binding)
+        };
         let valid = missing.is_empty()
-            && presentations
-                .iter()
-                .all(|p| p.verdict.valid && p.matches && p.credentials.iter().all(|c| c.valid));
+            && presentations.iter().all(|p| {
+                p.verdict.valid
+                    && p.matches
+                    && p.credentials.iter().all(|c| c.valid)
+                    && bound_enough(p)
+            });
         Ok(TransactionResult {
             valid,
             presentations,

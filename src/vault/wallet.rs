@@ -335,9 +335,10 @@ impl Vault {
             }
             let licence = LicenceId::from_urn_or_bare(&stored.offer.licence)
                 .map_err(|_| layout::corrupt(Table::WalletOffer, "bad licence id"))?;
+            // Still the holder's: one that changed hands since the offer is not released.
             let e = self
-                .extract(&licence, now)?
-                .ok_or_else(|| unknown("access_token"))?;
+                .extract_own(&holder, &licence, now)
+                .map_err(|_| unknown("access_token"))?;
             let released = e.verdict.valid && e.document.is_some();
             let o = &stored.offer;
             let mut record = wallet_record(

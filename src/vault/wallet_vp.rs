@@ -277,6 +277,10 @@ impl Vault {
             .map_or(now + Duration::seconds(REQUEST_TTL_SECONDS), |e| {
                 e.min(now + Duration::seconds(REQUEST_TTL_SECONDS))
             });
+        // An outside verifier must be one the vault may reach (checked before the holder is asked).
+        if r.internal.is_none() {
+            self.outbound(&response_uri, "response_uri")?;
+        }
         let request = VpRequest {
             id: super::ids::wallet_vp(now),
             client_id,
@@ -367,14 +371,40 @@ impl Vault {
                     "you hold no licence for every credential asked for; refuse instead",
                 ));
             }
+            // The vault's own transaction must still wait for an answer: a use is recorded only
+            // for an answer that can be taken.
+            if let Some(tx_id) = &r.internal {
+                let (t, _) = self.vp_transaction_stored(tx_id)?;
+                match t.state_at(now) {
+                    super::oid4vp::TransactionState::Pending => {}
+                    super::oid4vp::TransactionState::Expired => {
+                        return Err(VaultError::new(
+                            Reason::RequestExpired,
+                            "id",
+                            "the verifier's request has expired",
+                        ))
+                    }
+                    _ => {
+                        return Err(VaultError::new(
+                            Reason::RequestAnswered,
+                            "id",
+                            "the verifier's request was answered already",
+                        ))
+                    }
+                }
+            }
             // Verified afresh, now; the record is written before anything is signed or sent.
             let mut presented = serde_json::Map::new();
             let mut extracted = Vec::new();
             for a in &r.answers {
                 let lid = LicenceId::from_urn_or_bare(a.licence.as_deref().unwrap_or_default())
                     .map_err(|_| layout::corrupt(Table::HolderVpRequest, "bad licence id"))?;
-                let e = self.extract(&lid, now)?.ok_or_else(|| {
-                    VaultError::new(Reason::NoLicence, "id", "a licence of the answer is gone")
+                let e = self.extract_own(&digest, &lid, now).map_err(|_| {
+                    VaultError::new(
+                        Reason::NoLicence,
+                        "id",
+                        "a licence of the answer is no longer yours",
+                    )
                 })?;
                 if !e.verdict.valid {
                     let reason = e.verdict.reason().unwrap_or(Reason::IntegrityFailure);
@@ -404,6 +434,7 @@ impl Vault {
                 now,
             );
             let record_digest = self.chain_access(&digest, &mut record)?;
+            self.count_access(tx.change(), &digest, &record)?;
             put_access_record(tx.change(), &digest, &record, record_digest);
             let signer = self.signing_key(now)?;
             for (query, e) in &extracted {
@@ -485,22 +516,55 @@ impl Vault {
                 form.append_pair(k, v);
             }
         }
-        let client = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build();
-        match client.and_then(|c| {
-            c.post(&r.response_uri)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form.finish())
-                .send()
-        }) {
+        let sent = self
+            .outbound(&r.response_uri, "response_uri")
+            .and_then(|c| {
+                c.post(&r.response_uri)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form.finish())
+                    .send()
+                    .map_err(|_| bad("response_uri", "the verifier could not be reached"))
+            });
+        match sent {
             Ok(res) => res.status().as_u16(),
             Err(e) => {
                 tracing::warn!(response_uri = %r.response_uri, error = %e, "the verifier could not be reached");
                 0
             }
         }
+    }
+
+    /// A client for one outside verifier's URL: https to a public address, the address checked
+    /// once and pinned (no second lookup, no redirects), ten seconds. With
+    /// `allow_private_verifiers`, also http and loopback, private or link-local addresses.
+    fn outbound(&self, url: &str, field: &str) -> Result<reqwest::blocking::Client, VaultError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| bad(field, "not a URL"))?;
+        let allow = self.allow_private_verifiers;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if allow => {}
+            _ => return Err(bad(field, "an https URL")),
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| bad(field, "a URL with a host"))?;
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<std::net::SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+                .map_err(|_| bad(field, "the verifier's host is not known"))?
+                .collect();
+        let addr = addrs
+            .iter()
+            .find(|a| allow || public(a.ip()))
+            .copied()
+            .filter(|_| allow || addrs.iter().all(|a| public(a.ip())))
+            .ok_or_else(|| bad(field, "the verifier's address is not a public one"))?;
+        reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, addr)
+            .build()
+            .map_err(|_| bad(field, "the verifier could not be reached"))
     }
 
     /// The authorization request behind `uri`, checked by its client id prefix.
@@ -517,7 +581,7 @@ impl Vault {
             (None, Some(u)) => match u.strip_prefix(&own) {
                 // The vault's own transaction: read, not fetched.
                 Some(id) => (Some(self.vp_request_object(id, now)?), Some(id.to_owned())),
-                None => (Some(fetch(&u)?), None),
+                None => (Some(self.fetch(&u)?), None),
             },
             (None, None) => (None, None),
         };
@@ -583,33 +647,94 @@ impl Vault {
     }
 }
 
-/// A request object fetched by reference (`request_uri`, GET): http(s) only, no redirects, ten
-/// seconds, 64 KiB.
-fn fetch(uri: &str) -> Result<String, VaultError> {
-    if !(uri.starts_with("https://") || uri.starts_with("http://")) {
-        return Err(bad("request_uri", "an http(s) URL"));
+/// Whether an address is one anyone on the internet could reach: not loopback, private,
+/// link-local, shared, documentation, multicast or unspecified (IPv4, and IPv6 with its
+/// unique-local, link-local and IPv4-mapped forms).
+fn public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
     }
-    let client = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| bad("request_uri", format!("cannot fetch: {e}")))?;
-    let res = client
-        .get(uri)
-        .header("accept", request_object::MEDIA_TYPE)
-        .send()
-        .map_err(|e| bad("request_uri", format!("cannot fetch: {e}")))?;
-    if !res.status().is_success() {
-        return Err(bad(
-            "request_uri",
-            format!("the verifier answered {}", res.status()),
-        ));
+}
+
+impl Vault {
+    /// A request object fetched by reference (`request_uri`, GET): as [`Vault::outbound`] allows,
+    /// at most 64 KiB read.
+    fn fetch(&self, uri: &str) -> Result<String, VaultError> {
+        use std::io::Read as _;
+        let unreachable = || bad("request_uri", "the verifier's request could not be fetched");
+        let res = self
+            .outbound(uri, "request_uri")?
+            .get(uri)
+            .header("accept", request_object::MEDIA_TYPE)
+            .send()
+            .map_err(|_| unreachable())?;
+        if !res.status().is_success() {
+            return Err(unreachable());
+        }
+        let mut body = String::new();
+        res.take(MAX_FETCH as u64 + 1)
+            .read_to_string(&mut body)
+            .map_err(|_| unreachable())?;
+        if body.len() > MAX_FETCH {
+            return Err(bad("request_uri", "the request object is too large"));
+        }
+        Ok(body.trim().to_owned())
     }
-    let body = res
-        .text()
-        .map_err(|e| bad("request_uri", format!("cannot read: {e}")))?;
-    if body.len() > MAX_FETCH {
-        return Err(bad("request_uri", "the request object is too large"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!public(private.parse().unwrap()), "{private}");
+        }
+        for open in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2001:4860:4860::8888",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(public(open.parse().unwrap()), "{open}");
+        }
     }
-    Ok(body.trim().to_owned())
 }

@@ -75,6 +75,9 @@ pub fn check(jwt: &str) -> Result<Checked, Rejection> {
     if header.get("alg").and_then(Value::as_str) != Some("EdDSA") {
         return Err(bad("only alg EdDSA is accepted"));
     }
+    if header.get("crit").is_some() {
+        return Err(bad("crit names extensions this check does not understand"));
+    }
     if header.get("typ").and_then(Value::as_str) != Some(TYP) {
         return Err(bad(format!("typ must be {TYP}")));
     }

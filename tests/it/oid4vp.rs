@@ -145,10 +145,15 @@ async fn a_wallet_answers_a_matters_transaction_and_the_requester_gets_the_verdi
     let t = result(&app, id).await;
     assert_eq!(t["state"], "answered");
     let r = &t["result"];
-    assert_eq!(r["valid"], true, "{r}");
+    // Every proof holds and the licence answers the query, but nothing shows that the presenter
+    // is the licence's holder (anyone with a copy could sign): not valid, binding not checked.
+    assert_eq!(r["valid"], false, "{r}");
     let p = &r["presentations"][0];
     assert_eq!(p["query"], query["id"]);
     assert_eq!(p["matches"], true);
+    assert_eq!(p["holderBound"], Value::Null, "{p}");
+    // The licence is this vault's: judged as a read of it is, its status checked.
+    assert_eq!(check(&p["credentials"][0], "status")["ok"], true, "{p}");
     assert_eq!(p["verdict"]["valid"], true);
     assert_eq!(p["credentials"][0]["valid"], true);
     assert_eq!(check(&p["verdict"], "challenge")["ok"], true);
@@ -242,6 +247,35 @@ async fn wrong_nonce_client_id_tampering_or_type_are_each_their_own_failure() {
             "{failing}: {verdict}"
         );
     }
+
+    // A licence the vault holds and has since revoked: its own verdict, status and all.
+    let (status, _) = post_status(
+        &app,
+        &licence,
+        signed_statement(&licence, "revoked", "吊销", "scjgj"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, t) = open(&app, json!({"matter": MATTER, "purpose": "核验"})).await;
+    let tx = &t["transaction"];
+    let id = tx["id"].as_str().unwrap();
+    let payload = request_payload(&app, tx).await;
+    let qid = tx["dcqlQuery"]["credentials"][0]["id"].as_str().unwrap();
+    let presented = vp(
+        &holder,
+        &licence,
+        payload["nonce"].as_str().unwrap(),
+        &client_id,
+    );
+    let token = json!({ qid: [presented] }).to_string();
+    answer(&app, id, &[("vp_token", &token), ("state", id)]).await;
+    let r = result(&app, id).await["result"].clone();
+    let cred = &r["presentations"][0]["credentials"][0];
+    assert_eq!(
+        (&r["valid"], &cred["valid"], &check(cred, "status")["code"]),
+        (&json!(false), &json!(false), &json!("revoked")),
+        "{r}"
+    );
 
     // The right licence type is asked for; an ID card does not answer a 营业执照 query.
     let card = sign(&id_card("V0003", REPRESENTATIVE), "gaj");
@@ -384,7 +418,8 @@ async fn the_holder_approves_the_vaults_own_transaction_and_the_requester_gets_a
     .await;
     let tx_id = t["transaction"]["id"].as_str().unwrap().to_owned();
 
-    let (status, r) = resolve(&app, t["requestUri"].as_str().unwrap()).await;
+    let request_uri = t["requestUri"].as_str().unwrap().to_owned();
+    let (status, r) = resolve(&app, &request_uri).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     assert_eq!(r["state"], "pending");
     assert_eq!(r["requester"], "fz-scjg-xk");
@@ -416,6 +451,8 @@ async fn the_holder_approves_the_vaults_own_transaction_and_the_requester_gets_a
     let t = result(&app, &tx_id).await;
     assert_eq!(t["state"], "answered");
     assert_eq!(t["result"]["valid"], true, "{t}");
+    // Presented by the vault as the holder's custodian: the binding holds.
+    assert_eq!(t["result"]["presentations"][0]["holderBound"], true, "{t}");
     // The holder's log: the release, to the approval system, for the matter, before it left.
     let (_, log) = app
         .get("/v1/me/access-log", Some(&app.tokens.holder_company))
@@ -443,8 +480,12 @@ async fn the_holder_approves_the_vaults_own_transaction_and_the_requester_gets_a
         (StatusCode::CONFLICT, "request_answered")
     );
     // The transaction is closed to the wallet too: resolving it again finds nothing.
-    let (status, e) = resolve(&app, t["requestUri"].as_str().unwrap_or("")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (status, e) = resolve(&app, &request_uri).await;
+    assert_eq!(
+        (status, code(&e)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -571,7 +612,11 @@ async fn requests_the_vault_does_not_answer_are_refused_by_name() {
 #[tokio::test]
 async fn an_outside_verifier_receives_a_presentation_bound_to_its_nonce_and_client_id() {
     use std::sync::{Arc, Mutex};
-    let app = TestApp::new();
+    // A verifier on loopback over http: only a vault told it may reach such verifiers answers it.
+    let app = TestApp::with_options(licence_vault::vault::VaultOptions {
+        allow_private_verifiers: true,
+        ..Default::default()
+    });
     let licence = sign(&business_licence("V0102", COMPANY), "scjgj");
     app.deposit(&licence).await;
     // The outside verifier: a listener on loopback that keeps what it is posted.
@@ -602,6 +647,20 @@ async fn an_outside_verifier_receives_a_presentation_bound_to_its_nonce_and_clie
         enc(&cb),
         enc(&dcql.to_string())
     );
+    let strict = TestApp::new();
+    let (status, e) = strict
+        .post(
+            "/v1/me/oid4vp/requests",
+            Some(&strict.tokens.holder_company),
+            json!({ "uri": uri }),
+        )
+        .await;
+    assert_eq!(
+        (status, &e["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("response_uri")),
+        "{e}"
+    );
+    assert_eq!(e["error"]["message"], "an https URL");
     let (status, r) = resolve(&app, &uri).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     assert_eq!(r["verifier"], client_id);

@@ -64,11 +64,18 @@ before(async () => {
   assert.ok(licence, 'the demo company holds a business licence');
 });
 
-async function openTransaction() {
+// A licence is bound to its holder's identity number, not to a wallet's key: an outside wallet's
+// presentation proves only that it holds a copy. A verifier content with that says so in its query.
+const BEARER_QUERY = {credentials: [{id: 'business', format: 'ldp_vc',
+  meta: {type_values: [['VerifiableCredential', 'ElectronicLicence']]},
+  claims: [{path: ['credentialSubject', 'licence', 'typeCode'], values: [BUSINESS_LICENCE]}],
+  require_cryptographic_holder_binding: false}]};
+
+async function openTransaction(ask = {matter: MATTER}) {
   const res = await fetch(`${VAULT_URL}/v1/oid4vp/transactions`, {
     method: 'POST',
     headers: {'content-type': 'application/json', authorization: `Bearer ${tokens.requesters[REQUESTER]}`},
-    body: JSON.stringify({matter: MATTER, purpose: '食品经营许可证新办'})
+    body: JSON.stringify({...ask, purpose: '食品经营许可证新办'})
   });
   const body = await res.json();
   assert.equal(res.status, 201, JSON.stringify(body));
@@ -104,7 +111,7 @@ async function presentation(request) {
 }
 
 test('@openid4vc/openid4vp as the wallet answers a transaction; the requester gets a valid verdict', async () => {
-  const opened = await openTransaction();
+  const opened = await openTransaction({dcqlQuery: BEARER_QUERY});
   const {client, resolved} = await resolve(opened.requestUri);
   const request = resolved.authorizationRequestPayload;
   assert.equal(resolved.client.prefix, 'decentralized_identifier');
@@ -137,6 +144,7 @@ test('@openid4vc/openid4vp as the wallet answers a transaction; the requester ge
   assert.equal(t.result.valid, true, JSON.stringify(t.result));
   const p = t.result.presentations[0];
   assert.deepEqual([p.query, p.matches, p.verdict.valid, p.credentials[0].valid], [queryId, true, true, true]);
+  assert.equal(p.holderBound, null, 'an outside wallet is not shown to be the holder');
   const checks = Object.fromEntries(p.verdict.checks.map(c => [c.check, c.ok]));
   assert.deepEqual([checks.challenge, checks.domain, checks.signature], [true, true, true]);
 
@@ -149,7 +157,23 @@ test('@openid4vc/openid4vp as the wallet answers a transaction; the requester ge
   assert.equal((await again.response.json()).error, 'invalid_request');
 });
 
-test('@openid4vc/openid4vp: a presentation for another verifier is judged domain_mismatch; a refusal is kept', async () => {
+test('@openid4vc/openid4vp: a matter asks for the holder bound (refused for a copy); another verifier\'s presentation is domain_mismatch; a refusal is kept', async () => {
+  {
+    const opened = await openTransaction();
+    const {client, resolved} = await resolve(opened.requestUri);
+    const request = resolved.authorizationRequestPayload;
+    const queryId = resolved.dcql.query.credentials[0].id;
+    const vp = await presentation(request);
+    const response = await client.createOpenid4vpAuthorizationResponse({
+      authorizationRequestPayload: request, authorizationResponsePayload: {vp_token: {[queryId]: [vp]}}
+    });
+    await client.submitOpenid4vpAuthorizationResponse({
+      authorizationRequestPayload: request, authorizationResponsePayload: response.authorizationResponsePayload
+    });
+    const t = await transaction(opened.transaction.id);
+    const p = t.result.presentations[0];
+    assert.deepEqual([t.result.valid, p.verdict.valid, p.matches, p.holderBound], [false, true, true, null]);
+  }
   const opened = await openTransaction();
   const {client, resolved} = await resolve(opened.requestUri);
   const request = resolved.authorizationRequestPayload;
