@@ -263,7 +263,7 @@ pub struct Challenge {
     pub challenge: String,
 }
 
-/// A request for a challenge: an empty object, or no body at all.
+/// A request for a challenge: an empty object, `null`, or no body at all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChallenge {}
@@ -271,7 +271,7 @@ pub struct NewChallenge {}
 /// Make a challenge (anyone, VC-API): the holder signs it into its presentation's proof and the
 /// verifier passes it as `options.challenge`; one the vault did not give, or given more than ten
 /// minutes before, then fails the `challenge` check.
-#[utoipa::path(post, path = "/challenges", tag = "vc-api", request_body = NewChallenge,
+#[utoipa::path(post, path = "/challenges", tag = "vc-api", request_body = Option<NewChallenge>,
     responses((status = 201, description = "A new challenge", body = Challenge),
         (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn challenge(
@@ -284,7 +284,8 @@ pub async fn challenge(
         use axum::extract::FromRequest as _;
         let mut req = axum::extract::Request::new(axum::body::Body::from(body));
         *req.headers_mut() = headers;
-        let AppJson(NewChallenge {}) = AppJson::<NewChallenge>::from_request(req, &()).await?;
+        // `null` (what the OpenAPI document's optional body allows) asks for nothing either.
+        let AppJson(_) = AppJson::<Option<NewChallenge>>::from_request(req, &()).await?;
     }
     let challenge = state.vault.challenge(Utc::now());
     Ok((StatusCode::CREATED, Json(Challenge { challenge })))

@@ -30,6 +30,9 @@ use crate::reuse::wallet_offer::{self as rules, OfferState, SECRET_BYTES};
 use crate::store::Table;
 use crate::verdict::{Reason, Rejection, Verdict};
 
+/// How long an ended offer is kept before the holder's next offer drops it.
+pub const KEEP_ENDED_HOURS: i64 = 24;
+
 /// What an access token starts with.
 const TOKEN_PREFIX: &str = "vat_";
 
@@ -152,6 +155,7 @@ impl Vault {
         let made = self.as_holder(acting, at, |tx| {
             let now = tx.now();
             let e = self.extract_own(&digest_h, licence, now)?;
+            self.prune_wallet_offers(tx.change(), &digest_h, now)?;
             if !e.verdict.valid {
                 let reason = e.verdict.reason().unwrap_or(Reason::IntegrityFailure);
                 return Err(VaultError::new(
@@ -365,6 +369,31 @@ impl Vault {
         })?;
         tracing::info!(access_record = %release.access_record, released = release.document.is_some(), "licence handed to a wallet");
         Ok(release)
+    }
+
+    /// Drops the holder's offers that ended more than [`KEEP_ENDED_HOURS`] ago (their releases
+    /// stay in the access log), so that a holder's offers do not pile up.
+    fn prune_wallet_offers(
+        &self,
+        change: &mut crate::store::Change,
+        holder: &HolderDigest,
+        now: DateTime<Utc>,
+    ) -> Result<(), VaultError> {
+        let horizon = now - Duration::hours(KEEP_ENDED_HOURS);
+        for (index_key, key) in self
+            .store
+            .scan(Table::HolderWalletOffer, holder, false, 256)?
+        {
+            let ended = self
+                .stored_offer(&key)?
+                .is_none_or(|s| s.offer.expires_at < horizon);
+            if ended {
+                change
+                    .delete(Table::HolderWalletOffer, index_key)
+                    .delete(Table::WalletOffer, key);
+            }
+        }
+        Ok(())
     }
 
     fn stored_offer(&self, key: &[u8]) -> Result<Option<StoredOffer>, VaultError> {

@@ -302,6 +302,17 @@ impl Vault {
         };
         let digest = self.holder_digest(&acting.holder);
         self.as_holder(acting, now, |tx| {
+            // Requests that ended a day ago go (their uses stay in the access log).
+            let horizon = now - Duration::hours(super::wallet::KEEP_ENDED_HOURS);
+            for (k, v) in self
+                .store
+                .scan(Table::HolderVpRequest, &digest, false, 256)?
+            {
+                let r = layout::decode::<Stored>(Table::HolderVpRequest, &v)?;
+                if r.request.expires_at < horizon {
+                    tx.change().delete(Table::HolderVpRequest, k);
+                }
+            }
             tx.change().put(
                 Table::HolderVpRequest,
                 layout::holder_vp_request(&digest, &request.id),

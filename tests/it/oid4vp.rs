@@ -744,3 +744,52 @@ async fn a_pre_registered_approval_system_is_named_by_its_registry_id() {
     assert_eq!((status, &done["delivered"]), (StatusCode::OK, &json!(200)));
     assert_eq!(result(&app, &tx_id).await["result"]["valid"], true);
 }
+
+#[tokio::test]
+async fn resolved_requests_are_dropped_a_day_after_they_ended() {
+    use licence_vault::reuse::delegation::Acting;
+    let app = TestApp::new();
+    let me = Acting::own(format!("001:{COMPANY}").parse().unwrap());
+    let t0 = Utc::now();
+    let resolve_at = |at| {
+        let tx = app
+            .vault
+            .create_vp_transaction("fz-scjg-xk", None, Some(MATTER), "核验", at)
+            .unwrap();
+        let uri = licence_vault_request_uri(&tx);
+        app.vault.resolve_vp_request(&me, &uri, at).unwrap()
+    };
+    let count = || {
+        app.store()
+            .scan(
+                licence_vault::store::Table::HolderVpRequest,
+                &app.vault.holder_digest(&me.holder),
+                false,
+                10,
+            )
+            .unwrap()
+            .len()
+    };
+    resolve_at(t0);
+    resolve_at(t0 + chrono::Duration::hours(24));
+    assert_eq!(count(), 2, "the first ended less than a day before: kept");
+    resolve_at(t0 + chrono::Duration::hours(25));
+    assert_eq!(
+        count(),
+        2,
+        "the first ended more than a day before: dropped"
+    );
+}
+
+fn licence_vault_request_uri(tx: &licence_vault::vault::oid4vp::Transaction) -> String {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "openid4vp://?client_id={}&request_uri={}",
+        enc(&tx.client_id),
+        enc(&format!(
+            "{}/v1/oid4vp/requests/{}",
+            licence_vault::vault::DEFAULT_PUBLIC_URL,
+            tx.id
+        ))
+    )
+}

@@ -574,3 +574,46 @@ async fn the_metadata_names_every_catalogue_type_in_two_languages() {
     assert_eq!(a["token_endpoint"], format!("{public}/v1/oid4vci/token"));
     assert_eq!(a["pre-authorized_grant_anonymous_access_supported"], true);
 }
+
+#[tokio::test]
+async fn ended_offers_are_dropped_a_day_later_by_the_holders_next_offer() {
+    use sha2::{Digest as _, Sha256};
+    let (app, licence) = with_licence().await;
+    let id = LicenceId::from_urn_or_bare(licence["id"].as_str().unwrap()).unwrap();
+    let stored = |code: &str| {
+        app.store()
+            .get(
+                licence_vault::store::Table::WalletOffer,
+                Sha256::digest(code.as_bytes()).as_slice(),
+            )
+            .unwrap()
+            .is_some()
+    };
+    let t0 = Utc::now();
+    let me = Acting::own(company());
+    let first = app.vault.create_wallet_offer(&me, &id, t0).unwrap();
+    // Ended ten minutes after it was made; a day and a bit later the next offer drops it.
+    let second = app
+        .vault
+        .create_wallet_offer(&me, &id, t0 + Duration::hours(24))
+        .unwrap();
+    assert!(stored(&first.code), "ended less than a day ago: kept");
+    let third = app
+        .vault
+        .create_wallet_offer(&me, &id, t0 + Duration::hours(25))
+        .unwrap();
+    assert!(!stored(&first.code), "ended more than a day ago: dropped");
+    assert!(stored(&second.code) && stored(&third.code));
+    assert_eq!(
+        app.store()
+            .scan(
+                licence_vault::store::Table::HolderWalletOffer,
+                &app.vault.holder_digest(&company()),
+                false,
+                10
+            )
+            .unwrap()
+            .len(),
+        2
+    );
+}
