@@ -67,6 +67,30 @@ async fn answer(app: &TestApp, id: &str, pairs: &[(&str, &str)]) -> (StatusCode,
     .await
 }
 
+/// Opens a transaction for the matter, answers it with `credential` presented by `holder` under
+/// its nonce and `client_id`, and returns the requester's result.
+async fn present_to_matter(
+    app: &TestApp,
+    holder: &Signer,
+    credential: &Value,
+    client_id: &str,
+) -> Value {
+    let (_, t) = open(app, json!({"matter": MATTER, "purpose": "核验"})).await;
+    let tx = &t["transaction"];
+    let id = tx["id"].as_str().unwrap();
+    let payload = request_payload(app, tx).await;
+    let qid = tx["dcqlQuery"]["credentials"][0]["id"].as_str().unwrap();
+    let presented = vp(
+        holder,
+        credential,
+        payload["nonce"].as_str().unwrap(),
+        client_id,
+    );
+    let token = json!({ qid: [presented] }).to_string();
+    answer(app, id, &[("vp_token", &token), ("state", id)]).await;
+    result(app, id).await["result"].clone()
+}
+
 async fn result(app: &TestApp, id: &str) -> Value {
     let (status, t) = app
         .get(
@@ -256,20 +280,7 @@ async fn wrong_nonce_client_id_tampering_or_type_are_each_their_own_failure() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, t) = open(&app, json!({"matter": MATTER, "purpose": "核验"})).await;
-    let tx = &t["transaction"];
-    let id = tx["id"].as_str().unwrap();
-    let payload = request_payload(&app, tx).await;
-    let qid = tx["dcqlQuery"]["credentials"][0]["id"].as_str().unwrap();
-    let presented = vp(
-        &holder,
-        &licence,
-        payload["nonce"].as_str().unwrap(),
-        &client_id,
-    );
-    let token = json!({ qid: [presented] }).to_string();
-    answer(&app, id, &[("vp_token", &token), ("state", id)]).await;
-    let r = result(&app, id).await["result"].clone();
+    let r = present_to_matter(&app, &holder, &licence, &client_id).await;
     let cred = &r["presentations"][0]["credentials"][0];
     assert_eq!(
         (&r["valid"], &cred["valid"], &check(cred, "status")["code"]),
@@ -279,20 +290,7 @@ async fn wrong_nonce_client_id_tampering_or_type_are_each_their_own_failure() {
 
     // The right licence type is asked for; an ID card does not answer a 营业执照 query.
     let card = sign(&id_card("V0003", REPRESENTATIVE), "gaj");
-    let (_, t) = open(&app, json!({"matter": MATTER, "purpose": "核验"})).await;
-    let tx = &t["transaction"];
-    let id = tx["id"].as_str().unwrap();
-    let payload = request_payload(&app, tx).await;
-    let qid = tx["dcqlQuery"]["credentials"][0]["id"].as_str().unwrap();
-    let presented = vp(
-        &holder,
-        &card,
-        payload["nonce"].as_str().unwrap(),
-        &client_id,
-    );
-    let token = json!({ qid: [presented] }).to_string();
-    answer(&app, id, &[("vp_token", &token), ("state", id)]).await;
-    let r = result(&app, id).await["result"].clone();
+    let r = present_to_matter(&app, &holder, &card, &client_id).await;
     assert_eq!(
         (&r["valid"], &r["presentations"][0]["matches"]),
         (&json!(false), &json!(false))
