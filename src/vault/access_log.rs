@@ -292,6 +292,30 @@ pub(super) fn export_record(
     }
 }
 
+/// The outcome for one licence shown in person or handed to a wallet: provided (with the fields
+/// it `disclosed`, if only some), or not, with the verdict's reason.
+fn one_licence(
+    e: &Extracted,
+    licence: &str,
+    provided: bool,
+    disclosed: Option<Vec<String>>,
+) -> AccessOutcome {
+    AccessOutcome {
+        type_code: e.id.type_code(),
+        outcome: if provided {
+            Outcome::Provided
+        } else {
+            Outcome::NotProvided
+        },
+        reason: if provided { None } else { e.verdict.reason() },
+        licence: Some(licence.to_owned()),
+        consent: None,
+        stamped_copy: None,
+        disclosed: disclosed.filter(|_| provided),
+        claims: None,
+    }
+}
+
 /// The access record of a licence handed to a wallet (OpenID4VCI): no requester, no matter; the
 /// licence when `released`, or why it was not.
 pub(super) fn wallet_record(
@@ -316,20 +340,7 @@ pub(super) fn wallet_record(
         } else {
             Vec::new()
         },
-        outcomes: vec![AccessOutcome {
-            type_code: e.id.type_code(),
-            outcome: if released {
-                Outcome::Provided
-            } else {
-                Outcome::NotProvided
-            },
-            reason: if released { None } else { e.verdict.reason() },
-            licence: Some(licence.to_owned()),
-            consent: None,
-            stamped_copy: None,
-            disclosed: None,
-            claims: None,
-        }],
+        outcomes: vec![one_licence(e, licence, released, None)],
         presentation: Some(offer.to_owned()),
         acted_by,
         chain: None,
@@ -424,20 +435,7 @@ pub(super) fn in_person_record(
         } else {
             Vec::new()
         },
-        outcomes: vec![AccessOutcome {
-            type_code: e.id.type_code(),
-            outcome: if shown {
-                Outcome::Provided
-            } else {
-                Outcome::NotProvided
-            },
-            reason: if shown { None } else { e.verdict.reason() },
-            licence: Some(p.licence.clone()),
-            consent: None,
-            stamped_copy: None,
-            disclosed: p.fields.clone().filter(|_| shown),
-            claims: None,
-        }],
+        outcomes: vec![one_licence(e, &p.licence, shown, p.fields.clone())],
         presentation: Some(p.id.clone()),
         acted_by: p.acted_by.clone(),
         chain: None,

@@ -110,19 +110,16 @@ pub struct Transaction {
     pub answered_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<TransactionResult>,
-    /// The signed request object (served to the wallet, not in the requester's view).
-    #[serde(default, skip_serializing)]
-    #[schema(ignore)]
-    pub request_object: String,
 }
 
-/// The stored form keeps the request object too.
+/// A transaction as stored: with its signed request object, which is served to the wallet and is
+/// not in the requester's view.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Stored {
+pub(super) struct StoredTransaction {
     #[serde(flatten)]
-    tx: Transaction,
-    request_object: String,
+    pub tx: Transaction,
+    pub request_object: String,
 }
 
 impl Transaction {
@@ -220,6 +217,9 @@ impl Vault {
             state: TransactionState::Pending,
             answered_at: None,
             result: None,
+        };
+        let stored = StoredTransaction {
+            tx,
             request_object: jwt,
         };
         let mut c = Change::durable();
@@ -227,47 +227,41 @@ impl Vault {
             .put(
                 Table::VpTransaction,
                 layout::vp_transaction(&id),
-                layout::encode(&Stored {
-                    request_object: tx.request_object.clone(),
-                    tx: tx.clone(),
-                }),
+                layout::encode(&stored),
             );
         self.store.commit(c)?;
         tracing::info!(transaction = %id, requester, matter = matter.unwrap_or(""), "presentation transaction opened");
-        Ok(tx)
+        Ok(stored.tx)
     }
 
     /// A transaction and its stored bytes (for a conditional answer).
     pub(super) fn vp_transaction_stored(
         &self,
         id: &str,
-    ) -> Result<(Transaction, Vec<u8>), VaultError> {
+    ) -> Result<(StoredTransaction, Vec<u8>), VaultError> {
         let bytes = self
             .store
             .get(Table::VpTransaction, &layout::vp_transaction(id))?
             .ok_or_else(unknown)?;
-        let s: Stored = layout::decode(Table::VpTransaction, &bytes)?;
-        let mut tx = s.tx;
-        tx.request_object = s.request_object;
-        Ok((tx, bytes))
+        Ok((layout::decode(Table::VpTransaction, &bytes)?, bytes))
     }
 
     /// The requester's own transaction (another's is as absent as one never opened).
     pub fn vp_transaction(&self, requester: &str, id: &str) -> Result<Transaction, VaultError> {
-        let (tx, _) = self.vp_transaction_stored(id)?;
-        if tx.requester != requester {
+        let (s, _) = self.vp_transaction_stored(id)?;
+        if s.tx.requester != requester {
             return Err(unknown());
         }
-        Ok(tx)
+        Ok(s.tx)
     }
 
     /// The signed request object of a transaction a wallet may still answer.
     pub fn vp_request_object(&self, id: &str, now: DateTime<Utc>) -> Result<String, VaultError> {
-        let (tx, _) = self.vp_transaction_stored(id)?;
-        if tx.state_at(now) != TransactionState::Pending {
+        let (s, _) = self.vp_transaction_stored(id)?;
+        if s.tx.state_at(now) != TransactionState::Pending {
             return Err(unknown());
         }
-        Ok(tx.request_object)
+        Ok(s.request_object)
     }
 
     /// Takes a wallet's answer to transaction `id`, once: an error response is a refusal; a
@@ -280,7 +274,8 @@ impl Vault {
         at: impl Into<At>,
     ) -> Result<Transaction, VaultError> {
         let now = at.into().resolve();
-        let (mut tx, old) = self.vp_transaction_stored(id)?;
+        let (mut stored, old) = self.vp_transaction_stored(id)?;
+        let tx = &mut stored.tx;
         match tx.state_at(now) {
             TransactionState::Pending => {}
             TransactionState::Expired => {
@@ -292,7 +287,7 @@ impl Vault {
             return Err(invalid("state", "state is not this transaction's"));
         }
         let result = match (&response.vp_token, &response.error) {
-            (Some(token), None) => self.judge_vp_token(&tx, token, now)?,
+            (Some(token), None) => self.judge_vp_token(tx, token, now)?,
             (None, Some(error)) => {
                 tx.state = TransactionState::Refused;
                 TransactionResult {
@@ -320,10 +315,7 @@ impl Vault {
             .put(
                 Table::VpTransaction,
                 layout::vp_transaction(id),
-                layout::encode(&Stored {
-                    request_object: tx.request_object.clone(),
-                    tx: tx.clone(),
-                }),
+                layout::encode(&stored),
             );
         match self.store.commit(c) {
             Ok(()) => {}
@@ -332,6 +324,7 @@ impl Vault {
             }
             Err(e) => return Err(e.into()),
         }
+        let tx = stored.tx;
         tracing::info!(transaction = %id, state = ?tx.state, valid = tx.result.as_ref().is_some_and(|r| r.valid), "presentation transaction answered");
         Ok(tx)
     }

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 
 use super::access_log::{put_access_record, vp_record, VpRecipient};
 use super::layout;
-use super::oid4vp::WalletResponse;
+use super::oid4vp::{StoredTransaction, WalletResponse};
 use super::{At, Vault, VaultError};
 use crate::codes::LicenceId;
 use crate::proof::{self, Binding};
@@ -223,7 +223,7 @@ impl Vault {
         let reg = self.registries();
         let (requester, verifier, matter, purpose) = match &r.internal {
             Some(tx_id) => {
-                let (tx, _) = self.vp_transaction_stored(tx_id)?;
+                let (StoredTransaction { tx, .. }, _) = self.vp_transaction_stored(tx_id)?;
                 let name = reg
                     .requesters
                     .get(&tx.requester)
@@ -237,20 +237,24 @@ impl Vault {
             .and_then(|m| reg.matters.get(m))
             .map(|m| m.name.clone());
         // The holder's licences that verify now, and for each query the first that answers it.
+        // Each parsed once, whatever the number of queries.
         let held: Vec<_> = self
             .holder_licences(&acting.holder, now)?
             .into_iter()
             .filter(|e| e.verdict.valid)
+            .filter_map(|e| {
+                let doc = crate::jcs::parse(e.document.as_ref()?.as_bytes()).ok()?;
+                Some((e, doc))
+            })
             .collect();
         let answers = query
             .credentials
             .iter()
             .map(|q| {
-                let found = held.iter().find(|e| {
-                    e.document.as_ref().is_some_and(|d| {
-                        crate::jcs::parse(d.as_bytes()).is_ok_and(|v| q.matches(&v).is_ok())
-                    })
-                });
+                let found = held
+                    .iter()
+                    .find(|(_, doc)| q.matches(doc).is_ok())
+                    .map(|(e, _)| e);
                 VpAnswer {
                     query: q.id.clone(),
                     licence: found.map(|e| e.id.urn()),
@@ -385,7 +389,8 @@ impl Vault {
             // The vault's own transaction must still wait for an answer: a use is recorded only
             // for an answer that can be taken.
             if let Some(tx_id) = &r.internal {
-                let (t, _) = self.vp_transaction_stored(tx_id)?;
+                let (super::oid4vp::StoredTransaction { tx: t, .. }, _) =
+                    self.vp_transaction_stored(tx_id)?;
                 match t.state_at(now) {
                     super::oid4vp::TransactionState::Pending => {}
                     super::oid4vp::TransactionState::Expired => {
@@ -601,14 +606,15 @@ impl Vault {
         // own client id, as its request object says.
         if let Some(tx_id) = &internal {
             if !client_id.contains(':') {
-                let (tx, _) = self.vp_transaction_stored(tx_id)?;
+                let (StoredTransaction { tx, request_object }, _) =
+                    self.vp_transaction_stored(tx_id)?;
                 if tx.requester != client_id {
                     return Err(bad(
                         "client_id",
                         "this transaction is not that approval system's",
                     ));
                 }
-                let checked = request_object::check(&tx.request_object)?;
+                let checked = request_object::check(&request_object)?;
                 return Ok(Resolved {
                     payload: checked.payload,
                     internal,
