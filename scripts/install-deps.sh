@@ -28,7 +28,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # The page tests: Debian's Chromium, a font with Chinese glyphs for the screenshots, Node.js and npm
 # for playwright-core and axe-core, and curl for the scripts' readiness checks.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk' || missing+=(fonts-wqy-microhei)
+# The same font (a TrueType collection) is the one printable copies embed (SPEC §16).
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
@@ -47,6 +48,12 @@ command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 # and note packages, both from Debian, built offline with GO111MODULE=off.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
+# Printable copies' outside checkers (scripts/pdf-check.sh): poppler's pdfsig, pdftotext, pdffonts
+# and pdftoppm, qpdf, zbar's zbarimg for the QR code, and NSS's certutil for pdfsig's trust store.
+command -v pdfsig >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v qpdf >/dev/null 2>&1 || missing+=(qpdf)
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)
+command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 # Existence oracles are compared by instruction counts, not wall time (tests/it/oracle.rs).
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 
@@ -79,6 +86,15 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   echo "installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# pyHanko's command line, pinned, in its own venv: it validates the seal of printable copies.
+PYHANKO_VERSION=0.6.0
+PYHANKO_VENV=${LICENCE_VAULT_PYHANKO_VENV:-$HOME/.cache/licence-vault/venv/pyhanko}
+if ! "$PYHANKO_VENV/bin/pip" show pyhanko-cli 2>/dev/null | grep -q "^Version: $PYHANKO_VERSION"; then
+  echo "installing pyhanko-cli $PYHANKO_VERSION into $PYHANKO_VENV" >&2
+  python3 -m venv "$PYHANKO_VENV"
+  "$PYHANKO_VENV/bin/pip" install -q --disable-pip-version-check "pyhanko-cli==$PYHANKO_VERSION"
 fi
 
 # cargo-fuzz, pinned, on a nightly toolchain (scripts/fuzz.sh; libFuzzer needs nightly's

@@ -21,6 +21,7 @@ mod oid4vp;
 mod page;
 pub mod pages;
 mod presentations;
+mod prints;
 pub mod realm;
 mod registries;
 mod requests;

@@ -18,6 +18,8 @@ pub mod keys;
 pub mod licence;
 pub mod lifecycle;
 pub mod metrics;
+#[cfg(feature = "server")]
+pub mod print;
 pub mod proof;
 pub mod registry;
 pub mod reuse;

@@ -147,10 +147,13 @@ pub enum Table {
     LogTile,
     /// A log's leaf hash → its index, for proofs asked by leaf.
     LogLeaf,
+    /// Print id → a printable copy (SPEC §16): each stamped or minimised copy as given, and each
+    /// holder's print of a licence, with whose it is and what its page shows besides the document.
+    Print,
 }
 
 impl Table {
-    pub const ALL: [Table; 49] = [
+    pub const ALL: [Table; 50] = [
         Table::LicenceDocument,
         Table::LicenceMeta,
         Table::HolderLicence,
@@ -200,6 +203,7 @@ impl Table {
         Table::HolderWalletOffer,
         Table::VpTransaction,
         Table::HolderVpRequest,
+        Table::Print,
     ];
 
     /// The length of the fixed prefix every key of the table starts with and scans ask for (a
@@ -275,6 +279,7 @@ impl Table {
             Table::WalletOffer => "codedigest_walletoffer",
             Table::HolderWalletOffer => "holderdigest_walletoffer",
             Table::VpTransaction => "txid_vptransaction",
+            Table::Print => "printid_print",
             Table::HolderVpRequest => "holderdigest_vprequest",
         }
     }

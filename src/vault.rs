@@ -48,6 +48,7 @@ pub mod oid4vp;
 pub mod page;
 pub mod pkcs11;
 mod presentations;
+pub mod prints;
 mod pull;
 mod registries;
 mod requests;
@@ -140,6 +141,8 @@ pub struct VaultOptions {
     /// Whether the vault as wallet may reach verifiers over http and at non-public addresses
     /// (`vault/wallet_vp`).
     pub allow_private_verifiers: bool,
+    /// The font and rendering keys of printable copies (`vault/prints`); none: no PDFs.
+    pub printing: Option<Arc<prints::Printing>>,
 }
 
 impl Default for VaultOptions {
@@ -152,6 +155,7 @@ impl Default for VaultOptions {
             pending: requests::PendingLimits::default(),
             correction_working_days: crate::reuse::correction::DEFAULT_WORKING_DAYS,
             allow_private_verifiers: false,
+            printing: None,
         }
     }
 }
@@ -221,6 +225,7 @@ pub struct Vault {
     witness_memory: witness::WitnessMemory,
     pending: requests::PendingLimits,
     correction_working_days: u32,
+    printing: Option<Arc<prints::Printing>>,
     pub metrics: Metrics,
 }
 
@@ -245,6 +250,7 @@ impl Vault {
             KeyRing::in_memory(signer),
             VaultOptions {
                 idp_keys,
+                printing: prints::printing_for_tests("127.0.0.1"),
                 ..VaultOptions::default()
             },
         )
@@ -274,6 +280,7 @@ impl Vault {
             pending: options.pending,
             correction_working_days: options.correction_working_days,
             allow_private_verifiers: options.allow_private_verifiers,
+            printing: options.printing,
             witness_memory: witness::WitnessMemory::default(),
             metrics: Metrics::default(),
         };

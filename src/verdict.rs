@@ -98,6 +98,21 @@ pub enum Reason {
     OfferCancelled,
     /// The transaction code the wallet sent is not the one shown to the holder.
     TxCodeMismatch,
+    // Printable copies (SPEC §16).
+    /// A PDF carries no seal the vault can read (not a PDF, no signature, malformed ranges).
+    NotSealed,
+    /// A PDF's seal does not verify, or the bytes it covers were changed.
+    SealInvalid,
+    /// A PDF's seal verifies, but its certificate is not from the vault's rendering CA.
+    SealUntrusted,
+    /// Bytes were appended to a sealed PDF after its seal (an incremental update).
+    PdfModified,
+    /// The print a PDF or QR code names is not one the vault made.
+    UnknownPrint,
+    /// A PDF's page does not show exactly what its copy says.
+    PrintMismatch,
+    /// A licence's text needs a glyph the rendering font lacks.
+    Unprintable,
 }
 
 impl Reason {
@@ -159,6 +174,13 @@ impl Reason {
             Self::OfferExpired => "offer_expired",
             Self::OfferCancelled => "offer_cancelled",
             Self::TxCodeMismatch => "tx_code_mismatch",
+            Self::NotSealed => "not_sealed",
+            Self::SealInvalid => "seal_invalid",
+            Self::SealUntrusted => "seal_untrusted",
+            Self::PdfModified => "pdf_modified",
+            Self::UnknownPrint => "unknown_print",
+            Self::PrintMismatch => "print_mismatch",
+            Self::Unprintable => "unprintable",
         }
     }
 }
@@ -221,6 +243,10 @@ pub enum CheckName {
     Domain,
     /// Every credential a presentation carries is valid on its own.
     Credentials,
+    /// A PDF's seal (PAdES, by the vault's rendering key) verifies and covers the whole file.
+    Seal,
+    /// A PDF's page shows exactly what the signed copy it names says.
+    Printed,
 }
 
 /// One check's outcome: `ok` is `true`, `false` (with a `code`), or `null` when it was not checked.

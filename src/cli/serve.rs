@@ -89,6 +89,16 @@ pub struct ServeOpt {
     /// addresses only.
     #[arg(long, env = "LICENCE_VAULT_ALLOW_PRIVATE_VERIFIERS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub allow_private_verifiers: bool,
+    /// The CJK font printable copies are set in (a TrueType `.ttf` or `.ttc`). Default: the first
+    /// of Debian's fonts-wqy-microhei and fonts-wqy-zenhei installed; without one the vault
+    /// serves no PDFs (and says so at start).
+    #[arg(long, env = "LICENCE_VAULT_FONT")]
+    pub font: Option<PathBuf>,
+    /// Where the rendering CA and key that seal printable copies are kept (made on first start).
+    /// Default: `render-keys/` beside the vault key file (DATA/render-keys with a key in a
+    /// module), so that nodes sharing a key file share these too.
+    #[arg(long, env = "LICENCE_VAULT_RENDER_KEYS")]
+    pub render_keys: Option<PathBuf>,
     /// Demo fixtures directory.
     #[arg(long, env = "LICENCE_VAULT_FIXTURES", default_value = DEFAULT_FIXTURES)]
     pub fixtures: PathBuf,
@@ -249,6 +259,37 @@ pub fn pkcs11_uri(arg: &Path) -> Option<anyhow::Result<Pkcs11Uri>> {
     })
 }
 
+/// The font and rendering keys of printable copies: an explicit `--font` that cannot be read is
+/// an error; no font found otherwise only turns printing off.
+fn printing(
+    opt: &ServeOpt,
+    public_url: &str,
+) -> anyhow::Result<Option<Arc<crate::vault::prints::Printing>>> {
+    let dir = match (&opt.render_keys, &opt.vault_key) {
+        (Some(d), _) => d.clone(),
+        (None, Some(k)) if pkcs11_uri(k).is_none() => k
+            .parent()
+            .map_or_else(|| PathBuf::from("render-keys"), |p| p.join("render-keys")),
+        _ => opt.data.join("render-keys"),
+    };
+    let name = public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(public_url)
+        .trim_end_matches('/');
+    match crate::vault::prints::Printing::open(opt.font.as_deref(), &dir, name) {
+        Ok(p) => {
+            tracing::info!(font = %p.font.path().display(), render_keys = %dir.display(), "printable copies on");
+            Ok(Some(Arc::new(p)))
+        }
+        Err(e) if opt.font.is_none() && e.starts_with("no CJK font") => {
+            tracing::warn!(error = %e, "printable copies are off");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("printable copies: {e}")),
+    }
+}
+
 /// Where a serving vault says it can be reached, in its data directory (for `backup`).
 pub const SERVE_URL_FILE: &str = "serve.url";
 /// Where a rotation puts the vault's new key files, under DATA.
@@ -338,7 +379,10 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
         },
         correction_working_days: opt.correction_working_days,
         allow_private_verifiers: opt.allow_private_verifiers,
+        printing: None,
     };
+    let mut options = options;
+    options.printing = printing(&opt, &options.public_url)?;
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     let vault = open_vault_with(
         &opt.data,

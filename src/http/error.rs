@@ -10,7 +10,7 @@
 //! | 413 | `payload_too_large` |
 //! | 429 | `too_many_pending_requests` (a requester's or a holder's cap of pending consent requests, SPEC §10), `rate_limited` (the caller's share of a class of endpoints is used up; `Retry-After` says when to come back) |
 //! | 415 | `unsupported_media_type` |
-//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure`, `challenge_mismatch`, `domain_mismatch`, `holder_mismatch`, `tx_code_mismatch` |
+//! | 422 | a document that parses but does not verify: `bad_signature`, `unknown_key`, `key_not_active`, `key_compromised`, `vault_key_retired`, `vault_key_compromised`, `issuer_mismatch`, `type_not_allowed`, `suspended`, `revoked`, `cancelled`, `expired`, `not_yet_valid`, `superseded`, `integrity_failure`, `challenge_mismatch`, `domain_mismatch`, `holder_mismatch`, `tx_code_mismatch`; a printable copy's `not_sealed`, `seal_invalid`, `seal_untrusted`, `pdf_modified`, `unknown_print`, `print_mismatch`, `unprintable` |
 //!
 //! The OpenID4VCI endpoints (`http/oid4vci`) answer OAuth's own error object instead, as the protocol asks; their reasons become its codes there.
 //! | 500 | `internal` (generic message; the detail goes to the log) |
@@ -122,7 +122,10 @@ pub fn status_of(reason: Reason) -> StatusCode {
         BadSignature | UnknownKey | KeyNotActive | KeyCompromised | VaultKeyRetired
         | VaultKeyCompromised | IssuerMismatch | TypeNotAllowed | Suspended | Revoked
         | Cancelled | Expired | NotYetValid | Superseded | IntegrityFailure | ChallengeMismatch
-        | DomainMismatch | HolderMismatch | TxCodeMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        | DomainMismatch | HolderMismatch | TxCodeMismatch | NotSealed | SealInvalid
+        | SealUntrusted | PdfModified | UnknownPrint | PrintMismatch | Unprintable => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Unavailable | StorageFull | VaultKeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         TooManyPendingRequests | RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -24,18 +24,37 @@ pub struct AppJson<T>(pub T);
 #[derive(Debug)]
 pub struct JsonDoc(pub Value);
 
-async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
-    let ct = req
-        .headers()
+/// The media type of a request's body, lower case, without parameters.
+fn mime_of(headers: &axum::http::HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct
+        .unwrap_or("")
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether the body is a PDF.
+pub fn is_pdf(headers: &axum::http::HeaderMap) -> bool {
+    mime_of(headers) == "application/pdf"
+}
+
+/// The body's bytes, within the route's limit.
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::new(
+            Reason::PayloadTooLarge,
+            "the body is larger than this endpoint accepts",
+        ),
+        other => ApiError::new(Reason::InvalidRequest, other.body_text()),
+    })
+}
+
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
+    let mime = mime_of(req.headers());
     if !(mime == "application/json"
         || (mime.starts_with("application/") && mime.ends_with("+json")))
     {
@@ -44,13 +63,7 @@ async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Value, Api
             "the body must be application/json",
         ));
     }
-    let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => ApiError::new(
-            Reason::PayloadTooLarge,
-            "the body is larger than this endpoint accepts",
-        ),
-        other => ApiError::new(Reason::InvalidRequest, other.body_text()),
-    })?;
+    let bytes = body_bytes(req, state).await?;
     crate::jcs::parse(&bytes).map_err(|e| {
         let mut err = ApiError::new(Reason::MalformedJson, format!("not I-JSON: {e}"));
         err.field = e.path;

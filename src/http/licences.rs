@@ -256,17 +256,27 @@ pub async fn get_licence(
     .await
 }
 
-/// Verify a presented licence, deposit receipt or purpose-stamped copy.
+/// Verify a presented licence, deposit receipt or purpose-stamped copy; or a printed copy's PDF
+/// (`application/pdf`, SPEC §16): its seal, whether its page shows exactly the signed copy it
+/// names, then that copy's own checks.
 #[utoipa::path(post, path = "/v1/verify", tag = "licences",
-    request_body(content = Object, description = "Any eddsa-jcs-2022-signed document"),
+    request_body(description = "Any eddsa-jcs-2022-signed document (JSON), or a PDF the vault printed",
+        content((Object = "application/json"), (Vec<u8> = "application/pdf"))),
     responses((status = 200, body = Verdict), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     _: Allow<{ REQUESTER | HOLDER | ADMIN }>,
-    JsonDoc(doc): JsonDoc,
+    req: axum::extract::Request,
 ) -> Result<Json<Verdict>, ApiError> {
+    let vault = state.vault.clone();
+    if super::extract::is_pdf(req.headers()) {
+        let pdf = super::extract::body_bytes(req, &state).await?;
+        return blocking(move || Ok(Json(vault.verify_pdf(&pdf, Utc::now())?))).await;
+    }
+    let JsonDoc(doc) =
+        <JsonDoc as axum::extract::FromRequest<AppState>>::from_request(req, &state).await?;
     if !doc.is_object() {
         return Err(ApiError::new(
             Reason::MalformedJson,
@@ -274,7 +284,6 @@ pub async fn verify(
         )
         .field("$"));
     }
-    let vault = state.vault.clone();
     blocking(move || Ok(Json(vault.verify_presented(&doc, Utc::now())?))).await
 }
 

@@ -80,6 +80,10 @@ pub struct VaultInfo {
     /// The vault's own key, which signs receipts, stamped copies and status lists.
     pub did_key: String,
     pub version: String,
+    /// The CA (X.509, PEM) that certifies the key sealing printable copies (SPEC §16): trust it in
+    /// a PDF reader to see the seals as valid. Absent when the vault prints no copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendering_ca: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/vault", tag = "registries", responses((status = 200, body = VaultInfo)))]
@@ -87,6 +91,7 @@ pub async fn vault_info(State(state): State<AppState>) -> Json<VaultInfo> {
     Json(VaultInfo {
         did_key: state.vault.did_key().to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        rendering_ca: state.vault.rendering_ca(),
     })
 }
 

@@ -30,7 +30,7 @@ use super::extract::{ADMIN, HOLDER, ISSUER, REQUESTER, SUPERVISOR};
 pub use super::limits::Class;
 use super::{
     corrections, delegations, exports, issuers, licences, lifecycle, logs, notices, objections,
-    oid4vci, oid4vp, presentations, registries, requests, reuse, vcapi, ApiError, AppState,
+    oid4vci, oid4vp, presentations, prints, registries, requests, reuse, vcapi, ApiError, AppState,
     BATCH_BODY_LIMIT, BODY_LIMIT,
 };
 use crate::auth::Role;
@@ -126,6 +126,10 @@ pub fn routes() -> Vec<Route> {
         route(routes!(presentations::list), HOLDER, Yes),
         route(routes!(presentations::cancel), HOLDER, Yes),
         route(routes!(presentations::redeem), REQUESTER, No).expensive(),
+        // Printable copies (SPEC §16).
+        route(routes!(prints::copy_pdf), REQUESTER, No).expensive(),
+        route(routes!(prints::licence_pdf), HOLDER, Yes).expensive(),
+        route(routes!(prints::check), PUBLIC, No).expensive(),
         // A licence to a wallet (OpenID4VCI, pre-authorized code): the holder's offer, then the
         // wallet's protocol, whose access token is its own (checked by the handler).
         route(routes!(oid4vci::create), HOLDER, Yes),
@@ -366,7 +370,9 @@ pub(super) fn router(routes: Vec<Route>, state: &AppState) -> Router<AppState> {
                 super::limits::limit,
             ),
         );
-        match custom_method(&r.path) {
+        // A `{id}.pdf` segment is one parameter to axum's router; the handler reads the suffix.
+        let path = r.path.replace("}.pdf", "}");
+        match custom_method(&path) {
             Some((base, verb)) => {
                 let res = resources.entry(base.to_owned()).or_default();
                 let verb_handler = res.verbs.remove(verb);
@@ -374,7 +380,7 @@ pub(super) fn router(routes: Vec<Route>, state: &AppState) -> Router<AppState> {
                     .insert(verb.to_owned(), merge(verb_handler, handler));
             }
             None => {
-                let res = resources.entry(r.path.clone()).or_default();
+                let res = resources.entry(path.clone()).or_default();
                 res.methods = Some(merge(res.methods.take(), handler));
             }
         }

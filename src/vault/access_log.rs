@@ -250,6 +250,8 @@ pub(super) struct Decision {
     pub(super) extracted: Option<Extracted>,
     /// The id of the stamped copy to issue, when provided.
     pub(super) copy_id: Option<String>,
+    /// The stamped copy, signed under the holder's door before the record is written.
+    pub(super) copy: Option<crate::jcs::Canonical>,
 }
 
 impl Decision {

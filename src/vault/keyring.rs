@@ -94,7 +94,7 @@ impl FileKeys {
 
 /// Writes one line of secret text to a new file that only its owner may read, synced; refuses to
 /// overwrite a file. The one way key material is written.
-fn write_secret_line(path: &Path, secret: &str) -> Result<(), String> {
+pub(super) fn write_secret_line(path: &Path, secret: &str) -> Result<(), String> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -441,6 +441,20 @@ pub fn vp_transaction(id: &str) -> Vec<u8> {
     id.as_bytes().to_vec()
 }
 
+/// The key of a print in `printid_print`.
+pub fn print(id: &str) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
+/// A print as kept: whose it is (`requester:<id>` or `holder:<digest hex>`), the signed document
+/// (its canonical text) and what its page shows besides (SPEC §16).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredPrint {
+    pub owner: String,
+    pub document: String,
+    pub facts: crate::print::PrintFacts,
+}
+
 /// The key of a verifier's request under its holder in `holderdigest_vprequest`.
 pub fn holder_vp_request(holder: &HolderDigest, id: &str) -> Vec<u8> {
     consent(holder, id)

@@ -205,6 +205,7 @@ impl Vault {
             self.can_sign(now)?;
         }
         fill(&mut record, &decisions);
+        self.sign_copies(tx.change(), ask, &mut decisions, &record.id, now)?;
         let record_digest = self.chain_access(digest, &mut record)?;
         self.count_access(tx.change(), digest, &record)?;
         let (stats, log) = write_pull(
@@ -281,6 +282,63 @@ pub(super) fn write_pull(
 }
 
 impl Vault {
+    /// Signs the stamped (or minimised) copy of each provided licence and keeps it, with what its
+    /// printed page shows, in the pull's change (SPEC §16): a copy is kept exactly when its
+    /// access record is.
+    fn sign_copies(
+        &self,
+        change: &mut crate::store::Change,
+        ask: &Ask<'_>,
+        decisions: &mut [Decision],
+        record: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), VaultError> {
+        let expires = now + Duration::days(COPY_VALIDITY_DAYS);
+        for d in decisions.iter_mut() {
+            let (Some(copy_id), Some(e)) = (&d.copy_id, &d.extracted) else {
+                continue;
+            };
+            let licence = e.document.as_ref().ok_or_else(|| {
+                crate::verify::SigningError::new("stamped copy", "licence not servable")
+            })?;
+            let facts = CopyFacts {
+                id: copy_id,
+                licence: &e.id,
+                sha256: &e.meta.sha256,
+                requester: &ask.requester.id,
+                matter: &ask.matter.code,
+                purpose: &ask.purpose,
+                access_record: record,
+                issued: now,
+                expires,
+                disputed: e.verdict.disputed.as_ref(),
+            };
+            let copy = match (ask.matter.fields_of(&d.type_code), &e.licence) {
+                (None, _) => copy::issue(&*self.signing_key(now)?, &facts, licence)?,
+                (Some(names), Some(lic)) => {
+                    copy::issue_minimised(&*self.signing_key(now)?, &facts, lic.face(names))?
+                }
+                (Some(_), None) => {
+                    return Err(crate::verify::SigningError::new(
+                        "stamped copy",
+                        "licence not parsed",
+                    )
+                    .into())
+                }
+            };
+            let print = self.copy_facts(e, &ask.requester.name, &ask.matter.name, now)?;
+            Self::keep_copy(
+                change,
+                copy_id,
+                &ask.requester.id,
+                &String::from_utf8_lossy(copy.as_bytes()),
+                print,
+            );
+            d.copy = Some(copy);
+        }
+        Ok(())
+    }
+
     /// The answer to a recorded pull: each provided licence as stored, with its stamped copy.
     pub(super) fn release(
         &self,
@@ -291,7 +349,6 @@ impl Vault {
         (record, log): (&AccessRecord, LogReceipt),
         now: DateTime<Utc>,
     ) -> Result<Pull, VaultError> {
-        let expires = now + Duration::days(COPY_VALIDITY_DAYS);
         let mut results = Vec::with_capacity(decisions.len());
         for d in decisions {
             let outcome = d.outcome();
@@ -301,46 +358,11 @@ impl Vault {
                 Err(r) => (Some(r.reason), Some(r.message.clone()), None),
             };
             let fields = ask.matter.fields_of(&d.type_code);
-            let (licence, stamped_copy) = match (&d.copy_id, &d.extracted) {
-                (Some(copy_id), Some(e)) => {
-                    let licence = e.document.clone().ok_or_else(|| {
-                        crate::verify::SigningError::new("stamped copy", "licence not servable")
-                    })?;
-                    let facts = CopyFacts {
-                        id: copy_id,
-                        licence: &e.id,
-                        sha256: &e.meta.sha256,
-                        requester: &ask.requester.id,
-                        matter: &ask.matter.code,
-                        purpose: &ask.purpose,
-                        access_record: &record.id,
-                        issued: now,
-                        expires,
-                        disputed: e.verdict.disputed.as_ref(),
-                    };
-                    match (fields, &e.licence) {
-                        (None, _) => {
-                            let copy = copy::issue(&*self.signing_key(now)?, &facts, &licence)?;
-                            (Some(licence), Some(copy))
-                        }
-                        (Some(names), Some(lic)) => {
-                            let copy = copy::issue_minimised(
-                                &*self.signing_key(now)?,
-                                &facts,
-                                lic.face(names),
-                            )?;
-                            (None, Some(copy))
-                        }
-                        (Some(_), None) => {
-                            return Err(crate::verify::SigningError::new(
-                                "stamped copy",
-                                "licence not parsed",
-                            )
-                            .into())
-                        }
-                    }
-                }
-                _ => (None, None),
+            let stamped_copy = d.copy;
+            // A full copy comes with the licence as stored; a minimised one instead of it.
+            let licence = match (&stamped_copy, fields, &d.extracted) {
+                (Some(_), None, Some(e)) => e.document.clone(),
+                _ => None,
             };
             let disclosed = stamped_copy.as_ref().and(fields).map(<[String]>::to_vec);
             results.push(TypeResult {
@@ -472,6 +494,7 @@ pub(super) fn decide_all(
                 outcome: reuse::decide(ty, need, candidate),
                 extracted: found.map(|f| f.extracted),
                 copy_id: None,
+                copy: None,
             }
         })
         .collect()

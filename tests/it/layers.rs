@@ -33,6 +33,7 @@ const DOMAIN: &[&str] = &[
     "auth",
     "metrics",
     "tlog",
+    "print",
 ];
 
 /// The layers outside the domain, which the domain never uses.

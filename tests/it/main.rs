@@ -33,6 +33,7 @@ mod operations;
 mod oracle;
 mod pages;
 mod presentations;
+mod prints;
 mod requests;
 mod reuse;
 mod routes;

@@ -398,6 +398,9 @@ pub fn pg_schema(path: &Path) -> String {
 fn open_with_options(dir: &Path, mut options: licence_vault::vault::VaultOptions) -> Arc<Vault> {
     let store = store_at(&dir.join("db"));
     options.idp_keys = vec![key("idp").did_key().clone()];
+    if options.printing.is_none() {
+        options.printing = licence_vault::vault::prints::printing_for_tests("127.0.0.1");
+    }
     Arc::new(Vault::open_with(store, KeyRing::in_memory(key("vault")), options).unwrap())
 }
 
