@@ -7,7 +7,7 @@ SHELL := bash
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test vc-clients screenshots fuzz-short fuzz crash-short test-crash drill flood bench fresh-clone-check
+.PHONY: run test deps lint unit test-pg test-ha api-fuzz web-test vc-clients pdf-check screenshots fuzz-short fuzz crash-short test-crash drill flood bench fresh-clone-check
 deps:
 	@scripts/install-deps.sh
 
@@ -18,7 +18,7 @@ run: deps
 ## Format, lint and run every test (unit, integration over the router, CLI and a real socket),
 ## then fuzz the API with schemathesis against the real server, test the pages in headless Chromium,
 ## fuzz the parsers with cargo-fuzz, crash the server under load and run the disaster drill.
-test: deps lint unit test-pg test-ha api-fuzz web-test vc-clients fuzz-short crash-short drill
+test: deps lint unit test-pg test-ha api-fuzz web-test vc-clients pdf-check fuzz-short crash-short drill
 
 lint:
 	$(CARGO) fmt --check
@@ -62,6 +62,15 @@ web-test:
 vc-clients:
 	$(CARGO) build --bin licence-vault
 	scripts/vc-clients.sh $(CARGO_TARGET_DIR)/debug/licence-vault
+
+## Printable copies (SPEC §16) checked by pyHanko, poppler (pdfsig, pdftotext, pdffonts, pdftoppm),
+## zbarimg and qpdf: a licence, a stamped and a minimised copy as the vault prints them
+## (scripts/pdf-check.py).
+export LICENCE_VAULT_PYHANKO_VENV ?= $(HOME)/.cache/licence-vault/venv/pyhanko
+pdf-check:
+	rm -rf $(CARGO_TARGET_DIR)/pdf-samples
+	LICENCE_VAULT_PRINT_SAMPLES=$(CARGO_TARGET_DIR)/pdf-samples $(CARGO) test --test it -- prints::copies_and_licences_print_as_sealed_pdfs_that_verify --exact
+	$(LICENCE_VAULT_PYHANKO_VENV)/bin/python scripts/pdf-check.py $(CARGO_TARGET_DIR)/pdf-samples
 
 ## The same, writing the pages' screenshots into docs/screenshots/.
 screenshots: deps

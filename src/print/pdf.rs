@@ -48,15 +48,23 @@ const BLACK: (f32, f32, f32) = (0.0, 0.0, 0.0);
 const GREY: (f32, f32, f32) = (0.4, 0.4, 0.4);
 const RED: (f32, f32, f32) = (0.66, 0.0, 0.0);
 
-/// Splits `text` into lines no wider than `max` at `size` points.
+/// Splits `text` into lines no wider than `max` at `size` points: after a space or a full-width
+/// comma, or before an opening full-width parenthesis, when the line has one; else between any
+/// two characters. No character is dropped: the lines joined are `text`.
 fn wrap(font: &Font, text: &str, size: f32, max: f32) -> Vec<String> {
     let mut lines = vec![String::new()];
     for c in text.chars() {
         let last = lines.last_mut().expect("one line at least");
         last.push(c);
         if font.width(last, size) > max && last.chars().count() > 1 {
-            last.pop();
-            lines.push(c.to_string());
+            let chars: Vec<char> = last.chars().collect();
+            let at = (1..chars.len())
+                .rev()
+                .find(|&i| matches!(chars[i - 1], ' ' | '，') || chars[i] == '（')
+                .unwrap_or(chars.len() - 1);
+            let tail: String = chars[at..].iter().collect();
+            last.truncate(chars[..at].iter().map(|c| c.len_utf8()).sum());
+            lines.push(tail);
         }
     }
     lines
@@ -650,6 +658,22 @@ mod tests {
             read(b"%PDF-1.7 /ByteRange [0 10 5 1]").unwrap_err().0,
             "/ByteRange out of the file"
         );
+    }
+
+    #[test]
+    fn lines_break_at_spaces_and_full_width_punctuation_and_keep_every_character() {
+        let Ok(font) = Font::find(None) else {
+            panic!("the CJK font (scripts/install-deps.sh)")
+        };
+        let band = "本件仅供 福州市市场监督管理局行政许可审批系统 办理 食品经营许可证延续（受理食品经营许可证延续申请）使用，2027-01-06T19:43:06Z 前有效";
+        let lines = wrap(&font, band, 11.0, 463.0);
+        assert_eq!(lines.concat(), band);
+        assert!(lines.len() > 1);
+        assert!(lines[1].starts_with('（'), "{lines:?}");
+        let long = "一".repeat(100);
+        let lines = wrap(&font, &long, 11.0, 100.0);
+        assert_eq!(lines.concat(), long);
+        assert!(lines.iter().all(|l| font.width(l, 11.0) <= 100.0));
     }
 
     #[test]
