@@ -139,6 +139,9 @@ pub fn list_files(root: &Path) -> Result<Vec<String>, BackupError> {
     Ok(out)
 }
 
+/// Where a backup keeps the rendering keys, under its keys (restored to DATA/render-keys).
+pub const RENDER_KEYS_DIR: &str = "render-keys";
+
 fn copy_secret(from: &Path, to: &Path) -> Result<(), BackupError> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io(dir.display(), e))?;
@@ -214,6 +217,12 @@ impl Vault {
         }
         if let Some(f) = self.keys.index_file() {
             copy_secret(f, &keys.join("index.key"))?;
+        }
+        // The rendering CA and key: a restored vault's seals chain to the same CA (SPEC §16).
+        for f in self.render_key_files() {
+            if let Some(name) = f.file_name() {
+                copy_secret(&f, &keys.join(RENDER_KEYS_DIR).join(name))?;
+            }
         }
         // What the copy holds, counted in the copy (not the live store, which moved on).
         let copy = crate::store::RocksStore::open_with(

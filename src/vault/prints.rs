@@ -29,6 +29,8 @@ use crate::verdict::{Check, CheckName, Reason, Verdict};
 pub struct Printing {
     pub font: Font,
     pub keys: RenderKeys,
+    /// Where the rendering keys are kept (backups copy them); none for keys made in memory.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Printing {
@@ -77,7 +79,11 @@ impl Printing {
             std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
         };
         let keys = RenderKeys::from_pems(&read(&ca_crt)?, &read(&key)?, &read(&crt)?)?;
-        Ok(Self { font, keys })
+        Ok(Self {
+            font,
+            keys,
+            dir: Some(dir.to_owned()),
+        })
     }
 }
 
@@ -123,6 +129,15 @@ impl Vault {
                 "this vault prints no copies: no CJK font or rendering key is configured",
             )
         })
+    }
+
+    /// The files of the rendering keys, for a backup to keep beside the vault key.
+    pub(super) fn render_key_files(&self) -> Vec<std::path::PathBuf> {
+        self.printing
+            .as_ref()
+            .and_then(|p| p.dir.as_ref())
+            .map(|d| RENDER_KEY_FILES.iter().map(|f| d.join(f)).collect())
+            .unwrap_or_default()
     }
 
     /// The rendering CA the vault's seals chain to (PEM), when it prints.
@@ -377,7 +392,11 @@ pub fn printing_for_tests(name: &str) -> Option<Arc<Printing>> {
     ONCE.get_or_init(|| {
         let font = Font::find(None).ok()?;
         let (keys, _) = RenderKeys::generate(name, Utc::now()).ok()?;
-        Some(Arc::new(Printing { font, keys }))
+        Some(Arc::new(Printing {
+            font,
+            keys,
+            dir: None,
+        }))
     })
     .clone()
 }

@@ -418,6 +418,27 @@ fn a_serving_vault_is_backed_up_through_itself() {
     let (c, report) = cli(&["backup", "verify", b.to_str().unwrap()]);
     assert_eq!(c, Some(0), "{report}");
     assert!(report["licences"].as_u64().unwrap() > 10, "{report}");
+    // The rendering CA and key go with the backup and come back with the restore, so that the
+    // restored vault's seals chain to the CA readers already trust (SPEC §16).
+    let ca = std::fs::read(data.join("render-keys/ca.crt")).unwrap();
+    assert!(ca.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    for f in ["ca.key", "ca.crt", "render.key", "render.crt"] {
+        assert_eq!(
+            std::fs::read(b.join("keys/render-keys").join(f)).unwrap(),
+            std::fs::read(data.join("render-keys").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let r = dir.path().join("restored");
+    let o = run_cli(&[
+        "restore",
+        "--from",
+        b.to_str().unwrap(),
+        "--data",
+        r.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(r.join("render-keys/ca.crt")).unwrap(), ca);
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
