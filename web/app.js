@@ -69,12 +69,16 @@ const LV = (() => {
   async function api(method, path, body, opts) {
     const headers = { 'X-CSRF-Token': csrf, Accept: 'application/json', ...extraHeaders };
     let payload;
-    if (body !== undefined) {
+    if (body !== undefined && opts && opts.contentType) {
+      // Bytes as they are (a PDF to check).
+      headers['Content-Type'] = opts.contentType;
+      payload = body;
+    } else if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       payload = typeof body === 'string' ? body : JSON.stringify(body);
     }
     const r = await fetch(base + '/api' + path, { method, headers, body: payload, credentials: 'same-origin' });
-    // A file (an export's archive): its bytes as they came.
+    // A file (an export's archive, a PDF): its bytes as they came.
     if (opts && opts.blob && r.ok) return { status: r.status, ok: true, body: await r.blob() };
     let json = null;
     try { json = await r.json(); } catch (_) { json = null; }

@@ -165,6 +165,7 @@
         h('details', {}, h('summary', {}, t('licence.versions')),
           h('ol', {}, (l.versions || []).map((id) => h('li', { class: 'mono' }, id, id === l.id ? ' ' + t('licence.thisVersion') : '')))),
         h('details', {}, h('summary', {}, t('present.title')), showForm),
+        printButton(l),
         h('details', { class: 'wallet' }, h('summary', {}, t('wallet.title')), walletOffer(l, v)),
         h('details', { class: 'correct' }, h('summary', {}, t('correct.title')), correctionForm(l, face))));
       if (v.disputed) {
@@ -507,6 +508,21 @@
       n.requesterName ? ' · ' + n.requesterName : '', n.matterName ? ' · ' + n.matterName : '',
       n.status ? ' · ' + t('status.' + n.status) : '',
       (n.licences || []).length ? h('span', { class: 'mono' }, ' · ' + n.licences.join(', ')) : null))));
+  }
+
+  // ----- a printable copy (SPEC §16): a sealed PDF of the licence, made on demand -------------
+  function printButton(l) {
+    const button = h('button', { type: 'button', class: 'secondary print' }, t('print.button'));
+    const status = h('span', { class: 'muted', 'aria-live': 'polite' });
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      const r = await api('GET', `/v1/me/licences/${encodeURIComponent(l.id)}.pdf`, undefined, { blob: true });
+      button.disabled = false;
+      if (!r.ok) return failed(status, r);
+      LV.download(l.id.replace(/[^A-Za-z0-9.-]/g, '_') + '.pdf', r.body);
+      clear(status).append(t('print.done'));
+    });
+    return h('p', { class: 'print' }, button, ' ', status);
   }
 
   // ----- a copy of everything (SPEC §17) -----------------------------------------------------------

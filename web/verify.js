@@ -48,6 +48,7 @@
       say(r.body.valid ? t('verdict.valid') : t('verdict.invalid'), r.body.valid ? 'ok' : 'error');
     });
     main.append(section('check', t('verify.checkTitle'), form, out));
+    main.append(section('pdf', t('pdf.title'), pdfForm()));
 
     const code = h('input', { id: 'code', type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', inputmode: 'text' });
     const hash = new URLSearchParams(location.hash.slice(1)).get('code');
@@ -213,5 +214,55 @@
     return h('div', { class: 'scanner' }, button, video);
   }
 
-  document.addEventListener('DOMContentLoaded', () => LV.init(render));
+  // A printed copy's PDF (SPEC §16): its seal, its page against the copy the vault keeps, then
+  // that copy's checks.
+  function pdfForm() {
+    const file = h('input', { type: 'file', id: 'pdf-file', accept: '.pdf,application/pdf' });
+    const out = h('div', { id: 'pdf-result', 'aria-live': 'polite' });
+    const form = h('form', { id: 'pdf-form' },
+      h('p', { class: 'muted' }, t('pdf.hint')),
+      h('label', { for: 'pdf-file' }, t('pdf.choose')), file,
+      h('button', { type: 'submit' }, t('pdf.check')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clear(out);
+      if (!file.files[0]) return say(t('verify.empty'), 'error');
+      const bytes = await file.files[0].arrayBuffer();
+      const r = await api('POST', '/v1/verify', bytes, { contentType: 'application/pdf' });
+      if (!r.ok) {
+        out.append(h('p', { class: 'error', 'data-code': r.body && r.body.error && r.body.error.code }, errorText(r.body, r.status)));
+        return say(t('verify.failed'), 'error');
+      }
+      out.append(verdict(r.body));
+      say(r.body.valid ? t('verdict.valid') : t('verdict.invalid'), r.body.valid ? 'ok' : 'error');
+    });
+    return h('div', {}, form, out);
+  }
+
+  // A printed copy's QR code (/verify#print=…): what the vault keeps for that print, and its
+  // verdict now, for whoever holds the paper, signed in or not. The id leaves the address bar.
+  async function printCheck() {
+    const id = new URLSearchParams(location.hash.slice(1)).get('print');
+    if (!id) return;
+    history.replaceState(null, '', location.pathname);
+    const r = await fetch('/v1/prints:check', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ print: id }), credentials: 'omit',
+    });
+    const body = await r.json().catch(() => null);
+    const box = h('div', { id: 'print-result', 'aria-live': 'polite' });
+    if (!r.ok) {
+      box.append(h('p', { class: 'error', 'data-code': body && body.error && body.error.code }, errorText(body, r.status)));
+    } else {
+      box.append(h('p', { class: 'muted' }, t('print.compare')),
+        h('h3', {}, body.title), h('p', { class: 'muted' }, body.subtitle),
+        body.band ? h('p', { class: 'band' }, body.band) : null,
+        h('dl', { class: 'fields' }, body.rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+        h('dl', { class: 'fields mono' }, body.footer.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+        verdict(body.verdict));
+    }
+    document.getElementById('main').prepend(section('print', t('print.title'), box));
+  }
+
+  document.addEventListener('DOMContentLoaded', () => LV.init(render).then(printCheck));
 })();

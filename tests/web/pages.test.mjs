@@ -439,6 +439,41 @@ test('OpenID4VP end to end: the approval system shows a QR on /verify, the holde
   await clerk.context.close();
 });
 
+test('a licence printed on /me: /verify checks the PDF, and its QR code opens the check without signing in', async () => {
+  const { context, page, errors } = await fresh({ acceptDownloads: true });
+  await signIn(page, 'me', '黄建华');
+  const button = page.getByRole('button', { name: '下载打印件（PDF）' }).first();
+  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  const file = join(tmp, 'printed.pdf');
+  await download.saveAs(file);
+  const bytes = readFileSync(file);
+  assert.equal(bytes.subarray(0, 8).toString(), '%PDF-1.7');
+  const id = /\/LicenceVaultPrint \((urn:uuid:[0-9a-f-]+)\)/.exec(bytes.toString('latin1'))[1];
+  await context.close();
+
+  // The approval system's clerk checks the PDF on /verify: the seal, the page, the licence.
+  const clerk = await fresh();
+  await signIn(clerk.page, 'verify', REQUESTER);
+  await clerk.page.setInputFiles('#pdf-file', file);
+  await clerk.page.getByRole('button', { name: '核验打印件' }).click();
+  await clerk.page.locator('#pdf-result .verdict.valid').waitFor();
+  for (const name of ['签章', '页面内容']) {
+    await clerk.page.locator('#pdf-result .check.ok', { hasText: name }).waitFor();
+  }
+  await axe(clerk.page, 'verify-pdf');
+  await clerk.context.close();
+
+  // Anyone holding the paper scans the QR code: the vault's copy of the page, verified now.
+  const paper = await fresh();
+  await paper.page.goto(BASE + '/verify#print=' + id);
+  await paper.page.locator('#print-result .verdict.valid').waitFor();
+  await paper.page.locator('#print-result dd', { hasText: id }).waitFor();
+  assert.equal(new URL(paper.page.url()).hash, '', 'the print id leaves the address bar');
+  await axe(paper.page, 'verify-print');
+  assert.deepEqual([...errors, ...clerk.errors, ...paper.errors], []);
+  await paper.context.close();
+});
+
 test('/verify shows a tampered licence as bad_signature, check by check, and an intact one as valid', async () => {
   const { context, page } = await fresh();
   await signIn(page, 'verify', REQUESTER);
