@@ -303,7 +303,7 @@ mod tests {
         let (keys, _) = seal::RenderKeys::generate("vault.example", at).unwrap();
         let pdf = pdf::render(&page, &font, at)
             .unwrap()
-            .seal(|d| keys.sign(d))
+            .sign_with(|d| keys.sign(d))
             .unwrap();
         let read = pdf::read(&pdf).unwrap();
         assert!(read.whole);

@@ -108,7 +108,7 @@ pub async fn licence_pdf(
         let pdf = vault
             .licence_pdf(&Principal::Holder(me.holder.clone()), &id, Utc::now())?
             .ok_or_else(absent)?;
-        Ok(pdf_response(pdf, &id.to_string()))
+        Ok(pdf_response(pdf, id.as_ref()))
     })
     .await
 }

@@ -101,9 +101,9 @@ impl Font {
         &self.name
     }
 
-    fn face(&self) -> ttf_parser::Face<'_> {
-        // Parsed once in `open`: the same bytes parse again.
-        ttf_parser::Face::parse(&self.data, self.index).expect("parsed when opened")
+    /// The face, parsed again from the bytes `open` parsed (so never `None` in practice).
+    fn face(&self) -> Option<ttf_parser::Face<'_>> {
+        ttf_parser::Face::parse(&self.data, self.index).ok()
     }
 
     /// The glyph of each character of `text`, recorded in `used`.
@@ -112,7 +112,8 @@ impl Font {
         text.chars()
             .map(|c| {
                 let g = face
-                    .glyph_index(c)
+                    .as_ref()
+                    .and_then(|f| f.glyph_index(c))
                     .filter(|g| g.0 != 0)
                     .ok_or(MissingGlyph(c))?;
                 used.glyphs.entry(g.0).or_insert(c);
@@ -126,8 +127,8 @@ impl Font {
         let face = self.face();
         text.chars()
             .map(|c| {
-                face.glyph_index(c)
-                    .and_then(|g| face.glyph_hor_advance(g))
+                face.as_ref()
+                    .and_then(|f| f.glyph_hor_advance(f.glyph_index(c)?))
                     .map_or(self.units_per_em, f32::from)
             })
             .sum::<f32>()
@@ -139,14 +140,16 @@ impl Font {
     pub fn advance(&self, glyph: u16) -> u32 {
         let adv = self
             .face()
-            .glyph_hor_advance(ttf_parser::GlyphId(glyph))
+            .and_then(|f| f.glyph_hor_advance(ttf_parser::GlyphId(glyph)))
             .map_or(self.units_per_em, f32::from);
         (adv * 1000.0 / self.units_per_em).round() as u32
     }
 
     /// Ascent, descent, cap height and bounding box in thousandths of an em.
     pub fn metrics(&self) -> [i32; 7] {
-        let face = self.face();
+        let Some(face) = self.face() else {
+            return [1000, 0, 1000, 0, 0, 1000, 1000];
+        };
         let s = |v: i16| (f32::from(v) * 1000.0 / self.units_per_em).round() as i32;
         let b = face.global_bounding_box();
         [

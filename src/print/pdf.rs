@@ -3,7 +3,7 @@
 //!
 //! The writer lays out a [`Page`] on A4 in one embedded, subset CJK font (Type 0, Identity-H,
 //! with a ToUnicode map so that text can be copied and searched), draws the QR code as vector
-//! squares, and leaves a signature field whose `/Contents` is filled by [`Unsigned::seal`].
+//! squares, and leaves a signature field whose `/Contents` is filled by [`Unsigned::sign_with`].
 //! The reader knows only this layout: a PDF it was not written by is "not a print", never a
 //! panic.
 
@@ -52,11 +52,11 @@ const RED: (f32, f32, f32) = (0.66, 0.0, 0.0);
 /// comma, or before an opening full-width parenthesis, when the line has one; else between any
 /// two characters. No character is dropped: the lines joined are `text`.
 fn wrap(font: &Font, text: &str, size: f32, max: f32) -> Vec<String> {
-    let mut lines = vec![String::new()];
+    let mut lines: Vec<String> = Vec::new();
+    let mut last = String::new();
     for c in text.chars() {
-        let last = lines.last_mut().expect("one line at least");
         last.push(c);
-        if font.width(last, size) > max && last.chars().count() > 1 {
+        if font.width(&last, size) > max && last.chars().count() > 1 {
             let chars: Vec<char> = last.chars().collect();
             let at = (1..chars.len())
                 .rev()
@@ -64,14 +64,18 @@ fn wrap(font: &Font, text: &str, size: f32, max: f32) -> Vec<String> {
                 .unwrap_or(chars.len() - 1);
             let tail: String = chars[at..].iter().collect();
             last.truncate(chars[..at].iter().map(|c| c.len_utf8()).sum());
-            lines.push(tail);
+            lines.push(std::mem::replace(&mut last, tail));
         }
     }
+    lines.push(last);
     lines
 }
 
+/// A filled rectangle: x, y, width, height and its colour.
+type Rect = (f32, f32, f32, f32, (f32, f32, f32));
+
 /// Where everything goes: the texts in reading order and the rectangles (x, y, w, h, rgb).
-fn layout(page: &Page, font: &Font) -> (Vec<Text>, Vec<(f32, f32, f32, f32, (f32, f32, f32))>) {
+fn layout(page: &Page, font: &Font) -> (Vec<Text>, Vec<Rect>) {
     let mut texts = Vec::new();
     let mut rects = Vec::new();
     let centred = |text: &str, size: f32, y: f32, rgb, texts: &mut Vec<Text>| {
@@ -429,7 +433,7 @@ impl Writer {
         let size = self.offsets.len() + 1;
         let mut table = format!("xref\n0 {size}\n0000000000 65535 f \n");
         for at in self.offsets.values() {
-            let _ = write!(table, "{at:010} 00000 n \n");
+            let _ = writeln!(table, "{at:010} 00000 n ");
         }
         let _ = write!(
             table,
@@ -443,7 +447,7 @@ impl Writer {
 impl Unsigned {
     /// Fills in the byte ranges, asks `sign` for the CMS signature of the SHA-256 of the bytes
     /// they cover, and writes it into `/Contents`.
-    pub fn seal(
+    pub fn sign_with(
         mut self,
         sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, String>,
     ) -> Result<Vec<u8>, String> {

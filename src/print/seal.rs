@@ -372,19 +372,19 @@ mod tests {
         let again = RenderKeys::from_pems(&pems.ca_cert, &pems.key, &pems.cert).unwrap();
         let digest: [u8; 32] = Sha256::digest(b"page").into();
         let cms = again.sign(&digest).unwrap();
-        let sealer = check(&cms, &digest, &[keys.ca.clone()], now).unwrap();
+        let sealer = check(&cms, &digest, std::slice::from_ref(&keys.ca), now).unwrap();
         assert!(sealer.subject.contains("rendering key test.example"));
 
         let other: [u8; 32] = Sha256::digest(b"another page").into();
         assert_eq!(
-            check(&cms, &other, &[keys.ca.clone()], now),
+            check(&cms, &other, std::slice::from_ref(&keys.ca), now),
             Err(SealError::Invalid(
                 "the signed bytes were changed: their SHA-256 is not the one signed".into()
             ))
         );
         let (stranger, _) = RenderKeys::generate("stranger", now).unwrap();
         assert_eq!(
-            check(&cms, &digest, &[stranger.ca.clone()], now),
+            check(&cms, &digest, std::slice::from_ref(&stranger.ca), now),
             Err(SealError::Untrusted(
                 "the certificate was not issued by the vault's rendering CA".into()
             ))
@@ -393,7 +393,7 @@ mod tests {
             check(
                 &cms,
                 &digest,
-                &[keys.ca.clone()],
+                std::slice::from_ref(&keys.ca),
                 now + Duration::days(366 * KEY_YEARS)
             ),
             Err(SealError::Untrusted(_))

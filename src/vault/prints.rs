@@ -214,7 +214,7 @@ impl Vault {
         let unsigned = pdf::render(&page, &printing.font, now)
             .map_err(|e| VaultError::new(Reason::Unprintable, "", e.to_string()))?;
         unsigned
-            .seal(|digest| printing.keys.sign(digest))
+            .sign_with(|digest| printing.keys.sign(digest))
             .map_err(|e| {
                 tracing::error!(error = %e, "a print could not be sealed");
                 VaultError::new(Reason::Internal, "", "the print could not be sealed")

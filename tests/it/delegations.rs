@@ -812,6 +812,12 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             food_id.clone(),
             food_id.replace(".001.G", ".002.G"),
         ),
+        // A printable copy of the licence (`{id}.pdf`).
+        (
+            "/v1/me/licences/",
+            food_id.clone(),
+            food_id.replace(".001.G", ".002.G"),
+        ),
         (
             "/v1/me/consents/",
             c["id"].as_str().unwrap().to_owned(),
@@ -911,9 +917,9 @@ async fn an_id_outside_a_delegates_scope_answers_like_an_absent_one_on_every_end
             assert!(!b_out.to_string().contains(RENEW_FOOD), "{b_out}");
             covered += 1;
         }
-        // GET licence; consent DELETE, :narrow, receipts; request GET, :approve, :reject; GET
-        // export; correction GET, :withdraw, :dispute; objection GET, :withdraw.
-        assert_eq!(covered, 13, "{scope}");
+        // GET licence and its PDF; consent DELETE, :narrow, receipts; request GET, :approve,
+        // :reject; GET export; correction GET, :withdraw, :dispute; objection GET, :withdraw.
+        assert_eq!(covered, 14, "{scope}");
     }
 
     // The feeds: a delegate's pages are filled with what it may see, and no cursor stands for

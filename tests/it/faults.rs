@@ -403,7 +403,7 @@ async fn the_openapi_documents_what_every_operation_can_answer() {
             }
         }
     }
-    assert_eq!(posts, 48);
+    assert_eq!(posts, 49);
     for action in ["retire", "compromise"] {
         let op =
             &doc["paths"][format!("/v1/admin/agencies/{{uscc}}/keys/{{didKey}}/{action}")]["post"];
