@@ -69,6 +69,9 @@ pub enum Command {
     /// The transparency logs: `log verify` checks one as an outside monitor.
     #[command(subcommand)]
     Log(monitor::LogCmd),
+    /// Write a kept copy (or a holder's print) as a sealed one-page PDF, from a stopped vault's
+    /// data; a serving vault gives the same at `GET /v1/copies/{id}.pdf`.
+    Render(ops::RenderOpt),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Restore(opt) => ops::restore(opt),
         Command::Key(cmd) => ops::key(cmd),
         Command::Log(cmd) => monitor::run(cmd),
+        Command::Render(opt) => ops::render(opt),
     }
 }
 

@@ -127,19 +127,72 @@ pub struct KeyOpt {
     pub pg_schema: String,
 }
 
+/// `render`: a kept copy or print as a sealed PDF, from a stopped vault's data.
+#[derive(Debug, Args)]
+pub struct RenderOpt {
+    #[command(flatten)]
+    pub vault: KeyOpt,
+    /// The print's id: a stamped or minimised copy's (`urn:uuid:…`, as in the pull's answer), or
+    /// a holder's print's (as its QR code gives it).
+    #[arg(long)]
+    pub print: String,
+    /// Where to write the PDF (refused if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The CJK font, as for `serve --font`.
+    #[arg(long, env = "LICENCE_VAULT_FONT")]
+    pub font: Option<PathBuf>,
+    /// The rendering keys, as for `serve --render-keys`.
+    #[arg(long, env = "LICENCE_VAULT_RENDER_KEYS")]
+    pub render_keys: Option<PathBuf>,
+    /// The vault's address, which the QR code leads to.
+    #[arg(long, env = "LICENCE_VAULT_PUBLIC_URL", default_value = crate::vault::DEFAULT_PUBLIC_URL)]
+    pub public_url: String,
+}
+
+pub fn render(opt: RenderOpt) -> anyhow::Result<i32> {
+    crate::init_tracing();
+    let printing = super::serve::printing(
+        opt.font.as_deref(),
+        opt.render_keys.as_deref(),
+        opt.vault.vault_key.as_deref(),
+        &opt.vault.data,
+        &opt.public_url,
+    )?
+    .ok_or_else(|| anyhow::anyhow!("no CJK font is installed: give --font"))?;
+    let vault = open_with(
+        &opt.vault,
+        VaultOptions {
+            printing: Some(printing),
+            public_url: opt.public_url.clone(),
+            ..VaultOptions::default()
+        },
+    )?;
+    let Some(pdf) = vault.print_pdf(&opt.print, Utc::now())? else {
+        eprintln!("no print {} in this vault", opt.print);
+        return Ok(1);
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&opt.out)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &pdf))
+        .with_context(|| format!("writing {}", opt.out.display()))?;
+    eprintln!("wrote {} ({} bytes)", opt.out.display(), pdf.len());
+    Ok(0)
+}
+
 fn open(opt: &KeyOpt) -> anyhow::Result<Arc<Vault>> {
+    open_with(opt, VaultOptions::default())
+}
+
+fn open_with(opt: &KeyOpt, options: VaultOptions) -> anyhow::Result<Arc<Vault>> {
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     // A mistyped --data must not become a new, empty vault with keys of its own.
     if matches!(spec, StoreSpec::Rocks(_)) && !opt.data.join("db").is_dir() {
         bail!("{} holds no vault (no db/)", opt.data.display());
     }
-    open_vault_with(
-        &opt.data,
-        opt.vault_key.as_deref(),
-        None,
-        VaultOptions::default(),
-        &spec,
-    )
+    open_vault_with(&opt.data, opt.vault_key.as_deref(), None, options, &spec)
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -260,29 +260,33 @@ pub fn pkcs11_uri(arg: &Path) -> Option<anyhow::Result<Pkcs11Uri>> {
 }
 
 /// The font and rendering keys of printable copies: an explicit `--font` that cannot be read is
-/// an error; no font found otherwise only turns printing off.
-fn printing(
-    opt: &ServeOpt,
+/// an error; no font found otherwise only turns printing off. The keys are in `render_keys`, else
+/// `render-keys/` beside the vault key file, else in DATA.
+pub fn printing(
+    font: Option<&Path>,
+    render_keys: Option<&Path>,
+    vault_key: Option<&Path>,
+    data: &Path,
     public_url: &str,
 ) -> anyhow::Result<Option<Arc<crate::vault::prints::Printing>>> {
-    let dir = match (&opt.render_keys, &opt.vault_key) {
-        (Some(d), _) => d.clone(),
+    let dir = match (render_keys, vault_key) {
+        (Some(d), _) => d.to_owned(),
         (None, Some(k)) if pkcs11_uri(k).is_none() => k
             .parent()
             .map_or_else(|| PathBuf::from("render-keys"), |p| p.join("render-keys")),
-        _ => opt.data.join("render-keys"),
+        _ => data.join("render-keys"),
     };
     let name = public_url
         .split("://")
         .nth(1)
         .unwrap_or(public_url)
         .trim_end_matches('/');
-    match crate::vault::prints::Printing::open(opt.font.as_deref(), &dir, name) {
+    match crate::vault::prints::Printing::open(font, &dir, name) {
         Ok(p) => {
             tracing::info!(font = %p.font.path().display(), render_keys = %dir.display(), "printable copies on");
             Ok(Some(Arc::new(p)))
         }
-        Err(e) if opt.font.is_none() && e.starts_with("no CJK font") => {
+        Err(e) if font.is_none() && e.starts_with("no CJK font") => {
             tracing::warn!(error = %e, "printable copies are off");
             Ok(None)
         }
@@ -382,7 +386,13 @@ pub fn run(opt: ServeOpt) -> anyhow::Result<()> {
         printing: None,
     };
     let mut options = options;
-    options.printing = printing(&opt, &options.public_url)?;
+    options.printing = printing(
+        opt.font.as_deref(),
+        opt.render_keys.as_deref(),
+        opt.vault_key.as_deref(),
+        &opt.data,
+        &options.public_url,
+    )?;
     let spec = StoreSpec::parse(&opt.store, &opt.pg_schema, RocksConfig::default())?;
     let vault = open_vault_with(
         &opt.data,

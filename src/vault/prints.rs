@@ -234,6 +234,13 @@ impl Vault {
         }
     }
 
+    /// The sealed PDF of any kept print (the operator's `render`); `None` for an unknown id.
+    pub fn print_pdf(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, VaultError> {
+        self.stored_print(id)?
+            .map(|p| self.render(id, &p, now))
+            .transpose()
+    }
+
     /// A new print of licence `id` for its holder (or a delegate), kept so that its QR code can
     /// be checked, and its sealed PDF; `None` when the principal may not read the licence.
     pub fn licence_pdf(

@@ -361,3 +361,82 @@ async fn a_changed_or_foreign_pdf_gets_a_verdict_and_others_copies_stay_hidden()
     )
     .await;
 }
+
+/// `render` writes a kept print of a stopped vault as the serving vault made it: the same text,
+/// sealed under the same CA; an unknown id exits 1 and writes nothing.
+#[test]
+fn render_prints_a_kept_print_from_a_stopped_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, url) = serve_demo(&data);
+    let tokens: Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-tokens.json")).unwrap()).unwrap();
+    let holder = tokens["holders"]["111:350102198503120130"]
+        .as_str()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let list: Value = client
+        .get(format!("{url}/v1/me/licences"))
+        .bearer_auth(holder)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = list["licences"][0]["id"].as_str().unwrap();
+    let served = client
+        .get(format!("{url}/v1/me/licences/{id}.pdf"))
+        .bearer_auth(holder)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .to_vec();
+    let info: Value = client
+        .get(format!("{url}/v1/vault"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let served = pdf::read(&served).unwrap();
+    let print = served.print_id.clone().unwrap();
+
+    let out = dir.path().join("again.pdf");
+    let p = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let o = run_cli(&[
+        "render",
+        "--data",
+        &p(&data),
+        "--print",
+        &print,
+        "--out",
+        &p(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = pdf::read(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(again.print_id, served.print_id);
+    assert_eq!(again.text, served.text);
+    let ca = x509_ca(info["renderingCa"].as_str().unwrap());
+    licence_vault::print::seal::check(&again.cms, &again.digest, &[ca], chrono::Utc::now())
+        .unwrap();
+
+    let none = dir.path().join("none.pdf");
+    let o = run_cli(&[
+        "render",
+        "--data",
+        &p(&data),
+        "--print",
+        "urn:uuid:00000000-0000-4000-8000-000000000000",
+        "--out",
+        &p(&none),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no print urn:uuid:00000000"));
+    assert!(!none.exists());
+}
+
+fn x509_ca(pem: &str) -> x509_cert::Certificate {
+    use x509_cert::der::DecodePem as _;
+    x509_cert::Certificate::from_pem(pem).unwrap()
+}
