@@ -16,7 +16,9 @@
 //! - `store-reads`: raw RocksDB point reads of the stored licences (document, and metadata and
 //!   document as a read does), the storage limit at the scale actually stored;
 //! - `reuse`: `Vault::reuse` of those pulls in-process (consent check, durable access record,
-//!   verify, vault-signed copies), the in-process ceiling of `POST /v1/reuse`.
+//!   verify, vault-signed copies), the in-process ceiling of `POST /v1/reuse`;
+//! - `prints`: a licence's page laid out, its font subset and the PDF sealed (SPEC §16), one
+//!   thread and all threads, the seal checked, and the bytes of a PDF.
 //!
 //! `cargo bench` runs `limits` for a few seconds; `cargo test --all-targets` runs every measurement
 //! once on tiny inputs (a smoke test, nothing is timed or asserted on time).
@@ -58,6 +60,7 @@ enum Cmd {
     Limits(LimitsOpt),
     Components(ComponentsOpt),
     Seed(SeedOpt),
+    Prints(PrintsOpt),
     Verify(VerifyOpt),
     Extract(ExtractOpt),
     Requests(RequestsOpt),
@@ -235,6 +238,14 @@ struct ExtractOpt {
 }
 
 #[derive(Debug, Args)]
+struct PrintsOpt {
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+#[derive(Debug, Args)]
 struct RequestsOpt {
     /// Bare licence ids, one per line.
     #[arg(long)]
@@ -280,6 +291,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Value> {
         Cmd::Limits(o) => limits(&o),
         Cmd::Components(o) => components(&o),
         Cmd::Seed(o) => seed(&o),
+        Cmd::Prints(o) => prints(&o),
         Cmd::Verify(o) => verify_file(&o),
         Cmd::Extract(o) => extract(&o),
         Cmd::Requests(o) => requests(&o),
@@ -320,7 +332,11 @@ fn smoke() -> anyhow::Result<Value> {
         keys: root.join("keys"),
         count: 10,
     })?;
-    Ok(json!({"smoke": true, "limits": lim, "verify": ver, "components": comp}))
+    let pr = prints(&PrintsOpt {
+        fixtures: root.join("fixtures"),
+        seconds: 0.02,
+    })?;
+    Ok(json!({"smoke": true, "limits": lim, "verify": ver, "components": comp, "prints": pr}))
 }
 
 // ----- measuring ---------------------------------------------------------------------------------
@@ -364,6 +380,84 @@ fn cores() -> usize {
 
 fn r0(x: f64) -> f64 {
     x.round()
+}
+
+// ----- prints ------------------------------------------------------------------------------------
+
+/// Printable copies (SPEC §16): each sample licence's page, laid out, its font subset, the PDF
+/// written and sealed (ECDSA P-256 over the CMS signed attributes), as `GET /v1/copies/{id}.pdf`
+/// does after reading the kept copy; and the seal checked, as `POST /v1/verify` does first.
+fn prints(o: &PrintsOpt) -> anyhow::Result<Value> {
+    use licence_vault::print::{self, pdf, seal, PrintFacts};
+    let printing = licence_vault::vault::prints::printing_for_tests("bench")
+        .ok_or_else(|| anyhow!("no CJK font (scripts/install-deps.sh)"))?;
+    let at = Utc::now();
+    let pages: Vec<print::Page> = licence_vault::demo::sample_licences(&o.fixtures)?
+        .into_iter()
+        .map(|(_, doc)| {
+            let facts = PrintFacts {
+                type_name: doc["credentialSubject"]["licence"]["typeName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                issuer_name: doc["issuer"]["name"].as_str().unwrap_or("").to_owned(),
+                requester_name: None,
+                matter_name: None,
+                status: "active".into(),
+                valid: true,
+                at,
+                vault_key: "did:key:z6Mk".into(),
+            };
+            print::page("urn:uuid:bench", &doc, &facts, "http://127.0.0.1:8080")
+                .map_err(|e| anyhow!(e))
+        })
+        .collect::<Result<_, _>>()?;
+    let make = |i: u64| -> anyhow::Result<Vec<u8>> {
+        let page = &pages[i as usize % pages.len()];
+        pdf::render(page, &printing.font, at)
+            .map_err(|e| anyhow!("{e}"))?
+            .sign_with(|d| printing.keys.sign(d))
+            .map_err(|e| anyhow!(e))
+    };
+    let pdfs: Vec<Vec<u8>> = (0..pages.len() as u64)
+        .map(make)
+        .collect::<Result<_, _>>()?;
+    let bytes: Vec<usize> = pdfs.iter().map(Vec::len).collect();
+    let one = rate(1, o.seconds, 1, |i| {
+        let _ = make(i);
+    });
+    let all = rate(cores(), o.seconds, 1, |i| {
+        let _ = make(i);
+    });
+    let ca = [printing.keys.ca().clone()];
+    let reads: Vec<pdf::Read> = pdfs
+        .iter()
+        .map(|p| pdf::read(p).map_err(|e| anyhow!(e.0)))
+        .collect::<Result<_, _>>()?;
+    let check = rate(1, o.seconds, 1, |i| {
+        let r = &reads[i as usize % reads.len()];
+        let _ = seal::check(&r.cms, &r.digest, &ca, at);
+    });
+    let v = json!({
+        "pages": pages.len(),
+        "sealed_per_s_1_thread": r0(one),
+        "sealed_per_s_all_threads": r0(all),
+        "threads": cores(),
+        "seal_checks_per_s_1_thread": r0(check),
+        "bytes_min": bytes.iter().min(),
+        "bytes_max": bytes.iter().max(),
+        "bytes_mean": bytes.iter().sum::<usize>() / bytes.len().max(1),
+    });
+    eprintln!(
+        "prints: {} sealed PDFs/s on one thread, {} on {}; {} seal checks/s; {}–{} bytes",
+        r0(one),
+        r0(all),
+        cores(),
+        r0(check),
+        v["bytes_min"],
+        v["bytes_max"]
+    );
+    Ok(v)
 }
 
 // ----- limits ------------------------------------------------------------------------------------

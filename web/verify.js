@@ -36,6 +36,18 @@
         return say(t('verify.failed'), 'error');
       }
       out.append(h('p', {}, t('verify.kind', { kind: kindOf(doc) })), verdict(r.body));
+      // A stamped or minimised copy given to this approval system: its printable PDF.
+      if ([].concat((doc && doc.type) || []).includes('PurposeStampedCopy') && typeof doc.id === 'string') {
+        const get = h('button', { type: 'button', class: 'secondary', id: 'copy-pdf' }, t('print.copy'));
+        const note = h('span', { class: 'muted', 'aria-live': 'polite' });
+        get.addEventListener('click', async () => {
+          const f = await api('GET', `/v1/copies/${encodeURIComponent(doc.id)}.pdf`, undefined, { blob: true });
+          if (!f.ok) return clear(note).append(errorText(f.body, f.status));
+          LV.download(doc.id.replace(/[^A-Za-z0-9-]/g, '_') + '.pdf', f.body);
+          clear(note).append(t('print.done'));
+        });
+        out.append(h('p', {}, get, ' ', note));
+      }
       // A deposit receipt: is the deposit it proves in the public log? Checked in this browser.
       const types = [].concat((doc && doc.type) || []);
       if (types.includes('DepositReceipt') && doc.credentialSubject && doc.credentialSubject.sha256) {

@@ -346,7 +346,7 @@ test('a presentation code made on /me is redeemed once on /verify and is dead on
   await holder.page.waitForFunction((before) => document.querySelector('article.presentation.fresh .countdown').textContent !== before, left);
   assert.match(await shown.locator('.countdown').textContent(), /^剩余 \d+ 秒$/, 'the countdown runs');
 
-  const clerk = await fresh();
+  const clerk = await fresh({ acceptDownloads: true });
   await signIn(clerk.page, 'verify', REQUESTER);
   await clerk.page.fill('#code', code);
   await clerk.page.getByRole('button', { name: '核销' }).click();
@@ -461,6 +461,18 @@ test('a licence printed on /me: /verify checks the PDF, and its QR code opens th
     await clerk.page.locator('#pdf-result .check.ok', { hasText: name }).waitFor();
   }
   await axe(clerk.page, 'verify-pdf');
+  // A stamped copy the clerk's system was given, checked on /verify, downloads as its PDF.
+  const consent = await call(tokens.holders[HUANG], 'POST', '/v1/me/consents',
+    { requester: REQUESTER, matter: MATTER, purpose: '打印测试', types: [ID_CARD], expiresAt: new Date(Date.now() + 86400e3).toISOString() });
+  assert.equal(consent.status, 201, JSON.stringify(consent.body));
+  const copy = (await pull(HUANG))[ID_CARD].stampedCopy;
+  await clerk.page.fill('#doc', JSON.stringify(copy));
+  await clerk.page.getByRole('button', { name: '核验', exact: true }).click();
+  await clerk.page.locator('#verify-result .verdict.valid').waitFor();
+  const [copyPdf] = await Promise.all([clerk.page.waitForEvent('download'), clerk.page.locator('#copy-pdf').click()]);
+  const copyFile = join(tmp, 'copy.pdf');
+  await copyPdf.saveAs(copyFile);
+  assert.equal(readFileSync(copyFile).subarray(0, 8).toString(), '%PDF-1.7');
   await clerk.context.close();
 
   // Anyone holding the paper scans the QR code: the vault's copy of the page, verified now.
