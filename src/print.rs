@@ -329,6 +329,40 @@ mod tests {
         }
     }
 
+    /// Every truncation and many one-byte changes of a sealed PDF are read without a panic, and
+    /// none keeps a seal that holds over the whole file with the page's text.
+    #[test]
+    fn damaged_pdfs_never_panic_and_never_pass() {
+        let font = font::Font::find(None).expect("the CJK font (scripts/install-deps.sh)");
+        let at = facts().at;
+        let page = page("urn:uuid:x", &licence(), &facts(), "https://v").unwrap();
+        let (keys, _) = seal::RenderKeys::generate("v", at).unwrap();
+        let pdf = pdf::render(&page, &font, at)
+            .unwrap()
+            .sign_with(|d| keys.sign(d))
+            .unwrap();
+        let ca = [keys.ca().clone()];
+        let holds = |bytes: &[u8]| {
+            pdf::read(bytes).is_ok_and(|r| {
+                r.whole
+                    && seal::check(&r.cms, &r.digest, &ca, at).is_ok()
+                    && r.text.as_deref() == Some(page.text().as_str())
+            })
+        };
+        assert!(holds(&pdf));
+        for len in (0..pdf.len()).step_by(211) {
+            assert!(!holds(&pdf[..len]), "truncated to {len}");
+        }
+        for i in (0..pdf.len()).step_by(173) {
+            let mut changed = pdf.clone();
+            changed[i] ^= 0x5a;
+            assert!(
+                !holds(&changed),
+                "byte {i} changed and the seal still holds"
+            );
+        }
+    }
+
     #[test]
     fn a_character_without_glyph_is_an_error() {
         let font = font::Font::find(None).expect("the CJK font (scripts/install-deps.sh)");
