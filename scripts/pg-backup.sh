@@ -6,7 +6,7 @@
 #       checked with pg_verifybackup; BACKUPDIR/label names it (for `licence-vault restore --from`)
 #       and BACKUPDIR/made says when it was made (RFC 3339: every write acknowledged before then is
 #       in it). With VAULT_DATA, the vault's key material there (index.key, vault.key unless the
-#       key is in a hardware module, vault-keys/), which is never in the database, is copied into
+#       key is in a hardware module, vault-keys/, render-keys/), which is never in the database, is copied into
 #       BACKUPDIR/keys (mode 0700).
 #   scripts/pg-backup.sh restore BACKUPDIR ARCHIVEDIR NEWPGDATA [TARGET_TIME]
 #       lays out NEWPGDATA (new or empty) from the base backup, after checking it, to recover from
@@ -60,6 +60,8 @@ case "$cmd" in
       mkdir -m 700 "$dir/keys"
       cp -p "$vault_data/index.key" "$dir/keys/"
       if [ -d "$vault_data/vault-keys" ]; then cp -rp "$vault_data/vault-keys" "$dir/keys/"; fi
+      # The rendering CA and key of printable copies, where serve keeps them by default.
+      if [ -d "$vault_data/render-keys" ]; then cp -rp "$vault_data/render-keys" "$dir/keys/"; fi
       if [ -f "$vault_data/vault.key" ]; then
         cp -p "$vault_data/vault.key" "$dir/keys/"
       else

@@ -56,6 +56,24 @@ pub struct Pems {
     pub cert: String,
 }
 
+/// What of a vault's name may go into a certificate's common name.
+fn cert_name(vault: &str) -> String {
+    vault
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-.:".contains(*c))
+        .collect()
+}
+
+fn pem_key(k: &SigningKey) -> Result<String, String> {
+    k.to_pkcs8_pem(LineEnding::LF)
+        .map(|p| p.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn pem_cert(c: &Certificate) -> Result<String, String> {
+    c.to_pem(LineEnding::LF).map_err(|e| e.to_string())
+}
+
 fn x509_time(t: DateTime<Utc>) -> Result<Time, String> {
     let secs = u64::try_from(t.timestamp()).map_err(|_| "time before 1970".to_owned())?;
     UtcTime::from_unix_duration(StdDuration::from_secs(secs))
@@ -103,14 +121,44 @@ fn certificate(
 impl RenderKeys {
     /// A new CA for `vault` (its name in certificates) and a rendering key it certifies.
     pub fn generate(vault: &str, now: DateTime<Utc>) -> Result<(Self, Pems), String> {
-        let vault: String = vault
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "-.:".contains(*c))
-            .collect();
+        let vault = cert_name(vault);
         let ca_key = SigningKey::random(&mut rand::rngs::OsRng);
-        let key = SigningKey::random(&mut rand::rngs::OsRng);
         let ca_name = format!("CN=licence-vault rendering CA {vault},O=licence-vault");
         let ca = certificate(Profile::Root, &ca_name, CA_YEARS, &ca_key, &ca_key, now)?;
+        let (keys, key, cert) = Self::issue_under(&ca_key, ca, &vault, now)?;
+        let pems = Pems {
+            ca_key: pem_key(&ca_key)?,
+            ca_cert: pem_cert(&keys.ca)?,
+            key,
+            cert,
+        };
+        Ok((keys, pems))
+    }
+
+    /// A new rendering key certified by the CA kept as `ca_key` and `ca_cert` (a renewal: the
+    /// seals it makes chain to the same CA); the new key's and certificate's PEM.
+    pub fn renew(
+        ca_key: &str,
+        ca_cert: &str,
+        vault: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, String, String), String> {
+        let ca_key =
+            SigningKey::from_pkcs8_pem(ca_key).map_err(|e| format!("rendering CA key: {e}"))?;
+        let ca = Certificate::from_pem(ca_cert).map_err(|e| format!("rendering CA: {e}"))?;
+        if ca.tbs_certificate.subject_public_key_info != spki(&ca_key)? {
+            return Err("the rendering CA's certificate is not its key's".into());
+        }
+        Self::issue_under(&ca_key, ca, &cert_name(vault), now)
+    }
+
+    fn issue_under(
+        ca_key: &SigningKey,
+        ca: Certificate,
+        vault: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, String, String), String> {
+        let key = SigningKey::random(&mut rand::rngs::OsRng);
         let cert = certificate(
             Profile::Leaf {
                 issuer: ca.tbs_certificate.subject.clone(),
@@ -120,22 +168,11 @@ impl RenderKeys {
             &format!("CN=licence-vault rendering key {vault},O=licence-vault"),
             KEY_YEARS,
             &key,
-            &ca_key,
+            ca_key,
             now,
         )?;
-        let pem_key = |k: &SigningKey| {
-            k.to_pkcs8_pem(LineEnding::LF)
-                .map(|p| p.to_string())
-                .map_err(|e| e.to_string())
-        };
-        let pem_cert = |c: &Certificate| c.to_pem(LineEnding::LF).map_err(|e| e.to_string());
-        let pems = Pems {
-            ca_key: pem_key(&ca_key)?,
-            ca_cert: pem_cert(&ca)?,
-            key: pem_key(&key)?,
-            cert: pem_cert(&cert)?,
-        };
-        Ok((Self { key, cert, ca }, pems))
+        let (key_pem, cert_pem) = (pem_key(&key)?, pem_cert(&cert)?);
+        Ok((Self { key, cert, ca }, key_pem, cert_pem))
     }
 
     /// The keys kept as `pems` (the CA's key is not needed to seal).
@@ -401,6 +438,27 @@ mod tests {
         assert_eq!(
             check(b"\x30\x03\x02\x01\x00", &digest, &[keys.ca], now),
             Err(SealError::Invalid("the signature is not CMS".into()))
+        );
+    }
+
+    #[test]
+    fn a_renewed_key_seals_under_the_same_ca() {
+        let now = Utc::now();
+        let (old, pems) = RenderKeys::generate("v", now).unwrap();
+        let (new, key, cert) = RenderKeys::renew(&pems.ca_key, &pems.ca_cert, "v", now).unwrap();
+        assert_ne!(key, pems.key);
+        let again = RenderKeys::from_pems(&pems.ca_cert, &key, &cert).unwrap();
+        let digest: [u8; 32] = Sha256::digest(b"page").into();
+        for keys in [&old, &new, &again] {
+            let cms = keys.sign(&digest).unwrap();
+            check(&cms, &digest, std::slice::from_ref(&old.ca), now).unwrap();
+        }
+        let (_, other) = RenderKeys::generate("w", now).unwrap();
+        assert_eq!(
+            RenderKeys::renew(&other.ca_key, &pems.ca_cert, "v", now)
+                .err()
+                .as_deref(),
+            Some("the rendering CA's certificate is not its key's")
         );
     }
 

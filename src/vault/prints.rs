@@ -55,29 +55,41 @@ impl Printing {
     ) -> Result<Self, String> {
         let font = Font::find(font)?;
         let [ca_key, ca_crt, key, crt] = RENDER_KEY_FILES.map(|f| dir.join(f));
-        if !crt.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-            let (_, pems) = RenderKeys::generate(name, Utc::now())?;
-            // The CA's key and certificate first, the rendering certificate last: a directory
-            // with `render.crt` is complete.
-            for (path, text) in [
-                (&ca_key, &pems.ca_key),
-                (&ca_crt, &pems.ca_cert),
-                (&key, &pems.key),
-                (&crt, &pems.cert),
-            ] {
-                match super::keyring::write_secret_line(path, text.trim_end()) {
-                    Ok(()) => {}
-                    // Another node made them at the same moment: use those.
-                    Err(_) if crt.exists() || path.exists() => break,
-                    Err(e) => return Err(e),
-                }
-            }
-            tracing::info!(dir = %dir.display(), "made the rendering CA and key of printable copies");
-        }
         let read = |p: &std::path::Path| {
             std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
         };
+        // Written key first, certificate last: a directory with `render.crt` is complete.
+        let write = |pairs: [(&std::path::Path, &str); 2]| -> Result<(), String> {
+            for (path, text) in pairs {
+                match super::keyring::write_secret_line(path, text.trim_end()) {
+                    Ok(()) => {}
+                    // Another node is making them at the same moment: use its.
+                    Err(e) if path.exists() => {
+                        for _ in 0..50 {
+                            if crt.exists() {
+                                return Ok(());
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                        }
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        if !ca_crt.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            let (_, pems) = RenderKeys::generate(name, Utc::now())?;
+            write([(&ca_key, &pems.ca_key), (&ca_crt, &pems.ca_cert)])?;
+            write([(&key, &pems.key), (&crt, &pems.cert)])?;
+            tracing::info!(dir = %dir.display(), "made the rendering CA and key of printable copies");
+        } else if !crt.exists() {
+            // A renewal: the CA issues a new rendering key.
+            let (_, k, c) = RenderKeys::renew(&read(&ca_key)?, &read(&ca_crt)?, name, Utc::now())?;
+            write([(&key, &k), (&crt, &c)])?;
+            tracing::info!(dir = %dir.display(), "the rendering CA issued a new rendering key");
+        }
         let keys = RenderKeys::from_pems(&read(&ca_crt)?, &read(&key)?, &read(&crt)?)?;
         Ok(Self {
             font,

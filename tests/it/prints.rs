@@ -440,3 +440,32 @@ fn x509_ca(pem: &str) -> x509_cert::Certificate {
     use x509_cert::der::DecodePem as _;
     x509_cert::Certificate::from_pem(pem).unwrap()
 }
+
+/// Moving the rendering key and certificate away and opening again renews the key under the same
+/// CA: a PDF sealed before still checks, and so does one sealed after.
+#[test]
+fn a_renewed_rendering_key_seals_under_the_same_ca() {
+    use licence_vault::print::seal;
+    use licence_vault::vault::prints::Printing;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("render-keys");
+    let first = Printing::open(None, &keys, "vault.example").unwrap();
+    let ca = std::fs::read(keys.join("ca.crt")).unwrap();
+    let old_cert = std::fs::read(keys.join("render.crt")).unwrap();
+    let digest = [7u8; 32];
+    let before = first.keys.sign(&digest).unwrap();
+    for f in ["render.key", "render.crt"] {
+        std::fs::rename(keys.join(f), dir.path().join(f)).unwrap();
+    }
+    let renewed = Printing::open(None, &keys, "vault.example").unwrap();
+    assert_eq!(std::fs::read(keys.join("ca.crt")).unwrap(), ca);
+    assert_ne!(std::fs::read(keys.join("render.crt")).unwrap(), old_cert);
+    let after = renewed.keys.sign(&digest).unwrap();
+    let trusted = [renewed.keys.ca().clone()];
+    for cms in [&before, &after] {
+        seal::check(cms, &digest, &trusted, chrono::Utc::now()).unwrap();
+    }
+    // The same directory opened again uses the same keys.
+    let again = Printing::open(None, &keys, "vault.example").unwrap();
+    assert_eq!(again.keys.ca_pem(), renewed.keys.ca_pem());
+}
