@@ -447,12 +447,16 @@ pub fn print(id: &str) -> Vec<u8> {
 }
 
 /// A print as kept: whose it is (`requester:<id>` or `holder:<digest hex>`), the signed document
-/// (its canonical text) and what its page shows besides (SPEC §16).
+/// (its canonical text) and what its page shows besides (SPEC §16). A stamped copy is kept without
+/// the licence it embeds (`credentialSubject.document` null, `elided`): those bytes are the
+/// licence's stored document, spliced back when the copy is read.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StoredPrint {
     pub owner: String,
     pub document: String,
     pub facts: crate::print::PrintFacts,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub elided: bool,
 }
 
 /// The key of a verifier's request under its holder in `holderdigest_vprequest`.

@@ -41,6 +41,9 @@ impl std::fmt::Debug for Printing {
     }
 }
 
+/// Where a stamped copy embeds its licence.
+const EMBEDDED: [&str; 2] = ["credentialSubject", "document"];
+
 /// The files the rendering keys are kept in, in their directory.
 pub const RENDER_KEY_FILES: [&str; 4] = ["ca.key", "ca.crt", "render.key", "render.crt"];
 
@@ -157,20 +160,45 @@ impl Vault {
         self.printing.as_ref().map(|p| p.keys.ca_pem())
     }
 
-    /// Keeps the copy `id` (canonical `document`) given to `requester`, in the pull's `change`.
+    /// Keeps the copy `id` (canonical `copy`) given to `requester`, in the pull's `change`; a full
+    /// stamped copy without the licence it embeds, which the vault holds already.
     pub(super) fn keep_copy(
         change: &mut Change,
         id: &str,
         requester: &str,
-        document: &str,
+        copy: &[u8],
         facts: PrintFacts,
     ) {
+        let elided = crate::jcs::splice(copy, &EMBEDDED, b"null");
         let stored = StoredPrint {
             owner: requester_owner(requester),
-            document: document.to_owned(),
+            document: String::from_utf8_lossy(elided.as_deref().unwrap_or(copy)).into_owned(),
             facts,
+            elided: elided.is_some(),
         };
         change.put(Table::Print, layout::print(id), layout::encode(&stored));
+    }
+
+    /// A kept print's signed document, whole: an elided copy gets its licence's stored bytes back.
+    fn document_of(&self, stored: &StoredPrint) -> Result<String, VaultError> {
+        if !stored.elided {
+            return Ok(stored.document.clone());
+        }
+        let corrupt = |e: &str| VaultError::Store(layout::corrupt(Table::Print, e));
+        let doc: Value =
+            serde_json::from_str(&stored.document).map_err(|e| corrupt(&e.to_string()))?;
+        let id = doc
+            .pointer("/credentialSubject/licence")
+            .and_then(Value::as_str)
+            .and_then(|u| LicenceId::from_urn_or_bare(u).ok())
+            .ok_or_else(|| corrupt("a kept copy names no licence"))?;
+        let licence = self
+            .store
+            .get(Table::LicenceDocument, layout::licence(&id))?
+            .ok_or_else(|| corrupt("a kept copy's licence is not stored"))?;
+        let whole = crate::jcs::splice(stored.document.as_bytes(), &EMBEDDED, &licence)
+            .ok_or_else(|| corrupt("a kept copy has no document slot"))?;
+        String::from_utf8(whole).map_err(|e| corrupt(&e.to_string()))
     }
 
     /// What a copy's page shows besides the copy, at the pull that gives it.
@@ -208,8 +236,8 @@ impl Vault {
 
     /// The page of a stored print.
     fn page_of(&self, id: &str, stored: &StoredPrint) -> Result<print::Page, VaultError> {
-        let doc: Value =
-            serde_json::from_str(&stored.document).map_err(|e| layout::corrupt(Table::Print, e))?;
+        let doc: Value = serde_json::from_str(&self.document_of(stored)?)
+            .map_err(|e| layout::corrupt(Table::Print, e))?;
         print::page(id, &doc, &stored.facts, &self.public_url)
             .map_err(|e| VaultError::Store(layout::corrupt(Table::Print, e)))
     }
@@ -289,6 +317,7 @@ impl Vault {
                 at: now,
                 vault_key: self.did_key().to_string(),
             },
+            elided: false,
         };
         // Rendered before it is kept: a licence the font cannot print leaves nothing behind.
         let pdf = self.render(&print_id, &stored, now)?;
@@ -308,7 +337,7 @@ impl Vault {
         stored: &StoredPrint,
         now: DateTime<Utc>,
     ) -> Result<Verdict, VaultError> {
-        let doc = crate::jcs::parse(stored.document.as_bytes())
+        let doc = crate::jcs::parse(self.document_of(stored)?.as_bytes())
             .map_err(|e| layout::corrupt(Table::Print, e))?;
         Ok(self.verify_presented(&doc, now)?)
     }
@@ -324,8 +353,8 @@ impl Vault {
             return Ok(None);
         };
         let page = self.page_of(id, &stored)?;
-        let doc: Value =
-            serde_json::from_str(&stored.document).map_err(|e| layout::corrupt(Table::Print, e))?;
+        let doc: Value = serde_json::from_str(&self.document_of(&stored)?)
+            .map_err(|e| layout::corrupt(Table::Print, e))?;
         let kind = match print::kind_of(&doc) {
             Some(print::Kind::Licence) => "licence",
             Some(print::Kind::Stamped) => "stamped",

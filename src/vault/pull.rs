@@ -327,13 +327,7 @@ impl Vault {
                 }
             };
             let print = self.copy_facts(e, &ask.requester.name, &ask.matter.name, now)?;
-            Self::keep_copy(
-                change,
-                copy_id,
-                &ask.requester.id,
-                &String::from_utf8_lossy(copy.as_bytes()),
-                print,
-            );
+            Self::keep_copy(change, copy_id, &ask.requester.id, copy.as_bytes(), print);
             d.copy = Some(copy);
         }
         Ok(())

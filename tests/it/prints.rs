@@ -316,6 +316,11 @@ async fn a_changed_or_foreign_pdf_gets_a_verdict_and_others_copies_stay_hidden()
     let key = full_id.as_bytes();
     let mut kept: Value =
         serde_json::from_slice(&app.store().get(Table::Print, key).unwrap().unwrap()).unwrap();
+    // The copy is kept without the licence it embeds (the vault holds those bytes already).
+    assert_eq!(kept["elided"], true);
+    let doc: Value = serde_json::from_str(kept["document"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["credentialSubject"]["document"], Value::Null);
+    assert_eq!(doc["id"], full["id"]);
     kept["facts"]["status"] = json!("revoked");
     overwrite(&app, Table::Print, key, serde_json::to_vec(&kept).unwrap());
     let (_, v) = verify_pdf(&app, &citizen, stamped.clone()).await;
