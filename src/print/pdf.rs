@@ -54,9 +54,12 @@ const RED: (f32, f32, f32) = (0.66, 0.0, 0.0);
 fn wrap(font: &Font, text: &str, size: f32, max: f32) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut last = String::new();
+    // The line's width, kept as characters are added (a width is a sum over characters).
+    let mut width = 0.0;
     for c in text.chars() {
         last.push(c);
-        if font.width(&last, size) > max && last.chars().count() > 1 {
+        width += font.width(c.encode_utf8(&mut [0; 4]), size);
+        if width > max && last.chars().count() > 1 {
             let chars: Vec<char> = last.chars().collect();
             let at = (1..chars.len())
                 .rev()
@@ -64,6 +67,7 @@ fn wrap(font: &Font, text: &str, size: f32, max: f32) -> Vec<String> {
                 .unwrap_or(chars.len() - 1);
             let tail: String = chars[at..].iter().collect();
             last.truncate(chars[..at].iter().map(|c| c.len_utf8()).sum());
+            width = font.width(&tail, size);
             lines.push(std::mem::replace(&mut last, tail));
         }
     }
@@ -312,7 +316,7 @@ pub fn render(page: &Page, font: &Font, at: DateTime<Utc>) -> Result<Unsigned, M
     let [ascent, descent, cap, x0, y0, x1, y1] = font.metrics();
     let font_file = {
         use std::io::Write as _;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&subset)
             .and_then(|()| z.finish())
             .map_err(|_| MissingGlyph('\u{fffd}'))?
