@@ -474,3 +474,36 @@ fn a_renewed_rendering_key_seals_under_the_same_ca() {
     let again = Printing::open(None, &keys, "vault.example").unwrap();
     assert_eq!(again.keys.ca_pem(), renewed.keys.ca_pem());
 }
+
+/// A licence whose field needs a character the font cannot draw is not printed: 422
+/// `unprintable` naming the character, and nothing is kept.
+#[tokio::test]
+async fn a_field_the_font_cannot_draw_is_refused_by_name() {
+    let app = TestApp::new();
+    let mut doc = business_licence("P0901", COMPANY);
+    doc["credentialSubject"]["licence"]["fields"]["住所"] = json!("福州市\u{10FFFD}路1号");
+    let doc = sign(&doc, "scjgj");
+    app.deposit(&doc).await;
+    let path = format!(
+        "{}.pdf",
+        licence_path(&doc).replace("/v1/licences/", "/v1/me/licences/")
+    );
+    let kept = || {
+        app.store()
+            .scan(Table::Print, b"", false, 1000)
+            .unwrap()
+            .len()
+    };
+    let before = kept();
+    let (status, e) = app.get(&path, Some(&app.tokens.holder_company)).await;
+    assert_eq!(
+        (status, code(&e)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unprintable"),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("U+10FFFD"),
+        "{e}"
+    );
+    assert_eq!(kept(), before);
+}
