@@ -100,6 +100,10 @@ pub async fn vault_info(State(state): State<AppState>) -> Json<VaultInfo> {
 pub struct VaultKeyHistory {
     /// Oldest first; a document the vault signed verifies against the key and period here.
     pub keys: Vec<VaultKey>,
+    /// The CA (X.509, PEM) that certifies the key sealing printable copies (SPEC §16), as in
+    /// `GET /v1/vault`; absent when the vault prints no copies.
+    #[serde(rename = "renderingCa", skip_serializing_if = "Option::is_none")]
+    pub rendering_ca: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/vault/keys", tag = "registries",
@@ -109,6 +113,7 @@ pub async fn vault_keys(State(state): State<AppState>) -> Result<Json<VaultKeyHi
     blocking(move || {
         Ok(Json(VaultKeyHistory {
             keys: vault.key_history()?.keys().to_vec(),
+            rendering_ca: vault.rendering_ca(),
         }))
     })
     .await
@@ -219,6 +224,7 @@ pub async fn compromise_vault_key(
         tracing::warn!(did = %c.did_key, since = %c.since, "a vault key was declared compromised");
         Ok(Json(VaultKeyHistory {
             keys: h.keys().to_vec(),
+            rendering_ca: vault.rendering_ca(),
         }))
     })
     .await

@@ -234,6 +234,8 @@ async fn copies_and_licences_print_as_sealed_pdfs_that_verify() {
     let (_, info) = app.get("/v1/vault", None).await;
     let ca = info["renderingCa"].as_str().unwrap();
     assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let (_, history) = app.get("/v1/vault/keys", None).await;
+    assert_eq!(history["renderingCa"], ca, "the key history names it too");
 
     if let Ok(dir) = std::env::var("LICENCE_VAULT_PRINT_SAMPLES") {
         let dir = std::path::Path::new(&dir);
