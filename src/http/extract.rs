@@ -243,16 +243,19 @@ impl<S: Send + Sync> FromRequestParts<S> for LicencePath {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let AppPath(raw) = AppPath::<String>::from_request_parts(parts, state).await?;
-        LicenceId::from_urn_or_bare(&raw)
-            .map(LicencePath)
-            .map_err(|e| {
-                ApiError::new(
-                    Reason::InvalidIdentifier,
-                    format!("licence identifier: {e}"),
-                )
-                .field("id")
-            })
+        licence_id(&raw).map(LicencePath)
     }
+}
+
+/// A licence identifier of a path's `{id}` (bare or `urn:gbt36904:`).
+pub fn licence_id(raw: &str) -> Result<LicenceId, ApiError> {
+    LicenceId::from_urn_or_bare(raw).map_err(|e| {
+        ApiError::new(
+            Reason::InvalidIdentifier,
+            format!("licence identifier: {e}"),
+        )
+        .field("id")
+    })
 }
 
 /// A `{uscc}` path segment (optionally followed by more segments, e.g. a `{didKey}`).

@@ -16,9 +16,7 @@ use super::extract::{Allow, AppJson, AppPath, Me, REQUESTER};
 use super::reuse::{requester_of, required};
 use super::{blocking, AppState};
 use crate::auth::Principal;
-use crate::codes::LicenceId;
 use crate::vault::prints::PrintView;
-use crate::verdict::Reason;
 
 /// The id of a `{id}.pdf` segment (the router registers the segment whole).
 fn pdf_id(raw: &str) -> Result<&str, ApiError> {
@@ -94,13 +92,7 @@ pub async fn licence_pdf(
 ) -> Result<Response, ApiError> {
     let vault = state.vault.clone();
     blocking(move || {
-        let id = LicenceId::from_urn_or_bare(pdf_id(&raw)?).map_err(|e| {
-            ApiError::new(
-                Reason::InvalidIdentifier,
-                format!("licence identifier: {e}"),
-            )
-            .field("id")
-        })?;
+        let id = super::extract::licence_id(pdf_id(&raw)?)?;
         let absent = || ApiError::not_found(format!("no licence {}", id.urn()));
         if !me.allows_type(&vault.registries(), &id.type_code()) {
             return Err(absent());

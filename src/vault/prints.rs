@@ -179,14 +179,15 @@ impl Vault {
         change.put(Table::Print, layout::print(id), layout::encode(&stored));
     }
 
-    /// A kept print's signed document, whole: an elided copy gets its licence's stored bytes back.
-    fn document_of(&self, stored: &StoredPrint) -> Result<String, VaultError> {
-        if !stored.elided {
-            return Ok(stored.document.clone());
-        }
+    /// A kept print's signed document, whole (an elided copy gets its licence's stored bytes
+    /// back), parsed as `POST /v1/verify` parses: read once for its page and its verdict.
+    fn document_of(&self, stored: &StoredPrint) -> Result<Value, VaultError> {
         let corrupt = |e: &str| VaultError::Store(layout::corrupt(Table::Print, e));
-        let doc: Value =
-            serde_json::from_str(&stored.document).map_err(|e| corrupt(&e.to_string()))?;
+        let parse = |bytes: &[u8]| crate::jcs::parse(bytes).map_err(|e| corrupt(&e.to_string()));
+        let doc = parse(stored.document.as_bytes())?;
+        if !stored.elided {
+            return Ok(doc);
+        }
         let id = doc
             .pointer("/credentialSubject/licence")
             .and_then(Value::as_str)
@@ -198,23 +199,23 @@ impl Vault {
             .ok_or_else(|| corrupt("a kept copy's licence is not stored"))?;
         let whole = crate::jcs::splice(stored.document.as_bytes(), &EMBEDDED, &licence)
             .ok_or_else(|| corrupt("a kept copy has no document slot"))?;
-        String::from_utf8(whole).map_err(|e| corrupt(&e.to_string()))
+        parse(&whole)
     }
 
     /// What a copy's page shows besides the copy, at the pull that gives it.
     pub(super) fn copy_facts(
-        &self,
         e: &Extracted,
         requester_name: &str,
         matter_name: &str,
+        vault_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<PrintFacts, VaultError> {
+    ) -> PrintFacts {
         let (type_name, issuer_name) = e
             .licence
             .as_ref()
             .map(|l| (l.type_name.clone(), l.issuer_name.clone()))
             .unwrap_or_default();
-        Ok(PrintFacts {
+        PrintFacts {
             type_name,
             issuer_name,
             requester_name: Some(requester_name.to_owned()),
@@ -222,8 +223,8 @@ impl Vault {
             status: status_of(&e.verdict),
             valid: e.verdict.valid,
             at: now,
-            vault_key: self.signing_key(now)?.did_key().to_string(),
-        })
+            vault_key: vault_key.to_owned(),
+        }
     }
 
     fn stored_print(&self, id: &str) -> Result<Option<StoredPrint>, VaultError> {
@@ -234,11 +235,14 @@ impl Vault {
             .map_err(Into::into)
     }
 
-    /// The page of a stored print.
-    fn page_of(&self, id: &str, stored: &StoredPrint) -> Result<print::Page, VaultError> {
-        let doc: Value = serde_json::from_str(&self.document_of(stored)?)
-            .map_err(|e| layout::corrupt(Table::Print, e))?;
-        print::page(id, &doc, &stored.facts, &self.public_url)
+    /// The page of a stored print, whose whole document is `doc`.
+    fn page_of(
+        &self,
+        id: &str,
+        stored: &StoredPrint,
+        doc: &Value,
+    ) -> Result<print::Page, VaultError> {
+        print::page(id, doc, &stored.facts, &self.public_url)
             .map_err(|e| VaultError::Store(layout::corrupt(Table::Print, e)))
     }
 
@@ -250,7 +254,7 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, VaultError> {
         let printing = self.printing()?;
-        let page = self.page_of(id, stored)?;
+        let page = self.page_of(id, stored, &self.document_of(stored)?)?;
         let unsigned = pdf::render(&page, &printing.font, now)
             .map_err(|e| VaultError::new(Reason::Unprintable, "", e.to_string()))?;
         unsigned
@@ -302,7 +306,6 @@ impl Vault {
                 "the stored licence is damaged and is not printed",
             ));
         };
-        self.printing()?;
         let print_id = super::ids::uuid_urn();
         let stored = StoredPrint {
             owner: format!("holder:{}", hex::encode(self.holder_digest(holder))),
@@ -331,17 +334,6 @@ impl Vault {
         Ok(Some(pdf))
     }
 
-    /// The verdict now of a stored print's document, as `POST /v1/verify` would give it.
-    fn document_verdict(
-        &self,
-        stored: &StoredPrint,
-        now: DateTime<Utc>,
-    ) -> Result<Verdict, VaultError> {
-        let doc = crate::jcs::parse(self.document_of(stored)?.as_bytes())
-            .map_err(|e| layout::corrupt(Table::Print, e))?;
-        Ok(self.verify_presented(&doc, now)?)
-    }
-
     /// What the QR code of print `id` shows: the page from the stored document and its verdict
     /// now; `None` for an id the vault never printed.
     pub fn print_view(
@@ -352,9 +344,8 @@ impl Vault {
         let Some(stored) = self.stored_print(id)? else {
             return Ok(None);
         };
-        let page = self.page_of(id, &stored)?;
-        let doc: Value = serde_json::from_str(&self.document_of(&stored)?)
-            .map_err(|e| layout::corrupt(Table::Print, e))?;
+        let doc = self.document_of(&stored)?;
+        let page = self.page_of(id, &stored, &doc)?;
         let kind = match print::kind_of(&doc) {
             Some(print::Kind::Licence) => "licence",
             Some(print::Kind::Stamped) => "stamped",
@@ -369,7 +360,7 @@ impl Vault {
             band: page.band,
             rows: pairs(page.rows),
             footer: pairs(page.footer),
-            verdict: self.document_verdict(&stored, now)?,
+            verdict: self.verify_presented(&doc, now)?,
         }))
     }
 
@@ -412,7 +403,8 @@ impl Vault {
             ));
             return Ok(Verdict::new(checks, now));
         };
-        let expected = self.page_of(&id, &stored)?.text();
+        let kept = self.document_of(&stored)?;
+        let expected = self.page_of(&id, &stored, &kept)?.text();
         checks.push(match &read.text {
             Some(t) if *t == expected => Check::pass_with(
                 CheckName::Printed,
@@ -424,7 +416,7 @@ impl Vault {
                 format!("the page does not show exactly what print {id} says"),
             ),
         });
-        let doc = self.document_verdict(&stored, now)?;
+        let doc = self.verify_presented(&kept, now)?;
         checks.extend(doc.checks);
         let mut v = Verdict::new(checks, now);
         v.disclosed = doc.disclosed;

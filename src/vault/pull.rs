@@ -293,7 +293,13 @@ impl Vault {
         record: &str,
         now: DateTime<Utc>,
     ) -> Result<(), VaultError> {
+        if decisions.iter().all(|d| d.copy_id.is_none()) {
+            return Ok(());
+        }
         let expires = now + Duration::days(COPY_VALIDITY_DAYS);
+        // One key for the pull's copies: the one in force at its time.
+        let signer = self.signing_key(now)?;
+        let vault_key = signer.did_key().to_string();
         for d in decisions.iter_mut() {
             let (Some(copy_id), Some(e)) = (&d.copy_id, &d.extracted) else {
                 continue;
@@ -314,9 +320,9 @@ impl Vault {
                 disputed: e.verdict.disputed.as_ref(),
             };
             let copy = match (ask.matter.fields_of(&d.type_code), &e.licence) {
-                (None, _) => copy::issue(&*self.signing_key(now)?, &facts, licence)?,
+                (None, _) => copy::issue(&*signer, &facts, licence)?,
                 (Some(names), Some(lic)) => {
-                    copy::issue_minimised(&*self.signing_key(now)?, &facts, lic.face(names))?
+                    copy::issue_minimised(&*signer, &facts, lic.face(names))?
                 }
                 (Some(_), None) => {
                     return Err(crate::verify::SigningError::new(
@@ -326,7 +332,7 @@ impl Vault {
                     .into())
                 }
             };
-            let print = self.copy_facts(e, &ask.requester.name, &ask.matter.name, now)?;
+            let print = Self::copy_facts(e, &ask.requester.name, &ask.matter.name, &vault_key, now);
             Self::keep_copy(change, copy_id, &ask.requester.id, copy.as_bytes(), print);
             d.copy = Some(copy);
         }
