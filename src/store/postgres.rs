@@ -6,19 +6,22 @@
 //! `INSERT … ON CONFLICT (k) DO UPDATE`, `DELETE`, and one transaction per [`Change`]. A counter
 //! add is one upsert that adds in SQL, so concurrent adds on many nodes need no lock.
 //! Each connection belongs to one of the store's own worker threads, which take the operations
-//! from a queue: the `postgres` client runs its own small runtime, and a thread outside every
-//! tokio runtime is where it may block, wherever the caller runs. A worker reconnects when its
+//! from a queue and drive their `tokio-postgres` connection with a runtime of their own (a thread
+//! outside every tokio runtime may block, wherever the caller runs). A change is sent as one
+//! pipelined flight of statements ([`apply`]). A worker reconnects when its
 //! connection is lost, so a connection string with several hosts and
 //! `target_session_attrs=read-write` follows a failover to the new primary.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use postgres::error::SqlState;
-use postgres::types::ToSql;
-use postgres::{Client, GenericClient, NoTls, Statement};
+use futures_util::future::join_all;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::{prefix_successor, Change, Entry, Op, Store, StoreError, Table};
 
@@ -34,28 +37,64 @@ pub struct PgStore {
 }
 
 /// A worker's connection with the statements it prepared (named statements live as long as the
-/// session, so each is parsed once per connection).
+/// session, so each is parsed once per connection), and the runtime that drives it while the
+/// worker waits for an answer.
 pub(crate) struct Conn {
     client: Client,
     prepared: HashMap<String, Statement>,
+    rt: tokio::runtime::Runtime,
 }
 
-/// The statement for `sql` on this connection, prepared on first use.
-fn prepared(
-    cache: &mut HashMap<String, Statement>,
-    tx: &mut impl GenericClient,
-    sql: &str,
-) -> Result<Statement, StoreError> {
-    if let Some(st) = cache.get(sql) {
-        return Ok(st.clone());
+impl Conn {
+    fn connect(config: &tokio_postgres::Config) -> Option<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let (client, connection) = rt.block_on(config.connect(NoTls)).ok()?;
+        // The connection's task runs whenever the worker waits on this runtime.
+        rt.spawn(connection);
+        Some(Self {
+            client,
+            prepared: HashMap::new(),
+            rt,
+        })
     }
-    let st = tx.prepare(sql).map_err(pg)?;
-    cache.insert(sql.to_owned(), st.clone());
-    Ok(st)
+
+    /// Runs `f` on this connection until it is done.
+    fn block<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// The statement for each of `sqls`, those not yet prepared on this connection prepared
+    /// together (one round trip).
+    fn statements(&mut self, sqls: &[&str]) -> Result<Vec<Statement>, StoreError> {
+        let mut missing: Vec<&str> = sqls
+            .iter()
+            .copied()
+            .filter(|s| !self.prepared.contains_key(*s))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let client = &self.client;
+            let made = self
+                .rt
+                .block_on(join_all(missing.iter().map(|s| client.prepare(s))));
+            for (sql, st) in missing.into_iter().zip(made) {
+                self.prepared.insert(sql.to_owned(), st.map_err(pg)?);
+            }
+        }
+        Ok(sqls.iter().map(|s| self.prepared[*s].clone()).collect())
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        Ok(self.statements(&[sql])?.remove(0))
+    }
 }
 
 /// A worker: owns one connection, made on first use and again after it is lost.
-fn work(config: postgres::Config, jobs: Arc<Mutex<Receiver<Job>>>) {
+fn work(config: tokio_postgres::Config, jobs: Arc<Mutex<Receiver<Job>>>) {
     let mut conn: Option<Conn> = None;
     loop {
         let job = {
@@ -66,10 +105,7 @@ fn work(config: postgres::Config, jobs: Arc<Mutex<Receiver<Job>>>) {
             }
         };
         if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-            conn = config.connect(NoTls).ok().map(|client| Conn {
-                client,
-                prepared: HashMap::new(),
-            });
+            conn = Conn::connect(&config);
         }
         match conn.as_mut() {
             Some(c) => job(Ok(c)),
@@ -96,7 +132,7 @@ fn engine(e: impl std::fmt::Display) -> StoreError {
 /// A PostgreSQL error: the server out of space is [`StoreError::Full`]; a lost connection, a
 /// server that cannot be reached, is shutting down or is not (or no longer) the primary is
 /// [`StoreError::Unavailable`]; a transaction rolled back for another is [`StoreError::Conflict`].
-fn pg(e: postgres::Error) -> StoreError {
+fn pg(e: tokio_postgres::Error) -> StoreError {
     let Some(c) = e.code() else {
         // No answer from the server: the connection failed, was closed or timed out.
         let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
@@ -145,7 +181,7 @@ impl PgStore {
                 "schema {schema:?} must be lower-case letters, digits and _"
             )));
         }
-        let mut config: postgres::Config = url.parse().map_err(pg)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(pg)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -205,42 +241,46 @@ impl PgStore {
         let schema = self.schema.clone();
         let tables: Vec<String> = Table::ALL.iter().map(|t| self.table(*t)).collect();
         self.run(move |c| {
-            let mut tx = c.client.transaction().map_err(pg)?;
-            tx.batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema};
-                 CREATE TABLE IF NOT EXISTS {schema}.schema_version (id int PRIMARY KEY, version bigint NOT NULL);"
-            ))
-            .map_err(pg)?;
-            for t in &tables {
+            let Conn { client, rt, .. } = c;
+            rt.block_on(async {
+                let tx = client.transaction().await?;
                 tx.batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (k bytea PRIMARY KEY, v bytea NOT NULL)"
+                    "CREATE SCHEMA IF NOT EXISTS {schema};
+                     CREATE TABLE IF NOT EXISTS {schema}.schema_version (id int PRIMARY KEY, version bigint NOT NULL);"
                 ))
-                .map_err(pg)?;
-            }
-            let row = tx
-                .query_opt(
-                    &format!("SELECT version FROM {schema}.schema_version WHERE id = 1"),
-                    &[],
-                )
-                .map_err(pg)?;
-            match row.map(|r| r.get::<_, i64>(0)) {
-                None => {
-                    tx.execute(
-                        &format!(
-                            "INSERT INTO {schema}.schema_version (id, version) VALUES (1, $1) ON CONFLICT (id) DO NOTHING"
-                        ),
-                        &[&SCHEMA_VERSION],
+                .await?;
+                for t in &tables {
+                    tx.batch_execute(&format!(
+                        "CREATE TABLE IF NOT EXISTS {t} (k bytea PRIMARY KEY, v bytea NOT NULL)"
+                    ))
+                    .await?;
+                }
+                let row = tx
+                    .query_opt(
+                        &format!("SELECT version FROM {schema}.schema_version WHERE id = 1"),
+                        &[],
                     )
-                    .map_err(pg)?;
+                    .await?;
+                match row.map(|r| r.get::<_, i64>(0)) {
+                    None => {
+                        tx.execute(
+                            &format!(
+                                "INSERT INTO {schema}.schema_version (id, version) VALUES (1, $1) ON CONFLICT (id) DO NOTHING"
+                            ),
+                            &[&SCHEMA_VERSION],
+                        )
+                        .await?;
+                    }
+                    Some(v) if v > SCHEMA_VERSION => {
+                        return Ok(Err(engine(format!(
+                            "the schema {schema} is at version {v}, newer than this vault ({SCHEMA_VERSION})"
+                        ))))
+                    }
+                    Some(_) => {}
                 }
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(engine(format!(
-                        "the schema {schema} is at version {v}, newer than this vault ({SCHEMA_VERSION})"
-                    )))
-                }
-                Some(_) => {}
-            }
-            tx.commit().map_err(pg)
+                tx.commit().await.map(Ok)
+            })
+            .map_err(pg)?
         })
         .or_else(|e| match e {
             // Two nodes creating the schema at once: the loser finds it made.
@@ -267,16 +307,16 @@ impl PgStore {
         self.run(move |c| {
             let rows = match &upper {
                 Some(u) => {
-                    let st = prepared(&mut c.prepared, &mut c.client, &format!(
+                    let st = c.statement(&format!(
                         "SELECT k, v FROM {t} WHERE k {lower_op} $1 AND k < $2 ORDER BY k {order} LIMIT $3"
                     ))?;
-                    c.client.query(&st, &[&lower.0, u, &limit])
+                    c.block(c.client.query(&st, &[&lower.0, u, &limit]))
                 }
                 None => {
-                    let st = prepared(&mut c.prepared, &mut c.client, &format!(
+                    let st = c.statement(&format!(
                         "SELECT k, v FROM {t} WHERE k {lower_op} $1 ORDER BY k {order} LIMIT $2"
                     ))?;
-                    c.client.query(&st, &[&lower.0, &limit])
+                    c.block(c.client.query(&st, &[&lower.0, &limit]))
                 }
             }
             .map_err(pg)?;
@@ -290,36 +330,77 @@ fn index(t: Table) -> usize {
     Table::ALL.iter().position(|x| *x == t).unwrap_or(0)
 }
 
-/// One change as one transaction. Its conditions first, in table and key order (so two changes
-/// lock their common keys in the same order): a key that must hold a value is locked with
+/// One change as one transaction, sent as one flight of statements (pipelined: no statement waits
+/// for the answer to the one before), then `COMMIT` or `ROLLBACK` once the answers say whether
+/// every condition held. The conditions come first, in table and key order (so two changes lock
+/// their common keys in the same order): a key that must hold a value is locked with
 /// `SELECT … FOR UPDATE`, which under READ COMMITTED waits for a concurrent writer and then reads
 /// what it committed; a key that must be absent is claimed by inserting it (a concurrent insert
 /// of the same key waits for this one, then finds it), and the claim is removed again unless the
-/// change writes the key. Then the operations, consecutive puts or deletes of one table as one
-/// statement over arrays.
+/// change writes the key. Then the operations, consecutive puts, deletes or adds of one table as
+/// one statement over arrays. The operations are sent as if every condition held; when one does
+/// not, the transaction is rolled back and nothing of it stays.
 fn apply(c: &mut Conn, names: &[String], mut change: Change) -> Result<(), StoreError> {
-    let Conn {
-        client,
-        prepared: cache,
-    } = c;
-    let mut tx = client.transaction().map_err(pg)?;
-    if !change.durable {
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .map_err(pg)?;
-    }
     order_conditions(&mut change.conditions)?;
     let put_only = final_puts(&change);
-    let (settled, claimed) =
-        check_conditions(cache, &mut tx, names, &change.conditions, &put_only)?;
-    // Puts of keys claimed with their final value are done; empty claims are deleted.
-    change.ops.retain(
-        |op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.as_slice()))),
-    );
-    change
+    let (mut steps, settled, claimed) = condition_steps(names, &change.conditions, &put_only);
+    // Puts of keys claimed with their final value are done by the claim; empty claims are
+    // deleted.
+    let mut ops: Vec<&Op> = change
         .ops
-        .extend(claimed.into_iter().map(|(t, k)| Op::Delete(t, k)));
-    write_ops(cache, &mut tx, names, &change.ops)?;
-    tx.commit().map_err(pg)
+        .iter()
+        .filter(
+            |op| !matches!(op, Op::Put(t, k, _) if settled.contains(&(index(*t), k.as_slice()))),
+        )
+        .collect();
+    let deletes: Vec<Op> = claimed
+        .into_iter()
+        .map(|(t, k)| Op::Delete(t, k.to_vec()))
+        .collect();
+    ops.extend(deletes.iter());
+    steps.extend(op_steps(names, &ops)?);
+
+    let sqls: Vec<&str> = steps.iter().map(|s| s.sql.as_str()).collect();
+    let statements = c.statements(&sqls)?;
+    let begin = if change.durable {
+        "BEGIN"
+    } else {
+        "BEGIN; SET LOCAL synchronous_commit = off"
+    };
+    let client = &c.client;
+    // Sent in this order at the first poll; `BEGIN` counts as a statement that holds.
+    let begun: Answer<'_> =
+        Box::pin(async move { client.batch_execute(begin).await.map(|()| true) });
+    let flight = std::iter::once(begun).chain(
+        steps
+            .iter()
+            .zip(&statements)
+            .map(|(s, st)| s.run(client, st)),
+    );
+    let mut answers = c.block(in_order(flight.collect()));
+    let unheld = steps
+        .iter()
+        .zip(answers.iter().skip(1))
+        .find(|(_, a)| matches!(a, Ok(false)))
+        .map(|(s, _)| s.table);
+    // The first error is the cause; every statement after it answers that the transaction is
+    // aborted.
+    let failed = answers
+        .iter()
+        .position(Result::is_err)
+        .and_then(|i| answers.swap_remove(i).err());
+    if failed.is_some() || unheld.is_some() {
+        // On a lost connection the server rolls back by itself.
+        let _ = c.block(c.client.batch_execute("ROLLBACK"));
+        return Err(match (failed, unheld) {
+            (Some(e), _) => pg(e),
+            (None, t) => StoreError::Conflict(format!(
+                "a key of {} changed",
+                t.map_or("a table", Table::name)
+            )),
+        });
+    }
+    c.block(c.client.batch_execute("COMMIT")).map_err(pg)
 }
 
 /// Sorts a change's conditions by table and key (so two changes lock their common keys in one
@@ -367,118 +448,171 @@ fn final_puts(change: &Change) -> HashMap<(usize, &[u8]), Option<&[u8]>> {
     put_only
 }
 
-/// Keys claimed with their final value (their puts are done), and keys claimed empty (to delete).
-type Claims<'c> = (HashSet<(usize, &'c [u8])>, Vec<(Table, Vec<u8>)>);
+/// Runs `futures` together, polling them in the order given every time: a statement is sent at
+/// its future's first poll, so the server receives them in this order, without any waiting for
+/// the answer to the one before (pipelining).
+async fn in_order<T>(mut futures: Vec<Pin<Box<dyn Future<Output = T> + '_>>>) -> Vec<T> {
+    let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futures.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
 
-/// Checks every condition in order, or says which table changed: a key that must hold a value
-/// is locked and compared, one key at a time; a run of keys of one table that must be absent is
-/// claimed by one statement (an import batch claims a thousand).
-fn check_conditions<'c>(
-    cache: &mut HashMap<String, Statement>,
-    tx: &mut postgres::Transaction<'_>,
+/// One statement of a change, and what its answer must be for the change to apply.
+struct Step<'c> {
+    sql: String,
+    table: Table,
+    kind: Kind<'c>,
+}
+
+enum Kind<'c> {
+    /// `SELECT v … FOR UPDATE`: the key must hold this value.
+    Holds(&'c [u8], &'c [u8]),
+    /// Keys claimed by inserting them: every one must have been absent.
+    Claims(Vec<&'c [u8]>, Vec<&'c [u8]>),
+    Puts(Vec<&'c [u8]>, Vec<&'c [u8]>),
+    Deletes(Vec<&'c [u8]>),
+    Adds(Vec<&'c [u8]>, Vec<i64>),
+}
+
+type Answer<'a> = Pin<Box<dyn Future<Output = Result<bool, tokio_postgres::Error>> + 'a>>;
+
+impl Step<'_> {
+    /// Sends the statement; its answer is whether the change may still apply.
+    fn run<'a>(&'a self, client: &'a Client, st: &'a Statement) -> Answer<'a> {
+        Box::pin(async move {
+            Ok(match &self.kind {
+                Kind::Holds(key, value) => client
+                    .query_opt(st, &[key])
+                    .await?
+                    .is_some_and(|r| r.get::<_, &[u8]>(0) == *value),
+                Kind::Claims(keys, values) => {
+                    client.execute(st, &[keys, values]).await? == keys.len() as u64
+                }
+                Kind::Puts(keys, values) => {
+                    client.execute(st, &[keys, values]).await?;
+                    true
+                }
+                Kind::Deletes(keys) => {
+                    client.execute(st, &[keys]).await?;
+                    true
+                }
+                Kind::Adds(keys, n) => {
+                    client.execute(st, &[keys, n]).await?;
+                    true
+                }
+            })
+        })
+    }
+}
+
+/// The statements of a change's conditions, the keys claimed with their final value (their
+/// puts are done by the claim) and the keys claimed empty (to delete before the commit). A key
+/// that must hold a value is locked and compared, one key at a time; a run of keys of one table
+/// that must be absent is claimed by one statement (an import batch claims a thousand).
+#[allow(clippy::type_complexity)]
+fn condition_steps<'c>(
     names: &[String],
     conds: &'c [super::Condition],
-    put_only: &HashMap<(usize, &[u8]), Option<&[u8]>>,
-) -> Result<Claims<'c>, StoreError> {
-    let (mut settled, mut claimed) = (HashSet::new(), Vec::new());
+    put_only: &HashMap<(usize, &[u8]), Option<&'c [u8]>>,
+) -> (
+    Vec<Step<'c>>,
+    HashSet<(usize, &'c [u8])>,
+    Vec<(Table, &'c [u8])>,
+) {
+    let (mut steps, mut settled, mut claimed) = (Vec::new(), HashSet::new(), Vec::new());
     let mut i = 0;
     while i < conds.len() {
         let cond = &conds[i];
         let t = &names[index(cond.table)];
-        let holds = match &cond.expect {
+        match &cond.expect {
             Some(value) => {
                 i += 1;
-                let sql = format!("SELECT v FROM {t} WHERE k = $1 FOR UPDATE");
-                let st = prepared(cache, tx, &sql)?;
-                let row = tx.query_opt(&st, &[&cond.key]).map_err(pg)?;
-                row.is_some_and(|r| r.get::<_, Vec<u8>>(0) == *value)
+                steps.push(Step {
+                    sql: format!("SELECT v FROM {t} WHERE k = $1 FOR UPDATE"),
+                    table: cond.table,
+                    kind: Kind::Holds(&cond.key, value),
+                });
             }
             None => {
                 let mut j = i + 1;
                 while j < conds.len() && conds[j].table == cond.table && conds[j].expect.is_none() {
                     j += 1;
                 }
-                let all = claim_absent(cache, tx, t, &conds[i..j], put_only)?;
-                if all {
-                    for c in &conds[i..j] {
-                        match put_only.get(&(index(c.table), c.key.as_slice())) {
-                            Some(Some(_)) => {
-                                settled.insert((index(c.table), c.key.as_slice()));
-                            }
-                            // Written by the change's own operations.
-                            Some(None) => {}
-                            // Not written: the empty claim is deleted at the end.
-                            None => claimed.push((c.table, c.key.clone())),
+                let mut keys = Vec::with_capacity(j - i);
+                let mut values = Vec::with_capacity(j - i);
+                for c in &conds[i..j] {
+                    let key = (index(c.table), c.key.as_slice());
+                    keys.push(c.key.as_slice());
+                    match put_only.get(&key) {
+                        // Claimed with the value the change puts.
+                        Some(Some(v)) => {
+                            settled.insert(key);
+                            values.push(*v);
+                        }
+                        // Written by the change's own operations.
+                        Some(None) => values.push(&[][..]),
+                        // Not written: the empty claim is deleted at the end.
+                        None => {
+                            claimed.push((c.table, c.key.as_slice()));
+                            values.push(&[][..]);
                         }
                     }
                 }
+                steps.push(Step {
+                    sql: format!(
+                        "INSERT INTO {t} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                         ON CONFLICT (k) DO NOTHING"
+                    ),
+                    table: cond.table,
+                    kind: Kind::Claims(keys, values),
+                });
                 i = j;
-                all
             }
-        };
-        if !holds {
-            return Err(StoreError::Conflict(format!(
-                "a key of {} changed",
-                cond.table.name()
-            )));
         }
     }
-    Ok((settled, claimed))
+    (steps, settled, claimed)
 }
 
-/// Claims keys of one table that must be absent by inserting them (with their final value when
-/// the change only puts them): whether every one was absent.
-fn claim_absent(
-    cache: &mut HashMap<String, Statement>,
-    tx: &mut postgres::Transaction<'_>,
-    table: &str,
-    conds: &[super::Condition],
-    put_only: &HashMap<(usize, &[u8]), Option<&[u8]>>,
-) -> Result<bool, StoreError> {
-    let keys: Vec<&[u8]> = conds.iter().map(|c| c.key.as_slice()).collect();
-    let values: Vec<&[u8]> = conds
-        .iter()
-        .map(|c| {
-            put_only
-                .get(&(index(c.table), c.key.as_slice()))
-                .copied()
-                .flatten()
-                .unwrap_or_default()
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO {table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-         ON CONFLICT (k) DO NOTHING"
-    );
-    let st = prepared(cache, tx, &sql)?;
-    let inserted = tx.execute(&st, &[&keys, &values]).map_err(pg)?;
-    Ok(inserted == keys.len() as u64)
-}
-
-/// Writes the operations, each run of puts or deletes on one table as one statement over arrays.
-fn write_ops(
-    cache: &mut HashMap<String, Statement>,
-    tx: &mut postgres::Transaction<'_>,
-    names: &[String],
-    ops: &[Op],
-) -> Result<(), StoreError> {
+/// The statements of the operations, each run of puts, deletes or adds on one table as one
+/// statement over arrays.
+fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, StoreError> {
     let same = |a: &Op, b: &Op| match (a, b) {
-        (Op::Put(x, ..), Op::Put(y, ..)) | (Op::Delete(x, _), Op::Delete(y, _)) => x == y,
+        (Op::Put(x, ..), Op::Put(y, ..))
+        | (Op::Delete(x, _), Op::Delete(y, _))
+        | (Op::Add(x, ..), Op::Add(y, ..)) => x == y,
         _ => false,
     };
+    let mut steps = Vec::new();
     let mut i = 0;
     while i < ops.len() {
         // The run of operations of the same kind on the same table that starts at i.
         let mut j = i + 1;
-        while j < ops.len() && same(&ops[i], &ops[j]) {
+        while j < ops.len() && same(ops[i], ops[j]) {
             j += 1;
         }
-        match &ops[i] {
+        let run = &ops[i..j];
+        let (table, sql, kind) = match ops[i] {
             Op::Put(t, ..) => {
                 // The last value of each key (one statement may not write a row twice).
                 let mut last: HashMap<&[u8], &[u8]> = HashMap::new();
                 let mut keys: Vec<&[u8]> = Vec::new();
-                for op in &ops[i..j] {
+                for op in run {
                     if let Op::Put(_, k, v) = op {
                         if last.insert(k, v).is_none() {
                             keys.push(k);
@@ -491,11 +625,10 @@ fn write_ops(
                      ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
                     names[index(*t)]
                 );
-                let st = prepared(cache, tx, &sql)?;
-                tx.execute(&st, &[&keys, &values]).map_err(pg)?;
+                (*t, sql, Kind::Puts(keys, values))
             }
             Op::Delete(t, _) => {
-                let keys: Vec<&[u8]> = ops[i..j]
+                let keys: Vec<&[u8]> = run
                     .iter()
                     .filter_map(|op| match op {
                         Op::Delete(_, k) => Some(k.as_slice()),
@@ -503,38 +636,48 @@ fn write_ops(
                     })
                     .collect();
                 let sql = format!("DELETE FROM {} WHERE k = ANY($1)", names[index(*t)]);
-                let st = prepared(cache, tx, &sql)?;
-                tx.execute(&st, &[&keys]).map_err(pg)?;
+                (*t, sql, Kind::Deletes(keys))
             }
-            Op::Add(t, k, n) => {
-                let n = i64::try_from(*n).map_err(|_| engine("counter add beyond 2^63"))?;
+            Op::Add(t, ..) => {
+                // The sum for each key (one statement may not write a row twice).
+                let mut sums: Vec<(&[u8], i64)> = Vec::new();
+                for op in run {
+                    if let Op::Add(_, k, n) = op {
+                        let n = i64::try_from(*n).map_err(|_| engine("counter add beyond 2^63"))?;
+                        match sums.iter_mut().find(|(key, _)| *key == k.as_slice()) {
+                            Some((_, sum)) => {
+                                *sum = sum
+                                    .checked_add(n)
+                                    .ok_or_else(|| engine("counter add beyond 2^63"))?;
+                            }
+                            None => sums.push((k, n)),
+                        }
+                    }
+                }
+                let (keys, n) = sums.into_iter().unzip();
                 // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so
                 // concurrent adds from any node sum.
                 let sql = format!(
-                    "INSERT INTO {} AS t (k, v) VALUES ($1, int8send($2::int8)) ON CONFLICT (k) \
-                     DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 + $2::int8)",
+                    "INSERT INTO {} AS t (k, v) SELECT k, int8send(n) FROM unnest($1::bytea[], $2::int8[]) AS u(k, n) \
+                     ON CONFLICT (k) DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 \
+                     + ('x' || encode(EXCLUDED.v, 'hex'))::bit(64)::int8)",
                     names[index(*t)]
                 );
-                let st = prepared(cache, tx, &sql)?;
-                tx.execute(&st, &[k as &(dyn ToSql + Sync), &n])
-                    .map_err(pg)?;
+                (*t, sql, Kind::Adds(keys, n))
             }
-        }
+        };
+        steps.push(Step { sql, table, kind });
         i = j;
     }
-    Ok(())
+    Ok(steps)
 }
 
 impl Store for PgStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (t, key) = (self.table(table), key.to_vec());
         self.run(move |c| {
-            let st = prepared(
-                &mut c.prepared,
-                &mut c.client,
-                &format!("SELECT v FROM {t} WHERE k = $1"),
-            )?;
-            let row = c.client.query_opt(&st, &[&key]).map_err(pg)?;
+            let st = c.statement(&format!("SELECT v FROM {t} WHERE k = $1"))?;
+            let row = c.block(c.client.query_opt(&st, &[&key])).map_err(pg)?;
             Ok(row.map(|r| r.get(0)))
         })
     }
@@ -549,13 +692,9 @@ impl Store for PgStore {
         }
         let (t, keys) = (self.table(table), keys.to_vec());
         self.run(move |c| {
-            let st = prepared(
-                &mut c.prepared,
-                &mut c.client,
-                &format!("SELECT k, v FROM {t} WHERE k = ANY($1)"),
-            )?;
-            let rows = c.client.query(&st, &[&keys]).map_err(pg)?;
-            let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            let st = c.statement(&format!("SELECT k, v FROM {t} WHERE k = ANY($1)"))?;
+            let rows = c.block(c.client.query(&st, &[&keys])).map_err(pg)?;
+            let found: HashMap<Vec<u8>, Vec<u8>> =
                 rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
             Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
         })
@@ -619,8 +758,7 @@ impl Store for PgStore {
         self.run(|c| {
             // A primary accepts writes; a standby (after a failover, the old primary) does not.
             let row = c
-                .client
-                .query_one("SELECT pg_is_in_recovery()", &[])
+                .block(c.client.query_one("SELECT pg_is_in_recovery()", &[]))
                 .map_err(pg)?;
             if row.get::<_, bool>(0) {
                 return Err(StoreError::Unavailable(
