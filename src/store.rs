@@ -397,9 +397,49 @@ impl Change {
     }
 }
 
+/// One read of a flight ([`Store::read_all`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read<'a> {
+    /// The value of one key: no entry or one.
+    Get(Table, &'a [u8]),
+    /// Entries whose key starts with `prefix`, as [`Store::scan`] gives them.
+    Scan {
+        table: Table,
+        prefix: &'a [u8],
+        reverse: bool,
+        limit: usize,
+    },
+}
+
+/// The value of a [`Read::Get`]'s answer.
+pub fn value(entries: Vec<Entry>) -> Option<Vec<u8>> {
+    entries.into_iter().next().map(|(_, v)| v)
+}
+
 /// A key-ordered store of tables with atomic, optionally durable changes.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Reads that do not depend on each other, at once (a database server gets them in one round
+    /// trip, answered in the order given, each as a statement of its own): each read's entries,
+    /// in order.
+    fn read_all(&self, reads: &[Read<'_>]) -> Result<Vec<Vec<Entry>>, StoreError> {
+        reads
+            .iter()
+            .map(|r| match *r {
+                Read::Get(table, key) => Ok(self
+                    .get(table, key)?
+                    .map(|v| (key.to_vec(), v))
+                    .into_iter()
+                    .collect()),
+                Read::Scan {
+                    table,
+                    prefix,
+                    reverse,
+                    limit,
+                } => self.scan(table, prefix, reverse, limit),
+            })
+            .collect()
+    }
     /// Point reads of many keys in one call; one result per key, in order.
     fn multi_get(&self, table: Table, keys: &[Vec<u8>])
         -> Result<Vec<Option<Vec<u8>>>, StoreError>;

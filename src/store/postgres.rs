@@ -300,28 +300,69 @@ impl PgStore {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let lower_op = if lower.1 { ">=" } else { ">" };
-        let order = if reverse { "DESC" } else { "ASC" };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let t = self.table(table);
+        let query = Query::range(&self.table(table), lower, upper, reverse, limit);
         self.run(move |c| {
-            let rows = match &upper {
-                Some(u) => {
-                    let st = c.statement(&format!(
-                        "SELECT k, v FROM {t} WHERE k {lower_op} $1 AND k < $2 ORDER BY k {order} LIMIT $3"
-                    ))?;
-                    c.block(c.client.query(&st, &[&lower.0, u, &limit]))
-                }
-                None => {
-                    let st = c.statement(&format!(
-                        "SELECT k, v FROM {t} WHERE k {lower_op} $1 ORDER BY k {order} LIMIT $2"
-                    ))?;
-                    c.block(c.client.query(&st, &[&lower.0, &limit]))
-                }
-            }
-            .map_err(pg)?;
+            let st = c.statement(&query.sql)?;
+            let rows = c.block(query.run(&c.client, &st)).map_err(pg)?;
             Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
         })
+    }
+}
+
+/// A read, with its parameters.
+struct Query {
+    sql: String,
+    key: Vec<u8>,
+    upper: Option<Vec<u8>>,
+    limit: Option<i64>,
+}
+
+impl Query {
+    fn get(table: &str, key: &[u8]) -> Self {
+        Self {
+            sql: format!("SELECT k, v FROM {table} WHERE k = $1"),
+            key: key.to_vec(),
+            upper: None,
+            limit: None,
+        }
+    }
+
+    /// Entries with keys in the range, in key order (descending when `reverse`), at most `limit`.
+    fn range(
+        table: &str,
+        lower: (Vec<u8>, bool),
+        upper: Option<Vec<u8>>,
+        reverse: bool,
+        limit: usize,
+    ) -> Self {
+        let lower_op = if lower.1 { ">=" } else { ">" };
+        let order = if reverse { "DESC" } else { "ASC" };
+        let sql = match upper {
+            Some(_) => format!(
+                "SELECT k, v FROM {table} WHERE k {lower_op} $1 AND k < $2 ORDER BY k {order} LIMIT $3"
+            ),
+            None => {
+                format!("SELECT k, v FROM {table} WHERE k {lower_op} $1 ORDER BY k {order} LIMIT $2")
+            }
+        };
+        Self {
+            sql,
+            key: lower.0,
+            upper,
+            limit: Some(i64::try_from(limit).unwrap_or(i64::MAX)),
+        }
+    }
+
+    async fn run(
+        &self,
+        client: &Client,
+        st: &Statement,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        match (&self.upper, &self.limit) {
+            (Some(u), Some(n)) => client.query(st, &[&self.key, u, n]).await,
+            (None, Some(n)) => client.query(st, &[&self.key, n]).await,
+            _ => client.query(st, &[&self.key]).await,
+        }
     }
 }
 
@@ -448,10 +489,13 @@ fn final_puts(change: &Change) -> HashMap<(usize, &[u8]), Option<&[u8]>> {
     put_only
 }
 
+/// A statement sent, or about to be, and its answer to come.
+type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
 /// Runs `futures` together, polling them in the order given every time: a statement is sent at
 /// its future's first poll, so the server receives them in this order, without any waiting for
 /// the answer to the one before (pipelining).
-async fn in_order<T>(mut futures: Vec<Pin<Box<dyn Future<Output = T> + '_>>>) -> Vec<T> {
+async fn in_order<T>(mut futures: Vec<Pending<'_, T>>) -> Vec<T> {
     let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
@@ -490,7 +534,7 @@ enum Kind<'c> {
     Adds(Vec<&'c [u8]>, Vec<i64>),
 }
 
-type Answer<'a> = Pin<Box<dyn Future<Output = Result<bool, tokio_postgres::Error>> + 'a>>;
+type Answer<'a> = Pending<'a, Result<bool, tokio_postgres::Error>>;
 
 impl Step<'_> {
     /// Sends the statement; its answer is whether the change may still apply.
@@ -679,6 +723,50 @@ impl Store for PgStore {
             let st = c.statement(&format!("SELECT v FROM {t} WHERE k = $1"))?;
             let row = c.block(c.client.query_opt(&st, &[&key])).map_err(pg)?;
             Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn read_all(&self, reads: &[super::Read<'_>]) -> Result<Vec<Vec<Entry>>, StoreError> {
+        let queries: Vec<Query> = reads
+            .iter()
+            .map(|r| match *r {
+                super::Read::Get(t, key) => Query::get(&self.table(t), key),
+                super::Read::Scan {
+                    table,
+                    prefix,
+                    reverse,
+                    limit,
+                } => Query::range(
+                    &self.table(table),
+                    (prefix.to_vec(), true),
+                    prefix_successor(prefix),
+                    reverse,
+                    limit,
+                ),
+            })
+            .collect();
+        self.run(move |c| {
+            let sqls: Vec<&str> = queries.iter().map(|q| q.sql.as_str()).collect();
+            let statements = c.statements(&sqls)?;
+            let client = &c.client;
+            // In order: a read given after another sees at least what that one saw.
+            let answers = c.block(in_order(
+                queries
+                    .iter()
+                    .zip(&statements)
+                    .map(|(q, st)| -> Pending<'_, _> { Box::pin(q.run(client, st)) })
+                    .collect(),
+            ));
+            answers
+                .into_iter()
+                .map(|rows| {
+                    Ok(rows
+                        .map_err(pg)?
+                        .into_iter()
+                        .map(|r| (r.get(0), r.get(1)))
+                        .collect())
+                })
+                .collect()
         })
     }
 

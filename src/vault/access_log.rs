@@ -9,7 +9,7 @@ use super::{Extracted, Vault, VaultError};
 use crate::codes::{HolderCode, TypeCode};
 use crate::registry::Registries;
 use crate::reuse::{Ask, Consent, Outcome, Refusal};
-use crate::store::{Change, StoreError, Table};
+use crate::store::{self, Change, Entry, Read, StoreError, Table};
 use crate::verdict::Reason;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -218,7 +218,18 @@ impl Vault {
     ) -> Result<String, VaultError> {
         let head = self
             .store
-            .get(Table::HolderChain, &layout::holder_chain(digest))?
+            .get(Table::HolderChain, &layout::holder_chain(digest))?;
+        self.chain_access_after(head, digest, record)
+    }
+
+    /// [`Vault::chain_access`] after the chain's head as read (`layout::holder_chain`).
+    pub(super) fn chain_access_after(
+        &self,
+        head: Option<Vec<u8>>,
+        digest: &HolderDigest,
+        record: &mut AccessRecord,
+    ) -> Result<String, VaultError> {
+        let head = head
             .map(|v| layout::decode::<ChainHead>(Table::HolderChain, &v))
             .transpose()?;
         record.chain = Some(match head {
@@ -680,29 +691,12 @@ impl Vault {
         digest: &HolderDigest,
         record: &AccessRecord,
     ) -> Result<(), StoreError> {
-        let provided = record
-            .outcomes
-            .iter()
-            .filter(|o| o.outcome == Outcome::Provided)
-            .count() as u64;
-        if provided == 0
-            || !record.kind.serves_matter()
-            || record.matter.is_empty()
-            || self
-                .store
-                .get(Table::HolderSummary, &layout::holder_summary_built(digest))?
-                .is_none()
-        {
-            return Ok(());
-        }
         let key = layout::holder_summary(digest, &record.matter);
-        let mut m = match self.store.get(Table::HolderSummary, &key)? {
-            Some(v) => layout::decode(Table::HolderSummary, &v)?,
-            None => MatterSummary::new(record),
-        };
-        m.count(record, provided);
-        change.put(Table::HolderSummary, key, layout::encode(&m));
-        Ok(())
+        let read = self.store.read_all(&[
+            Read::Get(Table::HolderSummary, &layout::holder_summary_built(digest)),
+            Read::Get(Table::HolderSummary, &key),
+        ])?;
+        count_access_in(change, digest, record, read)
     }
 
     /// The summary per matter from the whole access log.
@@ -763,4 +757,37 @@ impl MatterSummary {
         self.first_at = self.first_at.min(r.at);
         self.last_at = self.last_at.max(r.at);
     }
+}
+
+/// [`Vault::count_access`] with what it reads of the holder's summary already read: whether it is
+/// built (`layout::holder_summary_built`) and the record's matter's entry
+/// (`layout::holder_summary`), in that order.
+pub(super) fn count_access_in(
+    change: &mut Change,
+    digest: &HolderDigest,
+    record: &AccessRecord,
+    read: Vec<Vec<Entry>>,
+) -> Result<(), StoreError> {
+    let mut read = read.into_iter().map(store::value);
+    let (built, current) = (read.next().flatten(), read.next().flatten());
+    let provided = record
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome == Outcome::Provided)
+        .count() as u64;
+    if provided == 0 || !record.kind.serves_matter() || record.matter.is_empty() || built.is_none()
+    {
+        return Ok(());
+    }
+    let mut m = match current {
+        Some(v) => layout::decode(Table::HolderSummary, &v)?,
+        None => MatterSummary::new(record),
+    };
+    m.count(record, provided);
+    change.put(
+        Table::HolderSummary,
+        layout::holder_summary(digest, &record.matter),
+        layout::encode(&m),
+    );
+    Ok(())
 }

@@ -9,7 +9,7 @@ use crate::reuse::delegation::Acting;
 use crate::reuse::{
     self, Consent, ConsentEvent, ConsentEventKind, ConsentState, Narrowing, NewConsent,
 };
-use crate::store::{StoreError, Table};
+use crate::store::{Entry, StoreError, Table};
 use crate::verdict::Reason;
 use crate::verify::consent_receipt::{self, Event, ReceiptFacts};
 use crate::verify::SigningError;
@@ -27,11 +27,20 @@ impl Vault {
         reverse: bool,
         keep: impl Fn(&Consent) -> bool,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
-        let mut consents = Vec::new();
-        for (k, v) in self
+        let scanned = self
             .store
-            .scan(Table::HolderConsent, digest, reverse, usize::MAX)?
-        {
+            .scan(Table::HolderConsent, digest, reverse, usize::MAX)?;
+        self.consents_from(scanned, keep)
+    }
+
+    /// [`Vault::holder_consents`] from the holder's consents as scanned.
+    pub(super) fn consents_from(
+        &self,
+        scanned: Vec<Entry>,
+        keep: impl Fn(&Consent) -> bool,
+    ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
+        let mut consents = Vec::new();
+        for (k, v) in scanned {
             let c: Consent = layout::decode(Table::HolderConsent, &v)?;
             if keep(&c) {
                 consents.push((k, c));

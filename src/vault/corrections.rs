@@ -60,9 +60,15 @@ const MAX_RENEWAL_STEPS: usize = 16;
 impl Vault {
     /// The dispute of licence `id`, if its holder marked one while a correction is open.
     pub(super) fn dispute_of(&self, id: &LicenceId) -> Result<Option<Disputed>, StoreError> {
-        Ok(self
-            .store
-            .get(Table::LicenceCorrection, layout::licence(id))?
+        Self::disputed(
+            self.store
+                .get(Table::LicenceCorrection, layout::licence(id))?,
+        )
+    }
+
+    /// The dispute an open correction (as stored) carries.
+    pub(super) fn disputed(correction: Option<Vec<u8>>) -> Result<Option<Disputed>, StoreError> {
+        Ok(correction
             .map(|v| layout::decode::<OpenCorrection>(Table::LicenceCorrection, &v))
             .transpose()?
             .and_then(|o| o.disputed))

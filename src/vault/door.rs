@@ -23,7 +23,7 @@ use rand::RngCore as _;
 use super::layout::{self, HolderDigest};
 use super::{Vault, VaultError};
 use crate::reuse::delegation::{Acting, Basis};
-use crate::store::{Change, StoreError, Table};
+use crate::store::{self, Change, Entry, Read, StoreError, Table};
 use crate::verdict::Reason;
 
 /// When a change happens. `Now` is read by the door, under the lock that orders the change. A
@@ -157,16 +157,33 @@ impl Vault {
         at: impl Into<At>,
         mut decide: impl FnMut(&mut Tx<'_>) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
+        self.for_holder_reading(digest, at, &[], |tx, _| decide(tx))
+    }
+
+    /// [`Vault::for_holder`] for a decision that reads `reads` first: they are read in one
+    /// flight with the holder's version, after it (one round trip on a database server), and
+    /// `decide` gets their entries.
+    pub(crate) fn for_holder_reading<T>(
+        &self,
+        digest: &HolderDigest,
+        at: impl Into<At>,
+        reads: &[Read<'_>],
+        mut decide: impl FnMut(&mut Tx<'_>, Vec<Vec<Entry>>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
         let at = at.into();
+        let key = layout::holder_version(digest);
+        let all: Vec<Read<'_>> = std::iter::once(Read::Get(Table::HolderVersion, &key))
+            .chain(reads.iter().copied())
+            .collect();
         self.retrying(|| {
             let i = self.stripe(digest);
             let stripe = self.holders[i].lock().unwrap_or_else(|p| p.into_inner());
-            let key = layout::holder_version(digest);
-            let read = self.store.get(Table::HolderVersion, &key)?;
+            let mut got = self.store.read_all(&all)?;
+            let read = store::value(got.remove(0));
             let mut tx = self.tx(None, at);
             tx.stripes.push(stripe);
-            tx.versions.push((key, read));
-            let answer = decide(&mut tx)?;
+            tx.versions.push((key.clone(), read));
+            let answer = decide(&mut tx, got)?;
             tx.commit()?;
             Ok(answer)
         })

@@ -7,10 +7,12 @@ use crate::jcs;
 use crate::licence::Licence;
 use crate::metrics::Counter;
 use crate::proof;
-use crate::store::{StoreError, Table};
+use crate::registry::Registries;
+use crate::store::{self, Read, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
 use crate::verify::{self, Evidence, RecordFacts};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use super::layout::{self, HolderDigest};
 use serde_json::Value;
@@ -20,6 +22,13 @@ use sha2::{Digest, Sha256};
 const CHALLENGE_PURPOSE: &str = "vc-api challenge";
 
 use super::{Extracted, LicenceMeta, Vault, VaultError};
+
+/// What the vault holds of one licence, as a verification of it reads it.
+pub(super) struct Stored {
+    pub(super) meta: LicenceMeta,
+    pub(super) bytes: Option<Vec<u8>>,
+    pub(super) disputed: Option<crate::verdict::Disputed>,
+}
 
 /// A stored licence's bytes checked against the digest recorded at deposit, parsed, and its
 /// proof prepared: each done once per read.
@@ -62,26 +71,67 @@ impl Vault {
         id: &LicenceId,
         now: DateTime<Utc>,
     ) -> Result<Option<Extracted>, StoreError> {
-        let Some(meta) = self.meta(id)? else {
+        let (mut found, reg) = self.read_stored(&[id])?;
+        let Some(Some(stored)) = found.pop() else {
             return Ok(None);
         };
-        let bytes = self
-            .store
-            .get(Table::LicenceDocument, layout::licence(id))?;
-        Ok(Some(self.verify_stored(id, bytes, meta, now)?))
+        Ok(Some(self.verify_stored(&reg, id, stored, now)?))
+    }
+
+    /// Stored licences, each with what a verification of it reads (its metadata, its bytes and
+    /// its open correction), and the registries as they are now: one flight of reads (one round
+    /// trip on a database server). `None` for a licence the vault does not hold.
+    pub(super) fn read_stored(
+        &self,
+        ids: &[&LicenceId],
+    ) -> Result<(Vec<Option<Stored>>, Arc<Registries>), StoreError> {
+        let mut reads: Vec<Read<'_>> = ids
+            .iter()
+            .map(|id| layout::licence(id))
+            .flat_map(|k| {
+                [
+                    Read::Get(Table::LicenceMeta, k),
+                    Read::Get(Table::LicenceDocument, k),
+                    Read::Get(Table::LicenceCorrection, k),
+                ]
+            })
+            .collect();
+        reads.extend(self.registry_read());
+        let mut got = self.store.read_all(&reads)?.into_iter().map(store::value);
+        let mut out = Vec::with_capacity(ids.len());
+        for _ in ids {
+            let (meta, bytes, correction) = (got.next(), got.next(), got.next());
+            let meta = meta
+                .flatten()
+                .map(|m| layout::decode::<LicenceMeta>(Table::LicenceMeta, &m))
+                .transpose()?;
+            out.push(match meta {
+                Some(meta) => Some(Stored {
+                    meta,
+                    bytes: bytes.flatten(),
+                    disputed: Self::disputed(correction.flatten())?,
+                }),
+                None => None,
+            });
+        }
+        let reg = self.registries_at(got.next());
+        Ok((out, reg))
     }
 
     /// Verifies a stored licence afresh: its digest, then every check with `verify_strict` for
-    /// the signature, as of `now`; and says whether its holder disputes it.
+    /// the signature, as of `now`, against `reg`; and says whether its holder disputes it.
     pub(super) fn verify_stored(
         &self,
+        reg: &Registries,
         id: &LicenceId,
-        bytes: Option<Vec<u8>>,
-        meta: LicenceMeta,
+        Stored {
+            meta,
+            bytes,
+            disputed,
+        }: Stored,
         now: DateTime<Utc>,
     ) -> Result<Extracted, StoreError> {
         let loaded = Loaded::new(bytes, &meta);
-        let reg = self.registries();
         let mut facts = RecordFacts {
             deposited_at: meta.deposited_at,
             integrity: Ok(()),
@@ -109,7 +159,7 @@ impl Vault {
                 prepared,
             }) => {
                 let ev = Evidence {
-                    registries: Some(&reg),
+                    registries: Some(reg),
                     record: Some(&facts),
                     now,
                     signature: None,
@@ -121,7 +171,7 @@ impl Vault {
                     facts.integrity =
                         Err("stored bytes no longer verify against their signature".into());
                     let ev = Evidence {
-                        registries: Some(&reg),
+                        registries: Some(reg),
                         record: Some(&facts),
                         now,
                         signature: Some(false),
@@ -146,7 +196,7 @@ impl Vault {
             verdict: verdict_label,
         });
         let mut verdict = verdict;
-        verdict.disputed = self.dispute_of(id)?;
+        verdict.disputed = disputed;
         Ok(Extracted {
             id: id.clone(),
             document,
@@ -370,10 +420,17 @@ impl Vault {
             let sha = hex::encode(Sha256::digest(jcs::canonicalize(doc)));
             match stored {
                 Some((id, meta)) if meta.sha256 == sha => {
-                    let bytes = self
-                        .store
-                        .get(Table::LicenceDocument, layout::licence(&id))?;
-                    self.verify_stored(&id, bytes, meta, now)?.verdict
+                    let (bytes, disputed) = (
+                        self.store
+                            .get(Table::LicenceDocument, layout::licence(&id))?,
+                        self.dispute_of(&id)?,
+                    );
+                    let stored = Stored {
+                        meta,
+                        bytes,
+                        disputed,
+                    };
+                    self.verify_stored(&reg, &id, stored, now)?.verdict
                 }
                 Some((_, meta)) => {
                     // The vault holds other content under this identifier. A forgery simply fails its

@@ -13,16 +13,17 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::access_log::count_access_in;
 use super::access_log::{access_record, put_access_record, AccessKind, AccessRecord, Decision};
 use super::layout::{self, HolderDigest, StatKey};
 use super::logs::LogReceipt;
 use super::statistics::{add_to_metrics, NO_AGENCY};
-use super::{At, Extracted, LicenceMeta, Tx, Vault, VaultError};
+use super::{At, Extracted, Tx, Vault, VaultError};
 use crate::codes::{LicenceId, TypeCode};
 use crate::jcs;
 use crate::registry::Registries;
 use crate::reuse::{self, Ask, Candidate, ClaimCheck, Consent, Need, Outcome, PullRequest};
-use crate::store::{Change, StoreError, Table};
+use crate::store::{self, Change, Entry, Read, StoreError, Table};
 use crate::verdict::{Reason, Verdict};
 use crate::verify::copy::{self, CopyFacts, COPY_VALIDITY_DAYS};
 
@@ -162,8 +163,33 @@ impl Vault {
         at: At,
     ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord, LogReceipt), VaultError> {
         let digest = self.holder_digest(&ask.holder);
+        let (chain, built) = (
+            layout::holder_chain(&digest),
+            layout::holder_summary_built(&digest),
+        );
+        let summary = layout::holder_summary(&digest, &ask.matter.code);
+        // Everything of the holder the decision reads before the licences, in one flight.
+        let reads = [
+            Read::Scan {
+                table: Table::HolderConsent,
+                prefix: &digest,
+                reverse: false,
+                limit: usize::MAX,
+            },
+            Read::Scan {
+                table: Table::HolderLicence,
+                prefix: &digest,
+                reverse: false,
+                limit: usize::MAX,
+            },
+            Read::Get(Table::HolderChain, &chain),
+            Read::Get(Table::HolderSummary, &built),
+            Read::Get(Table::HolderSummary, &summary),
+        ];
         let (consents, decisions, record, stats, log) = self
-            .for_holder(&digest, at, |tx| self.decide(tx, ask, kind, &digest, &fill))
+            .for_holder_reading(&digest, at, &reads, |tx, read| {
+                self.decide(tx, ask, kind, &digest, &fill, read)
+            })
             .inspect_err(|e| {
                 if let VaultError::Store(e) = e {
                     tracing::error!(error = %e, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, "access record not written; pull refused");
@@ -187,17 +213,22 @@ impl Vault {
         kind: AccessKind,
         digest: &HolderDigest,
         fill: &impl Fn(&mut AccessRecord, &[Decision]),
+        read: Vec<Vec<Entry>>,
     ) -> Result<PullDecided, VaultError> {
         let now = tx.now();
+        let mut read = read.into_iter();
+        let mut next = || read.next().unwrap_or_default();
+        let (scanned, index, chain) = (next(), next(), store::value(next()));
+        let summary = vec![next(), next()];
         let (keys, consents): (Vec<Vec<u8>>, Vec<Consent>) = self
-            .holder_consents(digest, false, |c| {
+            .consents_from(scanned, |c| {
                 c.requester == ask.requester.id && c.matter == ask.matter.code
             })?
             .into_iter()
             .unzip();
         let needs = reuse::needs(&ask.types, ask.matter, &consents, now);
         // Read and verify only what a usable consent admits.
-        let found = self.find_licences(digest, &ask.types, &needs, &consents, now)?;
+        let found = self.find_licences(index, &ask.types, &needs, &consents, now)?;
         let mut decisions = decide_all(&ask.types, &needs, found);
         let mut record = access_record(ask, kind, digest, &consents, &mut decisions, now);
         // A copy will be signed: the key must be there before anything is recorded.
@@ -206,8 +237,8 @@ impl Vault {
         }
         fill(&mut record, &decisions);
         self.sign_copies(tx.change(), ask, &mut decisions, &record.id, now)?;
-        let record_digest = self.chain_access(digest, &mut record)?;
-        self.count_access(tx.change(), digest, &record)?;
+        let record_digest = self.chain_access_after(chain, digest, &mut record)?;
+        count_access_in(tx.change(), digest, &record, summary)?;
         let (stats, log) = write_pull(
             tx.change(),
             ask,
@@ -394,7 +425,7 @@ impl Vault {
     /// licence is read when no type is looked for.
     pub(super) fn find_licences(
         &self,
-        digest: &HolderDigest,
+        index: Vec<Entry>,
         types: &[TypeCode],
         needs: &[Need],
         consents: &[Consent],
@@ -411,10 +442,7 @@ impl Vault {
         // Candidates: of a looked-for type, admitted by one of its consents, and (below) not
         // superseded.
         let mut admitted: Vec<(usize, LicenceId, usize)> = Vec::new();
-        for (k, _) in self
-            .store
-            .scan(Table::HolderLicence, digest, false, usize::MAX)?
-        {
+        for (k, _) in index {
             let text = layout::holder_licence_text(&k)?;
             // Only identifiers of a looked-for type are parsed (check characters and all).
             let ty = LicenceId::type_field(text);
@@ -428,34 +456,17 @@ impl Vault {
                 admitted.push((i, id, c));
             }
         }
-        // Their metadata, in one multi-get.
-        let keys: Vec<Vec<u8>> = admitted
-            .iter()
-            .map(|(_, id, _)| layout::licence(id).to_vec())
-            .collect();
-        let metas = self.store.multi_get(Table::LicenceMeta, &keys)?;
-        let mut candidates = Vec::with_capacity(admitted.len());
-        for ((i, id, c), meta) in admitted.into_iter().zip(metas) {
-            let Some(meta) = meta
-                .map(|m| layout::decode::<LicenceMeta>(Table::LicenceMeta, &m))
-                .transpose()?
-            else {
-                continue;
-            };
-            if meta.superseded_by.is_none() {
-                candidates.push((i, id, c, meta));
-            }
-        }
-        let keys: Vec<Vec<u8>> = candidates
-            .iter()
-            .map(|(_, id, _, _)| layout::licence(id).to_vec())
-            .collect();
-        let bytes = self.store.multi_get(Table::LicenceDocument, &keys)?;
+        // What verifying them reads, in one flight.
+        let ids: Vec<&LicenceId> = admitted.iter().map(|(_, id, _)| id).collect();
+        let (stored, reg) = self.read_stored(&ids)?;
         // Each candidate is verified with verify_strict, as every extraction is: a batch (which
         // may accept a mixed-order R that verify_strict refuses, docs/DECISIONS.md) is for
         // deposits only, and with two or three signatures per pull it saves little.
-        for ((i, id, consent, meta), b) in candidates.into_iter().zip(bytes) {
-            let e = self.verify_stored(&id, b, meta, now)?;
+        for ((i, id, consent), stored) in admitted.into_iter().zip(stored) {
+            let Some(stored) = stored.filter(|s| s.meta.superseded_by.is_none()) else {
+                continue;
+            };
+            let e = self.verify_stored(&reg, &id, stored, now)?;
             let rank =
                 |e: &Extracted| reuse::preference(e.verdict.valid, &e.id, e.meta.deposited_at);
             if best[i]

@@ -4,7 +4,7 @@
 use crate::codes::Uscc;
 use crate::keys::DidKey;
 use crate::registry::{Agency, AgencyKey, LicenceType, Matter, Registries, Requester};
-use crate::store::{Store, StoreError, Table};
+use crate::store::{Read, Store, StoreError, Table};
 use crate::verdict::Reason;
 use chrono::{DateTime, Utc};
 
@@ -73,6 +73,32 @@ impl Vault {
             }
         }
         self.loaded_registries().1
+    }
+
+    /// The read of the registry generation that a flight of reads carries on a shared store, so
+    /// that the registries its reader uses are as current as the rest of what it read; `None`
+    /// where this process's registries are always current.
+    pub(super) fn registry_read(&self) -> Option<Read<'static>> {
+        self.store
+            .shared()
+            .then_some(Read::Get(Table::Meta, layout::REGISTRY_GENERATION))
+    }
+
+    /// The registries at `generation`, as read in a flight with [`Vault::registry_read`] (`None`:
+    /// not read, as on an unshared store); read again if they were read at another. If that
+    /// fails, the registries as last read.
+    pub(super) fn registries_at(&self, generation: Option<Option<Vec<u8>>>) -> Arc<Registries> {
+        let (loaded, reg) = self.loaded_registries();
+        match generation {
+            Some(g) if g != loaded => match self.reload_registries() {
+                Ok(()) => self.loaded_registries().1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "registries not read again; registries as last read");
+                    reg
+                }
+            },
+            _ => reg,
+        }
     }
 
     pub(super) fn loaded_registries(&self) -> (Option<Vec<u8>>, Arc<Registries>) {

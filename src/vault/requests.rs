@@ -454,7 +454,10 @@ impl Vault {
         };
         let consents = [hypothetical];
         let needs = reuse::needs(&req.types, matter, &consents, now);
-        let found = self.find_licences(&digest, &req.types, &needs, &consents, now)?;
+        let index = self
+            .store
+            .scan(Table::HolderLicence, &digest, false, usize::MAX)?;
+        let found = self.find_licences(index, &req.types, &needs, &consents, now)?;
         let mut items = Vec::with_capacity(req.types.len());
         for ((ty, need), found) in req.types.iter().zip(&needs).zip(found) {
             let candidate = found.as_ref().map(|f| reuse::Candidate {
