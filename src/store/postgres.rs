@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::{prefix_successor, Change, Entry, Op, Store, StoreError, Table};
@@ -315,15 +316,28 @@ struct Query {
     key: Vec<u8>,
     upper: Option<Vec<u8>>,
     limit: Option<i64>,
+    /// Keys of a multi-key get.
+    keys: Vec<Vec<u8>>,
 }
 
 impl Query {
-    fn get(table: &str, key: &[u8]) -> Self {
-        Self {
-            sql: format!("SELECT k, v FROM {table} WHERE k = $1"),
-            key: key.to_vec(),
-            upper: None,
-            limit: None,
+    /// The entries of `keys` (one statement for all).
+    fn get(table: &str, keys: Vec<Vec<u8>>) -> Self {
+        match <[Vec<u8>; 1]>::try_from(keys) {
+            Ok([key]) => Self {
+                sql: format!("SELECT k, v FROM {table} WHERE k = $1"),
+                key,
+                upper: None,
+                limit: None,
+                keys: Vec::new(),
+            },
+            Err(keys) => Self {
+                sql: format!("SELECT k, v FROM {table} WHERE k = ANY($1)"),
+                key: Vec::new(),
+                upper: None,
+                limit: None,
+                keys,
+            },
         }
     }
 
@@ -350,6 +364,7 @@ impl Query {
             key: lower.0,
             upper,
             limit: Some(i64::try_from(limit).unwrap_or(i64::MAX)),
+            keys: Vec::new(),
         }
     }
 
@@ -361,6 +376,7 @@ impl Query {
         match (&self.upper, &self.limit) {
             (Some(u), Some(n)) => client.query(st, &[&self.key, u, n]).await,
             (None, Some(n)) => client.query(st, &[&self.key, n]).await,
+            _ if !self.keys.is_empty() => client.query(st, &[&self.keys]).await,
             _ => client.query(st, &[&self.key]).await,
         }
     }
@@ -532,6 +548,41 @@ enum Kind<'c> {
     Puts(Vec<&'c [u8]>, Vec<&'c [u8]>),
     Deletes(Vec<&'c [u8]>),
     Adds(Vec<&'c [u8]>, Vec<i64>),
+    /// Writes to distinct tables, as one statement (data-modifying `WITH`).
+    Writes(Vec<(Table, Kind<'c>)>),
+}
+
+impl Kind<'_> {
+    /// The statement of a write to `table`, its parameters numbered from `$base`.
+    fn write_sql(&self, table: &str, base: usize) -> String {
+        let (a, b) = (base, base + 1);
+        match self {
+            Kind::Puts(..) => format!(
+                "INSERT INTO {table} (k, v) SELECT * FROM unnest(${a}::bytea[], ${b}::bytea[]) \
+                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+            ),
+            Kind::Deletes(_) => format!("DELETE FROM {table} WHERE k = ANY(${a}::bytea[])"),
+            // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so concurrent adds
+            // from any node sum.
+            Kind::Adds(..) => format!(
+                "INSERT INTO {table} AS t (k, v) SELECT k, int8send(n) FROM unnest(${a}::bytea[], ${b}::int8[]) AS u(k, n) \
+                 ON CONFLICT (k) DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 \
+                 + ('x' || encode(EXCLUDED.v, 'hex'))::bit(64)::int8)"
+            ),
+            Kind::Holds(..) | Kind::Claims(..) | Kind::Writes(_) => String::new(),
+        }
+    }
+
+    /// The parameters of a write, in the order its statement numbers them.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match self {
+            Kind::Puts(keys, values) => vec![keys, values],
+            Kind::Deletes(keys) => vec![keys],
+            Kind::Adds(keys, n) => vec![keys, n],
+            Kind::Writes(parts) => parts.iter().flat_map(|(_, k)| k.params()).collect(),
+            Kind::Holds(..) | Kind::Claims(..) => Vec::new(),
+        }
+    }
 }
 
 type Answer<'a> = Pending<'a, Result<bool, tokio_postgres::Error>>;
@@ -548,16 +599,8 @@ impl Step<'_> {
                 Kind::Claims(keys, values) => {
                     client.execute(st, &[keys, values]).await? == keys.len() as u64
                 }
-                Kind::Puts(keys, values) => {
-                    client.execute(st, &[keys, values]).await?;
-                    true
-                }
-                Kind::Deletes(keys) => {
-                    client.execute(st, &[keys]).await?;
-                    true
-                }
-                Kind::Adds(keys, n) => {
-                    client.execute(st, &[keys, n]).await?;
+                write => {
+                    client.execute(st, &write.params()).await?;
                     true
                 }
             })
@@ -633,8 +676,8 @@ fn condition_steps<'c>(
     (steps, settled, claimed)
 }
 
-/// The statements of the operations, each run of puts, deletes or adds on one table as one
-/// statement over arrays.
+/// The statements of the operations: each run of puts, deletes or adds on one table is one
+/// write over arrays, and consecutive writes to distinct tables are one statement.
 fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, StoreError> {
     let same = |a: &Op, b: &Op| match (a, b) {
         (Op::Put(x, ..), Op::Put(y, ..))
@@ -642,7 +685,7 @@ fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, Store
         | (Op::Add(x, ..), Op::Add(y, ..)) => x == y,
         _ => false,
     };
-    let mut steps = Vec::new();
+    let mut writes: Vec<(Table, Kind<'c>)> = Vec::new();
     let mut i = 0;
     while i < ops.len() {
         // The run of operations of the same kind on the same table that starts at i.
@@ -651,7 +694,7 @@ fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, Store
             j += 1;
         }
         let run = &ops[i..j];
-        let (table, sql, kind) = match ops[i] {
+        writes.push(match ops[i] {
             Op::Put(t, ..) => {
                 // The last value of each key (one statement may not write a row twice).
                 let mut last: HashMap<&[u8], &[u8]> = HashMap::new();
@@ -664,12 +707,7 @@ fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, Store
                     }
                 }
                 let values: Vec<&[u8]> = keys.iter().map(|k| last[k]).collect();
-                let sql = format!(
-                    "INSERT INTO {} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-                    names[index(*t)]
-                );
-                (*t, sql, Kind::Puts(keys, values))
+                (*t, Kind::Puts(keys, values))
             }
             Op::Delete(t, _) => {
                 let keys: Vec<&[u8]> = run
@@ -679,8 +717,7 @@ fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, Store
                         _ => None,
                     })
                     .collect();
-                let sql = format!("DELETE FROM {} WHERE k = ANY($1)", names[index(*t)]);
-                (*t, sql, Kind::Deletes(keys))
+                (*t, Kind::Deletes(keys))
             }
             Op::Add(t, ..) => {
                 // The sum for each key (one statement may not write a row twice).
@@ -699,21 +736,51 @@ fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, Store
                     }
                 }
                 let (keys, n) = sums.into_iter().unzip();
-                // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so
-                // concurrent adds from any node sum.
-                let sql = format!(
-                    "INSERT INTO {} AS t (k, v) SELECT k, int8send(n) FROM unnest($1::bytea[], $2::int8[]) AS u(k, n) \
-                     ON CONFLICT (k) DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 \
-                     + ('x' || encode(EXCLUDED.v, 'hex'))::bit(64)::int8)",
-                    names[index(*t)]
-                );
-                (*t, sql, Kind::Adds(keys, n))
+                (*t, Kind::Adds(keys, n))
             }
-        };
-        steps.push(Step { sql, table, kind });
+        });
         i = j;
     }
+    // Groups of consecutive writes to distinct tables (a table written twice in one statement
+    // would see neither write of the other).
+    let mut steps = Vec::new();
+    let mut group: Vec<(Table, Kind<'c>)> = Vec::new();
+    for (t, kind) in writes {
+        if group.iter().any(|(u, _)| *u == t) {
+            steps.push(write_step(names, std::mem::take(&mut group)));
+        }
+        group.push((t, kind));
+    }
+    if !group.is_empty() {
+        steps.push(write_step(names, group));
+    }
     Ok(steps)
+}
+
+/// One statement for writes to distinct tables: `WITH w1 AS (…), … last`.
+fn write_step<'c>(names: &[String], mut group: Vec<(Table, Kind<'c>)>) -> Step<'c> {
+    if group.len() == 1 {
+        let (table, kind) = group.remove(0);
+        let sql = kind.write_sql(&names[index(table)], 1);
+        return Step { sql, table, kind };
+    }
+    let mut base = 1;
+    let mut parts = Vec::with_capacity(group.len());
+    for (t, kind) in &group {
+        parts.push(kind.write_sql(&names[index(*t)], base));
+        base += kind.params().len();
+    }
+    let last = parts.pop().unwrap_or_default();
+    let with: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("w{i} AS ({p})"))
+        .collect();
+    Step {
+        sql: format!("WITH {} {last}", with.join(", ")),
+        table: group[0].0,
+        kind: Kind::Writes(group),
+    }
 }
 
 impl Store for PgStore {
@@ -727,26 +794,51 @@ impl Store for PgStore {
     }
 
     fn read_all(&self, reads: &[super::Read<'_>]) -> Result<Vec<Vec<Entry>>, StoreError> {
-        let queries: Vec<Query> = reads
-            .iter()
-            .map(|r| match *r {
-                super::Read::Get(t, key) => Query::get(&self.table(t), key),
+        // Consecutive gets of one table are one statement (`k = ANY`), answered for each.
+        let mut queries: Vec<(Query, std::ops::Range<usize>)> = Vec::new();
+        let mut i = 0;
+        while i < reads.len() {
+            let (query, end) = match reads[i] {
+                super::Read::Get(t, _) => {
+                    let mut keys = Vec::new();
+                    let mut j = i;
+                    while let Some(super::Read::Get(u, k)) = reads.get(j) {
+                        if *u != t {
+                            break;
+                        }
+                        keys.push(k.to_vec());
+                        j += 1;
+                    }
+                    (Query::get(&self.table(t), keys), j)
+                }
                 super::Read::Scan {
                     table,
                     prefix,
                     reverse,
                     limit,
-                } => Query::range(
-                    &self.table(table),
-                    (prefix.to_vec(), true),
-                    prefix_successor(prefix),
-                    reverse,
-                    limit,
+                } => (
+                    Query::range(
+                        &self.table(table),
+                        (prefix.to_vec(), true),
+                        prefix_successor(prefix),
+                        reverse,
+                        limit,
+                    ),
+                    i + 1,
                 ),
+            };
+            queries.push((query, i..end));
+            i = end;
+        }
+        let wanted: Vec<Option<Vec<u8>>> = reads
+            .iter()
+            .map(|r| match r {
+                super::Read::Get(_, k) => Some(k.to_vec()),
+                super::Read::Scan { .. } => None,
             })
             .collect();
         self.run(move |c| {
-            let sqls: Vec<&str> = queries.iter().map(|q| q.sql.as_str()).collect();
+            let sqls: Vec<&str> = queries.iter().map(|(q, _)| q.sql.as_str()).collect();
             let statements = c.statements(&sqls)?;
             let client = &c.client;
             // In order: a read given after another sees at least what that one saw.
@@ -754,19 +846,29 @@ impl Store for PgStore {
                 queries
                     .iter()
                     .zip(&statements)
-                    .map(|(q, st)| -> Pending<'_, _> { Box::pin(q.run(client, st)) })
+                    .map(|((q, _), st)| -> Pending<'_, _> { Box::pin(q.run(client, st)) })
                     .collect(),
             ));
-            answers
-                .into_iter()
-                .map(|rows| {
-                    Ok(rows
-                        .map_err(pg)?
-                        .into_iter()
-                        .map(|r| (r.get(0), r.get(1)))
-                        .collect())
-                })
-                .collect()
+            let mut out: Vec<Vec<Entry>> = wanted.iter().map(|_| Vec::new()).collect();
+            for ((_, range), rows) in queries.iter().zip(answers) {
+                let rows: Vec<Entry> = rows
+                    .map_err(pg)?
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+                if range.len() == 1 && wanted[range.start].is_none() {
+                    out[range.start] = rows;
+                    continue;
+                }
+                for (k, v) in rows {
+                    for i in range.clone() {
+                        if wanted[i].as_deref() == Some(k.as_slice()) {
+                            out[i].push((k.clone(), v.clone()));
+                        }
+                    }
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -85,31 +85,34 @@ impl Vault {
         &self,
         ids: &[&LicenceId],
     ) -> Result<(Vec<Option<Stored>>, Arc<Registries>), StoreError> {
-        let mut reads: Vec<Read<'_>> = ids
+        // Table by table (a database reads each table's keys in one statement).
+        let tables = [
+            Table::LicenceMeta,
+            Table::LicenceDocument,
+            Table::LicenceCorrection,
+        ];
+        let mut reads: Vec<Read<'_>> = tables
             .iter()
-            .map(|id| layout::licence(id))
-            .flat_map(|k| {
-                [
-                    Read::Get(Table::LicenceMeta, k),
-                    Read::Get(Table::LicenceDocument, k),
-                    Read::Get(Table::LicenceCorrection, k),
-                ]
-            })
+            .flat_map(|t| ids.iter().map(|id| Read::Get(*t, layout::licence(id))))
             .collect();
         reads.extend(self.registry_read());
         let mut got = self.store.read_all(&reads)?.into_iter().map(store::value);
-        let mut out = Vec::with_capacity(ids.len());
-        for _ in ids {
-            let (meta, bytes, correction) = (got.next(), got.next(), got.next());
+        let n = ids.len();
+        let mut metas: Vec<Option<Vec<u8>>> = got.by_ref().take(n).collect();
+        let mut docs: Vec<Option<Vec<u8>>> = got.by_ref().take(n).collect();
+        let mut corrections: Vec<Option<Vec<u8>>> = got.by_ref().take(n).collect();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let (meta, bytes, correction) =
+                (metas[i].take(), docs[i].take(), corrections[i].take());
             let meta = meta
-                .flatten()
                 .map(|m| layout::decode::<LicenceMeta>(Table::LicenceMeta, &m))
                 .transpose()?;
             out.push(match meta {
                 Some(meta) => Some(Stored {
                     meta,
-                    bytes: bytes.flatten(),
-                    disputed: Self::disputed(correction.flatten())?,
+                    bytes,
+                    disputed: Self::disputed(correction)?,
                 }),
                 None => None,
             });

@@ -2,7 +2,7 @@
 //! `make test-pg`, where `LICENCE_VAULT_TEST_PG` names a PostgreSQL server — on PostgreSQL:
 //! atomic changes, prefix scans in both directions, paging after a key, counters.
 
-use licence_vault::store::{Change, StoreError, Table};
+use licence_vault::store::{Change, Read, StoreError, Table};
 
 use crate::support::store_at;
 
@@ -62,6 +62,73 @@ fn a_change_is_applied_whole_and_scans_keep_to_their_prefix_in_both_directions()
         1
     );
     assert_eq!(store.get(Table::Meta, b"ab").unwrap(), None);
+}
+
+#[test]
+fn a_change_applies_its_operations_in_order_when_tables_alternate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_at(&dir.path().join("db"));
+    let mut c = Change::durable();
+    c.put(Table::Meta, b"k".to_vec(), b"first".to_vec())
+        .put(Table::LicenceMeta, b"k".to_vec(), b"m".to_vec())
+        .add(Table::ReuseStats, b"n".to_vec(), 2)
+        .delete(Table::Meta, b"k".to_vec())
+        .add(Table::ReuseStats, b"n".to_vec(), 3)
+        .put(Table::LicenceMeta, b"k".to_vec(), b"m2".to_vec())
+        .put(Table::Meta, b"k".to_vec(), b"last".to_vec())
+        .put(Table::Meta, b"j".to_vec(), b"j".to_vec())
+        .delete(Table::Meta, b"j".to_vec());
+    store.commit(c).unwrap();
+    assert_eq!(store.get(Table::Meta, b"k").unwrap().unwrap(), b"last");
+    assert_eq!(store.get(Table::Meta, b"j").unwrap(), None);
+    assert_eq!(store.get(Table::LicenceMeta, b"k").unwrap().unwrap(), b"m2");
+    assert_eq!(
+        store.get(Table::ReuseStats, b"n").unwrap().unwrap(),
+        5u64.to_be_bytes()
+    );
+}
+
+#[test]
+fn a_flight_of_reads_answers_each_read_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_at(&dir.path().join("db"));
+    let mut c = Change::durable();
+    for k in ["a/1", "a/2", "b"] {
+        c.put(Table::Meta, k.as_bytes(), format!("v{k}").into_bytes());
+    }
+    c.put(Table::LicenceMeta, b"b".to_vec(), b"meta b".to_vec());
+    store.commit(c).unwrap();
+    let got = store
+        .read_all(&[
+            Read::Get(Table::Meta, b"b"),
+            Read::Get(Table::Meta, b"none"),
+            Read::Get(Table::Meta, b"b"),
+            Read::Get(Table::LicenceMeta, b"b"),
+            Read::Scan {
+                table: Table::Meta,
+                prefix: b"a/",
+                reverse: true,
+                limit: 10,
+            },
+            Read::Get(Table::Meta, b"a/1"),
+        ])
+        .unwrap();
+    let got: Vec<Vec<(String, String)>> = got.into_iter().map(entries).collect();
+    let e = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    assert_eq!(
+        got,
+        vec![
+            e("b", "vb"),
+            vec![],
+            e("b", "vb"),
+            e("b", "meta b"),
+            [("a/2", "va/2"), ("a/1", "va/1")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .to_vec(),
+            e("a/1", "va/1"),
+        ]
+    );
+    assert_eq!(store.read_all(&[]).unwrap(), Vec::<Vec<_>>::new());
 }
 
 #[test]
