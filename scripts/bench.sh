@@ -417,6 +417,9 @@ EOF
       if [ "$store" = rocksdb ]; then
         LICENCE_VAULT_RATE_LIMIT_EXEMPT=$(exempt_tokens "$data") RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --data "$data" --listen "127.0.0.1:$port" >> "$WORK/server.log" 2>&1 &
       else
+        # Every node of one store holds its holder index key (a secret of its own, kept beside
+        # the data: docs/OPERATIONS.md).
+        cp "$data/index.key" "$WORK/node$i/index.key"
         LICENCE_VAULT_RATE_LIMIT_EXEMPT=$(exempt_tokens "$data") RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --data "$WORK/node$i" --vault-key "$data/vault.key" --store "$store" \
           --listen "127.0.0.1:$port" >> "$WORK/server.log" 2>&1 &
       fi

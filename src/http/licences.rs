@@ -182,6 +182,17 @@ pub struct LicenceView {
 impl LicenceView {
     /// The view of an extracted licence, with its statement history and version chain.
     pub fn build(vault: &Vault, e: Extracted) -> Result<Self, ApiError> {
+        let (history, versions) = (vault.statements(&e.id)?, vault.versions(&e.id)?);
+        Self::with_history(vault, e, history, versions)
+    }
+
+    /// The view of an extracted licence with its statement history and versions as read.
+    pub fn with_history(
+        vault: &Vault,
+        e: Extracted,
+        history: Vec<StoredStatement>,
+        versions: Vec<LicenceId>,
+    ) -> Result<Self, ApiError> {
         let status = Status::of(&e.verdict);
         let status_reason = e
             .meta
@@ -190,8 +201,8 @@ impl LicenceView {
             .filter(|s| s.status == status)
             .map(|s| s.reason.clone());
         Ok(Self {
-            status_history: vault.statements(&e.id)?,
-            versions: vault.versions(&e.id)?.iter().map(LicenceId::urn).collect(),
+            status_history: history,
+            versions: versions.iter().map(LicenceId::urn).collect(),
             id: e.id.urn(),
             licence: e.document,
             status,
@@ -248,10 +259,12 @@ pub async fn get_licence(
         }
         // Holders get the same answer, after the same work, for other people's licences as for
         // absent ones.
-        let e = vault
-            .read_licence(&principal, &id, Utc::now())?
+        let (e, history, versions) = vault
+            .read_licence_record(&principal, &id, Utc::now())?
             .ok_or_else(|| ApiError::not_found(format!("no licence {}", id.urn())))?;
-        Ok(Json(LicenceView::build(&vault, e)?))
+        Ok(Json(LicenceView::with_history(
+            &vault, e, history, versions,
+        )?))
     })
     .await
 }

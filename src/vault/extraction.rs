@@ -1,6 +1,7 @@
 //! Reading licences out: the stored bytes checked against their digest, verified afresh on every
 //! read; and the verification of documents presented from outside.
 
+use super::lifecycle::StoredStatement;
 use crate::auth::Principal;
 use crate::codes::{HolderCode, LicenceId};
 use crate::jcs;
@@ -8,7 +9,7 @@ use crate::licence::Licence;
 use crate::metrics::Counter;
 use crate::proof;
 use crate::registry::Registries;
-use crate::store::{self, Read, StoreError, Table};
+use crate::store::{self, Entry, Read, StoreError, Table};
 use crate::verdict::{Check, CheckName, Reason, Verdict};
 use crate::verify::{self, Evidence, RecordFacts};
 use chrono::{DateTime, Utc};
@@ -85,6 +86,17 @@ impl Vault {
         &self,
         ids: &[&LicenceId],
     ) -> Result<(Vec<Option<Stored>>, Arc<Registries>), StoreError> {
+        let (stored, reg, _) = self.read_stored_with(ids, &[])?;
+        Ok((stored, reg))
+    }
+
+    /// [`Vault::read_stored`] with more reads in the same flight, after its own: their entries.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn read_stored_with(
+        &self,
+        ids: &[&LicenceId],
+        more: &[Read<'_>],
+    ) -> Result<(Vec<Option<Stored>>, Arc<Registries>, Vec<Vec<Entry>>), StoreError> {
         // Table by table (a database reads each table's keys in one statement).
         let tables = [
             Table::LicenceMeta,
@@ -95,8 +107,12 @@ impl Vault {
             .iter()
             .flat_map(|t| ids.iter().map(|id| Read::Get(*t, layout::licence(id))))
             .collect();
-        reads.extend(self.registry_read());
-        let mut got = self.store.read_all(&reads)?.into_iter().map(store::value);
+        let registry = self.registry_read();
+        reads.extend(registry);
+        reads.extend(more.iter().copied());
+        let mut all = self.store.read_all(&reads)?;
+        let rest = all.split_off(all.len() - more.len());
+        let mut got = all.into_iter().map(store::value);
         let n = ids.len();
         let mut metas: Vec<Option<Vec<u8>>> = got.by_ref().take(n).collect();
         let mut docs: Vec<Option<Vec<u8>>> = got.by_ref().take(n).collect();
@@ -117,8 +133,49 @@ impl Vault {
                 None => None,
             });
         }
-        let reg = self.registries_at(got.next());
-        Ok((out, reg))
+        let reg = self.registries_at(registry.and(got.next()));
+        Ok((out, reg, rest))
+    }
+
+    /// [`Vault::read_licence`] with the licence's status history and its versions, read in the
+    /// flight of the licence itself.
+    #[allow(clippy::type_complexity)]
+    pub fn read_licence_record(
+        &self,
+        principal: &Principal,
+        id: &LicenceId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Extracted, Vec<StoredStatement>, Vec<LicenceId>)>, StoreError> {
+        if !self.may_read_licence(principal, id)? {
+            return Ok(None);
+        }
+        let statements = layout::statements(id);
+        let candidates = super::lifecycle::version_candidates(id);
+        let mut more = vec![Read::Scan {
+            table: Table::LicenceStatement,
+            prefix: &statements,
+            reverse: false,
+            limit: usize::MAX,
+        }];
+        more.extend(
+            candidates
+                .iter()
+                .map(|c| Read::Get(Table::LicenceMeta, layout::licence(c))),
+        );
+        let (mut found, reg, rest) = self.read_stored_with(&[id], &more)?;
+        let Some(Some(stored)) = found.pop() else {
+            return Ok(None);
+        };
+        let mut rest = rest.into_iter();
+        let history = rest
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, v)| layout::decode(Table::LicenceStatement, &v))
+            .collect::<Result<Vec<StoredStatement>, _>>()?;
+        let versions = self.versions_after(id, candidates, rest.map(store::value).collect())?;
+        let e = self.verify_stored(&reg, id, stored, now)?;
+        Ok(Some((e, history, versions)))
     }
 
     /// Verifies a stored licence afresh: its digest, then every check with `verify_strict` for
@@ -313,15 +370,20 @@ impl Vault {
         id: &LicenceId,
         now: DateTime<Utc>,
     ) -> Result<Option<Extracted>, StoreError> {
-        let allowed = match principal {
-            Principal::Issuer(u) => &id.issuer() == u,
-            Principal::Holder(h) => self.holds(&self.holder_digest(h), id)?,
-            Principal::Admin | Principal::Requester(_) | Principal::Supervisor(_) => false,
-        };
-        if !allowed {
+        if !self.may_read_licence(principal, id)? {
             return Ok(None);
         }
         self.extract(id, now)
+    }
+
+    /// Whether `principal` may read `id` (its issuer, its holder), by one index lookup that
+    /// costs the same whether the licence exists or not.
+    fn may_read_licence(&self, principal: &Principal, id: &LicenceId) -> Result<bool, StoreError> {
+        Ok(match principal {
+            Principal::Issuer(u) => &id.issuer() == u,
+            Principal::Holder(h) => self.holds(&self.holder_digest(h), id)?,
+            Principal::Admin | Principal::Requester(_) | Principal::Supervisor(_) => false,
+        })
     }
 
     /// Whether the holder of `digest` holds `id`.

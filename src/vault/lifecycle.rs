@@ -279,19 +279,48 @@ impl Vault {
 
     /// Every version of a licence that the vault holds, oldest first.
     pub fn versions(&self, id: &LicenceId) -> Result<Vec<LicenceId>, StoreError> {
+        let candidates = version_candidates(id);
+        let keys: Vec<Vec<u8>> = candidates
+            .iter()
+            .map(|c| layout::licence(c).to_vec())
+            .collect();
+        let found = self.store.multi_get(Table::LicenceMeta, &keys)?;
+        self.versions_after(id, candidates, found)
+    }
+
+    /// [`Vault::versions`] from the metadata of [`version_candidates`] as read: versions chain
+    /// by predecessor, so they are consecutive from 001, and beyond `id` they end at the first
+    /// one missing (read one at a time after the first, a rare walk).
+    pub(super) fn versions_after(
+        &self,
+        id: &LicenceId,
+        candidates: Vec<LicenceId>,
+        found: Vec<Option<Vec<u8>>>,
+    ) -> Result<Vec<LicenceId>, StoreError> {
         let mut out = Vec::new();
-        let mut v = 1u16;
-        // Versions chain by predecessor, so they are consecutive from 001.
+        for (c, f) in candidates.into_iter().zip(found) {
+            if f.is_some() {
+                out.push(c);
+            } else if c.version() > id.version() {
+                return Ok(out);
+            }
+        }
+        let mut v = id.version().saturating_add(2);
         while let Ok(candidate) = id.with_version(v) {
             if self.meta(&candidate)?.is_none() {
-                if v > id.version() {
-                    break;
-                }
-            } else {
-                out.push(candidate);
+                break;
             }
-            v += 1;
+            out.push(candidate);
+            v = v.saturating_add(1);
         }
         Ok(out)
     }
+}
+
+/// The versions of `id` whose metadata [`Vault::versions`] reads at once: 001 to the one after
+/// `id`'s.
+pub(super) fn version_candidates(id: &LicenceId) -> Vec<LicenceId> {
+    (1..=id.version().saturating_add(1))
+        .map_while(|v| id.with_version(v).ok())
+        .collect()
 }
