@@ -419,9 +419,8 @@ pub fn value(entries: Vec<Entry>) -> Option<Vec<u8>> {
 /// A key-ordered store of tables with atomic, optionally durable changes.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Reads that do not depend on each other, at once (a database server gets them in one round
-    /// trip, answered in the order given, each as a statement of its own): each read's entries,
-    /// in order.
+    /// Reads that do not depend on each other, at once (a database server gets them as one
+    /// statement, which reads them all in one snapshot): each read's entries, in order.
     fn read_all(&self, reads: &[Read<'_>]) -> Result<Vec<Vec<Entry>>, StoreError> {
         reads
             .iter()

@@ -318,6 +318,8 @@ struct Query {
     limit: Option<i64>,
     /// Keys of a multi-key get.
     keys: Vec<Vec<u8>>,
+    /// A range read in descending key order.
+    reverse: bool,
 }
 
 impl Query {
@@ -330,6 +332,7 @@ impl Query {
                 upper: None,
                 limit: None,
                 keys: Vec::new(),
+                reverse: false,
             },
             Err(keys) => Self {
                 sql: format!("SELECT k, v FROM {table} WHERE k = ANY($1)"),
@@ -337,6 +340,7 @@ impl Query {
                 upper: None,
                 limit: None,
                 keys,
+                reverse: false,
             },
         }
     }
@@ -365,6 +369,17 @@ impl Query {
             upper,
             limit: Some(i64::try_from(limit).unwrap_or(i64::MAX)),
             keys: Vec::new(),
+            reverse,
+        }
+    }
+
+    /// The parameters, in the order the statement numbers them.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match (&self.upper, &self.limit) {
+            (Some(u), Some(n)) => vec![&self.key, u, n],
+            (None, Some(n)) => vec![&self.key, n],
+            _ if !self.keys.is_empty() => vec![&self.keys],
+            _ => vec![&self.key],
         }
     }
 
@@ -373,13 +388,43 @@ impl Query {
         client: &Client,
         st: &Statement,
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        match (&self.upper, &self.limit) {
-            (Some(u), Some(n)) => client.query(st, &[&self.key, u, n]).await,
-            (None, Some(n)) => client.query(st, &[&self.key, n]).await,
-            _ if !self.keys.is_empty() => client.query(st, &[&self.keys]).await,
-            _ => client.query(st, &[&self.key]).await,
-        }
+        client.query(st, &self.params()).await
     }
+}
+
+/// Several reads as one statement: each query a branch of a `UNION ALL`, its rows tagged with its
+/// position (one snapshot, one transaction, one execution on the server).
+fn union(queries: &[&Query]) -> String {
+    let mut base = 0;
+    let branches: Vec<String> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let sql = renumber(&q.sql, base);
+            base += q.params().len();
+            format!("SELECT {i}::int4 AS i, k, v FROM ({sql}) AS q{i}")
+        })
+        .collect();
+    branches.join(" UNION ALL ")
+}
+
+/// `sql` with each parameter `$n` made `$(n + base)`.
+fn renumber(sql: &str, base: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = 0usize;
+        while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+            n = n * 10 + d as usize;
+            chars.next();
+        }
+        out.push_str(&(n + base).to_string());
+    }
+    out
 }
 
 /// The position of `t` in [`Table::ALL`] (the order of conditions, and of the table names).
@@ -838,24 +883,36 @@ impl Store for PgStore {
             })
             .collect();
         self.run(move |c| {
-            let sqls: Vec<&str> = queries.iter().map(|(q, _)| q.sql.as_str()).collect();
-            let statements = c.statements(&sqls)?;
-            let client = &c.client;
-            // In order: a read given after another sees at least what that one saw.
-            let answers = c.block(in_order(
-                queries
-                    .iter()
-                    .zip(&statements)
-                    .map(|((q, _), st)| -> Pending<'_, _> { Box::pin(q.run(client, st)) })
-                    .collect(),
-            ));
+            // One statement for the flight: its reads see one snapshot.
+            let all: Vec<&Query> = queries.iter().map(|(q, _)| q).collect();
+            let answers: Vec<Vec<Entry>> = if let [q] = all.as_slice() {
+                let st = c.statement(&q.sql)?;
+                let rows = c.block(q.run(&c.client, &st)).map_err(pg)?;
+                vec![rows.into_iter().map(|r| (r.get(0), r.get(1))).collect()]
+            } else {
+                let st = c.statement(&union(&all))?;
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    all.iter().flat_map(|q| q.params()).collect();
+                let rows = c.block(c.client.query(&st, &params)).map_err(pg)?;
+                let mut answers: Vec<Vec<Entry>> = all.iter().map(|_| Vec::new()).collect();
+                for r in rows {
+                    let i = usize::try_from(r.get::<_, i32>(0)).unwrap_or(usize::MAX);
+                    let slot = answers
+                        .get_mut(i)
+                        .ok_or_else(|| engine("a read answered for no query"))?;
+                    slot.push((r.get(1), r.get(2)));
+                }
+                // A branch's order is its own: kept by the server, made sure of here.
+                for (a, q) in answers.iter_mut().zip(&all) {
+                    a.sort_by(|x, y| x.0.cmp(&y.0));
+                    if q.reverse {
+                        a.reverse();
+                    }
+                }
+                answers
+            };
             let mut out: Vec<Vec<Entry>> = wanted.iter().map(|_| Vec::new()).collect();
             for ((_, range), rows) in queries.iter().zip(answers) {
-                let rows: Vec<Entry> = rows
-                    .map_err(pg)?
-                    .into_iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect();
                 if range.len() == 1 && wanted[range.start].is_none() {
                     out[range.start] = rows;
                     continue;
