@@ -598,19 +598,18 @@ enum Kind<'c> {
 }
 
 impl Kind<'_> {
-    /// The statement of a write to `table`, its parameters numbered from `$base`.
-    fn write_sql(&self, table: &str, base: usize) -> String {
-        let (a, b) = (base, base + 1);
+    /// The statement of a write to `table`.
+    fn write_sql(&self, table: &str) -> String {
         match self {
             Kind::Puts(..) => format!(
-                "INSERT INTO {table} (k, v) SELECT * FROM unnest(${a}::bytea[], ${b}::bytea[]) \
+                "INSERT INTO {table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
                  ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
             ),
-            Kind::Deletes(_) => format!("DELETE FROM {table} WHERE k = ANY(${a}::bytea[])"),
+            Kind::Deletes(_) => format!("DELETE FROM {table} WHERE k = ANY($1::bytea[])"),
             // Counters are 8 bytes big-endian, as in RocksDB; the server adds, so concurrent adds
             // from any node sum.
             Kind::Adds(..) => format!(
-                "INSERT INTO {table} AS t (k, v) SELECT k, int8send(n) FROM unnest(${a}::bytea[], ${b}::int8[]) AS u(k, n) \
+                "INSERT INTO {table} AS t (k, v) SELECT k, int8send(n) FROM unnest($1::bytea[], $2::int8[]) AS u(k, n) \
                  ON CONFLICT (k) DO UPDATE SET v = int8send(('x' || encode(t.v, 'hex'))::bit(64)::int8 \
                  + ('x' || encode(EXCLUDED.v, 'hex'))::bit(64)::int8)"
             ),
@@ -806,13 +805,13 @@ fn op_steps<'c>(names: &[String], ops: &[&'c Op]) -> Result<Vec<Step<'c>>, Store
 fn write_step<'c>(names: &[String], mut group: Vec<(Table, Kind<'c>)>) -> Step<'c> {
     if group.len() == 1 {
         let (table, kind) = group.remove(0);
-        let sql = kind.write_sql(&names[index(table)], 1);
+        let sql = kind.write_sql(&names[index(table)]);
         return Step { sql, table, kind };
     }
-    let mut base = 1;
+    let mut base = 0;
     let mut parts = Vec::with_capacity(group.len());
     for (t, kind) in &group {
-        parts.push(kind.write_sql(&names[index(*t)], base));
+        parts.push(renumber(&kind.write_sql(&names[index(*t)]), base));
         base += kind.params().len();
     }
     let last = parts.pop().unwrap_or_default();
@@ -830,12 +829,8 @@ fn write_step<'c>(names: &[String], mut group: Vec<(Table, Kind<'c>)>) -> Step<'
 
 impl Store for PgStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let (t, key) = (self.table(table), key.to_vec());
-        self.run(move |c| {
-            let st = c.statement(&format!("SELECT v FROM {t} WHERE k = $1"))?;
-            let row = c.block(c.client.query_opt(&st, &[&key])).map_err(pg)?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        let mut got = self.read_all(&[super::Read::Get(table, key)])?;
+        Ok(got.pop().and_then(super::value))
     }
 
     fn read_all(&self, reads: &[super::Read<'_>]) -> Result<Vec<Vec<Entry>>, StoreError> {
@@ -917,11 +912,10 @@ impl Store for PgStore {
                     out[range.start] = rows;
                     continue;
                 }
-                for (k, v) in rows {
-                    for i in range.clone() {
-                        if wanted[i].as_deref() == Some(k.as_slice()) {
-                            out[i].push((k.clone(), v.clone()));
-                        }
+                let found: HashMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
+                for i in range.clone() {
+                    if let Some((k, v)) = wanted[i].as_ref().and_then(|k| found.get_key_value(k)) {
+                        out[i].push((k.clone(), v.clone()));
                     }
                 }
             }
@@ -934,17 +928,12 @@ impl Store for PgStore {
         table: Table,
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (t, keys) = (self.table(table), keys.to_vec());
-        self.run(move |c| {
-            let st = c.statement(&format!("SELECT k, v FROM {t} WHERE k = ANY($1)"))?;
-            let rows = c.block(c.client.query(&st, &[&keys])).map_err(pg)?;
-            let found: HashMap<Vec<u8>, Vec<u8>> =
-                rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
-            Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
-        })
+        let reads: Vec<super::Read<'_>> = keys.iter().map(|k| super::Read::Get(table, k)).collect();
+        Ok(self
+            .read_all(&reads)?
+            .into_iter()
+            .map(super::value)
+            .collect())
     }
 
     fn scan(

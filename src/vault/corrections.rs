@@ -5,7 +5,7 @@
 //!
 //! A licence's open correction is kept apart (`licenceid_opencorrection`): one lookup tells a
 //! new request that one is open already, and every verification of the licence that the holder
-//! disputes it ([`Vault::dispute_of`]).
+//! disputes it ([`Vault::disputed`], read with the licence).
 
 use chrono::{DateTime, Utc};
 
@@ -58,14 +58,6 @@ fn no_licence(id: &LicenceId) -> VaultError {
 const MAX_RENEWAL_STEPS: usize = 16;
 
 impl Vault {
-    /// The dispute of licence `id`, if its holder marked one while a correction is open.
-    pub(super) fn dispute_of(&self, id: &LicenceId) -> Result<Option<Disputed>, StoreError> {
-        Self::disputed(
-            self.store
-                .get(Table::LicenceCorrection, layout::licence(id))?,
-        )
-    }
-
     /// The dispute an open correction (as stored) carries.
     pub(super) fn disputed(correction: Option<Vec<u8>>) -> Result<Option<Disputed>, StoreError> {
         Ok(correction

@@ -484,19 +484,11 @@ impl Vault {
             };
             let sha = hex::encode(Sha256::digest(jcs::canonicalize(doc)));
             match stored {
-                Some((id, meta)) if meta.sha256 == sha => {
-                    let (bytes, disputed) = (
-                        self.store
-                            .get(Table::LicenceDocument, layout::licence(&id))?,
-                        self.dispute_of(&id)?,
-                    );
-                    let stored = Stored {
-                        meta,
-                        bytes,
-                        disputed,
-                    };
-                    self.verify_stored(&reg, &id, stored, now)?.verdict
-                }
+                Some((id, meta)) if meta.sha256 == sha => match self.extract(&id, now)? {
+                    Some(e) => e.verdict,
+                    // Gone since its metadata was read: judged as one the vault does not hold.
+                    None => verify::licence(doc, Evidence::new(Some(&reg), now)).0,
+                },
                 Some((_, meta)) => {
                     // The vault holds other content under this identifier. A forgery simply fails its
                     // signature; a validly signed second version of the same licence is a conflict.
