@@ -212,10 +212,7 @@ impl RenderKeys {
             issuer: self.cert.tbs_certificate.issuer.clone(),
             serial_number: self.cert.tbs_certificate.serial_number.clone(),
         });
-        let sha256 = AlgorithmIdentifierOwned {
-            oid: ID_SHA_256,
-            parameters: None,
-        };
+        let sha256 = sha256();
         let mut signer = SignerInfoBuilder::new(&self.key, sid, sha256.clone(), &eci, Some(digest))
             .map_err(e)?;
         signer
@@ -247,6 +244,13 @@ fn signing_certificate_v2(cert: &Certificate) -> Result<Attribute, String> {
         oid: ID_SIGNING_CERTIFICATE_V2,
         values,
     })
+}
+
+fn sha256() -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid: ID_SHA_256,
+        parameters: None,
+    }
 }
 
 /// Why a seal does not hold.
@@ -349,6 +353,19 @@ pub fn check(
             _ => None,
         })
         .ok_or_else(|| invalid("the signature does not carry its signer's certificate"))?;
+    // What the signature does not cover must be what the vault writes, so that no byte of a
+    // sealed file can change and the seal still hold: one digest algorithm, detached data, no
+    // revocation lists and no unsigned attributes (the certificates are checked below).
+    if sd.digest_algorithms.as_slice() != [sha256()]
+        || sd.encap_content_info.econtent_type != ID_DATA
+        || sd.encap_content_info.econtent.is_some()
+        || sd.crls.is_some()
+        || si.unsigned_attrs.is_some()
+    {
+        return Err(invalid(
+            "the signature carries what the vault's seal does not",
+        ));
+    }
     let attrs = si
         .signed_attrs
         .as_ref()
@@ -379,6 +396,15 @@ pub fn check(
     for ca in cas {
         match check_issued(cert, ca) {
             Ok(()) => {
+                let others = sd.certificates.iter().flat_map(|set| set.0.iter());
+                if others
+                    .filter(|c| !matches!(c, CertificateChoices::Certificate(c) if c == cert))
+                    .any(|c| !matches!(c, CertificateChoices::Certificate(c) if c == ca))
+                {
+                    return Err(SealError::Invalid(
+                        "the signature carries a certificate that is neither its signer's nor the rendering CA's".into(),
+                    ));
+                }
                 let v = &cert.tbs_certificate.validity;
                 let t = at.timestamp();
                 let secs = |t: &Time| t.to_unix_duration().as_secs() as i64;
@@ -401,6 +427,33 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seal_carrying_another_ca_does_not_hold() {
+        let now = Utc::now();
+        let (ours, _) = RenderKeys::generate("test.example", now).unwrap();
+        let (other, _) = RenderKeys::generate("test.example", now).unwrap();
+        let digest: [u8; 32] = Sha256::digest(b"page").into();
+        let mixed = RenderKeys {
+            key: ours.key.clone(),
+            cert: ours.cert.clone(),
+            ca: other.ca.clone(),
+        };
+        let cms = mixed.sign(&digest).unwrap();
+        assert_eq!(
+            check(&cms, &digest, std::slice::from_ref(&ours.ca), now),
+            Err(SealError::Invalid(
+                "the signature carries a certificate that is neither its signer's nor the rendering CA's".into()
+            ))
+        );
+        assert!(check(
+            &ours.sign(&digest).unwrap(),
+            &digest,
+            std::slice::from_ref(&ours.ca),
+            now
+        )
+        .is_ok());
+    }
 
     #[test]
     fn a_seal_verifies_under_its_ca_and_nothing_else() {
