@@ -9,8 +9,8 @@
 #   2. `make test`, which must pass.
 # It then counts how often RocksDB's C++ was compiled (the output directories of librocksdb-sys's
 # build script in the target dir, one per build: there must be 1) and prints one summary line per
-# step. Logs are kept in the work directory, which is
-# removed at the end unless --keep is given (or a step failed). Nothing here depends on the build
+# step. Logs are kept in the work directory, which is removed at the end unless --keep is given;
+# when a step fails, its logs and the clone stay and the build directory goes (unless --keep). Nothing here depends on the build
 # cache of the machine it runs on; packages that scripts/install-deps.sh installs stay installed.
 # --test-only skips step 1, to time `make test` alone on a cold cache.
 set -euo pipefail
@@ -46,8 +46,12 @@ cleanup() {
   fi
   if [ "$rc" -eq 0 ] && [ "$KEEP" -eq 0 ]; then
     rm -rf "$WORK"
+  elif [ "$KEEP" -eq 0 ]; then
+    # A failed step keeps its logs and the clone, not the build directory (about 11 GB).
+    rm -rf "$CARGO_TARGET_DIR"
+    echo "fresh-clone-check: logs and clone kept in $WORK (build directory removed; --keep keeps it)" >&2
   else
-    echo "fresh-clone-check: logs and clone kept in $WORK" >&2
+    echo "fresh-clone-check: logs, clone and build directory kept in $WORK" >&2
   fi
   exit "$rc"
 }
