@@ -10,8 +10,9 @@
 # It then counts how often RocksDB's C++ was compiled (the output directories of librocksdb-sys's
 # build script in the target dir, one per build: there must be 1) and prints one summary line per
 # step. Logs are kept in the work directory, which is removed at the end unless --keep is given;
-# when a step fails, its logs and the clone stay and the build directory goes (unless --keep). Nothing here depends on the build
-# cache of the machine it runs on; packages that scripts/install-deps.sh installs stay installed.
+# when a step fails, its logs and the clone stay and the build directory goes (unless --keep).
+# Nothing here depends on the build cache of the machine it runs on; packages that
+# scripts/install-deps.sh installs stay installed.
 # --test-only skips step 1, to time `make test` alone on a cold cache.
 set -euo pipefail
 
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --rev) REV=$2; shift 2 ;;
     --test-only) RUN=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
