@@ -65,6 +65,7 @@ pub(crate) use door::Tx;
 use door::HOLDER_STRIPES;
 pub use keyring::{FileKeys, IndexKey, KeyRing, KeySource};
 pub use registries::KeyEdit;
+pub use tokens::Caller;
 use tokens::TokenCache;
 
 pub use access_log::{

@@ -13,6 +13,7 @@ use super::AppState;
 use crate::auth::{Principal, Role};
 use crate::codes::{HolderCode, LicenceId, Uscc};
 use crate::reuse::delegation::Acting;
+use crate::vault::Caller;
 use crate::verdict::Reason;
 
 /// A JSON body that is I-JSON (duplicate names, lone surrogates and big integers rejected with
@@ -103,21 +104,26 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
+/// The bearer credential of a request: missing, malformed or too long is `401`.
+fn bearer(parts: &Parts) -> Result<String, ApiError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 4096)
+        .map(str::to_owned)
+        .ok_or_else(ApiError::unauthorized)
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 4096)
-            .ok_or_else(ApiError::unauthorized)?
-            .to_owned();
+        let bearer = bearer(parts)?;
         // A token already resolved is a memory lookup; anything else may read the store or
         // verify a JWS, so it is bounded like every other blocking call: 64 connections must not
         // mean 64 threads.
@@ -158,24 +164,47 @@ impl<const ROLES: u8> FromRequestParts<AppState> for Allow<ROLES> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Auth(principal) = Auth::from_request_parts(parts, state).await?;
-        if bit(principal.role()) & ROLES != 0 {
-            return Ok(Self(principal));
-        }
-        let names: Vec<&str> = [
-            (ADMIN, "admin"),
-            (ISSUER, "issuer"),
-            (REQUESTER, "requester"),
-            (HOLDER, "holder"),
-            (SUPERVISOR, "supervisor"),
-        ]
-        .into_iter()
-        .filter(|(b, _)| b & ROLES != 0)
-        .map(|(_, n)| n)
-        .collect();
-        Err(ApiError::forbidden(format!(
-            "this endpoint is for {} tokens",
-            names.join(" or ")
-        )))
+        admit::<ROLES>(Some(principal)).map(Self)
+    }
+}
+
+/// `principal` if it has one of the `ROLES`: `401` without one, `403` for another role.
+pub fn admit<const ROLES: u8>(principal: Option<Principal>) -> Result<Principal, ApiError> {
+    let principal = principal.ok_or_else(ApiError::unauthorized)?;
+    if bit(principal.role()) & ROLES != 0 {
+        return Ok(principal);
+    }
+    let names: Vec<&str> = [
+        (ADMIN, "admin"),
+        (ISSUER, "issuer"),
+        (REQUESTER, "requester"),
+        (HOLDER, "holder"),
+        (SUPERVISOR, "supervisor"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| b & ROLES != 0)
+    .map(|(_, n)| n)
+    .collect();
+    Err(ApiError::forbidden(format!(
+        "this endpoint is for {} tokens",
+        names.join(" or ")
+    )))
+}
+
+/// [`Allow`] decided later: a caller whose token this vault does not remember yet is resolved by
+/// the handler, in the flight of its first reads ([`Caller`]), then admitted with [`admit`] —
+/// `401` and `403` as [`Allow`] gives them, before anything is answered.
+#[derive(Debug, Clone)]
+pub struct Deferred<const ROLES: u8>(pub Caller);
+
+impl<const ROLES: u8> FromRequestParts<AppState> for Deferred<ROLES> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = bearer(parts)?;
+        Ok(Self(match state.vault.known_token(&bearer) {
+            Some(p) => Caller::Resolved(admit::<ROLES>(Some(p))?),
+            None => Caller::Bearer(bearer),
+        }))
     }
 }
 

@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
-    acting_for, Allow, AppJson, JsonDoc, LicencePath, Me, ADMIN, HOLDER, ISSUER, REQUESTER,
+    acting_for, admit, Allow, AppJson, Deferred, JsonDoc, LicencePath, Me, ADMIN, HOLDER, ISSUER,
+    REQUESTER,
 };
 use super::reuse::query_error;
 use super::{blocking, AppState};
@@ -230,37 +231,43 @@ impl LicenceView {
     security(("bearer" = [])))]
 pub async fn get_licence(
     State(state): State<AppState>,
-    Allow(principal): Allow<{ ISSUER | HOLDER }>,
+    Deferred(caller): Deferred<{ ISSUER | HOLDER }>,
     headers: axum::http::HeaderMap,
     LicencePath(id): LicencePath,
 ) -> Result<Json<LicenceView>, ApiError> {
     let acting_for = acting_for(&headers)?;
     let vault = state.vault.clone();
     blocking(move || {
-        // A delegate reads the company's licences within its scope, as the company would.
-        let principal = match (principal, acting_for) {
-            (Principal::Holder(actor), Some(holder)) => {
-                let me = vault.acting(&actor, &holder, Utc::now())?;
-                if !me.allows_type(&vault.registries(), &id.type_code()) {
-                    return Err(ApiError::not_found(format!("no licence {}", id.urn())));
+        // The caller is admitted (401, 403) before anything about the licence is answered; a
+        // token still to be read is read in the licence's own flight.
+        let admit = |principal: Option<Principal>| -> Result<Principal, ApiError> {
+            let principal = admit::<{ ISSUER | HOLDER }>(principal)?;
+            // A delegate reads the company's licences within its scope, as the company would.
+            let principal = match (principal, &acting_for) {
+                (Principal::Holder(actor), Some(holder)) => {
+                    let me = vault.acting(&actor, holder, Utc::now())?;
+                    if !me.allows_type(&vault.registries(), &id.type_code()) {
+                        return Err(ApiError::not_found(format!("no licence {}", id.urn())));
+                    }
+                    Principal::Holder(me.holder)
                 }
-                Principal::Holder(me.holder)
+                (p, _) => p,
+            };
+            // Issuers can only read their own licences: refused whatever the record holds, so
+            // that a 404 vs 403 difference reveals nothing about other agencies' licences.
+            if let Principal::Issuer(u) = &principal {
+                if &id.issuer() != u {
+                    return Err(ApiError::forbidden(
+                        "an issuer may read only its own licences",
+                    ));
+                }
             }
-            (p, _) => p,
+            Ok(principal)
         };
-        // Issuers can only read their own licences: refuse before touching the record, so that a
-        // 404 vs 403 difference reveals nothing about other agencies' licences.
-        if let Principal::Issuer(u) = &principal {
-            if &id.issuer() != u {
-                return Err(ApiError::forbidden(
-                    "an issuer may read only its own licences",
-                ));
-            }
-        }
         // Holders get the same answer, after the same work, for other people's licences as for
         // absent ones.
         let (e, history, versions) = vault
-            .read_licence_record(&principal, &id, Utc::now())?
+            .read_licence_record(&caller, &id, Utc::now(), admit)?
             .ok_or_else(|| ApiError::not_found(format!("no licence {}", id.urn())))?;
         Ok(Json(LicenceView::with_history(
             &vault, e, history, versions,

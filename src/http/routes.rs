@@ -5,7 +5,8 @@
 //! (`tests/it/routes.rs`) are all built from [`routes`]; nothing else names a path of the API.
 //!
 //! The roles are enforced by the handlers' extractors (`Allow<ROLES>`, `Me`), before the body is
-//! read; the matrix test holds the two together.
+//! read, or — for a read whose caller's token is still to be read (`Deferred<ROLES>`) — by the
+//! handler before it answers; the matrix test holds the two together.
 //!
 //! A custom method (`…/{id}:narrow`, `…/{id}:approve`) is one path segment to axum's router,
 //! which allows nothing after a parameter in a segment: it is registered on `…/{id}` behind a

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 /// The MAC purpose of challenges ([`Vault::mint_mac`]).
 const CHALLENGE_PURPOSE: &str = "vc-api challenge";
 
+use super::tokens::Caller;
 use super::{Extracted, LicenceMeta, Vault, VaultError};
 
 /// What the vault holds of one licence, as a verification of it reads it.
@@ -138,19 +139,23 @@ impl Vault {
     }
 
     /// [`Vault::read_licence`] with the licence's status history and its versions, read in the
-    /// flight of the licence itself.
+    /// flight of the licence itself; so is the caller's token when it is still to be read.
+    /// `admit` decides from the caller's principal (none for an unknown credential) whom the
+    /// licence is read for, or refuses; nothing is verified or answered before it has.
     #[allow(clippy::type_complexity)]
-    pub fn read_licence_record(
+    pub fn read_licence_record<E: From<StoreError>>(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         id: &LicenceId,
         now: DateTime<Utc>,
-    ) -> Result<Option<(Extracted, Vec<StoredStatement>, Vec<LicenceId>)>, StoreError> {
-        if !self.may_read_licence(principal, id)? {
-            return Ok(None);
-        }
+        admit: impl FnOnce(Option<Principal>) -> Result<Principal, E>,
+    ) -> Result<Option<(Extracted, Vec<StoredStatement>, Vec<LicenceId>)>, E> {
         let statements = layout::statements(id);
         let candidates = super::lifecycle::version_candidates(id);
+        let token = match caller {
+            Caller::Bearer(bearer) => Some(self.token_to_read(bearer)),
+            Caller::Resolved(_) => None,
+        };
         let mut more = vec![Read::Scan {
             table: Table::LicenceStatement,
             prefix: &statements,
@@ -162,7 +167,25 @@ impl Vault {
                 .iter()
                 .map(|c| Read::Get(Table::LicenceMeta, layout::licence(c))),
         );
-        let (mut found, reg, rest) = self.read_stored_with(&[id], &more)?;
+        if let Some(key) = token.as_ref().and_then(|t| t.key.as_deref()) {
+            more.push(Read::Get(Table::TokenDigestToken, key));
+        }
+        let (mut found, reg, mut rest) = self.read_stored_with(&[id], &more)?;
+        let principal = match (caller, token) {
+            (Caller::Resolved(p), _) => Some(p.clone()),
+            (Caller::Bearer(_), Some(token)) => {
+                let stored = match token.key {
+                    Some(_) => rest.pop().and_then(store::value),
+                    None => None,
+                };
+                self.resolve(token, stored, now)?
+            }
+            (Caller::Bearer(_), None) => None,
+        };
+        let principal = admit(principal)?;
+        if !self.may_read_licence(&principal, id)? {
+            return Ok(None);
+        }
         let Some(Some(stored)) = found.pop() else {
             return Ok(None);
         };

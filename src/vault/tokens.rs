@@ -21,6 +21,25 @@ pub(super) struct TokenCache {
     principals: HashMap<[u8; 32], Principal>,
 }
 
+/// A bearer credential as a request brings it: resolved already (a token this vault remembers),
+/// or still to be resolved, which a request may do in the flight of its first reads instead of a
+/// round trip of its own (on a shared store, where tokens are never remembered, that is one
+/// statement fewer per request).
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Resolved(Principal),
+    Bearer(String),
+}
+
+/// The read that resolves a bearer credential ([`Vault::token_to_read`]).
+pub(super) struct TokenRead<'a> {
+    bearer: &'a str,
+    digest: [u8; 32],
+    /// The token's key; `None` for a holder JWS.
+    pub(super) key: Option<Vec<u8>>,
+    generation: u64,
+}
+
 /// Tokens remembered at most; beyond it, the others are read from the store each time.
 pub(super) const MAX_CACHED_TOKENS: usize = 100_000;
 
@@ -112,18 +131,42 @@ impl Vault {
         bearer: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Principal>, StoreError> {
-        if bearer.matches('.').count() == 2 && !self.idp_keys.is_empty() {
-            return Ok(auth::verify_holder_jws(bearer, &self.idp_keys, now)
+        let token = self.token_to_read(bearer);
+        let stored = match &token.key {
+            Some(key) => self.store.get(Table::TokenDigestToken, key)?,
+            None => None,
+        };
+        self.resolve(token, stored, now)
+    }
+
+    /// What resolving `bearer` reads: a vault token's key (none for a holder JWS, which is
+    /// verified, not read). A request may put that read in the flight of its own first reads
+    /// ([`Vault::read_licence_record`]), then [`Vault::resolve`] what it found.
+    pub(super) fn token_to_read<'a>(&self, bearer: &'a str) -> TokenRead<'a> {
+        let jws = bearer.matches('.').count() == 2 && !self.idp_keys.is_empty();
+        let digest = auth::token_digest(bearer);
+        TokenRead {
+            bearer,
+            key: (!jws).then(|| layout::token(&digest)),
+            digest,
+            // Read before the store is (so a revocation in between is not remembered as valid).
+            generation: self.read_tokens().generation,
+        }
+    }
+
+    /// The principal of a credential from what its read found.
+    pub(super) fn resolve(
+        &self,
+        token: TokenRead<'_>,
+        stored: Option<Vec<u8>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Principal>, StoreError> {
+        if token.key.is_none() {
+            return Ok(auth::verify_holder_jws(token.bearer, &self.idp_keys, now)
                 .ok()
                 .map(Principal::Holder));
         }
-        // Always read from the store (the HTTP layer asks `known_token` first), then remembered.
-        let digest = auth::token_digest(bearer);
-        let generation = self.read_tokens().generation;
-        let Some(v) = self
-            .store
-            .get(Table::TokenDigestToken, &layout::token(&digest))?
-        else {
+        let Some(v) = stored else {
             return Ok(None);
         };
         let r: TokenRecord = layout::decode(Table::TokenDigestToken, &v)?;
@@ -132,8 +175,8 @@ impl Vault {
         // request: nothing is remembered.
         if let (Some(p), false) = (&principal, self.store.shared()) {
             let mut cache = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-            if cache.generation == generation && cache.principals.len() < MAX_CACHED_TOKENS {
-                cache.principals.insert(digest, p.clone());
+            if cache.generation == token.generation && cache.principals.len() < MAX_CACHED_TOKENS {
+                cache.principals.insert(token.digest, p.clone());
             }
         }
         Ok(principal)

@@ -58,6 +58,85 @@ async fn deposit_returns_a_vault_signed_receipt_and_is_idempotent() {
     assert_eq!(view["licence"], doc);
 }
 
+/// On a store other processes write, tokens are never remembered: a read of a licence reads its
+/// caller's token in the licence's own flight (one read of the store for an issuer), and every
+/// answer — 200, 401, 403, 404, a revoked token at the next request — is the one it always was.
+#[tokio::test]
+async fn a_licence_read_on_a_shared_store_reads_the_token_in_its_own_flight() {
+    use licence_vault::auth::Principal;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(WatchedStore::shared(&dir.path().join("db")));
+    let vault = std::sync::Arc::new(
+        licence_vault::vault::Vault::open(store.clone(), key("vault"), Vec::new()).unwrap(),
+    );
+    seed_registries(&vault);
+    let (market_id, market) = vault
+        .create_token(&Principal::Issuer(uscc(MARKET)), chrono::Utc::now())
+        .unwrap();
+    let police = token(&vault, &Principal::Issuer(uscc(POLICE)));
+    let requester = token(&vault, &Principal::Requester(REQUESTER.into()));
+    let holder = token(
+        &vault,
+        &Principal::Holder(format!("001:{COMPANY}").parse().unwrap()),
+    );
+    let other = token(
+        &vault,
+        &Principal::Holder(format!("001:{OTHER_COMPANY}").parse().unwrap()),
+    );
+    let doc = sign(&business_licence("A0009", COMPANY), "scjgj");
+    vault
+        .deposit(&uscc(MARKET), &doc, chrono::Utc::now())
+        .unwrap();
+    let router = licence_vault::http::router(vault.clone());
+    let path = licence_path(&doc);
+    let get = |token: String| {
+        let (router, path) = (router.clone(), path.clone());
+        async move { send(&router, Method::GET, &path, &token, None).await }
+    };
+
+    store.reads.store(0, Ordering::SeqCst);
+    let (status, view) = get(market.clone()).await;
+    assert_eq!((status, &view["licence"]), (StatusCode::OK, &doc));
+    assert_eq!(view["verdict"]["valid"], true);
+    assert_eq!(store.reads.load(Ordering::SeqCst), 1);
+    // Again: nothing was remembered, the token is read again, in the flight again.
+    assert_eq!(get(market.clone()).await.0, StatusCode::OK);
+    assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+
+    let (status, mine) = get(holder.clone()).await;
+    assert_eq!((status, &mine["licence"]), (StatusCode::OK, &doc));
+    let (status, body) = get(other.clone()).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = get(police.clone()).await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("an issuer may read only its own licences")
+        )
+    );
+    let (status, body) = get(requester.clone()).await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("this endpoint is for issuer or holder tokens")
+        )
+    );
+    let (status, body) = get("lv_not-a-token".into()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    assert!(vault.revoke_token(&market_id).unwrap());
+    let (status, body) = get(market.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+}
+
 #[tokio::test]
 async fn read_gives_the_stored_bytes_and_a_fresh_verdict_to_issuer_and_holder_only() {
     let app = TestApp::new();

@@ -17,7 +17,6 @@ use crate::support::*;
 
 /// 食品经营许可证新办: needs the business licence only.
 const NEW_FOOD: &str = "350100-SJ-004";
-const REQUESTER: &str = "fz-scjg-xk";
 /// Concurrent workers beside the one decision they race.
 const WORKERS: usize = 4;
 const ROUNDS: usize = 12;

@@ -16,7 +16,6 @@ use crate::support::*;
 
 /// 食品经营许可证新办: needs the business licence only.
 const NEW_FOOD: &str = "350100-SJ-004";
-const REQUESTER: &str = "fz-scjg-xk";
 
 /// Registers another approval system for `NEW_FOOD` and returns its token.
 async fn requester(app: &TestApp, id: &str) -> String {
@@ -225,7 +224,7 @@ async fn a_renewal_notifies_the_requesters_of_the_superseded_version() {
 #[tokio::test]
 async fn a_failed_write_keeps_neither_the_statement_nor_its_notices() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingStore::new(
+    let store = Arc::new(WatchedStore::failing(
         &dir.path().join("db"),
         Table::RequesterNotice,
     ));

@@ -22,7 +22,6 @@ const FOOD: &str = "11100000000013338W012";
 const NEW_FOOD: &str = "350100-SJ-004";
 /// 食品经营许可证延续: needs the business licence and the food licence.
 const RENEW_FOOD: &str = "350100-SJ-005";
-const REQUESTER: &str = "fz-scjg-xk";
 
 /// A signed sample licence from `fixtures/licences/`.
 fn fixture(name: &str) -> Value {
@@ -1188,7 +1187,7 @@ async fn walk_access_log(app: &TestApp) -> (usize, Vec<(String, String)>) {
 #[tokio::test]
 async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingStore::new(
+    let store = Arc::new(WatchedStore::failing(
         &dir.path().join("db"),
         Table::HolderAccess,
     ));

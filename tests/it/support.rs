@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,7 +14,7 @@ use http_body_util::BodyExt as _;
 use licence_vault::auth::Principal;
 use licence_vault::codes::{CitizenId, HolderCode, LicenceId, Uscc};
 use licence_vault::keys::{DidKey, Signer};
-use licence_vault::store::{Change, Entry, Op, RocksStore, Store, StoreError, Table};
+use licence_vault::store::{Change, Entry, Op, Read, RocksStore, Store, StoreError, Table};
 use licence_vault::vault::{KeyRing, Vault};
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -22,6 +22,8 @@ use tower::ServiceExt as _;
 
 pub const MARKET: &str = "113501000035920161";
 pub const POLICE: &str = "113501000035902487";
+/// The demo registry's requester (the market regulator's approval system).
+pub const REQUESTER: &str = "fz-scjg-xk";
 
 pub const BUSINESS_LICENCE: &str = "11100000000013338W001";
 pub const ID_CARD: &str = "11100000000019713D001";
@@ -562,36 +564,62 @@ pub fn serve_demo_env(
     panic!("the demo vault did not come up");
 }
 
-/// A RocksDB store that refuses, while `fail` is set, any change that writes to `table`: an
-/// injected store failure at the moment of a durable change.
-pub struct FailingStore {
+/// A RocksDB store a test watches: it counts the calls that read it (a flight of reads is one),
+/// refuses, while `fail` is set, any change that writes to `table` (an injected store failure at
+/// the moment of a durable change), and may say that other processes write it too (as a
+/// database server's does: nothing read is remembered).
+pub struct WatchedStore {
     inner: Arc<dyn Store>,
-    table: Table,
+    table: Option<Table>,
+    shared: bool,
     pub fail: AtomicBool,
+    pub reads: AtomicUsize,
 }
 
-impl FailingStore {
-    pub fn new(path: &Path, table: Table) -> Self {
+impl WatchedStore {
+    /// Refuses changes to `table` while `fail` is set.
+    pub fn failing(path: &Path, table: Table) -> Self {
         Self {
             inner: store_at(path),
-            table,
+            table: Some(table),
+            shared: false,
             fail: AtomicBool::new(false),
+            reads: AtomicUsize::new(0),
         }
+    }
+
+    /// Says it is shared: tokens and registries are read from it on every request.
+    pub fn shared(path: &Path) -> Self {
+        Self {
+            table: None,
+            shared: true,
+            ..Self::failing(path, Table::Meta)
+        }
+    }
+
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::SeqCst);
     }
 }
 
-impl Store for FailingStore {
+impl Store for WatchedStore {
     fn shared(&self) -> bool {
-        self.inner.shared()
+        self.shared || self.inner.shared()
     }
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read();
         self.inner.get(table, key)
+    }
+    fn read_all(&self, reads: &[Read<'_>]) -> Result<Vec<Vec<Entry>>, StoreError> {
+        self.read();
+        self.inner.read_all(reads)
     }
     fn multi_get(
         &self,
         table: Table,
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.read();
         self.inner.multi_get(table, keys)
     }
     fn scan(
@@ -601,6 +629,7 @@ impl Store for FailingStore {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
+        self.read();
         self.inner.scan(table, prefix, reverse, limit)
     }
     fn scan_after(
@@ -611,17 +640,18 @@ impl Store for FailingStore {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
+        self.read();
         self.inner.scan_after(table, prefix, after, reverse, limit)
     }
     fn commit(&self, change: Change) -> Result<(), StoreError> {
         let touches = change
             .ops
             .iter()
-            .any(|op| matches!(op, Op::Put(t, ..) | Op::Delete(t, ..) if *t == self.table));
+            .any(|op| matches!(op, Op::Put(t, ..) | Op::Delete(t, ..) if Some(*t) == self.table));
         if touches && self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Engine(format!(
                 "injected: {} cannot be written",
-                self.table.name()
+                self.table.map_or("", Table::name)
             )));
         }
         self.inner.commit(change)

@@ -17,7 +17,6 @@ use licence_vault::tlog::tiles::{unbundle, TilePath};
 use licence_vault::tlog::{leaf_hash, verify_consistency, verify_inclusion};
 use licence_vault::vault::logs::{open_checkpoint, LogName};
 
-const REQUESTER: &str = "fz-scjg-xk";
 const NEW_FOOD: &str = "350100-SJ-004";
 
 /// GET `path`: status, content type, cache control and the body's bytes.
