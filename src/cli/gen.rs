@@ -92,7 +92,13 @@ pub fn run(opt: GenOpt) -> anyhow::Result<i32> {
         "wrote {} licences of {} holders ({} bytes, {:.0} licences/s)",
         summary.count, summary.holders, summary.bytes, summary.licences_per_second
     );
-    println!("{}", serde_json::to_string(&summary)?);
+    // With the licences on stdout, the summary goes to stderr: stdout is one licence per line.
+    let line = serde_json::to_string(&summary)?;
+    if opt.out.as_os_str() == "-" {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
     Ok(0)
 }
 

@@ -195,6 +195,28 @@ fn id_check_and_new() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--issuer 11220000013544541K"));
 }
 
+/// `gen --out -` writes licences and nothing else on stdout (it feeds `import --in -`); its
+/// summary goes to stderr.
+#[test]
+fn gen_to_stdout_writes_only_licences_there() {
+    let o = run_cli(&[
+        "gen", "--count", "7", "--seed", "3", "--out", "-", "--quiet",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let lines: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert!(lines
+        .iter()
+        .all(|l| l["id"].as_str().unwrap().starts_with("urn:gbt36904:")));
+    let stderr = String::from_utf8(o.stderr).unwrap();
+    let summary: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["count"], 7);
+}
+
 #[test]
 fn import_deposits_jsonl_and_summarises_rejections() {
     let dir = tempfile::tempdir().unwrap();
