@@ -9,13 +9,25 @@ use crate::reuse::delegation::Acting;
 use crate::reuse::{
     self, Consent, ConsentEvent, ConsentEventKind, ConsentState, Narrowing, NewConsent,
 };
-use crate::store::{Entry, StoreError, Table};
+use crate::store::{Entry, Read, StoreError, Table};
 use crate::verdict::Reason;
 use crate::verify::consent_receipt::{self, Event, ReceiptFacts};
 use crate::verify::SigningError;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 use serde_json::Value;
+
+/// The reads of a holder's consents and of their use counts (a consent's count is kept under the
+/// consent's own key, so both are scans of the holder's prefix): one flight.
+pub(super) fn consent_reads(digest: &HolderDigest, reverse: bool) -> [Read<'_>; 2] {
+    [Table::HolderConsent, Table::ConsentUses].map(|table| Read::Scan {
+        table,
+        prefix: digest,
+        reverse,
+        limit: usize::MAX,
+    })
+}
 
 impl Vault {
     /// The holder's consents that `keep` keeps, with their store keys (newest first when
@@ -27,26 +39,35 @@ impl Vault {
         reverse: bool,
         keep: impl Fn(&Consent) -> bool,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
-        let scanned = self
+        let mut read = self
             .store
-            .scan(Table::HolderConsent, digest, reverse, usize::MAX)?;
-        self.consents_from(scanned, keep)
+            .read_all(&consent_reads(digest, reverse))?
+            .into_iter();
+        let scanned = read.next().unwrap_or_default();
+        self.consents_from(scanned, read.next().unwrap_or_default(), keep)
     }
 
-    /// [`Vault::holder_consents`] from the holder's consents as scanned.
+    /// [`Vault::holder_consents`] from the holder's consents and their use counts as scanned
+    /// ([`consent_reads`]).
     pub(super) fn consents_from(
         &self,
         scanned: Vec<Entry>,
+        uses: Vec<Entry>,
         keep: impl Fn(&Consent) -> bool,
     ) -> Result<Vec<(Vec<u8>, Consent)>, StoreError> {
+        let uses: HashMap<Vec<u8>, Vec<u8>> = uses.into_iter().collect();
         let mut consents = Vec::new();
         for (k, v) in scanned {
-            let c: Consent = layout::decode(Table::HolderConsent, &v)?;
-            if keep(&c) {
-                consents.push((k, c));
+            let mut c: Consent = layout::decode(Table::HolderConsent, &v)?;
+            if !keep(&c) {
+                continue;
             }
+            if let Some(n) = uses.get(&k) {
+                let n = layout::decode_count(Table::ConsentUses, n)?;
+                c.uses = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            consents.push((k, c));
         }
-        self.count_uses(&mut consents)?;
         Ok(consents)
     }
 

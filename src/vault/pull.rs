@@ -169,13 +169,10 @@ impl Vault {
         );
         let summary = layout::holder_summary(&digest, &ask.matter.code);
         // Everything of the holder the decision reads before the licences, in one flight.
+        let [consents, uses] = super::consents::consent_reads(&digest, false);
         let reads = [
-            Read::Scan {
-                table: Table::HolderConsent,
-                prefix: &digest,
-                reverse: false,
-                limit: usize::MAX,
-            },
+            consents,
+            uses,
             Read::Scan {
                 table: Table::HolderLicence,
                 prefix: &digest,
@@ -218,10 +215,10 @@ impl Vault {
         let now = tx.now();
         let mut read = read.into_iter();
         let mut next = || read.next().unwrap_or_default();
-        let (scanned, index, chain) = (next(), next(), store::value(next()));
+        let (scanned, uses, index, chain) = (next(), next(), next(), store::value(next()));
         let summary = vec![next(), next()];
         let (keys, consents): (Vec<Vec<u8>>, Vec<Consent>) = self
-            .consents_from(scanned, |c| {
+            .consents_from(scanned, uses, |c| {
                 c.requester == ask.requester.id && c.matter == ask.matter.code
             })?
             .into_iter()

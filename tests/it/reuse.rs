@@ -1781,3 +1781,52 @@ async fn the_verify_cli_checks_a_stamped_copy_against_a_running_vault() {
     assert_eq!((code_, v["valid"].as_bool()), (Some(0), Some(true)), "{v}");
     server.abort();
 }
+
+/// On a store other processes write, a pull reads the store four times — its requester's token,
+/// the registry generation, the holder's door (the holder's version, consents with their use
+/// counts, licence index, chain head, summary), the licences it releases — then commits once; and
+/// answers as on any store.
+#[tokio::test]
+async fn a_pull_on_a_shared_store_reads_in_four_flights() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(WatchedStore::shared(&dir.path().join("db")));
+    let vault = Arc::new(Vault::open(store.clone(), key("vault"), Vec::new()).unwrap());
+    seed_registries(&vault);
+    let (requester, holder_t) = (
+        token(&vault, &Principal::Requester(REQUESTER.into())),
+        token(&vault, &Principal::Holder(holder_code())),
+    );
+    vault
+        .deposit(&uscc(MARKET), &business(), Utc::now())
+        .unwrap();
+    let router = licence_vault::http::router(vault.clone());
+    let (status, c) = send(
+        &router,
+        Method::POST,
+        "/v1/me/consents",
+        &holder_t,
+        Some(consent(NEW_FOOD, &[BUSINESS_LICENCE], Some(3))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    for (n, remaining) in [(1, 2), (2, 1)] {
+        store.reads.store(0, Ordering::SeqCst);
+        let (status, p) = send(
+            &router,
+            Method::POST,
+            "/v1/reuse",
+            &requester,
+            Some(pull_body(&holder(), NEW_FOOD)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        assert_eq!(outcomes(&p)[0].1, "provided", "{p}");
+        // The first pull of a holder also looks for an access record before the chain began.
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            if n == 1 { 6 } else { 4 }
+        );
+        let (_, list) = send(&router, Method::GET, "/v1/me/consents", &holder_t, None).await;
+        assert_eq!(list["consents"][0]["remainingUses"], remaining);
+    }
+}
