@@ -7,7 +7,7 @@ use crate::lifecycle::{self, Status};
 use crate::metrics::Counter;
 use crate::proof;
 use crate::registry::Registries;
-use crate::store::{Change, Table};
+use crate::store::{self, Change, Read, Table};
 use crate::verdict::{Check, CheckName, Reason, Rejection};
 use crate::verify::{self, Evidence, RecordFacts, SigningError};
 use chrono::{DateTime, Utc};
@@ -34,6 +34,8 @@ pub(super) struct DepositPlan {
     successors: HashMap<LicenceId, LicenceMeta>,
     /// Each issuer's next status index after this batch.
     next_index: HashMap<Uscc, u64>,
+    /// Each issuer's status-index counter as read with the batch's licences, until used.
+    counters: HashMap<Uscc, Option<Vec<u8>>>,
 }
 
 impl DepositPlan {
@@ -192,13 +194,30 @@ impl Vault {
         // metadata is read before the counter, so a deposit committed between the two reads
         // would be missed and then written over.)
         let decided = self.exclusively(now, |tx| {
-            // One multi-get for the idempotency check of the whole batch.
-            let keys: Vec<Vec<u8>> = accepted
+            // One flight: the idempotency check of the whole batch, and the status-index
+            // counter of each of its issuers.
+            let keys: Vec<&[u8]> = accepted
                 .iter()
-                .map(|(_, c)| layout::licence(&c.licence.id).to_vec())
+                .map(|(_, c)| layout::licence(&c.licence.id))
                 .collect();
-            let stored = self.store.multi_get(Table::LicenceMeta, &keys)?;
-            let mut plan = DepositPlan::default();
+            let mut issuers: Vec<Uscc> = accepted
+                .iter()
+                .map(|(_, c)| c.licence.id.issuer())
+                .collect();
+            issuers.sort_unstable();
+            issuers.dedup();
+            let counter_keys: Vec<Vec<u8>> = issuers.iter().map(layout::status_index).collect();
+            let reads: Vec<Read<'_>> = keys
+                .iter()
+                .map(|k| Read::Get(Table::LicenceMeta, k))
+                .chain(counter_keys.iter().map(|k| Read::Get(Table::Meta, k)))
+                .collect();
+            let mut read = self.store.read_all(&reads)?.into_iter().map(store::value);
+            let stored: Vec<Option<Vec<u8>>> = read.by_ref().take(keys.len()).collect();
+            let mut plan = DepositPlan {
+                counters: issuers.into_iter().zip(read).collect(),
+                ..DepositPlan::default()
+            };
             let mut decided = Vec::with_capacity(accepted.len());
             for ((i, c), stored) in accepted.iter().zip(stored) {
                 let stored = stored
@@ -285,9 +304,12 @@ impl Vault {
             }
         }
         let issuer = lic.id.issuer();
-        let status_index = match plan.next_index.get(&issuer) {
-            Some(i) => *i,
-            None => self.next_status_index(&issuer, &mut plan.change)?,
+        let status_index = match (plan.next_index.get(&issuer), plan.counters.remove(&issuer)) {
+            (Some(i), _) => *i,
+            (None, Some(read)) => {
+                super::lifecycle::status_index_from(&issuer, read, &mut plan.change)?
+            }
+            (None, None) => self.next_status_index(&issuer, &mut plan.change)?,
         };
         plan.change.put(
             Table::IssuerDeposit,

@@ -49,6 +49,21 @@ fn reject(reason: Reason, field: &str, message: impl Into<String>) -> VaultError
     VaultError::Rejected(Rejection::new(reason, field, message))
 }
 
+/// The issuer's next status-list index from its counter as read (`read`), for `change`: which
+/// applies only if no other deposit of the issuer's took an index since.
+pub(super) fn status_index_from(
+    issuer: &Uscc,
+    read: Option<Vec<u8>>,
+    change: &mut Change,
+) -> Result<u64, StoreError> {
+    let next = match &read {
+        None => 0,
+        Some(v) => layout::decode_count(Table::Meta, v)?,
+    };
+    change.expect(Table::Meta, layout::status_index(issuer), read);
+    Ok(next)
+}
+
 impl Vault {
     /// The issuer's next status-list index, read for `change`: which applies only if no other
     /// deposit of the issuer's took an index since.
@@ -57,14 +72,8 @@ impl Vault {
         issuer: &Uscc,
         change: &mut Change,
     ) -> Result<u64, StoreError> {
-        let key = layout::status_index(issuer);
-        let read = self.store.get(Table::Meta, &key)?;
-        let next = match &read {
-            None => 0,
-            Some(v) => layout::decode_count(Table::Meta, v)?,
-        };
-        change.expect(Table::Meta, key, read);
-        Ok(next)
+        let read = self.store.get(Table::Meta, &layout::status_index(issuer))?;
+        status_index_from(issuer, read, change)
     }
 
     /// The stable URL of one of an agency's status lists.

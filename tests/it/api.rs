@@ -948,3 +948,32 @@ async fn a_holders_consents_come_a_page_at_a_time_newest_first() {
         (StatusCode::BAD_REQUEST, &json!("cursor"))
     );
 }
+
+/// On a store other processes write, a deposit reads the store three times — the agency's
+/// token, the registry generation, and one flight with the licence's metadata (is it there
+/// already?) and the agency's status-index counter — then commits; the indexes still follow
+/// each other.
+#[tokio::test]
+async fn a_deposit_on_a_shared_store_reads_in_three_flights() {
+    use licence_vault::auth::Principal;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(WatchedStore::shared(&dir.path().join("db")));
+    let vault = std::sync::Arc::new(
+        licence_vault::vault::Vault::open(store.clone(), key("vault"), Vec::new()).unwrap(),
+    );
+    seed_registries(&vault);
+    let market = token(&vault, &Principal::Issuer(uscc(MARKET)));
+    let router = licence_vault::http::router(vault.clone());
+    let mut indexes = Vec::new();
+    for i in 0..3 {
+        let doc = sign(&business_licence(&format!("S{i:04}"), COMPANY), "scjgj");
+        store.reads.store(0, Ordering::SeqCst);
+        let (status, receipt) =
+            send(&router, Method::POST, "/v1/licences", &market, Some(doc)).await;
+        assert_eq!(status, StatusCode::CREATED, "{receipt}");
+        assert_eq!(store.reads.load(Ordering::SeqCst), 3);
+        indexes.push(receipt["credentialStatus"][0]["statusListIndex"].clone());
+    }
+    assert_eq!(indexes, [json!("0"), json!("1"), json!("2")]);
+}
