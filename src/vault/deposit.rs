@@ -17,6 +17,7 @@ use super::layout::{self};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Checked, Deposited, LicenceMeta, Tx, Vault, VaultError};
 
@@ -134,9 +135,17 @@ impl Vault {
         docs: &[Value],
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<Deposited, VaultError>>, VaultError> {
-        let checked = self.check_for_deposit(&self.registries(), docs, now);
-        Ok(self
-            .store_checked(issuer, checked, now, true)?
+        // Checked against the registries as loaded; the store's flight says whether they are
+        // still current (on a store other processes write), and if not, checked again.
+        let mut reg = self.loaded_registries().1;
+        let stored = loop {
+            let checked = self.check_for_deposit(&reg, docs, now);
+            match self.store_checked(issuer, checked, now, true, Some(&reg))? {
+                Ok(stored) => break stored,
+                Err(current) => reg = current,
+            }
+        };
+        Ok(stored
             .into_iter()
             .map(|r| match r? {
                 (created, Some(receipt)) if created => Ok(Deposited::Created(receipt)),
@@ -155,8 +164,9 @@ impl Vault {
         checked: Vec<Result<Checked, Rejection>>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<bool, VaultError>>, VaultError> {
-        Ok(self
-            .store_checked(None, checked, now, false)?
+        let stored = self.store_checked(None, checked, now, false, None)?;
+        Ok(stored
+            .unwrap_or_default()
             .into_iter()
             .map(|r| r.map(|(created, _)| created))
             .collect())
@@ -164,14 +174,18 @@ impl Vault {
 
     /// Stores checked items in one durable write (idempotency, version chains and status-list
     /// positions decided under the vault's write lock). Each accepted item gives
-    /// `(created, receipt if signed)`.
+    /// `(created, receipt if signed)`. With `checked_with`, the registries the items were checked
+    /// against: when the store's registries are others, nothing is stored and they are the
+    /// answer (`Err`), to check the items again.
+    #[allow(clippy::type_complexity)]
     pub(super) fn store_checked(
         &self,
         issuer: Option<&Uscc>,
         checked: Vec<Result<Checked, Rejection>>,
         now: DateTime<Utc>,
         sign_receipts: bool,
-    ) -> Result<Vec<StoredItem>, VaultError> {
+        checked_with: Option<&Arc<Registries>>,
+    ) -> Result<Result<Vec<StoredItem>, Arc<Registries>>, VaultError> {
         let mut results: Vec<Option<StoredItem>> = Vec::with_capacity(checked.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
@@ -207,12 +221,19 @@ impl Vault {
             issuers.sort_unstable();
             issuers.dedup();
             let counter_keys: Vec<Vec<u8>> = issuers.iter().map(layout::status_index).collect();
-            let reads: Vec<Read<'_>> = keys
-                .iter()
-                .map(|k| Read::Get(Table::LicenceMeta, k))
+            let registry = checked_with.and(self.registry_read());
+            let reads: Vec<Read<'_>> = registry
+                .into_iter()
+                .chain(keys.iter().map(|k| Read::Get(Table::LicenceMeta, k)))
                 .chain(counter_keys.iter().map(|k| Read::Get(Table::Meta, k)))
                 .collect();
             let mut read = self.store.read_all(&reads)?.into_iter().map(store::value);
+            if let Some(reg) = checked_with {
+                let current = self.registries_at(registry.map(|_| read.next().flatten()));
+                if !Arc::ptr_eq(&current, reg) {
+                    return Ok(Err(current));
+                }
+            }
             let stored: Vec<Option<Vec<u8>>> = read.by_ref().take(keys.len()).collect();
             let mut plan = DepositPlan {
                 counters: issuers.into_iter().zip(read).collect(),
@@ -230,8 +251,12 @@ impl Vault {
             }
             self.notify_superseded(tx, &mut plan, now)?;
             *tx.change() = plan.into_change();
-            Ok::<_, VaultError>(decided)
+            Ok::<_, VaultError>(Ok(decided))
         })?;
+        let decided = match decided {
+            Ok(decided) => decided,
+            Err(current) => return Ok(Err(current)),
+        };
         for (i, item) in decided {
             results[i] = Some(item);
         }
@@ -242,7 +267,7 @@ impl Vault {
             .map(|r| r.unwrap_or_else(|| unreachable!("every item has a result")))
             .collect();
         self.count_deposits(&results);
-        Ok(results)
+        Ok(Ok(results))
     }
 
     /// Adds one checked licence to `plan`, or says why it is not stored: a duplicate (the same

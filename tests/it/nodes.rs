@@ -410,6 +410,34 @@ fn a_registry_edit_on_one_node_is_seen_by_the_others_at_once() {
     assert_eq!(answers, [200, 200]);
 }
 
+/// A deposit is checked against the registries as this node last loaded them, and the store's
+/// flight says whether they are still current: an agency key declared compromised on one node
+/// refuses the next deposit signed with it on another, at once.
+#[test]
+fn a_key_compromised_on_one_node_refuses_the_next_deposit_on_another() {
+    let c = Cluster::start();
+    let (admin, market) = (c.token(&["admin"]), c.token(&["issuers", MARKET]));
+    let doc = |n: &str| sign(&business_licence(n, COMPANY), "scjgj");
+    let (status, r) = c.call(1, "POST", "/v1/licences", &market, Some(&doc("KC0001")));
+    assert_eq!(status, 201, "{r}");
+    let did = std::fs::read_to_string(root().join("keys/scjgj.pub")).unwrap();
+    let at = licence_vault::proof::format_time(chrono::Utc::now());
+    let (status, r) = c.call(
+        2,
+        "POST",
+        &format!("/v1/admin/agencies/{MARKET}/keys/{}/compromise", did.trim()),
+        &admin,
+        Some(&json!({ "at": at })),
+    );
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = c.call(1, "POST", "/v1/licences", &market, Some(&doc("KC0002")));
+    assert_eq!(
+        (status, r["error"]["code"].as_str()),
+        (422, Some("key_compromised")),
+        "{r}"
+    );
+}
+
 /// A rotation on one node while the three nodes pull (SPEC §18): every copy signed meanwhile
 /// verifies under the key history every node then publishes, and none is signed by the retired
 /// key at or after its `validUntil`; once the overlap is over, every node signs with the new key.
