@@ -10,6 +10,7 @@
 //! holder codes appear in store keys and records only as the keyed holder digest.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -26,6 +27,18 @@ use crate::reuse::{self, Ask, Candidate, ClaimCheck, Consent, Need, Outcome, Pul
 use crate::store::{self, Change, Entry, Read, StoreError, Table};
 use crate::verdict::{Reason, Verdict};
 use crate::verify::copy::{self, CopyFacts, COPY_VALIDITY_DAYS};
+
+/// How often a pull or a check is tried again because the registries changed meanwhile.
+const STALE_ATTEMPTS: usize = 8;
+
+/// One attempt of a pull or a check with the registries as loaded ([`Vault::with_current_registries`]).
+enum Attempt<T> {
+    Done(T),
+    /// The registries were no longer current: nothing was decided or recorded.
+    Stale,
+    /// Refused by these registries before anything was decided.
+    Refused(VaultError),
+}
 
 /// What a pull answered for one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +107,50 @@ impl Vault {
         req: PullRequest,
         at: impl Into<At>,
     ) -> Result<Pull, VaultError> {
-        let reg = self.registries();
-        let ask = Ask::new(&reg, requester, req)?;
-        let (consents, decisions, record, log) =
-            self.decide_and_record(&ask, AccessKind::Pull, |_, _| {}, at.into())?;
-        let now = record.at;
-        self.release(&reg, &ask, &consents, decisions, (&record, log), now)
+        let at = at.into();
+        self.with_current_registries(|reg| {
+            let ask = match Ask::new(reg, requester, req.clone()) {
+                Ok(ask) => ask,
+                Err(e) => return Ok(Attempt::Refused(e.into())),
+            };
+            let Some((consents, decisions, record, log)) =
+                self.decide_and_record(reg, &ask, AccessKind::Pull, |_, _| {}, at)?
+            else {
+                return Ok(Attempt::Stale);
+            };
+            let now = record.at;
+            self.release(reg, &ask, &consents, decisions, (&record, log), now)
+                .map(Attempt::Done)
+        })
+    }
+
+    /// Runs `run` with the registries as this process loaded them (no read); when they refuse
+    /// the request, or the door finds them no longer current ([`Vault::decide_and_record`] reads
+    /// their generation in its flight on a store other processes write; nothing was recorded),
+    /// again with the current ones. A requester or matter added on another node a moment ago is
+    /// found, and one removed is refused, as if the registries had been read first.
+    fn with_current_registries<T>(
+        &self,
+        mut run: impl FnMut(&Arc<Registries>) -> Result<Attempt<T>, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut reg = self.loaded_registries().1;
+        for _ in 0..STALE_ATTEMPTS {
+            match run(&reg)? {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Stale => reg = self.loaded_registries().1,
+                Attempt::Refused(e) => {
+                    let current = self.registries();
+                    if Arc::ptr_eq(&current, &reg) {
+                        return Err(e);
+                    }
+                    reg = current;
+                }
+            }
+        }
+        Err(
+            StoreError::Conflict("the registries kept changing while this was decided".into())
+                .into(),
+        )
     }
 
     /// Checks claimed face values of one of the holder's licences for `requester` (核验): under the
@@ -111,9 +162,20 @@ impl Vault {
         check: ClaimCheck,
         at: impl Into<At>,
     ) -> Result<ClaimAnswer, VaultError> {
-        let reg = self.registries();
-        let ask = Ask::new(
-            &reg,
+        let at = at.into();
+        self.with_current_registries(|reg| self.check_claims_with(reg, requester, &check, at))
+    }
+
+    /// One attempt of [`Vault::check_claims`] with `reg`.
+    fn check_claims_with(
+        &self,
+        reg: &Arc<Registries>,
+        requester: &str,
+        check: &ClaimCheck,
+        at: At,
+    ) -> Result<Attempt<ClaimAnswer>, VaultError> {
+        let asked = Ask::new(
+            reg,
             requester,
             PullRequest {
                 holder: check.holder.clone(),
@@ -121,9 +183,14 @@ impl Vault {
                 purpose: check.purpose.clone(),
                 types: Some(vec![check.type_code.clone()]),
             },
-        )?;
-        reuse::check_claims(&reg, ask.matter, &check)?;
-        let (_, decisions, record, log) = self.decide_and_record(
+        )
+        .and_then(|ask| reuse::check_claims(reg, ask.matter, check).map(|()| ask));
+        let ask = match asked {
+            Ok(ask) => ask,
+            Err(e) => return Ok(Attempt::Refused(e.into())),
+        };
+        let Some((_, decisions, record, log)) = self.decide_and_record(
+            reg,
             &ask,
             AccessKind::Check,
             |record, decisions| {
@@ -136,32 +203,39 @@ impl Vault {
                     }
                 }
             },
-            at.into(),
-        )?;
+            at,
+        )?
+        else {
+            return Ok(Attempt::Stale);
+        };
         let d = decisions.into_iter().next();
         let outcome = record.outcomes.first();
-        Ok(ClaimAnswer {
+        Ok(Attempt::Done(ClaimAnswer {
             access_record: record.id.clone(),
             log,
             checked_at: record.at,
             matter: ask.matter.code.clone(),
-            type_code: check.type_code,
+            type_code: check.type_code.clone(),
             outcome: d.as_ref().map_or(Outcome::NotProvided, Decision::outcome),
             reason: d.as_ref().and_then(Decision::reason),
             message: d.and_then(|d| d.outcome.err().map(|r| r.message)),
             claims: outcome.and_then(|o| o.claims.clone()),
-        })
+        }))
     }
 
     /// Decides a pull or a check under the holder's lock and commits its access record (filled
-    /// in by `fill`), consent uses and statistics before anything is released.
+    /// in by `fill`), consent uses and statistics before anything is released. `reg` are the
+    /// registries `ask` was made with: when the door's flight finds others current, nothing is
+    /// decided or recorded (`None`).
+    #[allow(clippy::type_complexity)]
     pub(super) fn decide_and_record(
         &self,
+        reg: &Arc<Registries>,
         ask: &Ask<'_>,
         kind: AccessKind,
         fill: impl Fn(&mut AccessRecord, &[Decision]),
         at: At,
-    ) -> Result<(Vec<Consent>, Vec<Decision>, AccessRecord, LogReceipt), VaultError> {
+    ) -> Result<Option<(Vec<Consent>, Vec<Decision>, AccessRecord, LogReceipt)>, VaultError> {
         let digest = self.holder_digest(&ask.holder);
         let (chain, built) = (
             layout::holder_chain(&digest),
@@ -183,40 +257,51 @@ impl Vault {
             Read::Get(Table::HolderSummary, &built),
             Read::Get(Table::HolderSummary, &summary),
         ];
-        let (consents, decisions, record, stats, log) = self
+        // And whether the registries the ask was made with are still current.
+        let reads: Vec<Read<'_>> = reads.into_iter().chain(self.registry_read()).collect();
+        let decided = self
             .for_holder_reading(&digest, at, &reads, |tx, read| {
-                self.decide(tx, ask, kind, &digest, &fill, read)
+                self.decide(tx, reg, ask, kind, &digest, &fill, read)
             })
             .inspect_err(|e| {
                 if let VaultError::Store(e) = e {
                     tracing::error!(error = %e, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, "access record not written; pull refused");
                 }
             })?;
+        let Some((consents, decisions, record, stats, log)) = decided else {
+            return Ok(None);
+        };
         for (key, n) in &stats {
             add_to_metrics(self, key, *n);
         }
         let provided = decisions.iter().filter(|d| d.outcome.is_ok()).count();
         tracing::info!(access_record = %record.id, kind = ?kind, requester = %ask.requester.id, matter = %ask.matter.code, holder = %ask.holder, provided, not_provided = decisions.len() - provided, "reuse pull recorded");
-        Ok((consents, decisions, record, log))
+        Ok(Some((consents, decisions, record, log)))
     }
 
     /// One attempt of [`Vault::decide_and_record`], behind the holder's door: a concurrent pull
     /// or withdrawal for the same holder sees all of this pull or none of it, pulls for other
     /// holders run alongside and share WAL syncs, and the log's order is the order decided here.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn decide(
         &self,
         tx: &mut Tx<'_>,
+        reg: &Arc<Registries>,
         ask: &Ask<'_>,
         kind: AccessKind,
         digest: &HolderDigest,
         fill: &impl Fn(&mut AccessRecord, &[Decision]),
         read: Vec<Vec<Entry>>,
-    ) -> Result<PullDecided, VaultError> {
+    ) -> Result<Option<PullDecided>, VaultError> {
         let now = tx.now();
         let mut read = read.into_iter();
         let mut next = || read.next().unwrap_or_default();
         let (scanned, uses, index, chain) = (next(), next(), next(), store::value(next()));
         let summary = vec![next(), next()];
+        let generation = self.registry_read().map(|_| store::value(next()));
+        if !Arc::ptr_eq(&self.registries_at(generation), reg) {
+            return Ok(None);
+        }
         let (keys, consents): (Vec<Vec<u8>>, Vec<Consent>) = self
             .consents_from(scanned, uses, |c| {
                 c.requester == ask.requester.id && c.matter == ask.matter.code
@@ -244,7 +329,7 @@ impl Vault {
             &decisions,
             (&record, record_digest),
         );
-        Ok((consents, decisions, record, stats, log))
+        Ok(Some((consents, decisions, record, stats, log)))
     }
 }
 

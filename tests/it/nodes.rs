@@ -265,6 +265,35 @@ fn a_withdrawal_on_one_node_stops_the_next_pull_on_another() {
     }
 }
 
+/// A pull is decided with the registries as its node last loaded them, and the door's flight
+/// says whether they are still current: a matter taken from a requester on one node refuses its
+/// next pull on another, at once, and records nothing.
+#[test]
+fn a_matter_taken_from_a_requester_on_one_node_refuses_its_next_pull_on_another() {
+    let c = Cluster::start();
+    grant(&c, 0, None);
+    let (admin, police) = (c.token(&["admin"]), c.token(&["requesters", POLICE]));
+    let (status, p) = c.call(1, "POST", "/v1/reuse", &police, Some(&pull_body()));
+    assert_eq!((status, p["provided"].as_u64()), (200, Some(2)), "{p}");
+    let (status, r) = c.call(
+        2,
+        "POST",
+        "/v1/admin/requesters",
+        &admin,
+        Some(&json!({"id": POLICE, "name": "福州市公安局政务服务审批系统", "matters": ["350100-GA-003"]})),
+    );
+    assert_eq!(status, 200, "{r}");
+    let (status, p) = c.call(1, "POST", "/v1/reuse", &police, Some(&pull_body()));
+    assert_eq!(
+        (status, p["error"]["code"].as_str()),
+        (403, Some("matter_not_allowed")),
+        "{p}"
+    );
+    let holder = c.token(&["holders", WANG]);
+    let (_, log) = c.call(0, "GET", "/v1/me/access-log?limit=100", &holder, None);
+    assert_eq!(log["records"].as_array().unwrap().len(), 1, "{log}");
+}
+
 #[test]
 fn one_licence_deposited_on_two_nodes_at_once_is_created_once() {
     let c = Cluster::start();
