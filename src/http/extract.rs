@@ -104,10 +104,9 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
-/// The bearer credential of a request: missing, malformed or too long is `401`.
-fn bearer(parts: &Parts) -> Result<String, ApiError> {
-    parts
-        .headers
+/// The bearer credential of `Authorization`, if there is one of at most `max` bytes.
+pub fn bearer_of(headers: &header::HeaderMap, max: usize) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -115,7 +114,12 @@ fn bearer(parts: &Parts) -> Result<String, ApiError> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 4096)
+        .filter(|t| !t.is_empty() && t.len() <= max)
+}
+
+/// The bearer credential of a request: missing, malformed or too long is `401`.
+fn bearer(parts: &Parts) -> Result<String, ApiError> {
+    bearer_of(&parts.headers, 4096)
         .map(str::to_owned)
         .ok_or_else(ApiError::unauthorized)
 }

@@ -371,16 +371,7 @@ pub async fn credential(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 512);
-    let Some(token) = token.map(str::to_owned) else {
+    let Some(token) = super::extract::bearer_of(&headers, 512).map(str::to_owned) else {
         return OAuthError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_token",

@@ -1184,6 +1184,35 @@ async fn walk_access_log(app: &TestApp) -> (usize, Vec<(String, String)>) {
     (pages, seen)
 }
 
+/// A vault over `store` with the demo registries, the business licence deposited and the
+/// holder's consent for the new-food matter (at most `max_uses`): the vault, its router, a
+/// requester's token and the holder's.
+async fn consented(
+    store: Arc<WatchedStore>,
+    max_uses: u32,
+) -> (Arc<Vault>, axum::Router, String, String) {
+    let vault = Arc::new(Vault::open(store, key("vault"), Vec::new()).unwrap());
+    seed_registries(&vault);
+    let (requester, holder_t) = (
+        token(&vault, &Principal::Requester(REQUESTER.into())),
+        token(&vault, &Principal::Holder(holder_code())),
+    );
+    vault
+        .deposit(&uscc(MARKET), &business(), Utc::now())
+        .unwrap();
+    let router = licence_vault::http::router(vault.clone());
+    let (status, c) = send(
+        &router,
+        Method::POST,
+        "/v1/me/consents",
+        &holder_t,
+        Some(consent(NEW_FOOD, &[BUSINESS_LICENCE], Some(max_uses))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    (vault, router, requester, holder_t)
+}
+
 #[tokio::test]
 async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -1191,25 +1220,8 @@ async fn a_failed_access_record_write_fails_the_pull_and_releases_nothing() {
         &dir.path().join("db"),
         Table::HolderAccess,
     ));
-    let vault = Arc::new(Vault::open(store.clone(), key("vault"), Vec::new()).unwrap());
-    seed_registries(&vault);
-    let now = Utc::now();
-    let (admin, requester, holder_t) = (
-        token(&vault, &Principal::Admin),
-        token(&vault, &Principal::Requester(REQUESTER.into())),
-        token(&vault, &Principal::Holder(holder_code())),
-    );
-    vault.deposit(&uscc(MARKET), &business(), now).unwrap();
-    let router = licence_vault::http::router(vault.clone());
-    let (status, c) = send(
-        &router,
-        Method::POST,
-        "/v1/me/consents",
-        &holder_t,
-        Some(consent(NEW_FOOD, &[BUSINESS_LICENCE], Some(2))),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let (vault, router, requester, holder_t) = consented(store.clone(), 2).await;
+    let admin = token(&vault, &Principal::Admin);
 
     store.fail.store(true, Ordering::SeqCst);
     let (status, body) = send(
@@ -1790,25 +1802,7 @@ async fn the_verify_cli_checks_a_stamped_copy_against_a_running_vault() {
 async fn a_pull_on_a_shared_store_reads_in_three_flights() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(WatchedStore::shared(&dir.path().join("db")));
-    let vault = Arc::new(Vault::open(store.clone(), key("vault"), Vec::new()).unwrap());
-    seed_registries(&vault);
-    let (requester, holder_t) = (
-        token(&vault, &Principal::Requester(REQUESTER.into())),
-        token(&vault, &Principal::Holder(holder_code())),
-    );
-    vault
-        .deposit(&uscc(MARKET), &business(), Utc::now())
-        .unwrap();
-    let router = licence_vault::http::router(vault.clone());
-    let (status, c) = send(
-        &router,
-        Method::POST,
-        "/v1/me/consents",
-        &holder_t,
-        Some(consent(NEW_FOOD, &[BUSINESS_LICENCE], Some(3))),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let (_vault, router, requester, holder_t) = consented(store.clone(), 3).await;
     for (n, remaining) in [(1, 2), (2, 1)] {
         store.reads.store(0, Ordering::SeqCst);
         let (status, p) = send(
