@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::registries::Attempt;
 use super::{Checked, Deposited, LicenceMeta, Tx, Vault, VaultError};
 
 /// One item's outcome in [`Vault::store_checked`]: `(created, receipt if signed)` or why not.
@@ -137,14 +138,15 @@ impl Vault {
     ) -> Result<Vec<Result<Deposited, VaultError>>, VaultError> {
         // Checked against the registries as loaded; the store's flight says whether they are
         // still current (on a store other processes write), and if not, checked again.
-        let mut reg = self.loaded_registries().1;
-        let stored = loop {
-            let checked = self.check_for_deposit(&reg, docs, now);
-            match self.store_checked(issuer, checked, now, true, Some(&reg))? {
-                Ok(stored) => break stored,
-                Err(current) => reg = current,
-            }
-        };
+        let stored = self.with_current_registries(|reg| {
+            let checked = self.check_for_deposit(reg, docs, now);
+            Ok(
+                match self.store_checked(issuer, checked, now, true, Some(reg))? {
+                    Some(stored) => Attempt::Done(stored),
+                    None => Attempt::Stale,
+                },
+            )
+        })?;
         Ok(stored
             .into_iter()
             .map(|r| match r? {
@@ -175,9 +177,8 @@ impl Vault {
     /// Stores checked items in one durable write (idempotency, version chains and status-list
     /// positions decided under the vault's write lock). Each accepted item gives
     /// `(created, receipt if signed)`. With `checked_with`, the registries the items were checked
-    /// against: when the store's registries are others, nothing is stored and they are the
-    /// answer (`Err`), to check the items again.
-    #[allow(clippy::type_complexity)]
+    /// against: when they are no longer current, nothing is stored (`None`), to check the items
+    /// again.
     pub(super) fn store_checked(
         &self,
         issuer: Option<&Uscc>,
@@ -185,7 +186,7 @@ impl Vault {
         now: DateTime<Utc>,
         sign_receipts: bool,
         checked_with: Option<&Arc<Registries>>,
-    ) -> Result<Result<Vec<StoredItem>, Arc<Registries>>, VaultError> {
+    ) -> Result<Option<Vec<StoredItem>>, VaultError> {
         let mut results: Vec<Option<StoredItem>> = Vec::with_capacity(checked.len());
         let mut accepted = Vec::new();
         for (i, c) in checked.into_iter().enumerate() {
@@ -231,7 +232,7 @@ impl Vault {
             if let Some(reg) = checked_with {
                 let current = self.registries_at(registry.map(|_| read.next().flatten()));
                 if !Arc::ptr_eq(&current, reg) {
-                    return Ok(Err(current));
+                    return Ok(None);
                 }
             }
             let stored: Vec<Option<Vec<u8>>> = read.by_ref().take(keys.len()).collect();
@@ -251,11 +252,10 @@ impl Vault {
             }
             self.notify_superseded(tx, &mut plan, now)?;
             *tx.change() = plan.into_change();
-            Ok::<_, VaultError>(Ok(decided))
+            Ok::<_, VaultError>(Some(decided))
         })?;
-        let decided = match decided {
-            Ok(decided) => decided,
-            Err(current) => return Ok(Err(current)),
+        let Some(decided) = decided else {
+            return Ok(None);
         };
         for (i, item) in decided {
             results[i] = Some(item);
@@ -267,7 +267,7 @@ impl Vault {
             .map(|r| r.unwrap_or_else(|| unreachable!("every item has a result")))
             .collect();
         self.count_deposits(&results);
-        Ok(Ok(results))
+        Ok(Some(results))
     }
 
     /// Adds one checked licence to `plan`, or says why it is not stored: a duplicate (the same

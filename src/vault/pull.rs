@@ -18,6 +18,7 @@ use super::access_log::count_access_in;
 use super::access_log::{access_record, put_access_record, AccessKind, AccessRecord, Decision};
 use super::layout::{self, HolderDigest, StatKey};
 use super::logs::LogReceipt;
+use super::registries::Attempt;
 use super::statistics::{add_to_metrics, NO_AGENCY};
 use super::{At, Extracted, Tx, Vault, VaultError};
 use crate::codes::{LicenceId, TypeCode};
@@ -27,18 +28,6 @@ use crate::reuse::{self, Ask, Candidate, ClaimCheck, Consent, Need, Outcome, Pul
 use crate::store::{self, Change, Entry, Read, StoreError, Table};
 use crate::verdict::{Reason, Verdict};
 use crate::verify::copy::{self, CopyFacts, COPY_VALIDITY_DAYS};
-
-/// How often a pull or a check is tried again because the registries changed meanwhile.
-const STALE_ATTEMPTS: usize = 8;
-
-/// One attempt of a pull or a check with the registries as loaded ([`Vault::with_current_registries`]).
-enum Attempt<T> {
-    Done(T),
-    /// The registries were no longer current: nothing was decided or recorded.
-    Stale,
-    /// Refused by these registries before anything was decided.
-    Refused(VaultError),
-}
 
 /// What a pull answered for one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,35 +111,6 @@ impl Vault {
             self.release(reg, &ask, &consents, decisions, (&record, log), now)
                 .map(Attempt::Done)
         })
-    }
-
-    /// Runs `run` with the registries as this process loaded them (no read); when they refuse
-    /// the request, or the door finds them no longer current ([`Vault::decide_and_record`] reads
-    /// their generation in its flight on a store other processes write; nothing was recorded),
-    /// again with the current ones. A requester or matter added on another node a moment ago is
-    /// found, and one removed is refused, as if the registries had been read first.
-    fn with_current_registries<T>(
-        &self,
-        mut run: impl FnMut(&Arc<Registries>) -> Result<Attempt<T>, VaultError>,
-    ) -> Result<T, VaultError> {
-        let mut reg = self.loaded_registries().1;
-        for _ in 0..STALE_ATTEMPTS {
-            match run(&reg)? {
-                Attempt::Done(answer) => return Ok(answer),
-                Attempt::Stale => reg = self.loaded_registries().1,
-                Attempt::Refused(e) => {
-                    let current = self.registries();
-                    if Arc::ptr_eq(&current, &reg) {
-                        return Err(e);
-                    }
-                    reg = current;
-                }
-            }
-        }
-        Err(
-            StoreError::Conflict("the registries kept changing while this was decided".into())
-                .into(),
-        )
     }
 
     /// Checks claimed face values of one of the holder's licences for `requester` (核验): under the

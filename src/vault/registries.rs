@@ -59,7 +59,49 @@ pub(super) fn check_code(field: &str, code: &str) -> Result<(), VaultError> {
     }
 }
 
+/// How often a decision is made again because the registries changed meanwhile.
+const STALE_ATTEMPTS: usize = 8;
+
+/// One attempt of a decision (a deposit, a pull, a check) with the registries as loaded ([`Vault::with_current_registries`]).
+pub(super) enum Attempt<T> {
+    Done(T),
+    /// The registries were no longer current: nothing was decided or recorded.
+    Stale,
+    /// Refused by these registries before anything was decided.
+    Refused(VaultError),
+}
+
 impl Vault {
+    /// Runs `run` with the registries as this process loaded them (no read); when they refuse
+    /// the request, or the decision's flight finds them no longer current (a deposit's
+    /// [`Vault::store_checked`], a pull's [`Vault::decide_and_record`] read their generation on a
+    /// store other processes write; nothing was stored or recorded),
+    /// again with the current ones. A requester or matter added on another node a moment ago is
+    /// found, and one removed is refused, as if the registries had been read first.
+    pub(super) fn with_current_registries<T>(
+        &self,
+        mut run: impl FnMut(&Arc<Registries>) -> Result<Attempt<T>, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut reg = self.loaded_registries().1;
+        for _ in 0..STALE_ATTEMPTS {
+            match run(&reg)? {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Stale => reg = self.loaded_registries().1,
+                Attempt::Refused(e) => {
+                    let current = self.registries();
+                    if Arc::ptr_eq(&current, &reg) {
+                        return Err(e);
+                    }
+                    reg = current;
+                }
+            }
+        }
+        Err(
+            StoreError::Conflict("the registries kept changing while this was decided".into())
+                .into(),
+        )
+    }
+
     /// The registries. On a store other processes write too, they are read again first when
     /// another node edited them since (one point read of the registry generation); if that read
     /// fails, the registries as last read.
